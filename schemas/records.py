@@ -1,0 +1,435 @@
+"""The records an enterprise keeps, as the API receives them (``*Create``).
+
+Field lists follow the Food Safety Law of the PRC (DESIGN.md, "Records"): a
+record without a statutory field is refused, naming the field. What a record
+refers to (a product, a material lot, a lot) is given by the enterprise's own
+code; the core checks that it exists and copies the statutory facts of the
+referenced master data (supplier, buyer) into the entry, so that each entry
+stands on its own as evidence.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from schemas.types import (
+    Code,
+    CreditCode,
+    DecimalStr,
+    Gtin,
+    Instant,
+    LocalDate,
+    Name,
+    Note,
+    Quantity,
+    RegionCode,
+    ScLicence,
+    Sha256Hex,
+    Unit,
+    require_credit_check,
+)
+
+
+class RecordKind(StrEnum):
+    """The kinds of ledger entry. The value is the entry's ``kind`` field."""
+
+    ENTERPRISE = "enterprise"
+    PRODUCT = "product"
+    SUPPLIER = "supplier"
+    CUSTOMER = "customer"
+    MATERIAL_CHECK = "material_check"
+    PRODUCTION_LOT = "production_lot"
+    CCP_RECORD = "ccp_record"
+    CORRECTIVE_ACTION = "corrective_action"
+    RELEASE_TEST = "release_test"
+    SALE = "sale"
+    SELF_INSPECTION = "self_inspection"
+    CORRECTION = "correction"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    event_time: Instant | None = Field(
+        default=None,
+        description="When the event happened, if not the record's own time field; "
+        "defaults to the time of recording.",
+    )
+
+
+def _check_credit(value: str | None, info: ValidationInfo) -> str | None:
+    require_credit_check(value, bool(info.data.get("credit_code_confirmed")), "credit_code")
+    return value
+
+
+# ---------------------------------------------------------------- master data
+
+
+class EnterpriseKind(StrEnum):
+    MANUFACTURER = "manufacturer"  # 食品生产企业
+    WORKSHOP = "workshop"  # 食品小作坊
+    DISTRIBUTOR = "distributor"  # 食品经营者
+
+
+class EnterpriseCreate(_Record):
+    """An enterprise's registration: the first entry of its ledger."""
+
+    credit_code_confirmed: bool = False
+    credit_code: CreditCode
+    name: Name
+    kind: EnterpriseKind
+    licence_no: ScLicence | None = Field(
+        default=None, description="Food production licence (SC…); required for manufacturers."
+    )
+    workshop_registration_no: Name | None = Field(
+        default=None, description="小作坊登记证 number, for workshops."
+    )
+    region_code: RegionCode
+    address: Name
+    contact: Name
+    legal_representative: Name | None = None
+
+    _credit = field_validator("credit_code")(_check_credit)
+
+    @model_validator(mode="after")
+    def _licence(self) -> EnterpriseCreate:
+        if self.kind is EnterpriseKind.MANUFACTURER and self.licence_no is None:
+            raise ValueError("licence_no: a food manufacturer needs its SC production licence")
+        return self
+
+
+class CcpParameter(BaseModel):
+    """One monitored parameter of a CCP and its critical limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code = Field(description="e.g. temperature, holding_time, seal")
+    name: Name = Field(description="e.g. 杀菌温度")
+    kind: Literal["numeric", "pass_fail"] = "numeric"
+    unit: Unit | None = None
+    min: DecimalStr | None = Field(default=None, description="Lower critical limit (inclusive)")
+    max: DecimalStr | None = Field(default=None, description="Upper critical limit (inclusive)")
+    frequency_minutes: int | None = Field(
+        default=None, ge=1, le=1440, description="Monitoring interval; null = once per lot"
+    )
+
+    @model_validator(mode="after")
+    def _limits(self) -> CcpParameter:
+        if self.kind == "numeric":
+            if self.unit is None:
+                raise ValueError(f"{self.code}: a numeric parameter needs its unit")
+            if self.min is None and self.max is None:
+                raise ValueError(f"{self.code}: a numeric parameter needs a critical limit")
+        elif self.min is not None or self.max is not None:
+            raise ValueError(f"{self.code}: a pass/fail parameter has no numeric limits")
+        return self
+
+
+class CcpPoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code = Field(description="e.g. CCP1")
+    name: Name = Field(description="e.g. 巴氏杀菌")
+    parameters: list[CcpParameter] = Field(min_length=1, max_length=20)
+
+    @field_validator("parameters")
+    @classmethod
+    def _unique(cls, value: list[CcpParameter]) -> list[CcpParameter]:
+        _no_duplicates([p.code for p in value], "parameter")
+        return value
+
+
+class ReleaseItem(BaseModel):
+    """A release-test item the product requires, with its limit as the standard states it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item: Name = Field(description="e.g. 菌落总数")
+    limit: Name = Field(description="e.g. ≤100")
+    unit: Unit | None = None
+    method: Name | None = Field(default=None, description="e.g. GB 4789.2")
+
+
+class Packaging(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    unit: Unit = Field(description="e.g. 箱")
+    quantity: Quantity = Field(description="base units in one, e.g. \"24\"")
+
+
+class ProductCreate(_Record):
+    code: Code
+    name: Name
+    category: Name = Field(description="e.g. 饮料")
+    standard: Name | None = Field(default=None, description="e.g. GB 7101")
+    gtin: Gtin | None = None
+    specification: Name = Field(description="e.g. 500 mL/瓶")
+    unit: Unit = Field(description="Base unit of a lot's quantity, e.g. 瓶")
+    packaging: list[Packaging] = Field(default_factory=list, max_length=10)
+    shelf_life_days: int | None = Field(
+        default=None, ge=1, le=3650, description="null when the product has no shelf life"
+    )
+    storage: Name | None = None
+    ccp_plan: list[CcpPoint] = Field(default_factory=list, max_length=20)
+    release_items: list[ReleaseItem] = Field(min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ProductCreate:
+        _no_duplicates([c.code for c in self.ccp_plan], "ccp_plan code")
+        _no_duplicates([i.item for i in self.release_items], "release item")
+        _no_duplicates([self.unit] + [p.unit for p in self.packaging], "unit")
+        return self
+
+
+class SupplierCreate(_Record):
+    code: Code
+    name: Name
+    credit_code_confirmed: bool = False
+    credit_code: CreditCode | None = Field(
+        default=None, description="Required when the supplier is a registered enterprise."
+    )
+    licence_no: Name | None = Field(default=None, description="Production or business licence")
+    address: Name
+    contact: Name
+
+    _credit = field_validator("credit_code")(_check_credit)
+
+
+class CustomerCreate(_Record):
+    code: Code
+    name: Name
+    credit_code_confirmed: bool = False
+    credit_code: CreditCode | None = Field(
+        default=None, description="Required when the buyer is a registered enterprise."
+    )
+    address: Name
+    contact: Name
+
+    _credit = field_validator("credit_code")(_check_credit)
+
+
+# ---------------------------------------------------------------- daily records
+
+
+class MaterialType(StrEnum):
+    RAW = "raw_material"  # 原料
+    ADDITIVE = "food_additive"  # 食品添加剂
+    RELATED = "food_related_product"  # 食品相关产品
+
+
+class MaterialCheckCreate(_Record):
+    """进货查验 (Art. 50). Creates a material lot."""
+
+    material_lot: Code = Field(description="The enterprise's own code for the received lot")
+    material_name: Name
+    material_type: MaterialType
+    specification: Name
+    quantity: Quantity
+    unit: Unit
+    batch_no: Code | None = Field(default=None, description="The supplier's batch number")
+    production_date: LocalDate | None = None
+    shelf_life: Name = Field(description="e.g. 24个月, or the best-before date")
+    receipt_date: LocalDate
+    supplier_code: Code
+    supplier_licence_checked: bool
+    supplier_licence_no: Name | None = None
+    certificate_no: Name = Field(description="Certificate of conformity or inspection report no.")
+    accepted: bool = Field(description="Acceptance result")
+    inspector: Name
+    attachments: list[Sha256Hex] = Field(default_factory=list, max_length=20)
+    notes: Note | None = None
+
+    @model_validator(mode="after")
+    def _date_or_batch(self) -> MaterialCheckCreate:
+        if self.production_date is None and self.batch_no is None:
+            raise ValueError("production_date or batch_no: give at least one (Art. 50)")
+        if self.supplier_licence_checked and not self.supplier_licence_no:
+            raise ValueError("supplier_licence_no: give the number of the licence you checked")
+        return self
+
+
+class MaterialUse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    material_lot: Code
+    quantity: Quantity
+    unit: Unit
+
+
+class ProductionLotCreate(_Record):
+    """生产批次 (Art. 46): the lot and the material lots it consumed."""
+
+    product_code: Code
+    lot_code: Code
+    production_date: LocalDate
+    started_at: Instant
+    ended_at: Instant
+    quantity: Quantity
+    unit: Unit
+    materials: list[MaterialUse] = Field(min_length=1, max_length=100)
+    notes: Note | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> ProductionLotCreate:
+        if self.ended_at < self.started_at:
+            raise ValueError("ended_at: production cannot end before it started")
+        _no_duplicates([m.material_lot for m in self.materials], "material lot")
+        return self
+
+
+class CcpRecordCreate(_Record):
+    """关键控制点监控: one reading of one parameter of the product's CCP plan."""
+
+    lot_code: Code
+    ccp: Code
+    parameter: Code
+    value: DecimalStr | None = Field(default=None, description="Measured value, for numeric")
+    unit: Unit | None = None
+    result: Literal["pass", "fail"] | None = Field(default=None, description="For pass/fail")
+    measured_at: Instant
+    operator: Name
+    corrective_action: Note | None = Field(
+        default=None, description="What was done about a reading outside its limits"
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CcpRecordCreate:
+        if (self.value is None) == (self.result is None):
+            raise ValueError("value or result: give a measured value or a pass/fail result")
+        if self.value is not None and self.unit is None:
+            raise ValueError("unit: a measured value needs its unit")
+        return self
+
+
+class CorrectiveActionCreate(_Record):
+    """Closes an open CCP deviation recorded earlier."""
+
+    reading_seq: int = Field(ge=1, description="Ledger seq of the out-of-limit CCP record")
+    action: Note = Field(min_length=1)
+    taken_at: Instant
+    operator: Name
+
+
+class SamplingPlan(BaseModel):
+    """n/c/m/M sampling plan for a microbiological item, with the n results."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n: int = Field(ge=1, le=50)
+    c: int = Field(ge=0, le=50)
+    m: DecimalStr
+    M: DecimalStr | None = None
+    results: list[DecimalStr]
+
+    @model_validator(mode="after")
+    def _n(self) -> SamplingPlan:
+        if len(self.results) != self.n:
+            raise ValueError(f"results: the plan has n={self.n} but {len(self.results)} results")
+        if self.c > self.n:
+            raise ValueError("c: cannot exceed n")
+        return self
+
+
+class TestResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item: Name
+    result: Name = Field(description="The value as reported, e.g. \"40\" or \"未检出\"")
+    unit: Unit | None = None
+    limit: Name
+    passed: bool
+    sampling: SamplingPlan | None = None
+
+
+class ReleaseTestCreate(_Record):
+    """出厂检验 (Art. 51)."""
+
+    lot_code: Code
+    tested_at: Instant
+    items: list[TestResult] = Field(min_length=1, max_length=50)
+    conclusion: Literal["pass", "fail"]
+    inspector: Name
+    report_no: Name
+    attachments: list[Sha256Hex] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _conclusion(self) -> ReleaseTestCreate:
+        _no_duplicates([i.item for i in self.items], "test item")
+        if self.conclusion == "pass" and not all(i.passed for i in self.items):
+            failed = ", ".join(i.item for i in self.items if not i.passed)
+            raise ValueError(f"conclusion: cannot be pass while items failed: {failed}")
+        return self
+
+
+class SaleCreate(_Record):
+    """销售 (Art. 51). The buyer's statutory fields come from the customer record."""
+
+    lot_code: Code
+    quantity: Quantity
+    unit: Unit
+    sale_date: LocalDate
+    customer_code: Code
+    document_no: Name | None = Field(default=None, description="Delivery note or invoice no.")
+    notes: Note | None = None
+
+
+class CheckItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item: Name
+    result: Literal["ok", "problem", "not_applicable"]
+    note: Note | None = None
+
+
+class SelfInspectionCreate(_Record):
+    """企业自查: 日管控、周排查、月调度 (SAMR Order 60 of 2022)."""
+
+    period: Literal["daily", "weekly", "monthly"]
+    period_date: LocalDate = Field(description="The day, the week's Monday, or the month's 1st")
+    items: list[CheckItem] = Field(min_length=1, max_length=100)
+    problems: Note | None = None
+    rectification: Note | None = None
+    inspector: Name
+
+    @model_validator(mode="after")
+    def _rectified(self) -> SelfInspectionCreate:
+        if any(i.result == "problem" for i in self.items) and not self.problems:
+            raise ValueError("problems: describe the problems that the checklist found")
+        return self
+
+
+class CorrectionCreate(_Record):
+    """更正: points at an earlier entry and gives the corrected record in full."""
+
+    corrects: int = Field(ge=1, description="Ledger seq of the entry being corrected")
+    reason: Note = Field(min_length=1)
+    record: dict[str, Any] = Field(description="The corrected record, as it would be created")
+
+
+RECORD_SCHEMAS: dict[RecordKind, type[_Record]] = {
+    RecordKind.ENTERPRISE: EnterpriseCreate,
+    RecordKind.PRODUCT: ProductCreate,
+    RecordKind.SUPPLIER: SupplierCreate,
+    RecordKind.CUSTOMER: CustomerCreate,
+    RecordKind.MATERIAL_CHECK: MaterialCheckCreate,
+    RecordKind.PRODUCTION_LOT: ProductionLotCreate,
+    RecordKind.CCP_RECORD: CcpRecordCreate,
+    RecordKind.CORRECTIVE_ACTION: CorrectiveActionCreate,
+    RecordKind.RELEASE_TEST: ReleaseTestCreate,
+    RecordKind.SALE: SaleCreate,
+    RecordKind.SELF_INSPECTION: SelfInspectionCreate,
+    RecordKind.CORRECTION: CorrectionCreate,
+}
+
+RecordCreate = Annotated[_Record, Field(description="Any record")]
+
+
+def _no_duplicates(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            raise ValueError(f"{what} {v!r} appears twice")
+        seen.add(v)

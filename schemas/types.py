@@ -1,0 +1,170 @@
+"""Field types shared by every record: text, decimals, dates, instants, identifiers.
+
+DESIGN.md fixes the rules they enforce: text is NFC-normalised and carries no
+control characters but tab and newline; numbers are decimal strings (never
+floats, so that canonical bytes are unambiguous); calendar dates are local
+``YYYY-MM-DD``; instants are RFC 3339 and stored in UTC.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
+
+from schemas.identifiers import (
+    IdentifierError,
+    check_credit_code,
+    check_gtin,
+    check_region_code,
+    check_sc_licence,
+)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clean_text(value: Any) -> Any:
+    """NFC-normalise text and refuse control characters other than tab and newline."""
+    if not isinstance(value, str):
+        return value
+    value = unicodedata.normalize("NFC", value).strip()
+    match = _CONTROL.search(value)
+    if match:
+        raise ValueError(
+            f"text contains the control character U+{ord(match.group()):04X} at position "
+            f"{match.start()}; only tab and newline are allowed"
+        )
+    return value
+
+
+def _short_text(max_length: int) -> Any:
+    return Annotated[
+        str, BeforeValidator(clean_text), Field(min_length=1, max_length=max_length)
+    ]
+
+
+Name = _short_text(200)
+"""A name, a code or a short label: 1-200 characters."""
+Code = Annotated[
+    str,
+    BeforeValidator(clean_text),
+    Field(min_length=1, max_length=64, pattern=r"^[^\s/?#%\\]+$"),
+]
+"""An identifier the enterprise chooses (lot code, product code): no spaces or URL
+delimiters, because it appears in paths and GS1 Digital Link URIs."""
+Note = Annotated[str, BeforeValidator(clean_text), Field(max_length=4000)]
+"""Free text: up to 4000 characters, may be empty."""
+
+_DECIMAL_RE = re.compile(r"^-?(0|[1-9]\d{0,14})(\.\d{1,6})?$")
+
+
+def _decimal_string(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected a decimal number written as a string, e.g. \"121.5\"")
+    if isinstance(value, int):
+        value = str(value)
+    if isinstance(value, float):
+        raise ValueError(
+            "decimal numbers must be sent as strings (e.g. \"121.5\"), not as JSON floats, "
+            "so that no precision is lost"
+        )
+    if isinstance(value, str):
+        value = value.strip()
+        if not _DECIMAL_RE.match(value):
+            raise ValueError(
+                f"{value[:40]!r} is not a decimal number "
+                "(digits with at most 6 decimal places, e.g. \"121.5\")"
+            )
+    return value
+
+
+def _positive(value: str) -> str:
+    try:
+        if Decimal(value) <= 0:
+            raise ValueError(f"quantity must be greater than zero, got {value}")
+    except InvalidOperation as exc:  # pragma: no cover - the pattern rules this out
+        raise ValueError(f"{value!r} is not a decimal number") from exc
+    return value
+
+
+DecimalStr = Annotated[str, BeforeValidator(_decimal_string)]
+"""A decimal number as a string, e.g. ``"121.5"``; integers are accepted and converted."""
+Quantity = Annotated[str, BeforeValidator(_decimal_string), AfterValidator(_positive)]
+"""A decimal quantity greater than zero."""
+Unit = Annotated[
+    str, BeforeValidator(clean_text), Field(min_length=1, max_length=20)
+]
+"""A unit of measure as written on the record: kg, g, L, 瓶, 箱, °C, CFU/mL …"""
+
+
+def _to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("an instant needs its time zone, e.g. 2026-03-01T08:30:00+08:00")
+    return value.astimezone(UTC)
+
+
+def format_instant(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, microseconds only when present."""
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Instant = Annotated[
+    datetime,
+    AfterValidator(_to_utc),
+    PlainSerializer(format_instant, return_type=str, when_used="json"),
+]
+"""An RFC 3339 instant with a time zone; stored in UTC."""
+LocalDate = Annotated[
+    date, PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json")
+]
+"""A calendar date ``YYYY-MM-DD`` in local (China Standard) time, never shifted."""
+
+
+def _identifier(check: Any) -> Any:
+    def run(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return check(value)
+        except IdentifierError as exc:
+            raise ValueError(str(exc)) from exc
+
+    return BeforeValidator(run)
+
+
+def _credit_format_only(value: Any) -> Any:
+    # The check character is verified in the model validator, where the
+    # explicit confirmation flag for early codes is known (DESIGN.md).
+    if not isinstance(value, str):
+        return value
+    try:
+        return check_credit_code(value, allow_bad_check=True)
+    except IdentifierError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+CreditCode = Annotated[str, BeforeValidator(_credit_format_only)]
+"""A unified social credit code; format checked here, check character by the model."""
+ScLicence = Annotated[str, _identifier(check_sc_licence)]
+Gtin = Annotated[str, _identifier(check_gtin)]
+"""A GTIN, normalised to 14 digits."""
+RegionCode = Annotated[str, _identifier(check_region_code)]
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+"""A SHA-256 digest in lower-case hex (an attachment's address)."""
+
+
+def require_credit_check(code: str | None, confirmed: bool, field: str) -> None:
+    """Raise when ``code`` fails its check character and was not explicitly confirmed."""
+    if code is None or confirmed:
+        return
+    try:
+        check_credit_code(code)
+    except IdentifierError as exc:
+        raise ValueError(f"{field}: {exc} (set {field}_confirmed to true)") from exc

@@ -1,0 +1,75 @@
+"""Platform, authorities, enterprises, users and their bearer tokens."""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+
+class Platform(SQLModel, table=True):
+    """One row: the platform's name, fixed at initialisation (DESIGN.md: never recomputed)."""
+
+    __tablename__ = "platform"
+
+    id: int = Field(default=1, primary_key=True)
+    name: str = Field(max_length=255)
+    created_at: str = Field(max_length=32)
+
+
+class Authority(SQLModel, table=True):
+    """A supervising authority (市场监督管理局) and the region codes it covers."""
+
+    __tablename__ = "authorities"
+
+    id: int | None = Field(default=None, primary_key=True)
+    credit_code: str = Field(max_length=18, unique=True)
+    name: str = Field(max_length=200)
+    region_codes: str = Field(max_length=1000, description="space-separated 6-digit codes")
+    created_at: str = Field(max_length=32)
+
+
+class Enterprise(SQLModel, table=True):
+    """The registry row of an enterprise, derived from its ledger's registration entry.
+
+    ``id`` is the id of the enterprise's ledger.
+    """
+
+    __tablename__ = "enterprises"
+
+    id: int = Field(primary_key=True)
+    record_seq: int
+    current_seq: int
+    credit_code: str = Field(max_length=18, unique=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    region_code: str = Field(max_length=6, index=True)
+    licence_no: str | None = Field(default=None, max_length=16)
+    address: str = Field(max_length=200)
+    contact: str = Field(max_length=200)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(max_length=200)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=32)
+    enterprise_id: int | None = Field(default=None, foreign_key="enterprises.id", index=True)
+    authority_id: int | None = Field(default=None, foreign_key="authorities.id")
+    active: bool = True
+    created_at: str = Field(max_length=32)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    name: str = Field(max_length=100)
+    created_at: str = Field(max_length=32)
+    expires_at: str | None = Field(default=None, max_length=32)
+    revoked: bool = False

@@ -1,0 +1,218 @@
+"""Platform initialisation, users, passwords (argon2id) and bearer tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from foodtrace.accounts.models import ApiToken, Authority, Enterprise, Platform, User
+from foodtrace.errors import Conflict, NotFound, RecordError
+from schemas.identifiers import IdentifierError, check_credit_code, check_region_code
+from schemas.types import format_instant
+
+
+class Role(StrEnum):
+    ENTERPRISE_USER = "enterprise_user"
+    ENTERPRISE_ADMIN = "enterprise_admin"
+    REGULATOR = "regulator"
+    PLATFORM_ADMIN = "platform_admin"
+
+
+ENTERPRISE_ROLES = (Role.ENTERPRISE_USER, Role.ENTERPRISE_ADMIN)
+
+_hasher = PasswordHasher()  # argon2id with the library's (RFC 9106) defaults
+_DUMMY_HASH = _hasher.hash("not a password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def init_platform(*, session: Session, name: str, now: datetime) -> Platform:
+    """Store the platform name once; later calls return the stored one unchanged."""
+    platform = session.get(Platform, 1)
+    if platform is None:
+        platform = Platform(id=1, name=name, created_at=format_instant(now))
+        session.add(platform)
+        session.flush()
+    return platform
+
+
+def create_authority(
+    *, session: Session, credit_code: str, name: str, region_codes: list[str], now: datetime
+) -> Authority:
+    """Register a supervising authority and the region codes it covers."""
+    try:
+        code = check_credit_code(credit_code)
+        regions = [check_region_code(r) for r in region_codes]
+    except IdentifierError as exc:
+        raise RecordError.at("credit_code" if "credit" in str(exc) else "region_codes",
+                             msg=str(exc), type=exc.code) from None
+    if not regions:
+        raise RecordError.at("region_codes", msg="give at least one region code", type="missing")
+    if session.execute(select(Authority).where(Authority.credit_code == code)).first():
+        raise Conflict(f"authority {code} is already registered")
+    authority = Authority(
+        credit_code=code, name=name, region_codes=" ".join(regions), created_at=format_instant(now)
+    )
+    session.add(authority)
+    session.flush()
+    return authority
+
+
+def covers(authority: Authority, region_code: str) -> bool:
+    """Whether an authority's jurisdiction includes a region code.
+
+    A code ending in ``00`` covers its subdivisions (``370400`` covers every
+    district of 枣庄市; ``370000`` the whole province); other codes cover
+    themselves only.
+    """
+    for code in authority.region_codes.split():
+        prefix = code
+        while prefix.endswith("00") and len(prefix) > 2:
+            prefix = prefix[:-2]
+        if region_code.startswith(prefix):
+            return True
+    return False
+
+
+def create_user(
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    role: Role,
+    now: datetime,
+    display_name: str | None = None,
+    enterprise_id: int | None = None,
+    authority_id: int | None = None,
+) -> User:
+    """Create a user bound to an enterprise (enterprise roles) or an authority (regulator)."""
+    role = Role(role)
+    if len(password) < 8:
+        raise RecordError.at("password", msg="at least 8 characters", type="too_short")
+    if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").replace(
+        "-", ""
+    ).isalnum():
+        raise RecordError.at(
+            "username", msg="1-64 letters, digits, '.', '-' or '_'", type="invalid"
+        )
+    if role in ENTERPRISE_ROLES and (enterprise_id is None or authority_id is not None):
+        raise RecordError.at("enterprise", msg=f"a {role} belongs to one enterprise", type="missing")
+    if role is Role.REGULATOR and (authority_id is None or enterprise_id is not None):
+        raise RecordError.at("authority", msg="a regulator belongs to one authority", type="missing")
+    if role is Role.PLATFORM_ADMIN and (enterprise_id or authority_id):
+        raise RecordError.at("role", msg="a platform admin belongs to no enterprise", type="invalid")
+    if session.execute(select(User.id).where(User.username == username)).first():
+        raise Conflict(f"user {username!r} already exists")
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password),
+        role=role,
+        enterprise_id=enterprise_id,
+        authority_id=authority_id,
+        created_at=format_instant(now),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(*, session: Session, username: str, password: str) -> None:
+    if len(password) < 8:
+        raise RecordError.at("password", msg="at least 8 characters", type="too_short")
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    user.password_hash = hash_password(password)
+    # A reset password ends every session of the old one.
+    session.execute(update(ApiToken).where(ApiToken.user_id == user.id).values(revoked=True))
+
+
+def authenticate(*, session: Session, username: str, password: str) -> User | None:
+    """The active user with these credentials, or None (in constant-ish time either way)."""
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        check_password(_DUMMY_HASH, password)
+        return None
+    if not check_password(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_token(
+    *, session: Session, user: User, now: datetime, ttl: timedelta | None, name: str = "login"
+) -> str:
+    """A new bearer token for ``user``; only its hash is stored."""
+    token = "ft_" + secrets.token_urlsafe(32)
+    assert user.id is not None
+    session.add(
+        ApiToken(
+            token_hash=_token_hash(token),
+            user_id=user.id,
+            name=name,
+            created_at=format_instant(now),
+            expires_at=format_instant(now + ttl) if ttl else None,
+        )
+    )
+    session.flush()
+    return token
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: the user and what they are bound to."""
+
+    user_id: int
+    username: str
+    role: Role
+    enterprise_id: int | None
+    authority_id: int | None
+
+
+def resolve_token(*, session: Session, token: str, now: datetime) -> Principal | None:
+    """The principal behind a bearer token, or None if it is unknown, expired or revoked."""
+    digest = _token_hash(token)
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == digest)
+    ).first()
+    if row is None:
+        return None
+    tok, user = row
+    if not hmac.compare_digest(tok.token_hash, digest) or tok.revoked or not user.active:
+        return None
+    if tok.expires_at is not None and tok.expires_at <= format_instant(now):
+        return None
+    return Principal(user.id, user.username, Role(user.role), user.enterprise_id, user.authority_id)
+
+
+def enterprise_by_code(*, session: Session, credit_code: str) -> Enterprise:
+    ent = session.execute(
+        select(Enterprise).where(Enterprise.credit_code == credit_code)
+    ).scalar_one_or_none()
+    if ent is None:
+        raise NotFound(f"no enterprise with credit code {credit_code}")
+    return ent

@@ -1,0 +1,195 @@
+"""Appending to a ledger and checking its hash chain.
+
+An entry (DESIGN.md, "The ledger")::
+
+    {"v": 1, "log": <origin>, "seq": n, "kind": ..., "event_time": ..., "recorded_at": ...,
+     "actor": ..., "salt": <16 random bytes, base64>, "body": {...},
+     "prev_hash": <hex of entry n-1's hash, 64 zeros for n = 1>, ["corrects": m]}
+
+is stored as its RFC 8785 bytes, and its hash is SHA-256(0x00 || bytes).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlmodel import Session
+
+from foodtrace.canonical import ZERO_HASH, canonical_bytes, leaf_hash
+from foodtrace.db import is_write_connection
+from foodtrace.errors import NotFound
+from foodtrace.ledger.models import Entry, Ledger
+from schemas.types import format_instant
+
+ENTRY_VERSION = 1
+
+
+def new_ledger(
+    *, session: Session, owner_kind: str, credit_code: str, platform_name: str, now: datetime
+) -> Ledger:
+    """Create an empty ledger; its origin is fixed here, from the stored platform name."""
+    ledger = Ledger(
+        owner_kind=owner_kind,
+        credit_code=credit_code,
+        origin=f"{platform_name}/ledger/{credit_code}",
+        size=0,
+        head_hash=bytes(32),
+        created_at=format_instant(now),
+    )
+    session.add(ledger)
+    session.flush()
+    return ledger
+
+
+def lock_head(*, session: Session, ledger_id: int) -> Ledger:
+    """Lock the ledger's head row for this transaction; appends are serialised on it.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` (READ COMMITTED). SQLite: the session
+    must be a write session (``BEGIN IMMEDIATE``), which already holds the
+    database's write lock, so two writers can never read the same head.
+    """
+    if not is_write_connection(session.connection()):
+        raise RuntimeError("appending needs a write session (foodtrace.db.write_session)")
+    ledger = session.execute(
+        select(Ledger)
+        .where(Ledger.id == ledger_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if ledger is None:
+        raise NotFound(f"no ledger {ledger_id}")
+    return ledger
+
+
+def new_salt() -> str:
+    """16 random bytes, base64: keeps a neighbour's hash in a public proof from being guessed."""
+    return base64.b64encode(os.urandom(16)).decode("ascii")
+
+
+def build_entry(
+    *,
+    head: Ledger,
+    kind: str,
+    body: dict[str, Any],
+    actor: str,
+    event_time: str,
+    recorded_at: str,
+    salt: str,
+) -> dict[str, Any]:
+    """The entry that will be appended as seq ``head.size + 1``."""
+    entry: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "log": head.origin,
+        "seq": head.size + 1,
+        "kind": kind,
+        "event_time": event_time,
+        "recorded_at": recorded_at,
+        "actor": actor,
+        "salt": salt,
+        "body": body,
+        "prev_hash": head.head_hash.hex() if head.size else ZERO_HASH,
+    }
+    if "corrects" in body and kind == "correction":
+        entry["corrects"] = body["corrects"]
+    return entry
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    hash: bytes
+    prev_hash: bytes
+    data: bytes
+
+
+def write_entry(*, session: Session, head: Ledger, entry: dict[str, Any]) -> Appended:
+    """Insert ``entry`` and move the head; the caller holds the head lock and commits."""
+    if entry["seq"] != head.size + 1 or entry["log"] != head.origin:
+        raise ValueError(f"entry seq {entry['seq']} does not follow head size {head.size}")
+    data = canonical_bytes(entry)
+    digest = leaf_hash(data)
+    prev = bytes.fromhex(entry["prev_hash"])
+    session.execute(
+        insert(Entry).values(
+            ledger_id=head.id,
+            seq=entry["seq"],
+            kind=entry["kind"],
+            event_time=entry["event_time"],
+            recorded_at=entry["recorded_at"],
+            prev_hash=prev,
+            hash=digest,
+            body=data,
+        )
+    )
+    session.execute(
+        update(Ledger).where(Ledger.id == head.id).values(size=entry["seq"], head_hash=digest)
+    )
+    head.size = entry["seq"]
+    head.head_hash = digest
+    return Appended(entry["seq"], digest, prev, data)
+
+
+def get_ledger(*, session: Session, credit_code: str) -> Ledger:
+    ledger = session.execute(
+        select(Ledger).where(Ledger.credit_code == credit_code)
+    ).scalar_one_or_none()
+    if ledger is None:
+        raise NotFound(f"no ledger for credit code {credit_code}")
+    return ledger
+
+
+def get_entry(*, session: Session, ledger_id: int, seq: int) -> Entry:
+    entry = session.get(Entry, (ledger_id, seq))
+    if entry is None:
+        raise NotFound(f"no entry {seq}")
+    return entry
+
+
+def list_entries(
+    *,
+    session: Session,
+    ledger_id: int,
+    offset: int = 0,
+    limit: int = 50,
+    kind: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    descending: bool = True,
+) -> tuple[list[Entry], int]:
+    """A page of a ledger's entries (newest first by default) and the count that match."""
+    conds = [Entry.ledger_id == ledger_id]
+    if kind:
+        conds.append(Entry.kind == kind)
+    if since:
+        conds.append(Entry.recorded_at >= since)
+    if until:
+        conds.append(Entry.recorded_at < until)
+    count = session.execute(select(func.count()).select_from(Entry).where(*conds)).scalar_one()
+    order = Entry.seq.desc() if descending else Entry.seq.asc()
+    rows = session.execute(
+        select(Entry).where(*conds).order_by(order).offset(offset).limit(limit)
+    ).scalars()
+    return list(rows), count
+
+
+def iter_entries(*, session: Session, ledger_id: int, batch: int = 2000) -> Iterator[Any]:
+    """Every stored entry row of a ledger in seq order, read in batches (plain rows, no ORM)."""
+    table = Entry.__table__  # type: ignore[attr-defined]
+    last = 0
+    while True:
+        rows = session.execute(
+            select(table)
+            .where(table.c.ledger_id == ledger_id, table.c.seq > last)
+            .order_by(table.c.seq)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq

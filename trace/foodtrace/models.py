@@ -1,0 +1,26 @@
+"""Every table, imported in one place so that Alembic sees the whole schema."""
+
+from foodtrace.accounts.models import ApiToken, Authority, Enterprise, Platform, User
+from foodtrace.attachments.models import Attachment
+from foodtrace.ledger.models import Entry, IdempotencyKey, Ledger
+from foodtrace.records.models import (
+    CcpReading,
+    Correction,
+    CorrectiveAction,
+    Customer,
+    Lot,
+    LotInput,
+    MaterialLot,
+    Product,
+    ReleaseTest,
+    Sale,
+    SelfInspection,
+    Supplier,
+)
+
+__all__ = [
+    "ApiToken", "Attachment", "Authority", "CcpReading", "Correction", "CorrectiveAction",
+    "Customer", "Enterprise", "Entry", "IdempotencyKey", "Ledger", "Lot", "LotInput",
+    "MaterialLot", "Platform", "Product", "ReleaseTest", "Sale", "SelfInspection", "Supplier",
+    "User",
+]

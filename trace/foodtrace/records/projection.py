@@ -1,0 +1,693 @@
+"""From entries to derived rows: one function per record kind, shared by append and verify.
+
+``apply_entry`` takes an entry (already validated by its schema) and writes the
+rows it derives into a :class:`Store`. At append time the store is the
+database (:class:`DbStore`), inside the append transaction; at verification
+time it is memory (:class:`MemoryStore`), filled by replaying the ledger from
+its canonical bytes, and then compared with the database. Because both paths
+run the same code in the same order, a derived row that disagrees with the
+ledger can only come from an edit behind the application's back.
+
+The functions also refuse records whose references do not hold (a material
+lot that does not exist, a CCP parameter not in the plan, a unit that does
+not match): those checks need the ledger's state, so they live here, before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+import rfc8785
+from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlmodel import Session
+
+from foodtrace.accounts.models import Enterprise
+from foodtrace.attachments.models import Attachment
+from foodtrace.errors import FieldProblem, RecordError
+from foodtrace.ledger.models import Entry
+from foodtrace.records.models import (
+    CcpReading,
+    Correction,
+    CorrectiveAction,
+    Customer,
+    Lot,
+    LotInput,
+    MaterialLot,
+    Product,
+    ReleaseTest,
+    Sale,
+    SelfInspection,
+    Supplier,
+)
+from schemas.records import RecordKind
+
+TABLES: dict[str, Table] = {
+    m.__tablename__: m.__table__  # type: ignore[misc]
+    for m in (
+        Enterprise,
+        Product,
+        Supplier,
+        Customer,
+        MaterialLot,
+        Lot,
+        LotInput,
+        CcpReading,
+        CorrectiveAction,
+        ReleaseTest,
+        Sale,
+        SelfInspection,
+        Correction,
+    )
+}
+"""Every derived table, by name."""
+
+
+def owner_column(table: str) -> str:
+    return "id" if table == "enterprises" else "enterprise_id"
+
+
+def primary_key(table: str) -> tuple[str, ...]:
+    return tuple(c.name for c in TABLES[table].primary_key.columns)
+
+
+Row = dict[str, Any]
+
+
+class Store(Protocol):
+    """Where derived rows live: the database, or memory during verification."""
+
+    enterprise_id: int
+
+    def find(self, table: str, **where: Any) -> list[Row]:
+        """This enterprise's rows of ``table`` whose columns equal ``where``."""
+        ...
+
+    def put(self, table: str, row: Row, *, replace: bool) -> None:
+        """Insert ``row``; with ``replace``, overwrite the row with the same primary key."""
+        ...
+
+    def delete(self, table: str, **where: Any) -> None: ...
+
+    def entry_kind(self, seq: int) -> str | None:
+        """The kind of entry ``seq`` of this ledger, or None if there is none."""
+        ...
+
+    def has_attachment(self, sha256: str) -> bool: ...
+
+
+class DbStore:
+    """The derived tables in the database, scoped to one enterprise."""
+
+    def __init__(self, session: Session, enterprise_id: int) -> None:
+        self.session = session
+        self.enterprise_id = enterprise_id
+
+    def _where(self, table: str, where: dict[str, Any]) -> Any:
+        t = TABLES[table]
+        conds = [t.c[owner_column(table)] == self.enterprise_id]
+        conds += [t.c[k] == v for k, v in where.items()]
+        return and_(*conds)
+
+    def find(self, table: str, **where: Any) -> list[Row]:
+        t = TABLES[table]
+        rows = self.session.execute(select(t).where(self._where(table, where)))
+        return [dict(r._mapping) for r in rows]
+
+    def put(self, table: str, row: Row, *, replace: bool) -> None:
+        t = TABLES[table]
+        if replace:
+            key = {k: row[k] for k in primary_key(table)}
+            done = self.session.execute(update(t).where(self._where(table, key)).values(row))
+            if done.rowcount == 1:  # type: ignore[attr-defined]
+                return
+        self.session.execute(insert(t).values(row))
+
+    def delete(self, table: str, **where: Any) -> None:
+        self.session.execute(delete(TABLES[table]).where(self._where(table, where)))
+
+    def entry_kind(self, seq: int) -> str | None:
+        return self.session.execute(
+            select(Entry.kind).where(Entry.ledger_id == self.enterprise_id, Entry.seq == seq)
+        ).scalar_one_or_none()
+
+    def has_attachment(self, sha256: str) -> bool:
+        return (
+            self.session.execute(
+                select(Attachment.sha256).where(
+                    Attachment.enterprise_id == self.enterprise_id, Attachment.sha256 == sha256
+                )
+            ).first()
+            is not None
+        )
+
+
+class MemoryStore:
+    """Derived rows in memory, with equality indexes built on first use."""
+
+    def __init__(self, enterprise_id: int, attachments: Iterable[str] = ()) -> None:
+        self.enterprise_id = enterprise_id
+        self.tables: dict[str, dict[tuple[Any, ...], Row]] = defaultdict(dict)
+        self.kinds: dict[int, str] = {}
+        self.attachments = set(attachments)
+        self._indexes: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], set[tuple]]] = {}
+
+    def _pk(self, table: str, row: Row) -> tuple[Any, ...]:
+        return tuple(row[k] for k in primary_key(table))
+
+    def _index(self, table: str, cols: tuple[str, ...]) -> dict[tuple[Any, ...], set[tuple]]:
+        idx = self._indexes.get((table, cols))
+        if idx is None:
+            idx = defaultdict(set)
+            for pk, row in self.tables[table].items():
+                idx[tuple(row[c] for c in cols)].add(pk)
+            self._indexes[(table, cols)] = idx
+        return idx
+
+    def _unindex(self, table: str, pk: tuple[Any, ...], row: Row) -> None:
+        for (t, cols), idx in self._indexes.items():
+            if t == table:
+                idx[tuple(row[c] for c in cols)].discard(pk)
+
+    def find(self, table: str, **where: Any) -> list[Row]:
+        if not where:
+            return [dict(r) for r in self.tables[table].values()]
+        cols = tuple(sorted(where))
+        pks = self._index(table, cols).get(tuple(where[c] for c in cols), set())
+        return [dict(self.tables[table][pk]) for pk in sorted(pks)]
+
+    def put(self, table: str, row: Row, *, replace: bool) -> None:
+        pk = self._pk(table, row)
+        old = self.tables[table].get(pk)
+        if old is not None:
+            if not replace:
+                raise RecordError.at(msg=f"duplicate derived row {table}{pk}", type="duplicate")
+            self._unindex(table, pk, old)
+        self.tables[table][pk] = dict(row)
+        for (t, cols), idx in self._indexes.items():
+            if t == table:
+                idx[tuple(row[c] for c in cols)].add(pk)
+
+    def delete(self, table: str, **where: Any) -> None:
+        for row in self.find(table, **where):
+            pk = self._pk(table, row)
+            self._unindex(table, pk, self.tables[table].pop(pk))
+
+    def entry_kind(self, seq: int) -> str | None:
+        return self.kinds.get(seq)
+
+    def has_attachment(self, sha256: str) -> bool:
+        return sha256 in self.attachments
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def dec(value: str) -> Decimal:
+    return Decimal(value)
+
+
+def dec_str(value: Decimal) -> str:
+    """A decimal as a plain string without exponent or trailing zeros: 2000, 0.5."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def canonical_json(value: Any) -> str:
+    return rfc8785.dumps(value).decode("utf-8")
+
+
+def instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass
+class Applied:
+    """What applying one entry found worth telling the user (the entry was still written)."""
+
+    warnings: list[FieldProblem] = field(default_factory=list)
+
+    def warn(self, *loc: str | int, msg: str, type: str) -> None:  # noqa: A002
+        self.warnings.append(FieldProblem(tuple(loc), msg, type))
+
+
+@dataclass
+class Ctx:
+    store: Store
+    record_seq: int
+    current_seq: int
+    out: Applied
+
+    @property
+    def replace(self) -> bool:
+        return self.record_seq != self.current_seq
+
+    def base(self) -> Row:
+        return {
+            "enterprise_id": self.store.enterprise_id,
+            "record_seq": self.record_seq,
+            "current_seq": self.current_seq,
+        }
+
+    def put(self, table: str, row: Row) -> None:
+        self.store.put(table, {**self.base(), **row}, replace=self.replace)
+
+    def one(self, table: str, loc: tuple[str | int, ...], what: str, **where: Any) -> Row:
+        rows = self.store.find(table, **where)
+        if not rows:
+            value = next(iter(where.values()))
+            raise RecordError.at(*loc, msg=f"{what} {value!r} does not exist", type="not_found")
+        return rows[0]
+
+    def unique(self, table: str, loc: tuple[str | int, ...], what: str, **where: Any) -> None:
+        for row in self.store.find(table, **where):
+            if row["record_seq"] != self.record_seq:
+                value = next(iter(where.values()))
+                raise RecordError.at(
+                    *loc,
+                    msg=f"{what} {value!r} already exists (entry {row['record_seq']}); "
+                    "to change it, record a correction",
+                    type="duplicate",
+                )
+
+    def attachments(self, body: Row) -> None:
+        for i, sha in enumerate(body.get("attachments", [])):
+            if not self.store.has_attachment(sha):
+                raise RecordError.at(
+                    "attachments", i, msg=f"no attachment {sha} was uploaded", type="not_found"
+                )
+
+
+def unit_factor(product: Row, unit: str, loc: tuple[str | int, ...]) -> Decimal:
+    """How many base units one ``unit`` is, from the product's declared packaging only."""
+    data = json.loads(product["data"])
+    if unit == data["unit"]:
+        return Decimal(1)
+    for pack in data.get("packaging", []):
+        if pack["unit"] == unit:
+            return dec(pack["quantity"])
+    allowed = " / ".join([data["unit"], *(p["unit"] for p in data.get("packaging", []))])
+    raise RecordError.at(
+        *loc,
+        msg=f"product {data['code']!r} is counted in {allowed}; {unit!r} is not one of its "
+        "declared units (units never change silently)",
+        type="unit_mismatch",
+    )
+
+
+def product_of(ctx: Ctx, lot: Row) -> Row:
+    return ctx.store.find("products", record_seq=lot["product_seq"])[0]
+
+
+# --------------------------------------------------------------- per kind
+
+
+def _enterprise(ctx: Ctx, b: Row) -> None:
+    if ctx.replace:
+        old = ctx.store.find("enterprises")
+        if old and old[0]["credit_code"] != b["credit_code"]:
+            raise RecordError.at(
+                "credit_code",
+                msg="the credit code names the ledger and cannot be corrected",
+                type="immutable",
+            )
+    row = {
+        "id": ctx.store.enterprise_id,
+        "record_seq": ctx.record_seq,
+        "current_seq": ctx.current_seq,
+        "credit_code": b["credit_code"],
+        "name": b["name"],
+        "kind": b["kind"],
+        "region_code": b["region_code"],
+        "licence_no": b.get("licence_no"),
+        "address": b["address"],
+        "contact": b["contact"],
+    }
+    ctx.store.put("enterprises", row, replace=ctx.replace)
+
+
+def _product(ctx: Ctx, b: Row) -> None:
+    ctx.unique("products", ("code",), "product code", code=b["code"])
+    if b.get("gtin"):
+        ctx.unique("products", ("gtin",), "product with GTIN", gtin=b["gtin"])
+    ctx.put(
+        "products",
+        {
+            "code": b["code"],
+            "name": b["name"],
+            "gtin": b.get("gtin"),
+            "unit": b["unit"],
+            "shelf_life_days": b.get("shelf_life_days"),
+            "data": canonical_json(b),
+        },
+    )
+
+
+def _party(table: str, what: str) -> Callable[[Ctx, Row], None]:
+    def apply(ctx: Ctx, b: Row) -> None:
+        ctx.unique(table, ("code",), what, code=b["code"])
+        row = {k: b.get(k) for k in ("code", "name", "credit_code", "address", "contact")}
+        if table == "suppliers":
+            row["licence_no"] = b.get("licence_no")
+        ctx.put(table, row)
+
+    return apply
+
+
+def _material_check(ctx: Ctx, b: Row) -> None:
+    supplier = ctx.one("suppliers", ("supplier_code",), "supplier", code=b["supplier_code"])
+    ctx.unique("material_lots", ("material_lot",), "material lot", code=b["material_lot"])
+    ctx.attachments(b)
+    ctx.put(
+        "material_lots",
+        {
+            "code": b["material_lot"],
+            "material_name": b["material_name"],
+            "material_type": b["material_type"],
+            "quantity": b["quantity"],
+            "unit": b["unit"],
+            "batch_no": b.get("batch_no"),
+            "production_date": b.get("production_date"),
+            "receipt_date": b["receipt_date"],
+            "supplier_seq": supplier["record_seq"],
+            "supplier_credit_code": supplier["credit_code"],
+            "accepted": b["accepted"],
+        },
+    )
+
+
+def _production_lot(ctx: Ctx, b: Row) -> None:
+    product = ctx.one("products", ("product_code",), "product", code=b["product_code"])
+    ctx.unique("lots", ("lot_code",), "lot code", code=b["lot_code"])
+    factor = unit_factor(product, b["unit"], ("unit",))
+    inputs = []
+    for i, use in enumerate(b["materials"]):
+        loc: tuple[str | int, ...] = ("materials", i)
+        ml = ctx.one("material_lots", (*loc, "material_lot"), "material lot", code=use["material_lot"])
+        if not ml["accepted"]:
+            raise RecordError.at(
+                *loc, "material_lot",
+                msg=f"material lot {ml['code']!r} was rejected at its incoming check "
+                f"(entry {ml['record_seq']}) and cannot be used",
+                type="rejected_material",
+            )
+        if use["unit"] != ml["unit"]:
+            raise RecordError.at(
+                *loc, "unit",
+                msg=f"material lot {ml['code']!r} is counted in {ml['unit']!r}, not "
+                f"{use['unit']!r} (units never change silently)",
+                type="unit_mismatch",
+            )
+        if ml["receipt_date"] > b["production_date"]:
+            raise RecordError.at(
+                *loc, "material_lot",
+                msg=f"material lot {ml['code']!r} was received on {ml['receipt_date']}, "
+                f"after the lot's production date {b['production_date']}",
+                type="date_order",
+            )
+        used = sum(
+            (dec(e["quantity"]) for e in ctx.store.find("lot_inputs", material_lot_seq=ml["record_seq"])
+             if e["record_seq"] != ctx.record_seq),
+            Decimal(0),
+        )
+        if used + dec(use["quantity"]) > dec(ml["quantity"]):
+            ctx.out.warn(
+                *loc, "quantity",
+                msg=f"material lot {ml['code']!r} had {dec_str(dec(ml['quantity']) - used)} "
+                f"{ml['unit']} left; this uses {use['quantity']}",
+                type="over_consumption",
+            )
+        inputs.append((i, ml["record_seq"], use))
+    best_before = None
+    if product["shelf_life_days"]:
+        best_before = (
+            date.fromisoformat(b["production_date"]) + timedelta(days=product["shelf_life_days"])
+        ).isoformat()
+    ctx.put(
+        "lots",
+        {
+            "code": b["lot_code"],
+            "product_seq": product["record_seq"],
+            "gtin": product["gtin"],
+            "production_date": b["production_date"],
+            "started_at": b["started_at"],
+            "ended_at": b["ended_at"],
+            "quantity": b["quantity"],
+            "unit": b["unit"],
+            "quantity_base": dec_str(dec(b["quantity"]) * factor),
+            "best_before": best_before,
+        },
+    )
+    ctx.store.delete("lot_inputs", record_seq=ctx.record_seq)
+    for line, ml_seq, use in inputs:
+        ctx.store.put(
+            "lot_inputs",
+            {
+                **ctx.base(),
+                "line": line,
+                "material_lot_seq": ml_seq,
+                "quantity": use["quantity"],
+                "unit": use["unit"],
+            },
+            replace=False,
+        )
+
+
+def _ccp_record(ctx: Ctx, b: Row) -> None:
+    lot = ctx.one("lots", ("lot_code",), "lot", code=b["lot_code"])
+    plan = json.loads(product_of(ctx, lot)["data"]).get("ccp_plan", [])
+    point = next((p for p in plan if p["code"] == b["ccp"]), None)
+    if point is None:
+        codes = ", ".join(p["code"] for p in plan) or "none"
+        raise RecordError.at(
+            "ccp", msg=f"{b['ccp']!r} is not in the product's CCP plan (plan: {codes})",
+            type="not_in_plan",
+        )
+    param = next((p for p in point["parameters"] if p["code"] == b["parameter"]), None)
+    if param is None:
+        codes = ", ".join(p["code"] for p in point["parameters"])
+        raise RecordError.at(
+            "parameter",
+            msg=f"{b['parameter']!r} is not a parameter of {point['code']} (plan: {codes})",
+            type="not_in_plan",
+        )
+    if param["kind"] == "numeric":
+        if "value" not in b:
+            raise RecordError.at(
+                "value", msg=f"{param['code']} is measured: give value and unit", type="missing"
+            )
+        if b.get("unit") != param["unit"]:
+            raise RecordError.at(
+                "unit",
+                msg=f"{param['code']} is measured in {param['unit']!r}, not {b.get('unit')!r}",
+                type="unit_mismatch",
+            )
+        value = dec(b["value"])
+        deviation = ("min" in param and value < dec(param["min"])) or (
+            "max" in param and value > dec(param["max"])
+        )
+    else:
+        if "result" not in b:
+            raise RecordError.at(
+                "result", msg=f"{param['code']} is a pass/fail check: give result", type="missing"
+            )
+        deviation = b["result"] == "fail"
+    if instant(b["measured_at"]) < instant(lot["started_at"]) - timedelta(days=1):
+        raise RecordError.at(
+            "measured_at",
+            msg=f"lot {lot['code']!r} started at {lot['started_at']}; "
+            "a reading more than a day earlier cannot belong to it",
+            type="date_order",
+        )
+    if deviation and not b.get("corrective_action"):
+        ctx.out.warn(
+            "value" if "value" in b else "result",
+            msg="outside the critical limits: recorded as an open deviation until a "
+            "corrective action closes it",
+            type="open_deviation",
+        )
+    ctx.put(
+        "ccp_readings",
+        {
+            "lot_seq": lot["record_seq"],
+            "ccp": b["ccp"],
+            "parameter": b["parameter"],
+            "value": b.get("value"),
+            "unit": b.get("unit"),
+            "result": b.get("result"),
+            "measured_at": b["measured_at"],
+            "deviation": deviation,
+            "corrective_action": b.get("corrective_action"),
+        },
+    )
+
+
+def _corrective_action(ctx: Ctx, b: Row) -> None:
+    reading = ctx.one("ccp_readings", ("reading_seq",), "CCP reading", record_seq=b["reading_seq"])
+    if not reading["deviation"]:
+        raise RecordError.at(
+            "reading_seq",
+            msg=f"reading {b['reading_seq']} is within its limits: there is no deviation to close",
+            type="no_deviation",
+        )
+    if instant(b["taken_at"]) < instant(reading["measured_at"]):
+        raise RecordError.at(
+            "taken_at", msg="a corrective action cannot precede the reading", type="date_order"
+        )
+    ctx.put("corrective_actions", {"reading_seq": b["reading_seq"], "taken_at": b["taken_at"]})
+
+
+def _release_test(ctx: Ctx, b: Row) -> None:
+    lot = ctx.one("lots", ("lot_code",), "lot", code=b["lot_code"])
+    if instant(b["tested_at"]) < instant(lot["started_at"]):
+        raise RecordError.at(
+            "tested_at",
+            msg=f"lot {lot['code']!r} started at {lot['started_at']}; it cannot be tested earlier",
+            type="date_order",
+        )
+    ctx.attachments(b)
+    required = [i["item"] for i in json.loads(product_of(ctx, lot)["data"])["release_items"]]
+    tested = {i["item"] for i in b["items"]}
+    missing = [i for i in required if i not in tested]
+    if missing:
+        ctx.out.warn(
+            "items",
+            msg="the product's release test also requires: " + ", ".join(missing),
+            type="missing_items",
+        )
+    ctx.put(
+        "release_tests",
+        {
+            "lot_seq": lot["record_seq"],
+            "tested_at": b["tested_at"],
+            "conclusion": b["conclusion"],
+            "report_no": b["report_no"],
+            "items": canonical_json([[i["item"], i["passed"]] for i in b["items"]]),
+        },
+    )
+
+
+def _sale(ctx: Ctx, b: Row) -> None:
+    lot = ctx.one("lots", ("lot_code",), "lot", code=b["lot_code"])
+    customer = ctx.one("customers", ("customer_code",), "customer", code=b["customer_code"])
+    factor = unit_factor(product_of(ctx, lot), b["unit"], ("unit",))
+    if b["sale_date"] < lot["production_date"]:
+        raise RecordError.at(
+            "sale_date",
+            msg=f"lot {lot['code']!r} was produced on {lot['production_date']}; "
+            "it cannot be sold before",
+            type="date_order",
+        )
+    released = any(
+        t["conclusion"] == "pass" for t in ctx.store.find("release_tests", lot_seq=lot["record_seq"])
+    )
+    if not released:
+        ctx.out.warn(
+            "lot_code",
+            msg=f"lot {lot['code']!r} has no passing release test: a product may leave the "
+            "plant only after passing it (Art. 52). The sale is recorded as a finding.",
+            type="unreleased_sale",
+        )
+    base_qty = dec(b["quantity"]) * factor
+    sold = sum(
+        (dec(s["quantity_base"]) for s in ctx.store.find("sales", lot_seq=lot["record_seq"])
+         if s["record_seq"] != ctx.record_seq),
+        Decimal(0),
+    )
+    if sold + base_qty > dec(lot["quantity_base"]):
+        ctx.out.warn(
+            "quantity",
+            msg=f"lot {lot['code']!r} produced {lot['quantity_base']}; sales would reach "
+            f"{dec_str(sold + base_qty)} (mass balance)",
+            type="oversold",
+        )
+    ctx.put(
+        "sales",
+        {
+            "lot_seq": lot["record_seq"],
+            "quantity": b["quantity"],
+            "unit": b["unit"],
+            "quantity_base": dec_str(base_qty),
+            "sale_date": b["sale_date"],
+            "customer_seq": customer["record_seq"],
+            "buyer_name": b["buyer"]["name"],
+            "buyer_credit_code": b["buyer"].get("credit_code"),
+            "released": released,
+        },
+    )
+
+
+def _self_inspection(ctx: Ctx, b: Row) -> None:
+    ctx.put(
+        "self_inspections",
+        {
+            "period": b["period"],
+            "period_date": b["period_date"],
+            "problems_found": sum(1 for i in b["items"] if i["result"] == "problem"),
+        },
+    )
+
+
+APPLY: dict[str, Callable[[Ctx, Row], None]] = {
+    RecordKind.ENTERPRISE: _enterprise,
+    RecordKind.PRODUCT: _product,
+    RecordKind.SUPPLIER: _party("suppliers", "supplier code"),
+    RecordKind.CUSTOMER: _party("customers", "customer code"),
+    RecordKind.MATERIAL_CHECK: _material_check,
+    RecordKind.PRODUCTION_LOT: _production_lot,
+    RecordKind.CCP_RECORD: _ccp_record,
+    RecordKind.CORRECTIVE_ACTION: _corrective_action,
+    RecordKind.RELEASE_TEST: _release_test,
+    RecordKind.SALE: _sale,
+    RecordKind.SELF_INSPECTION: _self_inspection,
+}
+
+
+def correction_target(store: Store, seq: int) -> str:
+    """The kind of entry ``seq`` if a correction may point at it; raise otherwise."""
+    kind = store.entry_kind(seq)
+    if kind is None:
+        raise RecordError.at("corrects", msg=f"there is no entry {seq} in this ledger", type="not_found")
+    if kind == RecordKind.CORRECTION:
+        original = store.find("corrections", record_seq=seq)
+        target = original[0]["corrects_seq"] if original else "?"
+        raise RecordError.at(
+            "corrects",
+            msg=f"entry {seq} is itself a correction; correct entry {target} instead",
+            type="correction_of_correction",
+        )
+    return kind
+
+
+def apply_entry(store: Store, seq: int, kind: str, body: Row) -> Applied:
+    """Write the derived rows of entry ``seq``; raise :class:`RecordError` if it cannot apply."""
+    out = Applied()
+    if kind == RecordKind.CORRECTION:
+        target_kind = correction_target(store, body["corrects"])
+        try:
+            APPLY[target_kind](Ctx(store, body["corrects"], seq, out), body["record"])
+        except RecordError as exc:
+            raise RecordError(
+                [FieldProblem(("record", *p.loc), p.msg, p.type) for p in exc.problems]
+            ) from None
+        out.warnings = [FieldProblem(("record", *w.loc), w.msg, w.type) for w in out.warnings]
+        store.put(
+            "corrections",
+            {
+                "enterprise_id": store.enterprise_id,
+                "record_seq": seq,
+                "current_seq": seq,
+                "corrects_seq": body["corrects"],
+                "reason": body["reason"],
+            },
+            replace=False,
+        )
+        return out
+    APPLY[kind](Ctx(store, seq, seq, out), body)
+    return out
