@@ -157,7 +157,7 @@ class Packaging(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     unit: Unit = Field(description="e.g. 箱")
-    quantity: Quantity = Field(description="base units in one, e.g. \"24\"")
+    quantity: Quantity = Field(description='base units in one, e.g. "24"')
 
 
 class ProductCreate(_Record):
@@ -337,7 +337,7 @@ class TestResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     item: Name
-    result: Name = Field(description="The value as reported, e.g. \"40\" or \"未检出\"")
+    result: Name = Field(description='The value as reported, e.g. "40" or "未检出"')
     unit: Unit | None = None
     limit: Name
     passed: bool

@@ -42,9 +42,7 @@ def clean_text(value: Any) -> Any:
 
 
 def _short_text(max_length: int) -> Any:
-    return Annotated[
-        str, BeforeValidator(clean_text), Field(min_length=1, max_length=max_length)
-    ]
+    return Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_length=max_length)]
 
 
 Name = _short_text(200)
@@ -64,12 +62,12 @@ _DECIMAL_RE = re.compile(r"^-?(0|[1-9]\d{0,14})(\.\d{1,6})?$")
 
 def _decimal_string(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError("expected a decimal number written as a string, e.g. \"121.5\"")
+        raise ValueError('expected a decimal number written as a string, e.g. "121.5"')
     if isinstance(value, int):
         value = str(value)
     if isinstance(value, float):
         raise ValueError(
-            "decimal numbers must be sent as strings (e.g. \"121.5\"), not as JSON floats, "
+            'decimal numbers must be sent as strings (e.g. "121.5"), not as JSON floats, '
             "so that no precision is lost"
         )
     if isinstance(value, str):
@@ -77,7 +75,7 @@ def _decimal_string(value: Any) -> Any:
         if not _DECIMAL_RE.match(value):
             raise ValueError(
                 f"{value[:40]!r} is not a decimal number "
-                "(digits with at most 6 decimal places, e.g. \"121.5\")"
+                '(digits with at most 6 decimal places, e.g. "121.5")'
             )
     return value
 
@@ -95,9 +93,7 @@ DecimalStr = Annotated[str, BeforeValidator(_decimal_string)]
 """A decimal number as a string, e.g. ``"121.5"``; integers are accepted and converted."""
 Quantity = Annotated[str, BeforeValidator(_decimal_string), AfterValidator(_positive)]
 """A decimal quantity greater than zero."""
-Unit = Annotated[
-    str, BeforeValidator(clean_text), Field(min_length=1, max_length=20)
-]
+Unit = Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_length=20)]
 """A unit of measure as written on the record: kg, g, L, 瓶, 箱, °C, CFU/mL …"""
 
 

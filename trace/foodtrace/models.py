@@ -19,8 +19,25 @@ from foodtrace.records.models import (
 )
 
 __all__ = [
-    "ApiToken", "Attachment", "Authority", "CcpReading", "Correction", "CorrectiveAction",
-    "Customer", "Enterprise", "Entry", "IdempotencyKey", "Ledger", "Lot", "LotInput",
-    "MaterialLot", "Platform", "Product", "ReleaseTest", "Sale", "SelfInspection", "Supplier",
+    "ApiToken",
+    "Attachment",
+    "Authority",
+    "CcpReading",
+    "Correction",
+    "CorrectiveAction",
+    "Customer",
+    "Enterprise",
+    "Entry",
+    "IdempotencyKey",
+    "Ledger",
+    "Lot",
+    "LotInput",
+    "MaterialLot",
+    "Platform",
+    "Product",
+    "ReleaseTest",
+    "Sale",
+    "SelfInspection",
+    "Supplier",
     "User",
 ]

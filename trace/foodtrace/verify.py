@@ -70,7 +70,7 @@ def verify_ledger(*, session: Session, ledger_id: int) -> Report:
     report = Report(credit_code=head.credit_code, size=head.size)
     bad = report.problems.append
     attachments = {
-        sha: (content_sha, )
+        sha: (content_sha,)
         for sha, content_sha in (
             (a.sha256, hashlib.sha256(a.content).hexdigest())
             for a in session.execute(
@@ -88,13 +88,23 @@ def verify_ledger(*, session: Session, ledger_id: int) -> Report:
         report.entries_checked += 1
         seq = row.seq
         if seq != expected_seq:
-            bad(Problem(expected_seq, "seq", f"entry {expected_seq} is missing (next stored: {seq})"))
+            bad(
+                Problem(
+                    expected_seq, "seq", f"entry {expected_seq} is missing (next stored: {seq})"
+                )
+            )
             expected_seq = seq
         data = bytes(row.body)
         digest = leaf_hash(data)
         if digest != bytes(row.hash):
-            bad(Problem(seq, "hash", f"stored hash {bytes(row.hash).hex()[:16]}… but the bytes "
-                        f"hash to {digest.hex()[:16]}…"))
+            bad(
+                Problem(
+                    seq,
+                    "hash",
+                    f"stored hash {bytes(row.hash).hex()[:16]}… but the bytes "
+                    f"hash to {digest.hex()[:16]}…",
+                )
+            )
         try:
             env = json.loads(data)
             if not isinstance(env, dict):
@@ -115,11 +125,22 @@ def verify_ledger(*, session: Session, ledger_id: int) -> Report:
         )
         for name, in_bytes, in_row in checks:
             if in_bytes != in_row:
-                bad(Problem(seq, name, f"{name} is {in_bytes!r} in the entry's bytes but "
-                            f"{in_row!r} in the table"))
+                bad(
+                    Problem(
+                        seq,
+                        name,
+                        f"{name} is {in_bytes!r} in the entry's bytes but {in_row!r} in the table",
+                    )
+                )
         if env.get("prev_hash") != prev:
-            bad(Problem(seq, "chain", f"prev_hash {str(env.get('prev_hash'))[:16]}… does not match "
-                        f"the hash of entry {seq - 1} ({prev[:16]}…)"))
+            bad(
+                Problem(
+                    seq,
+                    "chain",
+                    f"prev_hash {str(env.get('prev_hash'))[:16]}… does not match "
+                    f"the hash of entry {seq - 1} ({prev[:16]}…)",
+                )
+            )
         memory.kinds[seq] = str(env.get("kind"))
         try:
             apply_entry(memory, seq, str(env.get("kind")), env.get("body") or {})
@@ -129,8 +150,13 @@ def verify_ledger(*, session: Session, ledger_id: int) -> Report:
         expected_seq = seq + 1
     last = expected_seq - 1
     if head.size != last:
-        bad(Problem(min(head.size, last) + 1, "head",
-                    f"the head row says {head.size} entries but {last} are stored"))
+        bad(
+            Problem(
+                min(head.size, last) + 1,
+                "head",
+                f"the head row says {head.size} entries but {last} are stored",
+            )
+        )
     elif head.size and head.head_hash.hex() != prev:
         bad(Problem(last, "head", "the head row's hash is not the last entry's hash"))
     _compare_derived(session, ledger_id, memory, bad)
@@ -153,16 +179,25 @@ def _compare_derived(session: Session, ledger_id: int, memory: MemoryStore, bad:
             want, have = expected.get(pk), stored.get(pk)
             if have is None:
                 assert want is not None
-                bad(Problem(want["current_seq"], "derived",
-                            f"{name} row {pk} is missing from the database"))
+                bad(
+                    Problem(
+                        want["current_seq"],
+                        "derived",
+                        f"{name} row {pk} is missing from the database",
+                    )
+                )
             elif want is None:
-                bad(Problem(have.get("record_seq"), "derived",
-                            f"{name} row {pk} has no entry behind it"))
+                bad(
+                    Problem(
+                        have.get("record_seq"), "derived", f"{name} row {pk} has no entry behind it"
+                    )
+                )
             else:
                 diff = [c for c in want if not _same(want[c], have.get(c))]
                 if diff:
-                    cols = ", ".join(f"{c}: stored {have.get(c)!r}, entry says {want[c]!r}"
-                                     for c in diff)
+                    cols = ", ".join(
+                        f"{c}: stored {have.get(c)!r}, entry says {want[c]!r}" for c in diff
+                    )
                     bad(Problem(want["current_seq"], "derived", f"{name} row {pk} differs: {cols}"))
 
 

@@ -62,8 +62,9 @@ def create_authority(
         code = check_credit_code(credit_code)
         regions = [check_region_code(r) for r in region_codes]
     except IdentifierError as exc:
-        raise RecordError.at("credit_code" if "credit" in str(exc) else "region_codes",
-                             msg=str(exc), type=exc.code) from None
+        raise RecordError.at(
+            "credit_code" if "credit" in str(exc) else "region_codes", msg=str(exc), type=exc.code
+        ) from None
     if not regions:
         raise RecordError.at("region_codes", msg="give at least one region code", type="missing")
     if session.execute(select(Authority).where(Authority.credit_code == code)).first():
@@ -107,18 +108,26 @@ def create_user(
     role = Role(role)
     if len(password) < 8:
         raise RecordError.at("password", msg="at least 8 characters", type="too_short")
-    if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").replace(
-        "-", ""
-    ).isalnum():
+    if (
+        not username
+        or len(username) > 64
+        or not username.replace("_", "").replace(".", "").replace("-", "").isalnum()
+    ):
         raise RecordError.at(
             "username", msg="1-64 letters, digits, '.', '-' or '_'", type="invalid"
         )
     if role in ENTERPRISE_ROLES and (enterprise_id is None or authority_id is not None):
-        raise RecordError.at("enterprise", msg=f"a {role} belongs to one enterprise", type="missing")
+        raise RecordError.at(
+            "enterprise", msg=f"a {role} belongs to one enterprise", type="missing"
+        )
     if role is Role.REGULATOR and (authority_id is None or enterprise_id is not None):
-        raise RecordError.at("authority", msg="a regulator belongs to one authority", type="missing")
+        raise RecordError.at(
+            "authority", msg="a regulator belongs to one authority", type="missing"
+        )
     if role is Role.PLATFORM_ADMIN and (enterprise_id or authority_id):
-        raise RecordError.at("role", msg="a platform admin belongs to no enterprise", type="invalid")
+        raise RecordError.at(
+            "role", msg="a platform admin belongs to no enterprise", type="invalid"
+        )
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"user {username!r} already exists")
     user = User(
@@ -216,3 +225,53 @@ def enterprise_by_code(*, session: Session, credit_code: str) -> Enterprise:
     if ent is None:
         raise NotFound(f"no enterprise with credit code {credit_code}")
     return ent
+
+
+def add_user(
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    role: Role | str,
+    now: datetime,
+    display_name: str | None = None,
+    enterprise_credit_code: str | None = None,
+    authority_credit_code: str | None = None,
+) -> User:
+    """Create a user, naming their enterprise or authority by credit code (API and CLI)."""
+    try:
+        role = Role(role)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise RecordError.at(
+            "role", msg=f"{role!r} is not a role ({allowed})", type="invalid"
+        ) from None
+    enterprise_id = authority_id = None
+    if enterprise_credit_code:
+        enterprise_id = enterprise_by_code(
+            session=session, credit_code=enterprise_credit_code.upper()
+        ).id
+    if authority_credit_code:
+        authority = session.execute(
+            select(Authority).where(Authority.credit_code == authority_credit_code.upper())
+        ).scalar_one_or_none()
+        if authority is None:
+            raise NotFound(f"no authority with credit code {authority_credit_code}")
+        authority_id = authority.id
+    return create_user(
+        session=session,
+        username=username,
+        password=password,
+        role=role,
+        now=now,
+        display_name=display_name,
+        enterprise_id=enterprise_id,
+        authority_id=authority_id,
+    )
+
+
+def user_codes(*, session: Session, user: User) -> tuple[str | None, str | None]:
+    """The credit codes of a user's enterprise and authority."""
+    ent = session.get(Enterprise, user.enterprise_id) if user.enterprise_id else None
+    auth = session.get(Authority, user.authority_id) if user.authority_id else None
+    return (ent.credit_code if ent else None, auth.credit_code if auth else None)

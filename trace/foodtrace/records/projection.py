@@ -389,36 +389,45 @@ def _production_lot(ctx: Ctx, b: Row) -> None:
     inputs = []
     for i, use in enumerate(b["materials"]):
         loc: tuple[str | int, ...] = ("materials", i)
-        ml = ctx.one("material_lots", (*loc, "material_lot"), "material lot", code=use["material_lot"])
+        ml = ctx.one(
+            "material_lots", (*loc, "material_lot"), "material lot", code=use["material_lot"]
+        )
         if not ml["accepted"]:
             raise RecordError.at(
-                *loc, "material_lot",
+                *loc,
+                "material_lot",
                 msg=f"material lot {ml['code']!r} was rejected at its incoming check "
                 f"(entry {ml['record_seq']}) and cannot be used",
                 type="rejected_material",
             )
         if use["unit"] != ml["unit"]:
             raise RecordError.at(
-                *loc, "unit",
+                *loc,
+                "unit",
                 msg=f"material lot {ml['code']!r} is counted in {ml['unit']!r}, not "
                 f"{use['unit']!r} (units never change silently)",
                 type="unit_mismatch",
             )
         if ml["receipt_date"] > b["production_date"]:
             raise RecordError.at(
-                *loc, "material_lot",
+                *loc,
+                "material_lot",
                 msg=f"material lot {ml['code']!r} was received on {ml['receipt_date']}, "
                 f"after the lot's production date {b['production_date']}",
                 type="date_order",
             )
         used = sum(
-            (dec(e["quantity"]) for e in ctx.store.find("lot_inputs", material_lot_seq=ml["record_seq"])
-             if e["record_seq"] != ctx.record_seq),
+            (
+                dec(e["quantity"])
+                for e in ctx.store.find("lot_inputs", material_lot_seq=ml["record_seq"])
+                if e["record_seq"] != ctx.record_seq
+            ),
             Decimal(0),
         )
         if used + dec(use["quantity"]) > dec(ml["quantity"]):
             ctx.out.warn(
-                *loc, "quantity",
+                *loc,
+                "quantity",
                 msg=f"material lot {ml['code']!r} had {dec_str(dec(ml['quantity']) - used)} "
                 f"{ml['unit']} left; this uses {use['quantity']}",
                 type="over_consumption",
@@ -466,7 +475,8 @@ def _ccp_record(ctx: Ctx, b: Row) -> None:
     if point is None:
         codes = ", ".join(p["code"] for p in plan) or "none"
         raise RecordError.at(
-            "ccp", msg=f"{b['ccp']!r} is not in the product's CCP plan (plan: {codes})",
+            "ccp",
+            msg=f"{b['ccp']!r} is not in the product's CCP plan (plan: {codes})",
             type="not_in_plan",
         )
     param = next((p for p in point["parameters"] if p["code"] == b["parameter"]), None)
@@ -585,7 +595,8 @@ def _sale(ctx: Ctx, b: Row) -> None:
             type="date_order",
         )
     released = any(
-        t["conclusion"] == "pass" for t in ctx.store.find("release_tests", lot_seq=lot["record_seq"])
+        t["conclusion"] == "pass"
+        for t in ctx.store.find("release_tests", lot_seq=lot["record_seq"])
     )
     if not released:
         ctx.out.warn(
@@ -596,8 +607,11 @@ def _sale(ctx: Ctx, b: Row) -> None:
         )
     base_qty = dec(b["quantity"]) * factor
     sold = sum(
-        (dec(s["quantity_base"]) for s in ctx.store.find("sales", lot_seq=lot["record_seq"])
-         if s["record_seq"] != ctx.record_seq),
+        (
+            dec(s["quantity_base"])
+            for s in ctx.store.find("sales", lot_seq=lot["record_seq"])
+            if s["record_seq"] != ctx.record_seq
+        ),
         Decimal(0),
     )
     if sold + base_qty > dec(lot["quantity_base"]):
@@ -653,7 +667,9 @@ def correction_target(store: Store, seq: int) -> str:
     """The kind of entry ``seq`` if a correction may point at it; raise otherwise."""
     kind = store.entry_kind(seq)
     if kind is None:
-        raise RecordError.at("corrects", msg=f"there is no entry {seq} in this ledger", type="not_found")
+        raise RecordError.at(
+            "corrects", msg=f"there is no entry {seq} in this ledger", type="not_found"
+        )
     if kind == RecordKind.CORRECTION:
         original = store.find("corrections", record_seq=seq)
         target = original[0]["corrects_seq"] if original else "?"

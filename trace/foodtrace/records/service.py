@@ -77,7 +77,8 @@ def _not_in_future(value: Any, now: datetime, loc: tuple[str | int, ...]) -> Non
     elif isinstance(value, datetime):
         if value > now + CLOCK_SKEW:
             raise RecordError.at(
-                *loc, msg=f"{format_instant(value)} is in the future (now {format_instant(now)})",
+                *loc,
+                msg=f"{format_instant(value)} is in the future (now {format_instant(now)})",
                 type="future",
             )
     elif isinstance(value, date) and value > local_date(now):
@@ -243,8 +244,12 @@ def register_enterprise(
     )
     assert head.id is not None
     return record(
-        session=session, ledger_id=head.id, kind=RecordKind.ENTERPRISE, data=model,
-        actor=actor, clock=clock,
+        session=session,
+        ledger_id=head.id,
+        kind=RecordKind.ENTERPRISE,
+        data=model,
+        actor=actor,
+        clock=clock,
     )
 
 

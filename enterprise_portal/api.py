@@ -1,0 +1,212 @@
+"""The enterprise's JSON API: record every kind, read the ledger, verify it, read a lot.
+
+Every route takes :data:`CurrentEnterpriseUser`: the ledger written or read is
+always the caller's own, taken from their account.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from foodtrace.attachments.service import store_attachment
+from foodtrace.ledger import service as ledger
+from foodtrace.records import queries
+from foodtrace.records.service import record
+from foodtrace.verify import verify_ledger
+
+from schemas.api import (
+    AttachmentPublic,
+    EntriesPublic,
+    EntryPublic,
+    LotPublic,
+    RecordedPublic,
+    RowsPublic,
+    UserCreate,
+    UserPublic,
+    VerifyPublic,
+)
+from schemas.records import RECORD_SCHEMAS, RecordKind
+from webapp.deps import (
+    ClockDep,
+    CurrentEnterpriseAdmin,
+    CurrentEnterpriseUser,
+    IdempotencyKeyDep,
+    SessionDep,
+    WriteSessionDep,
+)
+from webapp.public import recorded_public, user_public, verify_public
+
+router = APIRouter(prefix="/api/v1", tags=["enterprise"])
+
+RECORD_ROUTES: dict[RecordKind, tuple[str, str]] = {
+    RecordKind.PRODUCT: ("/products", "Record a product with its CCP plan and release-test items"),
+    RecordKind.SUPPLIER: ("/suppliers", "Record a supplier"),
+    RecordKind.CUSTOMER: ("/customers", "Record a customer (buyer)"),
+    RecordKind.MATERIAL_CHECK: ("/material-checks", "Record an incoming-material check (Art. 50)"),
+    RecordKind.PRODUCTION_LOT: ("/production-lots", "Record a production lot and its materials"),
+    RecordKind.CCP_RECORD: ("/ccp-records", "Record a CCP reading"),
+    RecordKind.CORRECTIVE_ACTION: ("/corrective-actions", "Close a CCP deviation"),
+    RecordKind.RELEASE_TEST: ("/release-tests", "Record a release test (Art. 51)"),
+    RecordKind.SALE: ("/sales", "Record a sale (Art. 51)"),
+    RecordKind.SELF_INSPECTION: ("/self-inspections", "Record a self-inspection"),
+    RecordKind.CORRECTION: ("/corrections", "Correct an earlier entry (the original stays)"),
+}
+
+
+def _create_route(kind: RecordKind, schema: type) -> Any:
+    def create(
+        data: Any,
+        scope: CurrentEnterpriseUser,
+        session: WriteSessionDep,
+        clock: ClockDep,
+        response: Response,
+        idempotency_key: IdempotencyKeyDep = None,
+    ) -> RecordedPublic:
+        result = record(
+            session=session,
+            ledger_id=scope.enterprise_id,
+            kind=kind,
+            data=data,
+            actor=scope.actor,
+            clock=clock,
+            idempotency_key=idempotency_key,
+        )
+        if result.replayed:
+            response.status_code = status.HTTP_200_OK
+        return recorded_public(result)
+
+    create.__annotations__["data"] = schema
+    create.__name__ = f"create_{kind.value}"
+    return create
+
+
+for _kind, (_path, _summary) in RECORD_ROUTES.items():
+    router.add_api_route(
+        _path,
+        _create_route(_kind, RECORD_SCHEMAS[_kind]),
+        methods=["POST"],
+        status_code=status.HTTP_201_CREATED,
+        response_model=RecordedPublic,
+        summary=_summary,
+        responses={200: {"description": "An idempotent retry: the first result"}},
+    )
+
+
+@router.post("/attachments", status_code=status.HTTP_201_CREATED, response_model=AttachmentPublic)
+def upload_attachment(
+    file: Annotated[UploadFile, File(description="A certificate or report scan (PDF, JPEG, PNG)")],
+    scope: CurrentEnterpriseUser,
+    session: WriteSessionDep,
+    clock: ClockDep,
+) -> AttachmentPublic:
+    """Store a scan by its SHA-256; records then cite it in ``attachments``."""
+    content = file.file.read()
+    att = store_attachment(
+        session=session,
+        enterprise_id=scope.enterprise_id,
+        content=content,
+        media_type=file.content_type or "",
+        filename=file.filename or "",
+        now=clock.now(),
+    )
+    return AttachmentPublic(
+        sha256=att.sha256, size=att.size, media_type=att.media_type, filename=att.filename
+    )
+
+
+@router.get("/ledger", response_model=EntriesPublic)
+def list_ledger(
+    scope: CurrentEnterpriseUser,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    kind: RecordKind | None = None,
+    since: Annotated[str | None, Query(description="recorded_at ≥ (RFC 3339 UTC)")] = None,
+    until: Annotated[str | None, Query(description="recorded_at < (RFC 3339 UTC)")] = None,
+) -> EntriesPublic:
+    """The ledger's entries, newest first: seq, kind, times, hashes."""
+    entries, count = ledger.list_entries(
+        session=session,
+        ledger_id=scope.enterprise_id,
+        offset=offset,
+        limit=limit,
+        kind=kind,
+        since=since,
+        until=until,
+    )
+    fixes = queries.corrections_of(
+        session=session, enterprise_id=scope.enterprise_id, seqs=[e.seq for e in entries]
+    )
+    data = [
+        queries.entry_public(e, corrected_by=fixes.get(e.seq), with_body=False) for e in entries
+    ]
+    return EntriesPublic(data=data, count=count)
+
+
+@router.get("/ledger/entries/{seq}", response_model=EntryPublic)
+def read_entry(seq: int, scope: CurrentEnterpriseUser, session: SessionDep) -> EntryPublic:
+    """One entry with its record as stored, and the corrections that point at it."""
+    entry = ledger.get_entry(session=session, ledger_id=scope.enterprise_id, seq=seq)
+    fixes = queries.corrections_of(session=session, enterprise_id=scope.enterprise_id, seqs=[seq])
+    return queries.entry_public(entry, corrected_by=fixes.get(seq), with_body=True)
+
+
+@router.get("/ledger/verify", response_model=VerifyPublic)
+def verify(scope: CurrentEnterpriseUser, session: SessionDep) -> VerifyPublic:
+    """Recompute the whole ledger from its stored bytes; name the first bad entry."""
+    return verify_public(verify_ledger(session=session, ledger_id=scope.enterprise_id))
+
+
+def _list_route(table: str) -> Any:
+    def list_rows(scope: CurrentEnterpriseUser, session: SessionDep) -> RowsPublic:
+        rows = queries.list_rows(session=session, enterprise_id=scope.enterprise_id, table=table)
+        return RowsPublic(data=rows, count=len(rows))
+
+    list_rows.__name__ = f"list_{table}"
+    return list_rows
+
+
+for _table, _path in (
+    ("products", "/products"),
+    ("suppliers", "/suppliers"),
+    ("customers", "/customers"),
+    ("material_lots", "/material-lots"),
+    ("lots", "/lots"),
+):
+    router.add_api_route(
+        _path,
+        _list_route(_table),
+        methods=["GET"],
+        response_model=RowsPublic,
+        summary=f"Current {_table.replace('_', ' ')}",
+    )
+
+
+@router.get("/lots/{lot_code}", response_model=LotPublic)
+def read_lot(lot_code: str, scope: CurrentEnterpriseUser, session: SessionDep) -> LotPublic:
+    """A lot with its current records in time order and its mass balance."""
+    return queries.lot_view(session=session, enterprise_id=scope.enterprise_id, lot_code=lot_code)
+
+
+@router.post("/enterprise/users", status_code=status.HTTP_201_CREATED, response_model=UserPublic)
+def add_enterprise_user(
+    data: UserCreate, scope: CurrentEnterpriseAdmin, session: WriteSessionDep, clock: ClockDep
+) -> UserPublic:
+    """The enterprise admin adds a user to their own enterprise."""
+    from foodtrace.accounts.models import Enterprise
+    from foodtrace.accounts.service import ENTERPRISE_ROLES, add_user
+    from foodtrace.errors import RecordError
+
+    if data.role not in ENTERPRISE_ROLES:
+        raise RecordError.at("role", msg="enterprise_user or enterprise_admin", type="invalid")
+    own = session.get(Enterprise, scope.enterprise_id)
+    assert own is not None
+    user = add_user(
+        session=session,
+        username=data.username,
+        password=data.password,
+        role=data.role,
+        now=clock.now(),
+        display_name=data.display_name,
+        enterprise_credit_code=own.credit_code,
+    )
+    return user_public(session, user)

@@ -1,0 +1,36 @@
+"""The regulator's JSON API (first slice): enterprises in the jurisdiction, their ledgers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from foodtrace.accounts.models import Enterprise
+from foodtrace.accounts.service import covers
+from foodtrace.ledger.models import Ledger
+from foodtrace.verify import verify_ledger
+from sqlalchemy import select
+
+from schemas.api import EnterprisesPublic, VerifyPublic
+from webapp.deps import CurrentRegulator, RegulatedEnterprise, SessionDep
+from webapp.public import enterprise_public, verify_public
+
+router = APIRouter(prefix="/api/v1/regulator", tags=["regulator"])
+
+
+@router.get("/enterprises", response_model=EnterprisesPublic)
+def enterprises(regulator: CurrentRegulator, session: SessionDep) -> EnterprisesPublic:
+    """The enterprises in the regulator's jurisdiction."""
+    rows = session.execute(
+        select(Enterprise, Ledger.size)
+        .join(Ledger, Ledger.id == Enterprise.id)
+        .order_by(Enterprise.name)
+    ).all()
+    data = [
+        enterprise_public(e, size) for e, size in rows if covers(regulator.authority, e.region_code)
+    ]
+    return EnterprisesPublic(data=data, count=len(data))
+
+
+@router.get("/enterprises/{credit_code}/verify", response_model=VerifyPublic)
+def verify(enterprise: RegulatedEnterprise, session: SessionDep) -> VerifyPublic:
+    """Verify an enterprise's ledger from its stored bytes."""
+    return verify_public(verify_ledger(session=session, ledger_id=enterprise.id))

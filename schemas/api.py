@@ -1,0 +1,145 @@
+"""Shapes of API responses (``*Public``) and of the few API-only requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ProblemPublic(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class RecordedPublic(BaseModel):
+    """A record as appended: its ledger entry, and warnings the user should see."""
+
+    seq: int
+    kind: str
+    hash: str = Field(description="hex SHA-256(0x00 || canonical bytes)")
+    prev_hash: str
+    recorded_at: str
+    event_time: str
+    body: dict[str, Any]
+    warnings: list[ProblemPublic] = []
+    replayed: bool = Field(
+        False, description="true when an idempotent retry returned the first result"
+    )
+
+
+class EntryPublic(BaseModel):
+    seq: int
+    kind: str
+    event_time: str
+    recorded_at: str
+    actor: str
+    hash: str
+    prev_hash: str
+    corrects: int | None = None
+    corrected_by: list[int] = []
+    body: dict[str, Any] | None = None
+
+
+class EntriesPublic(BaseModel):
+    data: list[EntryPublic]
+    count: int
+
+
+class VerifyProblemPublic(BaseModel):
+    seq: int | None
+    check: str
+    message: str
+
+
+class VerifyPublic(BaseModel):
+    credit_code: str
+    ok: bool
+    size: int
+    entries_checked: int
+    first_bad_seq: int | None
+    problems: list[VerifyProblemPublic]
+
+
+class TokenPublic(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class EnterprisePublic(BaseModel):
+    credit_code: str
+    name: str
+    kind: str
+    region_code: str
+    licence_no: str | None
+    address: str
+    contact: str
+    ledger_size: int
+
+
+class EnterprisesPublic(BaseModel):
+    data: list[EnterprisePublic]
+    count: int
+
+
+class AuthorityCreate(BaseModel):
+    credit_code: str
+    name: str = Field(min_length=1, max_length=200)
+    region_codes: list[str] = Field(min_length=1, max_length=50)
+
+
+class AuthorityPublic(BaseModel):
+    credit_code: str
+    name: str
+    region_codes: list[str]
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=8, max_length=256)
+    role: str
+    display_name: str | None = Field(default=None, max_length=200)
+    enterprise_credit_code: str | None = None
+    authority_credit_code: str | None = None
+
+
+class UserPublic(BaseModel):
+    username: str
+    display_name: str
+    role: str
+    enterprise_credit_code: str | None = None
+    authority_credit_code: str | None = None
+
+
+class PasswordReset(BaseModel):
+    password: str = Field(min_length=8, max_length=256)
+
+
+class AttachmentPublic(BaseModel):
+    sha256: str
+    size: int
+    media_type: str
+    filename: str
+
+
+class RowsPublic(BaseModel):
+    """A list of current records of one kind (products, suppliers, lots …)."""
+
+    data: list[dict[str, Any]]
+    count: int
+
+
+class LotPublic(BaseModel):
+    """A lot with its current records, in time order, and its mass balance."""
+
+    lot: dict[str, Any]
+    product: dict[str, Any]
+    materials: list[dict[str, Any]]
+    ccp_readings: list[dict[str, Any]]
+    release_tests: list[dict[str, Any]]
+    sales: list[dict[str, Any]]
+    corrections: list[dict[str, Any]]
+    balance: dict[str, str]
+    open_deviations: int

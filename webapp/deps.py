@@ -1,0 +1,171 @@
+"""Request-scoped dependencies: sessions, the clock, who is asking, and what they may touch.
+
+Each access rule is written once, here: an enterprise user's ledger comes from
+their account, never from the request, so no handler can reach another
+enterprise's ledger; a regulator's enterprise must lie in their jurisdiction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Path, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from foodtrace.accounts.models import Authority, Enterprise
+from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, covers, resolve_token
+from foodtrace.clock import Clock
+from foodtrace.config import Settings
+from foodtrace.db import WRITE_OPTION
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """A read session for the request."""
+    with Session(engine) as session:
+        yield session
+
+
+def get_write_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """One write transaction for the request: committed before the response is sent,
+    rolled back if anything raised (then nothing was written)."""
+    with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SessionDep = Annotated[Session, Depends(get_session)]
+WriteSessionDep = Annotated[Session, Depends(get_write_session)]
+IdempotencyKeyDep = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A retried request with the same key returns the first result.",
+    ),
+]
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def current_principal(
+    engine: EngineDep, clock: ClockDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Principal:
+    """The user behind the bearer token; 401 without valid credentials."""
+    if not token:
+        raise _unauthorized("not authenticated: send Authorization: Bearer <token>")
+    with Session(engine) as session:
+        principal = resolve_token(session=session, token=token, now=clock.now())
+    if principal is None:
+        raise _unauthorized("the token is unknown, expired or revoked")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+@dataclass(frozen=True)
+class EnterpriseScope:
+    """An enterprise user and the one ledger they may read and write."""
+
+    principal: Principal
+    enterprise_id: int
+
+    @property
+    def actor(self) -> str:
+        return self.principal.username
+
+
+def current_enterprise_user(principal: CurrentPrincipal) -> EnterpriseScope:
+    if principal.role not in ENTERPRISE_ROLES or principal.enterprise_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="for enterprise users only")
+    return EnterpriseScope(principal, principal.enterprise_id)
+
+
+def current_enterprise_admin(
+    scope: Annotated[EnterpriseScope, Depends(current_enterprise_user)],
+) -> EnterpriseScope:
+    if scope.principal.role is not Role.ENTERPRISE_ADMIN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="for the enterprise's admin only")
+    return scope
+
+
+CurrentEnterpriseUser = Annotated[EnterpriseScope, Depends(current_enterprise_user)]
+CurrentEnterpriseAdmin = Annotated[EnterpriseScope, Depends(current_enterprise_admin)]
+
+
+@dataclass(frozen=True)
+class RegulatorScope:
+    principal: Principal
+    authority: Authority
+
+
+def current_regulator(principal: CurrentPrincipal, session: SessionDep) -> RegulatorScope:
+    if principal.role is not Role.REGULATOR or principal.authority_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="for regulators only")
+    authority = session.get(Authority, principal.authority_id)
+    if authority is None:  # pragma: no cover - foreign key
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="no authority")
+    return RegulatorScope(principal, authority)
+
+
+CurrentRegulator = Annotated[RegulatorScope, Depends(current_regulator)]
+
+
+def regulated_enterprise(
+    regulator: CurrentRegulator,
+    session: SessionDep,
+    credit_code: Annotated[str, Path(min_length=18, max_length=18)],
+) -> Enterprise:
+    """An enterprise in the regulator's jurisdiction; 404 for any other (no existence leak)."""
+    from sqlalchemy import select
+
+    ent = session.execute(
+        select(Enterprise).where(Enterprise.credit_code == credit_code.upper())
+    ).scalar_one_or_none()
+    if ent is None or not covers(regulator.authority, ent.region_code):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"no enterprise {credit_code} in your jurisdiction"
+        )
+    return ent
+
+
+RegulatedEnterprise = Annotated[Enterprise, Depends(regulated_enterprise)]
+
+
+def current_platform_admin(principal: CurrentPrincipal) -> Principal:
+    if principal.role is not Role.PLATFORM_ADMIN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="for the platform admin only")
+    return principal
+
+
+CurrentPlatformAdmin = Annotated[Principal, Depends(current_platform_admin)]

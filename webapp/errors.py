@@ -1,0 +1,47 @@
+"""The core's errors as HTTP answers: 422 naming fields, 404, 409, 403."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from foodtrace.canonical import CanonicalError
+from foodtrace.errors import AccessDenied, Conflict, NotFound, RecordError
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RecordError)
+    async def _record(_: Request, exc: RecordError) -> JSONResponse:
+        detail = [{"loc": ["body", *p.loc], "msg": p.msg, "type": p.type} for p in exc.problems]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Like FastAPI's own answer, without echoing the input back (it may be 1 MB).
+        detail = [
+            {
+                "loc": list(e.get("loc", ())),
+                "msg": str(e.get("msg", "")).removeprefix("Value error, "),
+                "type": e.get("type", "invalid"),
+            }
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(CanonicalError)
+    async def _canonical(_: Request, exc: CanonicalError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": [{"loc": ["body"], "msg": str(exc), "type": "canonical"}]}, status_code=422
+        )
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(AccessDenied)
+    async def _denied(_: Request, exc: AccessDenied) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=403)

@@ -1,0 +1,70 @@
+"""The composition root: builds the FastAPI app from each portal's router.
+
+Nothing runs at import time; ``create_app`` takes its settings (and, for the
+demo and tests, a clock), and the lifespan opens the database, migrates it and
+fixes the platform name on first start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from foodtrace.accounts.service import init_platform
+from foodtrace.clock import Clock, SystemClock
+from foodtrace.config import Settings
+from foodtrace.db import current_revision, head_revision, make_engine, migrate, write_session
+from sqlalchemy import Engine
+
+from enterprise_portal.api import router as enterprise_router
+from regulator_view.api import router as regulator_router
+from webapp import auth, errors, platform_admin
+
+
+def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
+    """Migrate to the newest schema and fix the platform name on an empty database."""
+    if current_revision(engine) != head_revision():
+        migrate(engine)
+    with write_session(engine) as session:
+        init_platform(session=session, name=settings.platform_name, now=clock.now())
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, engine: Engine | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = engine is None
+        app.state.engine = engine or make_engine(
+            settings.database_url,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            pool_size=settings.pool_size,
+        )
+        prepare_database(app.state.engine, settings, clock)
+        yield
+        if own_engine:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="foodtrace",
+        summary="Food-production traceability records in per-enterprise hash-chained ledgers",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    errors.install(app)
+    app.include_router(auth.router)
+    app.include_router(platform_admin.router)
+    app.include_router(enterprise_router)
+    app.include_router(regulator_router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
