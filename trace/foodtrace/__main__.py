@@ -1,0 +1,3 @@
+from foodtrace.cli import main
+
+main()

@@ -1,0 +1,206 @@
+"""The ``foodtrace`` command: serve, load the demo, verify ledgers, manage users."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from foodtrace.config import Settings
+
+app = typer.Typer(
+    help="Food-production traceability records in per-enterprise hash-chained ledgers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from foodtrace.db import make_engine
+
+    return make_engine(
+        settings.database_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        pool_size=settings.pool_size,
+    )
+
+
+def _prepare(settings: Settings):  # type: ignore[no-untyped-def]
+    """Open the database, migrate it and fix the platform name; return the engine."""
+    from foodtrace.accounts.service import init_platform
+    from foodtrace.clock import SystemClock
+    from foodtrace.db import current_revision, head_revision, migrate, write_session
+
+    engine = _engine(settings)
+    if current_revision(engine) != head_revision():
+        migrate(engine)
+    with write_session(engine) as session:
+        init_platform(session=session, name=settings.platform_name, now=SystemClock().now())
+    return engine
+
+
+def _is_empty(engine) -> bool:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from foodtrace.accounts.models import User
+    from foodtrace.db import read_session
+    from foodtrace.ledger.models import Ledger
+
+    with read_session(engine) as session:
+        ledgers = session.execute(select(func.count()).select_from(Ledger)).scalar_one()
+        users = session.execute(select(func.count()).select_from(User)).scalar_one()
+    return ledgers == 0 and users == 0
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic) and fix the platform name."""
+    settings = Settings()
+    _prepare(settings)
+    typer.echo(f"database ready: {_redact(settings.database_url)}")
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo district (deterministic; needs an empty database)."""
+    settings = Settings()
+    engine = _prepare(settings)
+    if not _is_empty(engine):
+        typer.echo(
+            "the database already holds enterprises or users; the demo needs an empty one", err=True
+        )
+        raise typer.Exit(2)
+    _load_demo(engine, settings)
+
+
+def _load_demo(engine, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    from foodtrace.demo import load_demo
+
+    summary = load_demo(engine=engine, echo=lambda s: typer.echo(s, err=True))
+    typer.echo(summary.describe())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    load_demo: Annotated[
+        bool, typer.Option("--demo", help="Load the demo district first if the database is empty.")
+    ] = False,
+) -> None:
+    """Migrate if needed and start the server. Plain serve never loads demo data."""
+    import uvicorn
+
+    from webapp.main import create_app
+
+    settings = Settings()
+    engine = _prepare(settings)
+    if load_demo:
+        if _is_empty(engine):
+            _load_demo(engine, settings)
+        else:
+            typer.echo("database not empty: demo not loaded", err=True)
+    typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(settings, engine=engine), host=host, port=port)
+
+
+@app.command()
+def verify(
+    enterprise: Annotated[
+        str | None, typer.Option(help="Credit code of one enterprise; all ledgers if omitted.")
+    ] = None,
+) -> None:
+    """Verify ledgers from their stored bytes; exit 1 naming the first bad entry."""
+    from foodtrace.db import read_session
+    from foodtrace.verify import verify_all
+
+    settings = Settings()
+    engine = _engine(settings)
+    with read_session(engine) as session:
+        reports = verify_all(
+            session=session, credit_code=enterprise.upper() if enterprise else None
+        )
+    if enterprise and not reports:
+        typer.echo(f"no ledger for credit code {enterprise}", err=True)
+        raise typer.Exit(2)
+    failed = 0
+    for r in reports:
+        if r.ok:
+            typer.echo(f"ok    {r.credit_code}  {r.size} entries")
+            continue
+        failed += 1
+        first = r.first
+        assert first is not None
+        where = f"seq {first.seq}" if first.seq is not None else "ledger"
+        typer.echo(
+            f"FAIL  {r.credit_code}  first bad entry: {where} ({first.check}): {first.message}"
+        )
+        for p in r.problems[1:6]:
+            typer.echo(f"      also seq {p.seq} ({p.check}): {p.message}")
+    if failed:
+        typer.echo(f"{failed} of {len(reports)} ledgers failed verification", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"all {len(reports)} ledgers verified")
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[
+        str, typer.Option(help="enterprise_user, enterprise_admin, regulator or platform_admin")
+    ],
+    enterprise: Annotated[
+        str | None, typer.Option(help="Credit code of the user's enterprise")
+    ] = None,
+    authority: Annotated[
+        str | None, typer.Option(help="Credit code of the regulator's authority")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password (asked for when omitted)", envvar="FOODTRACE_PASSWORD"),
+    ] = None,
+) -> None:
+    """Create a user."""
+    from foodtrace.accounts.service import add_user
+    from foodtrace.clock import SystemClock
+    from foodtrace.db import write_session
+    from foodtrace.errors import Conflict, NotFound, RecordError
+
+    settings = Settings()
+    engine = _prepare(settings)
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        with write_session(engine) as session:
+            add_user(
+                session=session,
+                username=username,
+                password=password,
+                role=role,
+                now=SystemClock().now(),
+                display_name=name,
+                enterprise_credit_code=enterprise,
+                authority_credit_code=authority,
+            )
+    except (RecordError, NotFound, Conflict) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"user {username} created ({role})")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    app(prog_name="foodtrace")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
