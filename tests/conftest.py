@@ -1,0 +1,126 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL (one parameter).
+
+Each test gets a database of its own, already migrated: on SQLite a copy of a
+migrated template file, on PostgreSQL ``CREATE DATABASE … TEMPLATE`` of a
+migrated template database. With ``CI=true`` an unreachable PostgreSQL fails
+the run instead of skipping its tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from foodtrace.accounts.service import init_platform
+from foodtrace.clock import SimulatedClock
+from foodtrace.db import make_engine, migrate, write_session
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+PG_URL = os.environ.get("TRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+START = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai
+PLATFORM = "trace.example.cn"
+
+_counter = itertools.count()
+
+
+def _pg_conninfo(url: str) -> str:
+    u = make_url(url)
+    parts = [
+        f"host={u.host or '127.0.0.1'}",
+        f"port={u.port or 5432}",
+        f"user={u.username or 'postgres'}",
+        f"dbname={u.database or 'postgres'}",
+    ]
+    if u.password:
+        parts.append(f"password={u.password}")
+    return " ".join(parts)
+
+
+def _pg_admin() -> psycopg.Connection:
+    return psycopg.connect(_pg_conninfo(PG_URL), autocommit=True, connect_timeout=5)
+
+
+def _pg_available() -> str | None:
+    try:
+        with _pg_admin() as conn:
+            conn.execute("SELECT 1")
+        return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated template database on PostgreSQL, dropped at the end of the run."""
+    problem = _pg_available()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI and is unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable ({problem}); set CI=true to make this fail")
+    name = f"ft_tmpl_{uuid.uuid4().hex[:10]}"
+    with _pg_admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    yield name
+    with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tmpl") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, migrated database of each kind."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    template_name: str = request.getfixturevalue("pg_template")
+    name = f"ft_{os.getpid()}_{next(_counter)}"
+    with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(START)
+
+
+@pytest.fixture
+def engine(db_url: str, clock: SimulatedClock) -> Iterator[Engine]:
+    """An engine on the fresh database, with the platform initialised."""
+    eng = make_engine(db_url)
+    with write_session(eng) as session:
+        init_platform(session=session, name=PLATFORM, now=clock.now())
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def dialect(engine: Engine) -> str:
+    return engine.dialect.name

@@ -1,0 +1,230 @@
+"""Small factories of realistic records (identifiers from DOMAIN.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from foodtrace.clock import Clock
+from foodtrace.db import write_session
+from foodtrace.records.service import Recorded, record, register_enterprise
+from sqlalchemy import Engine
+
+BEVERAGE = "91370404MA3F42206T"
+SUGAR = "91370404MA3793PC3E"
+MEAT = "91370404MA3CHX9R46"
+DAIRY = "91370404MA3Q17GH1G"
+WORKSHOP = "91370404MA3B8Q5T6A"
+DISTRIBUTOR = "91370404MA3386YX15"
+
+
+def enterprise(credit_code: str = BEVERAGE, **over: Any) -> dict[str, Any]:
+    data = {
+        "credit_code": credit_code,
+        "name": "枣庄峄城石榴饮品有限公司",
+        "kind": "manufacturer",
+        "licence_no": "SC10637040400012",
+        "region_code": "370404",
+        "address": "山东省枣庄市峄城区榴园路 8 号",
+        "contact": "0632-7711234",
+    }
+    return {**data, **over}
+
+
+def product(**over: Any) -> dict[str, Any]:
+    data = {
+        "code": "PJ500",
+        "name": "石榴汁饮料",
+        "category": "饮料",
+        "standard": "GB 7101",
+        "gtin": "6921234560013",
+        "specification": "500 mL/瓶",
+        "unit": "瓶",
+        "packaging": [{"unit": "箱", "quantity": "24"}],
+        "shelf_life_days": 365,
+        "ccp_plan": [
+            {
+                "code": "CCP1",
+                "name": "巴氏杀菌",
+                "parameters": [
+                    {
+                        "code": "temperature",
+                        "name": "杀菌温度",
+                        "unit": "°C",
+                        "min": "85",
+                        "frequency_minutes": 30,
+                    },
+                    {
+                        "code": "holding_time",
+                        "name": "保持时间",
+                        "unit": "s",
+                        "min": "15",
+                        "frequency_minutes": 30,
+                    },
+                ],
+            },
+            {
+                "code": "CCP2",
+                "name": "灌装封口",
+                "parameters": [{"code": "seal", "name": "封口完整性", "kind": "pass_fail"}],
+            },
+        ],
+        "release_items": [
+            {"item": "菌落总数", "limit": "≤100", "unit": "CFU/mL"},
+            {"item": "大肠菌群", "limit": "≤1", "unit": "CFU/mL"},
+        ],
+    }
+    return {**data, **over}
+
+
+def supplier(**over: Any) -> dict[str, Any]:
+    data = {
+        "code": "SUGAR01",
+        "name": "枣庄鲁南糖业有限公司",
+        "credit_code": SUGAR,
+        "licence_no": "SC10137040400011",
+        "address": "山东省枣庄市峄城区坛山街道",
+        "contact": "0632-7720001",
+    }
+    return {**data, **over}
+
+
+def customer(**over: Any) -> dict[str, Any]:
+    data = {
+        "code": "DIST01",
+        "name": "枣庄惠民食品经销有限公司",
+        "credit_code": DISTRIBUTOR,
+        "address": "山东省枣庄市市中区光明路 20 号",
+        "contact": "13806321234",
+    }
+    return {**data, **over}
+
+
+def material_check(**over: Any) -> dict[str, Any]:
+    data = {
+        "material_lot": "ML-0301-01",
+        "material_name": "白砂糖",
+        "material_type": "raw_material",
+        "specification": "50 kg/袋",
+        "quantity": "2000",
+        "unit": "kg",
+        "batch_no": "BT20260301",
+        "production_date": "2026-02-20",
+        "shelf_life": "24个月",
+        "receipt_date": "2026-03-01",
+        "supplier_code": "SUGAR01",
+        "supplier_licence_checked": True,
+        "supplier_licence_no": "SC10137040400011",
+        "certificate_no": "HG-20260301-07",
+        "accepted": True,
+        "inspector": "王敏",
+    }
+    return {**data, **over}
+
+
+def production_lot(**over: Any) -> dict[str, Any]:
+    data = {
+        "product_code": "PJ500",
+        "lot_code": "PJ20260301A",
+        "production_date": "2026-03-01",
+        "started_at": "2026-03-01T08:00:00+08:00",
+        "ended_at": "2026-03-01T11:00:00+08:00",
+        "quantity": "400",
+        "unit": "箱",
+        "materials": [{"material_lot": "ML-0301-01", "quantity": "300", "unit": "kg"}],
+    }
+    return {**data, **over}
+
+
+def ccp_record(**over: Any) -> dict[str, Any]:
+    data = {
+        "lot_code": "PJ20260301A",
+        "ccp": "CCP1",
+        "parameter": "temperature",
+        "value": "86.5",
+        "unit": "°C",
+        "measured_at": "2026-03-01T08:30:00+08:00",
+        "operator": "李强",
+    }
+    return {**data, **over}
+
+
+def release_test(**over: Any) -> dict[str, Any]:
+    data = {
+        "lot_code": "PJ20260301A",
+        "tested_at": "2026-03-01T15:00:00+08:00",
+        "items": [
+            {"item": "菌落总数", "result": "40", "unit": "CFU/mL", "limit": "≤100", "passed": True},
+            {"item": "大肠菌群", "result": "<1", "unit": "CFU/mL", "limit": "≤1", "passed": True},
+        ],
+        "conclusion": "pass",
+        "inspector": "赵丽",
+        "report_no": "JC-20260301-01",
+    }
+    return {**data, **over}
+
+
+def sale(**over: Any) -> dict[str, Any]:
+    data = {
+        "lot_code": "PJ20260301A",
+        "quantity": "100",
+        "unit": "箱",
+        "sale_date": "2026-03-01",
+        "customer_code": "DIST01",
+    }
+    return {**data, **over}
+
+
+def self_inspection(**over: Any) -> dict[str, Any]:
+    data = {
+        "period": "daily",
+        "period_date": "2026-03-01",
+        "items": [{"item": "从业人员健康", "result": "ok"}, {"item": "车间卫生", "result": "ok"}],
+        "inspector": "赵丽",
+    }
+    return {**data, **over}
+
+
+def add(
+    engine: Engine, clock: Clock, ledger_id: int, kind: str, data: dict[str, Any], **kw: Any
+) -> Recorded:
+    """Record one record in its own transaction."""
+    with write_session(engine) as session:
+        return record(
+            session=session,
+            ledger_id=ledger_id,
+            kind=kind,
+            data=data,
+            actor=kw.pop("actor", "qa"),
+            clock=clock,
+            **kw,
+        )
+
+
+def register(engine: Engine, clock: Clock, credit_code: str = BEVERAGE, **over: Any) -> int:
+    """Register an enterprise; returns its ledger id."""
+    with write_session(engine) as session:
+        register_enterprise(
+            session=session, data=enterprise(credit_code, **over), actor="admin", clock=clock
+        )
+    from foodtrace.ledger.models import Ledger
+    from sqlalchemy import select
+
+    with write_session(engine) as session:
+        return session.execute(
+            select(Ledger.id).where(Ledger.credit_code == credit_code)
+        ).scalar_one()
+
+
+def beverage_ledger(engine: Engine, clock: Clock, credit_code: str = BEVERAGE) -> int:
+    """A beverage maker with master data, one material lot, one lot with a CCP reading,
+    a release test and a sale: 9 entries."""
+    lid = register(engine, clock, credit_code)
+    add(engine, clock, lid, "supplier", supplier())
+    add(engine, clock, lid, "customer", customer())
+    add(engine, clock, lid, "product", product())
+    add(engine, clock, lid, "material_check", material_check())
+    add(engine, clock, lid, "production_lot", production_lot())
+    add(engine, clock, lid, "ccp_record", ccp_record())
+    add(engine, clock, lid, "release_test", release_test())
+    add(engine, clock, lid, "sale", sale())
+    return lid
