@@ -43,7 +43,8 @@ def test_entries_form_a_gapless_hash_chain(engine, clock) -> None:
             assert len(json.loads(e.body)["salt"]) == 24  # 16 bytes, base64
             assert e.hash == leaf_hash(e.body)
             prev = e.hash.hex()
-        assert head.size == 9 and head.head_hash.hex() == prev
+        assert head.size == 9
+        assert head.head_hash.hex() == prev
         assert verify_ledger(session=s, ledger_id=lid).ok
 
 
@@ -66,7 +67,8 @@ def test_idempotent_retry_writes_once_and_returns_the_first_result(engine, clock
     lid = beverage_ledger(engine, clock)
     first = add(engine, clock, lid, "sale", sale(quantity="5"), idempotency_key="pos-17")
     again = add(engine, clock, lid, "sale", sale(quantity="5"), idempotency_key="pos-17")
-    assert again.replayed and not first.replayed
+    assert again.replayed
+    assert not first.replayed
     assert (again.seq, again.hash) == (first.seq, first.hash)
     with read_session(engine) as s:
         assert s.get(Ledger, lid).size == first.seq
@@ -103,13 +105,15 @@ def test_correction_changes_the_current_view_and_keeps_the_history(engine, clock
     with read_session(engine) as s:
         view = lot_view(session=s, enterprise_id=lid, lot_code="PJ20260301A")
         assert [x["quantity"] for x in view.sales] == ["120"]
-        assert view.sales[0]["record_seq"] == 9 and view.sales[0]["current_seq"] == 10
+        assert view.sales[0]["record_seq"] == 9
+        assert view.sales[0]["current_seq"] == 10
         assert view.corrections == [{"seq": 10, "corrects": 9}]
         assert view.balance == {"unit": "瓶", "produced": "9600", "sold": "2880", "held": "6720"}
         original = json.loads(s.get(Entry, (lid, 9)).body)
         assert original["body"]["quantity"] == "100"  # the original stays as it was
         corr = json.loads(s.get(Entry, (lid, 10)).body)
-        assert corr["corrects"] == 9 and corr["body"]["record"]["quantity"] == "120"
+        assert corr["corrects"] == 9
+        assert corr["body"]["record"]["quantity"] == "120"
         assert verify_ledger(session=s, ledger_id=lid).ok
 
 
