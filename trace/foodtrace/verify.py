@@ -159,11 +159,14 @@ def verify_ledger(*, session: Session, ledger_id: int) -> Report:
         )
     elif head.size and head.head_hash.hex() != prev:
         bad(Problem(last, "head", "the head row's hash is not the last entry's hash"))
-    _compare_derived(session, ledger_id, memory, bad)
+    _compare_derived(session, ledger_id, memory, bad, last)
     return report
 
 
-def _compare_derived(session: Session, ledger_id: int, memory: MemoryStore, bad: Any) -> None:
+def _compare_derived(
+    session: Session, ledger_id: int, memory: MemoryStore, bad: Any, last: int
+) -> None:
+    newest = 0
     for name, table in TABLES.items():
         stored = {
             tuple(r[k] for k in primary_key(name)): dict(r)
@@ -175,6 +178,7 @@ def _compare_derived(session: Session, ledger_id: int, memory: MemoryStore, bad:
             )
         }
         expected = memory.tables.get(name, {})
+        newest = max([newest, *(r.get("current_seq") or 0 for r in stored.values())])
         for pk in sorted(set(stored) | set(expected)):
             want, have = expected.get(pk), stored.get(pk)
             if have is None:
@@ -198,7 +202,22 @@ def _compare_derived(session: Session, ledger_id: int, memory: MemoryStore, bad:
                     cols = ", ".join(
                         f"{c}: stored {have.get(c)!r}, entry says {want[c]!r}" for c in diff
                     )
-                    bad(Problem(want["current_seq"], "derived", f"{name} row {pk} differs: {cols}"))
+                    # Name the later of the entry the row should come from and the
+                    # (existing) entry it says it comes from: that entry's effect disagrees.
+                    seq = want["current_seq"]
+                    claimed = have.get("current_seq")
+                    if isinstance(claimed, int) and 1 <= claimed <= last:
+                        seq = max(seq, claimed)
+                    bad(Problem(seq, "derived", f"{name} row {pk} differs: {cols}"))
+    if newest > last:
+        bad(
+            Problem(
+                last + 1,
+                "truncation",
+                f"derived rows come from entries up to {newest}, but the ledger ends at {last}: "
+                "entries were removed",
+            )
+        )
 
 
 def verify_all(*, session: Session, credit_code: str | None = None) -> list[Report]:

@@ -1,0 +1,260 @@
+"""Tampering behind the application's back, with raw SQL: verification names the entry.
+
+Each case edits the database directly (as someone with database access
+would), then ``verify_ledger`` must fail and name the first bad entry and the
+check that fired. The exhaustive tests change every stored entry and every
+derived value one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from factories import add, beverage_ledger, sale
+from foodtrace.canonical import canonical_bytes, leaf_hash
+from foodtrace.records.projection import TABLES, owner_column, primary_key
+from foodtrace.verify import Report, verify_ledger
+from sqlalchemy import Connection, Engine, text
+from sqlmodel import Session
+
+
+@contextmanager
+def tampered(engine: Engine) -> Iterator[Connection]:
+    """A connection whose changes are rolled back after the check."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            yield conn
+        finally:
+            trans.rollback()
+
+
+def check(conn: Connection, lid: int) -> Report:
+    with Session(bind=conn) as session:
+        return verify_ledger(session=session, ledger_id=lid)
+
+
+def body(conn: Connection, lid: int, seq: int) -> bytes:
+    return bytes(
+        conn.execute(
+            text("SELECT body FROM entries WHERE ledger_id=:l AND seq=:s"), {"l": lid, "s": seq}
+        ).scalar_one()
+    )
+
+
+def set_entry(conn: Connection, lid: int, seq: int, **cols: Any) -> None:
+    sets = ", ".join(f"{c} = :{c}" for c in cols)
+    conn.execute(
+        text(f"UPDATE entries SET {sets} WHERE ledger_id = :l AND seq = :s"),
+        {**cols, "l": lid, "s": seq},
+    )
+
+
+def flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+
+@pytest.fixture
+def ledger(engine, clock) -> int:
+    lid = beverage_ledger(engine, clock)  # seq 1..9
+    add(
+        engine,
+        clock,
+        lid,
+        "correction",
+        {"corrects": 9, "reason": "实际 120 箱", "record": sale(quantity="120")},
+    )  # seq 10
+    add(engine, clock, lid, "sale", sale(quantity="10"))  # seq 11
+    return lid
+
+
+def _edit_body(conn, lid):
+    set_entry(conn, lid, 6, body=body(conn, lid, 6).replace(b'"300"', b'"30"'))
+
+
+def _edit_derived(conn, lid):
+    conn.execute(
+        text("UPDATE sales SET quantity = '12' WHERE enterprise_id = :l AND record_seq = 9"),
+        {"l": lid},
+    )
+
+
+def _edit_hash(conn, lid):
+    set_entry(conn, lid, 4, hash=bytes(32))
+
+
+def _swap_hashes(conn, lid):
+    h3 = conn.execute(
+        text("SELECT hash FROM entries WHERE ledger_id=:l AND seq=3"), {"l": lid}
+    ).scalar_one()
+    h5 = conn.execute(
+        text("SELECT hash FROM entries WHERE ledger_id=:l AND seq=5"), {"l": lid}
+    ).scalar_one()
+    set_entry(conn, lid, 3, hash=bytes(h5))
+    set_entry(conn, lid, 5, hash=bytes(h3))
+
+
+def _edit_prev_hash(conn, lid):
+    set_entry(conn, lid, 7, prev_hash=bytes(32))
+
+
+def _delete_middle(conn, lid):
+    conn.execute(text("DELETE FROM entries WHERE ledger_id = :l AND seq = 5"), {"l": lid})
+
+
+def _insert_forged_at_end(conn, lid):
+    # A well-formed entry 12 with a correct prev_hash and recomputed hash, but the head row
+    # (size 11) was not moved: an insertion.
+    last = json.loads(body(conn, lid, 11))
+    forged = {**last, "seq": 12, "prev_hash": leaf_hash(body(conn, lid, 11)).hex()}
+    data = canonical_bytes(forged)
+    conn.execute(
+        text(
+            "INSERT INTO entries (ledger_id, seq, kind, event_time, recorded_at, prev_hash, "
+            "hash, body) VALUES (:l, 12, :k, :e, :r, :p, :h, :b)"
+        ),
+        {
+            "l": lid,
+            "k": forged["kind"],
+            "e": forged["event_time"],
+            "r": forged["recorded_at"],
+            "p": leaf_hash(body(conn, lid, 11)),
+            "h": leaf_hash(data),
+            "b": data,
+        },
+    )
+
+
+def _insert_forged_in_middle(conn, lid):
+    # Make room at seq 6 by renumbering 6..11 to 7..12, then insert a forged entry 6.
+    for seq in range(11, 5, -1):
+        conn.execute(
+            text("UPDATE entries SET seq = :n WHERE ledger_id = :l AND seq = :s"),
+            {"n": seq + 1, "l": lid, "s": seq},
+        )
+    env = json.loads(body(conn, lid, 3))  # a customer record, given a new code
+    env["body"] = {**env["body"], "code": "FORGED"}
+    forged = {**env, "seq": 6, "prev_hash": leaf_hash(body(conn, lid, 5)).hex()}
+    data = canonical_bytes(forged)
+    conn.execute(
+        text(
+            "INSERT INTO entries (ledger_id, seq, kind, event_time, recorded_at, prev_hash, "
+            "hash, body) VALUES (:l, 6, :k, :e, :r, :p, :h, :b)"
+        ),
+        {
+            "l": lid,
+            "k": forged["kind"],
+            "e": forged["event_time"],
+            "r": forged["recorded_at"],
+            "p": leaf_hash(body(conn, lid, 5)),
+            "h": leaf_hash(data),
+            "b": data,
+        },
+    )
+    conn.execute(text("UPDATE ledgers SET size = 12 WHERE id = :l"), {"l": lid})
+
+
+def _reorder_seq(conn, lid):
+    for old, new in ((4, -4), (8, 4), (-4, 8)):
+        conn.execute(
+            text("UPDATE entries SET seq = :n WHERE ledger_id = :l AND seq = :s"),
+            {"n": new, "l": lid, "s": old},
+        )
+
+
+def _truncate(conn, lid):
+    conn.execute(text("DELETE FROM entries WHERE ledger_id = :l AND seq > 9"), {"l": lid})
+    conn.execute(
+        text(
+            "UPDATE ledgers SET size = 9, head_hash = (SELECT hash FROM entries "
+            "WHERE ledger_id = :l AND seq = 9) WHERE id = :l"
+        ),
+        {"l": lid},
+    )
+
+
+CASES: list[tuple[str, Callable[[Connection, int], None], int, str]] = [
+    ("edited body byte", _edit_body, 6, "hash"),
+    ("edited derived column", _edit_derived, 10, "derived"),
+    ("edited hash", _edit_hash, 4, "hash"),
+    ("swapped hashes", _swap_hashes, 3, "hash"),
+    ("edited prev_hash column", _edit_prev_hash, 7, "prev_hash"),
+    ("deleted middle row", _delete_middle, 5, "seq"),
+    ("inserted row at the end", _insert_forged_at_end, 12, "head"),
+    # the forged entry itself chains correctly; it has no derived row behind it
+    ("inserted row in the middle", _insert_forged_in_middle, 6, "derived"),
+    ("reordered seq", _reorder_seq, 4, "seq"),
+    # the sale's current view came from the removed correction 10
+    ("truncated, head moved back", _truncate, 9, "derived"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "tamper", "first_seq", "check_name"), CASES, ids=[c[0] for c in CASES]
+)
+def test_tampering_is_detected_and_named(
+    engine, ledger, name, tamper, first_seq, check_name
+) -> None:
+    with tampered(engine) as conn:
+        assert check(conn, ledger).ok
+        tamper(conn, ledger)
+        report = check(conn, ledger)
+    assert not report.ok, name
+    assert report.first.seq == first_seq, report.problems
+    assert report.first.check == check_name, report.problems
+    if tamper is _truncate:
+        assert any(p.check == "truncation" and p.seq == 10 for p in report.problems)
+
+
+def test_every_entry_with_any_flipped_byte_is_named(engine, ledger) -> None:
+    with tampered(engine) as conn:
+        entries = {s: body(conn, ledger, s) for s in range(1, 12)}
+    for seq, data in entries.items():
+        for at in (0, len(data) // 2, len(data) - 1):
+            with tampered(engine) as conn:
+                set_entry(conn, ledger, seq, body=flip(data, at))
+                report = check(conn, ledger)
+            assert report.first.seq == seq, (seq, at, report.problems[:3])
+
+
+def _changed(value: Any) -> Any:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1000
+    if isinstance(value, str):
+        return value[:-1] + ("X" if value[-1:] != "X" else "Y") if value else "X"
+    raise TypeError(type(value))
+
+
+def test_every_derived_value_changed_is_named(engine, ledger) -> None:
+    with tampered(engine) as conn:
+        rows = {
+            name: [
+                dict(r._mapping)
+                for r in conn.execute(t.select().where(t.c[owner_column(name)] == ledger))
+            ]
+            for name, t in TABLES.items()
+        }
+    checked = 0
+    for name, table_rows in rows.items():
+        pk = primary_key(name)
+        for row in table_rows:
+            for col, value in row.items():
+                if value is None or col in (owner_column(name),):
+                    continue
+                where = " AND ".join(f"{k} = :pk_{k}" for k in pk)
+                with tampered(engine) as conn:
+                    conn.execute(
+                        text(f"UPDATE {name} SET {col} = :v WHERE {where}"),
+                        {"v": _changed(value), **{f"pk_{k}": row[k] for k in pk}},
+                    )
+                    report = check(conn, ledger)
+                assert not report.ok, (name, col)
+                assert report.first.seq == row["current_seq"], (name, col, report.problems)
+                checked += 1
+    assert checked > 80
