@@ -42,6 +42,9 @@ _CREDIT_RE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
 
 def credit_code_check_char(first17: str) -> str:
     """The GB 32100-2015 check character for the first 17 characters of a code."""
+    bad = [c for c in first17 if c not in _CREDIT_VALUE]
+    if len(first17) != 17 or bad:
+        raise IdentifierError(f"not the first 17 characters of a credit code: {first17!r}")
     total = sum(_CREDIT_VALUE[c] * w for c, w in zip(first17, _CREDIT_WEIGHTS, strict=True))
     return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
 

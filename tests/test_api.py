@@ -1,0 +1,406 @@
+"""The JSON API: authentication, one-ledger-per-enterprise access, records, errors, idempotency."""
+
+from __future__ import annotations
+
+import hashlib
+
+import factories as f
+import pytest
+from fastapi.testclient import TestClient
+from foodtrace.accounts.service import Role, add_user, create_authority
+from foodtrace.config import Settings
+from foodtrace.db import write_session
+from foodtrace.ledger.models import Ledger
+from snapshots import snapshot
+from sqlalchemy import select
+
+from schemas.identifiers import credit_code_check_char
+from webapp.main import create_app
+
+PASSWORD = "correct horse 42"
+AUTHORITY = "11370404MB28543210"
+
+
+@pytest.fixture
+def app(db_url, engine, clock):
+    return create_app(Settings(database_url=db_url), clock=clock, engine=engine)
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def world(engine, clock):
+    """Two enterprises (A: beverage, B: meat), their users, a regulator, a platform admin."""
+    a = f.register(engine, clock, f.BEVERAGE)
+    b = f.register(
+        engine, clock, f.MEAT, name="枣庄鲁味肉制品有限公司", licence_no="SC10437040400021"
+    )
+    with write_session(engine) as s:
+        auth_code = AUTHORITY[:17] + credit_code_check_char(AUTHORITY[:17])
+        create_authority(
+            session=s,
+            credit_code=auth_code,
+            name="峄城区市场监督管理局",
+            region_codes=["370404"],
+            now=clock.now(),
+        )
+        other = "11370402MB2854321"
+        other += credit_code_check_char(other)
+        create_authority(
+            session=s,
+            credit_code=other,
+            name="市中区市场监督管理局",
+            region_codes=["370402"],
+            now=clock.now(),
+        )
+        for name, role, ent, aut in (
+            ("a_op", Role.ENTERPRISE_USER, f.BEVERAGE, None),
+            ("a_admin", Role.ENTERPRISE_ADMIN, f.BEVERAGE, None),
+            ("b_op", Role.ENTERPRISE_USER, f.MEAT, None),
+            ("reg", Role.REGULATOR, None, auth_code),
+            ("reg_other", Role.REGULATOR, None, other),
+            ("root", Role.PLATFORM_ADMIN, None, None),
+        ):
+            add_user(
+                session=s,
+                username=name,
+                password=PASSWORD,
+                role=role,
+                now=clock.now(),
+                enterprise_credit_code=ent,
+                authority_credit_code=aut,
+            )
+    return {"a": a, "b": b}
+
+
+def login(client: TestClient, username: str) -> dict[str, str]:
+    r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def seed_a(client: TestClient, h: dict[str, str]) -> None:
+    for path, data in (
+        ("/api/v1/suppliers", f.supplier()),
+        ("/api/v1/customers", f.customer()),
+        ("/api/v1/products", f.product()),
+        ("/api/v1/material-checks", f.material_check()),
+        ("/api/v1/production-lots", f.production_lot()),
+    ):
+        r = client.post(path, json=data, headers=h)
+        assert r.status_code == 201, r.text
+
+
+def test_every_api_route_needs_credentials(client, world) -> None:
+    spec = client.get("/openapi.json").json()
+    checked = 0
+    for path, ops in spec["paths"].items():
+        if not path.startswith("/api/v1") or path == "/api/v1/auth/token":
+            continue
+        url = (
+            path.replace("{credit_code}", f.BEVERAGE)
+            .replace("{lot_code}", "X")
+            .replace("{seq}", "1")
+            .replace("{username}", "a_op")
+        )
+        for method in ops:
+            r = client.request(method.upper(), url)
+            assert r.status_code == 401, (method, path, r.status_code)
+            assert r.headers["www-authenticate"] == "Bearer"
+            r = client.request(method.upper(), url, headers={"Authorization": "Bearer ft_forged"})
+            assert r.status_code == 401, (method, path)
+            checked += 1
+    assert checked >= 25
+
+
+def test_login_and_password_reset(client, world) -> None:
+    r = client.post("/api/v1/auth/token", data={"username": "a_op", "password": "wrong password"})
+    assert r.status_code == 401
+    r = client.post("/api/v1/auth/token", data={"username": "nobody", "password": PASSWORD})
+    assert r.status_code == 401
+    h = login(client, "a_op")
+    assert client.get("/api/v1/ledger", headers=h).status_code == 200
+    root = login(client, "root")
+    r = client.post(
+        "/api/v1/admin/users/a_op/password", json={"password": "new secret 77"}, headers=root
+    )
+    assert r.status_code == 204
+    assert client.get("/api/v1/ledger", headers=h).status_code == 401  # old token revoked
+    r = client.post("/api/v1/auth/token", data={"username": "a_op", "password": "new secret 77"})
+    assert r.status_code == 200
+
+
+def test_records_through_the_api_and_the_lot(client, world) -> None:
+    h = login(client, "a_op")
+    seed_a(client, h)
+    r = client.post("/api/v1/ccp-records", json=f.ccp_record(value="83.5"), headers=h)
+    assert r.status_code == 201
+    assert r.json()["warnings"][0]["type"] == "open_deviation"
+    reading = r.json()["seq"]
+    r = client.post("/api/v1/sales", json=f.sale(), headers=h)
+    assert r.status_code == 201
+    assert r.json()["warnings"][0]["type"] == "unreleased_sale"
+    assert r.json()["body"]["buyer"]["name"] == "枣庄惠民食品经销有限公司"
+    sale_seq = r.json()["seq"]
+    r = client.post(
+        "/api/v1/corrective-actions",
+        headers=h,
+        json={
+            "reading_seq": reading,
+            "action": "重新杀菌，复测 86.2 °C",
+            "taken_at": "2026-03-01T08:45:00+08:00",
+            "operator": "李强",
+        },
+    )
+    assert r.status_code == 201
+    assert client.post("/api/v1/release-tests", json=f.release_test(), headers=h).status_code == 201
+    assert (
+        client.post("/api/v1/self-inspections", json=f.self_inspection(), headers=h).status_code
+        == 201
+    )
+    r = client.post(
+        "/api/v1/corrections",
+        headers=h,
+        json={"corrects": sale_seq, "reason": "数量录错", "record": f.sale(quantity="90")},
+    )
+    assert r.status_code == 201, r.text
+    lot = client.get("/api/v1/lots/PJ20260301A", headers=h).json()
+    assert lot["open_deviations"] == 0
+    assert [s["quantity"] for s in lot["sales"]] == ["90"]
+    assert lot["balance"] == {"unit": "瓶", "produced": "9600", "sold": "2160", "held": "7440"}
+    page = client.get("/api/v1/ledger", params={"limit": 5}, headers=h).json()
+    assert page["count"] == 12
+    assert [e["seq"] for e in page["data"]] == [12, 11, 10, 9, 8]
+    assert all(len(e["hash"]) == 64 for e in page["data"])
+    sale_entry = client.get(f"/api/v1/ledger/entries/{sale_seq}", headers=h).json()
+    assert sale_entry["corrected_by"] == [12]
+    assert sale_entry["body"]["quantity"] == "100"
+    only_sales = client.get("/api/v1/ledger", params={"kind": "sale"}, headers=h).json()
+    assert {e["kind"] for e in only_sales["data"]} == {"sale"}
+    v = client.get("/api/v1/ledger/verify", headers=h).json()
+    assert v["ok"] is True
+    assert v["size"] == 12
+    assert v["first_bad_seq"] is None
+    lots = client.get("/api/v1/lots", headers=h).json()
+    assert [x["code"] for x in lots["data"]] == ["PJ20260301A"]
+
+
+def test_bad_input_gets_422_naming_the_field_and_writes_nothing(client, world, engine) -> None:
+    h = login(client, "a_op")
+    seed_a(client, h)
+    before = snapshot(engine)
+    cases = [
+        ("/api/v1/sales", f.sale(quantity="-1"), ["body", "quantity"]),
+        ("/api/v1/sales", f.sale(lot_code="NOPE"), ["body", "lot_code"]),
+        ("/api/v1/ccp-records", f.ccp_record(parameter="pressure"), ["body", "parameter"]),
+        (
+            "/api/v1/material-checks",
+            {**f.material_check(material_lot="M9"), "quantity": 1.5},
+            ["body", "quantity"],
+        ),
+        ("/api/v1/products", f.product(code="P2", gtin="6921234560014"), ["body", "gtin"]),
+        (
+            "/api/v1/suppliers",
+            {k: v for k, v in f.supplier(code="S2").items() if k != "contact"},
+            ["body", "contact"],
+        ),
+    ]
+    for path, data, loc in cases:
+        r = client.post(path, json=data, headers=h)
+        assert r.status_code == 422, (path, r.text)
+        assert any(d["loc"] == loc for d in r.json()["detail"]), (path, r.json())
+    r = client.post(
+        "/api/v1/sales", content=b"{not json", headers={**h, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 422
+    r = client.post("/api/v1/sales", json={**f.sale(), "notes": "x" * 1_000_000}, headers=h)
+    assert r.status_code == 422
+    assert len(r.content) < 2000  # the input is not echoed back
+    assert snapshot(engine) == before
+
+
+def test_idempotency_key_header(client, world, engine) -> None:
+    h = login(client, "a_op")
+    seed_a(client, h)
+    first = client.post("/api/v1/sales", json=f.sale(), headers={**h, "Idempotency-Key": "erp-991"})
+    again = client.post("/api/v1/sales", json=f.sale(), headers={**h, "Idempotency-Key": "erp-991"})
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert again.json()["seq"] == first.json()["seq"]
+    assert again.json()["replayed"] is True
+    other = client.post(
+        "/api/v1/sales", json=f.sale(quantity="7"), headers={**h, "Idempotency-Key": "erp-991"}
+    )
+    assert other.status_code == 409
+    with write_session(engine) as s:
+        assert s.get(Ledger, world["a"]).size == first.json()["seq"]
+
+
+def test_enterprise_sees_and_writes_only_its_own_ledger(client, world, engine) -> None:
+    ha, hb = login(client, "a_op"), login(client, "b_op")
+    seed_a(client, ha)
+    a_before = snapshot(engine)["entries"]
+    assert client.get("/api/v1/lots/PJ20260301A", headers=hb).status_code == 404
+    assert client.get("/api/v1/lots", headers=hb).json()["count"] == 0
+    b_ledger = client.get("/api/v1/ledger", headers=hb).json()
+    assert b_ledger["count"] == 1  # only B's registration
+    assert client.get("/api/v1/ledger/entries/6", headers=hb).status_code == 404
+    # B cannot address A's ledger: its records go to its own ledger, where A's lot does not exist
+    r = client.post("/api/v1/sales", json=f.sale(), headers=hb)
+    assert r.status_code == 422
+    r = client.post("/api/v1/customers", json=f.customer(), headers=hb)
+    assert r.status_code == 201
+    assert r.json()["seq"] == 2
+    a_entries = [e for e in snapshot(engine)["entries"] if e[0] == world["a"]]
+    assert a_entries == [e for e in a_before if e[0] == world["a"]]
+    # an enterprise user cannot use the admin's or the regulator's routes
+    assert client.get("/api/v1/admin/enterprises", headers=ha).status_code == 403
+    assert client.get("/api/v1/regulator/enterprises", headers=ha).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/enterprise/users",
+            headers=ha,
+            json={"username": "x1", "password": PASSWORD, "role": "enterprise_user"},
+        ).status_code
+        == 403
+    )
+
+
+def test_enterprise_admin_adds_users_to_its_own_enterprise(client, world) -> None:
+    h = login(client, "a_admin")
+    r = client.post(
+        "/api/v1/enterprise/users",
+        headers=h,
+        json={
+            "username": "a_new",
+            "password": PASSWORD,
+            "role": "enterprise_user",
+            "enterprise_credit_code": f.MEAT,
+        },
+    )
+    assert r.status_code == 201
+    assert r.json()["enterprise_credit_code"] == f.BEVERAGE
+    r = client.post(
+        "/api/v1/enterprise/users",
+        headers=h,
+        json={"username": "a_reg", "password": PASSWORD, "role": "regulator"},
+    )
+    assert r.status_code == 422
+
+
+def test_regulator_sees_only_its_jurisdiction(client, world) -> None:
+    h = login(client, "reg")
+    names = [
+        e["credit_code"]
+        for e in client.get("/api/v1/regulator/enterprises", headers=h).json()["data"]
+    ]
+    assert sorted(names) == sorted([f.BEVERAGE, f.MEAT])
+    r = client.get(f"/api/v1/regulator/enterprises/{f.BEVERAGE}/verify", headers=h)
+    assert r.status_code == 200
+    assert r.json()["ok"] is True
+    other = login(client, "reg_other")
+    assert client.get("/api/v1/regulator/enterprises", headers=other).json()["count"] == 0
+    assert (
+        client.get(f"/api/v1/regulator/enterprises/{f.BEVERAGE}/verify", headers=other).status_code
+        == 404
+    )
+    assert client.get("/api/v1/ledger", headers=h).status_code == 403
+
+
+def test_platform_admin_registers_enterprises(client, world, engine) -> None:
+    h = login(client, "root")
+    r = client.post(
+        "/api/v1/admin/enterprises",
+        headers=h,
+        json=f.enterprise(f.DAIRY, name="枣庄峄城乳业有限公司", licence_no="SC10537040400031"),
+    )
+    assert r.status_code == 201
+    assert r.json()["seq"] == 1
+    assert r.json()["prev_hash"] == "0" * 64
+    assert (
+        client.post("/api/v1/admin/enterprises", headers=h, json=f.enterprise(f.DAIRY)).status_code
+        == 409
+    )
+    bad = client.post(
+        "/api/v1/admin/enterprises", headers=h, json=f.enterprise("91370404MA3Q17GH1H")
+    )
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "credit_code"]
+    r = client.post(
+        "/api/v1/admin/users",
+        headers=h,
+        json={
+            "username": "dairy_admin",
+            "password": PASSWORD,
+            "role": "enterprise_admin",
+            "enterprise_credit_code": f.DAIRY,
+        },
+    )
+    assert r.status_code == 201
+    codes = [
+        e["credit_code"] for e in client.get("/api/v1/admin/enterprises", headers=h).json()["data"]
+    ]
+    assert f.DAIRY in codes
+    with write_session(engine) as s:
+        assert s.execute(
+            select(Ledger.origin).where(Ledger.credit_code == f.DAIRY)
+        ).scalar_one() == (f"trace.example.cn/ledger/{f.DAIRY}")
+
+
+def test_attachments_are_content_addressed(client, world) -> None:
+    h = login(client, "a_op")
+    seed_a(client, h)
+    pdf = b"%PDF-1.4 certificate of conformity HG-20260301-07"
+    r = client.post(
+        "/api/v1/attachments", headers=h, files={"file": ("合格证.pdf", pdf, "application/pdf")}
+    )
+    assert r.status_code == 201
+    sha = r.json()["sha256"]
+    assert sha == hashlib.sha256(pdf).hexdigest()
+    again = client.post(
+        "/api/v1/attachments", headers=h, files={"file": ("copy.pdf", pdf, "application/pdf")}
+    )
+    assert again.json()["sha256"] == sha
+    assert again.json()["filename"] == "合格证.pdf"  # never overwritten
+    r = client.post(
+        "/api/v1/material-checks",
+        headers=h,
+        json=f.material_check(material_lot="ML-2", attachments=[sha]),
+    )
+    assert r.status_code == 201
+    assert r.json()["body"]["attachments"] == [sha]
+    bad = client.post(
+        "/api/v1/attachments",
+        headers=h,
+        files={"file": ("x.exe", b"MZ", "application/x-msdownload")},
+    )
+    assert bad.status_code == 422
+    # B cannot cite A's attachment
+    hb = login(client, "b_op")
+    client.post("/api/v1/suppliers", json=f.supplier(), headers=hb)
+    r = client.post("/api/v1/material-checks", headers=hb, json=f.material_check(attachments=[sha]))
+    assert r.status_code == 422
+    assert client.get("/api/v1/ledger/verify", headers=h).json()["ok"] is True
+
+
+def test_openapi_docs_are_served(client) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    for p in (
+        "/api/v1/material-checks",
+        "/api/v1/production-lots",
+        "/api/v1/ccp-records",
+        "/api/v1/release-tests",
+        "/api/v1/sales",
+        "/api/v1/self-inspections",
+        "/api/v1/corrections",
+        "/api/v1/ledger",
+        "/api/v1/ledger/verify",
+        "/api/v1/lots/{lot_code}",
+        "/api/v1/auth/token",
+    ):
+        assert p in paths
