@@ -28,7 +28,7 @@ def _engine(settings: Settings):  # type: ignore[no-untyped-def]
     )
 
 
-def _prepare(settings: Settings):  # type: ignore[no-untyped-def]
+def prepare(settings: Settings):  # type: ignore[no-untyped-def]
     """Open the database, migrate it and fix the platform name; return the engine."""
     from foodtrace.accounts.service import init_platform
     from foodtrace.clock import SystemClock
@@ -42,7 +42,7 @@ def _prepare(settings: Settings):  # type: ignore[no-untyped-def]
     return engine
 
 
-def _is_empty(engine) -> bool:  # type: ignore[no-untyped-def]
+def is_empty(engine) -> bool:  # type: ignore[no-untyped-def]
     from sqlalchemy import func, select
 
     from foodtrace.accounts.models import User
@@ -59,7 +59,7 @@ def _is_empty(engine) -> bool:  # type: ignore[no-untyped-def]
 def migrate() -> None:
     """Create or upgrade the database schema (Alembic) and fix the platform name."""
     settings = Settings()
-    _prepare(settings)
+    prepare(settings)
     typer.echo(f"database ready: {_redact(settings.database_url)}")
 
 
@@ -67,44 +67,20 @@ def migrate() -> None:
 def demo() -> None:
     """Load the demo district (deterministic; needs an empty database)."""
     settings = Settings()
-    engine = _prepare(settings)
-    if not _is_empty(engine):
+    engine = prepare(settings)
+    if not is_empty(engine):
         typer.echo(
             "the database already holds enterprises or users; the demo needs an empty one", err=True
         )
         raise typer.Exit(2)
-    _load_demo(engine, settings)
+    load_demo_into(engine)
 
 
-def _load_demo(engine, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+def load_demo_into(engine) -> None:  # type: ignore[no-untyped-def]
     from foodtrace.demo import load_demo
 
     summary = load_demo(engine=engine, echo=lambda s: typer.echo(s, err=True))
     typer.echo(summary.describe())
-
-
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    load_demo: Annotated[
-        bool, typer.Option("--demo", help="Load the demo district first if the database is empty.")
-    ] = False,
-) -> None:
-    """Migrate if needed and start the server. Plain serve never loads demo data."""
-    import uvicorn
-
-    from webapp.main import create_app
-
-    settings = Settings()
-    engine = _prepare(settings)
-    if load_demo:
-        if _is_empty(engine):
-            _load_demo(engine, settings)
-        else:
-            typer.echo("database not empty: demo not loaded", err=True)
-    typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings, engine=engine), host=host, port=port)
 
 
 @app.command()
@@ -171,7 +147,7 @@ def user_add(
     from foodtrace.errors import Conflict, NotFound, RecordError
 
     settings = Settings()
-    engine = _prepare(settings)
+    engine = prepare(settings)
     if password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
@@ -198,7 +174,21 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _load_plugins() -> None:
+    """Commands other packages add (``serve`` comes from the web layer).
+
+    The core never imports a web framework (STYLE.md), so the command that
+    starts the web server is registered through the ``foodtrace.cli`` entry
+    point group instead of being imported here.
+    """
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="foodtrace.cli"):
+        app.command(name=ep.name)(ep.load())
+
+
 def main() -> None:
+    _load_plugins()
     app(prog_name="foodtrace")
 
 
