@@ -158,6 +158,13 @@ def _insert_forged_in_middle(conn, lid):
     conn.execute(text("UPDATE ledgers SET size = 12 WHERE id = :l"), {"l": lid})
 
 
+def _non_canonical_bytes(conn, lid):
+    # Same content, re-serialised with spaces and its hash recomputed: not the stored form.
+    env = json.loads(body(conn, lid, 8))
+    data = json.dumps(env, ensure_ascii=False, indent=1).encode("utf-8")
+    set_entry(conn, lid, 8, body=data, hash=leaf_hash(data))
+
+
 def _reorder_seq(conn, lid):
     for old, new in ((4, -4), (8, 4), (-4, 8)):
         conn.execute(
@@ -188,6 +195,7 @@ CASES: list[tuple[str, Callable[[Connection, int], None], int, str]] = [
     # the forged entry itself chains correctly; it has no derived row behind it
     ("inserted row in the middle", _insert_forged_in_middle, 6, "derived"),
     ("reordered seq", _reorder_seq, 4, "seq"),
+    ("non-canonical bytes, rehashed", _non_canonical_bytes, 8, "canonical"),
     # the sale's current view came from the removed correction 10
     ("truncated, head moved back", _truncate, 9, "derived"),
 ]

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from foodtrace.attachments.models import Attachment
-from foodtrace.canonical import ZERO_HASH, leaf_hash
+from foodtrace.canonical import ZERO_HASH, CanonicalError, canonical_bytes, leaf_hash
 from foodtrace.errors import RecordError
 from foodtrace.ledger.models import Ledger
 from foodtrace.ledger.service import ENTRY_VERSION, iter_entries
@@ -62,6 +62,15 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
+def _raw(value: Any) -> bytes:
+    """A stored binary column as bytes, whatever type someone wrote into it."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return repr(value).encode("utf-8")
+
+
 def verify_ledger(*, session: Session, ledger_id: int) -> Report:
     """Check one ledger completely; see the module docstring for what is checked."""
     head = session.get(Ledger, ledger_id)
@@ -94,14 +103,14 @@ def verify_ledger(*, session: Session, ledger_id: int) -> Report:
                 )
             )
             expected_seq = seq
-        data = bytes(row.body)
+        data, stored_hash, stored_prev = _raw(row.body), _raw(row.hash), _raw(row.prev_hash)
         digest = leaf_hash(data)
-        if digest != bytes(row.hash):
+        if digest != stored_hash:
             bad(
                 Problem(
                     seq,
                     "hash",
-                    f"stored hash {bytes(row.hash).hex()[:16]}… but the bytes "
+                    f"stored hash {stored_hash.hex()[:16]}… but the bytes "
                     f"hash to {digest.hex()[:16]}…",
                 )
             )
@@ -114,6 +123,12 @@ def verify_ledger(*, session: Session, ledger_id: int) -> Report:
             prev = digest.hex()
             expected_seq += 1
             continue
+        try:
+            canonical = canonical_bytes(env) == data
+        except CanonicalError:
+            canonical = False
+        if not canonical:
+            bad(Problem(seq, "canonical", "stored bytes are not the RFC 8785 form of the entry"))
         checks = (
             ("v", env.get("v"), ENTRY_VERSION),
             ("log", env.get("log"), head.origin),
@@ -121,7 +136,7 @@ def verify_ledger(*, session: Session, ledger_id: int) -> Report:
             ("kind", env.get("kind"), row.kind),
             ("recorded_at", env.get("recorded_at"), row.recorded_at),
             ("event_time", env.get("event_time"), row.event_time),
-            ("prev_hash", env.get("prev_hash"), bytes(row.prev_hash).hex()),
+            ("prev_hash", env.get("prev_hash"), stored_prev.hex()),
         )
         for name, in_bytes, in_row in checks:
             if in_bytes != in_row:

@@ -1,0 +1,115 @@
+"""The foodtrace command: verify (exit codes, naming the entry), user add, help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from factories import BEVERAGE, beverage_ledger
+from foodtrace import cli
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def invoke(db_url, monkeypatch):
+    monkeypatch.setenv("TRACE_DATABASE_URL", db_url)
+    cli._load_plugins()
+
+    def run(*args: str, input: str | None = None):  # noqa: A002
+        return runner.invoke(cli.app, list(args), input=input)
+
+    return run
+
+
+def test_verify_exits_0_when_every_ledger_holds(engine, clock, invoke) -> None:
+    beverage_ledger(engine, clock)
+    result = invoke("verify")
+    assert result.exit_code == 0, result.output
+    assert f"ok    {BEVERAGE}  9 entries" in result.output
+
+
+@pytest.mark.parametrize(
+    ("sql", "seq"),
+    [
+        (
+            "UPDATE entries SET body = REPLACE(body, CAST('\"400\"' AS BLOB), CAST('\"401\"' AS BLOB)) "
+            "WHERE seq = 6",
+            6,
+        ),
+        ("UPDATE lots SET quantity = '401'", 6),
+        ("DELETE FROM entries WHERE seq = 3", 3),
+    ],
+    ids=["entry byte", "derived column", "deleted entry"],
+)
+def test_verify_exits_1_naming_the_first_bad_entry(engine, clock, invoke, sql, seq) -> None:
+    beverage_ledger(engine, clock)
+    if engine.dialect.name == "postgresql":
+        sql = sql.replace(
+            "REPLACE(body, CAST('\"400\"' AS BLOB), CAST('\"401\"' AS BLOB))",
+            "convert_to(replace(convert_from(body, 'UTF8'), '\"400\"', '\"401\"'), 'UTF8')",
+        )
+    with engine.begin() as conn:
+        assert conn.execute(text(sql)).rowcount == 1
+    result = invoke("verify", "--enterprise", BEVERAGE)
+    assert result.exit_code == 1, result.output
+    assert f"FAIL  {BEVERAGE}  first bad entry: seq {seq} " in result.output
+
+
+def test_verify_unknown_enterprise_is_an_error(engine, invoke) -> None:
+    result = invoke("verify", "--enterprise", "91370404MA3386YX15")
+    assert result.exit_code == 2
+    assert "no ledger" in result.output
+
+
+def test_user_add(engine, clock, invoke) -> None:
+    beverage_ledger(engine, clock)
+    ok = invoke(
+        "user",
+        "add",
+        "qa_wang",
+        "--role",
+        "enterprise_user",
+        "--enterprise",
+        BEVERAGE,
+        "--password",
+        "long enough 1",
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "user qa_wang created" in ok.output
+    dup = invoke(
+        "user",
+        "add",
+        "qa_wang",
+        "--role",
+        "enterprise_user",
+        "--enterprise",
+        BEVERAGE,
+        "--password",
+        "long enough 1",
+    )
+    assert dup.exit_code == 2
+    assert "already exists" in dup.output
+    bad = invoke("user", "add", "x", "--role", "boss", "--password", "long enough 1")
+    assert bad.exit_code == 2
+    assert "not a role" in bad.output
+    short = invoke("user", "add", "y", "--role", "platform_admin", "--password", "short")
+    assert short.exit_code == 2
+    assert "at least 8" in short.output
+    prompted = invoke(
+        "user", "add", "admin2", "--role", "platform_admin", input="long enough 2\nlong enough 2\n"
+    )
+    assert prompted.exit_code == 0, prompted.output
+
+
+def test_python_m_foodtrace_lists_every_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "foodtrace", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    for command in ("serve", "demo", "verify", "user", "migrate"):
+        assert command in result.stdout
