@@ -7,12 +7,12 @@ always the caller's own, taken from their account.
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
+
 from foodtrace.attachments.service import store_attachment
 from foodtrace.ledger import service as ledger
 from foodtrace.records import queries
 from foodtrace.records.service import record
 from foodtrace.verify import verify_ledger
-
 from schemas.api import (
     AttachmentPublic,
     EntriesPublic,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from sqlalchemy import select
+
 from foodtrace.accounts.models import Enterprise
 from foodtrace.accounts.service import covers
 from foodtrace.ledger.models import Ledger
 from foodtrace.verify import verify_ledger
-from sqlalchemy import select
-
 from schemas.api import EnterprisesPublic, VerifyPublic
 from webapp.deps import CurrentRegulator, RegulatedEnterprise, SessionDep
 from webapp.public import enterprise_public, verify_public

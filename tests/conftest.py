@@ -18,11 +18,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
 from foodtrace.accounts.service import init_platform
 from foodtrace.clock import SimulatedClock
 from foodtrace.db import make_engine, migrate, write_session
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 PG_URL = os.environ.get("TRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

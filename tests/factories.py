@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Engine
+
 from foodtrace.clock import Clock
 from foodtrace.db import write_session
 from foodtrace.records.service import Recorded, record, register_enterprise
-from sqlalchemy import Engine
 
 BEVERAGE = "91370404MA3F42206T"
 SUGAR = "91370404MA3793PC3E"
@@ -206,8 +207,9 @@ def register(engine: Engine, clock: Clock, credit_code: str = BEVERAGE, **over: 
         register_enterprise(
             session=session, data=enterprise(credit_code, **over), actor="admin", clock=clock
         )
-    from foodtrace.ledger.models import Ledger
     from sqlalchemy import select
+
+    from foodtrace.ledger.models import Ledger
 
     with write_session(engine) as session:
         return session.execute(

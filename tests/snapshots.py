@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Engine, select
+
 from foodtrace.db import read_session
 from foodtrace.models import Attachment, Entry, IdempotencyKey, Ledger
 from foodtrace.records.projection import TABLES
-from sqlalchemy import Engine, select
 
 
 def snapshot(engine: Engine) -> dict[str, Any]:

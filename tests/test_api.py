@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import hashlib
 
-import factories as f
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+
 from foodtrace.accounts.service import Role, add_user, create_authority
 from foodtrace.config import Settings
 from foodtrace.db import write_session
 from foodtrace.ledger.models import Ledger
-from snapshots import snapshot
-from sqlalchemy import select
-
 from schemas.identifiers import credit_code_check_char
 from webapp.main import create_app
+
+import factories as f
+from snapshots import snapshot
 
 PASSWORD = "correct horse 42"
 AUTHORITY = "11370404MB28543210"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from foodtrace.canonical import CanonicalError, canonical_bytes, leaf_hash
 
 ENTRY = {

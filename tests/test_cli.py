@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from factories import BEVERAGE, beverage_ledger
 from foodtrace import cli
+
+from factories import BEVERAGE, beverage_ledger
 
 runner = CliRunner()
 
@@ -37,8 +38,8 @@ def test_verify_exits_0_when_every_ledger_holds(engine, clock, invoke) -> None:
     ("sql", "seq"),
     [
         (
-            "UPDATE entries SET body = REPLACE(body, CAST('\"400\"' AS BLOB), CAST('\"401\"' AS BLOB)) "
-            "WHERE seq = 6",
+            "UPDATE entries SET body = "
+            "REPLACE(body, CAST('\"400\"' AS BLOB), CAST('\"401\"' AS BLOB)) WHERE seq = 6",
             6,
         ),
         ("UPDATE lots SET quantity = '401'", 6),

@@ -6,14 +6,15 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from factories import BEVERAGE, DAIRY, DISTRIBUTOR, MEAT, SUGAR, WORKSHOP, customer, register
+from sqlalchemy import select
+
 from foodtrace.db import read_session, write_session
 from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.records.service import record
 from foodtrace.verify import verify_ledger
-from sqlalchemy import select
-
 from schemas.identifiers import credit_code_check_char
+
+from factories import BEVERAGE, DAIRY, DISTRIBUTOR, MEAT, SUGAR, WORKSHOP, customer, register
 
 CODES = [BEVERAGE, SUGAR, MEAT, DAIRY, WORKSHOP, DISTRIBUTOR]
 # two more valid codes in the same district

@@ -5,13 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from factories import (
-    add,
-    beverage_ledger,
-    customer,
-    register,
-    sale,
-)
+from sqlalchemy import select
+
 from foodtrace.canonical import ZERO_HASH, leaf_hash
 from foodtrace.db import read_session, write_session
 from foodtrace.errors import Conflict, RecordError
@@ -20,8 +15,15 @@ from foodtrace.records.models import Sale
 from foodtrace.records.queries import lot_view
 from foodtrace.records.service import record
 from foodtrace.verify import verify_ledger
+
+from factories import (
+    add,
+    beverage_ledger,
+    customer,
+    register,
+    sale,
+)
 from snapshots import snapshot
-from sqlalchemy import select
 
 
 def test_entries_form_a_gapless_hash_chain(engine, clock) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import foodtrace.models  # noqa: F401
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from foodtrace.db import current_revision, head_revision, make_engine, migrate
 from sqlmodel import SQLModel
+
+import foodtrace.models  # noqa: F401
+from foodtrace.db import current_revision, head_revision, make_engine, migrate
 
 
 def test_migrated_schema_matches_the_models(db_url) -> None:

@@ -6,6 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
+from foodtrace.db import read_session, write_session
+from foodtrace.errors import RecordError
+from foodtrace.records.queries import lot_view
+from foodtrace.records.service import register_enterprise
+
 from factories import (
     add,
     beverage_ledger,
@@ -21,10 +27,6 @@ from factories import (
     self_inspection,
     supplier,
 )
-from foodtrace.db import read_session, write_session
-from foodtrace.errors import RecordError
-from foodtrace.records.queries import lot_view
-from foodtrace.records.service import register_enterprise
 from snapshots import snapshot
 
 

@@ -14,12 +14,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from factories import add, beverage_ledger, sale
+from sqlalchemy import Connection, Engine, text
+from sqlmodel import Session
+
 from foodtrace.canonical import canonical_bytes, leaf_hash
 from foodtrace.records.projection import TABLES, owner_column, primary_key
 from foodtrace.verify import Report, verify_ledger
-from sqlalchemy import Connection, Engine, text
-from sqlmodel import Session
+
+from factories import add, beverage_ledger, sale
 
 
 @contextmanager

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordRequestForm
-from foodtrace.accounts.service import authenticate, issue_token
 
+from foodtrace.accounts.service import authenticate, issue_token
 from schemas.api import TokenPublic
 from webapp.deps import ClockDep, SettingsDep, WriteSessionDep
 

@@ -13,13 +13,14 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Request, status
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Engine
+from sqlmodel import Session
+
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, covers, resolve_token
 from foodtrace.clock import Clock
 from foodtrace.config import Settings
 from foodtrace.db import WRITE_OPTION
-from sqlalchemy import Engine
-from sqlmodel import Session
 
 
 def get_engine(request: Request) -> Engine:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
 from foodtrace.canonical import CanonicalError
 from foodtrace.errors import AccessDenied, Conflict, NotFound, RecordError
 

@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from enterprise_portal.api import router as enterprise_router
 from foodtrace.accounts.service import init_platform
 from foodtrace.clock import Clock, SystemClock
 from foodtrace.config import Settings
 from foodtrace.db import current_revision, head_revision, make_engine, migrate, write_session
-from sqlalchemy import Engine
-
-from enterprise_portal.api import router as enterprise_router
 from regulator_view.api import router as regulator_router
 from webapp import auth, errors, platform_admin
 

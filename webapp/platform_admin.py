@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
+from sqlalchemy import select
+
 from foodtrace.accounts.models import Enterprise
 from foodtrace.accounts.service import add_user, create_authority, set_password
 from foodtrace.ledger.models import Ledger
 from foodtrace.records.service import register_enterprise
-from sqlalchemy import select
-
 from schemas.api import (
     AuthorityCreate,
     AuthorityPublic,

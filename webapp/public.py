@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from sqlmodel import Session
+
 from foodtrace.accounts.models import Enterprise, User
 from foodtrace.accounts.service import user_codes
 from foodtrace.records.service import Recorded
 from foodtrace.verify import Report
-from sqlmodel import Session
-
 from schemas.api import (
     EnterprisePublic,
     ProblemPublic,

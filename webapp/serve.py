@@ -16,9 +16,9 @@ def serve(
 ) -> None:
     """Migrate if needed and start the server. Plain serve never loads demo data."""
     import uvicorn
+
     from foodtrace.cli import is_empty, load_demo_into, prepare
     from foodtrace.config import Settings
-
     from webapp.main import create_app
 
     settings = Settings()

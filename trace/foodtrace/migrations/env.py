@@ -1,8 +1,9 @@
 """Alembic environment: runs on the connection that foodtrace.db.migrate passes in."""
 
-import foodtrace.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from alembic import context
 from sqlmodel import SQLModel
+
+import foodtrace.models  # noqa: F401  (registers every table on SQLModel.metadata)
 
 target_metadata = SQLModel.metadata
 
