@@ -6,7 +6,7 @@ always the caller's own, taken from their account.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
 
 from foodtrace.attachments.service import store_attachment
 from foodtrace.ledger import service as ledger
@@ -36,6 +36,7 @@ from webapp.deps import (
 from webapp.public import recorded_public, user_public, verify_public
 
 router = APIRouter(prefix="/api/v1", tags=["enterprise"])
+MAX_SEQ = 2**53 - 1
 
 RECORD_ROUTES: dict[RecordKind, tuple[str, str]] = {
     RecordKind.PRODUCT: ("/products", "Record a product with its CCP plan and release-test items"),
@@ -117,7 +118,7 @@ def upload_attachment(
 def list_ledger(
     scope: CurrentEnterpriseUser,
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     kind: RecordKind | None = None,
     since: Annotated[str | None, Query(description="recorded_at ≥ (RFC 3339 UTC)")] = None,
@@ -143,7 +144,9 @@ def list_ledger(
 
 
 @router.get("/ledger/entries/{seq}", response_model=EntryPublic)
-def read_entry(seq: int, scope: CurrentEnterpriseUser, session: SessionDep) -> EntryPublic:
+def read_entry(
+    seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], scope: CurrentEnterpriseUser, session: SessionDep
+) -> EntryPublic:
     """One entry with its record as stored, and the corrections that point at it."""
     entry = ledger.get_entry(session=session, ledger_id=scope.enterprise_id, seq=seq)
     fixes = queries.corrections_of(session=session, enterprise_id=scope.enterprise_id, seqs=[seq])
@@ -182,7 +185,11 @@ for _table, _path in (
 
 
 @router.get("/lots/{lot_code}", response_model=LotPublic)
-def read_lot(lot_code: str, scope: CurrentEnterpriseUser, session: SessionDep) -> LotPublic:
+def read_lot(
+    lot_code: Annotated[str, Path(min_length=1, max_length=64)],
+    scope: CurrentEnterpriseUser,
+    session: SessionDep,
+) -> LotPublic:
     """A lot with its current records in time order and its mass balance."""
     return queries.lot_view(session=session, enterprise_id=scope.enterprise_id, lot_code=lot_code)
 

@@ -32,6 +32,9 @@ from schemas.types import (
     require_credit_check,
 )
 
+MAX_SEQ = 2**53 - 1
+"""Entries keep integers below 2^53 (RFC 8785 / I-JSON)."""
+
 
 class RecordKind(StrEnum):
     """The kinds of ledger entry. The value is the entry's ``kind`` field."""
@@ -307,7 +310,9 @@ class CcpRecordCreate(_Record):
 class CorrectiveActionCreate(_Record):
     """Closes an open CCP deviation recorded earlier."""
 
-    reading_seq: int = Field(ge=1, description="Ledger seq of the out-of-limit CCP record")
+    reading_seq: int = Field(
+        ge=1, le=MAX_SEQ, description="Ledger seq of the out-of-limit CCP record"
+    )
     action: Note = Field(min_length=1)
     taken_at: Instant
     operator: Name
@@ -404,7 +409,7 @@ class SelfInspectionCreate(_Record):
 class CorrectionCreate(_Record):
     """更正: points at an earlier entry and gives the corrected record in full."""
 
-    corrects: int = Field(ge=1, description="Ledger seq of the entry being corrected")
+    corrects: int = Field(ge=1, le=MAX_SEQ, description="Ledger seq of the entry being corrected")
     reason: Note = Field(min_length=1)
     record: dict[str, Any] = Field(description="The corrected record, as it would be created")
 

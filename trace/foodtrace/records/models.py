@@ -95,7 +95,7 @@ class Lot(_Derived, table=True):
     ended_at: str = Field(max_length=32)
     quantity: str = Field(max_length=32)
     unit: str = Field(max_length=20)
-    quantity_base: str = Field(max_length=32, description="quantity in the product's base unit")
+    quantity_base: str = Field(sa_type=Text, description="quantity in the product's base unit")
     best_before: str | None = Field(default=None, max_length=10)
 
 
@@ -155,7 +155,7 @@ class Sale(_Derived, table=True):
     lot_seq: int
     quantity: str = Field(max_length=32)
     unit: str = Field(max_length=20)
-    quantity_base: str = Field(max_length=32)
+    quantity_base: str = Field(sa_type=Text)
     sale_date: str = Field(max_length=10)
     customer_seq: int
     buyer_name: str = Field(max_length=200)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 20:27:02.250847
+Create Date: 2026-11-25
 """
 
 from collections.abc import Sequence
@@ -174,7 +174,7 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.String(length=32), nullable=False),
         sa.Column("quantity", sa.String(length=32), nullable=False),
         sa.Column("unit", sa.String(length=20), nullable=False),
-        sa.Column("quantity_base", sa.String(length=32), nullable=False),
+        sa.Column("quantity_base", sa.Text(), nullable=False),
         sa.Column("best_before", sa.String(length=10), nullable=True),
         sa.PrimaryKeyConstraint("enterprise_id", "record_seq"),
         sa.UniqueConstraint("enterprise_id", "code"),
@@ -253,7 +253,7 @@ def upgrade() -> None:
         sa.Column("lot_seq", sa.Integer(), nullable=False),
         sa.Column("quantity", sa.String(length=32), nullable=False),
         sa.Column("unit", sa.String(length=20), nullable=False),
-        sa.Column("quantity_base", sa.String(length=32), nullable=False),
+        sa.Column("quantity_base", sa.Text(), nullable=False),
         sa.Column("sale_date", sa.String(length=10), nullable=False),
         sa.Column("customer_seq", sa.Integer(), nullable=False),
         sa.Column("buyer_name", sa.String(length=200), nullable=False),
