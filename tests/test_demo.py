@@ -57,8 +57,16 @@ def test_demo_loads_verifies_and_shows_what_it_promises(engine, monkeypatch, db_
         corrected = lot_view(session=s, enterprise_id=ids[dairy], lot_code="MK-D08")
         assert corrected.corrections
     kinds = dict(counts)
-    for kind in ("material_check", "production_lot", "ccp_record", "corrective_action",
-                 "release_test", "sale", "self_inspection", "correction"):
+    for kind in (
+        "material_check",
+        "production_lot",
+        "ccp_record",
+        "corrective_action",
+        "release_test",
+        "sale",
+        "self_inspection",
+        "correction",
+    ):
         assert kinds.get(kind, 0) >= 1, kind
     # Deterministic: the same lots, material lots and entry counts as a recorded load.
     assert len(lots) == 102
@@ -71,7 +79,9 @@ def test_demo_loads_verifies_and_shows_what_it_promises(engine, monkeypatch, db_
         conn.execute(Lot.__table__.update().where(Lot.code == "PJ-D12").values(quantity="1"))
     result = CliRunner().invoke(cli.app, ["verify"])
     assert result.exit_code == 1
-    assert re.search(r"FAIL  91370404MA3F42206T  first bad entry: seq \d+ \(derived\)", result.output)
+    assert re.search(
+        r"FAIL  91370404MA3F42206T  first bad entry: seq \d+ \(derived\)", result.output
+    )
 
 
 def _free_port() -> int:
@@ -85,8 +95,14 @@ def test_serve_demo_on_sqlite_answers_the_api(tmp_path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACE_")}
     foodtrace = Path(sys.executable).with_name("foodtrace")
-    proc = subprocess.Popen([str(foodtrace), "serve", "--demo", "--port", str(port)], cwd=tmp_path,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(foodtrace), "serve", "--demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -100,8 +116,9 @@ def test_serve_demo_on_sqlite_answers_the_api(tmp_path) -> None:
                 time.sleep(0.5)
         else:
             pytest.fail("serve did not answer within 120 s")
-        r = httpx.post(f"{base}/api/v1/auth/token",
-                       data={"username": "juice-op", "password": DEMO_PASSWORD})
+        r = httpx.post(
+            f"{base}/api/v1/auth/token", data={"username": "juice-op", "password": DEMO_PASSWORD}
+        )
         assert r.status_code == 200
         h = {"Authorization": f"Bearer {r.json()['access_token']}"}
         lot = httpx.get(f"{base}/api/v1/lots/PJ-D12", headers=h).json()
