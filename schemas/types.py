@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
+from pydantic_core import PydanticCustomError
 
 from schemas.identifiers import (
     IdentifierError,
@@ -27,6 +28,11 @@ from schemas.identifiers import (
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+def problem(code: str, message: str, **ctx: Any) -> PydanticCustomError:
+    """A validation error with a stable type code (for translation) and a plain message."""
+    return PydanticCustomError(code, "{detail}", {"detail": message, **ctx})
+
+
 def clean_text(value: Any) -> Any:
     """NFC-normalise text and refuse control characters other than tab and newline."""
     if not isinstance(value, str):
@@ -34,9 +40,10 @@ def clean_text(value: Any) -> Any:
     value = unicodedata.normalize("NFC", value).strip()
     match = _CONTROL.search(value)
     if match:
-        raise ValueError(
+        raise problem(
+            "control_character",
             f"text contains the control character U+{ord(match.group()):04X} at position "
-            f"{match.start()}; only tab and newline are allowed"
+            f"{match.start()}; only tab and newline are allowed",
         )
     return value
 
@@ -62,20 +69,22 @@ _DECIMAL_RE = re.compile(r"^-?(0|[1-9]\d{0,14})(\.\d{1,6})?$")
 
 def _decimal_string(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError('expected a decimal number written as a string, e.g. "121.5"')
+        raise problem("decimal_format", 'expected a decimal number as a string, e.g. "121.5"')
     if isinstance(value, int):
         value = str(value)
     if isinstance(value, float):
-        raise ValueError(
+        raise problem(
+            "float_not_allowed",
             'decimal numbers must be sent as strings (e.g. "121.5"), not as JSON floats, '
-            "so that no precision is lost"
+            "so that no precision is lost",
         )
     if isinstance(value, str):
         value = value.strip()
         if not _DECIMAL_RE.match(value):
-            raise ValueError(
+            raise problem(
+                "decimal_format",
                 f"{value[:40]!r} is not a decimal number "
-                '(digits with at most 6 decimal places, e.g. "121.5")'
+                '(digits with at most 6 decimal places, e.g. "121.5")',
             )
     return value
 
@@ -83,7 +92,7 @@ def _decimal_string(value: Any) -> Any:
 def _positive(value: str) -> str:
     try:
         if Decimal(value) <= 0:
-            raise ValueError(f"quantity must be greater than zero, got {value}")
+            raise problem("not_positive", f"quantity must be greater than zero, got {value}")
     except InvalidOperation as exc:  # pragma: no cover - the pattern rules this out
         raise ValueError(f"{value!r} is not a decimal number") from exc
     return value
@@ -99,7 +108,9 @@ Unit = Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_lengt
 
 def _to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
-        raise ValueError("an instant needs its time zone, e.g. 2026-03-01T08:30:00+08:00")
+        raise problem(
+            "timezone_missing", "an instant needs its time zone, e.g. 2026-03-01T08:30:00+08:00"
+        )
     return value.astimezone(UTC)
 
 
@@ -130,7 +141,7 @@ def _identifier(check: Any) -> Any:
         try:
             return check(value)
         except IdentifierError as exc:
-            raise ValueError(str(exc)) from exc
+            raise problem(exc.code, str(exc)) from exc
 
     return BeforeValidator(run)
 
@@ -143,7 +154,7 @@ def _credit_format_only(value: Any) -> Any:
     try:
         return check_credit_code(value, allow_bad_check=True)
     except IdentifierError as exc:
-        raise ValueError(str(exc)) from exc
+        raise problem(exc.code, str(exc)) from exc
 
 
 CreditCode = Annotated[str, BeforeValidator(_credit_format_only)]
@@ -163,4 +174,4 @@ def require_credit_check(code: str | None, confirmed: bool, field: str) -> None:
     try:
         check_credit_code(code)
     except IdentifierError as exc:
-        raise ValueError(f"{field}: {exc} (set {field}_confirmed to true)") from exc
+        raise problem(exc.code, f"{exc} (set {field}_confirmed to true)") from exc

@@ -87,7 +87,7 @@ BAD = [
     (
         "production_lot",
         production_lot(lot_code="B", ended_at="2026-03-01T07:00:00+08:00"),
-        (),
+        ("ended_at",),
         "cannot end before",
     ),
     ("production_lot", production_lot(lot_code="a b"), ("lot_code",), "pattern"),
@@ -106,8 +106,8 @@ BAD = [
     (
         "ccp_record",
         ccp_record(ccp="CCP2", parameter="seal", value=None, unit=None),
-        (),
-        "value or result",
+        ("value",),
+        "measured value or a pass/fail result",
     ),
     (
         "corrective_action",
@@ -127,7 +127,7 @@ BAD = [
             conclusion="pass",
             items=[{"item": "菌落总数", "result": "230", "limit": "≤100", "passed": False}],
         ),
-        (),
+        ("conclusion",),
         "cannot be pass",
     ),
     (
@@ -144,8 +144,8 @@ BAD = [
     (
         "self_inspection",
         self_inspection(items=[{"item": "车间卫生", "result": "problem"}]),
-        (),
-        "problems",
+        ("problems",),
+        "describe the problems",
     ),
 ]
 

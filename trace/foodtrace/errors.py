@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -13,6 +14,8 @@ class FieldProblem:
     loc: tuple[str | int, ...]
     msg: str
     type: str = "invalid"
+    ctx: dict[str, Any] = field(default_factory=dict)
+    """Values a translated message may name (allowed units, the plan's codes …)."""
 
 
 class FoodtraceError(Exception):
@@ -29,8 +32,14 @@ class RecordError(FoodtraceError):
         return "; ".join(f"{'.'.join(map(str, p.loc)) or 'record'}: {p.msg}" for p in self.problems)
 
     @classmethod
-    def at(cls, *loc: str | int, msg: str, type: str = "invalid") -> RecordError:  # noqa: A002
-        return cls([FieldProblem(tuple(loc), msg, type)])
+    def at(
+        cls,
+        *loc: str | int,
+        msg: str,
+        type: str = "invalid",  # noqa: A002
+        **ctx: Any,
+    ) -> RecordError:
+        return cls([FieldProblem(tuple(loc), msg, type, ctx)])
 
 
 class NotFound(FoodtraceError):

@@ -233,8 +233,8 @@ class Applied:
 
     warnings: list[FieldProblem] = field(default_factory=list)
 
-    def warn(self, *loc: str | int, msg: str, type: str) -> None:  # noqa: A002
-        self.warnings.append(FieldProblem(tuple(loc), msg, type))
+    def warn(self, *loc: str | int, msg: str, type: str, **ctx: Any) -> None:  # noqa: A002
+        self.warnings.append(FieldProblem(tuple(loc), msg, type, ctx))
 
 
 @dataclass
@@ -262,7 +262,9 @@ class Ctx:
         rows = self.store.find(table, **where)
         if not rows:
             value = next(iter(where.values()))
-            raise RecordError.at(*loc, msg=f"{what} {value!r} does not exist", type="not_found")
+            raise RecordError.at(
+                *loc, msg=f"{what} {value!r} does not exist", type="not_found", value=value
+            )
         return rows[0]
 
     def unique(self, table: str, loc: tuple[str | int, ...], what: str, **where: Any) -> None:
@@ -274,6 +276,8 @@ class Ctx:
                     msg=f"{what} {value!r} already exists (entry {row['record_seq']}); "
                     "to change it, record a correction",
                     type="duplicate",
+                    value=value,
+                    seq=row["record_seq"],
                 )
 
     def attachments(self, body: Row) -> None:
@@ -298,6 +302,7 @@ def unit_factor(product: Row, unit: str, loc: tuple[str | int, ...]) -> Decimal:
         msg=f"product {data['code']!r} is counted in {allowed}; {unit!r} is not one of its "
         "declared units (units never change silently)",
         type="unit_mismatch",
+        allowed=allowed,
     )
 
 
@@ -399,6 +404,7 @@ def _production_lot(ctx: Ctx, b: Row) -> None:
                 msg=f"material lot {ml['code']!r} was rejected at its incoming check "
                 f"(entry {ml['record_seq']}) and cannot be used",
                 type="rejected_material",
+                value=ml["code"],
             )
         if use["unit"] != ml["unit"]:
             raise RecordError.at(
@@ -407,6 +413,7 @@ def _production_lot(ctx: Ctx, b: Row) -> None:
                 msg=f"material lot {ml['code']!r} is counted in {ml['unit']!r}, not "
                 f"{use['unit']!r} (units never change silently)",
                 type="unit_mismatch",
+                allowed=ml["unit"],
             )
         if ml["receipt_date"] > b["production_date"]:
             raise RecordError.at(
@@ -414,7 +421,8 @@ def _production_lot(ctx: Ctx, b: Row) -> None:
                 "material_lot",
                 msg=f"material lot {ml['code']!r} was received on {ml['receipt_date']}, "
                 f"after the lot's production date {b['production_date']}",
-                type="date_order",
+                type="received_after_production",
+                date=ml["receipt_date"],
             )
         used = sum(
             (
@@ -478,6 +486,7 @@ def _ccp_record(ctx: Ctx, b: Row) -> None:
             "ccp",
             msg=f"{b['ccp']!r} is not in the product's CCP plan (plan: {codes})",
             type="not_in_plan",
+            allowed=codes,
         )
     param = next((p for p in point["parameters"] if p["code"] == b["parameter"]), None)
     if param is None:
@@ -486,6 +495,7 @@ def _ccp_record(ctx: Ctx, b: Row) -> None:
             "parameter",
             msg=f"{b['parameter']!r} is not a parameter of {point['code']} (plan: {codes})",
             type="not_in_plan",
+            allowed=codes,
         )
     if param["kind"] == "numeric":
         if "value" not in b:
@@ -497,6 +507,7 @@ def _ccp_record(ctx: Ctx, b: Row) -> None:
                 "unit",
                 msg=f"{param['code']} is measured in {param['unit']!r}, not {b.get('unit')!r}",
                 type="unit_mismatch",
+                allowed=param["unit"],
             )
         value = dec(b["value"])
         deviation = ("min" in param and value < dec(param["min"])) or (
@@ -513,7 +524,8 @@ def _ccp_record(ctx: Ctx, b: Row) -> None:
             "measured_at",
             msg=f"lot {lot['code']!r} started at {lot['started_at']}; "
             "a reading more than a day earlier cannot belong to it",
-            type="date_order",
+            type="before_lot",
+            date=lot["started_at"],
         )
     if deviation and not b.get("corrective_action"):
         ctx.out.warn(
@@ -559,7 +571,8 @@ def _release_test(ctx: Ctx, b: Row) -> None:
         raise RecordError.at(
             "tested_at",
             msg=f"lot {lot['code']!r} started at {lot['started_at']}; it cannot be tested earlier",
-            type="date_order",
+            type="before_lot",
+            date=lot["started_at"],
         )
     ctx.attachments(b)
     required = [i["item"] for i in json.loads(product_of(ctx, lot)["data"])["release_items"]]
@@ -570,6 +583,7 @@ def _release_test(ctx: Ctx, b: Row) -> None:
             "items",
             msg="the product's release test also requires: " + ", ".join(missing),
             type="missing_items",
+            items=", ".join(missing),
         )
     ctx.put(
         "release_tests",
@@ -592,7 +606,8 @@ def _sale(ctx: Ctx, b: Row) -> None:
             "sale_date",
             msg=f"lot {lot['code']!r} was produced on {lot['production_date']}; "
             "it cannot be sold before",
-            type="date_order",
+            type="before_lot",
+            date=lot["production_date"],
         )
     released = any(
         t["conclusion"] == "pass"
@@ -690,9 +705,11 @@ def apply_entry(store: Store, seq: int, kind: str, body: Row) -> Applied:
             APPLY[target_kind](Ctx(store, body["corrects"], seq, out), body["record"])
         except RecordError as exc:
             raise RecordError(
-                [FieldProblem(("record", *p.loc), p.msg, p.type) for p in exc.problems]
+                [FieldProblem(("record", *p.loc), p.msg, p.type, p.ctx) for p in exc.problems]
             ) from None
-        out.warnings = [FieldProblem(("record", *w.loc), w.msg, w.type) for w in out.warnings]
+        out.warnings = [
+            FieldProblem(("record", *w.loc), w.msg, w.type, w.ctx) for w in out.warnings
+        ]
         store.put(
             "corrections",
             {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -49,9 +50,17 @@ def problems_from(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> R
     """A pydantic error as a :class:`RecordError` naming each field."""
     out = []
     for err in exc.errors(include_url=False):
-        msg = err["msg"].removeprefix("Value error, ")
-        out.append(FieldProblem((*prefix, *err["loc"]), msg, err["type"]))
+        loc, msg = tuple(err["loc"]), err["msg"].removeprefix("Value error, ")
+        # A model-level check names its field at the start of the message: "unit: …".
+        named = _NAMED.match(msg)
+        if named and not loc:
+            loc, msg = (named.group(1),), named.group(2)
+        ctx = {k: str(v) for k, v in (err.get("ctx") or {}).items() if k != "error"}
+        out.append(FieldProblem((*prefix, *loc), msg, err["type"], ctx))
     return RecordError(out)
+
+
+_NAMED = re.compile(r"^([a-z_]+)(?: or [a-z_]+)?: (.+)$", re.S)
 
 
 def validate(kind: RecordKind, data: dict[str, Any] | BaseModel) -> BaseModel:
