@@ -18,8 +18,10 @@ from foodtrace.accounts.service import init_platform
 from foodtrace.clock import Clock, SystemClock
 from foodtrace.config import Settings
 from foodtrace.db import current_revision, head_revision, make_engine, migrate, write_session
+from enterprise_portal.pages import router as enterprise_pages
 from regulator_view.api import router as regulator_router
-from webapp import auth, errors, platform_admin
+from regulator_view.pages import router as regulator_pages
+from webapp import auth, errors, pages, platform_admin, platform_pages
 
 
 def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
@@ -62,6 +64,10 @@ def create_app(
     app.include_router(platform_admin.router)
     app.include_router(enterprise_router)
     app.include_router(regulator_router)
+    pages.install(app)
+    app.include_router(platform_pages.router)
+    app.include_router(enterprise_pages)
+    app.include_router(regulator_pages)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -275,3 +275,68 @@ def user_codes(*, session: Session, user: User) -> tuple[str | None, str | None]
     ent = session.get(Enterprise, user.enterprise_id) if user.enterprise_id else None
     auth = session.get(Authority, user.authority_id) if user.authority_id else None
     return (ent.credit_code if ent else None, auth.credit_code if auth else None)
+
+
+def revoke_token(*, session: Session, token: str) -> None:
+    """End a session or revoke an API token, given the raw token."""
+    session.execute(
+        update(ApiToken).where(ApiToken.token_hash == _token_hash(token)).values(revoked=True)
+    )
+
+
+API_TOKEN = "api"
+
+
+def create_api_token(*, session: Session, user_id: int, name: str, now: datetime) -> str:
+    """A long-lived token for an ERP or MES, owned by the enterprise admin who made it."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise RecordError.at("name", msg="1-100 characters", type="invalid")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return issue_token(session=session, user=user, now=now, ttl=None, name=f"{API_TOKEN}:{name}")
+
+
+def list_api_tokens(*, session: Session, enterprise_id: int) -> list[dict[str, object]]:
+    """The enterprise's API tokens (never the tokens themselves: only their hash is stored)."""
+    rows = session.execute(
+        select(ApiToken, User.username)
+        .join(User, User.id == ApiToken.user_id)
+        .where(User.enterprise_id == enterprise_id, ApiToken.name.startswith(f"{API_TOKEN}:"))
+        .order_by(ApiToken.id)
+    ).all()
+    return [
+        {
+            "id": t.id,
+            "name": t.name.removeprefix(f"{API_TOKEN}:"),
+            "created_at": t.created_at,
+            "username": username,
+            "revoked": t.revoked,
+        }
+        for t, username in rows
+    ]
+
+
+def revoke_api_token(*, session: Session, enterprise_id: int, token_id: int) -> None:
+    """Revoke one of the enterprise's API tokens; another enterprise's token is not found."""
+    row = session.execute(
+        select(ApiToken)
+        .join(User, User.id == ApiToken.user_id)
+        .where(
+            ApiToken.id == token_id,
+            User.enterprise_id == enterprise_id,
+            ApiToken.name.startswith(f"{API_TOKEN}:"),
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no API token {token_id}")
+    row.revoked = True
+
+
+def enterprise_users(*, session: Session, enterprise_id: int) -> list[User]:
+    return list(
+        session.execute(
+            select(User).where(User.enterprise_id == enterprise_id).order_by(User.id)
+        ).scalars()
+    )

@@ -1,0 +1,787 @@
+"""The enterprise portal's pages: Today, a form for every record, the ledger, lots, master data.
+
+Handlers parse the form, call one core function and render; the rules live in
+the core. Every page takes :data:`PageEnterpriseUser` (the cookie session), and
+every post :data:`CsrfUser` as well.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlmodel import Session
+
+from enterprise_portal.forms import (
+    Options,
+    deviates,
+    field_key,
+    flatten,
+    limits_text,
+    parse,
+    prefill,
+    spec_for,
+)
+from foodtrace.accounts.service import (
+    ENTERPRISE_ROLES,
+    add_user,
+    create_api_token,
+    enterprise_users,
+    list_api_tokens,
+    revoke_api_token,
+)
+from foodtrace.attachments.service import store_attachment
+from foodtrace.errors import Conflict, FieldProblem, NotFound, RecordError
+from foodtrace.ledger import service as ledger
+from foodtrace.records import obligations, queries
+from foodtrace.records.projection import DbStore
+from foodtrace.records.service import record
+from foodtrace.verify import verify_ledger
+from schemas.records import RecordKind
+from webapp.deps import ClockDep, EngineDep
+from webapp.i18n import translations
+from webapp.web import (
+    CsrfUser,
+    PageEnterpriseAdmin,
+    PageEnterpriseUser,
+    problems_by_field,
+    redirect,
+    render,
+    request_locale,
+)
+
+router = APIRouter(include_in_schema=False)
+
+KIND_LABELS = {
+    "enterprise": "Registration",
+    "product": "Product",
+    "supplier": "Supplier",
+    "customer": "Customer",
+    "material_check": "Incoming material check",
+    "production_lot": "Production lot",
+    "ccp_record": "CCP reading",
+    "corrective_action": "Corrective action",
+    "release_test": "Release test",
+    "sale": "Sale",
+    "self_inspection": "Self-inspection",
+    "correction": "Correction",
+}
+FORM_KINDS = [
+    (
+        "material_check",
+        "Incoming material check",
+        "Art. 50: what came in, from whom, accepted or not.",
+    ),
+    ("production_lot", "Production lot", "Art. 46: the lot and the material lots it used."),
+    (
+        "ccp_record",
+        "CCP reading",
+        "A reading of a critical control point, checked against its limits.",
+    ),
+    ("corrective_action", "Corrective action", "Close a CCP deviation."),
+    ("release_test", "Release test", "Art. 51: the lot's test items and conclusion."),
+    ("sale", "Sale", "Art. 51: who bought how much of which lot."),
+    ("self_inspection", "Self-inspection", "Daily check, weekly review, monthly report."),
+    ("product", "Product", "Product, CCP plan and release-test items."),
+    ("supplier", "Supplier", "A supplier of materials."),
+    ("customer", "Customer", "A buyer of your products."),
+]
+ROLE_LABELS = {"enterprise_user": "Operator", "enterprise_admin": "Enterprise admin"}
+
+
+def _kind(kind: str) -> RecordKind:
+    try:
+        k = RecordKind(kind)
+    except ValueError:
+        raise NotFound(kind) from None
+    if k in (RecordKind.ENTERPRISE, RecordKind.CORRECTION):
+        raise NotFound(kind)
+    return k
+
+
+@router.get("/records")
+def records_index(request: Request, pair: PageEnterpriseUser) -> Response:
+    return render(request, "records_index.html", {"kinds": FORM_KINDS}, user=pair[0])
+
+
+@router.get("/today")
+def today(
+    request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
+) -> Response:
+    with Session(engine) as session:
+        view = obligations.today_view(
+            session=session, enterprise_id=pair[1].enterprise_id, now=clock.now()
+        )
+    return render(request, "today.html", {"today": view, "kind_labels": KIND_LABELS}, user=pair[0])
+
+
+def _query_values(request: Request) -> dict[str, str]:
+    q = dict(request.query_params)
+    if "lot" in q and "lot_code" not in q:
+        q["lot_code"] = q.pop("lot")
+    if "reading" in q:
+        q["reading_seq"] = q.pop("reading")
+    q.pop("saved", None)
+    q.pop("warn", None)
+    return q
+
+
+def _form_page(
+    request: Request,
+    pair: Any,
+    session: Session,
+    kind: RecordKind,
+    values: dict[str, str],
+    now: Any,
+    *,
+    errors: dict[str, list[dict[str, Any]]] | None = None,
+    action: str,
+    prompt: str | None = None,
+    confirm: tuple[str, str] | None = None,
+    saved: str | None = None,
+    saved_warnings: list[dict[str, Any]] | None = None,
+    correcting: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    opts = Options(session, pair[1].enterprise_id)
+    spec = spec_for(kind, opts, values, now)
+    return render(
+        request,
+        "record_form.html",
+        {
+            "spec": spec,
+            "values": values,
+            "errors": errors or {},
+            "action": action,
+            "prompt": prompt,
+            "confirm_name": confirm[0] if confirm else None,
+            "confirm_label": confirm[1] if confirm else None,
+            "saved": saved,
+            "saved_warnings": saved_warnings or [],
+            "correcting": correcting is not None,
+            "original": correcting,
+            "heading": None,
+        },
+        user=pair[0],
+        status_code=status_code,
+    )
+
+
+@router.get("/records/{kind}/new")
+def new_record(
+    kind: str, request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
+) -> Response:
+    k = _kind(kind)
+    with Session(engine) as session:
+        opts = Options(session, pair[1].enterprise_id)
+        values = prefill(k, opts, _query_values(request), clock.now(), pair[0].display)
+        saved = request.query_params.get("saved")
+        warns = [
+            {"type": w, "msg": w, "ctx": {}}
+            for w in request.query_params.get("warn", "").split(",")
+            if w
+        ]
+        return _form_page(
+            request,
+            pair,
+            session,
+            k,
+            values,
+            clock.now(),
+            action=request.url.path,
+            saved=saved,
+            saved_warnings=warns,
+        )
+
+
+async def _posted(request: Request) -> tuple[dict[str, str], list[Any]]:
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    files = [
+        f
+        for k, f in form.multi_items()
+        if k == "attachments" and not isinstance(f, str) and f.filename
+    ]
+    return values, files
+
+
+def _problems(exc: RecordError, rows_map: dict[str, list[int]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for p in exc.problems:
+        key = field_key([str(x) for x in p.loc], rows_map)
+        out.setdefault(key, []).append(
+            {"loc": list(p.loc), "msg": p.msg, "type": p.type, "ctx": p.ctx}
+        )
+    return out
+
+
+def _precheck(
+    kind: RecordKind, data: dict[str, Any], values: dict[str, str], opts: Options, locale: str
+) -> tuple[str, tuple[str, str]] | None:
+    """A question to ask before saving: a reading outside its limits, a sale of an untested lot."""
+    t = translations(locale)
+    if kind is RecordKind.CCP_RECORD and not data.get("corrective_action"):
+        param = opts.plan_parameter(data.get("lot_code", ""), values.get("point", ""))
+        if (
+            param
+            and deviates(param, data.get("value"), data.get("result"))
+            and not values.get("confirm_open")
+        ):
+            return (
+                t.gettext(
+                    "This reading is outside the critical limits %(limits)s. Enter the "
+                    "corrective action taken, or confirm to save it as an open deviation "
+                    "that stays on the Today list until a corrective action closes it."
+                )
+                % {"limits": limits_text(param)},
+                ("confirm_open", t.gettext("Save without corrective action (open deviation)")),
+            )
+    if kind is RecordKind.SALE and data.get("lot_code") and not values.get("confirm_unreleased"):
+        if opts.lot(data["lot_code"]) and not opts.released(data["lot_code"]):
+            return (
+                t.gettext(
+                    "Lot %(lot)s has no passing release test. A product may leave the plant "
+                    "only after passing it (Food Safety Law Art. 52). If it was shipped anyway, "
+                    "the sale must still be recorded, and it will stand as a finding."
+                )
+                % {"lot": data["lot_code"]},
+                ("confirm_unreleased", t.gettext("Record the sale anyway")),
+            )
+    return None
+
+
+@router.post("/records/{kind}/new")
+async def save_record(
+    kind: str,
+    request: Request,
+    pair: PageEnterpriseUser,
+    user: CsrfUser,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> Response:
+    k = _kind(kind)
+    values, files = await _posted(request)
+    locale = request_locale(request)
+    from foodtrace.db import WRITE_OPTION
+
+    with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
+        opts = Options(session, pair[1].enterprise_id)
+        if values.get("save") != "1":  # a choice changed: offer the matching options
+            return _form_page(
+                request,
+                pair,
+                session,
+                k,
+                prefill(k, opts, values, clock.now(), user.display),
+                clock.now(),
+                action=request.url.path,
+            )
+        spec = spec_for(k, opts, values, clock.now())
+        data, rows_map = parse(spec, values, opts)
+        question = _precheck(k, data, values, opts, locale)
+        if question:
+            return _form_page(
+                request,
+                pair,
+                session,
+                k,
+                values,
+                clock.now(),
+                action=request.url.path,
+                prompt=question[0],
+                confirm=question[1],
+                status_code=200,
+            )
+        try:
+            shas = []
+            for f in files:
+                att = store_attachment(
+                    session=session,
+                    enterprise_id=pair[1].enterprise_id,
+                    content=await f.read(),
+                    media_type=f.content_type or "",
+                    filename=f.filename or "",
+                    now=clock.now(),
+                )
+                shas.append(att.sha256)
+            if shas:
+                data["attachments"] = shas
+            result = record(
+                session=session,
+                ledger_id=pair[1].enterprise_id,
+                kind=k,
+                data=data,
+                actor=user.principal.username,
+                clock=clock,
+            )
+            session.commit()
+        except RecordError as exc:
+            session.rollback()
+            return _form_page(
+                request,
+                pair,
+                session,
+                k,
+                values,
+                clock.now(),
+                action=request.url.path,
+                errors=_problems(exc, rows_map),
+                status_code=422,
+            )
+        except Conflict as exc:
+            session.rollback()
+            return _form_page(
+                request,
+                pair,
+                session,
+                k,
+                values,
+                clock.now(),
+                action=request.url.path,
+                errors={"": [{"type": "conflict", "msg": str(exc), "ctx": {}}]},
+                status_code=409,
+            )
+    warn = ",".join(w.type for w in result.warnings)
+    keep = {
+        n: values[n]
+        for n in ("lot_code", "period")
+        if values.get(n)
+        and k in (RecordKind.CCP_RECORD, RecordKind.SALE, RecordKind.SELF_INSPECTION)
+    }
+    from urllib.parse import urlencode
+
+    return redirect(
+        f"/records/{k.value}/new?" + urlencode({"saved": result.seq, "warn": warn, **keep})
+    )
+
+
+def _entry_view(
+    session: Session, eid: int, seq: int
+) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
+    entry = ledger.get_entry(session=session, ledger_id=eid, seq=seq)
+    env = json.loads(entry.body)
+    fixes = queries.corrections_of(session=session, enterprise_id=eid, seqs=[seq]).get(seq, [])
+    history = []
+    for s in fixes:
+        fix = json.loads(ledger.get_entry(session=session, ledger_id=eid, seq=s).body)
+        history.append(
+            {
+                "seq": s,
+                "recorded_at": fix["recorded_at"],
+                "actor": fix["actor"],
+                "reason": fix["body"]["reason"],
+            }
+        )
+    return queries.entry_public(entry, corrected_by=fixes, with_body=True), env, history
+
+
+@router.get("/ledger/{seq}")
+def entry_page(seq: int, request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
+    with Session(engine) as session:
+        entry, env, history = _entry_view(session, pair[1].enterprise_id, seq)
+    return render(
+        request,
+        "entry.html",
+        {
+            "entry": entry,
+            "history": history,
+            "kind_labels": KIND_LABELS,
+            "body_text": json.dumps(env["body"], ensure_ascii=False, indent=2),
+            "correctable": entry.kind not in ("correction", "enterprise"),
+            "saved": request.query_params.get("saved"),
+        },
+        user=pair[0],
+    )
+
+
+def _current_body(session: Session, eid: int, seq: int) -> dict[str, Any]:
+    """The record's current content: the latest correction's, or the original's."""
+    entry, env, history = _entry_view(session, eid, seq)
+    if history:
+        latest = json.loads(
+            ledger.get_entry(session=session, ledger_id=eid, seq=history[-1]["seq"]).body
+        )
+        return latest["body"]["record"]
+    return env["body"]
+
+
+@router.get("/ledger/{seq}/correct")
+def correct_page(
+    seq: int, request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
+) -> Response:
+    with Session(engine) as session:
+        entry, env, _ = _entry_view(session, pair[1].enterprise_id, seq)
+        k = _kind(entry.kind)
+        values = flatten(k, _current_body(session, pair[1].enterprise_id, seq))
+        original = {"seq": seq, "text": json.dumps(env["body"], ensure_ascii=False, indent=2)}
+        return _form_page(
+            request,
+            pair,
+            session,
+            k,
+            values,
+            clock.now(),
+            action=request.url.path,
+            correcting=original,
+        )
+
+
+@router.post("/ledger/{seq}/correct")
+async def save_correction(
+    seq: int,
+    request: Request,
+    pair: PageEnterpriseUser,
+    user: CsrfUser,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> Response:
+    values, _ = await _posted(request)
+    from foodtrace.db import WRITE_OPTION
+
+    with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
+        entry, env, _ = _entry_view(session, pair[1].enterprise_id, seq)
+        k = _kind(entry.kind)
+        original = {"seq": seq, "text": json.dumps(env["body"], ensure_ascii=False, indent=2)}
+        opts = Options(session, pair[1].enterprise_id)
+        if values.get("save") != "1":
+            return _form_page(
+                request,
+                pair,
+                session,
+                k,
+                values,
+                clock.now(),
+                action=request.url.path,
+                correcting=original,
+            )
+        data, rows_map = parse(spec_for(k, opts, values, clock.now()), values, opts)
+        # Statutory snapshots are rebuilt by the core from the master data.
+        for key in ("supplier", "buyer"):
+            data.pop(key, None)
+        prior = _current_body(session, pair[1].enterprise_id, seq)
+        if prior.get("attachments") and "attachments" not in data:
+            data["attachments"] = prior["attachments"]
+        try:
+            result = record(
+                session=session,
+                ledger_id=pair[1].enterprise_id,
+                kind=RecordKind.CORRECTION,
+                data={"corrects": seq, "reason": values.get("reason", ""), "record": data},
+                actor=user.principal.username,
+                clock=clock,
+            )
+            session.commit()
+        except RecordError as exc:
+            session.rollback()
+            errors = _problems(exc, rows_map)
+            return _form_page(
+                request,
+                pair,
+                session,
+                k,
+                values,
+                clock.now(),
+                action=request.url.path,
+                errors=errors,
+                correcting=original,
+                status_code=422,
+            )
+    return redirect(f"/ledger/{seq}?saved={result.seq}")
+
+
+@router.get("/ledger")
+def ledger_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
+    q = request.query_params
+    eid = pair[1].enterprise_id
+    page = max(0, int(q.get("page", "0") or 0)) if q.get("page", "0").isdigit() else 0
+    kind = q.get("kind") or None
+    if kind not in KIND_LABELS:
+        kind = None
+    since = q.get("since") or None
+    until = q.get("until") or None
+    lot = (q.get("lot") or "").strip() or None
+    from datetime import date, datetime, timedelta
+
+    from foodtrace.clock import CST
+    from schemas.types import format_instant
+
+    def day_start(d: str | None, plus: int = 0) -> str | None:
+        try:
+            day = date.fromisoformat(d) + timedelta(days=plus) if d else None
+        except ValueError:
+            return None
+        return format_instant(datetime.combine(day, datetime.min.time(), CST)) if day else None
+
+    with Session(engine) as session:
+        report = verify_ledger(session=session, ledger_id=eid)
+        if lot:
+            seqs = _lot_seqs(session, eid, lot)
+            all_entries = [
+                ledger.get_entry(session=session, ledger_id=eid, seq=s)
+                for s in sorted(seqs, reverse=True)
+            ]
+            entries = [e for e in all_entries if (not kind or e.kind == kind)]
+            count = len(entries)
+            entries = entries[page * 50 : (page + 1) * 50]
+        else:
+            entries, count = ledger.list_entries(
+                session=session,
+                ledger_id=eid,
+                offset=page * 50,
+                limit=50,
+                kind=kind,
+                since=day_start(since),
+                until=day_start(until, 1),
+            )
+        fixes = queries.corrections_of(
+            session=session, enterprise_id=eid, seqs=[e.seq for e in entries]
+        )
+        rows = []
+        for e in entries:
+            pub = queries.entry_public(e, corrected_by=fixes.get(e.seq), with_body=True)
+            rows.append(
+                {**pub.model_dump(), "summary": obligations.summary(e.kind, pub.body or {})}
+            )
+    base = {k: v for k, v in q.items() if k != "page" and v}
+    from urllib.parse import urlencode
+
+    return render(
+        request,
+        "ledger.html",
+        {
+            "report": report,
+            "entries": rows,
+            "count": count,
+            "kind_labels": KIND_LABELS,
+            "f": {"kind": kind, "lot": lot, "since": since, "until": until},
+            "prev_url": f"/ledger?{urlencode({**base, 'page': page - 1})}" if page > 0 else None,
+            "next_url": f"/ledger?{urlencode({**base, 'page': page + 1})}"
+            if (page + 1) * 50 < count
+            else None,
+        },
+        user=pair[0],
+    )
+
+
+def _lot_seqs(session: Session, eid: int, lot_code: str) -> set[int]:
+    """Every entry about a lot: the lot, its readings, tests, sales, their corrections."""
+    store = DbStore(session, eid)
+    lots = store.find("lots", code=lot_code)
+    if not lots:
+        return set()
+    lot_seq = lots[0]["record_seq"]
+    seqs = {lot_seq}
+    for table in ("ccp_readings", "release_tests", "sales"):
+        seqs |= {r["record_seq"] for r in store.find(table, lot_seq=lot_seq)}
+    readings = {r["record_seq"] for r in store.find("ccp_readings", lot_seq=lot_seq)}
+    seqs |= {
+        a["record_seq"] for a in store.find("corrective_actions") if a["reading_seq"] in readings
+    }
+    fixes = queries.corrections_of(session=session, enterprise_id=eid, seqs=sorted(seqs))
+    for cs in fixes.values():
+        seqs |= set(cs)
+    return seqs
+
+
+@router.get("/lots")
+def lots_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
+    with Session(engine) as session:
+        rows = queries.list_rows(session=session, enterprise_id=pair[1].enterprise_id, table="lots")
+        products = {
+            p["record_seq"]: p["name"]
+            for p in queries.list_rows(
+                session=session, enterprise_id=pair[1].enterprise_id, table="products"
+            )
+        }
+    rows.sort(key=lambda r: (r["production_date"], r["record_seq"]), reverse=True)
+    return render(request, "lots.html", {"lots": rows, "products": products}, user=pair[0])
+
+
+@router.get("/lots/{lot_code}")
+def lot_page(
+    lot_code: str, request: Request, pair: PageEnterpriseUser, engine: EngineDep
+) -> Response:
+    with Session(engine) as session:
+        view = queries.lot_view(
+            session=session, enterprise_id=pair[1].enterprise_id, lot_code=lot_code
+        )
+    timeline: list[dict[str, Any]] = []
+    for m in view.materials:
+        timeline.append(
+            {
+                "sort": m["receipt_date"],
+                "when": m["receipt_date"],
+                "kind": "Incoming material check",
+                "text": f"{m['material_name']} {m['code']} · {m['used_quantity']} {m['used_unit']}",
+                "seq": m["current_seq"],
+            }
+        )
+    lot = view.lot
+    timeline.append(
+        {
+            "sort": lot["started_at"],
+            "when": lot["production_date"],
+            "kind": "Production lot",
+            "text": f"{lot['quantity']} {lot['unit']}",
+            "seq": lot["current_seq"],
+        }
+    )
+    from webapp.web import _local_time
+
+    for r in view.ccp_readings:
+        timeline.append(
+            {
+                "sort": r["measured_at"],
+                "when": _local_time(r["measured_at"]),
+                "kind": "CCP reading",
+                "text": f"{r['ccp']} {r['parameter']} {r['value'] or r['result']} {r['unit'] or ''}",
+                "seq": r["current_seq"],
+                "flag": "Open deviation"
+                if r["open_deviation"]
+                else ("Deviation closed" if r["deviation"] else None),
+                "flag_tone": "bad" if r["open_deviation"] else "warn",
+            }
+        )
+    for t in view.release_tests:
+        timeline.append(
+            {
+                "sort": t["tested_at"],
+                "when": _local_time(t["tested_at"]),
+                "kind": "Release test",
+                "text": f"{t['report_no']} · {t['conclusion']}",
+                "seq": t["current_seq"],
+                "flag": "Passed" if t["conclusion"] == "pass" else "Failed",
+                "flag_tone": "ok" if t["conclusion"] == "pass" else "bad",
+            }
+        )
+    for s in view.sales:
+        timeline.append(
+            {
+                "sort": s["sale_date"] + "T23",
+                "when": s["sale_date"],
+                "kind": "Sale",
+                "text": f"{s['quantity']} {s['unit']} → {s['buyer_name']}",
+                "seq": s["current_seq"],
+                "flag": None if s["released"] else "Sold untested",
+                "flag_tone": "bad",
+            }
+        )
+    timeline.sort(key=lambda r: r["sort"])
+    released = any(t["conclusion"] == "pass" for t in view.release_tests)
+    return render(
+        request, "lot.html", {"lot": view, "timeline": timeline, "released": released}, user=pair[0]
+    )
+
+
+@router.get("/master/{what}")
+def master_page(
+    what: str, request: Request, pair: PageEnterpriseUser, engine: EngineDep
+) -> Response:
+    tables = {
+        "products": ("product", "Products"),
+        "suppliers": ("supplier", "Suppliers"),
+        "customers": ("customer", "Customers"),
+    }
+    if what not in tables:
+        raise NotFound(what)
+    with Session(engine) as session:
+        rows = queries.list_rows(session=session, enterprise_id=pair[1].enterprise_id, table=what)
+    return render(
+        request,
+        "master.html",
+        {
+            "rows": rows,
+            "kind": tables[what][0],
+            "title": tables[what][1],
+            "limit_text": limits_text,
+        },
+        user=pair[0],
+    )
+
+
+def _users_page(request: Request, pair: Any, session: Session, **extra: Any) -> Response:
+    eid = pair[1].enterprise_id
+    return render(
+        request,
+        "users.html",
+        {
+            "users": enterprise_users(session=session, enterprise_id=eid),
+            "tokens": list_api_tokens(session=session, enterprise_id=eid),
+            "role_labels": ROLE_LABELS,
+            **extra,
+        },
+        user=pair[0],
+        status_code=extra.pop("status_code", 200) if "status_code" in extra else 200,
+    )
+
+
+@router.get("/admin/users")
+def users_page(request: Request, pair: PageEnterpriseAdmin, engine: EngineDep) -> Response:
+    with Session(engine) as session:
+        return _users_page(request, pair, session)
+
+
+@router.post("/admin/users")
+async def add_user_page(
+    request: Request, pair: PageEnterpriseAdmin, user: CsrfUser, engine: EngineDep, clock: ClockDep
+) -> Response:
+    values, _ = await _posted(request)
+    t = translations(request_locale(request))
+    with Session(engine) as session:
+        from foodtrace.accounts.models import Enterprise
+
+        own = session.get(Enterprise, pair[1].enterprise_id)
+        role = values.get("role", "")
+        try:
+            if role not in ENTERPRISE_ROLES:
+                raise RecordError.at(
+                    "role", msg="enterprise_user or enterprise_admin", type="invalid"
+                )
+            add_user(
+                session=session,
+                username=values.get("username", "").strip(),
+                password=values.get("password", ""),
+                role=role,
+                now=clock.now(),
+                display_name=values.get("display_name") or None,
+                enterprise_credit_code=own.credit_code if own else None,
+            )
+            session.commit()
+        except (RecordError, Conflict) as exc:
+            session.rollback()
+            return _users_page(request, pair, session, error=str(exc))
+        return _users_page(request, pair, session, notice=t.gettext("User added."))
+
+
+@router.post("/admin/tokens")
+async def create_token_page(
+    request: Request, pair: PageEnterpriseAdmin, user: CsrfUser, engine: EngineDep, clock: ClockDep
+) -> Response:
+    values, _ = await _posted(request)
+    with Session(engine) as session:
+        try:
+            token = create_api_token(
+                session=session,
+                user_id=user.principal.user_id,
+                name=values.get("name", ""),
+                now=clock.now(),
+            )
+            session.commit()
+        except RecordError as exc:
+            return _users_page(request, pair, session, error=str(exc))
+        return _users_page(request, pair, session, new_token=token)
+
+
+@router.post("/admin/tokens/{token_id}/revoke")
+def revoke_token_page(
+    token_id: int, request: Request, pair: PageEnterpriseAdmin, user: CsrfUser, engine: EngineDep
+) -> Response:
+    with Session(engine) as session:
+        revoke_api_token(session=session, enterprise_id=pair[1].enterprise_id, token_id=token_id)
+        session.commit()
+    return redirect("/admin/users")
+
+
+__all__ = ["FieldProblem", "problems_by_field", "router"]

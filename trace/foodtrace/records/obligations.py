@@ -1,0 +1,218 @@
+"""What an enterprise still owes today, worst first (the portal's Today list).
+
+Each obligation names what is missing and the form that settles it:
+open CCP deviations (a reading outside its limits with no corrective action),
+sales of lots that have no passing release test (Art. 52), lots produced in the
+last 30 days without a passing release test, CCP parameters of today's lots
+with fewer readings than the plan's frequency asks for, and the daily, weekly
+and monthly self-inspections (SAMR Order 60: 日管控、周排查、月调度) not yet done.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from foodtrace.clock import local_date
+from foodtrace.ledger.models import Entry
+from foodtrace.records.projection import DbStore, instant
+
+RECENT_DAYS = 30
+
+
+@dataclass
+class Obligation:
+    """One thing still owed. ``severity`` 1 is the worst."""
+
+    severity: int
+    code: str  # open_deviation | unreleased_sale | untested_lot | missing_ccp | self_inspection
+    link: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Today:
+    day: date
+    recorded: list[dict[str, Any]]
+    owed: list[Obligation]
+
+
+def expected_readings(param: dict[str, Any], started_at: str, ended_at: str) -> int:
+    """Readings a parameter needs in a production window: once per lot, or one per interval."""
+    freq = param.get("frequency_minutes")
+    if not freq:
+        return 1
+    minutes = (instant(ended_at) - instant(started_at)).total_seconds() / 60
+    return max(1, int(minutes // freq))
+
+
+def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligation]:
+    """Everything the enterprise still owes, worst first."""
+    store = DbStore(session, enterprise_id)
+    today = local_date(now)
+    out: list[Obligation] = []
+    lots = {lot["record_seq"]: lot for lot in store.find("lots")}
+    closed = {a["reading_seq"] for a in store.find("corrective_actions")}
+    for r in store.find("ccp_readings", deviation=True):
+        if r["corrective_action"] or r["record_seq"] in closed:
+            continue
+        lot = lots.get(r["lot_seq"], {})
+        out.append(
+            Obligation(
+                1,
+                "open_deviation",
+                f"/records/corrective_action/new?reading={r['record_seq']}",
+                {
+                    "lot": lot.get("code"),
+                    "ccp": r["ccp"],
+                    "parameter": r["parameter"],
+                    "value": r["value"] or r["result"],
+                    "unit": r["unit"] or "",
+                    "seq": r["record_seq"],
+                    "at": r["measured_at"],
+                },
+            )
+        )
+    passed = {t["lot_seq"] for t in store.find("release_tests") if t["conclusion"] == "pass"}
+    for s in store.find("sales"):
+        if s["lot_seq"] in passed:
+            continue
+        lot = lots.get(s["lot_seq"], {})
+        out.append(
+            Obligation(
+                2,
+                "unreleased_sale",
+                f"/records/release_test/new?lot={lot.get('code', '')}",
+                {
+                    "lot": lot.get("code"),
+                    "quantity": s["quantity"],
+                    "unit": s["unit"],
+                    "buyer": s["buyer_name"],
+                    "date": s["sale_date"],
+                    "seq": s["record_seq"],
+                },
+            )
+        )
+    since = (today - timedelta(days=RECENT_DAYS)).isoformat()
+    products = {p["record_seq"]: p for p in store.find("products")}
+    for lot in sorted(lots.values(), key=lambda x: x["production_date"]):
+        if lot["production_date"] < since:
+            continue
+        if lot["record_seq"] not in passed:
+            out.append(
+                Obligation(
+                    3,
+                    "untested_lot",
+                    f"/records/release_test/new?lot={lot['code']}",
+                    {"lot": lot["code"], "date": lot["production_date"]},
+                )
+            )
+        if lot["production_date"] != today.isoformat():
+            continue
+        plan = json.loads(products[lot["product_seq"]]["data"]).get("ccp_plan", [])
+        readings = store.find("ccp_readings", lot_seq=lot["record_seq"])
+        for point in plan:
+            for param in point["parameters"]:
+                have = sum(
+                    1
+                    for r in readings
+                    if r["ccp"] == point["code"] and r["parameter"] == param["code"]
+                )
+                need = expected_readings(param, lot["started_at"], lot["ended_at"])
+                if have < need:
+                    out.append(
+                        Obligation(
+                            4,
+                            "missing_ccp",
+                            f"/records/ccp_record/new?lot={lot['code']}&point={point['code']}/{param['code']}",
+                            {
+                                "lot": lot["code"],
+                                "ccp": point["code"],
+                                "ccp_name": point["name"],
+                                "parameter": param["name"],
+                                "have": have,
+                                "need": need,
+                            },
+                        )
+                    )
+    done = {(s["period"], s["period_date"]) for s in store.find("self_inspections")}
+    periods = (
+        ("daily", today),
+        ("weekly", today - timedelta(days=today.weekday())),
+        ("monthly", today.replace(day=1)),
+    )
+    for period, start in periods:
+        if (period, start.isoformat()) not in done:
+            out.append(
+                Obligation(
+                    5,
+                    "self_inspection",
+                    f"/records/self_inspection/new?period={period}",
+                    {"period": period, "date": start.isoformat()},
+                )
+            )
+    out.sort(key=lambda o: o.severity)
+    return out
+
+
+def recorded_today(*, session: Session, enterprise_id: int, now: datetime) -> list[dict[str, Any]]:
+    """Entries recorded since local midnight, newest first."""
+    start_local = datetime.combine(local_date(now), datetime.min.time())
+    from foodtrace.clock import CST
+    from schemas.types import format_instant
+
+    since = format_instant(start_local.replace(tzinfo=CST))
+    rows = session.execute(
+        select(Entry)
+        .where(Entry.ledger_id == enterprise_id, Entry.recorded_at >= since)
+        .order_by(Entry.seq.desc())
+    ).scalars()
+    out = []
+    for e in rows:
+        env = json.loads(e.body)
+        out.append(
+            {
+                "seq": e.seq,
+                "kind": e.kind,
+                "recorded_at": e.recorded_at,
+                "actor": env.get("actor"),
+                "summary": summary(e.kind, env.get("body", {})),
+            }
+        )
+    return out
+
+
+def summary(kind: str, body: dict[str, Any]) -> str:
+    """A one-line description of a record for lists."""
+    if kind == "correction":
+        return f"#{body.get('corrects')} · {body.get('reason', '')}"[:80]
+    keys = (
+        "lot_code",
+        "material_lot",
+        "code",
+        "name",
+        "material_name",
+        "ccp",
+        "parameter",
+        "value",
+        "result",
+        "quantity",
+        "unit",
+        "conclusion",
+        "period",
+        "period_date",
+    )
+    return " · ".join(str(body[k]) for k in keys if body.get(k) not in (None, ""))[:80]
+
+
+def today_view(*, session: Session, enterprise_id: int, now: datetime) -> Today:
+    return Today(
+        local_date(now),
+        recorded_today(session=session, enterprise_id=enterprise_id, now=now),
+        owed(session=session, enterprise_id=enterprise_id, now=now),
+    )

@@ -1,0 +1,163 @@
+"""Pages every visitor shares: the start page, logging in and out, the language switch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.exceptions import HTTPException
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlmodel import Session
+
+from foodtrace.accounts.service import (
+    ENTERPRISE_ROLES,
+    Role,
+    authenticate,
+    issue_token,
+    revoke_token,
+)
+from webapp.deps import ClockDep, EngineDep, SettingsDep
+from webapp.i18n import LOCALES, translations
+from webapp.web import (
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    CsrfUser,
+    LoginRequired,
+    OptionalWebUserDep,
+    redirect,
+    render,
+    request_locale,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def home_of(role: Role) -> str:
+    if role in ENTERPRISE_ROLES:
+        return "/today"
+    if role is Role.REGULATOR:
+        return "/regulator"
+    return "/platform"
+
+
+def _safe_next(url: str | None) -> str | None:
+    """Only a local path may follow a login (no open redirect)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or not url.startswith("/") or url.startswith("//"):
+        return None
+    return url
+
+
+@router.get("/")
+def index(request: Request, user: OptionalWebUserDep) -> Response:
+    return render(request, "index.html", user=user)
+
+
+@router.get("/login")
+def login_page(request: Request, user: OptionalWebUserDep, next: str | None = None) -> Response:  # noqa: A002
+    if user is not None:
+        return redirect(_safe_next(next) or home_of(user.principal.role))
+    return render(request, "login.html", {"next": _safe_next(next)})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form(max_length=2000)] = "",  # noqa: A002
+) -> Response:
+    with Session(engine) as session:
+        user = authenticate(session=session, username=username.strip(), password=password)
+        if user is None:
+            t = translations(request_locale(request))
+            return render(
+                request,
+                "login.html",
+                {
+                    "error": t.gettext("Wrong user name or password."),
+                    "username": username,
+                    "next": _safe_next(next),
+                },
+                status_code=401,
+            )
+        ttl = timedelta(minutes=settings.token_ttl_minutes)
+        token = issue_token(session=session, user=user, now=clock.now(), ttl=ttl, name="web")
+        role = Role(user.role)
+        session.commit()
+    response = redirect(_safe_next(next) or home_of(role))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(ttl.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(user: CsrfUser, engine: EngineDep) -> Response:
+    with Session(engine) as session:
+        revoke_token(session=session, token=user.token)
+        session.commit()
+    response = redirect("/")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/lang/{code}")
+def set_language(code: str, next: str | None = None) -> Response:  # noqa: A002
+    response = redirect(_safe_next(next) or "/")
+    if code in LOCALES:
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
+    return response
+
+
+def install(app: FastAPI) -> None:
+    """Static files, the shared pages, and HTML answers for page errors."""
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(router)
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        from urllib.parse import quote
+
+        return redirect(f"/login?next={quote(exc.next_url, safe='')}")
+
+    from fastapi.exception_handlers import http_exception_handler
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path.startswith("/.well-known/"):
+            return await http_exception_handler(request, exc)
+        t = translations(request_locale(request))
+        titles = {403: t.gettext("Not allowed"), 404: t.gettext("Not found")}
+        messages = {
+            403: t.gettext("Your account may not open this page."),
+            404: t.gettext("There is nothing here."),
+        }
+        return render(
+            request,
+            "message.html",
+            {
+                "title": titles.get(exc.status_code, str(exc.status_code)),
+                "message": messages.get(exc.status_code, str(exc.detail)),
+                "tone": "bad",
+            },
+            status_code=exc.status_code,
+        )
+
+
+__all__ = ["JSONResponse", "install", "router"]

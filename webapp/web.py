@@ -1,0 +1,215 @@
+"""What every page needs: templates in the user's language, the cookie session, CSRF.
+
+A page is authenticated by the ``ft_session`` cookie, which carries an opaque
+token stored hashed like any bearer token (so logging out or a password reset
+ends it). Every form posted with that cookie carries a CSRF token derived from
+the session token (HMAC-SHA256), checked before anything else; a cross-site
+page cannot read the cookie and so cannot forge it. Bearer-token API calls do
+not use the cookie and are not subject to CSRF.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from sqlmodel import Session
+
+from foodtrace.accounts.models import Authority, Enterprise
+from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, resolve_token
+from foodtrace.clock import CST
+from webapp.deps import EngineDep, EnterpriseScope, get_clock
+from webapp.i18n import LOCALES, describe_problem, pick_locale, translations
+
+SESSION_COOKIE = "ft_session"
+LANG_COOKIE = "lang"
+TEMPLATE_DIRS = [
+    Path(__file__).parent / "templates",
+    Path(__file__).parents[1] / "enterprise_portal" / "templates",
+    Path(__file__).parents[1] / "regulator_view" / "templates",
+]
+
+
+def _local_time(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An RFC 3339 UTC instant shown in China Standard Time."""
+    if not value:
+        return ""
+    instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return instant.astimezone(CST).strftime(fmt)
+
+
+def _environment(locale: str) -> Environment:
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(d)) for d in TEMPLATE_DIRS]),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["local_time"] = _local_time
+    env.filters["short_hash"] = lambda h: (h or "")[:12]
+    env.filters["urlquote"] = lambda s: quote(str(s), safe="")
+    env.globals["LOCALES"] = LOCALES
+    return env
+
+
+_ENVIRONMENTS = {locale: _environment(locale) for locale in LOCALES}
+
+
+def request_locale(request: Request) -> str:
+    return pick_locale(request.cookies.get(LANG_COOKIE))
+
+
+@dataclass
+class WebUser:
+    """The signed-in user of a page, with what the header shows."""
+
+    principal: Principal
+    token: str
+    display: str
+    organisation: str | None
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.token)
+
+
+def csrf_token(session_token: str) -> str:
+    return hmac.new(session_token.encode(), b"foodtrace csrf", hashlib.sha256).hexdigest()
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies; answered with a redirect to the login page."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+def optional_web_user(request: Request, engine: EngineDep) -> WebUser | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    clock = get_clock(request)
+    with Session(engine) as session:
+        principal = resolve_token(session=session, token=token, now=clock.now())
+        if principal is None:
+            return None
+        from foodtrace.accounts.models import User
+
+        user = session.get(User, principal.user_id)
+        org = None
+        if principal.enterprise_id:
+            ent = session.get(Enterprise, principal.enterprise_id)
+            org = ent.name if ent else None
+        elif principal.authority_id:
+            auth = session.get(Authority, principal.authority_id)
+            org = auth.name if auth else None
+    return WebUser(principal, token, user.display_name if user else principal.username, org)
+
+
+def web_user(
+    request: Request, user: Annotated[WebUser | None, Depends(optional_web_user)]
+) -> WebUser:
+    if user is None:
+        raise LoginRequired(
+            str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+        )
+    return user
+
+
+WebUserDep = Annotated[WebUser, Depends(web_user)]
+OptionalWebUserDep = Annotated[WebUser | None, Depends(optional_web_user)]
+
+
+def page_enterprise_user(user: WebUserDep) -> tuple[WebUser, EnterpriseScope]:
+    p = user.principal
+    if p.role not in ENTERPRISE_ROLES or p.enterprise_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="for enterprise users only")
+    return user, EnterpriseScope(p, p.enterprise_id)
+
+
+PageEnterpriseUser = Annotated[tuple[WebUser, EnterpriseScope], Depends(page_enterprise_user)]
+
+
+def page_enterprise_admin(pair: PageEnterpriseUser) -> tuple[WebUser, EnterpriseScope]:
+    if pair[0].principal.role is not Role.ENTERPRISE_ADMIN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="for the enterprise's admin only")
+    return pair
+
+
+PageEnterpriseAdmin = Annotated[tuple[WebUser, EnterpriseScope], Depends(page_enterprise_admin)]
+
+
+def page_platform_admin(user: WebUserDep) -> WebUser:
+    if user.principal.role is not Role.PLATFORM_ADMIN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="for the platform admin only")
+    return user
+
+
+PagePlatformAdmin = Annotated[WebUser, Depends(page_platform_admin)]
+
+
+async def check_csrf(request: Request, user: WebUserDep) -> WebUser:
+    """Refuse a cookie-authenticated form post whose CSRF token is missing or wrong."""
+    form = await request.form()
+    sent = str(form.get("csrf_token", ""))
+    if not hmac.compare_digest(sent, user.csrf):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="CSRF token missing or wrong")
+    return user
+
+
+CsrfUser = Annotated[WebUser, Depends(check_csrf)]
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    user: WebUser | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render a template in the request's language."""
+    locale = request_locale(request)
+    env = _ENVIRONMENTS[locale]
+    ctx = {
+        "request": request,
+        "user": user,
+        "locale": locale,
+        "path": request.url.path,
+        "now_local": datetime.now(UTC).astimezone(CST),
+        "problem_text": lambda p: describe_problem(p, locale),
+        **(context or {}),
+    }
+    return HTMLResponse(env.get_template(template).render(ctx), status_code=status_code)
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
+
+
+def problems_by_field(problems: Sequence[Any]) -> dict[str, list[dict[str, Any]]]:
+    """Field problems keyed by dotted field path ('materials.0.quantity'); '' for the record."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for p in problems:
+        loc = [str(x) for x in (p["loc"] if isinstance(p, dict) else p.loc)]
+        if loc and loc[0] == "body":
+            loc = loc[1:]
+        item = (
+            p if isinstance(p, dict) else {"loc": loc, "msg": p.msg, "type": p.type, "ctx": p.ctx}
+        )
+        out.setdefault(".".join(loc), []).append(item)
+    return out
+
+
+FormStr = Annotated[str, Form()]
