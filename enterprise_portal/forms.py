@@ -21,6 +21,7 @@ from sqlmodel import Session
 from foodtrace.clock import CST
 from foodtrace.records.projection import DbStore, dec, dec_str
 from schemas.records import RecordKind
+from webapp.i18n import N_
 
 
 @dataclass
@@ -56,33 +57,37 @@ def _local_now(now: datetime) -> str:
     return now.astimezone(CST).strftime("%Y-%m-%dT%H:%M")
 
 
-YES_NO = [("true", "Yes"), ("false", "No")]
+YES_NO = [("true", N_("Yes")), ("false", N_("No"))]
 MATERIAL_TYPES = [
-    ("raw_material", "Raw material"),
-    ("food_additive", "Food additive"),
-    ("food_related_product", "Food-related product"),
+    ("raw_material", N_("Raw material")),
+    ("food_additive", N_("Food additive")),
+    ("food_related_product", N_("Food-related product")),
 ]
-PERIODS = [("daily", "Daily check"), ("weekly", "Weekly review"), ("monthly", "Monthly report")]
+PERIODS = [
+    ("daily", N_("Daily check")),
+    ("weekly", N_("Weekly review")),
+    ("monthly", N_("Monthly report")),
+]
 CHECKLISTS = {
     "daily": [
-        "Staff health and hygiene",
-        "Raw material storage",
-        "Production area hygiene",
-        "CCP monitoring records complete",
-        "Equipment cleaning and disinfection",
-        "Finished goods storage",
+        N_("Staff health and hygiene"),
+        N_("Raw material storage"),
+        N_("Production area hygiene"),
+        N_("CCP monitoring records complete"),
+        N_("Equipment cleaning and disinfection"),
+        N_("Finished goods storage"),
     ],
     "weekly": [
-        "Food safety risks reviewed",
-        "Supplier qualifications current",
-        "Deviations and corrective actions reviewed",
-        "Pest control",
+        N_("Food safety risks reviewed"),
+        N_("Supplier qualifications current"),
+        N_("Deviations and corrective actions reviewed"),
+        N_("Pest control"),
     ],
     "monthly": [
-        "Food safety management summary",
-        "Self-inspection problems rectified",
-        "Release testing and recalls reviewed",
-        "Training and staff health certificates",
+        N_("Food safety management summary"),
+        N_("Self-inspection problems rectified"),
+        N_("Release testing and recalls reviewed"),
+        N_("Training and staff health certificates"),
     ],
 }
 
@@ -239,114 +244,125 @@ def spec_for(kind: RecordKind, opts: Options, values: dict[str, str], now: datet
     lot = values.get("lot_code", "")
     if kind is K.SUPPLIER or kind is K.CUSTOMER:
         items: list[Field | Rows] = [
-            Field("code", "Code", hint="Your own short code, e.g. SUGAR01"),
-            Field("name", "Name"),
+            Field("code", N_("Code"), hint=N_("Your own short code, e.g. SUGAR01")),
+            Field("name", N_("Name")),
             Field(
                 "credit_code",
-                "Unified social credit code",
+                N_("Unified social credit code"),
                 required=False,
-                hint="Required when it is a registered enterprise",
+                hint=N_("Required when it is a registered enterprise"),
             ),
         ]
         if kind is K.SUPPLIER:
-            items.append(Field("licence_no", "Licence number", required=False))
-        items += [Field("address", "Address"), Field("contact", "Contact (person and phone)")]
-        return Spec(kind, "Supplier" if kind is K.SUPPLIER else "Customer", items)
+            items.append(Field("licence_no", N_("Licence number"), required=False))
+        items += [
+            Field("address", N_("Address")),
+            Field("contact", N_("Contact (person and phone)")),
+        ]
+        return Spec(kind, N_("Supplier") if kind is K.SUPPLIER else "Customer", items)
     if kind is K.MATERIAL_CHECK:
         return Spec(
             kind,
-            "Incoming material check",
+            N_("Incoming material check"),
             [
-                Field("supplier_code", "Supplier", "select", choices=opts.suppliers()),
-                Field("material_name", "Material name"),
+                Field("supplier_code", N_("Supplier"), "select", choices=opts.suppliers()),
+                Field("material_name", N_("Material name")),
                 Field(
                     "material_type",
-                    "Material type",
+                    N_("Material type"),
                     "select",
                     choices=MATERIAL_TYPES,
                     translate_choices=True,
                 ),
-                Field("specification", "Specification", hint="e.g. 50 kg/bag"),
-                Field("quantity", "Quantity", "decimal"),
-                Field("unit", "Unit", hint="e.g. kg"),
-                Field("batch_no", "Supplier's batch number", required=False),
-                Field("production_date", "Production date", "date", required=False),
-                Field("shelf_life", "Shelf life", hint="e.g. 24 months"),
-                Field("receipt_date", "Receipt date", "date"),
+                Field("specification", N_("Specification"), hint=N_("e.g. 50 kg/bag")),
+                Field("quantity", N_("Quantity"), "decimal"),
+                Field("unit", N_("Unit"), hint=N_("e.g. kg")),
+                Field("batch_no", N_("Supplier's batch number"), required=False),
+                Field("production_date", N_("Production date"), "date", required=False),
+                Field("shelf_life", N_("Shelf life"), hint=N_("e.g. 24 months")),
+                Field("receipt_date", N_("Receipt date"), "date"),
                 Field(
                     "material_lot",
-                    "Our material lot code",
-                    hint="The code you write on the received goods",
+                    N_("Our material lot code"),
+                    hint=N_("The code you write on the received goods"),
                 ),
                 Field(
-                    "supplier_licence_checked", "Supplier licence checked", "check", required=False
+                    "supplier_licence_checked",
+                    N_("Supplier licence checked"),
+                    "check",
+                    required=False,
                 ),
-                Field("supplier_licence_no", "Supplier licence number", required=False),
-                Field("certificate_no", "Certificate or inspection report number"),
+                Field("supplier_licence_no", N_("Supplier licence number"), required=False),
+                Field("certificate_no", N_("Certificate or inspection report number")),
                 Field(
                     "accepted",
-                    "Acceptance result",
+                    N_("Acceptance result"),
                     "select",
-                    choices=[("true", "Accepted"), ("false", "Rejected")],
+                    choices=[("true", N_("Accepted")), ("false", N_("Rejected"))],
                     translate_choices=True,
                 ),
-                Field("inspector", "Inspector"),
+                Field("inspector", N_("Inspector")),
                 Field(
                     "attachments",
-                    "Certificate or report scans",
+                    N_("Certificate or report scans"),
                     "file",
                     required=False,
-                    hint="PDF or photo",
+                    hint=N_("PDF or photo"),
                 ),
-                Field("notes", "Notes", "textarea", required=False),
+                Field("notes", N_("Notes"), "textarea", required=False),
             ],
             multipart=True,
         )
     if kind is K.PRODUCTION_LOT:
         return Spec(
             kind,
-            "Production lot",
+            N_("Production lot"),
             [
-                Field("product_code", "Product", "select", choices=opts.products()),
-                Field("lot_code", "Lot code"),
-                Field("production_date", "Production date", "date"),
-                Field("started_at", "Production started", "datetime"),
-                Field("ended_at", "Production ended", "datetime"),
-                Field("quantity", "Quantity produced", "decimal"),
-                Field("unit", "Unit", hint="The product's unit or a declared packaging unit"),
+                Field("product_code", N_("Product"), "select", choices=opts.products()),
+                Field("lot_code", N_("Lot code")),
+                Field("production_date", N_("Production date"), "date"),
+                Field("started_at", N_("Production started"), "datetime"),
+                Field("ended_at", N_("Production ended"), "datetime"),
+                Field("quantity", N_("Quantity produced"), "decimal"),
+                Field(
+                    "unit", N_("Unit"), hint=N_("The product's unit or a declared packaging unit")
+                ),
                 Rows(
                     "materials",
-                    "Materials used",
+                    N_("Materials used"),
                     [
                         Field(
-                            "material_lot", "Material lot", "select", choices=opts.material_lots()
+                            "material_lot",
+                            N_("Material lot"),
+                            "select",
+                            choices=opts.material_lots(),
                         ),
-                        Field("quantity", "Quantity used", "decimal"),
+                        Field("quantity", N_("Quantity used"), "decimal"),
                     ],
                     count=5,
-                    hint="Accepted material lots, with what remains of each",
+                    hint=N_("Accepted material lots, with what remains of each"),
                 ),
-                Field("notes", "Notes", "textarea", required=False),
+                Field("notes", N_("Notes"), "textarea", required=False),
             ],
         )
     if kind is K.CCP_RECORD:
         point = values.get("point", "")
         param = opts.plan_parameter(lot, point) if lot else None
         items = [
-            Field("lot_code", "Lot", "select", choices=opts.lots()),
+            Field("lot_code", N_("Lot"), "select", choices=opts.lots()),
             Field(
                 "point",
-                "CCP and parameter",
+                N_("CCP and parameter"),
                 "select",
                 choices=opts.plan_points(lot) if lot else [],
-                hint="Choose the lot first: its product's CCP plan is offered here",
+                hint=N_("Choose the lot first: its product's CCP plan is offered here"),
             ),
         ]
         if param is None or param.get("kind") != "pass_fail":
             items += [
                 Field(
                     "value",
-                    "Measured value",
+                    N_("Measured value"),
                     "decimal",
                     required=False,
                     hint=limits_text(param) if param else None,
@@ -356,34 +372,36 @@ def spec_for(kind: RecordKind, opts: Options, values: dict[str, str], now: datet
             items += [
                 Field(
                     "result",
-                    "Result",
+                    N_("Result"),
                     "select",
                     required=False,
-                    choices=[("pass", "Pass"), ("fail", "Fail")],
+                    choices=[("pass", N_("Pass")), ("fail", N_("Fail"))],
                     translate_choices=True,
                 )
             ]
         items += [
-            Field("measured_at", "Measured at", "datetime"),
-            Field("operator", "Operator"),
+            Field("measured_at", N_("Measured at"), "datetime"),
+            Field("operator", N_("Operator")),
             Field(
                 "corrective_action",
-                "Corrective action",
+                N_("Corrective action"),
                 "textarea",
                 required=False,
-                hint="Required when the reading is outside its critical limits",
+                hint=N_("Required when the reading is outside its critical limits"),
             ),
         ]
-        return Spec(kind, "CCP reading", items)
+        return Spec(kind, N_("CCP reading"), items)
     if kind is K.CORRECTIVE_ACTION:
         return Spec(
             kind,
-            "Corrective action",
+            N_("Corrective action"),
             [
-                Field("reading_seq", "Open deviation", "select", choices=opts.open_deviations()),
-                Field("action", "What was done", "textarea"),
-                Field("taken_at", "Done at", "datetime"),
-                Field("operator", "Operator"),
+                Field(
+                    "reading_seq", N_("Open deviation"), "select", choices=opts.open_deviations()
+                ),
+                Field("action", N_("What was done"), "textarea"),
+                Field("taken_at", N_("Done at"), "datetime"),
+                Field("operator", N_("Operator")),
             ],
         )
     if kind is K.RELEASE_TEST:
@@ -391,52 +409,60 @@ def spec_for(kind: RecordKind, opts: Options, values: dict[str, str], now: datet
         n = max(4, len(product["release_items"]) if product else 0)
         return Spec(
             kind,
-            "Release test",
+            N_("Release test"),
             [
-                Field("lot_code", "Lot", "select", choices=opts.lots()),
-                Field("tested_at", "Tested at", "datetime"),
+                Field("lot_code", N_("Lot"), "select", choices=opts.lots()),
+                Field("tested_at", N_("Tested at"), "datetime"),
                 Rows(
                     "items",
-                    "Test items",
+                    N_("Test items"),
                     [
-                        Field("item", "Item"),
-                        Field("limit", "Limit"),
-                        Field("unit", "Unit", required=False),
-                        Field("result", "Result"),
-                        Field("passed", "Passed", "select", choices=YES_NO, translate_choices=True),
+                        Field("item", N_("Item")),
+                        Field("limit", N_("Limit")),
+                        Field("unit", N_("Unit"), required=False),
+                        Field("result", N_("Result")),
+                        Field(
+                            "passed", N_("Passed"), "select", choices=YES_NO, translate_choices=True
+                        ),
                     ],
                     count=n,
                 ),
                 Field(
                     "conclusion",
-                    "Conclusion",
+                    N_("Conclusion"),
                     "select",
-                    choices=[("pass", "Pass"), ("fail", "Fail")],
+                    choices=[("pass", N_("Pass")), ("fail", N_("Fail"))],
                     translate_choices=True,
                 ),
-                Field("inspector", "Inspector"),
-                Field("report_no", "Report number"),
-                Field("attachments", "Report scans", "file", required=False, hint="PDF or photo"),
+                Field("inspector", N_("Inspector")),
+                Field("report_no", N_("Report number")),
+                Field(
+                    "attachments",
+                    N_("Report scans"),
+                    "file",
+                    required=False,
+                    hint=N_("PDF or photo"),
+                ),
             ],
             multipart=True,
         )
     if kind is K.SALE:
         return Spec(
             kind,
-            "Sale",
+            N_("Sale"),
             [
-                Field("lot_code", "Lot", "select", choices=opts.lots()),
-                Field("quantity", "Quantity", "decimal"),
+                Field("lot_code", N_("Lot"), "select", choices=opts.lots()),
+                Field("quantity", N_("Quantity"), "decimal"),
                 Field(
                     "unit",
-                    "Unit",
+                    N_("Unit"),
                     "select" if lot else "text",
                     choices=opts.lot_units(lot) if lot else None,
                 ),
-                Field("sale_date", "Sale date", "date"),
-                Field("customer_code", "Buyer", "select", choices=opts.customers()),
-                Field("document_no", "Delivery note or invoice number", required=False),
-                Field("notes", "Notes", "textarea", required=False),
+                Field("sale_date", N_("Sale date"), "date"),
+                Field("customer_code", N_("Buyer"), "select", choices=opts.customers()),
+                Field("document_no", N_("Delivery note or invoice number"), required=False),
+                Field("notes", N_("Notes"), "textarea", required=False),
             ],
         )
     if kind is K.SELF_INSPECTION:
@@ -444,99 +470,102 @@ def spec_for(kind: RecordKind, opts: Options, values: dict[str, str], now: datet
         checklist = CHECKLISTS.get(period, CHECKLISTS["daily"])
         return Spec(
             kind,
-            "Self-inspection",
+            N_("Self-inspection"),
             [
-                Field("period", "Kind", "select", choices=PERIODS, translate_choices=True),
+                Field("period", N_("Kind"), "select", choices=PERIODS, translate_choices=True),
                 Field(
                     "period_date",
-                    "Date",
+                    N_("Date"),
                     "date",
-                    hint="The day, the week's Monday or the month's 1st",
+                    hint=N_("The day, the week's Monday or the month's 1st"),
                 ),
                 Rows(
                     "items",
-                    "Checklist",
+                    N_("Checklist"),
                     [
-                        Field("item", "Item", readonly=True),
+                        Field("item", N_("Item"), readonly=True),
                         Field(
                             "result",
-                            "Result",
+                            N_("Result"),
                             "select",
                             translate_choices=True,
                             choices=[
-                                ("ok", "OK"),
-                                ("problem", "Problem"),
-                                ("not_applicable", "Not applicable"),
+                                ("ok", N_("OK")),
+                                ("problem", N_("Problem")),
+                                ("not_applicable", N_("Not applicable")),
                             ],
                         ),
-                        Field("note", "Note", required=False),
+                        Field("note", N_("Note"), required=False),
                     ],
                     count=len(checklist),
                 ),
-                Field("problems", "Problems found", "textarea", required=False),
-                Field("rectification", "Rectification", "textarea", required=False),
-                Field("inspector", "Inspector"),
+                Field("problems", N_("Problems found"), "textarea", required=False),
+                Field("rectification", N_("Rectification"), "textarea", required=False),
+                Field("inspector", N_("Inspector")),
             ],
         )
     if kind is K.PRODUCT:
         return Spec(
             kind,
-            "Product",
+            N_("Product"),
             [
-                Field("code", "Code"),
-                Field("name", "Name"),
-                Field("category", "Category"),
-                Field("standard", "Product standard", required=False, hint="e.g. GB 7101"),
-                Field("gtin", "Barcode (GTIN)", required=False),
-                Field("specification", "Specification", hint="e.g. 500 mL/bottle"),
-                Field("unit", "Base unit", hint="e.g. bottle"),
+                Field("code", N_("Code")),
+                Field("name", N_("Name")),
+                Field("category", N_("Category")),
+                Field("standard", N_("Product standard"), required=False, hint=N_("e.g. GB 7101")),
+                Field("gtin", N_("Barcode (GTIN)"), required=False),
+                Field("specification", N_("Specification"), hint=N_("e.g. 500 mL/bottle")),
+                Field("unit", N_("Base unit"), hint=N_("e.g. bottle")),
                 Rows(
                     "packaging",
-                    "Packaging units",
+                    N_("Packaging units"),
                     [
-                        Field("unit", "Packaging unit", hint="e.g. case"),
-                        Field("quantity", "Base units in one", "decimal"),
+                        Field("unit", N_("Packaging unit"), hint=N_("e.g. case")),
+                        Field("quantity", N_("Base units in one"), "decimal"),
                     ],
                     count=2,
                 ),
-                Field("shelf_life_days", "Shelf life (days)", "int", required=False),
-                Field("storage", "Storage conditions", required=False),
+                Field("shelf_life_days", N_("Shelf life (days)"), "int", required=False),
+                Field("storage", N_("Storage conditions"), required=False),
                 Rows(
                     "ccp",
-                    "CCP plan (one row per monitored parameter)",
+                    N_("CCP plan (one row per monitored parameter)"),
                     [
-                        Field("point", "CCP code", hint="e.g. CCP1"),
-                        Field("point_name", "CCP name"),
-                        Field("code", "Parameter code", hint="e.g. temperature"),
-                        Field("name", "Parameter name"),
+                        Field("point", N_("CCP code"), hint=N_("e.g. CCP1")),
+                        Field("point_name", N_("CCP name")),
+                        Field("code", N_("Parameter code"), hint=N_("e.g. temperature")),
+                        Field("name", N_("Parameter name")),
                         Field(
                             "kind",
-                            "Kind",
+                            N_("Kind"),
                             "select",
                             translate_choices=True,
-                            choices=[("numeric", "Measured value"), ("pass_fail", "Pass/fail")],
+                            choices=[
+                                ("numeric", N_("Measured value")),
+                                ("pass_fail", N_("Pass/fail")),
+                            ],
                         ),
-                        Field("unit", "Unit", required=False),
-                        Field("min", "Minimum", "decimal", required=False),
-                        Field("max", "Maximum", "decimal", required=False),
+                        Field("unit", N_("Unit"), required=False),
+                        Field("min", N_("Minimum"), "decimal", required=False),
+                        Field("max", N_("Maximum"), "decimal", required=False),
                         Field(
                             "frequency_minutes",
-                            "Every (minutes)",
+                            N_("Every (minutes)"),
                             "int",
                             required=False,
-                            hint="Empty: once per lot",
+                            hint=N_("Empty: once per lot"),
                         ),
                     ],
                     count=6,
                 ),
                 Rows(
                     "release_items",
-                    "Release-test items",
+                    N_("Release-test items"),
                     [
-                        Field("item", "Item"),
-                        Field("limit", "Limit"),
-                        Field("unit", "Unit", required=False),
-                        Field("method", "Method", required=False),
+                        Field("item", N_("Item")),
+                        Field("limit", N_("Limit")),
+                        Field("unit", N_("Unit"), required=False),
+                        Field("method", N_("Method"), required=False),
                     ],
                     count=6,
                 ),

@@ -41,7 +41,7 @@ from foodtrace.records.service import record
 from foodtrace.verify import verify_ledger
 from schemas.records import RecordKind
 from webapp.deps import ClockDep, EngineDep
-from webapp.i18n import translations
+from webapp.i18n import N_, translations
 from webapp.web import (
     CsrfUser,
     PageEnterpriseAdmin,
@@ -55,40 +55,40 @@ from webapp.web import (
 router = APIRouter(include_in_schema=False)
 
 KIND_LABELS = {
-    "enterprise": "Registration",
-    "product": "Product",
-    "supplier": "Supplier",
-    "customer": "Customer",
-    "material_check": "Incoming material check",
-    "production_lot": "Production lot",
-    "ccp_record": "CCP reading",
-    "corrective_action": "Corrective action",
-    "release_test": "Release test",
-    "sale": "Sale",
-    "self_inspection": "Self-inspection",
-    "correction": "Correction",
+    "enterprise": N_("Registration"),
+    "product": N_("Product"),
+    "supplier": N_("Supplier"),
+    "customer": N_("Customer"),
+    "material_check": N_("Incoming material check"),
+    "production_lot": N_("Production lot"),
+    "ccp_record": N_("CCP reading"),
+    "corrective_action": N_("Corrective action"),
+    "release_test": N_("Release test"),
+    "sale": N_("Sale"),
+    "self_inspection": N_("Self-inspection"),
+    "correction": N_("Correction"),
 }
 FORM_KINDS = [
     (
         "material_check",
-        "Incoming material check",
-        "Art. 50: what came in, from whom, accepted or not.",
+        N_("Incoming material check"),
+        N_("Art. 50: what came in, from whom, accepted or not."),
     ),
-    ("production_lot", "Production lot", "Art. 46: the lot and the material lots it used."),
+    ("production_lot", N_("Production lot"), N_("Art. 46: the lot and the material lots it used.")),
     (
         "ccp_record",
-        "CCP reading",
-        "A reading of a critical control point, checked against its limits.",
+        N_("CCP reading"),
+        N_("A reading of a critical control point, checked against its limits."),
     ),
-    ("corrective_action", "Corrective action", "Close a CCP deviation."),
-    ("release_test", "Release test", "Art. 51: the lot's test items and conclusion."),
-    ("sale", "Sale", "Art. 51: who bought how much of which lot."),
-    ("self_inspection", "Self-inspection", "Daily check, weekly review, monthly report."),
-    ("product", "Product", "Product, CCP plan and release-test items."),
-    ("supplier", "Supplier", "A supplier of materials."),
-    ("customer", "Customer", "A buyer of your products."),
+    ("corrective_action", N_("Corrective action"), N_("Close a CCP deviation.")),
+    ("release_test", N_("Release test"), N_("Art. 51: the lot's test items and conclusion.")),
+    ("sale", N_("Sale"), N_("Art. 51: who bought how much of which lot.")),
+    ("self_inspection", N_("Self-inspection"), N_("Daily check, weekly review, monthly report.")),
+    ("product", N_("Product"), N_("Product, CCP plan and release-test items.")),
+    ("supplier", N_("Supplier"), N_("A supplier of materials.")),
+    ("customer", N_("Customer"), N_("A buyer of your products.")),
 ]
-ROLE_LABELS = {"enterprise_user": "Operator", "enterprise_admin": "Enterprise admin"}
+ROLE_LABELS = {"enterprise_user": N_("Operator"), "enterprise_admin": N_("Enterprise admin")}
 
 
 def _kind(kind: str) -> RecordKind:
@@ -613,7 +613,7 @@ def lot_page(
             {
                 "sort": m["receipt_date"],
                 "when": m["receipt_date"],
-                "kind": "Incoming material check",
+                "kind": N_("Incoming material check"),
                 "text": f"{m['material_name']} {m['code']} · {m['used_quantity']} {m['used_unit']}",
                 "seq": m["current_seq"],
             }
@@ -623,7 +623,7 @@ def lot_page(
         {
             "sort": lot["started_at"],
             "when": lot["production_date"],
-            "kind": "Production lot",
+            "kind": N_("Production lot"),
             "text": f"{lot['quantity']} {lot['unit']}",
             "seq": lot["current_seq"],
         }
@@ -635,12 +635,12 @@ def lot_page(
             {
                 "sort": r["measured_at"],
                 "when": _local_time(r["measured_at"]),
-                "kind": "CCP reading",
+                "kind": N_("CCP reading"),
                 "text": f"{r['ccp']} {r['parameter']} {r['value'] or r['result']} {r['unit'] or ''}",
                 "seq": r["current_seq"],
-                "flag": "Open deviation"
+                "flag": N_("Open deviation")
                 if r["open_deviation"]
-                else ("Deviation closed" if r["deviation"] else None),
+                else (N_("Deviation closed") if r["deviation"] else None),
                 "flag_tone": "bad" if r["open_deviation"] else "warn",
             }
         )
@@ -649,10 +649,10 @@ def lot_page(
             {
                 "sort": t["tested_at"],
                 "when": _local_time(t["tested_at"]),
-                "kind": "Release test",
+                "kind": N_("Release test"),
                 "text": f"{t['report_no']} · {t['conclusion']}",
                 "seq": t["current_seq"],
-                "flag": "Passed" if t["conclusion"] == "pass" else "Failed",
+                "flag": N_("Passed") if t["conclusion"] == "pass" else N_("Failed"),
                 "flag_tone": "ok" if t["conclusion"] == "pass" else "bad",
             }
         )
@@ -661,10 +661,10 @@ def lot_page(
             {
                 "sort": s["sale_date"] + "T23",
                 "when": s["sale_date"],
-                "kind": "Sale",
+                "kind": N_("Sale"),
                 "text": f"{s['quantity']} {s['unit']} → {s['buyer_name']}",
                 "seq": s["current_seq"],
-                "flag": None if s["released"] else "Sold untested",
+                "flag": None if s["released"] else N_("Sold untested"),
                 "flag_tone": "bad",
             }
         )
@@ -680,9 +680,9 @@ def master_page(
     what: str, request: Request, pair: PageEnterpriseUser, engine: EngineDep
 ) -> Response:
     tables = {
-        "products": ("product", "Products"),
-        "suppliers": ("supplier", "Suppliers"),
-        "customers": ("customer", "Customers"),
+        "products": ("product", N_("Products")),
+        "suppliers": ("supplier", N_("Suppliers")),
+        "customers": ("customer", N_("Customers")),
     }
     if what not in tables:
         raise NotFound(what)
