@@ -4,15 +4,17 @@ Every route takes :data:`CurrentEnterpriseUser`: the ledger written or read is
 always the caller's own, taken from their account.
 """
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
 
 from foodtrace.attachments.service import store_attachment
+from foodtrace.errors import RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.records import queries
 from foodtrace.records.service import record
-from foodtrace.verify import verify_ledger
+from foodtrace.verify import verify_consistently
 from schemas.api import (
     AttachmentPublic,
     EntriesPublic,
@@ -25,10 +27,12 @@ from schemas.api import (
     VerifyPublic,
 )
 from schemas.records import RECORD_SCHEMAS, RecordKind
+from schemas.types import format_instant
 from webapp.deps import (
     ClockDep,
     CurrentEnterpriseAdmin,
     CurrentEnterpriseUser,
+    EngineDep,
     IdempotencyKeyDep,
     SessionDep,
     WriteSessionDep,
@@ -36,7 +40,7 @@ from webapp.deps import (
 from webapp.public import recorded_public, user_public, verify_public
 
 router = APIRouter(prefix="/api/v1", tags=["enterprise"])
-MAX_SEQ = 2**53 - 1
+from schemas.records import MAX_SEQ  # noqa: E402
 
 RECORD_ROUTES: dict[RecordKind, tuple[str, str]] = {
     RecordKind.PRODUCT: ("/products", "Record a product with its CCP plan and release-test items"),
@@ -114,6 +118,18 @@ def upload_attachment(
     )
 
 
+def _instant(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise RecordError.at(
+            "query",
+            msg="give the time zone, e.g. 2026-03-01T08:00:00+08:00",
+            type="timezone_missing",
+        )
+    return format_instant(value)
+
+
 @router.get("/ledger", response_model=EntriesPublic)
 def list_ledger(
     scope: CurrentEnterpriseUser,
@@ -121,8 +137,8 @@ def list_ledger(
     offset: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     kind: RecordKind | None = None,
-    since: Annotated[str | None, Query(description="recorded_at ≥ (RFC 3339 UTC)")] = None,
-    until: Annotated[str | None, Query(description="recorded_at < (RFC 3339 UTC)")] = None,
+    since: Annotated[datetime | None, Query(description="recorded at or after (RFC 3339)")] = None,
+    until: Annotated[datetime | None, Query(description="recorded before (RFC 3339)")] = None,
 ) -> EntriesPublic:
     """The ledger's entries, newest first: seq, kind, times, hashes."""
     entries, count = ledger.list_entries(
@@ -131,8 +147,8 @@ def list_ledger(
         offset=offset,
         limit=limit,
         kind=kind,
-        since=since,
-        until=until,
+        since=_instant(since),
+        until=_instant(until),
     )
     fixes = queries.corrections_of(
         session=session, enterprise_id=scope.enterprise_id, seqs=[e.seq for e in entries]
@@ -154,9 +170,9 @@ def read_entry(
 
 
 @router.get("/ledger/verify", response_model=VerifyPublic)
-def verify(scope: CurrentEnterpriseUser, session: SessionDep) -> VerifyPublic:
+def verify(scope: CurrentEnterpriseUser, engine: EngineDep) -> VerifyPublic:
     """Recompute the whole ledger from its stored bytes; name the first bad entry."""
-    return verify_public(verify_ledger(session=session, ledger_id=scope.enterprise_id))
+    return verify_public(verify_consistently(engine=engine, ledger_id=scope.enterprise_id)[0])
 
 
 def _list_route(table: str) -> Any:

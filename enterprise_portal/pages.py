@@ -38,7 +38,7 @@ from foodtrace.ledger import service as ledger
 from foodtrace.records import obligations, queries
 from foodtrace.records.projection import DbStore
 from foodtrace.records.service import record
-from foodtrace.verify import verify_ledger
+from foodtrace.verify import verify_consistently
 from schemas.records import RecordKind
 from webapp.deps import ClockDep, EngineDep
 from webapp.i18n import N_, translations
@@ -515,7 +515,7 @@ def ledger_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -
         return format_instant(datetime.combine(day, datetime.min.time(), CST)) if day else None
 
     with Session(engine) as session:
-        report = verify_ledger(session=session, ledger_id=eid)
+        report = verify_consistently(engine=engine, ledger_id=eid)[0]
         if lot:
             seqs = _lot_seqs(session, eid, lot)
             all_entries = [
@@ -636,7 +636,8 @@ def lot_page(
                 "sort": r["measured_at"],
                 "when": _local_time(r["measured_at"]),
                 "kind": N_("CCP reading"),
-                "text": f"{r['ccp']} {r['parameter']} {r['value'] or r['result']} {r['unit'] or ''}",
+                "text": f"{r['ccp']} {r['parameter']} "
+                f"{r['value'] or r['result']} {r['unit'] or ''}",
                 "seq": r["current_seq"],
                 "flag": N_("Open deviation")
                 if r["open_deviation"]

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from foodtrace.accounts.models import Enterprise
 from foodtrace.accounts.service import covers
 from foodtrace.ledger.models import Ledger
-from foodtrace.verify import verify_ledger
+from foodtrace.verify import verify_consistently
 from schemas.api import EnterprisesPublic, VerifyPublic
-from webapp.deps import CurrentRegulator, RegulatedEnterprise, SessionDep
+from webapp.deps import CurrentRegulator, EngineDep, RegulatedEnterprise, SessionDep
 from webapp.public import enterprise_public, verify_public
 
 router = APIRouter(prefix="/api/v1/regulator", tags=["regulator"])
@@ -31,6 +31,6 @@ def enterprises(regulator: CurrentRegulator, session: SessionDep) -> Enterprises
 
 
 @router.get("/enterprises/{credit_code}/verify", response_model=VerifyPublic)
-def verify(enterprise: RegulatedEnterprise, session: SessionDep) -> VerifyPublic:
+def verify(enterprise: RegulatedEnterprise, engine: EngineDep) -> VerifyPublic:
     """Verify an enterprise's ledger from its stored bytes."""
-    return verify_public(verify_ledger(session=session, ledger_id=enterprise.id))
+    return verify_public(verify_consistently(engine=engine, ledger_id=enterprise.id)[0])

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from schemas.types import Name
+
 
 class ProblemPublic(BaseModel):
     loc: list[str | int]
@@ -85,9 +87,9 @@ class EnterprisesPublic(BaseModel):
 
 
 class AuthorityCreate(BaseModel):
-    credit_code: str
-    name: str = Field(min_length=1, max_length=200)
-    region_codes: list[str] = Field(min_length=1, max_length=50)
+    credit_code: Name
+    name: Name
+    region_codes: list[Name] = Field(min_length=1, max_length=50)
 
 
 class AuthorityPublic(BaseModel):
@@ -97,12 +99,12 @@ class AuthorityPublic(BaseModel):
 
 
 class UserCreate(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     password: str = Field(min_length=8, max_length=256)
-    role: str
-    display_name: str | None = Field(default=None, max_length=200)
-    enterprise_credit_code: str | None = None
-    authority_credit_code: str | None = None
+    role: Name
+    display_name: Name | None = None
+    enterprise_credit_code: Name | None = None
+    authority_credit_code: Name | None = None
 
 
 class UserPublic(BaseModel):

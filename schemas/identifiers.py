@@ -79,7 +79,7 @@ def check_credit_code(value: str, *, allow_bad_check: bool = False) -> str:
     return code
 
 
-_SC_RE = re.compile(r"^SC[12]\d{13}$")
+_SC_RE = re.compile(r"^SC[12][0-9]{13}$")
 
 
 def check_sc_licence(value: str) -> str:
@@ -130,7 +130,7 @@ _PROVINCES = frozenset(
     "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
     "50 51 52 53 54 61 62 63 64 65 71 81 82".split()
 )
-_REGION_RE = re.compile(r"^\d{6}$")
+_REGION_RE = re.compile(r"^[0-9]{6}$")
 
 
 def check_region_code(value: str, *, what: str = "region code") -> str:

@@ -32,8 +32,8 @@ from schemas.types import (
     require_credit_check,
 )
 
-MAX_SEQ = 2**53 - 1
-"""Entries keep integers below 2^53 (RFC 8785 / I-JSON)."""
+MAX_SEQ = 2**31 - 1
+"""The largest seq a ledger can reach (INTEGER columns); also below 2^53 (RFC 8785)."""
 
 
 class RecordKind(StrEnum):
@@ -412,6 +412,22 @@ class CorrectionCreate(_Record):
     corrects: int = Field(ge=1, le=MAX_SEQ, description="Ledger seq of the entry being corrected")
     reason: Note = Field(min_length=1)
     record: dict[str, Any] = Field(description="The corrected record, as it would be created")
+
+    @field_validator("record")
+    @classmethod
+    def _shallow(cls, value: dict[str, Any]) -> dict[str, Any]:
+        def depth(v: Any, d: int = 0) -> int:
+            if d > 8:
+                return d
+            if isinstance(v, dict):
+                return max((depth(x, d + 1) for x in v.values()), default=d + 1)
+            if isinstance(v, list):
+                return max((depth(x, d + 1) for x in v), default=d + 1)
+            return d
+
+        if depth(value) > 8:
+            raise ValueError("the record is nested too deeply to be a record")
+        return value
 
 
 RECORD_SCHEMAS: dict[RecordKind, type[_Record]] = {

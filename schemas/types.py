@@ -25,7 +25,7 @@ from schemas.identifiers import (
     check_sc_licence,
 )
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def problem(code: str, message: str, **ctx: Any) -> PydanticCustomError:
@@ -64,7 +64,7 @@ delimiters, because it appears in paths and GS1 Digital Link URIs."""
 Note = Annotated[str, BeforeValidator(clean_text), Field(max_length=4000)]
 """Free text: up to 4000 characters, may be empty."""
 
-_DECIMAL_RE = re.compile(r"^-?(0|[1-9]\d{0,14})(\.\d{1,6})?$")
+_DECIMAL_RE = re.compile(r"^-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,6})?$")
 
 
 def _decimal_string(value: Any) -> Any:
@@ -107,6 +107,8 @@ Unit = Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_lengt
 
 
 def _to_utc(value: datetime) -> datetime:
+    if not 1900 <= value.year <= 9998:
+        raise problem("date_range", "the year must lie between 1900 and 9998")
     if value.tzinfo is None:
         raise problem(
             "timezone_missing", "an instant needs its time zone, e.g. 2026-03-01T08:30:00+08:00"
@@ -128,8 +130,18 @@ Instant = Annotated[
     PlainSerializer(format_instant, return_type=str, when_used="json"),
 ]
 """An RFC 3339 instant with a time zone; stored in UTC."""
+
+
+def _date_range(value: date) -> date:
+    if not 1900 <= value.year <= 9998:
+        raise problem("date_range", "the year must lie between 1900 and 9998")
+    return value
+
+
 LocalDate = Annotated[
-    date, PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json")
+    date,
+    AfterValidator(_date_range),
+    PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json"),
 ]
 """A calendar date ``YYYY-MM-DD`` in local (China Standard) time, never shifted."""
 

@@ -21,8 +21,9 @@ PACKAGES = ("webapp", "enterprise_portal", "regulator_view")
 PO = ROOT / "webapp" / "locale" / "zh_Hans" / "LC_MESSAGES" / "messages.po"
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
 METHODS = [("**.py", "python"), ("**.html", jinja2.ext.babel_extract)]
-OPTIONS = {"**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True",
-                       "lstrip_blocks": "True"}}
+OPTIONS = {
+    "**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}
+}
 
 
 def extracted() -> set[str]:
@@ -47,7 +48,7 @@ def main() -> int:
     with PO.open("wb") as f:
         write_po(f, new, width=0, omit_header=False, sort_output=True)
     missing = [m for m in new if m.id and not m.string]
-    print(f"{len(ids)} ids; {len(missing)} without Chinese", file=sys.stderr)
+    sys.stderr.write(f"{len(ids)} ids; {len(missing)} without Chinese\n")
     return 0
 
 

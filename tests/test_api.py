@@ -405,3 +405,88 @@ def test_openapi_docs_are_served(client) -> None:
         "/api/v1/auth/token",
     ):
         assert p in paths
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "loc"),
+    [
+        ("/api/v1/sales", f.sale(quantity="1０"), ["body", "quantity"]),  # full-width digit
+        ("/api/v1/ccp-records", f.ccp_record(value="8٦.5"), ["body", "value"]),  # Arabic digit
+        ("/api/v1/customers", '{"code": "C9", "name": "a\\ud800b", "address": "a", "contact": "c"}',
+         ["body", "name"]),
+        (
+            "/api/v1/ccp-records",
+            f.ccp_record(measured_at="0001-01-01T00:00:00+08:00"),
+            ["body", "measured_at"],
+        ),
+        ("/api/v1/sales", f.sale(sale_date="0999-01-02"), ["body", "sale_date"]),
+        (
+            "/api/v1/corrective-actions",
+            {
+                "reading_seq": 2**40,
+                "action": "x",
+                "operator": "y",
+                "taken_at": "2026-03-01T09:00:00+08:00",
+            },
+            ["body", "reading_seq"],
+        ),
+    ],
+    ids=["fullwidth-digit", "arabic-digit", "lone-surrogate", "year-1", "year-999", "huge-seq"],
+)
+def test_hostile_values_get_422_and_write_nothing(client, world, engine, path, data, loc) -> None:
+    h = login(client, "a_op")
+    seed_a(client, h)
+    before = snapshot(engine)
+    if isinstance(data, str):  # raw JSON, e.g. an escaped lone surrogate
+        r = client.post(path, content=data, headers={**h, "Content-Type": "application/json"})
+    else:
+        r = client.post(path, json=data, headers=h)
+    assert r.status_code == 422, r.text
+    assert any(d["loc"] == loc for d in r.json()["detail"]), r.json()
+    assert snapshot(engine) == before
+
+
+def test_corrections_cannot_smuggle_what_records_may_not_hold(client, world, engine) -> None:
+    h = login(client, "a_op")
+    seed_a(client, h)
+    before = snapshot(engine)
+    future = client.post(
+        "/api/v1/corrections",
+        headers=h,
+        json={
+            "corrects": 6,
+            "reason": "x",
+            "record": f.production_lot(production_date="2099-01-01"),
+        },
+    )
+    assert future.status_code == 422
+    assert future.json()["detail"][0]["loc"] == ["body", "record", "production_date"]
+    nested: dict = {"x": 1}
+    for _ in range(300):
+        nested = {"x": nested}
+    deep = client.post(
+        "/api/v1/corrections", headers=h, json={"corrects": 6, "reason": "x", "record": nested}
+    )
+    assert deep.status_code == 422
+    # An enterprise cannot move itself out of its regulator's jurisdiction.
+    moved = client.post(
+        "/api/v1/corrections",
+        headers=h,
+        json={"corrects": 1, "reason": "x", "record": f.enterprise(region_code="370402")},
+    )
+    assert moved.status_code == 422
+    assert moved.json()["detail"][0]["type"] == "immutable"
+    assert snapshot(engine) == before
+
+
+def test_control_characters_in_urls_and_logins_are_refused(client, world) -> None:
+    h = login(client, "a_op")
+    assert client.get("/api/v1/lots/a%00b", headers=h).status_code == 422
+    r = client.post("/api/v1/auth/token", data={"username": "a_op\x00", "password": PASSWORD})
+    assert r.status_code == 401
+    assert client.get("/api/v1/ledger?since=2026-03-01T00:00:00", headers=h).status_code == 422
+    page = client.get("/api/v1/ledger?since=2026-03-01T08:00:00%2B08:00", headers=h).json()
+    assert (
+        page["count"]
+        == client.get("/api/v1/ledger?since=2026-03-01T00:00:00Z", headers=h).json()["count"]
+    )

@@ -127,3 +127,26 @@ def test_head_row_lock_is_taken_on_postgresql(engine, clock) -> None:
 
             with pytest.raises(OperationalError, match="lock"):
                 c2.execute(select(Ledger).where(Ledger.id == lid).with_for_update())
+
+
+def test_verification_during_appends_raises_no_false_alarm(engine, clock) -> None:
+    from foodtrace.verify import verify_consistently
+
+    lid = register(engine, clock)
+    stop = threading.Event()
+    alarms: list = []
+
+    def verifier() -> None:
+        while not stop.is_set():
+            report = verify_consistently(engine=engine, ledger_id=lid)[0]
+            if not report.ok:
+                alarms.append(report.problems[:2])
+
+    t = threading.Thread(target=verifier)
+    t.start()
+    try:
+        append_many(engine, clock, lid, 0, 60)
+    finally:
+        stop.set()
+        t.join()
+    assert alarms == []

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from foodtrace.accounts.service import authenticate, issue_token
+from foodtrace.db import write_session
 from schemas.api import TokenPublic
-from webapp.deps import ClockDep, SettingsDep, WriteSessionDep
+from webapp.deps import ClockDep, EngineDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -18,11 +19,14 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 @router.post("/token", response_model=TokenPublic)
 def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: WriteSessionDep,
+    session: SessionDep,
+    engine: EngineDep,
     clock: ClockDep,
     settings: SettingsDep,
 ) -> TokenPublic:
     """Exchange a username and password for a bearer token."""
+    # The password is checked outside any write transaction: on SQLite a write
+    # transaction holds the database's write lock, and argon2 takes a while.
     user = authenticate(session=session, username=form.username, password=form.password)
     if user is None:
         raise HTTPException(
@@ -31,5 +35,6 @@ def login(
             headers={"WWW-Authenticate": "Bearer"},
         )
     ttl = timedelta(minutes=settings.token_ttl_minutes)
-    token = issue_token(session=session, user=user, now=clock.now(), ttl=ttl)
+    with write_session(engine) as ws:
+        token = issue_token(session=ws, user=ws.merge(user), now=clock.now(), ttl=ttl)
     return TokenPublic(access_token=token, expires_in=int(ttl.total_seconds()))

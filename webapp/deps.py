@@ -56,8 +56,10 @@ def get_write_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterato
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
-SessionDep = Annotated[Session, Depends(get_session)]
-WriteSessionDep = Annotated[Session, Depends(get_write_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+# scope="function": the commit happens before the response is sent, so a 2xx
+# always means the record is on disk.
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 IdempotencyKeyDep = Annotated[
     str | None,
     Header(

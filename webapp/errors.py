@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 
 from foodtrace.canonical import CanonicalError
 from foodtrace.errors import AccessDenied, Conflict, NotFound, RecordError
@@ -34,6 +35,35 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": [{"loc": ["body"], "msg": str(exc), "type": "canonical"}]}, status_code=422
         )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Two requests raced for the same unique key (a user name, an upload); the
+        # loser's transaction was rolled back and nothing of it was written.
+        return JSONResponse(
+            {"detail": "conflicts with a record written at the same moment; retry"},
+            status_code=409,
+        )
+
+    @app.middleware("http")
+    async def _no_control_characters_in_urls(request: Request, call_next):  # type: ignore[no-untyped-def]
+        from urllib.parse import unquote
+
+        target = unquote(request.url.path) + unquote(request.url.query)
+        if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in target):
+            return JSONResponse(
+                {
+                    "detail": [
+                        {
+                            "loc": ["path"],
+                            "msg": "control characters are not allowed in URLs",
+                            "type": "control_character",
+                        }
+                    ]
+                },
+                status_code=422,
+            )
+        return await call_next(request)
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

@@ -17,6 +17,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
+
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention
     """Mark a string for the catalogue; it is translated where it is shown."""
     return message

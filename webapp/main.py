@@ -14,11 +14,11 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from enterprise_portal.api import router as enterprise_router
+from enterprise_portal.pages import router as enterprise_pages
 from foodtrace.accounts.service import init_platform
 from foodtrace.clock import Clock, SystemClock
 from foodtrace.config import Settings
 from foodtrace.db import current_revision, head_revision, make_engine, migrate, write_session
-from enterprise_portal.pages import router as enterprise_pages
 from regulator_view.api import router as regulator_router
 from regulator_view.pages import router as regulator_pages
 from webapp import auth, errors, pages, platform_admin, platform_pages

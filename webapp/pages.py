@@ -20,6 +20,7 @@ from foodtrace.accounts.service import (
     issue_token,
     revoke_token,
 )
+from foodtrace.db import write_session
 from webapp.deps import ClockDep, EngineDep, SettingsDep
 from webapp.i18n import LOCALES, translations
 from webapp.web import (
@@ -78,6 +79,7 @@ def login(
 ) -> Response:
     with Session(engine) as session:
         user = authenticate(session=session, username=username.strip(), password=password)
+        session.rollback()
         if user is None:
             t = translations(request_locale(request))
             return render(
@@ -91,9 +93,9 @@ def login(
                 status_code=401,
             )
         ttl = timedelta(minutes=settings.token_ttl_minutes)
-        token = issue_token(session=session, user=user, now=clock.now(), ttl=ttl, name="web")
         role = Role(user.role)
-        session.commit()
+    with write_session(engine) as ws:
+        token = issue_token(session=ws, user=ws.merge(user), now=clock.now(), ttl=ttl, name="web")
     response = redirect(_safe_next(next) or home_of(role))
     response.set_cookie(
         SESSION_COOKIE,

@@ -50,7 +50,10 @@ def _check(value: Any, path: str) -> None:
 def canonical_bytes(entry: dict[str, Any]) -> bytes:
     """RFC 8785 bytes of ``entry``, after refusing floats, big integers and non-ASCII keys."""
     _check(entry, "entry")
-    return rfc8785.dumps(entry)
+    try:
+        return rfc8785.dumps(entry)
+    except rfc8785.CanonicalizationError as exc:  # e.g. a lone surrogate in a string
+        raise CanonicalError(f"entry: {exc}") from None
 
 
 def leaf_hash(data: bytes) -> bytes:

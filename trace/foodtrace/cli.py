@@ -90,15 +90,12 @@ def verify(
     ] = None,
 ) -> None:
     """Verify ledgers from their stored bytes; exit 1 naming the first bad entry."""
-    from foodtrace.db import read_session
-    from foodtrace.verify import verify_all
+    from foodtrace.verify import verify_consistently
 
     settings = Settings()
     engine = _engine(settings)
-    with read_session(engine) as session:
-        reports = verify_all(
-            session=session, credit_code=enterprise.upper() if enterprise else None
-        )
+    code = enterprise.upper() if enterprise else None
+    reports = verify_consistently(engine=engine, credit_code=code)
     if enterprise and not reports:
         typer.echo(f"no ledger for credit code {enterprise}", err=True)
         raise typer.Exit(2)

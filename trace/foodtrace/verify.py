@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from foodtrace.attachments.models import Attachment
@@ -241,3 +241,20 @@ def verify_all(*, session: Session, credit_code: str | None = None) -> list[Repo
     if credit_code:
         q = q.where(Ledger.credit_code == credit_code)
     return [verify_ledger(session=session, ledger_id=i) for i in session.execute(q).scalars()]
+
+
+def verify_consistently(
+    *, engine: Engine, ledger_id: int | None = None, credit_code: str | None = None
+) -> list[Report]:
+    """Verify in one consistent snapshot, so that appends running meanwhile raise no alarm.
+
+    PostgreSQL reads under READ COMMITTED see each statement's own snapshot; the
+    head row, the entries and the derived tables are read by several statements,
+    so verification runs REPEATABLE READ. A SQLite read transaction is already
+    one snapshot.
+    """
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    with Session(engine.execution_options(**options)) as session:
+        if ledger_id is not None:
+            return [verify_ledger(session=session, ledger_id=ledger_id)]
+        return verify_all(session=session, credit_code=credit_code)

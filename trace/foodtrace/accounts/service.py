@@ -157,6 +157,9 @@ def set_password(*, session: Session, username: str, password: str) -> None:
 
 def authenticate(*, session: Session, username: str, password: str) -> User | None:
     """The active user with these credentials, or None (in constant-ish time either way)."""
+    if not username or len(username) > 64 or not username.isprintable():
+        check_password(_DUMMY_HASH, password)
+        return None
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None:
         check_password(_DUMMY_HASH, password)
@@ -213,7 +216,10 @@ def resolve_token(*, session: Session, token: str, now: datetime) -> Principal |
     tok, user = row
     if not hmac.compare_digest(tok.token_hash, digest) or tok.revoked or not user.active:
         return None
-    if tok.expires_at is not None and tok.expires_at <= format_instant(now):
+    if (
+        tok.expires_at is not None
+        and datetime.fromisoformat(tok.expires_at.replace("Z", "+00:00")) <= now
+    ):
         return None
     return Principal(user.id, user.username, Role(user.role), user.enterprise_id, user.authority_id)
 
@@ -290,8 +296,8 @@ API_TOKEN = "api"
 def create_api_token(*, session: Session, user_id: int, name: str, now: datetime) -> str:
     """A long-lived token for an ERP or MES, owned by the enterprise admin who made it."""
     name = name.strip()
-    if not name or len(name) > 100:
-        raise RecordError.at("name", msg="1-100 characters", type="invalid")
+    if not name or len(name) > 90 or any(ord(c) < 32 for c in name):
+        raise RecordError.at("name", msg="1-90 printable characters", type="invalid")
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("no such user")

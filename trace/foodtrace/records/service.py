@@ -108,7 +108,14 @@ def _snapshot(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: row[k] for k in keys if row.get(k) is not None}
 
 
-def prepare(kind: RecordKind, model: BaseModel, store: Store) -> dict[str, Any]:
+def prepare(
+    kind: RecordKind,
+    model: BaseModel,
+    store: Store,
+    now: datetime,
+    *,
+    may_correct_registration: bool = False,
+) -> dict[str, Any]:
     """The entry body for a validated record: its fields, plus the statutory facts it refers to.
 
     Art. 50 and 51 ask for the supplier's and the buyer's name, address and
@@ -138,11 +145,24 @@ def prepare(kind: RecordKind, model: BaseModel, store: Store) -> dict[str, Any]:
         body["buyer"] = _snapshot(found[0], ("name", "credit_code", "address", "contact"))
     elif kind == RecordKind.CORRECTION:
         target = RecordKind(correction_target(store, body["corrects"]))
+        if target is RecordKind.ENTERPRISE and not may_correct_registration:
+            raise RecordError.at(
+                "corrects",
+                msg="an enterprise's registration (its region, licence, name) is corrected by "
+                "the platform admin",
+                type="immutable",
+            )
         try:
             inner = RECORD_SCHEMAS[target].model_validate(body["record"])
         except ValidationError as exc:
             raise problems_from(exc, ("record",)) from None
-        body["record"] = prepare(target, inner, store)
+        try:
+            _not_in_future(inner, now, ())
+        except RecordError as exc:
+            raise RecordError(
+                [FieldProblem(("record", *p.loc), p.msg, p.type, p.ctx) for p in exc.problems]
+            ) from None
+        body["record"] = prepare(target, inner, store, now)
     return body
 
 
@@ -175,8 +195,13 @@ def record(
     actor: str,
     clock: Clock,
     idempotency_key: str | None = None,
+    may_correct_registration: bool = False,
 ) -> Recorded:
-    """Append one record to ledger ``ledger_id``; refuse it, writing nothing, if it is invalid."""
+    """Append one record to ledger ``ledger_id``; refuse it, writing nothing, if it is invalid.
+
+    ``may_correct_registration`` is for the platform admin only: an enterprise
+    must not move itself out of its regulator's jurisdiction.
+    """
     kind = RecordKind(kind)
     model = validate(kind, data)
     head = ledger.lock_head(session=session, ledger_id=ledger_id)
@@ -193,7 +218,7 @@ def record(
     now = clock.now()
     _not_in_future(model, now, ())
     store = DbStore(session, ledger_id)
-    body = prepare(kind, model, store)
+    body = prepare(kind, model, store, now, may_correct_registration=may_correct_registration)
     seq = head.size + 1
     applied = apply_entry(store, seq, kind, body)
     natural = _NATURAL_TIME.get(kind)

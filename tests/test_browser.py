@@ -1,0 +1,374 @@
+"""The portal in a real browser (Debian's Chromium, headless, driven by Playwright).
+
+Each test runs the app in a uvicorn thread on a fresh database (SQLite and
+PostgreSQL), signs in as an operator of a beverage maker that has its master
+data, and works the pages the way a person would, at phone width. Screenshots
+go to tests/screenshots/ (looked at by a person, not asserted).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from foodtrace.accounts.service import Role, add_user
+from foodtrace.config import Settings
+from foodtrace.db import write_session
+from webapp.main import create_app
+
+import factories as f
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test extra")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SHOTS = Path(__file__).parent / "screenshots"
+PASSWORD = "floor pass 2026"
+PHONE = {"width": 390, "height": 844}
+
+# Once-per-lot CCP parameters keep the day's form-filling short.
+PRODUCT = f.product(
+    ccp_plan=[
+        {
+            "code": "CCP1",
+            "name": "巴氏杀菌",
+            "parameters": [{"code": "temperature", "name": "杀菌温度", "unit": "°C", "min": "85"}],
+        },
+        {
+            "code": "CCP2",
+            "name": "灌装封口",
+            "parameters": [{"code": "seal", "name": "封口完整性", "kind": "pass_fail"}],
+        },
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is needed for the browser tests: apt-get install -y chromium")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def site(engine, clock, db_url) -> Iterator[str]:
+    """The app on a free port, with a beverage maker, its master data and two users."""
+    lid = f.register(engine, clock)
+    for kind, data in (
+        ("supplier", f.supplier()),
+        ("customer", f.customer()),
+        ("product", PRODUCT),
+    ):
+        f.add(engine, clock, lid, kind, data)
+    with write_session(engine) as s:
+        add_user(
+            session=s,
+            username="op",
+            password=PASSWORD,
+            role=Role.ENTERPRISE_USER,
+            now=clock.now(),
+            display_name="李强",
+            enterprise_credit_code=f.BEVERAGE,
+        )
+        add_user(
+            session=s,
+            username="boss",
+            password=PASSWORD,
+            role=Role.ENTERPRISE_ADMIN,
+            now=clock.now(),
+            display_name="赵丽",
+            enterprise_credit_code=f.BEVERAGE,
+        )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(Settings(database_url=db_url), clock=clock, engine=engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(browser, site):
+    context = browser.new_context(viewport=PHONE, base_url=site)
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    yield pg
+    context.close()
+
+
+def login(page, username: str = "op") -> None:
+    page.goto("/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("form.record button[type=submit]")
+    page.wait_for_load_state()
+
+
+def save(page) -> None:
+    page.click("button[name=save][value='1']")
+    page.wait_for_load_state()
+
+
+def saved_seq(page) -> int:
+    if not page.locator(".notice.ok").count():
+        errors = page.locator(".error, .notice.bad").all_inner_texts()
+        raise AssertionError(
+            f"not saved: {errors} {page.url} {page.locator('main').inner_text()[:1500]}"
+        )
+    return int(page.locator(".notice.ok").first.get_attribute("data-seq"))
+
+
+def owed_codes(page) -> list[str]:
+    page.goto("/today")
+    return page.locator("#owed li").evaluate_all("els => els.map(e => e.dataset.code)")
+
+
+def choose(page, selector: str, value: str) -> None:
+    """Pick an option whose choice reloads the form with the options that depend on it."""
+    with page.expect_navigation():
+        page.select_option(selector, value)
+
+
+def shot(page, name: str, db_url: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    kind = "pg" if db_url.startswith("postgresql") else "sqlite"
+    page.screenshot(path=str(SHOTS / f"{name}-{kind}.png"), full_page=True)
+
+
+def test_login_logout_and_the_language_switch(page, db_url) -> None:
+    page.goto("/")
+    assert page.locator("html").get_attribute("lang") == "zh-Hans"
+    login(page)
+    assert page.url.endswith("/today")
+    zh_title = page.locator("h1").inner_text()
+    page.click("text=English")
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("h1").inner_text().startswith("Today")
+    assert page.locator("h1").inner_text() != zh_title
+    page.click(".lang a")
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "zh-Hans"
+    page.click("header form button")
+    page.wait_for_load_state()
+    page.goto("/today")
+    assert "/login" in page.url
+
+
+def test_wrong_password_is_refused(page) -> None:
+    page.goto("/login")
+    page.fill("#username", "op")
+    page.fill("#password", "not the password")
+    page.click("form.record button[type=submit]")
+    assert page.locator(".notice.bad").is_visible()
+    assert "/login" in page.url
+
+
+def test_a_days_work_empties_the_today_list(page, db_url) -> None:
+    login(page)
+    before = owed_codes(page)
+    assert before.count("self_inspection") == 3
+    shot(page, "today-start", db_url)
+
+    page.goto("/records/material_check/new")
+    page.select_option("#supplier_code", "SUGAR01")
+    page.fill("#material_name", "白砂糖")
+    page.select_option("#material_type", "raw_material")
+    page.fill("#specification", "50 kg/袋")
+    page.fill("#quantity", "2000")
+    page.fill("#unit", "kg")
+    page.fill("#batch_no", "BT20260301")
+    page.fill("#shelf_life", "24个月")
+    page.fill("#material_lot", "ML-0302-01")
+    page.check("#supplier_licence_checked")
+    page.fill("#supplier_licence_no", "SC10137040400011")
+    page.fill("#certificate_no", "HG-0302")
+    page.set_input_files(
+        "#attachments",
+        files=[
+            {"name": "合格证.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 certificate"}
+        ],
+    )
+    shot(page, "form-material-check", db_url)
+    save(page)
+    assert saved_seq(page) == 5
+
+    page.goto("/records/production_lot/new")
+    choose(page, "#product_code", "PJ500")
+    page.fill("#lot_code", "PJ20260302A")
+    page.fill("#started_at", "2026-03-02T06:00")
+    page.fill("#ended_at", "2026-03-02T08:00")
+    page.fill("#quantity", "400")
+    page.fill("#unit", "箱")
+    page.select_option("[name='materials.0.material_lot']", "ML-0302-01")
+    page.fill("[name='materials.0.quantity']", "300")
+    save(page)
+    assert saved_seq(page) == 6
+    during = owed_codes(page)
+    assert during.count("missing_ccp") == 2
+    assert "untested_lot" in during
+
+    for point, field, value in (
+        ("CCP1/temperature", "#value", "86.5"),
+        ("CCP2/seal", "#result", "pass"),
+    ):
+        page.goto("/records/ccp_record/new?lot=PJ20260302A")
+        choose(page, "#point", point)
+        if field == "#value":
+            page.fill(field, value)
+        else:
+            page.select_option(field, value)
+        page.fill("#measured_at", "2026-03-02T07:00")
+        save(page)
+    assert "missing_ccp" not in owed_codes(page)
+
+    page.goto("/records/release_test/new?lot=PJ20260302A")
+    page.fill("[name='items.0.result']", "40")
+    page.fill("[name='items.1.result']", "<1")
+    page.fill("#report_no", "JC-0302")
+    page.fill("#tested_at", "2026-03-02T08:20")
+    save(page)
+    assert "untested_lot" not in owed_codes(page)
+
+    page.goto("/records/sale/new?lot=PJ20260302A")
+    page.fill("#quantity", "100")
+    page.select_option("#unit", "箱")
+    page.select_option("#customer_code", "DIST01")
+    save(page)
+    assert page.locator(".notice.ok").is_visible()
+
+    for period in ("daily", "weekly", "monthly"):
+        page.goto(f"/records/self_inspection/new?period={period}")
+        if period == "weekly":
+            page.fill("#period_date", "2026-03-02")  # a Monday
+        if period == "monthly":
+            page.fill("#period_date", "2026-03-01")
+        save(page)
+        assert page.locator(".notice.ok").is_visible(), page.content()[:2000]
+    assert owed_codes(page) == []
+    assert page.locator("#all-done").is_visible()
+    assert page.locator("#recorded tr").count() >= 10
+    shot(page, "today-done", db_url)
+
+
+def test_an_open_deviation_stays_on_today_until_closed(page, engine, clock, db_url) -> None:
+    lid = 1
+    f.add(engine, clock, lid, "material_check", f.material_check())
+    f.add(engine, clock, lid, "production_lot", f.production_lot())
+    login(page)
+    page.goto("/records/ccp_record/new?lot=PJ20260301A")
+    choose(page, "#point", "CCP1/temperature")
+    page.fill("#value", "83.5")
+    page.fill("#measured_at", "2026-03-01T09:00")
+    save(page)
+    assert page.locator("#prompt").is_visible()  # asks for the corrective action first
+    shot(page, "form-ccp-deviation", db_url)
+    page.check("#confirm_open")
+    save(page)
+    seq = saved_seq(page)
+    assert owed_codes(page)[0] == "open_deviation"
+    page.click("#owed li[data-code=open_deviation] a")
+    page.wait_for_load_state()
+    assert page.locator("#reading_seq").input_value() == str(seq)
+    page.fill("#action", "隔离该时段产品，重新杀菌，调整蒸汽阀，复测 86.2 °C")
+    page.fill("#taken_at", "2026-03-01T09:20")
+    save(page)
+    assert "open_deviation" not in owed_codes(page)
+
+
+def test_a_sale_of_an_untested_lot_is_warned_before_saving(page, engine, clock) -> None:
+    f.add(engine, clock, 1, "material_check", f.material_check())
+    f.add(engine, clock, 1, "production_lot", f.production_lot())
+    login(page)
+    page.goto("/records/sale/new?lot=PJ20260301A")
+    page.fill("#quantity", "10")
+    page.select_option("#unit", "箱")
+    page.select_option("#customer_code", "DIST01")
+    save(page)
+    assert page.locator("#prompt").is_visible()
+    page.check("#confirm_unreleased")
+    save(page)
+    assert page.locator(".notice.ok").is_visible()
+    assert "unreleased_sale" in owed_codes(page)
+
+
+def test_errors_are_shown_next_to_the_field(page) -> None:
+    login(page)
+    page.goto("/records/customer/new")
+    page.fill("#code", "C2")
+    page.fill("#name", "某超市")
+    page.fill("#credit_code", "91370404MA3386YX16")  # wrong check character
+    page.fill("#address", "峄城区")
+    page.fill("#contact", "0632-1")
+    save(page)
+    error = page.locator(".field.invalid .error")
+    assert error.count() == 1
+    assert page.locator(".field.invalid #credit_code").count() == 1
+
+
+def test_a_correction_leaves_the_original_visible(page, engine, clock) -> None:
+    login(page)
+    page.goto("/ledger/3")  # the customer record
+    page.click("text=/更正|Correct this record/")
+    page.wait_for_load_state()
+    page.fill("#reason", "电话号码录错")
+    page.fill("#contact", "13806329999")
+    save(page)
+    assert page.url.endswith("/ledger/3?saved=5")
+    assert "13806321234" in page.locator("#body").inner_text()  # the original stays
+    assert page.locator("#history tr").count() == 2
+    page.goto("/master/customers")
+    assert "13806329999" in page.content()
+
+
+def test_admin_creates_and_revokes_an_api_token(page, site) -> None:
+    import httpx
+
+    login(page, "boss")
+    page.goto("/admin/users")
+    page.fill("#token_name", "ERP")
+    page.click("text=/创建令牌|Create token/")
+    page.wait_for_load_state()
+    token = page.locator("#new-token").inner_text().strip()
+    h = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{site}/api/v1/ledger", headers=h).status_code == 200
+    page.click("#tokens button")
+    page.wait_for_load_state()
+    assert httpx.get(f"{site}/api/v1/ledger", headers=h).status_code == 401
+
+
+def test_a_form_post_without_the_csrf_token_is_refused(page, site) -> None:
+    login(page)
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    import httpx
+
+    r = httpx.post(
+        f"{site}/records/customer/new",
+        cookies=cookies,
+        data={"save": "1", "code": "X", "name": "x", "address": "a", "contact": "c"},
+    )
+    assert r.status_code == 403
