@@ -1,6 +1,7 @@
 """Extract the pages' message ids and merge them into the Chinese catalogue.
 
     .venv/bin/python scripts/i18n.py          # update webapp/locale/zh_Hans/.../messages.po
+    .venv/bin/python scripts/i18n.py --check  # only report ids without Chinese
 
 Ids come from the templates (``_()``) and from Python (``N_()``, ``gettext()``).
 New ids arrive untranslated; tests/test_i18n.py fails until each has its Chinese.
@@ -38,6 +39,7 @@ def extracted() -> set[str]:
 
 
 def main() -> int:
+    check_only = "--check" in sys.argv[1:]
     ids = extracted()
     with PO.open("rb") as f:
         old = read_po(f, locale="zh_Hans")
@@ -45,11 +47,12 @@ def main() -> int:
     for msgid in sorted(ids):
         existing = old.get(msgid)
         new.add(msgid, existing.string if existing else "")
-    with PO.open("wb") as f:
-        write_po(f, new, width=0, omit_header=False, sort_output=True)
+    if not check_only:
+        with PO.open("wb") as f:
+            write_po(f, new, width=0, omit_header=False, sort_output=True)
     missing = [m for m in new if m.id and not m.string]
     sys.stderr.write(f"{len(ids)} ids; {len(missing)} without Chinese\n")
-    return 0
+    return 1 if check_only and missing else 0
 
 
 if __name__ == "__main__":

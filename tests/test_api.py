@@ -412,8 +412,11 @@ def test_openapi_docs_are_served(client) -> None:
     [
         ("/api/v1/sales", f.sale(quantity="1０"), ["body", "quantity"]),  # full-width digit
         ("/api/v1/ccp-records", f.ccp_record(value="8٦.5"), ["body", "value"]),  # Arabic digit
-        ("/api/v1/customers", '{"code": "C9", "name": "a\\ud800b", "address": "a", "contact": "c"}',
-         ["body", "name"]),
+        (
+            "/api/v1/customers",
+            '{"code": "C9", "name": "a\\ud800b", "address": "a", "contact": "c"}',
+            ["body", "name"],
+        ),
         (
             "/api/v1/ccp-records",
             f.ccp_record(measured_at="0001-01-01T00:00:00+08:00"),
