@@ -9,19 +9,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
 
+from foodtrace.accounts.service import create_api_token, list_api_tokens, revoke_api_token
 from foodtrace.attachments.service import store_attachment
 from foodtrace.errors import RecordError
 from foodtrace.ledger import service as ledger
-from foodtrace.records import queries
+from foodtrace.records import obligations, queries
 from foodtrace.records.service import record
 from foodtrace.verify import verify_consistently
 from schemas.api import (
+    ApiTokenCreate,
+    ApiTokenCreated,
+    ApiTokenPublic,
     AttachmentPublic,
     EntriesPublic,
     EntryPublic,
     LotPublic,
+    ObligationPublic,
     RecordedPublic,
     RowsPublic,
+    TodayPublic,
     UserCreate,
     UserPublic,
     VerifyPublic,
@@ -233,3 +239,49 @@ def add_enterprise_user(
         enterprise_credit_code=own.credit_code,
     )
     return user_public(session, user)
+
+
+@router.get("/today", response_model=TodayPublic)
+def read_today(scope: CurrentEnterpriseUser, session: SessionDep, clock: ClockDep) -> TodayPublic:
+    """What was recorded today, and what the enterprise still owes, worst first."""
+    view = obligations.today_view(
+        session=session, enterprise_id=scope.enterprise_id, now=clock.now()
+    )
+    return TodayPublic(
+        day=view.day.isoformat(),
+        recorded=view.recorded,
+        owed=[ObligationPublic(**vars(o)) for o in view.owed],
+    )
+
+
+@router.get("/enterprise/tokens", response_model=list[ApiTokenPublic])
+def list_tokens(scope: CurrentEnterpriseAdmin, session: SessionDep) -> list[ApiTokenPublic]:
+    """The enterprise's long-lived API tokens (never the tokens themselves)."""
+    return [
+        ApiTokenPublic(**t)
+        for t in list_api_tokens(session=session, enterprise_id=scope.enterprise_id)
+    ]
+
+
+@router.post(
+    "/enterprise/tokens", status_code=status.HTTP_201_CREATED, response_model=ApiTokenCreated
+)
+def create_token(
+    data: ApiTokenCreate, scope: CurrentEnterpriseAdmin, session: WriteSessionDep, clock: ClockDep
+) -> ApiTokenCreated:
+    """Create an API token for an ERP or MES; the token is shown in this answer only."""
+    token = create_api_token(
+        session=session, user_id=scope.principal.user_id, name=data.name, now=clock.now()
+    )
+    created = list_api_tokens(session=session, enterprise_id=scope.enterprise_id)[-1]
+    return ApiTokenCreated(**created, token=token)
+
+
+@router.delete("/enterprise/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_token(
+    token_id: Annotated[int, Path(ge=1, le=MAX_SEQ)],
+    scope: CurrentEnterpriseAdmin,
+    session: WriteSessionDep,
+) -> None:
+    """Revoke an API token: it stops working at once."""
+    revoke_api_token(session=session, enterprise_id=scope.enterprise_id, token_id=token_id)

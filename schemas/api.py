@@ -145,3 +145,32 @@ class LotPublic(BaseModel):
     corrections: list[dict[str, Any]]
     balance: dict[str, str]
     open_deviations: int
+
+
+class ApiTokenCreate(BaseModel):
+    name: Name = Field(description="What the token is for, e.g. ERP")
+
+
+class ApiTokenPublic(BaseModel):
+    id: int
+    name: str
+    created_at: str
+    username: str
+    revoked: bool
+
+
+class ApiTokenCreated(ApiTokenPublic):
+    token: str = Field(description="Shown once; only its hash is stored")
+
+
+class ObligationPublic(BaseModel):
+    severity: int
+    code: str
+    link: str
+    params: dict[str, Any]
+
+
+class TodayPublic(BaseModel):
+    day: str
+    recorded: list[dict[str, Any]]
+    owed: list[ObligationPublic]

@@ -493,3 +493,29 @@ def test_control_characters_in_urls_and_logins_are_refused(client, world) -> Non
         page["count"]
         == client.get("/api/v1/ledger?since=2026-03-01T00:00:00Z", headers=h).json()["count"]
     )
+
+
+def test_api_tokens_for_erp(client, world) -> None:
+    admin = login(client, "a_admin")
+    r = client.post("/api/v1/enterprise/tokens", json={"name": "ERP"}, headers=admin)
+    assert r.status_code == 201
+    token, token_id = r.json()["token"], r.json()["id"]
+    erp = {"Authorization": f"Bearer {token}"}
+    assert client.post("/api/v1/customers", json=f.customer(), headers=erp).status_code == 201
+    listed = client.get("/api/v1/enterprise/tokens", headers=admin).json()
+    assert [t["name"] for t in listed] == ["ERP"]
+    assert "token" not in listed[0]
+    # another enterprise's admin cannot see or revoke it; an operator cannot manage tokens
+    assert client.get("/api/v1/enterprise/tokens", headers=login(client, "a_op")).status_code == 403
+    assert client.delete(f"/api/v1/enterprise/tokens/{token_id}", headers=admin).status_code == 204
+    assert client.get("/api/v1/ledger", headers=erp).status_code == 401
+
+
+def test_today_through_the_api(client, world) -> None:
+    h = login(client, "a_op")
+    seed_a(client, h)
+    today = client.get("/api/v1/today", headers=h).json()
+    codes = [o["code"] for o in today["owed"]]
+    assert "untested_lot" in codes
+    assert codes.count("self_inspection") == 3
+    assert [o["severity"] for o in today["owed"]] == sorted(o["severity"] for o in today["owed"])
