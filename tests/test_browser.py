@@ -372,3 +372,74 @@ def test_a_form_post_without_the_csrf_token_is_refused(page, site) -> None:
         data={"save": "1", "code": "X", "name": "x", "address": "a", "contact": "c"},
     )
     assert r.status_code == 403
+
+
+def _sales_xlsx(rows: list[list[object]]) -> bytes:
+    """The sales template as a user fills it: the example row replaced by real rows."""
+    import io
+
+    import openpyxl
+
+    from foodtrace import imports
+
+    wb = openpyxl.load_workbook(io.BytesIO(imports.template_xlsx("sale")))
+    ws = wb.worksheets[0]
+    headers = [c.value for c in ws[1]]
+    ws.delete_rows(2, ws.max_row)
+    for row in rows:
+        values = dict(zip(["生产批号", "数量", "单位", "销售日期", "客户编码"], row, strict=True))
+        ws.append([values.get(h) for h in headers])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def test_an_xlsx_import_with_a_bad_row_is_refused_then_the_fixed_file_imports(
+    page, engine, clock, db_url
+) -> None:
+    f.add(engine, clock, 1, "material_check", f.material_check())
+    f.add(engine, clock, 1, "production_lot", f.production_lot())
+    login(page)
+    page.goto("/import")
+    good = ["PJ20260301A", "10", "箱", "2026-03-01", "DIST01"]
+    bad_rows = [good, ["PJ20260301A", "-5", "箱", "2026-03-01", "DIST01"], good]
+    page.select_option("#kind", "sale")
+    page.set_input_files(
+        "#file",
+        files=[
+            {
+                "name": "销售台账.xlsx",
+                "buffer": _sales_xlsx(bad_rows),
+                "mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            }
+        ],
+    )
+    page.click("form.record button[type=submit]")
+    page.wait_for_selector("#job[data-status=checked], #job[data-status=failed]")
+    assert page.locator("#import-errors").is_visible()
+    cells = page.locator("#row-errors tr").nth(1).locator("td").all_inner_texts()
+    assert cells[0] == "3"  # the header is row 1, the first record row 2
+    assert cells[1] == "数量"
+    shot(page, "import-errors", db_url)
+    assert page.locator("#confirm-import").count() == 0
+
+    page.goto("/import")
+    page.select_option("#kind", "sale")
+    page.set_input_files(
+        "#file",
+        files=[
+            {
+                "name": "销售台账.xlsx",
+                "buffer": _sales_xlsx([good, good, good]),
+                "mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            }
+        ],
+    )
+    page.click("form.record button[type=submit]")
+    page.wait_for_selector("#job[data-status=checked]")
+    page.click("#confirm-import")
+    page.wait_for_selector("#job[data-status=done]")
+    assert page.locator("#import-done").is_visible()
+    page.goto("/lots/PJ20260301A")
+    assert page.locator("#timeline").inner_text().count("DIST01") == 0  # buyer names, not codes
+    assert page.locator("#held").inner_text().startswith("8880")  # 9600 - 3 x 10 x 24

@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from enterprise_portal.api import router as enterprise_router
+from enterprise_portal.import_pages import router as import_pages
+from enterprise_portal.imports_api import router as imports_router
 from enterprise_portal.pages import router as enterprise_pages
 from foodtrace.accounts.service import init_platform
 from foodtrace.clock import Clock, SystemClock
@@ -63,10 +65,12 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(platform_admin.router)
     app.include_router(enterprise_router)
+    app.include_router(imports_router)
     app.include_router(regulator_router)
     pages.install(app)
     app.include_router(platform_pages.router)
     app.include_router(enterprise_pages)
+    app.include_router(import_pages)
     app.include_router(regulator_pages)
 
     @app.get("/healthz", tags=["ops"])

@@ -1,0 +1,154 @@
+"""Spreadsheet import (台账导入): blank templates per record kind, and uploading a filled one.
+
+An upload is checked as a whole and written in one transaction: either every
+row is recorded, or none is and the answer lists each bad row and column.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, HTTPException, Query, Response, UploadFile, status
+from fastapi.responses import JSONResponse
+
+from foodtrace import imports
+from foodtrace.imports import ImportResult, RowError
+from schemas.imports import ImportResultPublic, RowErrorPublic
+from schemas.records import RecordKind
+from webapp.deps import ClockDep, CurrentEnterpriseUser, WriteSessionDep
+
+router = APIRouter(prefix="/api/v1", tags=["import"])
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_ERRORS_SHOWN = 1000
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ImportKind(StrEnum):
+    """Record kinds as the API paths name them."""
+
+    SUPPLIERS = "suppliers"
+    CUSTOMERS = "customers"
+    MATERIAL_CHECKS = "material-checks"
+    PRODUCTION_LOTS = "production-lots"
+    CCP_RECORDS = "ccp-records"
+    CORRECTIVE_ACTIONS = "corrective-actions"
+    RELEASE_TESTS = "release-tests"
+    SALES = "sales"
+    SELF_INSPECTIONS = "self-inspections"
+
+
+KINDS: dict[ImportKind, RecordKind] = {
+    ImportKind.SUPPLIERS: RecordKind.SUPPLIER,
+    ImportKind.CUSTOMERS: RecordKind.CUSTOMER,
+    ImportKind.MATERIAL_CHECKS: RecordKind.MATERIAL_CHECK,
+    ImportKind.PRODUCTION_LOTS: RecordKind.PRODUCTION_LOT,
+    ImportKind.CCP_RECORDS: RecordKind.CCP_RECORD,
+    ImportKind.CORRECTIVE_ACTIONS: RecordKind.CORRECTIVE_ACTION,
+    ImportKind.RELEASE_TESTS: RecordKind.RELEASE_TEST,
+    ImportKind.SALES: RecordKind.SALE,
+    ImportKind.SELF_INSPECTIONS: RecordKind.SELF_INSPECTION,
+}
+
+
+def _attachment(kind: ImportKind, suffix: str) -> str:
+    """Content-Disposition with an ASCII fallback and the Chinese name (RFC 6266 / 5987)."""
+    name = f"{imports.title(KINDS[kind])}模板.{suffix}"
+    return (
+        f"attachment; filename=\"{kind.value}-template.{suffix}\"; filename*=UTF-8''{quote(name)}"
+    )
+
+
+@router.get("/templates/{kind}.csv", response_class=Response, summary="Blank CSV template")
+def template_csv(kind: ImportKind, scope: CurrentEnterpriseUser) -> Response:
+    """A CSV template (UTF-8 with BOM): the Chinese header row and one example row."""
+    return Response(
+        imports.template_csv(KINDS[kind]),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": _attachment(kind, "csv")},
+    )
+
+
+@router.get("/templates/{kind}.xlsx", response_class=Response, summary="Blank XLSX template")
+def template_xlsx(kind: ImportKind, scope: CurrentEnterpriseUser) -> Response:
+    """An XLSX template: header, example row, dropdowns, and a 说明 sheet explaining each column."""
+    return Response(
+        imports.template_xlsx(KINDS[kind]),
+        media_type=XLSX,
+        headers={"Content-Disposition": _attachment(kind, "xlsx")},
+    )
+
+
+def _rows(errors: list[RowError], limit: int | None = None) -> list[RowErrorPublic]:
+    return [RowErrorPublic(row=e.row, column=e.column, message=e.message) for e in errors[:limit]]
+
+
+def _public(result: ImportResult, filename: str) -> ImportResultPublic:
+    return ImportResultPublic(
+        kind=result.kind.value,
+        filename=filename,
+        dry_run=result.dry_run,
+        ok=result.ok,
+        records=result.records,
+        checked=result.checked,
+        written=result.written,
+        first_seq=result.first_seq,
+        last_seq=result.last_seq,
+        error_count=len(result.errors),
+        errors=_rows(result.errors, MAX_ERRORS_SHOWN),
+        warnings=_rows(result.warnings, MAX_ERRORS_SHOWN),
+        skipped_rows=result.skipped,
+    )
+
+
+@router.post(
+    "/imports/{kind}",
+    response_model=ImportResultPublic,
+    summary="Import a filled spreadsheet (CSV or XLSX)",
+    responses={
+        201: {"model": ImportResultPublic, "description": "Every row was recorded"},
+        413: {"description": "The file is larger than 20 MB"},
+        422: {"model": ImportResultPublic, "description": "Some rows are bad: nothing written"},
+    },
+)
+def import_spreadsheet(
+    kind: ImportKind,
+    file: Annotated[UploadFile, File(description="A filled template, .xlsx or .csv, ≤ 20 MB")],
+    scope: CurrentEnterpriseUser,
+    session: WriteSessionDep,
+    clock: ClockDep,
+    dry_run: Annotated[
+        bool, Query(description="Check every row and write nothing (the default)")
+    ] = True,
+) -> Response | ImportResultPublic:
+    """Check (``dry_run=true``) or import a spreadsheet into the caller's ledger.
+
+    A dry run answers 200 with every problem by row and column. An import
+    answers 201 when every row was recorded, in one transaction, and 422 with
+    the same per-row list when any row is bad; then nothing is written.
+    """
+    content = file.file.read(MAX_UPLOAD_BYTES + 1)
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise HTTPException(
+            413,  # Content Too Large; Starlette renamed the constant between versions
+            detail=f"文件超过 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB，请拆分后分别导入 "
+            f"(the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB)",
+        )
+    filename = file.filename or ""
+    result = imports.import_file(
+        session=session,
+        ledger_id=scope.enterprise_id,
+        kind=KINDS[kind],
+        filename=filename,
+        content=content,
+        actor=scope.actor,
+        clock=clock,
+        dry_run=dry_run,
+    )
+    public = _public(result, filename)
+    if dry_run:
+        return public
+    code = status.HTTP_201_CREATED if result.ok else 422
+    return JSONResponse(public.model_dump(mode="json"), status_code=code)

@@ -1,0 +1,1581 @@
+"""Spreadsheet import: the 台账 an enterprise keeps in Excel, appended to its ledger.
+
+Three steps, each usable on its own:
+
+- :func:`columns`, :func:`template_csv`, :func:`template_xlsx` describe and
+  hand out a blank spreadsheet per record kind (Chinese headers, one example
+  row, a 说明 sheet);
+- :func:`parse` reads a filled CSV or XLSX into records, naming every cell it
+  cannot read by its row (as the user sees it: the header is row 1) and its
+  header (as the user wrote it);
+- :func:`run_import` appends the records in file order through
+  :func:`foodtrace.records.service.record`, in the caller's transaction, and
+  writes nothing at all unless every row is good (one transaction per file).
+
+Nested records span consecutive rows: the rows of one production lot (one
+material per row), of one release test (one item per row), of one
+self-inspection (one checklist item per row). Their record-level cells need
+only be filled on the first row of the group; merged cells therefore work.
+
+Spreadsheets hold no time zone: an instant without one is China Standard Time
+(UTC+08:00, DESIGN.md), and a calendar date stays the date written. Numbers
+become decimal strings as Excel shows them (15 significant digits), so a cell
+holding the binary float nearest 12.1 is recorded as ``"12.1"``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import Any
+
+from sqlmodel import Session
+
+from foodtrace.clock import Clock
+from foodtrace.errors import FieldProblem, RecordError
+from foodtrace.records.service import Recorded, record, validate
+from schemas.records import RecordKind
+
+CST_OFFSET = timezone(timedelta(hours=8), "CST")
+"""China Standard Time as a fixed offset: spreadsheet instants without a zone are in it.
+(Not Asia/Shanghai, whose 1986-1991 summer time would turn some dates into +09:00.)"""
+
+MAX_DATA_ROWS = 100_000
+"""A file with more data rows is refused: split it."""
+MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
+"""An XLSX whose parts unpack to more than this is refused (zip bomb)."""
+TEMPLATE_ROWS = 5000
+"""How many rows of a template get the column formats and dropdowns."""
+CHUNK = 200
+"""Records appended under one SAVEPOINT when all goes well; also the progress interval."""
+
+IMPORTABLE: tuple[RecordKind, ...] = (
+    RecordKind.SUPPLIER,
+    RecordKind.CUSTOMER,
+    RecordKind.MATERIAL_CHECK,
+    RecordKind.PRODUCTION_LOT,
+    RecordKind.CCP_RECORD,
+    RecordKind.CORRECTIVE_ACTION,
+    RecordKind.RELEASE_TEST,
+    RecordKind.SALE,
+    RecordKind.SELF_INSPECTION,
+)
+
+# ------------------------------------------------------------------ columns
+
+TEXT, CODE, DECIMAL, INT, DATE, INSTANT, BOOL, ENUM, DECIMALS = (
+    "text",
+    "code",
+    "decimal",
+    "int",
+    "date",
+    "instant",
+    "bool",
+    "enum",
+    "decimals",
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One spreadsheet column: the record field it fills and how a user should write it.
+
+    ``key`` is the field of the record, dotted for a field of a nested list
+    item (``materials.quantity``: one material per row). ``type`` says how a
+    cell is read; ``choices`` are ``(value, label)`` pairs for enumerations and
+    yes/no fields, the label being what the template's dropdown offers.
+    """
+
+    key: str
+    header_zh: str
+    header_en: str
+    required: bool
+    example: str
+    note_zh: str = ""
+    type: str = TEXT
+    choices: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Spec:
+    title_zh: str
+    columns: tuple[Column, ...]
+    group_by: tuple[str, ...] = ()
+    """For nested kinds: consecutive rows with the same values here form one record."""
+    items: str = ""
+    """For nested kinds: the list field each row adds one item to."""
+
+
+def _c(
+    key: str,
+    zh: str,
+    en: str,
+    example: str,
+    note: str = "",
+    *,
+    req: bool = True,
+    type: str = TEXT,  # noqa: A002
+    choices: tuple[tuple[str, str], ...] = (),
+) -> Column:
+    return Column(key, zh, en, req, example, note, type, choices)
+
+
+_YES_NO = (("true", "是"), ("false", "否"))
+_OK_NG = (("true", "合格"), ("false", "不合格"))
+_PF = (("pass", "合格"), ("fail", "不合格"))
+
+_EVENT_TIME = _c(
+    "event_time",
+    "发生时间",
+    "Event time",
+    "",
+    "可不填；不填则为导入时间。北京时间 YYYY-MM-DD HH:MM",
+    req=False,
+    type=INSTANT,
+)
+_CREDIT = (
+    _c(
+        "credit_code",
+        "统一社会信用代码",
+        "Credit code",
+        "91370404MA3793PC3E",
+        "18位；对方为登记注册的企业时必填",
+        req=False,
+        type=CODE,
+    ),
+    _c(
+        "credit_code_confirmed",
+        "信用代码已核实",
+        "Credit code confirmed",
+        "否",
+        "早期代码校验位不符时，核实无误后填“是”",
+        req=False,
+        type=BOOL,
+        choices=_YES_NO,
+    ),
+)
+
+_SPECS: dict[RecordKind, _Spec] = {
+    RecordKind.SUPPLIER: _Spec(
+        "供应商名录",
+        (
+            _c("code", "供应商编码", "Supplier code", "GYS-001", "本企业给供应商的编码", type=CODE),
+            _c("name", "供应商名称", "Supplier name", "山东示例糖业有限公司"),
+            *_CREDIT,
+            _c(
+                "licence_no",
+                "许可证编号",
+                "Licence no.",
+                "SC10137040400011",
+                "生产或经营许可证编号",
+                req=False,
+            ),
+            _c("address", "地址", "Address", "山东省枣庄市峄城区示例路 1 号"),
+            _c("contact", "联系方式", "Contact", "0632-7720000", "电话或联系人"),
+            _EVENT_TIME,
+        ),
+    ),
+    RecordKind.CUSTOMER: _Spec(
+        "客户名录",
+        (
+            _c("code", "客户编码", "Customer code", "KH-001", "本企业给客户的编码", type=CODE),
+            _c("name", "客户名称", "Customer name", "枣庄示例商贸有限公司", "购货者名称"),
+            *_CREDIT,
+            _c("address", "地址", "Address", "山东省枣庄市市中区示例路 2 号"),
+            _c("contact", "联系方式", "Contact", "13800000000", "电话或联系人"),
+            _EVENT_TIME,
+        ),
+    ),
+    RecordKind.MATERIAL_CHECK: _Spec(
+        "进货查验记录",
+        (
+            _c(
+                "material_lot",
+                "物料批次编码",
+                "Material lot",
+                "ML-20260301-09",
+                "本企业给这批进货的编号，生产投料时引用",
+                type=CODE,
+            ),
+            _c("material_name", "物料名称", "Material name", "柠檬酸"),
+            _c(
+                "material_type",
+                "物料类别",
+                "Material type",
+                "食品添加剂",
+                "原料/食品添加剂/食品相关产品",
+                type=ENUM,
+                choices=(
+                    ("raw_material", "原料"),
+                    ("food_additive", "食品添加剂"),
+                    ("food_related_product", "食品相关产品"),
+                ),
+            ),
+            _c("specification", "规格", "Specification", "25 kg/袋"),
+            _c("quantity", "数量", "Quantity", "200", "数字，不带单位", type=DECIMAL),
+            _c("unit", "单位", "Unit", "kg"),
+            _c(
+                "batch_no",
+                "批号",
+                "Batch no.",
+                "CA20260210",
+                "供应商的生产批号；与生产日期至少填一项",
+                req=False,
+                type=CODE,
+            ),
+            _c(
+                "production_date",
+                "生产日期",
+                "Production date",
+                "2026-02-10",
+                "YYYY-MM-DD；与批号至少填一项",
+                req=False,
+                type=DATE,
+            ),
+            _c("shelf_life", "保质期", "Shelf life", "24个月", "如 24个月，或保质期至某日"),
+            _c("receipt_date", "进货日期", "Receipt date", "2026-03-01", "YYYY-MM-DD", type=DATE),
+            _c(
+                "supplier_code",
+                "供应商编码",
+                "Supplier code",
+                "GYS-001",
+                "须先在供应商名录中登记",
+                type=CODE,
+            ),
+            _c(
+                "supplier_licence_checked",
+                "已查验许可证",
+                "Licence checked",
+                "是",
+                "是/否",
+                type=BOOL,
+                choices=_YES_NO,
+            ),
+            _c(
+                "supplier_licence_no",
+                "供应商许可证编号",
+                "Supplier licence no.",
+                "SC10137040400011",
+                "已查验时必填",
+                req=False,
+            ),
+            _c(
+                "certificate_no",
+                "合格证明编号",
+                "Certificate no.",
+                "HG-20260301-09",
+                "合格证或检验报告编号",
+            ),
+            _c(
+                "accepted",
+                "验收结论",
+                "Accepted",
+                "合格",
+                "合格/不合格",
+                type=BOOL,
+                choices=_OK_NG,
+            ),
+            _c("inspector", "查验人", "Inspector", "王敏"),
+            _c("notes", "备注", "Notes", "", req=False),
+            _EVENT_TIME,
+        ),
+    ),
+    RecordKind.PRODUCTION_LOT: _Spec(
+        "生产批次记录",
+        (
+            _c("product_code", "产品编码", "Product code", "CP-500", "须先登记产品", type=CODE),
+            _c(
+                "lot_code",
+                "生产批号",
+                "Lot code",
+                "20260301-01",
+                "同一批号的相邻多行为同一批次，每行填一种物料",
+                type=CODE,
+            ),
+            _c(
+                "production_date",
+                "生产日期",
+                "Production date",
+                "2026-03-01",
+                "YYYY-MM-DD",
+                type=DATE,
+            ),
+            _c(
+                "started_at",
+                "开始时间",
+                "Started at",
+                "2026-03-01 08:00",
+                "北京时间 YYYY-MM-DD HH:MM",
+                type=INSTANT,
+            ),
+            _c(
+                "ended_at",
+                "结束时间",
+                "Ended at",
+                "2026-03-01 11:00",
+                "北京时间 YYYY-MM-DD HH:MM",
+                type=INSTANT,
+            ),
+            _c("quantity", "产量", "Lot quantity", "400", "本批产量，数字", type=DECIMAL),
+            _c("unit", "产量单位", "Lot unit", "箱", "产品的计量单位或包装单位"),
+            _c(
+                "materials.material_lot",
+                "物料批次编码",
+                "Material lot",
+                "ML-20260301-09",
+                "进货查验记录中的物料批次编码",
+                type=CODE,
+            ),
+            _c(
+                "materials.quantity",
+                "数量",
+                "Quantity used",
+                "1.5",
+                "该物料的用量，数字",
+                type=DECIMAL,
+            ),
+            _c("materials.unit", "单位", "Unit used", "kg", "与进货时的单位一致"),
+            _c("notes", "备注", "Notes", "", req=False),
+        ),
+        group_by=("lot_code",),
+        items="materials",
+    ),
+    RecordKind.CCP_RECORD: _Spec(
+        "关键控制点监控记录",
+        (
+            _c("lot_code", "生产批号", "Lot code", "20260301-01", type=CODE),
+            _c("ccp", "关键控制点", "CCP", "CCP1", "产品CCP计划中的编号", type=CODE),
+            _c(
+                "parameter",
+                "监控参数",
+                "Parameter",
+                "temperature",
+                "CCP计划中的参数编码",
+                type=CODE,
+            ),
+            _c(
+                "value",
+                "测量值",
+                "Value",
+                "86.5",
+                "数值型参数填测量值（数字）和单位",
+                req=False,
+                type=DECIMAL,
+            ),
+            _c("unit", "单位", "Unit", "°C", req=False),
+            _c(
+                "result",
+                "判定结果",
+                "Result",
+                "",
+                "判定型参数（如封口完整性）填 合格/不合格",
+                req=False,
+                type=ENUM,
+                choices=_PF,
+            ),
+            _c(
+                "measured_at",
+                "监控时间",
+                "Measured at",
+                "2026-03-01 08:30",
+                "北京时间 YYYY-MM-DD HH:MM",
+                type=INSTANT,
+            ),
+            _c("operator", "监控人", "Operator", "李强"),
+            _c(
+                "corrective_action",
+                "纠偏措施",
+                "Corrective action",
+                "",
+                "超出关键限值时采取的措施",
+                req=False,
+            ),
+        ),
+    ),
+    RecordKind.CORRECTIVE_ACTION: _Spec(
+        "纠偏措施记录",
+        (
+            _c(
+                "reading_seq",
+                "偏差记录序号",
+                "Reading seq",
+                "12",
+                "超出关键限值的CCP监控记录在台账中的序号",
+                type=INT,
+            ),
+            _c("action", "纠偏措施", "Action", "重新杀菌，复测 86.2 °C"),
+            _c(
+                "taken_at",
+                "纠偏时间",
+                "Taken at",
+                "2026-03-01 08:45",
+                "北京时间 YYYY-MM-DD HH:MM",
+                type=INSTANT,
+            ),
+            _c("operator", "操作人", "Operator", "李强"),
+        ),
+    ),
+    RecordKind.RELEASE_TEST: _Spec(
+        "出厂检验记录",
+        (
+            _c("lot_code", "生产批号", "Lot code", "20260301-01", type=CODE),
+            _c(
+                "report_no",
+                "检验报告编号",
+                "Report no.",
+                "JC-20260301-09",
+                "同一批号、同一报告的相邻多行为同一次检验，每行填一个检验项目",
+            ),
+            _c(
+                "tested_at",
+                "检验时间",
+                "Tested at",
+                "2026-03-01 15:00",
+                "北京时间 YYYY-MM-DD HH:MM",
+                type=INSTANT,
+            ),
+            _c(
+                "conclusion",
+                "检验结论",
+                "Conclusion",
+                "合格",
+                "合格/不合格",
+                type=ENUM,
+                choices=_PF,
+            ),
+            _c("inspector", "检验员", "Inspector", "赵丽"),
+            _c("items.item", "检验项目", "Test item", "菌落总数"),
+            _c("items.result", "检测结果", "Result", "30", "按报告填写，如 30、未检出"),
+            _c("items.unit", "计量单位", "Unit", "CFU/mL", req=False),
+            _c("items.limit", "标准要求", "Limit", "≤100", "如 ≤100"),
+            _c(
+                "items.passed",
+                "单项判定",
+                "Item passed",
+                "合格",
+                "合格/不合格",
+                type=BOOL,
+                choices=_OK_NG,
+            ),
+            _c(
+                "items.sampling.n",
+                "采样方案n",
+                "Sampling n",
+                "",
+                "微生物项目：样品数 n",
+                req=False,
+                type=INT,
+            ),
+            _c(
+                "items.sampling.c",
+                "采样方案c",
+                "Sampling c",
+                "",
+                "微生物项目：允许超过 m 的样品数 c",
+                req=False,
+                type=INT,
+            ),
+            _c(
+                "items.sampling.m", "采样方案m", "Sampling m", "", "限量 m", req=False, type=DECIMAL
+            ),
+            _c(
+                "items.sampling.M",
+                "采样方案M",
+                "Sampling M",
+                "",
+                "最高限量 M",
+                req=False,
+                type=DECIMAL,
+            ),
+            _c(
+                "items.sampling.results",
+                "各样品结果",
+                "Sample results",
+                "",
+                "n 个结果，用 / 分隔，如 10/20/10/30/10",
+                req=False,
+                type=DECIMALS,
+            ),
+        ),
+        group_by=("lot_code", "report_no"),
+        items="items",
+    ),
+    RecordKind.SALE: _Spec(
+        "销售台账",
+        (
+            _c("lot_code", "生产批号", "Lot code", "20260301-01", type=CODE),
+            _c("quantity", "数量", "Quantity", "50", "数字，不带单位", type=DECIMAL),
+            _c("unit", "单位", "Unit", "箱", "产品的计量单位或包装单位"),
+            _c("sale_date", "销售日期", "Sale date", "2026-03-02", "YYYY-MM-DD", type=DATE),
+            _c(
+                "customer_code",
+                "客户编码",
+                "Customer code",
+                "KH-001",
+                "须先在客户名录中登记",
+                type=CODE,
+            ),
+            _c(
+                "document_no",
+                "单据号",
+                "Document no.",
+                "CK-20260302-001",
+                "出库单或发票号",
+                req=False,
+            ),
+            _c("notes", "备注", "Notes", "", req=False),
+            _EVENT_TIME,
+        ),
+    ),
+    RecordKind.SELF_INSPECTION: _Spec(
+        "企业自查记录",
+        (
+            _c(
+                "period",
+                "自查类型",
+                "Period",
+                "日管控",
+                "日管控/周排查/月调度",
+                type=ENUM,
+                choices=(("daily", "日管控"), ("weekly", "周排查"), ("monthly", "月调度")),
+            ),
+            _c(
+                "period_date",
+                "自查日期",
+                "Period date",
+                "2026-03-02",
+                "日管控填当天，周排查填当周周一，月调度填当月1日；同类型同日期的相邻多行为同一次自查",
+                type=DATE,
+            ),
+            _c("inspector", "自查人", "Inspector", "赵丽"),
+            _c("items.item", "检查项目", "Check item", "原料库房温湿度"),
+            _c(
+                "items.result",
+                "检查结果",
+                "Check result",
+                "正常",
+                "正常/有问题/不适用",
+                type=ENUM,
+                choices=(("ok", "正常"), ("problem", "有问题"), ("not_applicable", "不适用")),
+            ),
+            _c("items.note", "检查说明", "Item note", "", req=False),
+            _c("problems", "发现的问题", "Problems", "", "检查结果有问题时必填", req=False),
+            _c("rectification", "整改情况", "Rectification", "", req=False),
+            _EVENT_TIME,
+        ),
+        group_by=("period", "period_date"),
+        items="items",
+    ),
+}
+
+# Labels accepted besides each choice's own label and value (lower-cased English too).
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "raw_material": ("原材料", "原辅料", "raw material", "raw"),
+    "food_additive": ("添加剂", "additive", "food additive"),
+    "food_related_product": ("食品相关产品", "包装材料", "包材", "related", "food related product"),
+    "pass": ("通过", "符合", "正常", "合格", "passed", "ok", "√", "✓"),
+    "fail": ("不通过", "不符合", "异常", "不合格", "failed", "ng", "×", "✗"),
+    "ok": ("符合", "合格", "无问题", "良好", "√", "✓"),
+    "problem": ("问题", "存在问题", "不符合", "不合格", "异常", "×", "✗"),
+    "not_applicable": ("n/a", "na", "/", "—", "-"),
+    "daily": ("日", "每日", "日检查", "日自查", "day"),
+    "weekly": ("周", "每周", "周检查", "周自查", "week"),
+    "monthly": ("月", "每月", "月检查", "月自查", "月报告", "month"),
+}
+_TRUE = {"是", "有", "合格", "通过", "符合", "已查验", "yes", "y", "true", "t", "1", "√", "✓", "ok"}
+_FALSE = {
+    "否",
+    "无",
+    "不合格",
+    "不通过",
+    "不符合",
+    "未查验",
+    "no",
+    "n",
+    "false",
+    "f",
+    "0",
+    "×",
+    "✗",
+}
+
+
+def title(kind: RecordKind | str) -> str:
+    """The Chinese name of the spreadsheet for ``kind``, e.g. 销售台账."""
+    return _spec(kind).title_zh
+
+
+def columns(kind: RecordKind | str) -> list[Column]:
+    """The columns of the spreadsheet for ``kind``, in template order."""
+    return list(_spec(kind).columns)
+
+
+def _spec(kind: RecordKind | str) -> _Spec:
+    kind = RecordKind(kind)
+    if kind not in _SPECS:
+        raise ValueError(f"{kind} records cannot be imported from a spreadsheet")
+    return _SPECS[kind]
+
+
+# ---------------------------------------------------------------- templates
+
+
+def _example_value(col: Column) -> Any:
+    """The example as a typed cell value, so that the template shows real dates and numbers."""
+    if not col.example:
+        return None
+    if col.type == DATE:
+        return date.fromisoformat(col.example)
+    if col.type == INSTANT:
+        return datetime.strptime(col.example, "%Y-%m-%d %H:%M")
+    if col.type == INT:
+        return int(col.example)
+    if col.type == DECIMAL:
+        value = Decimal(col.example)
+        return int(value) if value == value.to_integral_value() else float(value)
+    return col.example
+
+
+def _number_format(col: Column) -> str:
+    return {DATE: "yyyy-mm-dd", INSTANT: "yyyy-mm-dd hh:mm", DECIMAL: "General", INT: "0"}.get(
+        col.type, "@"
+    )
+
+
+def _display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def template_csv(kind: RecordKind | str) -> bytes:
+    """A CSV template: Chinese header row and one example row, UTF-8 with BOM for Excel."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    cols = columns(kind)
+    writer.writerow([c.header_zh for c in cols])
+    writer.writerow([c.example for c in cols])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def template_xlsx(kind: RecordKind | str) -> bytes:
+    """An XLSX template: bold frozen header, an example row, dropdowns, and a 说明 sheet."""
+    from openpyxl import Workbook
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    spec = _spec(kind)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = spec.title_zh
+    header_fill = PatternFill("solid", fgColor="DDEBF7")
+    for j, col in enumerate(spec.columns, start=1):
+        letter = get_column_letter(j)
+        cell = ws.cell(row=1, column=j, value=col.header_zh)
+        # Required headers in dark red: the 说明 sheet says so too.
+        cell.font = Font(bold=True, color="C00000" if col.required else "000000")
+        cell.fill = header_fill
+        cell.alignment = Alignment(horizontal="center", vertical="center")
+        hint = ("必填。" if col.required else "选填。") + col.note_zh
+        cell.comment = Comment(hint, "foodtrace", width=240, height=80)
+        fmt = _number_format(col)
+        ws.column_dimensions[letter].number_format = fmt
+        width = max(_display_width(col.header_zh), _display_width(col.example), 8) + 2
+        ws.column_dimensions[letter].width = min(width, 40)
+        example = ws.cell(row=2, column=j, value=_example_value(col))
+        example.number_format = fmt
+        example.font = Font(color="808080", italic=True)
+        if col.choices:
+            labels = [label for _, label in col.choices]
+            dv = DataValidation(
+                type="list",
+                formula1='"' + ",".join(labels) + '"',
+                allow_blank=True,
+                showErrorMessage=True,
+                errorStyle="warning",
+                errorTitle=col.header_zh,
+                error="请从下拉列表中选择：" + "/".join(labels),
+            )
+            dv.add(f"{letter}2:{letter}{TEMPLATE_ROWS}")
+            ws.add_data_validation(dv)
+    ws.freeze_panes = "A2"
+
+    notes = wb.create_sheet("说明")
+    notes.append([f"{spec.title_zh}模板：填写说明"])
+    notes["A1"].font = Font(bold=True, size=14)
+    for line in _general_notes(spec):
+        notes.append([line])
+    notes.append([])
+    head_row = notes.max_row + 1
+    notes.append(["列名", "English", "必填", "填写说明", "示例"])
+    for cell in notes[head_row]:
+        cell.font = Font(bold=True)
+        cell.fill = header_fill
+    for col in spec.columns:
+        choices = "/".join(label for _, label in col.choices)
+        note = col.note_zh or (f"可选：{choices}" if choices else "")
+        notes.append(
+            [col.header_zh, col.header_en, "是" if col.required else "否", note, col.example]
+        )
+    for letter, width in zip("ABCDE", (18, 22, 6, 60, 24), strict=True):
+        notes.column_dimensions[letter].width = width
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _general_notes(spec: _Spec) -> list[str]:
+    lines = [
+        "1. 第1行是表头，请勿修改列名；不用的选填列可以删除，列的顺序可以调整。",
+        "2. 第2行是示例；未修改的示例行导入时会自动跳过，建议删除后再填写。",
+        "3. 日期写成 YYYY-MM-DD；时间写成 YYYY-MM-DD HH:MM，按北京时间。",
+        "4. 数量、测量值只填数字，单位填在“单位”列。",
+        "5. 整个文件一次导入：任何一行有误，全部不导入，并列出出错的行和列。",
+    ]
+    if spec.items:
+        keys = "、".join(_header(spec, k) for k in spec.group_by)
+        first = "、".join(c.header_zh for c in spec.columns if "." not in c.key and c.required)
+        lines.append(
+            f"6. {keys}相同的相邻多行合并为一条记录，每行填一项明细；{first}等列只需在第一行填写"
+            "（可合并单元格）。"
+        )
+    return lines
+
+
+def _header(spec: _Spec, key: str) -> str:
+    return next(c.header_zh for c in spec.columns if c.key == key)
+
+
+# ------------------------------------------------------------------ parsing
+
+
+@dataclass
+class RowError:
+    """A problem with a cell (or a whole row when ``column`` is empty).
+
+    ``row`` is the spreadsheet row as the user sees it (the header is row 1;
+    0 means the file as a whole); ``column`` is the header as the user wrote it.
+    """
+
+    row: int
+    column: str
+    message: str
+
+
+@dataclass
+class ParsedRecord:
+    """One record read from the file: the rows it came from and the data for its schema."""
+
+    rows: list[int]
+    data: dict[str, Any]
+    origin: dict[str, int] = field(default_factory=dict)
+    """For record-level fields of a nested record: the row each value was read from."""
+
+
+@dataclass
+class Parsed:
+    kind: RecordKind
+    records: list[ParsedRecord] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    """Column key -> the header as the user wrote it."""
+    skipped: list[int] = field(default_factory=list)
+    """Rows skipped because they are the template's unchanged example."""
+    data_rows: int = 0
+
+
+class _FileProblem(Exception):
+    pass
+
+
+class _CellProblem(Exception):
+    pass
+
+
+def parse(kind: RecordKind | str, filename: str, content: bytes) -> Parsed:
+    """Read a filled CSV or XLSX template into records; collect every cell it cannot read."""
+    kind = RecordKind(kind)
+    spec = _spec(kind)
+    cols = {c.key: c for c in spec.columns}
+    parsed = Parsed(kind)
+    try:
+        table = _read_table(filename, content)
+        header_row, header_cells = _find_header(spec, table)
+        mapping = _map_headers(spec, header_row, header_cells, parsed)
+    except _FileProblem as exc:
+        parsed.errors.append(RowError(0, "", str(exc)))
+        return parsed
+    if parsed.errors:  # a header problem: the rows cannot be read reliably
+        return parsed
+    rows: list[_Row] = []
+    unnamed: set[int] = set()
+    for row_no, cells in table:
+        if row_no <= header_row:
+            continue
+        for j, v in enumerate(cells):
+            if j not in mapping and j not in unnamed and not _blank(v):
+                unnamed.add(j)
+                parsed.errors.append(
+                    RowError(row_no, f"{_column_name(j)}列", "这一列有数据，但没有列名")
+                )
+        values = {key: cells[j] if j < len(cells) else None for j, key in mapping.items()}
+        if all(_blank(v) for v in values.values()):
+            continue
+        parsed.data_rows += 1
+        if parsed.data_rows > MAX_DATA_ROWS:
+            parsed.errors.append(
+                RowError(row_no, "", f"文件超过 {MAX_DATA_ROWS} 行数据，请拆分后分别导入")
+            )
+            return parsed
+        if _is_example(cols, values):
+            parsed.skipped.append(row_no)
+            continue
+        rows.append(_Row(row_no, values, _convert_row(cols, row_no, values, parsed)))
+    if spec.items:
+        _group(spec, cols, rows, parsed)
+    else:
+        parsed.records += [
+            ParsedRecord([r.no], _nest(r.cells)) for r in rows if r.cells is not None
+        ]
+    if not parsed.records and not parsed.errors:
+        parsed.errors.append(RowError(header_row + 1, "", "文件中没有可导入的数据行"))
+    parsed.errors.sort(key=lambda e: e.row)
+    return parsed
+
+
+@dataclass
+class _Row:
+    no: int
+    raw: dict[str, Any]
+    cells: dict[str, Any] | None
+    """Converted non-empty cells; None when some cell could not be read (already reported)."""
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+# -- reading the file into rows of cell values
+
+Table = list[tuple[int, list[Any]]]
+
+
+def _read_table(filename: str, content: bytes) -> Table:
+    name = filename.lower()
+    if content.startswith(b"PK\x03\x04") or name.endswith((".xlsx", ".xlsm")):
+        return _read_xlsx(content)
+    if content.startswith(b"\xd0\xcf\x11\xe0") or name.endswith((".xls", ".et")):
+        raise _FileProblem("不支持旧版 Excel（.xls）文件，请在 Excel 中另存为 .xlsx 或 CSV")
+    return _read_csv(content)
+
+
+def _read_csv(content: bytes) -> Table:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            # Excel on Chinese Windows saves "CSV (逗号分隔)" in the ANSI code page (GBK).
+            text = content.decode("gb18030")
+        except UnicodeDecodeError:
+            raise _FileProblem("无法识别文件编码：请保存为 UTF-8 或 GB18030 编码的 CSV") from None
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return [(i, row) for i, row in enumerate(reader, start=1)]
+    except csv.Error as exc:
+        raise _FileProblem(f"CSV 格式错误（第 {reader.line_num} 行）：{exc}") from None
+
+
+def _has_time(number_format: str) -> bool:
+    fmt = re.sub(r'"[^"]*"|\[[^\]]*\]|\\.', "", number_format or "").lower()
+    return "h" in fmt or "s" in fmt
+
+
+def _read_xlsx(content: bytes) -> Table:
+    from openpyxl import load_workbook
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as zf:
+            if sum(i.file_size for i in zf.infolist()) > MAX_UNZIPPED_BYTES:
+                raise _FileProblem("XLSX 文件解压后过大，请拆分后分别导入")
+        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except _FileProblem:
+        raise
+    except Exception as exc:  # openpyxl raises many kinds on a damaged file
+        raise _FileProblem(f"无法读取 XLSX 文件：{type(exc).__name__}") from None
+    try:
+        sheets = [ws for ws in wb.worksheets if ws.title != "说明"] or wb.worksheets
+        ws = sheets[0]
+        # A stale <dimension> (common in files written by other tools) would cut rows off.
+        ws.reset_dimensions()
+        table: Table = []
+        for i, row in enumerate(ws.iter_rows(), start=1):
+            values = []
+            for cell in row:
+                value = cell.value
+                if isinstance(value, datetime) and not _has_time(
+                    getattr(cell, "number_format", "")
+                ):
+                    value = value.date()  # a date cell: no time was written
+                values.append(value)
+            table.append((i, values))
+            if i > MAX_DATA_ROWS + 20 and any(not _blank(v) for v in values):
+                break
+        return table
+    finally:
+        wb.close()
+
+
+# -- the header row
+
+
+def _norm_header(text: Any) -> str:
+    text = unicodedata.normalize("NFKC", str(text)).strip()
+    return text.strip("*").strip()
+
+
+def _find_header(spec: _Spec, table: Table) -> tuple[int, list[Any]]:
+    """The header row: among the first ten rows, the one naming most known columns.
+    (Many 台账 have a title row above the header.)"""
+    known = _header_index(spec)
+    best: tuple[int, int, list[Any]] | None = None
+    for row_no, cells in table[:10]:
+        hits = sum(1 for v in cells if not _blank(v) and _match(known, v) is not None)
+        if hits and (best is None or hits > best[0]):
+            best = (hits, row_no, cells)
+    if best is None:
+        expected = "、".join(c.header_zh for c in spec.columns if c.required)
+        raise _FileProblem(f"找不到表头：第一行应为列名，如 {expected}")
+    return best[1], best[2]
+
+
+def _header_index(spec: _Spec) -> tuple[dict[str, str], dict[str, set[str]]]:
+    exact: dict[str, str] = {}
+    folded: dict[str, set[str]] = {}
+    for col in spec.columns:
+        for name in (col.header_zh, col.header_en, col.key):
+            exact[_norm_header(name)] = col.key
+            folded.setdefault(_norm_header(name).casefold(), set()).add(col.key)
+    return exact, folded
+
+
+def _match(known: tuple[dict[str, str], dict[str, set[str]]], header: Any) -> str | None:
+    exact, folded = known
+    text = _norm_header(header)
+    if text in exact:
+        return exact[text]
+    keys = folded.get(text.casefold(), set())
+    return next(iter(keys)) if len(keys) == 1 else None
+
+
+def _column_name(j: int) -> str:
+    name = ""
+    j += 1
+    while j:
+        j, r = divmod(j - 1, 26)
+        name = chr(65 + r) + name
+    return name
+
+
+def _map_headers(spec: _Spec, row_no: int, cells: list[Any], parsed: Parsed) -> dict[int, str]:
+    known = _header_index(spec)
+    mapping: dict[int, str] = {}
+    for j, value in enumerate(cells):
+        if _blank(value):
+            continue
+        written = str(value).strip()
+        key = _match(known, value)
+        if key is None:
+            parsed.errors.append(
+                RowError(row_no, written, f"无法识别的列“{written}”：请使用模板中的列名")
+            )
+        elif key in parsed.headers:
+            parsed.errors.append(
+                RowError(row_no, written, f"列“{written}”与“{parsed.headers[key]}”重复")
+            )
+        else:
+            mapping[j] = key
+            parsed.headers[key] = written
+    for col in spec.columns:
+        if col.required and col.key not in parsed.headers:
+            parsed.errors.append(RowError(row_no, col.header_zh, f"缺少必填列“{col.header_zh}”"))
+    return mapping
+
+
+# -- cells
+
+
+def _cell_text(col: Column, value: Any) -> str:
+    """A cell as the user sees it (for comparing with the template's example)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        if col.type == DATE:
+            return value.date().isoformat()
+        return value.strftime("%Y-%m-%d %H:%M" + (":%S" if value.second else ""))
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return _number_text(value)
+    return str(value).strip()
+
+
+def _is_example(cols: dict[str, Column], values: dict[str, Any]) -> bool:
+    return all(_cell_text(cols[k], v) == cols[k].example for k, v in values.items())
+
+
+def _number_text(value: float | int) -> str:
+    """A number as Excel shows it (15 significant digits), as a plain decimal string."""
+    if isinstance(value, bool):
+        raise _CellProblem("应为数字")
+    if isinstance(value, int):
+        return str(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _CellProblem("应为数字")
+    number = Decimal(format(value, ".15g"))
+    if number == 0:
+        return "0"
+    text = format(number, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _decimal(value: Any) -> str:
+    if isinstance(value, int | float):
+        return _number_text(value)
+    if not isinstance(value, str):
+        raise _CellProblem("应为数字")
+    text = unicodedata.normalize("NFKC", value).strip()
+    if _THOUSANDS.match(text):
+        text = text.replace(",", "")
+    if not _NUMBER.match(text):
+        raise _CellProblem(f"“{value.strip()}”不是数字（只填数字，单位填在单位列）")
+    if "e" in text.lower():
+        text = format(Decimal(text), "f")
+    return text.lstrip("+")
+
+
+def _int(value: Any) -> int:
+    text = _decimal(value)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:  # pragma: no cover - _decimal checked the form
+        raise _CellProblem("应为整数") from None
+    if number != number.to_integral_value():
+        raise _CellProblem(f"“{text}”不是整数")
+    return int(number)
+
+
+_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+_DATE8 = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_INSTANT = re.compile(
+    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:[T\s]+(\d{1,2})\s*[:：时点]\s*(\d{1,2})(?:\s*[:：分]\s*(\d{1,2})(?:\.(\d{1,6}))?\s*秒?)?\s*分?)"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?$",
+    re.IGNORECASE,
+)
+
+
+def _date(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value).strip()
+        m = _DATE.match(text) or _DATE8.match(text)
+        if m:
+            try:
+                return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+            except ValueError:
+                raise _CellProblem(f"“{text}”不是有效日期") from None
+    raise _CellProblem(f"“{_cell_repr(value)}”不是日期，请写成 YYYY-MM-DD")
+
+
+def _instant(value: Any) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            # Excel keeps a fraction of a day: 08:30 can come back as 08:29:59.999999.
+            # Round to the millisecond, the finest time Excel shows.
+            millis = round(value.microsecond / 1000)
+            value = value.replace(microsecond=0) + timedelta(milliseconds=millis)
+            value = value.replace(tzinfo=CST_OFFSET)
+        return _rfc3339(value)
+    if isinstance(value, date):
+        raise _CellProblem(f"“{value.isoformat()}”只有日期，请写成 YYYY-MM-DD HH:MM（北京时间）")
+    if isinstance(value, time | timedelta):
+        raise _CellProblem("只有时间，请写成 YYYY-MM-DD HH:MM（北京时间）")
+    if isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value).strip()
+        m = _INSTANT.match(text)
+        if m:
+            y, mo, d, h, mi, s, frac, zone = m.groups()
+            try:
+                moment = datetime(
+                    int(y),
+                    int(mo),
+                    int(d),
+                    int(h),
+                    int(mi),
+                    int(s or 0),
+                    int((frac or "0").ljust(6, "0")),
+                )
+                tz = CST_OFFSET if zone is None else _zone(zone)
+            except ValueError:
+                raise _CellProblem(f"“{text}”不是有效的日期时间") from None
+            return _rfc3339(moment.replace(tzinfo=tz))
+        if _DATE.match(text) or _DATE8.match(text):
+            raise _CellProblem(f"“{text}”只有日期，请写成 YYYY-MM-DD HH:MM（北京时间）")
+    raise _CellProblem(f"“{_cell_repr(value)}”不是日期时间，请写成 YYYY-MM-DD HH:MM（北京时间）")
+
+
+def _rfc3339(moment: datetime) -> str:
+    if not moment.microsecond:
+        return moment.isoformat(timespec="seconds")
+    return moment.isoformat(
+        timespec="milliseconds" if moment.microsecond % 1000 == 0 else "microseconds"
+    )
+
+
+def _zone(text: str) -> timezone:
+    if text.upper() == "Z":
+        return UTC
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:])
+    if hours > 23 or minutes > 59:
+        raise ValueError(text)
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def _bool(col: Column, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    text = unicodedata.normalize("NFKC", str(value)).strip().casefold()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    labels = "/".join(label for _, label in col.choices)
+    raise _CellProblem(f"“{_cell_repr(value)}”无法识别，请填 {labels}")
+
+
+@cache
+def _enum_names(choices: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Every accepted spelling (case-folded) of each choice -> the choice's value.
+    A choice's own label wins over another choice's alias (合格 is "pass", not "ok")."""
+    names: dict[str, str] = {}
+    for choice, _ in choices:
+        for name in (choice, choice.replace("_", " "), *_ALIASES.get(choice, ())):
+            names[unicodedata.normalize("NFKC", name).casefold()] = choice
+    for choice, label in choices:
+        names[label.casefold()] = choice
+    return names
+
+
+def _enum(col: Column, value: Any) -> str:
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    choice = _enum_names(col.choices).get(text.casefold())
+    if choice is not None:
+        return choice
+    labels = "/".join(label for _, label in col.choices)
+    raise _CellProblem(f"“{text}”不是可选值：{labels}")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, int | float):
+        return _number_text(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M" + (":%S" if value.second else ""))
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _decimals(value: Any) -> list[str]:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [_number_text(value)]
+    parts = re.split(r"[/／;；,，、\s]+", unicodedata.normalize("NFKC", str(value)).strip())
+    return [_decimal(p) for p in parts if p]
+
+
+def _cell_repr(value: Any) -> str:
+    text = _text(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _convert(col: Column, value: Any) -> Any:
+    if col.type == DECIMAL:
+        return _decimal(value)
+    if col.type == INT:
+        return _int(value)
+    if col.type == DATE:
+        return _date(value)
+    if col.type == INSTANT:
+        return _instant(value)
+    if col.type == BOOL:
+        return _bool(col, value)
+    if col.type == ENUM:
+        return _enum(col, value)
+    if col.type == DECIMALS:
+        return _decimals(value)
+    return _text(value)
+
+
+def _convert_row(
+    cols: dict[str, Column], row_no: int, values: dict[str, Any], parsed: Parsed
+) -> dict[str, Any] | None:
+    """The row's non-empty cells converted for the schema; None if any cell cannot be read."""
+    out: dict[str, Any] = {}
+    ok = True
+    for key, value in values.items():
+        if _blank(value):
+            continue
+        try:
+            out[key] = _convert(cols[key], value)
+        except _CellProblem as exc:
+            parsed.errors.append(RowError(row_no, parsed.headers[key], str(exc)))
+            ok = False
+    return out if ok else None
+
+
+def _nest(cells: dict[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``."""
+    out: dict[str, Any] = {}
+    for key, value in cells.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def _group(spec: _Spec, cols: dict[str, Column], rows: list[_Row], parsed: Parsed) -> None:
+    """Consecutive rows with the same group key form one record, one list item per row.
+
+    A row whose group-key cells are all empty continues the record above
+    (merged cells read that way). A record-level value may be repeated on
+    later rows of its group, but not changed.
+    """
+    prefix = spec.items + "."
+    first_row: dict[tuple[Any, ...], int] = {}
+    groups: list[tuple[list[_Row], bool]] = []
+    last: tuple[Any, ...] | None = None
+    for row in rows:
+        key = tuple(_group_value(cols[k], row.raw.get(k)) for k in spec.group_by)
+        if groups and (key == last or all(v is None for v in key)):
+            groups[-1][0].append(row)
+            continue
+        usable = True
+        if all(v is not None for v in key) and key in first_row:
+            names = "、".join(parsed.headers[k] for k in spec.group_by)
+            parsed.errors.append(
+                RowError(
+                    row.no,
+                    parsed.headers[spec.group_by[0]],
+                    f"{names}与第 {first_row[key]} 行相同但不相邻：同一记录的各行须连续排列",
+                )
+            )
+            usable = False
+        first_row.setdefault(key, row.no)
+        groups.append(([row], usable))
+        last = key
+    for members, usable in groups:
+        if not usable or any(r.cells is None for r in members):
+            continue  # already reported
+        data: dict[str, Any] = {}
+        origin: dict[str, int] = {}
+        items: list[dict[str, Any]] = []
+        for row in members:
+            assert row.cells is not None
+            for k, v in row.cells.items():
+                if k.startswith(prefix):
+                    continue
+                if k not in data:
+                    data[k], origin[k] = v, row.no
+                elif data[k] != v:
+                    parsed.errors.append(
+                        RowError(
+                            row.no,
+                            parsed.headers[k],
+                            f"与本记录第 {origin[k]} 行的“{_text(data[k])}”不一致",
+                        )
+                    )
+                    usable = False
+            item = {k.removeprefix(prefix): v for k, v in row.cells.items() if k.startswith(prefix)}
+            items.append(_nest(item))
+        if usable:
+            record_data = _nest(data)
+            record_data[spec.items] = items
+            parsed.records.append(ParsedRecord([r.no for r in members], record_data, origin))
+
+
+def _group_value(col: Column, value: Any) -> Any:
+    """A group-key cell as compared between rows: converted if it can be, else its text."""
+    if _blank(value):
+        return None
+    try:
+        return _convert(col, value)
+    except _CellProblem:
+        return ("unreadable", _cell_text(col, value))
+
+
+# --------------------------------------------------------------- importing
+
+
+@dataclass
+class ImportResult:
+    """What an import did, or would do: nothing is written unless ``errors`` is empty."""
+
+    kind: RecordKind
+    dry_run: bool
+    records: int = 0
+    """Records read from the file."""
+    checked: int = 0
+    """Records the core accepted (appended, or in a dry run, appended and rolled back)."""
+    written: int = 0
+    """Entries left in the caller's session to commit: 0 after a dry run or any error."""
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)
+    first_seq: int | None = None
+    last_seq: int | None = None
+    skipped: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+_MSG_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\b[^:]*:")
+
+
+def _locate(spec: _Spec, parsed: Parsed, rec: ParsedRecord, problem: FieldProblem) -> RowError:
+    """Map a problem's ``loc`` (e.g. ``("materials", 1, "quantity")``) to a row and a header."""
+    keys = {c.key for c in spec.columns}
+    row = rec.rows[0]
+    parts: list[str] = []
+    loc = list(problem.loc)
+    if spec.items and len(loc) >= 2 and loc[0] == spec.items and isinstance(loc[1], int):
+        if loc[1] < len(rec.rows):
+            row = rec.rows[loc[1]]
+        parts.append(spec.items)
+        loc = loc[2:]
+    parts += [str(p) for p in loc if not isinstance(p, int)]
+    key = ".".join(parts)
+    # Model-level checks name their field at the start of the message ("ended_at: …").
+    m = _MSG_FIELD.match(problem.msg)
+    if key not in keys and m:
+        candidate = ".".join([*parts, m[1]])
+        if candidate in keys:
+            key = candidate
+    while key and key not in keys and "." in key:
+        key = key.rsplit(".", 1)[0]
+    if key and key not in keys:
+        # e.g. loc ("materials",): the list as a whole -> its first column
+        key = next((c.key for c in spec.columns if c.key.startswith(key + ".")), key)
+    column = ""
+    if key in keys:
+        column = parsed.headers.get(key) or next(c.header_zh for c in spec.columns if c.key == key)
+        if "." not in key and key in rec.origin:
+            row = rec.origin[key]
+    # pydantic's own wording for an empty required cell; the core's "missing" messages say more
+    message = "必填，不能为空" if problem.msg == "Field required" else problem.msg
+    return RowError(row, column, message)
+
+
+def run_import(
+    *,
+    session: Session,
+    ledger_id: int,
+    kind: RecordKind | str,
+    parsed: Parsed,
+    actor: str,
+    clock: Clock,
+    dry_run: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportResult:
+    """Append every parsed record in file order, in the caller's (write) session.
+
+    The file is checked as a whole: a record the core refuses is reported
+    against its row and column, and the records after it are still checked
+    (in the ledger state the earlier rows produce). With ``dry_run``, or when
+    any row failed, everything is rolled back and nothing is written;
+    otherwise the entries stay in the session for the caller to commit.
+    """
+    kind = RecordKind(kind)
+    spec = _spec(kind)
+    if parsed.kind != kind:
+        raise ValueError(f"the file was parsed as {parsed.kind}, not {kind}")
+    result = ImportResult(kind, dry_run, records=len(parsed.records), errors=list(parsed.errors))
+    result.skipped = list(parsed.skipped)
+    # Schema checks need no database: refuse those rows before taking the ledger's lock.
+    models = []
+    for rec in parsed.records:
+        try:
+            models.append((rec, validate(kind, rec.data)))
+        except RecordError as exc:
+            result.errors += [_locate(spec, parsed, rec, p) for p in exc.problems]
+    appended = _append(
+        session=session,
+        ledger_id=ledger_id,
+        kind=kind,
+        items=models,
+        actor=actor,
+        clock=clock,
+        keep=not dry_run and not result.errors,
+        on_error=lambda rec, exc: result.errors.extend(
+            _locate(spec, parsed, rec, p) for p in exc.problems
+        ),
+        progress=progress,
+    )
+    result.checked = len(appended)
+    for rec, done in appended:
+        result.warnings += [_locate(spec, parsed, rec, w) for w in done.warnings]
+    if appended and not dry_run and not result.errors:
+        result.written = len(appended)
+        result.first_seq = appended[0][1].seq
+        result.last_seq = appended[-1][1].seq
+    result.errors.sort(key=lambda e: e.row)
+    result.warnings.sort(key=lambda e: e.row)
+    return result
+
+
+def _append(
+    *,
+    session: Session,
+    ledger_id: int,
+    kind: RecordKind,
+    items: Sequence[tuple[ParsedRecord, Any]],
+    actor: str,
+    clock: Clock,
+    keep: bool,
+    on_error: Callable[[ParsedRecord, RecordError], None],
+    progress: Callable[[int, int], None] | None,
+) -> list[tuple[ParsedRecord, Recorded]]:
+    """Record ``items`` in order inside one SAVEPOINT, released only if ``keep`` and all succeed.
+
+    Records go in chunks of :data:`CHUNK` under a SAVEPOINT each. When one is
+    refused, its chunk is rolled back, the records before it are replayed, and
+    the import goes on after it; so every record is checked in the state the
+    good records above it leave, at the cost of one savepoint per chunk (plus
+    one per refused record) rather than one per record. On PostgreSQL each
+    released savepoint is a subtransaction that stays in the transaction, and
+    with thousands of them every later statement gets slower.
+    """
+    done: list[tuple[ParsedRecord, Recorded]] = []
+    # Refused records not yet passed, largest first: a new refusal always lies
+    # before the smallest pending one, because a chunk never runs past it.
+    pending: list[int] = []
+    refused = 0
+    total = len(items)
+    outer = session.begin_nested()
+    try:
+        pos = 0
+        reported = 0
+        while pos < total:
+            if pending and pos == pending[-1]:
+                pending.pop()
+                pos += 1
+                continue
+            end = min(pos + CHUNK, total, pending[-1] if pending else total)
+            batch: list[tuple[ParsedRecord, Recorded]] = []
+            i = pos
+            try:
+                with session.begin_nested():
+                    for i in range(pos, end):
+                        rec, model = items[i]
+                        recorded = record(
+                            session=session,
+                            ledger_id=ledger_id,
+                            kind=kind,
+                            data=model,
+                            actor=actor,
+                            clock=clock,
+                        )
+                        batch.append((rec, recorded))
+            except RecordError as exc:
+                pending.append(i)
+                refused += 1
+                on_error(items[i][0], exc)
+                continue  # the rollback undid pos..i-1 too: replay them
+            done += batch
+            pos = end
+            if progress is not None and (pos - reported >= CHUNK or pos == total):
+                progress(pos, total)
+                reported = pos
+        if progress is not None and total and reported < total:
+            progress(total, total)
+    except BaseException:
+        outer.rollback()
+        raise
+    if keep and not refused:
+        outer.commit()
+    else:
+        outer.rollback()
+    return done
+
+
+def import_file(
+    *,
+    session: Session,
+    ledger_id: int,
+    kind: RecordKind | str,
+    filename: str,
+    content: bytes,
+    actor: str,
+    clock: Clock,
+    dry_run: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportResult:
+    """:func:`parse` then :func:`run_import`: the one call a route makes."""
+    parsed = parse(kind, filename, content)
+    return run_import(
+        session=session,
+        ledger_id=ledger_id,
+        kind=kind,
+        parsed=parsed,
+        actor=actor,
+        clock=clock,
+        dry_run=dry_run,
+        progress=progress,
+    )
+
+
+__all__ = [
+    "IMPORTABLE",
+    "Column",
+    "ImportResult",
+    "Parsed",
+    "ParsedRecord",
+    "RowError",
+    "columns",
+    "import_file",
+    "parse",
+    "run_import",
+    "template_csv",
+    "template_xlsx",
+    "title",
+]
