@@ -443,3 +443,75 @@ def test_an_xlsx_import_with_a_bad_row_is_refused_then_the_fixed_file_imports(
     page.goto("/lots/PJ20260301A")
     assert page.locator("#timeline").inner_text().count("DIST01") == 0  # buyer names, not codes
     assert page.locator("#held").inner_text().startswith("8880")  # 9600 - 3 x 10 x 24
+
+
+def test_master_data_forms(page, db_url) -> None:
+    login(page)
+    page.goto("/records/supplier/new")
+    for field, value in (
+        ("#code", "MILK01"),
+        ("#name", "峄城奶牛合作社"),
+        ("#address", "峄城区"),
+        ("#contact", "0632-7700001"),
+    ):
+        page.fill(field, value)
+    save(page)
+    assert saved_seq(page) == 5
+    page.goto("/records/customer/new")
+    for field, value in (
+        ("#code", "SCHOOL"),
+        ("#name", "峄城区实验小学"),
+        ("#address", "峄城区坛山路 1 号"),
+        ("#contact", "0632-7710000"),
+    ):
+        page.fill(field, value)
+    save(page)
+    assert saved_seq(page) == 6
+    page.goto("/records/product/new")
+    for field, value in (
+        ("#code", "MK250"),
+        ("#name", "巴氏杀菌乳"),
+        ("#category", "乳制品"),
+        ("#specification", "250 mL/盒"),
+        ("#unit", "盒"),
+        ("#gtin", "6927654320015"),
+        ("#shelf_life_days", "7"),
+    ):
+        page.fill(field, value)
+    page.fill("[name='packaging.0.unit']", "箱")
+    page.fill("[name='packaging.0.quantity']", "20")
+    rows = [
+        ("CCP2", "巴氏杀菌", "temperature", "杀菌温度", "numeric", "°C", "72", "", "30"),
+        ("CCP3", "冷藏", "storage", "冷藏温度", "numeric", "°C", "", "6", ""),
+    ]
+    for i, row in enumerate(rows):
+        for name, value in zip(
+            (
+                "point",
+                "point_name",
+                "code",
+                "name",
+                "kind",
+                "unit",
+                "min",
+                "max",
+                "frequency_minutes",
+            ),
+            row,
+            strict=True,
+        ):
+            selector = f"[name='ccp.{i}.{name}']"
+            if name == "kind":
+                page.select_option(selector, value)
+            elif value:
+                page.fill(selector, value)
+    for i, (item, limit) in enumerate((("菌落总数", "≤5×10^4 CFU/mL"), ("蛋白质", "≥2.9 g/100 g"))):
+        page.fill(f"[name='release_items.{i}.item']", item)
+        page.fill(f"[name='release_items.{i}.limit']", limit)
+    shot(page, "form-product", db_url)
+    save(page)
+    assert saved_seq(page) == 7
+    page.goto("/master/products")
+    text = page.locator("main").inner_text()
+    assert "巴氏杀菌乳" in text
+    assert "≤ 6" in text
