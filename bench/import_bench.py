@@ -10,7 +10,8 @@ Run from the project root::
 
     .venv/bin/python -m bench.import_bench                      # temp SQLite file
     .venv/bin/python -m bench.import_bench --kind ccp_record
-    TRACE_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bench \\
+    createdb -h 127.0.0.1 -U postgres import_bench    # once
+    TRACE_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/import_bench \\
         .venv/bin/python -m bench.import_bench --kind sale
     .venv/bin/python -m bench.import_bench --profile            # + cProfile hot spots
 
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,6 @@ def setup_ledger(engine: Engine, clock: SimulatedClock, lots: int) -> int:
             actor="bench",
             clock=clock,
         )
-    from foodtrace.ledger.models import Entry  # noqa: F401 - make sure models are loaded
     from foodtrace.ledger.service import get_ledger
 
     with write_session(engine) as s:
@@ -177,7 +177,7 @@ def make_rows(kind: RecordKind, rows: int, lots: int) -> list[list[Any]]:
     for i in range(rows):
         lot = f"L{i % lots:04d}"
         if kind == RecordKind.SALE:
-            out.append([lot, 1 + i % 7, "箱", datetime(2026, 3, 1), f"C{i % 20:02d}", f"CK-{i}"])
+            out.append([lot, 1 + i % 7, "箱", date(2026, 3, 1), f"C{i % 20:02d}", f"CK-{i}"])
         else:
             at = (START + CST_NAIVE + timedelta(seconds=i)).replace(tzinfo=None)
             out.append([lot, "CCP1", "temperature", 85.5 + (i % 30) / 10, "°C", at, "李强"])
@@ -206,9 +206,7 @@ def make_file(kind: RecordKind, rows: list[list[Any]], fmt: str) -> bytes:
         w = csv.writer(buf)
         w.writerow(HEADERS[kind])
         for r in rows:
-            w.writerow(
-                [v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime) else v for v in r]
-            )
+            w.writerow([str(v) if isinstance(v, date) else v for v in r])  # datetime: "… 08:00:00"
         return buf.getvalue().encode("utf-8-sig")
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(imports.title(kind))

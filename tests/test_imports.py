@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
 
 from enterprise_portal import imports_api
-from enterprise_portal.imports_api import router as imports_router
 from foodtrace import imports
 from foodtrace.accounts.service import Role, add_user
 from foodtrace.config import Settings
@@ -152,9 +151,7 @@ def errors_of(result: imports.ImportResult | imports.Parsed) -> list[tuple[int, 
 
 @pytest.fixture
 def app(db_url, engine, clock):
-    app = create_app(Settings(database_url=db_url), clock=clock, engine=engine)
-    app.include_router(imports_router)
-    return app
+    return create_app(Settings(database_url=db_url), clock=clock, engine=engine)
 
 
 @pytest.fixture
@@ -339,7 +336,7 @@ def test_date_cells_and_written_dates_enums_and_booleans() -> None:
     }
     ws.append([values.get(c.key) for c in columns(RecordKind.MATERIAL_CHECK)])
     ws["J2"].number_format = "yyyy/m/d"
-    texts = {**values, "production_date": "2026年2月20日", "receipt_date": "20260301"}
+    texts = {**values, "production_date": "2026年2月20日", "receipt_date": "2026-03-01 00:00:00"}
     texts |= {
         "material_type": "食品添加剂",
         "accepted": "不合格",
@@ -710,3 +707,12 @@ def test_the_core_names_what_is_missing(engine, clock) -> None:
     result = do_import(engine, clock, lid, RecordKind.CCP_RECORD, "c.xlsx", content)
     assert errors_of(result) == [(2, "测量值")]
     assert "give value and unit" in result.errors[0].message
+
+
+def test_written_dates_in_a_csv() -> None:
+    lines = ["生产批号,数量,单位,销售日期,客户编码"]
+    for written in ("20260301", "2026/3/1", "2026.03.01", "2026-03-01 17:45", "2026-03-01T01:00Z"):
+        lines.append(f"PJ1,1,箱,{written},DIST01")
+    parsed = parse(RecordKind.SALE, "s.csv", "\n".join(lines).encode())
+    assert [r.data["sale_date"] for r in parsed.records] == ["2026-03-01"] * 4
+    assert errors_of(parsed) == [(6, "销售日期")]  # an instant in UTC: its local date is not "01"

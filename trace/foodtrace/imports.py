@@ -1101,7 +1101,11 @@ def _date(value: Any) -> str:
         value = str(value)
     if isinstance(value, str):
         text = unicodedata.normalize("NFKC", value).strip()
-        m = _DATE.match(text) or _DATE8.match(text)
+        # A date with a time of day (exported from another system) is still that local
+        # date; with a zone it is an instant, whose local date is not what was written.
+        m = _DATE.match(text) or _DATE8.match(text) or _INSTANT.match(text)
+        if m and m.re is _INSTANT and m[8] is not None:
+            raise _CellProblem(f"“{text}”带时区，请只写日期 YYYY-MM-DD")
         if m:
             try:
                 return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
