@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, event, func, select
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from foodtrace.canonical import ZERO_HASH, canonical_bytes, leaf_hash
@@ -56,6 +57,12 @@ def lock_head(*, session: Session, ledger_id: int) -> Ledger:
     """
     if not is_write_connection(session.connection()):
         raise RuntimeError("appending needs a write session (foodtrace.db.write_session)")
+    # Within one transaction the lock is already held: reuse the head read then
+    # (it follows every append). Any transaction's end, savepoints included,
+    # forgets it, so a rolled-back savepoint can never leave a stale head.
+    held = session.info.setdefault(_HELD, {})
+    if ledger_id in held:
+        return held[ledger_id]
     ledger = session.execute(
         select(Ledger)
         .where(Ledger.id == ledger_id)
@@ -64,7 +71,16 @@ def lock_head(*, session: Session, ledger_id: int) -> Ledger:
     ).scalar_one_or_none()
     if ledger is None:
         raise NotFound(f"no ledger {ledger_id}")
+    held[ledger_id] = ledger
     return ledger
+
+
+_HELD = "foodtrace.locked_heads"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locked_heads(session: Session, _transaction: Any) -> None:
+    session.info.pop(_HELD, None)
 
 
 def new_salt() -> str:
@@ -115,24 +131,34 @@ def write_entry(*, session: Session, head: Ledger, entry: dict[str, Any]) -> App
     data = canonical_bytes(entry)
     digest = leaf_hash(data)
     prev = bytes.fromhex(entry["prev_hash"])
-    session.execute(
-        insert(Entry).values(
-            ledger_id=head.id,
-            seq=entry["seq"],
-            kind=entry["kind"],
-            event_time=entry["event_time"],
-            recorded_at=entry["recorded_at"],
-            prev_hash=prev,
-            hash=digest,
-            body=data,
-        )
+    conn = session.connection()
+    conn.execute(
+        _ENTRIES.insert(),
+        {
+            "ledger_id": head.id,
+            "seq": entry["seq"],
+            "kind": entry["kind"],
+            "event_time": entry["event_time"],
+            "recorded_at": entry["recorded_at"],
+            "prev_hash": prev,
+            "hash": digest,
+            "body": data,
+        },
     )
-    session.execute(
-        update(Ledger).where(Ledger.id == head.id).values(size=entry["seq"], head_hash=digest)
-    )
-    head.size = entry["seq"]
-    head.head_hash = digest
+    conn.execute(_MOVE_HEAD, {"b_id": head.id, "b_size": entry["seq"], "b_head_hash": digest})
+    # The row is written; the in-memory head follows it without being marked dirty.
+    set_committed_value(head, "size", entry["seq"])
+    set_committed_value(head, "head_hash", digest)
     return Appended(entry["seq"], digest, prev, data)
+
+
+_ENTRIES = Entry.__table__  # type: ignore[attr-defined]
+_LEDGERS = Ledger.__table__  # type: ignore[attr-defined]
+_MOVE_HEAD = (
+    _LEDGERS.update()
+    .where(_LEDGERS.c.id == bindparam("b_id"))
+    .values(size=bindparam("b_size"), head_hash=bindparam("b_head_hash"))
+)
 
 
 def get_ledger(*, session: Session, credit_code: str) -> Ledger:

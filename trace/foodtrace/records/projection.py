@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import rfc8785
-from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, select, update
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -102,6 +102,22 @@ class Store(Protocol):
     def has_attachment(self, sha256: str) -> bool: ...
 
 
+_FIND: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _find_statement(table: str, cols: tuple[str, ...]) -> Any:
+    """``SELECT … WHERE owner = :_owner AND col = :w_col …``, built once per shape."""
+    stmt = _FIND.get((table, cols))
+    if stmt is None:
+        t = TABLES[table]
+        stmt = select(t).where(
+            t.c[owner_column(table)] == bindparam("_owner"),
+            *(t.c[c] == bindparam(f"w_{c}") for c in cols),
+        )
+        _FIND[(table, cols)] = stmt
+    return stmt
+
+
 class DbStore:
     """The derived tables in the database, scoped to one enterprise."""
 
@@ -116,8 +132,9 @@ class DbStore:
         return and_(*conds)
 
     def find(self, table: str, **where: Any) -> list[Row]:
-        t = TABLES[table]
-        rows = self.session.execute(select(t).where(self._where(table, where)))
+        cols = tuple(sorted(where))
+        params = {"_owner": self.enterprise_id, **{f"w_{c}": where[c] for c in cols}}
+        rows = self.session.connection().execute(_find_statement(table, cols), params)
         return [dict(r._mapping) for r in rows]
 
     def put(self, table: str, row: Row, *, replace: bool) -> None:
@@ -127,7 +144,7 @@ class DbStore:
             done = self.session.execute(update(t).where(self._where(table, key)).values(row))
             if done.rowcount == 1:  # type: ignore[attr-defined]
                 return
-        self.session.execute(insert(t).values(row))
+        self.session.connection().execute(t.insert(), row)
 
     def delete(self, table: str, **where: Any) -> None:
         self.session.execute(delete(TABLES[table]).where(self._where(table, where)))

@@ -205,7 +205,7 @@ def record(
     kind = RecordKind(kind)
     model = validate(kind, data)
     head = ledger.lock_head(session=session, ledger_id=ledger_id)
-    digest = _digest(kind, model)
+    digest = _digest(kind, model) if idempotency_key is not None else ""
     if idempotency_key is not None:
         seen = session.get(IdempotencyKey, (ledger_id, idempotency_key))
         if seen is not None:
