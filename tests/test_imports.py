@@ -716,3 +716,39 @@ def test_written_dates_in_a_csv() -> None:
     parsed = parse(RecordKind.SALE, "s.csv", "\n".join(lines).encode())
     assert [r.data["sale_date"] for r in parsed.records] == ["2026-03-01"] * 4
     assert errors_of(parsed) == [(6, "销售日期")]  # an instant in UTC: its local date is not "01"
+
+
+def test_deferred_head_moves_keep_the_ledger_whole(engine, clock, monkeypatch) -> None:
+    """The head row moves once per chunk; refused chunks and dry runs leave it matching."""
+    from foodtrace.ledger.models import Ledger
+    from foodtrace.verify import verify_ledger
+
+    monkeypatch.setattr(imports, "CHUNK", 4)
+    lid = f.beverage_ledger(engine, clock)  # 9 entries
+    sales = [f.sale(quantity="1", document_no=f"CK-{i}") for i in range(11)]
+    bad = [dict(s) for s in sales]
+    bad[6]["quantity"] = "0.0000001"  # 7 decimals: refused by the schema
+    bad[9]["lot_code"] = "NOPE"  # refused by the core, in the third chunk
+    for content, dry_run in (
+        (records_file(RecordKind.SALE, bad, keep_example=False), False),
+        (records_file(RecordKind.SALE, sales, keep_example=False), True),
+    ):
+        result = do_import(engine, clock, lid, RecordKind.SALE, "s.xlsx", content, dry_run=dry_run)
+        assert result.written == 0
+        with write_session(engine) as s:
+            assert s.get(Ledger, lid).size == 9
+            assert verify_ledger(session=s, ledger_id=lid).ok
+    result = do_import(
+        engine,
+        clock,
+        lid,
+        RecordKind.SALE,
+        "s.xlsx",
+        records_file(RecordKind.SALE, sales, keep_example=False),
+    )
+    assert (result.written, result.first_seq, result.last_seq) == (11, 10, 20)
+    f.add(engine, clock, lid, "customer", f.customer(code="AFTER"))  # the next append follows
+    with write_session(engine) as s:
+        assert s.get(Ledger, lid).size == 21
+        report = verify_ledger(session=s, ledger_id=lid)
+        assert report.ok, report.problems[:3]

@@ -1518,6 +1518,8 @@ def _append(
                             data=model,
                             actor=actor,
                             clock=clock,
+                            # the head row moves once per chunk, when it is released
+                            defer_head=True,
                         )
                         batch.append((rec, recorded))
             except RecordError as exc:

@@ -78,9 +78,32 @@ def lock_head(*, session: Session, ledger_id: int) -> Ledger:
 _HELD = "foodtrace.locked_heads"
 
 
+_PENDING = "foodtrace.pending_heads"
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_locked_heads(session: Session, _transaction: Any) -> None:
+    # A rolled-back (sub)transaction takes its deferred head moves with it: the
+    # head row still matches the entries that remain.
     session.info.pop(_HELD, None)
+    session.info.pop(_PENDING, None)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending_heads(session: Session) -> None:
+    """Move deferred heads before any commit, a savepoint's release included."""
+    flush_heads(session)
+
+
+def flush_heads(session: Session) -> None:
+    """Write the head rows whose moves were deferred (see ``write_entry(defer_head=…)``)."""
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        conn = session.connection()
+        for head in pending.values():
+            conn.execute(
+                _MOVE_HEAD, {"b_id": head.id, "b_size": head.size, "b_head_hash": head.head_hash}
+            )
 
 
 def new_salt() -> str:
@@ -124,8 +147,16 @@ class Appended:
     data: bytes
 
 
-def write_entry(*, session: Session, head: Ledger, entry: dict[str, Any]) -> Appended:
-    """Insert ``entry`` and move the head; the caller holds the head lock and commits."""
+def write_entry(
+    *, session: Session, head: Ledger, entry: dict[str, Any], defer_head: bool = False
+) -> Appended:
+    """Insert ``entry`` and move the head; the caller holds the head lock and commits.
+
+    ``defer_head`` moves the head row once, when the (sub)transaction commits,
+    instead of after every entry: on PostgreSQL each update of one row inside a
+    transaction lengthens that row's version chain, so a bulk import that moved
+    the head per entry would slow down row by row.
+    """
     if entry["seq"] != head.size + 1 or entry["log"] != head.origin:
         raise ValueError(f"entry seq {entry['seq']} does not follow head size {head.size}")
     data = canonical_bytes(entry)
@@ -145,7 +176,10 @@ def write_entry(*, session: Session, head: Ledger, entry: dict[str, Any]) -> App
             "body": data,
         },
     )
-    conn.execute(_MOVE_HEAD, {"b_id": head.id, "b_size": entry["seq"], "b_head_hash": digest})
+    if defer_head:
+        session.info.setdefault(_PENDING, {})[head.id] = head
+    else:
+        conn.execute(_MOVE_HEAD, {"b_id": head.id, "b_size": entry["seq"], "b_head_hash": digest})
     # The row is written; the in-memory head follows it without being marked dirty.
     set_committed_value(head, "size", entry["seq"])
     set_committed_value(head, "head_hash", digest)

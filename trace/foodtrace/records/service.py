@@ -196,6 +196,7 @@ def record(
     clock: Clock,
     idempotency_key: str | None = None,
     may_correct_registration: bool = False,
+    defer_head: bool = False,
 ) -> Recorded:
     """Append one record to ledger ``ledger_id``; refuse it, writing nothing, if it is invalid.
 
@@ -232,7 +233,7 @@ def record(
         recorded_at=format_instant(now),
         salt=ledger.new_salt(),
     )
-    appended = ledger.write_entry(session=session, head=head, entry=entry)
+    appended = ledger.write_entry(session=session, head=head, entry=entry, defer_head=defer_head)
     if idempotency_key is not None:
         session.execute(
             insert(IdempotencyKey).values(
