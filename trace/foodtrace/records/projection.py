@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import rfc8785
-from sqlalchemy import Table, and_, bindparam, delete, select, update
+from sqlalchemy import Table, and_, bindparam, delete, event, select, update
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -118,8 +118,23 @@ def _find_statement(table: str, cols: tuple[str, ...]) -> Any:
     return stmt
 
 
+_FIND_CACHE = "foodtrace.find_cache"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_found_rows(session: Session, _transaction: Any) -> None:
+    # What one transaction read may change once it ends (or a savepoint rolls back).
+    session.info.pop(_FIND_CACHE, None)
+
+
 class DbStore:
-    """The derived tables in the database, scoped to one enterprise."""
+    """The derived tables in the database, scoped to one enterprise.
+
+    Lookups are remembered until this table is written through the store or
+    the transaction (or savepoint) ends: an import asks for the same lot,
+    product and customer thousands of times. Every write to a derived table in
+    the append path goes through :meth:`put` or :meth:`delete`.
+    """
 
     def __init__(self, session: Session, enterprise_id: int) -> None:
         self.session = session
@@ -131,14 +146,28 @@ class DbStore:
         conds += [t.c[k] == v for k, v in where.items()]
         return and_(*conds)
 
+    def _cache(self) -> dict[tuple[Any, ...], list[Row]]:
+        return self.session.info.setdefault(_FIND_CACHE, {})
+
     def find(self, table: str, **where: Any) -> list[Row]:
         cols = tuple(sorted(where))
-        params = {"_owner": self.enterprise_id, **{f"w_{c}": where[c] for c in cols}}
-        rows = self.session.connection().execute(_find_statement(table, cols), params)
-        return [dict(r._mapping) for r in rows]
+        key = (self.enterprise_id, table, cols, tuple(where[c] for c in cols))
+        cache = self._cache()
+        rows = cache.get(key)
+        if rows is None:
+            params = {"_owner": self.enterprise_id, **{f"w_{c}": where[c] for c in cols}}
+            result = self.session.connection().execute(_find_statement(table, cols), params)
+            rows = cache[key] = [dict(r._mapping) for r in result]
+        return [dict(r) for r in rows]
+
+    def _invalidate(self, table: str) -> None:
+        cache = self._cache()
+        for key in [k for k in cache if k[1] == table]:
+            del cache[key]
 
     def put(self, table: str, row: Row, *, replace: bool) -> None:
         t = TABLES[table]
+        self._invalidate(table)
         if replace:
             key = {k: row[k] for k in primary_key(table)}
             done = self.session.execute(update(t).where(self._where(table, key)).values(row))
@@ -147,6 +176,7 @@ class DbStore:
         self.session.connection().execute(t.insert(), row)
 
     def delete(self, table: str, **where: Any) -> None:
+        self._invalidate(table)
         self.session.execute(delete(TABLES[table]).where(self._where(table, where)))
 
     def entry_kind(self, seq: int) -> str | None:
