@@ -768,6 +768,9 @@ class RowError:
     row: int
     column: str
     message: str
+    type: str = ""
+    """The core's problem type, when the core refused the record (for translation)."""
+    ctx: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -1407,7 +1410,7 @@ def _locate(spec: _Spec, parsed: Parsed, rec: ParsedRecord, problem: FieldProble
             row = rec.origin[key]
     # pydantic's own wording for an empty required cell; the core's "missing" messages say more
     message = "必填，不能为空" if problem.msg == "Field required" else problem.msg
-    return RowError(row, column, message)
+    return RowError(row, column, message, problem.type, dict(problem.ctx))
 
 
 def run_import(
