@@ -125,3 +125,20 @@ def engine(db_url: str, clock: SimulatedClock) -> Iterator[Engine]:
 @pytest.fixture
 def dialect(engine: Engine) -> str:
     return engine.dialect.name
+
+
+@pytest.fixture
+def app(db_url: str, engine: Engine, clock: SimulatedClock):  # type: ignore[no-untyped-def]
+    """The web app on the test's database and simulated clock."""
+    from foodtrace.config import Settings
+    from webapp.main import create_app
+
+    return create_app(Settings(database_url=db_url), clock=clock, engine=engine)
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c

@@ -9,28 +9,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from foodtrace.accounts.service import Role, add_user, create_authority
-from foodtrace.config import Settings
 from foodtrace.db import write_session
 from foodtrace.ledger.models import Ledger
 from schemas.identifiers import credit_code_check_char
-from webapp.main import create_app
 
 import factories as f
 from snapshots import snapshot
 
 PASSWORD = "correct horse 42"
 AUTHORITY = "11370404MB28543210"
-
-
-@pytest.fixture
-def app(db_url, engine, clock):
-    return create_app(Settings(database_url=db_url), clock=clock, engine=engine)
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app) as c:
-        yield c
 
 
 @pytest.fixture

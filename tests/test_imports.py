@@ -15,13 +15,11 @@ from openpyxl import Workbook, load_workbook
 from enterprise_portal import imports_api
 from foodtrace import imports
 from foodtrace.accounts.service import Role, add_user
-from foodtrace.config import Settings
 from foodtrace.db import read_session, write_session
 from foodtrace.imports import IMPORTABLE, columns, parse, run_import, template_csv, template_xlsx
 from foodtrace.records.projection import DbStore
 from foodtrace.verify import verify_ledger
 from schemas.records import RECORD_SCHEMAS, RecordKind
-from webapp.main import create_app
 
 import factories as f
 from snapshots import snapshot
@@ -147,17 +145,6 @@ def errors_of(result: imports.ImportResult | imports.Parsed) -> list[tuple[int, 
 
 
 # ---------------------------------------------------------------- web fixtures
-
-
-@pytest.fixture
-def app(db_url, engine, clock):
-    return create_app(Settings(database_url=db_url), clock=clock, engine=engine)
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app) as c:
-        yield c
 
 
 @pytest.fixture
