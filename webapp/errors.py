@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from foodtrace.canonical import CanonicalError
 from foodtrace.errors import AccessDenied, Conflict, NotFound, RecordError
@@ -44,6 +44,18 @@ def install(app: FastAPI) -> None:
             {"detail": "conflicts with a record written at the same moment; retry"},
             status_code=409,
         )
+
+    @app.exception_handler(OperationalError)
+    async def _busy(_: Request, exc: OperationalError) -> JSONResponse:
+        # SQLite's write lock was not free within the busy timeout: nothing was
+        # written, and the request can simply be sent again.
+        if "database is locked" in str(exc.orig):
+            return JSONResponse(
+                {"detail": "the database is busy; nothing was written, retry shortly"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        raise exc
 
     @app.middleware("http")
     async def _no_control_characters_in_urls(request: Request, call_next):  # type: ignore[no-untyped-def]
