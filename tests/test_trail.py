@@ -1,0 +1,177 @@
+"""The lot trail across enterprises: back to the supplier's lot, forward to customers' lots."""
+
+from __future__ import annotations
+
+import pytest
+
+from foodtrace.db import read_session
+from foodtrace.errors import NotFound
+from foodtrace.trail import lot_trail, material_trail
+
+import factories as f
+
+SUGAR_PRODUCT = f.product(
+    code="WS50",
+    name="白砂糖",
+    category="食糖",
+    standard="GB/T 317",
+    gtin=None,
+    specification="50 kg/袋",
+    unit="kg",
+    packaging=[],
+    shelf_life_days=None,
+    ccp_plan=[],
+    release_items=[{"item": "蔗糖分", "limit": "≥99.6", "unit": "g/100g"}],
+)
+
+
+@pytest.fixture
+def district(engine, clock) -> dict[str, int]:
+    """A registered sugar maker whose batch BT20260301 the beverage maker received and used."""
+    sugar = f.register(
+        engine, clock, f.SUGAR, name="枣庄鲁南糖业有限公司", licence_no="SC10137040400011"
+    )
+    f.add(
+        engine,
+        clock,
+        sugar,
+        "supplier",
+        f.supplier(code="CANE", name="峄城甘蔗合作社", credit_code=None, licence_no=None),
+    )
+    f.add(
+        engine,
+        clock,
+        sugar,
+        "customer",
+        f.customer(code="BEV", name="石榴饮品", credit_code=f.BEVERAGE),
+    )
+    f.add(engine, clock, sugar, "product", SUGAR_PRODUCT)
+    f.add(
+        engine,
+        clock,
+        sugar,
+        "material_check",
+        f.material_check(
+            material_lot="CANE-0220",
+            material_name="甘蔗",
+            supplier_code="CANE",
+            batch_no="GZ0220",
+            quantity="50000",
+            receipt_date="2026-02-20",
+            production_date="2026-02-19",
+        ),
+    )
+    f.add(
+        engine,
+        clock,
+        sugar,
+        "production_lot",
+        f.production_lot(
+            product_code="WS50",
+            lot_code="BT20260301",
+            production_date="2026-02-25",
+            started_at="2026-02-25T08:00:00+08:00",
+            ended_at="2026-02-25T18:00:00+08:00",
+            quantity="5000",
+            unit="kg",
+            materials=[{"material_lot": "CANE-0220", "quantity": "40000", "unit": "kg"}],
+        ),
+    )
+    f.add(
+        engine,
+        clock,
+        sugar,
+        "sale",
+        f.sale(
+            lot_code="BT20260301",
+            quantity="2000",
+            unit="kg",
+            sale_date="2026-02-28",
+            customer_code="BEV",
+        ),
+    )
+    beverage = f.beverage_ledger(engine, clock)  # receives BT20260301 as ML-0301-01
+    return {"sugar": sugar, "beverage": beverage}
+
+
+def test_backward_crosses_into_the_suppliers_ledger(engine, district) -> None:
+    with read_session(engine) as s:
+        trail = lot_trail(
+            session=s,
+            enterprise_id=district["beverage"],
+            lot_code="PJ20260301A",
+            direction="backward",
+        )
+    codes = {(n.credit_code, n.type, n.code) for n in trail.nodes.values()}
+    assert (f.BEVERAGE, "material_lot", "ML-0301-01") in codes
+    assert (f.SUGAR, "lot", "BT20260301") in codes  # across, by (credit code, batch no.)
+    assert (f.SUGAR, "material_lot", "CANE-0220") in codes  # and on back
+    shipped = [e for e in trail.edges if e.type == "shipped"]
+    assert [(e.quantity, e.unit, e.date) for e in shipped] == [("2000", "kg", "2026-02-28")]
+    assert all(len(n.hash) == 64 and n.seq for n in trail.nodes.values())
+
+
+def test_depth_limits_the_enterprise_hops(engine, district) -> None:
+    with read_session(engine) as s:
+        trail = lot_trail(
+            session=s,
+            enterprise_id=district["beverage"],
+            lot_code="PJ20260301A",
+            direction="backward",
+            depth=1,
+        )
+    assert {n.credit_code for n in trail.nodes.values() if n.type == "lot"} == {f.BEVERAGE}
+
+
+def test_forward_from_the_suppliers_lot_reaches_the_customers_lots_and_buyers(engine, district):
+    with read_session(engine) as s:
+        trail = lot_trail(
+            session=s, enterprise_id=district["sugar"], lot_code="BT20260301", direction="forward"
+        )
+    by_type = {}
+    for n in trail.nodes.values():
+        by_type.setdefault(n.type, set()).add((n.credit_code, n.code))
+    assert (f.BEVERAGE, "PJ20260301A") in by_type["lot"]
+    assert (f.BEVERAGE, "ML-0301-01") in by_type["material_lot"]
+    # the distributor is not registered: the trail ends at the customer, with the quantity
+    assert (f.DISTRIBUTOR, "DIST01") in by_type["customer"]
+    sold = [
+        e
+        for e in trail.edges
+        if e.type == "sold" and e.source.startswith(f"lot:{district['beverage']}:")
+    ]
+    assert [(e.quantity, e.unit) for e in sold] == [("100", "箱")]
+
+
+def test_a_receipt_of_a_batch_never_sold_is_a_finding(engine, clock, district) -> None:
+    f.add(
+        engine,
+        clock,
+        district["beverage"],
+        "material_check",
+        f.material_check(material_lot="ML-X", batch_no="BT-NEVER-SOLD"),
+    )
+    f.add(
+        engine,
+        clock,
+        district["beverage"],
+        "production_lot",
+        f.production_lot(
+            lot_code="PJ-X", materials=[{"material_lot": "ML-X", "quantity": "1", "unit": "kg"}]
+        ),
+    )
+    with read_session(engine) as s:
+        trail = lot_trail(
+            session=s, enterprise_id=district["beverage"], lot_code="PJ-X", direction="backward"
+        )
+    assert [e.finding for e in trail.edges if e.finding] == ["receipt_without_sale"]
+
+
+def test_material_lot_forward_and_unknown_lots(engine, district) -> None:
+    with read_session(engine) as s:
+        trail = material_trail(
+            session=s, enterprise_id=district["beverage"], material_lot="ML-0301-01"
+        )
+        assert {n.code for n in trail.nodes.values() if n.type == "lot"} == {"PJ20260301A"}
+        with pytest.raises(NotFound):
+            lot_trail(session=s, enterprise_id=district["beverage"], lot_code="NOPE")

@@ -1,0 +1,338 @@
+"""A lot's trail: backward to materials and suppliers, forward to lots and customers,
+across enterprises (DESIGN.md, "Lots and the trail").
+
+Backward: product lot → the material lots it consumed → their incoming checks'
+suppliers; where the supplier is a registered enterprise that sold a lot with
+the batch number the receipt names, across to that lot, and on back.
+Forward: product lot → its sales → customers; where the customer is registered
+and recorded the receipt (a material lot naming our credit code and the lot
+code as its batch number), across to that material lot → the lots that
+consumed it → their sales, and on forward. Cross-enterprise links are matched
+by (supplier credit code, batch/lot code). Every node carries the ledger seq
+and hash of the entry its current view comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from foodtrace.accounts.models import Enterprise
+from foodtrace.ledger.models import Entry
+from foodtrace.records.projection import DbStore
+
+MAX_DEPTH = 12
+
+
+@dataclass
+class Node:
+    id: str
+    type: str  # lot | material_lot | supplier | customer
+    credit_code: str | None
+    enterprise: str | None
+    code: str | None
+    label: str
+    seq: int | None = None
+    hash: str | None = None
+    registered: bool = True
+
+
+@dataclass
+class Edge:
+    source: str
+    target: str
+    type: str  # supplied | consumed | sold | shipped
+    quantity: str | None = None
+    unit: str | None = None
+    date: str | None = None
+    seq: int | None = None
+    finding: str | None = None
+
+
+@dataclass
+class Trail:
+    start: str
+    nodes: dict[str, Node] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+
+    def add(self, node: Node) -> Node:
+        return self.nodes.setdefault(node.id, node)
+
+    def link(self, edge: Edge) -> None:
+        if not any(
+            (e.source, e.target, e.type, e.seq) == (edge.source, edge.target, edge.type, edge.seq)
+            for e in self.edges
+        ):
+            self.edges.append(edge)
+
+
+class _Walker:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.stores: dict[int, DbStore] = {}
+        self.by_code: dict[str, Enterprise | None] = {}
+        self.by_id: dict[int, Enterprise] = {}
+        self.seen: set[tuple[str, str]] = set()
+
+    def store(self, eid: int) -> DbStore:
+        if eid not in self.stores:
+            self.stores[eid] = DbStore(self.session, eid)
+        return self.stores[eid]
+
+    def enterprise(self, credit_code: str | None) -> Enterprise | None:
+        if not credit_code:
+            return None
+        if credit_code not in self.by_code:
+            self.by_code[credit_code] = self.session.execute(
+                select(Enterprise).where(Enterprise.credit_code == credit_code)
+            ).scalar_one_or_none()
+        return self.by_code[credit_code]
+
+    def ent(self, eid: int) -> Enterprise:
+        if eid not in self.by_id:
+            found = self.session.get(Enterprise, eid)
+            assert found is not None
+            self.by_id[eid] = found
+        return self.by_id[eid]
+
+    def hash_of(self, eid: int, seq: int) -> str:
+        digest = self.session.execute(
+            select(Entry.hash).where(Entry.ledger_id == eid, Entry.seq == seq)
+        ).scalar_one()
+        return bytes(digest).hex()
+
+    def lot_node(self, trail: Trail, eid: int, lot: dict[str, Any]) -> Node:
+        e = self.ent(eid)
+        product = self.store(eid).find("products", record_seq=lot["product_seq"])
+        name = product[0]["name"] if product else ""
+        return trail.add(
+            Node(
+                f"lot:{eid}:{lot['record_seq']}",
+                "lot",
+                e.credit_code,
+                e.name,
+                lot["code"],
+                f"{name} {lot['code']}",
+                lot["current_seq"],
+                self.hash_of(eid, lot["current_seq"]),
+            )
+        )
+
+    def material_node(self, trail: Trail, eid: int, ml: dict[str, Any]) -> Node:
+        e = self.ent(eid)
+        return trail.add(
+            Node(
+                f"ml:{eid}:{ml['record_seq']}",
+                "material_lot",
+                e.credit_code,
+                e.name,
+                ml["code"],
+                f"{ml['material_name']} {ml['code']}",
+                ml["current_seq"],
+                self.hash_of(eid, ml["current_seq"]),
+            )
+        )
+
+    # ------------------------------------------------------------ backward
+
+    def backward(self, trail: Trail, eid: int, lot: dict[str, Any], depth: int) -> None:
+        if depth <= 0 or ("b", f"{eid}:{lot['record_seq']}") in self.seen:
+            return
+        self.seen.add(("b", f"{eid}:{lot['record_seq']}"))
+        node = self.lot_node(trail, eid, lot)
+        store = self.store(eid)
+        me = self.ent(eid)
+        for use in store.find("lot_inputs", record_seq=lot["record_seq"]):
+            ml = store.find("material_lots", record_seq=use["material_lot_seq"])[0]
+            mnode = self.material_node(trail, eid, ml)
+            trail.link(
+                Edge(
+                    mnode.id,
+                    node.id,
+                    "consumed",
+                    use["quantity"],
+                    use["unit"],
+                    lot["production_date"],
+                    lot["current_seq"],
+                )
+            )
+            sup = store.find("suppliers", record_seq=ml["supplier_seq"])[0]
+            seller = self.enterprise(ml["supplier_credit_code"])
+            snode = trail.add(
+                Node(
+                    f"sup:{eid}:{sup['record_seq']}",
+                    "supplier",
+                    sup["credit_code"],
+                    sup["name"],
+                    sup["code"],
+                    sup["name"],
+                    sup["current_seq"],
+                    self.hash_of(eid, sup["current_seq"]),
+                    seller is not None,
+                )
+            )
+            trail.link(
+                Edge(
+                    snode.id,
+                    mnode.id,
+                    "supplied",
+                    ml["quantity"],
+                    ml["unit"],
+                    ml["receipt_date"],
+                    ml["current_seq"],
+                )
+            )
+            if seller is None or not ml["batch_no"] or depth <= 1:
+                continue
+            seller_store = self.store(seller.id)
+            sold = seller_store.find("lots", code=ml["batch_no"])
+            sales = (
+                [
+                    s
+                    for s in seller_store.find("sales", lot_seq=sold[0]["record_seq"])
+                    if s["buyer_credit_code"] == me.credit_code
+                ]
+                if sold
+                else []
+            )
+            if not sales:
+                trail.link(Edge(snode.id, mnode.id, "shipped", finding="receipt_without_sale"))
+                continue
+            upstream = self.lot_node(trail, seller.id, sold[0])
+            for s in sales:
+                trail.link(
+                    Edge(
+                        upstream.id,
+                        mnode.id,
+                        "shipped",
+                        s["quantity"],
+                        s["unit"],
+                        s["sale_date"],
+                        s["current_seq"],
+                    )
+                )
+            self.backward(trail, seller.id, sold[0], depth - 1)
+
+    # ------------------------------------------------------------- forward
+
+    def forward_lot(self, trail: Trail, eid: int, lot: dict[str, Any], depth: int) -> None:
+        if depth <= 0 or ("f", f"{eid}:{lot['record_seq']}") in self.seen:
+            return
+        self.seen.add(("f", f"{eid}:{lot['record_seq']}"))
+        node = self.lot_node(trail, eid, lot)
+        store = self.store(eid)
+        me = self.ent(eid)
+        for s in store.find("sales", lot_seq=lot["record_seq"]):
+            cust = store.find("customers", record_seq=s["customer_seq"])[0]
+            buyer = self.enterprise(s["buyer_credit_code"])
+            cnode = trail.add(
+                Node(
+                    f"cust:{eid}:{cust['record_seq']}",
+                    "customer",
+                    cust["credit_code"],
+                    cust["name"],
+                    cust["code"],
+                    cust["name"],
+                    cust["current_seq"],
+                    self.hash_of(eid, cust["current_seq"]),
+                    buyer is not None,
+                )
+            )
+            trail.link(
+                Edge(
+                    node.id,
+                    cnode.id,
+                    "sold",
+                    s["quantity"],
+                    s["unit"],
+                    s["sale_date"],
+                    s["current_seq"],
+                )
+            )
+            if buyer is None or depth <= 1:
+                continue
+            received = self.store(buyer.id).find(
+                "material_lots", supplier_credit_code=me.credit_code, batch_no=lot["code"]
+            )
+            if not received:
+                trail.link(Edge(node.id, cnode.id, "shipped", finding="sale_without_receipt"))
+            for ml in received:
+                mnode = self.material_node(trail, buyer.id, ml)
+                trail.link(
+                    Edge(
+                        node.id,
+                        mnode.id,
+                        "shipped",
+                        ml["quantity"],
+                        ml["unit"],
+                        ml["receipt_date"],
+                        ml["current_seq"],
+                    )
+                )
+                self.forward_material(trail, buyer.id, ml, depth - 1)
+
+    def forward_material(self, trail: Trail, eid: int, ml: dict[str, Any], depth: int) -> None:
+        if depth <= 0:
+            return
+        mnode = self.material_node(trail, eid, ml)
+        store = self.store(eid)
+        for use in store.find("lot_inputs", material_lot_seq=ml["record_seq"]):
+            lot = store.find("lots", record_seq=use["record_seq"])[0]
+            node = self.lot_node(trail, eid, lot)
+            trail.link(
+                Edge(
+                    mnode.id,
+                    node.id,
+                    "consumed",
+                    use["quantity"],
+                    use["unit"],
+                    lot["production_date"],
+                    lot["current_seq"],
+                )
+            )
+            self.forward_lot(trail, eid, lot, depth)
+
+
+def lot_trail(
+    *,
+    session: Session,
+    enterprise_id: int,
+    lot_code: str,
+    direction: str = "both",
+    depth: int = 6,
+) -> Trail:
+    """The trail of a lot, through at most ``depth`` ledgers each way."""
+    if direction not in ("backward", "forward", "both"):
+        raise ValueError(f"direction must be backward, forward or both, not {direction!r}")
+    depth = max(1, min(depth, MAX_DEPTH))
+    walker = _Walker(session)
+    lots = walker.store(enterprise_id).find("lots", code=lot_code)
+    if not lots:
+        from foodtrace.errors import NotFound
+
+        raise NotFound(f"no lot {lot_code!r}")
+    trail = Trail(f"lot:{enterprise_id}:{lots[0]['record_seq']}")
+    walker.lot_node(trail, enterprise_id, lots[0])
+    if direction in ("backward", "both"):
+        walker.backward(trail, enterprise_id, lots[0], depth)
+    if direction in ("forward", "both"):
+        walker.forward_lot(trail, enterprise_id, lots[0], depth)
+    return trail
+
+
+def material_trail(
+    *, session: Session, enterprise_id: int, material_lot: str, depth: int = 6
+) -> Trail:
+    """Forward from a material lot: every lot that consumed it, their sales, and on."""
+    walker = _Walker(session)
+    found = walker.store(enterprise_id).find("material_lots", code=material_lot)
+    if not found:
+        from foodtrace.errors import NotFound
+
+        raise NotFound(f"no material lot {material_lot!r}")
+    trail = Trail(f"ml:{enterprise_id}:{found[0]['record_seq']}")
+    walker.forward_material(trail, enterprise_id, found[0], max(1, min(depth, MAX_DEPTH)))
+    return trail
