@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.accounts.service import covers
 from foodtrace.ledger.models import Ledger
+from foodtrace.trail import MAX_DEPTH, lot_trail
 from foodtrace.verify import verify_consistently
-from schemas.api import EnterprisesPublic, VerifyPublic
+from schemas.api import (
+    EnterprisesPublic,
+    TrailEdgePublic,
+    TrailNodePublic,
+    TrailPublic,
+    VerifyPublic,
+)
 from webapp.deps import CurrentRegulator, EngineDep, RegulatedEnterprise, SessionDep
 from webapp.public import enterprise_public, verify_public
 
 router = APIRouter(prefix="/api/v1/regulator", tags=["regulator"])
+lots_router = APIRouter(prefix="/api/v1", tags=["regulator"])
 
 
 @router.get("/enterprises", response_model=EnterprisesPublic)
@@ -34,3 +44,32 @@ def enterprises(regulator: CurrentRegulator, session: SessionDep) -> Enterprises
 def verify(enterprise: RegulatedEnterprise, engine: EngineDep) -> VerifyPublic:
     """Verify an enterprise's ledger from its stored bytes."""
     return verify_public(verify_consistently(engine=engine, ledger_id=enterprise.id)[0])
+
+
+@lots_router.get("/lots/{credit_code}/{lot_code}/trail", response_model=TrailPublic)
+def trail(
+    enterprise: RegulatedEnterprise,
+    regulator: CurrentRegulator,
+    session: SessionDep,
+    lot_code: Annotated[str, Path(min_length=1, max_length=64)],
+    direction: Literal["backward", "forward", "both"] = "both",
+    depth: Annotated[int, Query(ge=1, le=MAX_DEPTH)] = 6,
+) -> TrailPublic:
+    """A lot's trail backward to suppliers and forward to customers, across enterprises.
+
+    Where the trail leads outside the regulator's jurisdiction it names the
+    enterprise and stops: its records are not shown.
+    """
+    found = lot_trail(
+        session=session,
+        enterprise_id=enterprise.id,
+        lot_code=lot_code,
+        direction=direction,
+        depth=depth,
+        readable=lambda e: covers(regulator.authority, e.region_code),
+    )
+    return TrailPublic(
+        start=found.start,
+        nodes=[TrailNodePublic(**vars(n)) for n in found.nodes.values()],
+        edges=[TrailEdgePublic(**vars(e)) for e in found.edges],
+    )

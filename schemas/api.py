@@ -174,3 +174,33 @@ class TodayPublic(BaseModel):
     day: str
     recorded: list[dict[str, Any]]
     owed: list[ObligationPublic]
+
+
+class TrailNodePublic(BaseModel):
+    id: str
+    type: str = Field(description="lot | material_lot | supplier | customer | enterprise")
+    credit_code: str | None
+    enterprise: str | None
+    code: str | None
+    label: str
+    seq: int | None = Field(description="ledger seq of the entry the node's current view is from")
+    hash: str | None
+    registered: bool
+    outside: bool = Field(description="outside the reader's jurisdiction: named, not shown")
+
+
+class TrailEdgePublic(BaseModel):
+    source: str
+    target: str
+    type: str = Field(description="supplied | consumed | sold | shipped")
+    quantity: str | None
+    unit: str | None
+    date: str | None
+    seq: int | None
+    finding: str | None
+
+
+class TrailPublic(BaseModel):
+    start: str
+    nodes: list[TrailNodePublic]
+    edges: list[TrailEdgePublic]

@@ -28,8 +28,14 @@ SUGAR_PRODUCT = f.product(
 @pytest.fixture
 def district(engine, clock) -> dict[str, int]:
     """A registered sugar maker whose batch BT20260301 the beverage maker received and used."""
+    # the sugar maker lies in the next district (市中区, 370402)
     sugar = f.register(
-        engine, clock, f.SUGAR, name="枣庄鲁南糖业有限公司", licence_no="SC10137040400011"
+        engine,
+        clock,
+        f.SUGAR,
+        name="枣庄鲁南糖业有限公司",
+        licence_no="SC10137040400011",
+        region_code="370402",
     )
     f.add(
         engine,
@@ -175,3 +181,57 @@ def test_material_lot_forward_and_unknown_lots(engine, district) -> None:
         assert {n.code for n in trail.nodes.values() if n.type == "lot"} == {"PJ20260301A"}
         with pytest.raises(NotFound):
             lot_trail(session=s, enterprise_id=district["beverage"], lot_code="NOPE")
+
+
+@pytest.fixture
+def regulators(engine, clock) -> None:
+    from foodtrace.accounts.service import Role, add_user, create_authority
+    from foodtrace.db import write_session
+    from schemas.identifiers import credit_code_check_char
+
+    with write_session(engine) as s:
+        for prefix, name, regions, user in (
+            ("11370404MB2854321", "峄城区市场监督管理局", ["370404"], "reg_yc"),
+            ("11370400MB2854322", "枣庄市市场监督管理局", ["370400"], "reg_city"),
+        ):
+            code = prefix + credit_code_check_char(prefix)
+            create_authority(
+                session=s, credit_code=code, name=name, region_codes=regions, now=clock.now()
+            )
+            add_user(
+                session=s,
+                username=user,
+                password="regulator pass 1",
+                role=Role.REGULATOR,
+                now=clock.now(),
+                authority_credit_code=code,
+            )
+
+
+def _token(client, username: str) -> dict[str, str]:
+    r = client.post(
+        "/api/v1/auth/token", data={"username": username, "password": "regulator pass 1"}
+    )
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_the_trail_stops_at_the_jurisdictions_edge(client, district, regulators) -> None:
+    url = f"/api/v1/lots/{f.BEVERAGE}/PJ20260301A/trail"
+    district_view = client.get(url, headers=_token(client, "reg_yc"))
+    assert district_view.status_code == 200
+    nodes = district_view.json()["nodes"]
+    outside = [n for n in nodes if n["outside"]]
+    assert [(n["credit_code"], n["enterprise"], n["code"]) for n in outside] == [
+        (f.SUGAR, "枣庄鲁南糖业有限公司", None)
+    ]
+    assert not any(n["credit_code"] == f.SUGAR and n["type"] == "lot" for n in nodes)
+    city_view = client.get(url, headers=_token(client, "reg_city")).json()
+    assert any(
+        n["credit_code"] == f.SUGAR and n["code"] == "BT20260301" for n in city_view["nodes"]
+    )
+    assert not any(n["outside"] for n in city_view["nodes"])
+    # the district regulator cannot start from the sugar maker's lot at all
+    r = client.get(f"/api/v1/lots/{f.SUGAR}/BT20260301/trail", headers=_token(client, "reg_yc"))
+    assert r.status_code == 404
+    assert client.get(url).status_code == 401
+    assert client.get(url + "?depth=99", headers=_token(client, "reg_city")).status_code == 422

@@ -21,6 +21,7 @@ from foodtrace.accounts.service import init_platform
 from foodtrace.clock import Clock, SystemClock
 from foodtrace.config import Settings
 from foodtrace.db import current_revision, head_revision, make_engine, migrate, write_session
+from regulator_view.api import lots_router as regulator_lots_router
 from regulator_view.api import router as regulator_router
 from regulator_view.pages import router as regulator_pages
 from webapp import auth, errors, pages, platform_admin, platform_pages
@@ -67,6 +68,7 @@ def create_app(
     app.include_router(enterprise_router)
     app.include_router(imports_router)
     app.include_router(regulator_router)
+    app.include_router(regulator_lots_router)
     pages.install(app)
     app.include_router(platform_pages.router)
     app.include_router(enterprise_pages)

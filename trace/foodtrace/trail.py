@@ -14,6 +14,7 @@ and hash of the entry its current view comes from.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ class Node:
     seq: int | None = None
     hash: str | None = None
     registered: bool = True
+    outside: bool = False
+    """An enterprise whose records the reader may not see (outside the jurisdiction)."""
 
 
 @dataclass
@@ -70,8 +73,9 @@ class Trail:
 
 
 class _Walker:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, readable: Callable[[Enterprise], bool]) -> None:
         self.session = session
+        self.readable = readable
         self.stores: dict[int, DbStore] = {}
         self.by_code: dict[str, Enterprise | None] = {}
         self.by_id: dict[int, Enterprise] = {}
@@ -136,6 +140,22 @@ class _Walker:
             )
         )
 
+    def boundary(self, trail: Trail, other: Enterprise, near: str, *, upstream: bool) -> None:
+        """The trail leads into a ledger the reader may not see: name it, link it, stop."""
+        node = trail.add(
+            Node(
+                f"ent:{other.id}",
+                "enterprise",
+                other.credit_code,
+                other.name,
+                None,
+                other.name,
+                outside=True,
+            )
+        )
+        edge = (node.id, near) if upstream else (near, node.id)
+        trail.link(Edge(*edge, "shipped", finding="outside_jurisdiction"))
+
     # ------------------------------------------------------------ backward
 
     def backward(self, trail: Trail, eid: int, lot: dict[str, Any], depth: int) -> None:
@@ -186,6 +206,9 @@ class _Walker:
                 )
             )
             if seller is None or not ml["batch_no"] or depth <= 1:
+                continue
+            if not self.readable(seller):
+                self.boundary(trail, seller, mnode.id, upstream=True)
                 continue
             seller_store = self.store(seller.id)
             sold = seller_store.find("lots", code=ml["batch_no"])
@@ -254,6 +277,9 @@ class _Walker:
             )
             if buyer is None or depth <= 1:
                 continue
+            if not self.readable(buyer):
+                self.boundary(trail, buyer, cnode.id, upstream=False)
+                continue
             received = self.store(buyer.id).find(
                 "material_lots", supplier_credit_code=me.credit_code, batch_no=lot["code"]
             )
@@ -303,12 +329,17 @@ def lot_trail(
     lot_code: str,
     direction: str = "both",
     depth: int = 6,
+    readable: Callable[[Enterprise], bool] = lambda _e: True,
 ) -> Trail:
-    """The trail of a lot, through at most ``depth`` ledgers each way."""
+    """The trail of a lot, through at most ``depth`` ledgers each way.
+
+    ``readable`` says which enterprises' records the reader may see; the trail
+    stops at any other, naming it (a regulator then refers the case, 协查).
+    """
     if direction not in ("backward", "forward", "both"):
         raise ValueError(f"direction must be backward, forward or both, not {direction!r}")
     depth = max(1, min(depth, MAX_DEPTH))
-    walker = _Walker(session)
+    walker = _Walker(session, readable)
     lots = walker.store(enterprise_id).find("lots", code=lot_code)
     if not lots:
         from foodtrace.errors import NotFound
@@ -327,7 +358,7 @@ def material_trail(
     *, session: Session, enterprise_id: int, material_lot: str, depth: int = 6
 ) -> Trail:
     """Forward from a material lot: every lot that consumed it, their sales, and on."""
-    walker = _Walker(session)
+    walker = _Walker(session, lambda _e: True)
     found = walker.store(enterprise_id).find("material_lots", code=material_lot)
     if not found:
         from foodtrace.errors import NotFound
