@@ -9,7 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
 
-from foodtrace.accounts.service import create_api_token, list_api_tokens, revoke_api_token
+from foodtrace.accounts.service import (
+    create_api_token,
+    list_api_tokens,
+    reads_of,
+    revoke_api_token,
+)
 from foodtrace.attachments.service import store_attachment
 from foodtrace.errors import RecordError
 from foodtrace.ledger import service as ledger
@@ -285,3 +290,9 @@ def delete_token(
 ) -> None:
     """Revoke an API token: it stops working at once."""
     revoke_api_token(session=session, enterprise_id=scope.enterprise_id, token_id=token_id)
+
+
+@router.get("/enterprise/reads", response_model=list[dict[str, Any]])
+def regulator_reads(scope: CurrentEnterpriseUser, session: SessionDep) -> list[dict[str, Any]]:
+    """Who among the regulators read this enterprise's records, and when (newest first)."""
+    return reads_of(session=session, enterprise_id=scope.enterprise_id)

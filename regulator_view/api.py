@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from foodtrace.accounts.models import Enterprise
-from foodtrace.accounts.service import covers
+from foodtrace.accounts.service import covers, log_reads
+from foodtrace.db import write_session
 from foodtrace.ledger.models import Ledger
 from foodtrace.trail import MAX_DEPTH, lot_trail
 from foodtrace.verify import verify_consistently
@@ -19,7 +20,7 @@ from schemas.api import (
     TrailPublic,
     VerifyPublic,
 )
-from webapp.deps import CurrentRegulator, EngineDep, RegulatedEnterprise, SessionDep
+from webapp.deps import ClockDep, CurrentRegulator, EngineDep, RegulatedEnterprise, SessionDep
 from webapp.public import enterprise_public, verify_public
 
 router = APIRouter(prefix="/api/v1/regulator", tags=["regulator"])
@@ -41,9 +42,26 @@ def enterprises(regulator: CurrentRegulator, session: SessionDep) -> Enterprises
 
 
 @router.get("/enterprises/{credit_code}/verify", response_model=VerifyPublic)
-def verify(enterprise: RegulatedEnterprise, engine: EngineDep) -> VerifyPublic:
+def verify(
+    enterprise: RegulatedEnterprise, regulator: CurrentRegulator, engine: EngineDep, clock: ClockDep
+) -> VerifyPublic:
     """Verify an enterprise's ledger from its stored bytes."""
-    return verify_public(verify_consistently(engine=engine, ledger_id=enterprise.id)[0])
+    report = verify_consistently(engine=engine, ledger_id=enterprise.id)[0]
+    _log(engine, regulator, {enterprise.id}, "verify the ledger", clock)
+    return verify_public(report)
+
+
+def _log(engine: Any, regulator: Any, enterprise_ids: set[int], what: str, clock: Any) -> None:
+    """Every regulator read of an enterprise's records is logged (who, when, what)."""
+    with write_session(engine) as ws:
+        log_reads(
+            session=ws,
+            enterprise_ids=enterprise_ids,
+            authority_id=regulator.authority.id,
+            username=regulator.principal.username,
+            what=what,
+            now=clock.now(),
+        )
 
 
 @lots_router.get("/lots/{credit_code}/{lot_code}/trail", response_model=TrailPublic)
@@ -51,6 +69,8 @@ def trail(
     enterprise: RegulatedEnterprise,
     regulator: CurrentRegulator,
     session: SessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
     lot_code: Annotated[str, Path(min_length=1, max_length=64)],
     direction: Literal["backward", "forward", "both"] = "both",
     depth: Annotated[int, Query(ge=1, le=MAX_DEPTH)] = 6,
@@ -60,6 +80,7 @@ def trail(
     Where the trail leads outside the regulator's jurisdiction it names the
     enterprise and stops: its records are not shown.
     """
+    shown = {enterprise.id}
     found = lot_trail(
         session=session,
         enterprise_id=enterprise.id,
@@ -67,6 +88,18 @@ def trail(
         direction=direction,
         depth=depth,
         readable=lambda e: covers(regulator.authority, e.region_code),
+    )
+    ids = {
+        int(n.id.split(":")[1])
+        for n in found.nodes.values()
+        if not n.outside and n.type in ("lot", "material_lot")
+    }
+    _log(
+        engine,
+        regulator,
+        ids | shown,
+        f"trail of lot {lot_code} ({direction}, depth {depth})",
+        clock,
     )
     return TrailPublic(
         start=found.start,

@@ -235,3 +235,39 @@ def test_the_trail_stops_at_the_jurisdictions_edge(client, district, regulators)
     assert r.status_code == 404
     assert client.get(url).status_code == 401
     assert client.get(url + "?depth=99", headers=_token(client, "reg_city")).status_code == 422
+
+
+def test_every_regulator_read_is_logged_and_the_enterprise_sees_who_looked(
+    client, engine, clock, district, regulators
+) -> None:
+    from foodtrace.accounts.service import Role, add_user
+    from foodtrace.db import write_session
+
+    with write_session(engine) as s:
+        add_user(
+            session=s,
+            username="bev",
+            password="enterprise pass 1",
+            role=Role.ENTERPRISE_USER,
+            now=clock.now(),
+            enterprise_credit_code=f.BEVERAGE,
+        )
+    city = _token(client, "reg_city")
+    client.get(f"/api/v1/lots/{f.BEVERAGE}/PJ20260301A/trail", headers=city)
+    client.get(f"/api/v1/regulator/enterprises/{f.BEVERAGE}/verify", headers=city)
+    r = client.post("/api/v1/auth/token", data={"username": "bev", "password": "enterprise pass 1"})
+    bev = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    reads = client.get("/api/v1/enterprise/reads", headers=bev).json()
+    assert [(x["authority"], x["username"]) for x in reads] == [
+        ("枣庄市市场监督管理局", "reg_city")
+    ] * 2
+    assert reads[0]["what"] == "verify the ledger"
+    assert reads[1]["what"].startswith("trail of lot PJ20260301A")
+    # the sugar maker's records were on the trail too, so it sees that read as well
+    from sqlalchemy import select
+
+    from foodtrace.accounts.models import RegulatorRead
+
+    with write_session(engine) as s:
+        logged = s.execute(select(RegulatorRead.enterprise_id)).scalars().all()
+    assert sorted(logged) == sorted([district["beverage"], district["sugar"], district["beverage"]])

@@ -1,6 +1,12 @@
 """Every table, imported in one place so that Alembic sees the whole schema."""
 
-from foodtrace.accounts.models import ApiToken, Authority, Enterprise, Platform, User
+from foodtrace.accounts.models import (
+    ApiToken,
+    Authority,
+    Enterprise,
+    Platform,
+    User,
+)
 from foodtrace.attachments.models import Attachment
 from foodtrace.ledger.models import Entry, IdempotencyKey, Ledger
 from foodtrace.records.models import (

@@ -73,3 +73,16 @@ class ApiToken(SQLModel, table=True):
     created_at: str = Field(max_length=32)
     expires_at: str | None = Field(default=None, max_length=32)
     revoked: bool = False
+
+
+class RegulatorRead(SQLModel, table=True):
+    """A regulator read an enterprise's records: who, when, what. The enterprise sees these."""
+
+    __tablename__ = "regulator_reads"
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int = Field(index=True)
+    authority_id: int
+    username: str = Field(max_length=64)
+    at: str = Field(max_length=32)
+    what: str = Field(max_length=300)

@@ -14,7 +14,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from foodtrace.accounts.models import ApiToken, Authority, Enterprise, Platform, User
+from foodtrace.accounts.models import (
+    ApiToken,
+    Authority,
+    Enterprise,
+    Platform,
+    RegulatorRead,
+    User,
+)
 from foodtrace.errors import Conflict, NotFound, RecordError
 from schemas.identifiers import IdentifierError, check_credit_code, check_region_code
 from schemas.types import format_instant
@@ -346,3 +353,40 @@ def enterprise_users(*, session: Session, enterprise_id: int) -> list[User]:
             select(User).where(User.enterprise_id == enterprise_id).order_by(User.id)
         ).scalars()
     )
+
+
+def log_reads(
+    *,
+    session: Session,
+    enterprise_ids: set[int],
+    authority_id: int,
+    username: str,
+    what: str,
+    now: datetime,
+) -> None:
+    """Record that a regulator read these enterprises' records; each may see who looked."""
+    for eid in sorted(enterprise_ids):
+        session.add(
+            RegulatorRead(
+                enterprise_id=eid,
+                authority_id=authority_id,
+                username=username,
+                at=format_instant(now),
+                what=what[:300],
+            )
+        )
+    session.flush()
+
+
+def reads_of(*, session: Session, enterprise_id: int, limit: int = 200) -> list[dict[str, object]]:
+    """Who among the regulators read this enterprise's records, newest first."""
+    rows = session.execute(
+        select(RegulatorRead, Authority.name)
+        .join(Authority, Authority.id == RegulatorRead.authority_id)
+        .where(RegulatorRead.enterprise_id == enterprise_id)
+        .order_by(RegulatorRead.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {"at": r.at, "authority": name, "username": r.username, "what": r.what} for r, name in rows
+    ]
