@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.accounts.service import covers, log_reads
 from foodtrace.db import write_session
 from foodtrace.ledger.models import Ledger
-from foodtrace.trail import MAX_DEPTH, lot_trail
+from foodtrace.trail import MAX_DEPTH, export_csv, export_xlsx, lot_trail
 from foodtrace.verify import verify_consistently
 from schemas.api import (
     EnterprisesPublic,
@@ -64,23 +65,20 @@ def _log(engine: Any, regulator: Any, enterprise_ids: set[int], what: str, clock
         )
 
 
-@lots_router.get("/lots/{credit_code}/{lot_code}/trail", response_model=TrailPublic)
-def trail(
-    enterprise: RegulatedEnterprise,
-    regulator: CurrentRegulator,
-    session: SessionDep,
-    engine: EngineDep,
-    clock: ClockDep,
-    lot_code: Annotated[str, Path(min_length=1, max_length=64)],
-    direction: Literal["backward", "forward", "both"] = "both",
-    depth: Annotated[int, Query(ge=1, le=MAX_DEPTH)] = 6,
-) -> TrailPublic:
-    """A lot's trail backward to suppliers and forward to customers, across enterprises.
+TrailDirection = Literal["backward", "forward", "both"]
 
-    Where the trail leads outside the regulator's jurisdiction it names the
-    enterprise and stops: its records are not shown.
-    """
-    shown = {enterprise.id}
+
+def _trail(
+    enterprise: Any,
+    regulator: Any,
+    session: Any,
+    engine: Any,
+    clock: Any,
+    lot_code: str,
+    direction: str,
+    depth: int,
+    what: str,
+) -> Any:
     found = lot_trail(
         session=session,
         enterprise_id=enterprise.id,
@@ -97,12 +95,82 @@ def trail(
     _log(
         engine,
         regulator,
-        ids | shown,
-        f"trail of lot {lot_code} ({direction}, depth {depth})",
+        ids | {enterprise.id},
+        f"{what} of lot {lot_code} ({direction}, depth {depth})",
         clock,
+    )
+    return found
+
+
+LotCode = Annotated[str, Path(min_length=1, max_length=64)]
+Depth = Annotated[int, Query(ge=1, le=MAX_DEPTH)]
+
+
+@lots_router.get("/lots/{credit_code}/{lot_code}/trail", response_model=TrailPublic)
+def trail(
+    enterprise: RegulatedEnterprise,
+    regulator: CurrentRegulator,
+    session: SessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    lot_code: LotCode,
+    direction: TrailDirection = "both",
+    depth: Depth = 6,
+) -> TrailPublic:
+    """A lot's trail backward to suppliers and forward to customers, across enterprises.
+
+    Where the trail leads outside the regulator's jurisdiction it names the
+    enterprise and stops: its records are not shown.
+    """
+    found = _trail(
+        enterprise, regulator, session, engine, clock, lot_code, direction, depth, "trail"
     )
     return TrailPublic(
         start=found.start,
         nodes=[TrailNodePublic(**vars(n)) for n in found.nodes.values()],
         edges=[TrailEdgePublic(**vars(e)) for e in found.edges],
+    )
+
+
+@lots_router.get("/lots/{credit_code}/{lot_code}/trail.csv", response_class=Response)
+def trail_csv(
+    enterprise: RegulatedEnterprise,
+    regulator: CurrentRegulator,
+    session: SessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    lot_code: LotCode,
+    direction: TrailDirection = "both",
+    depth: Depth = 6,
+) -> Response:
+    """The trail as a sortable spreadsheet (CSV): one row per traceability event."""
+    found = _trail(
+        enterprise, regulator, session, engine, clock, lot_code, direction, depth, "trail export"
+    )
+    return Response(
+        export_csv(found),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="trail.csv"'},
+    )
+
+
+@lots_router.get("/lots/{credit_code}/{lot_code}/trail.xlsx", response_class=Response)
+def trail_xlsx(
+    enterprise: RegulatedEnterprise,
+    regulator: CurrentRegulator,
+    session: SessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    lot_code: LotCode,
+    direction: TrailDirection = "both",
+    depth: Depth = 6,
+) -> Response:
+    """The trail as a sortable spreadsheet (XLSX): one row per traceability event."""
+    found = _trail(
+        enterprise, regulator, session, engine, clock, lot_code, direction, depth, "trail export"
+    )
+    return Response(
+        export_xlsx(found),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="trail.xlsx"'},
     )

@@ -271,3 +271,28 @@ def test_every_regulator_read_is_logged_and_the_enterprise_sees_who_looked(
     with write_session(engine) as s:
         logged = s.execute(select(RegulatorRead.enterprise_id)).scalars().all()
     assert sorted(logged) == sorted([district["beverage"], district["sugar"], district["beverage"]])
+
+
+def test_trail_exports_as_sortable_spreadsheets(client, district, regulators) -> None:
+    import csv
+    import io
+
+    import openpyxl
+
+    city = _token(client, "reg_city")
+    base = f"/api/v1/lots/{f.BEVERAGE}/PJ20260301A/trail"
+    r = client.get(base + ".csv", headers=city)
+    assert r.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    shipped = [x for x in rows if x["事件类型"] == "跨企业发运"]
+    assert [(x["批号"], x["数量"], x["单位"], x["日期"]) for x in shipped] == [
+        ("BT20260301", "2000", "kg", "2026-02-28")
+    ]
+    sold = [x for x in rows if x["事件类型"] == "销售"]
+    assert [(x["批号"], x["数量"], x["单位"]) for x in sold] == [("PJ20260301A", "100", "箱")]
+    assert all(len(x["条目哈希"]) == 64 and x["账本序号"] for x in rows)
+    r = client.get(base + ".xlsx", headers=city)
+    ws = openpyxl.load_workbook(io.BytesIO(r.content)).active
+    assert ws.max_row == len(rows) + 1
+    assert ws.auto_filter.ref
+    assert [c.value for c in ws[1]][:3] == ["事件类型", "批号", "品名"]
