@@ -11,7 +11,9 @@ from sqlalchemy import select
 from foodtrace.accounts.models import Enterprise
 from foodtrace.accounts.service import covers, log_reads
 from foodtrace.db import write_session
+from foodtrace.epcis import trail_document
 from foodtrace.ledger.models import Ledger
+from foodtrace.records.service import platform_name
 from foodtrace.trail import MAX_DEPTH, export_csv, export_xlsx, lot_trail
 from foodtrace.verify import verify_consistently
 from schemas.api import (
@@ -173,4 +175,29 @@ def trail_xlsx(
         export_xlsx(found),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": 'attachment; filename="trail.xlsx"'},
+    )
+
+
+@lots_router.get("/lots/{credit_code}/{lot_code}/trail.epcis.jsonld", response_class=Response)
+def trail_epcis(
+    enterprise: RegulatedEnterprise,
+    regulator: CurrentRegulator,
+    session: SessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    lot_code: LotCode,
+    direction: TrailDirection = "both",
+    depth: Depth = 6,
+) -> Response:
+    """The trail as a GS1 EPCIS 2.0 JSON-LD document (CBV 2.0 business steps)."""
+    import json
+
+    found = _trail(
+        enterprise, regulator, session, engine, clock, lot_code, direction, depth, "EPCIS export"
+    )
+    document = trail_document(found, platform=platform_name(session), now=clock.now())
+    return Response(
+        json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8"),
+        media_type="application/ld+json",
+        headers={"Content-Disposition": 'attachment; filename="trail.epcis.jsonld"'},
     )

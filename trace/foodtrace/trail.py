@@ -39,6 +39,7 @@ class Node:
     seq: int | None = None
     hash: str | None = None
     registered: bool = True
+    gtin: str | None = None
     outside: bool = False
     """An enterprise whose records the reader may not see (outside the jurisdiction)."""
 
@@ -114,14 +115,15 @@ class _Walker:
         name = product[0]["name"] if product else ""
         return trail.add(
             Node(
-                f"lot:{eid}:{lot['record_seq']}",
-                "lot",
-                e.credit_code,
-                e.name,
-                lot["code"],
-                f"{name} {lot['code']}",
-                lot["current_seq"],
-                self.hash_of(eid, lot["current_seq"]),
+                id=f"lot:{eid}:{lot['record_seq']}",
+                type="lot",
+                credit_code=e.credit_code,
+                enterprise=e.name,
+                code=lot["code"],
+                label=f"{name} {lot['code']}",
+                seq=lot["current_seq"],
+                hash=self.hash_of(eid, lot["current_seq"]),
+                gtin=lot.get("gtin"),
             )
         )
 
