@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from foodtrace.accounts.models import Enterprise
-from foodtrace.accounts.service import covers, log_reads
+from foodtrace.accounts.models import Authority, Enterprise
+from foodtrace.accounts.service import Role, covers, log_reads
+from foodtrace.completeness import district_completeness, period
 from foodtrace.db import write_session
 from foodtrace.epcis import trail_document
+from foodtrace.errors import RecordError
 from foodtrace.ledger.models import Ledger
 from foodtrace.records.service import platform_name
 from foodtrace.trail import MAX_DEPTH, export_csv, export_xlsx, lot_trail
 from foodtrace.verify import verify_consistently
 from schemas.api import (
+    CompletenessPublic,
+    EnterpriseCompletenessPublic,
     EnterprisesPublic,
+    FindingPublic,
+    LotCompletenessPublic,
     TrailEdgePublic,
     TrailNodePublic,
     TrailPublic,
     VerifyPublic,
 )
-from webapp.deps import ClockDep, CurrentRegulator, EngineDep, RegulatedEnterprise, SessionDep
+from webapp.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    CurrentRegulator,
+    EngineDep,
+    RegulatedEnterprise,
+    SessionDep,
+)
 from webapp.public import enterprise_public, verify_public
 
 router = APIRouter(prefix="/api/v1/regulator", tags=["regulator"])
@@ -200,4 +214,81 @@ def trail_epcis(
         json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8"),
         media_type="application/ld+json",
         headers={"Content-Disposition": 'attachment; filename="trail.epcis.jsonld"'},
+    )
+
+
+@lots_router.get("/completeness", response_model=CompletenessPublic)
+def completeness(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    enterprise: Annotated[str | None, Query(max_length=18, description="a credit code")] = None,
+    region: Annotated[str | None, Query(pattern=r"^[0-9]{2,6}$")] = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> CompletenessPublic:
+    """Record completeness per lot, per enterprise and for the district (DESIGN.md rules).
+
+    A regulator sees the enterprises of their jurisdiction (narrowed by
+    ``region`` prefix or ``enterprise``), weakest records first; an enterprise
+    user sees their own enterprise.
+    """
+    default_since, default_until = period(clock.now())
+    since, until = since or default_since, until or default_until
+    if since > until:
+        raise RecordError.at("since", msg="since is after until", type="date_order")
+    rows = session.execute(select(Enterprise).order_by(Enterprise.id)).scalars().all()
+    if principal.role is Role.REGULATOR and principal.authority_id is not None:
+        authority = session.get(Authority, principal.authority_id)
+        chosen = [e for e in rows if authority and covers(authority, e.region_code)]
+    elif principal.enterprise_id is not None:
+        chosen = [e for e in rows if e.id == principal.enterprise_id]
+    else:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="for regulators and enterprises")
+    if enterprise:
+        chosen = [e for e in chosen if e.credit_code == enterprise.upper()]
+    if region:
+        chosen = [e for e in chosen if e.region_code.startswith(region)]
+    results = district_completeness(
+        session=session, enterprise_ids=[e.id for e in chosen], since=since, until=until
+    )
+    if principal.role is Role.REGULATOR and principal.authority_id is not None:
+        with write_session(engine) as ws:
+            log_reads(
+                session=ws,
+                enterprise_ids={e.id for e in chosen},
+                authority_id=principal.authority_id,
+                username=principal.username,
+                what=f"completeness {since}..{until}",
+                now=clock.now(),
+            )
+    return CompletenessPublic(
+        since=since.isoformat(),
+        until=until.isoformat(),
+        enterprises=[
+            EnterpriseCompletenessPublic(
+                credit_code=r.credit_code,
+                name=r.name,
+                lots_total=len(r.lots),
+                lots_complete=sum(x.complete for x in r.lots),
+                complete_share=r.complete_share,
+                production_days=r.production_days,
+                days_with_records=r.days_with_records,
+                daily_inspections=r.daily_inspections,
+                days=r.days,
+                findings=[FindingPublic(rule=a, lot=b, why=c) for a, b, c in r.findings],
+                lots=[
+                    LotCompletenessPublic(
+                        lot=x.lot,
+                        product=x.product,
+                        production_date=x.production_date,
+                        complete=x.complete,
+                        failed=x.failed,
+                    )
+                    for x in r.lots
+                ],
+            )
+            for r in results
+        ],
     )

@@ -204,3 +204,37 @@ class TrailPublic(BaseModel):
     start: str
     nodes: list[TrailNodePublic]
     edges: list[TrailEdgePublic]
+
+
+class LotCompletenessPublic(BaseModel):
+    lot: str
+    product: str
+    production_date: str
+    complete: bool
+    failed: dict[str, str] = Field(description="rule -> why")
+
+
+class FindingPublic(BaseModel):
+    rule: str
+    lot: str
+    why: str
+
+
+class EnterpriseCompletenessPublic(BaseModel):
+    credit_code: str
+    name: str
+    lots_total: int
+    lots_complete: int
+    complete_share: float
+    production_days: int
+    days_with_records: int
+    daily_inspections: int
+    days: int
+    findings: list[FindingPublic]
+    lots: list[LotCompletenessPublic]
+
+
+class CompletenessPublic(BaseModel):
+    since: str
+    until: str
+    enterprises: list[EnterpriseCompletenessPublic]
