@@ -292,3 +292,18 @@ def completeness(
             for r in results
         ],
     )
+
+
+@router.get("/verify", response_model=list[VerifyPublic])
+def verify_district(
+    regulator: CurrentRegulator, session: SessionDep, engine: EngineDep, clock: ClockDep
+) -> list[VerifyPublic]:
+    """Verify every ledger in the jurisdiction from its stored bytes: a report per enterprise."""
+    chosen = [
+        e
+        for e in session.execute(select(Enterprise).order_by(Enterprise.name)).scalars()
+        if covers(regulator.authority, e.region_code)
+    ]
+    reports = [verify_consistently(engine=engine, ledger_id=e.id)[0] for e in chosen]
+    _log(engine, regulator, {e.id for e in chosen}, "verify the ledger", clock)
+    return [verify_public(r) for r in reports]

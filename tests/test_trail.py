@@ -296,3 +296,27 @@ def test_trail_exports_as_sortable_spreadsheets(client, district, regulators) ->
     assert ws.max_row == len(rows) + 1
     assert ws.auto_filter.ref
     assert [c.value for c in ws[1]][:3] == ["事件类型", "批号", "品名"]
+
+
+def test_district_verification_report(client, engine, district, regulators) -> None:
+    from sqlalchemy import text
+
+    city = _token(client, "reg_city")
+    reports = client.get("/api/v1/regulator/verify", headers=city).json()
+    assert sorted((r["credit_code"], r["ok"]) for r in reports) == [
+        (f.SUGAR, True),
+        (f.BEVERAGE, True),
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE sales SET quantity = '99' WHERE enterprise_id = :e"),
+            {"e": district["sugar"]},
+        )
+    reports = {
+        r["credit_code"]: r for r in client.get("/api/v1/regulator/verify", headers=city).json()
+    }
+    assert reports[f.SUGAR]["ok"] is False
+    assert reports[f.SUGAR]["first_bad_seq"] == 7
+    assert reports[f.BEVERAGE]["ok"] is True
+    district_only = client.get("/api/v1/regulator/verify", headers=_token(client, "reg_yc"))
+    assert [r["credit_code"] for r in district_only.json()] == [f.BEVERAGE]
