@@ -1,6 +1,10 @@
-"""The regulator's pages (first slice): the enterprises in the jurisdiction."""
+"""The regulator's pages: enterprises in the jurisdiction, a lot's trail, record completeness."""
 
 from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
@@ -9,28 +13,170 @@ from sqlmodel import Session
 
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import Role, covers
+from foodtrace.completeness import district_completeness, period
+from foodtrace.epcis import trail_document
+from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Ledger
-from webapp.deps import EngineDep
+from foodtrace.records.service import platform_name
+from foodtrace.trail import export_csv, export_rows, export_xlsx, lot_trail
+from regulator_view.api import _log
+from regulator_view.graph import svg
+from webapp.deps import ClockDep, EngineDep
+from webapp.i18n import N_
 from webapp.public import enterprise_public
-from webapp.web import WebUserDep, render
+from webapp.web import WebUser, WebUserDep, render
 
 router = APIRouter(include_in_schema=False)
+RULE_LABELS = {
+    "materials_checked": N_("Materials checked"),
+    "ccp_readings": N_("CCP readings"),
+    "deviations_closed": N_("Deviations closed"),
+    "release_test": N_("Release test"),
+    "buyer_fields": N_("Buyer fields"),
+    "mass_balance": N_("Mass balance"),
+    "timely": N_("Entered in time"),
+}
+
+
+class _Scope:
+    def __init__(self, user: WebUser, authority: Authority) -> None:
+        self.principal = user.principal
+        self.authority = authority
+
+
+def _regulator(user: WebUser, session: Session) -> tuple[Authority, list[Enterprise]]:
+    if user.principal.role is not Role.REGULATOR or user.principal.authority_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN)
+    authority = session.get(Authority, user.principal.authority_id)
+    assert authority is not None
+    ents = session.execute(select(Enterprise).order_by(Enterprise.name)).scalars().all()
+    return authority, [e for e in ents if covers(authority, e.region_code)]
 
 
 @router.get("/regulator")
 def home(request: Request, user: WebUserDep, engine: EngineDep) -> Response:
-    if user.principal.role is not Role.REGULATOR or user.principal.authority_id is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN)
     with Session(engine) as session:
-        authority = session.get(Authority, user.principal.authority_id)
-        rows = session.execute(
-            select(Enterprise, Ledger.size)
-            .join(Ledger, Ledger.id == Enterprise.id)
-            .order_by(Enterprise.name)
-        ).all()
-        data = [
-            enterprise_public(e, n)
-            for e, n in rows
-            if authority and covers(authority, e.region_code)
-        ]
+        _, ents = _regulator(user, session)
+        sizes = dict(session.execute(select(Ledger.id, Ledger.size)).all())
+        data = [enterprise_public(e, sizes.get(e.id, 0)) for e in ents]
     return render(request, "regulator_home.html", {"enterprises": data}, user=user)
+
+
+def _query(request: Request, ents: list[Enterprise]) -> dict[str, Any]:
+    q = request.query_params
+    depth = q.get("depth", "6")
+    return {
+        "credit_code": q.get("credit_code") or (ents[0].credit_code if ents else ""),
+        "lot": (q.get("lot") or "").strip(),
+        "direction": q.get("direction")
+        if q.get("direction") in ("backward", "forward")
+        else "both",
+        "depth": max(1, min(12, int(depth))) if depth.isdigit() else 6,
+    }
+
+
+def _trail_for(
+    session: Session, engine: Any, clock: Any, user: WebUser, q: dict[str, Any], what: str
+) -> Any:
+    authority, ents = _regulator(user, session)
+    ent = next((e for e in ents if e.credit_code == q["credit_code"]), None)
+    if ent is None:
+        raise NotFound(f"no enterprise {q['credit_code']} in your jurisdiction")
+    found = lot_trail(
+        session=session,
+        enterprise_id=ent.id,
+        lot_code=q["lot"],
+        direction=q["direction"],
+        depth=q["depth"],
+        readable=lambda e: covers(authority, e.region_code),
+    )
+    ids = {
+        int(n.id.split(":")[1])
+        for n in found.nodes.values()
+        if not n.outside and n.type in ("lot", "material_lot")
+    }
+    _log(engine, _Scope(user, authority), ids | {ent.id}, f"{what} of lot {q['lot']}", clock)
+    return found
+
+
+@router.get("/regulator/trail")
+def trail_page(request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep) -> Response:
+    with Session(engine) as session:
+        _, ents = _regulator(user, session)
+        q = _query(request, ents)
+        context: dict[str, Any] = {"enterprises": ents, "q": q, "trail": None}
+        if q["lot"]:
+            try:
+                found = _trail_for(session, engine, clock, user, q, "trail")
+            except NotFound as exc:
+                context["error"] = str(exc)
+            else:
+                context.update(
+                    trail=found,
+                    graph=svg(found),
+                    rows=export_rows(found),
+                    outside=", ".join(
+                        n.enterprise or "" for n in found.nodes.values() if n.outside
+                    ),
+                )
+    return render(request, "trail.html", context, user=user)
+
+
+@router.get("/regulator/trail/export.{ext}")
+def trail_export(
+    ext: str, request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep
+) -> Response:
+    with Session(engine) as session:
+        _, ents = _regulator(user, session)
+        q = _query(request, ents)
+        found = _trail_for(session, engine, clock, user, q, "trail export")
+        if ext == "csv":
+            return Response(
+                export_csv(found),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": 'attachment; filename="trail.csv"'},
+            )
+        if ext == "xlsx":
+            return Response(
+                export_xlsx(found),
+                headers={"Content-Disposition": 'attachment; filename="trail.xlsx"'},
+                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+        if ext == "epcis.jsonld":
+            doc = trail_document(found, platform=platform_name(session), now=clock.now())
+            return Response(
+                json.dumps(doc, ensure_ascii=False, indent=1).encode(),
+                media_type="application/ld+json",
+                headers={"Content-Disposition": 'attachment; filename="trail.epcis.jsonld"'},
+            )
+    raise NotFound(ext)
+
+
+@router.get("/regulator/completeness")
+def completeness_page(
+    request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep
+) -> Response:
+    since, until = period(clock.now())
+    try:
+        since = date.fromisoformat(request.query_params.get("since") or since.isoformat())
+        until = date.fromisoformat(request.query_params.get("until") or until.isoformat())
+    except ValueError:
+        pass
+    with Session(engine) as session:
+        authority, ents = _regulator(user, session)
+        results = district_completeness(
+            session=session, enterprise_ids=[e.id for e in ents], since=since, until=until
+        )
+    _log(
+        engine,
+        _Scope(user, authority),
+        {e.id for e in ents},
+        f"completeness {since}..{until}",
+        clock,
+    )
+    return render(
+        request,
+        "completeness.html",
+        {"results": results, "since": since, "until": until, "rule_labels": RULE_LABELS},
+        user=user,
+    )
