@@ -515,3 +515,67 @@ def test_master_data_forms(page, db_url) -> None:
     text = page.locator("main").inner_text()
     assert "巴氏杀菌乳" in text
     assert "≤ 6" in text
+
+
+@pytest.fixture
+def demo_site(engine, db_url) -> Iterator[str]:
+    """The demo district served, for the regulator's pages."""
+    from datetime import date
+
+    from foodtrace.clock import SystemClock
+    from foodtrace.demo import load_demo
+
+    load_demo(engine=engine, today=date(2026, 11, 1))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(Settings(database_url=db_url), clock=SystemClock(), engine=engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_regulator_traces_a_lot_and_reads_the_completeness_dashboard(browser, demo_site, db_url):
+    from foodtrace.demo import DEMO_PASSWORD
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=demo_site)
+    page = context.new_page()
+    page.goto("/login")
+    page.fill("#username", "regulator")
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("form.record button[type=submit]")
+    page.wait_for_load_state()
+    assert page.url.endswith("/regulator")
+    page.goto("/regulator/trail")
+    page.select_option("select[name=credit_code]", f.SUGAR)
+    page.fill("input[name=lot]", "BT-D01")
+    page.select_option("select[name=direction]", "forward")
+    page.click("form.filters button")
+    page.wait_for_load_state()
+    graph = page.locator("#graph svg")
+    assert graph.is_visible()
+    nodes = page.locator("#graph g[data-node]").count()
+    assert nodes > 5
+    table = page.locator("#trail-rows").inner_text()
+    assert "PJ-D05" in table
+    assert "WS-D04" in table  # both buyers of the sugar batch, forward to their lots
+    shot(page, "regulator-trail", db_url)
+    page.goto("/regulator/completeness?since=2026-10-01&until=2026-10-31")
+    findings = page.locator("li[data-rule]").evaluate_all(
+        "els => els.map(e => e.dataset.rule + ':' + e.dataset.lot)"
+    )
+    for planted in (
+        "ccp_readings:MK-D17",
+        "release_test:PJ-D19",
+        "deviations_closed:MK-D24",
+        "ccp_readings:BF-D22",
+        "timely:BF-D15",
+    ):
+        assert planted in findings
+    shot(page, "regulator-completeness", db_url)
+    context.close()
