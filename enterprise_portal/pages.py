@@ -33,7 +33,7 @@ from foodtrace.accounts.service import (
     revoke_api_token,
 )
 from foodtrace.attachments.service import store_attachment
-from foodtrace.errors import Conflict, FieldProblem, NotFound, RecordError
+from foodtrace.errors import Conflict, NotFound, RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.records import obligations, queries
 from foodtrace.records.projection import DbStore
@@ -46,7 +46,6 @@ from webapp.web import (
     CsrfUser,
     PageEnterpriseAdmin,
     PageEnterpriseUser,
-    problems_by_field,
     redirect,
     render,
     request_locale,
@@ -784,5 +783,3 @@ def revoke_token_page(
         session.commit()
     return redirect("/admin/users")
 
-
-__all__ = ["FieldProblem", "problems_by_field", "router"]

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.exceptions import HTTPException
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
 
@@ -161,5 +161,3 @@ def install(app: FastAPI) -> None:
             status_code=exc.status_code,
         )
 
-
-__all__ = ["JSONResponse", "install", "router"]

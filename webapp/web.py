@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Form, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from sqlmodel import Session
@@ -196,20 +195,3 @@ def render(
 
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
-
-
-def problems_by_field(problems: Sequence[Any]) -> dict[str, list[dict[str, Any]]]:
-    """Field problems keyed by dotted field path ('materials.0.quantity'); '' for the record."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for p in problems:
-        loc = [str(x) for x in (p["loc"] if isinstance(p, dict) else p.loc)]
-        if loc and loc[0] == "body":
-            loc = loc[1:]
-        item = (
-            p if isinstance(p, dict) else {"loc": loc, "msg": p.msg, "type": p.type, "ctx": p.ctx}
-        )
-        out.setdefault(".".join(loc), []).append(item)
-    return out
-
-
-FormStr = Annotated[str, Form()]
