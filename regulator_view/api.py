@@ -148,73 +148,51 @@ def trail(
     )
 
 
-@lots_router.get("/lots/{credit_code}/{lot_code}/trail.csv", response_class=Response)
-def trail_csv(
-    enterprise: RegulatedEnterprise,
-    regulator: CurrentRegulator,
-    session: SessionDep,
-    engine: EngineDep,
-    clock: ClockDep,
-    lot_code: LotCode,
-    direction: TrailDirection = "both",
-    depth: Depth = 6,
-) -> Response:
-    """The trail as a sortable spreadsheet (CSV): one row per traceability event."""
-    found = _trail(
-        enterprise, regulator, session, engine, clock, lot_code, direction, depth, "trail export"
-    )
-    return Response(
-        export_csv(found),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="trail.csv"'},
-    )
+TrailFormat = Literal["csv", "xlsx", "epcis.jsonld"]
+_MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "epcis.jsonld": "application/ld+json",
+}
 
 
-@lots_router.get("/lots/{credit_code}/{lot_code}/trail.xlsx", response_class=Response)
-def trail_xlsx(
-    enterprise: RegulatedEnterprise,
-    regulator: CurrentRegulator,
-    session: SessionDep,
-    engine: EngineDep,
-    clock: ClockDep,
-    lot_code: LotCode,
-    direction: TrailDirection = "both",
-    depth: Depth = 6,
-) -> Response:
-    """The trail as a sortable spreadsheet (XLSX): one row per traceability event."""
-    found = _trail(
-        enterprise, regulator, session, engine, clock, lot_code, direction, depth, "trail export"
-    )
-    return Response(
-        export_xlsx(found),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": 'attachment; filename="trail.xlsx"'},
-    )
-
-
-@lots_router.get("/lots/{credit_code}/{lot_code}/trail.epcis.jsonld", response_class=Response)
-def trail_epcis(
-    enterprise: RegulatedEnterprise,
-    regulator: CurrentRegulator,
-    session: SessionDep,
-    engine: EngineDep,
-    clock: ClockDep,
-    lot_code: LotCode,
-    direction: TrailDirection = "both",
-    depth: Depth = 6,
-) -> Response:
-    """The trail as a GS1 EPCIS 2.0 JSON-LD document (CBV 2.0 business steps)."""
+def trail_file(found: Any, fmt: str, *, platform: str, now: Any) -> Response:
+    """A trail as a download: a sortable spreadsheet (one row per traceability event,
+    after FSMA 204) or a GS1 EPCIS 2.0 JSON-LD document."""
     import json
 
-    found = _trail(
-        enterprise, regulator, session, engine, clock, lot_code, direction, depth, "EPCIS export"
-    )
-    document = trail_document(found, platform=platform_name(session), now=clock.now())
+    if fmt == "csv":
+        body = export_csv(found)
+    elif fmt == "xlsx":
+        body = export_xlsx(found)
+    else:
+        document = trail_document(found, platform=platform, now=now)
+        body = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
     return Response(
-        json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8"),
-        media_type="application/ld+json",
-        headers={"Content-Disposition": 'attachment; filename="trail.epcis.jsonld"'},
+        body,
+        media_type=_MEDIA[fmt],
+        headers={"Content-Disposition": f'attachment; filename="trail.{fmt}"'},
     )
+
+
+@lots_router.get("/lots/{credit_code}/{lot_code}/trail.{fmt}", response_class=Response)
+def trail_export(
+    enterprise: RegulatedEnterprise,
+    regulator: CurrentRegulator,
+    session: SessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    lot_code: LotCode,
+    fmt: TrailFormat,
+    direction: TrailDirection = "both",
+    depth: Depth = 6,
+) -> Response:
+    """The trail as CSV or XLSX (one row per traceability event, with its ledger seq and
+    hash) or as a GS1 EPCIS 2.0 JSON-LD document (CBV 2.0 business steps)."""
+    found = _trail(
+        enterprise, regulator, session, engine, clock, lot_code, direction, depth, f"trail.{fmt}"
+    )
+    return trail_file(found, fmt, platform=platform_name(session), now=clock.now())
 
 
 @lots_router.get("/completeness", response_model=CompletenessPublic)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
@@ -14,12 +13,11 @@ from sqlmodel import Session
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import Role, covers
 from foodtrace.completeness import district_completeness, period
-from foodtrace.epcis import trail_document
 from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Ledger
 from foodtrace.records.service import platform_name
-from foodtrace.trail import export_csv, export_rows, export_xlsx, lot_trail
-from regulator_view.api import _log
+from foodtrace.trail import export_rows, lot_trail
+from regulator_view.api import _log, trail_file
 from regulator_view.graph import svg
 from webapp.deps import ClockDep, EngineDep
 from webapp.i18n import N_
@@ -129,27 +127,10 @@ def trail_export(
     with Session(engine) as session:
         _, ents = _regulator(user, session)
         q = _query(request, ents)
-        found = _trail_for(session, engine, clock, user, q, "trail export")
-        if ext == "csv":
-            return Response(
-                export_csv(found),
-                media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": 'attachment; filename="trail.csv"'},
-            )
-        if ext == "xlsx":
-            return Response(
-                export_xlsx(found),
-                headers={"Content-Disposition": 'attachment; filename="trail.xlsx"'},
-                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            )
-        if ext == "epcis.jsonld":
-            doc = trail_document(found, platform=platform_name(session), now=clock.now())
-            return Response(
-                json.dumps(doc, ensure_ascii=False, indent=1).encode(),
-                media_type="application/ld+json",
-                headers={"Content-Disposition": 'attachment; filename="trail.epcis.jsonld"'},
-            )
-    raise NotFound(ext)
+        if ext not in ("csv", "xlsx", "epcis.jsonld"):
+            raise NotFound(ext)
+        found = _trail_for(session, engine, clock, user, q, f"trail.{ext}")
+        return trail_file(found, ext, platform=platform_name(session), now=clock.now())
 
 
 @router.get("/regulator/completeness")
