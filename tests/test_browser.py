@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright import sync_api as playwright_api  # a test extra: missing means fail
 
 from foodtrace.accounts.service import Role, add_user
 from foodtrace.config import Settings
@@ -25,7 +26,6 @@ from webapp.main import create_app
 
 import factories as f
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test extra")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
     "--headless",

@@ -61,16 +61,29 @@ class Trail:
     start: str
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
+    _keys: set[tuple[Any, ...]] = field(default_factory=set, repr=False)
 
     def add(self, node: Node) -> Node:
         return self.nodes.setdefault(node.id, node)
 
     def link(self, edge: Edge) -> None:
-        if not any(
-            (e.source, e.target, e.type, e.seq) == (edge.source, edge.target, edge.type, edge.seq)
-            for e in self.edges
-        ):
+        key = (edge.source, edge.target, edge.type, edge.seq)
+        if key not in self._keys:  # a set: big trails must not cost O(edges²)
+            self._keys.add(key)
             self.edges.append(edge)
+
+
+def _consumed(mnode: Node, node: Node, use: dict[str, Any], lot: dict[str, Any]) -> Edge:
+    """A production lot used a quantity of a material lot (one consumption edge)."""
+    return Edge(
+        mnode.id,
+        node.id,
+        "consumed",
+        use["quantity"],
+        use["unit"],
+        lot["production_date"],
+        lot["current_seq"],
+    )
 
 
 class _Walker:
@@ -170,17 +183,7 @@ class _Walker:
         for use in store.find("lot_inputs", record_seq=lot["record_seq"]):
             ml = store.find("material_lots", record_seq=use["material_lot_seq"])[0]
             mnode = self.material_node(trail, eid, ml)
-            trail.link(
-                Edge(
-                    mnode.id,
-                    node.id,
-                    "consumed",
-                    use["quantity"],
-                    use["unit"],
-                    lot["production_date"],
-                    lot["current_seq"],
-                )
-            )
+            trail.link(_consumed(mnode, node, use, lot))
             sup = store.find("suppliers", record_seq=ml["supplier_seq"])[0]
             seller = self.enterprise(ml["supplier_credit_code"])
             snode = trail.add(
@@ -310,17 +313,7 @@ class _Walker:
         for use in store.find("lot_inputs", material_lot_seq=ml["record_seq"]):
             lot = store.find("lots", record_seq=use["record_seq"])[0]
             node = self.lot_node(trail, eid, lot)
-            trail.link(
-                Edge(
-                    mnode.id,
-                    node.id,
-                    "consumed",
-                    use["quantity"],
-                    use["unit"],
-                    lot["production_date"],
-                    lot["current_seq"],
-                )
-            )
+            trail.link(_consumed(mnode, node, use, lot))
             self.forward_lot(trail, eid, lot, depth)
 
 
