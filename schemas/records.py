@@ -51,6 +51,13 @@ class RecordKind(StrEnum):
     SALE = "sale"
     SELF_INSPECTION = "self_inspection"
     CORRECTION = "correction"
+    RECALL_ACTION = "recall_action"
+    # The kinds below go into a supervising authority's own ledger (DESIGN.md,
+    # "A failed sample and its case"), never into an enterprise's.
+    FAILED_SAMPLE = "failed_sample"
+    CASE_STEP = "case_step"
+    PUBLIC_RECALL = "public_recall"
+    REFERRAL = "referral"
 
 
 class _Record(BaseModel):
@@ -430,6 +437,155 @@ class CorrectionCreate(_Record):
         return value
 
 
+# ------------------------------------------------------- cases and recalls
+
+
+CASE_ID_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{18}-[1-9][0-9]{0,9}$"
+"""A case is named by its authority's credit code and the seq of its failed-sample entry."""
+
+
+class CaseState(StrEnum):
+    """不合格后处理: the states a case moves through, each an entry in the authority's ledger."""
+
+    OPENED = "opened"  # 已立案
+    NOTIFIED = "notified"  # 已通知企业
+    RECALL_UNDERWAY = "recall_underway"  # 召回进行中
+    RECALL_RECORDED = "recall_recorded"  # 召回已记录
+    VERIFIED = "verified"  # 已核查
+    CLOSED = "closed"  # 已结案
+
+
+CASE_TRANSITIONS: dict[CaseState, frozenset[CaseState]] = {
+    CaseState.OPENED: frozenset({CaseState.NOTIFIED, CaseState.CLOSED}),
+    CaseState.NOTIFIED: frozenset({CaseState.RECALL_UNDERWAY}),
+    CaseState.RECALL_UNDERWAY: frozenset({CaseState.RECALL_RECORDED}),
+    # The regulator may send an incomplete recall back before verifying it.
+    CaseState.RECALL_RECORDED: frozenset({CaseState.VERIFIED, CaseState.RECALL_UNDERWAY}),
+    CaseState.VERIFIED: frozenset({CaseState.CLOSED}),
+    CaseState.CLOSED: frozenset(),
+}
+"""Which state may follow which. Closing straight from opened is for a sample overturned on
+re-test (复检); it needs a note saying so."""
+
+
+class FailedSampleCreate(_Record):
+    """抽检不合格: an official sample of a lot failed; the regulator opens a case."""
+
+    credit_code: CreditCode = Field(description="The enterprise whose lot was sampled")
+    lot_code: Code
+    product: Name | None = Field(default=None, description="As on the report; default: the lot's")
+    test_item: Name = Field(description="e.g. 菌落总数")
+    result: Name = Field(description='As reported, e.g. "3.2×10⁴" or "检出"')
+    limit: Name = Field(description='e.g. "≤1×10⁴"')
+    unit: Unit | None = None
+    sampling_date: LocalDate
+    report_no: Name
+    suspect_materials: list[Code] | None = Field(
+        default=None,
+        max_length=100,
+        description="The lot's material lots under suspicion; default: every one it consumed. "
+        "An empty list suspects the process only.",
+    )
+    note: Note | None = None
+
+    @field_validator("credit_code", mode="after")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class CaseStepCreate(_Record):
+    """A case moves to its next state."""
+
+    case_seq: int = Field(ge=1, le=MAX_SEQ)
+    state: CaseState
+    note: Note | None = None
+    by: dict[str, str] = Field(
+        default_factory=dict, description="Who moved it: role and, for an enterprise, its code"
+    )
+
+
+class RecalledLot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    credit_code: CreditCode
+    enterprise: Name
+    lot_code: Code
+    product: Name
+    gtin: Gtin | None = None
+
+
+class PublicRecallCreate(_Record):
+    """The public recall notice: exactly what a consumer may see of a case."""
+
+    case_seq: int = Field(ge=1, le=MAX_SEQ)
+    reason: Note = Field(min_length=1)
+    lots: list[RecalledLot] = Field(min_length=1, max_length=10_000)
+
+
+class ReferredEnterprise(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    credit_code: CreditCode
+    name: Name
+    region_code: RegionCode
+    relation: Literal["supplier", "customer"]
+    via: Name = Field(description="The lot or material lot that leads there")
+
+
+class ReferralCreate(_Record):
+    """协查: part of a case's scope lies in another authority's jurisdiction."""
+
+    case_seq: int = Field(ge=1, le=MAX_SEQ)
+    to_authority: CreditCode | None = Field(
+        default=None, description="Null when no authority on the platform covers the region"
+    )
+    to_name: Name | None = None
+    enterprises: list[ReferredEnterprise] = Field(min_length=1, max_length=1000)
+    note: Note | None = None
+
+
+class RecallActionCreate(_Record):
+    """召回 (Art. 63): what the enterprise did for a case: notified a customer, recovered a
+    quantity, disposed of it, or declared its recall complete."""
+
+    case: str = Field(pattern=CASE_ID_PATTERN, description="The case id, e.g. 11…X-3")
+    action: Literal["notification", "recovery", "disposal", "completed"]
+    at: Instant
+    lot_code: Code | None = None
+    customer_code: Code | None = None
+    quantity: Quantity | None = None
+    unit: Unit | None = None
+    method: Name | None = Field(default=None, description="How it was disposed of, e.g. 销毁")
+    note: Note | None = None
+
+    @model_validator(mode="after")
+    def _fields(self) -> RecallActionCreate:
+        needs = {
+            "notification": ("customer_code",),
+            "recovery": ("lot_code", "customer_code", "quantity", "unit"),
+            "disposal": ("lot_code", "quantity", "unit", "method"),
+            "completed": (),
+        }[self.action]
+        for name in needs:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: a {self.action} needs its {name}")
+        if (self.quantity is None) != (self.unit is None):
+            raise ValueError("unit: a quantity needs its unit")
+        return self
+
+
+AUTHORITY_KINDS = frozenset(
+    {
+        RecordKind.FAILED_SAMPLE,
+        RecordKind.CASE_STEP,
+        RecordKind.PUBLIC_RECALL,
+        RecordKind.REFERRAL,
+    }
+)
+"""Kinds that only an authority's ledger holds."""
+
+
 RECORD_SCHEMAS: dict[RecordKind, type[_Record]] = {
     RecordKind.ENTERPRISE: EnterpriseCreate,
     RecordKind.PRODUCT: ProductCreate,
@@ -443,6 +599,11 @@ RECORD_SCHEMAS: dict[RecordKind, type[_Record]] = {
     RecordKind.SALE: SaleCreate,
     RecordKind.SELF_INSPECTION: SelfInspectionCreate,
     RecordKind.CORRECTION: CorrectionCreate,
+    RecordKind.RECALL_ACTION: RecallActionCreate,
+    RecordKind.FAILED_SAMPLE: FailedSampleCreate,
+    RecordKind.CASE_STEP: CaseStepCreate,
+    RecordKind.PUBLIC_RECALL: PublicRecallCreate,
+    RecordKind.REFERRAL: ReferralCreate,
 }
 
 RecordCreate = Annotated[_Record, Field(description="Any record")]

@@ -8,6 +8,7 @@ from foodtrace.accounts.models import (
     User,
 )
 from foodtrace.attachments.models import Attachment
+from foodtrace.cases.models import Case, CaseLot, CaseStep, RecallAction, RecalledLot, Referral
 from foodtrace.ledger.models import Entry, IdempotencyKey, Ledger
 from foodtrace.records.models import (
     CcpReading,
@@ -28,6 +29,9 @@ __all__ = [
     "ApiToken",
     "Attachment",
     "Authority",
+    "Case",
+    "CaseLot",
+    "CaseStep",
     "CcpReading",
     "Correction",
     "CorrectiveAction",
@@ -41,6 +45,9 @@ __all__ = [
     "MaterialLot",
     "Platform",
     "Product",
+    "RecallAction",
+    "RecalledLot",
+    "Referral",
     "ReleaseTest",
     "Sale",
     "SelfInspection",

@@ -91,13 +91,15 @@ def covers(authority: Authority, region_code: str) -> bool:
     district of 枣庄市; ``370000`` the whole province); other codes cover
     themselves only.
     """
-    for code in authority.region_codes.split():
-        prefix = code
-        while prefix.endswith("00") and len(prefix) > 2:
-            prefix = prefix[:-2]
-        if region_code.startswith(prefix):
-            return True
-    return False
+    return any(region_covers(code, region_code) for code in authority.region_codes.split())
+
+
+def region_covers(code: str, region_code: str) -> bool:
+    """Whether one jurisdiction code covers a region code (see :func:`covers`)."""
+    prefix = code
+    while prefix.endswith("00") and len(prefix) > 2:
+        prefix = prefix[:-2]
+    return region_code.startswith(prefix)
 
 
 def create_user(

@@ -30,6 +30,7 @@ from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.attachments.models import Attachment
+from foodtrace.cases.models import Case, CaseLot, CaseStep, RecallAction, RecalledLot, Referral
 from foodtrace.errors import FieldProblem, RecordError
 from foodtrace.ledger.models import Entry
 from foodtrace.records.models import (
@@ -46,7 +47,7 @@ from foodtrace.records.models import (
     SelfInspection,
     Supplier,
 )
-from schemas.records import RecordKind
+from schemas.records import CASE_TRANSITIONS, CaseState, RecordKind
 
 TABLES: dict[str, Table] = {
     m.__tablename__: m.__table__  # type: ignore[misc]
@@ -64,13 +65,24 @@ TABLES: dict[str, Table] = {
         Sale,
         SelfInspection,
         Correction,
+        RecallAction,
+        Case,
+        CaseLot,
+        CaseStep,
+        RecalledLot,
+        Referral,
     )
 }
 """Every derived table, by name."""
 
+AUTHORITY_TABLES = frozenset({"cases", "case_lots", "case_steps", "recalled_lots", "referrals"})
+"""Derived tables of an authority's ledger: their owner column is ``ledger_id``."""
+
 
 def owner_column(table: str) -> str:
-    return "id" if table == "enterprises" else "enterprise_id"
+    if table == "enterprises":
+        return "id"
+    return "ledger_id" if table in AUTHORITY_TABLES else "enterprise_id"
 
 
 def primary_key(table: str) -> tuple[str, ...]:
@@ -710,6 +722,159 @@ def _self_inspection(ctx: Ctx, b: Row) -> None:
     )
 
 
+def _recall_action(ctx: Ctx, b: Row) -> None:
+    lot = customer = None
+    if b.get("lot_code"):
+        lot = ctx.one("lots", ("lot_code",), "lot", code=b["lot_code"])
+    if b.get("customer_code"):
+        customer = ctx.one("customers", ("customer_code",), "customer", code=b["customer_code"])
+    base = None
+    if b.get("quantity") is not None:
+        if lot is None:
+            raise RecordError.at("lot_code", msg="a quantity needs its lot", type="missing")
+        base = dec_str(dec(b["quantity"]) * unit_factor(product_of(ctx, lot), b["unit"], ("unit",)))
+    if lot is not None and customer is not None and b["action"] == "recovery":
+        sold = sum(
+            (
+                dec(s["quantity_base"])
+                for s in ctx.store.find("sales", lot_seq=lot["record_seq"])
+                if s["customer_seq"] == customer["record_seq"]
+            ),
+            Decimal(0),
+        )
+        if base is not None and dec(base) > sold:
+            ctx.out.warn(
+                "quantity",
+                msg=f"{customer['name']} was sold {dec_str(sold)} of lot {lot['code']!r}; "
+                f"{base} recovered is more than that",
+                type="over_recovered",
+            )
+    ctx.put(
+        "recall_actions",
+        {
+            "case_ref": b["case"],
+            "action": b["action"],
+            "lot_seq": lot["record_seq"] if lot else None,
+            "customer_seq": customer["record_seq"] if customer else None,
+            "quantity": b.get("quantity"),
+            "unit": b.get("unit"),
+            "quantity_base": base,
+            "at": b["at"],
+        },
+    )
+
+
+# ------------------------------------------------- an authority's ledger
+
+
+def _authority_row(ctx: Ctx, **row: Any) -> Row:
+    return {
+        "ledger_id": ctx.store.enterprise_id,
+        "record_seq": ctx.record_seq,
+        "current_seq": ctx.current_seq,
+        **row,
+    }
+
+
+def _failed_sample(ctx: Ctx, b: Row) -> None:
+    ctx.store.put(
+        "cases",
+        _authority_row(
+            ctx,
+            credit_code=b["credit_code"],
+            enterprise=b["enterprise"]["name"],
+            lot_code=b["lot_code"],
+            product=b["product"],
+            test_item=b["test_item"],
+            result=b["result"],
+            limit=b["limit"],
+            report_no=b["report_no"],
+            sampling_date=b["sampling_date"],
+            state=CaseState.OPENED,
+            opened_at=b["opened_at"],
+        ),
+        replace=ctx.replace,
+    )
+    for line, lot in enumerate(b["scope"]["lots"], start=1):
+        ctx.store.put(
+            "case_lots",
+            _authority_row(
+                ctx,
+                line=line,
+                credit_code=lot["credit_code"],
+                lot_code=lot["lot_code"],
+                reason=lot["reason"],
+            ),
+            replace=ctx.replace,
+        )
+
+
+def _case(ctx: Ctx, seq: int) -> Row:
+    return ctx.one("cases", ("case_seq",), "case", record_seq=seq)
+
+
+def _case_step(ctx: Ctx, b: Row) -> None:
+    case = _case(ctx, b["case_seq"])
+    state, target = CaseState(case["state"]), CaseState(b["state"])
+    if target not in CASE_TRANSITIONS[state]:
+        raise RecordError.at(
+            "state",
+            msg=f"case {case['record_seq']} is {state}; it cannot move to {target}",
+            type="bad_transition",
+            state=state,
+        )
+    if state is CaseState.OPENED and target is CaseState.CLOSED and not b.get("note"):
+        raise RecordError.at(
+            "note", msg="closing a case before any recall needs a note saying why", type="missing"
+        )
+    ctx.store.put("cases", {**case, "state": target, "current_seq": ctx.current_seq}, replace=True)
+    by = b.get("by") or {}
+    ctx.store.put(
+        "case_steps",
+        _authority_row(
+            ctx,
+            case_seq=b["case_seq"],
+            state=target,
+            note=b.get("note"),
+            by_role=by.get("role", "regulator"),
+            by_code=by.get("credit_code"),
+        ),
+        replace=ctx.replace,
+    )
+
+
+def _public_recall(ctx: Ctx, b: Row) -> None:
+    _case(ctx, b["case_seq"])
+    for line, lot in enumerate(b["lots"], start=1):
+        ctx.store.put(
+            "recalled_lots",
+            _authority_row(
+                ctx,
+                line=line,
+                case_seq=b["case_seq"],
+                credit_code=lot["credit_code"],
+                lot_code=lot["lot_code"],
+                gtin=lot.get("gtin"),
+            ),
+            replace=ctx.replace,
+        )
+
+
+def _referral(ctx: Ctx, b: Row) -> None:
+    _case(ctx, b["case_seq"])
+    ctx.store.put(
+        "referrals",
+        _authority_row(
+            ctx,
+            case_seq=b["case_seq"],
+            to_authority=b.get("to_authority"),
+            region_codes=" ".join(sorted({e["region_code"] for e in b["enterprises"]})),
+            data=canonical_json(b["enterprises"]),
+        ),
+        replace=ctx.replace,
+    )
+
+
 APPLY: dict[str, Callable[[Ctx, Row], None]] = {
     RecordKind.ENTERPRISE: _enterprise,
     RecordKind.PRODUCT: _product,
@@ -722,6 +887,11 @@ APPLY: dict[str, Callable[[Ctx, Row], None]] = {
     RecordKind.RELEASE_TEST: _release_test,
     RecordKind.SALE: _sale,
     RecordKind.SELF_INSPECTION: _self_inspection,
+    RecordKind.RECALL_ACTION: _recall_action,
+    RecordKind.FAILED_SAMPLE: _failed_sample,
+    RecordKind.CASE_STEP: _case_step,
+    RecordKind.PUBLIC_RECALL: _public_recall,
+    RecordKind.REFERRAL: _referral,
 }
 
 

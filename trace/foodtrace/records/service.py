@@ -24,7 +24,7 @@ from foodtrace.errors import Conflict, FieldProblem, RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.ledger.models import Entry, IdempotencyKey, Ledger
 from foodtrace.records.projection import DbStore, Store, apply_entry, correction_target
-from schemas.records import RECORD_SCHEMAS, EnterpriseCreate, RecordKind
+from schemas.records import AUTHORITY_KINDS, RECORD_SCHEMAS, EnterpriseCreate, RecordKind
 from schemas.types import format_instant
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -101,6 +101,7 @@ _NATURAL_TIME = {
     RecordKind.CCP_RECORD: "measured_at",
     RecordKind.CORRECTIVE_ACTION: "taken_at",
     RecordKind.RELEASE_TEST: "tested_at",
+    RecordKind.RECALL_ACTION: "at",
 }
 
 
@@ -197,15 +198,23 @@ def record(
     idempotency_key: str | None = None,
     may_correct_registration: bool = False,
     defer_head: bool = False,
+    facts: dict[str, Any] | None = None,
 ) -> Recorded:
     """Append one record to ledger ``ledger_id``; refuse it, writing nothing, if it is invalid.
 
     ``may_correct_registration`` is for the platform admin only: an enterprise
-    must not move itself out of its regulator's jurisdiction.
+    must not move itself out of its regulator's jurisdiction. ``facts`` are
+    what the caller computed beside the record (a case's recall scope); they
+    join the body and so the entry's hashed bytes.
     """
     kind = RecordKind(kind)
     model = validate(kind, data)
     head = ledger.lock_head(session=session, ledger_id=ledger_id)
+    if (kind in AUTHORITY_KINDS) != (head.owner_kind == "authority"):
+        raise RecordError.at(
+            msg=f"a {kind} record does not belong in the ledger of {head.credit_code}",
+            type="wrong_ledger",
+        )
     digest = _digest(kind, model) if idempotency_key is not None else ""
     if idempotency_key is not None:
         seen = session.get(IdempotencyKey, (ledger_id, idempotency_key))
@@ -220,6 +229,8 @@ def record(
     _not_in_future(model, now, ())
     store = DbStore(session, ledger_id)
     body = prepare(kind, model, store, now, may_correct_registration=may_correct_registration)
+    if facts:
+        body.update(facts)
     seq = head.size + 1
     applied = apply_entry(store, seq, kind, body)
     natural = _NATURAL_TIME.get(kind)

@@ -1,0 +1,1 @@
+"""Failed samples and their cases: recall scope, case states, recall actions, referrals."""

@@ -1,0 +1,330 @@
+"""The recall scope of a failed sample (DESIGN.md, "A failed sample and its case").
+
+Given the sampled lot L of enterprise E, the scope is:
+
+- **the lot's trail**, backward to its suppliers and forward to its customers;
+- **lots sharing its suspect material lots**: the material lots L consumed
+  (all of them, or the ones the regulator names) are suspect. Where a suspect
+  material came from a registered supplier who recorded the sale, the
+  supplier's lot S is the source, and every lot downstream of S is in scope,
+  in any enterprise (other manufacturers that bought S too); otherwise every
+  lot of E that consumed the material lot;
+- **lots sharing a CCP deviation window**: every deviation of E's CCP readings
+  taken while L was in production opens a window (from the reading until its
+  corrective action, or until the end of the deviating lot's production when
+  none was recorded; an action given with the reading closes it at once);
+  every lot of E whose production window overlaps it, and whose product's
+  CCP plan monitors the same CCP, is in scope;
+- and, forward from each of these lots, the lots that registered customers
+  made from them.
+
+For every lot in scope: every customer with quantities, and the mass balance
+(produced, sold, still held), in the product's base unit. Lots that lie with
+an enterprise outside the reader's jurisdiction are not opened: the trail
+names the enterprise, and the case refers it to its authority (协查).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlmodel import Session
+
+from foodtrace.accounts.models import Enterprise
+from foodtrace.errors import NotFound, RecordError
+from foodtrace.records.projection import dec, dec_str
+from foodtrace.trail import MAX_DEPTH, Node, Trail, _Walker
+
+REASONS = ("sampled", "downstream", "ccp_deviation", "source", "shared_material")
+"""Why a lot is in scope, in the order they are looked for (the first one found names it)."""
+
+
+@dataclass
+class ScopeLot:
+    node: str
+    enterprise_id: int
+    credit_code: str
+    enterprise: str
+    lot_code: str
+    product: str
+    gtin: str | None
+    reason: str
+    via: str
+    produced: Decimal
+    sold: Decimal
+    unit: str
+    production_date: str
+    seq: int
+    hash: str
+
+    @property
+    def held(self) -> Decimal:
+        return self.produced - self.sold
+
+
+@dataclass
+class ScopeSale:
+    """One sale of a lot in scope: who bought how much, and when."""
+
+    enterprise_id: int
+    credit_code: str
+    lot_code: str
+    customer_seq: int
+    customer_code: str
+    customer: str
+    customer_credit_code: str | None
+    registered: bool
+    quantity: str
+    unit: str
+    quantity_base: Decimal
+    base_unit: str
+    sale_date: str
+    seq: int
+
+
+@dataclass
+class Deviation:
+    credit_code: str
+    lot_code: str
+    ccp: str
+    parameter: str
+    measured_at: str
+    closed_at: str | None
+    seq: int
+
+
+@dataclass
+class Scope:
+    trail: Trail
+    lots: list[ScopeLot] = field(default_factory=list)
+    sales: list[ScopeSale] = field(default_factory=list)
+    deviations: list[Deviation] = field(default_factory=list)
+    outside: list[Node] = field(default_factory=list)
+    """Enterprises the trail reaches but the reader may not open (to refer, 协查)."""
+    suspect_materials: list[str] = field(default_factory=list)
+
+    def lot(self, credit_code: str, lot_code: str) -> ScopeLot | None:
+        for lot in self.lots:
+            if lot.credit_code == credit_code and lot.lot_code == lot_code:
+                return lot
+        return None
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def recall_scope(
+    *,
+    session: Session,
+    enterprise_id: int,
+    lot_code: str,
+    readable: Callable[[Enterprise], bool] = lambda _e: True,
+    suspect_materials: list[str] | None = None,
+    depth: int = 6,
+) -> Scope:
+    """The recall scope of lot ``lot_code`` of enterprise ``enterprise_id``; see the module."""
+    depth = max(1, min(depth, MAX_DEPTH))
+    walker = _Walker(session, readable)
+    store = walker.store(enterprise_id)
+    found = store.find("lots", code=lot_code)
+    if not found:
+        raise NotFound(f"no lot {lot_code!r}")
+    lot = found[0]
+    trail = Trail(f"lot:{enterprise_id}:{lot['record_seq']}")
+    walker.lot_node(trail, enterprise_id, lot)
+    walker.backward(trail, enterprise_id, lot, depth)
+
+    reasons: dict[str, tuple[str, str]] = {}
+
+    def forward(reason: str, via: str, run: Callable[[], None]) -> None:
+        before = {k for k in walker.seen if k[0] == "f"}
+        run()
+        for kind, key in walker.seen - before:
+            if kind == "f":
+                reasons.setdefault(f"lot:{key}", (reason, via))
+
+    # 1. The sampled lot and everything downstream of it.
+    reasons[trail.start] = ("sampled", lot_code)
+    forward("downstream", lot_code, lambda: walker.forward_lot(trail, enterprise_id, lot, depth))
+
+    # 2. Lots sharing a CCP deviation window with it.
+    deviations = _deviations(store, lot)
+    lots_by_seq = {r["record_seq"]: r for r in store.find("lots")}
+    plan_ccps = _plan_ccps(store)
+    for d in deviations:
+        start, end = _instant(d["measured_at"]), _instant(d["closed_at"])
+        for other in lots_by_seq.values():
+            if _instant(other["started_at"]) > end or _instant(other["ended_at"]) < start:
+                continue
+            if d["ccp"] not in plan_ccps.get(other["product_seq"], set()):
+                continue
+            forward(
+                "ccp_deviation",
+                f"{d['ccp']}/{d['parameter']} {d['measured_at']}",
+                lambda o=other: walker.forward_lot(trail, enterprise_id, o, depth),
+            )
+
+    # 3. Lots sharing its suspect material lots, from the source batch on.
+    inputs = store.find("lot_inputs", record_seq=lot["record_seq"])
+    materials = [store.find("material_lots", record_seq=u["material_lot_seq"])[0] for u in inputs]
+    codes = {m["code"] for m in materials}
+    if suspect_materials is None:
+        suspects = materials
+    else:
+        unknown = [c for c in suspect_materials if c not in codes]
+        if unknown:
+            raise RecordError.at(
+                "suspect_materials",
+                msg=f"lot {lot_code!r} did not consume {', '.join(unknown)}; it consumed "
+                + (", ".join(sorted(codes)) or "nothing"),
+                type="not_found",
+            )
+        suspects = [m for m in materials if m["code"] in set(suspect_materials)]
+    me = walker.ent(enterprise_id)
+    for ml in suspects:
+        via = f"{ml['material_name']} {ml['code']}"
+        source = _source_lot(walker, me, ml)
+        if source is not None:
+            seller, slot = source
+            reasons.setdefault(f"lot:{seller.id}:{slot['record_seq']}", ("source", via))
+            forward(
+                "shared_material",
+                via,
+                lambda s=seller, sl=slot: walker.forward_lot(trail, s.id, sl, depth),
+            )
+        else:
+            forward(
+                "shared_material",
+                via,
+                lambda m=ml: walker.forward_material(trail, enterprise_id, m, depth),
+            )
+
+    scope = Scope(trail=trail, suspect_materials=[m["code"] for m in suspects])
+    scope.deviations = [
+        Deviation(
+            me.credit_code,
+            lots_by_seq[d["lot_seq"]]["code"],
+            d["ccp"],
+            d["parameter"],
+            d["measured_at"],
+            d["corrected_at"],
+            d["current_seq"],
+        )
+        for d in deviations
+    ]
+    scope.outside = [n for n in trail.nodes.values() if n.outside]
+    for node_id, (reason, via) in reasons.items():
+        _, eid, seq = node_id.split(":")
+        scope.lots.append(_scope_lot(walker, trail, int(eid), int(seq), reason, via))
+        scope.sales += _sales(walker, int(eid), int(seq))
+    order = {r: i for i, r in enumerate(REASONS)}
+    scope.lots.sort(key=lambda s: (order[s.reason], s.credit_code, s.production_date, s.lot_code))
+    scope.sales.sort(key=lambda s: (s.credit_code, s.lot_code, s.sale_date, s.seq))
+    return scope
+
+
+def _deviations(store: object, lot: dict) -> list[dict]:
+    """E's deviations taken during the lot's production, each with the end of its window."""
+    start, end = _instant(lot["started_at"]), _instant(lot["ended_at"])
+    out = []
+    for d in store.find("ccp_readings", deviation=True):  # type: ignore[attr-defined]
+        if not start <= _instant(d["measured_at"]) <= end:
+            continue
+        actions = store.find("corrective_actions", reading_seq=d["record_seq"])  # type: ignore[attr-defined]
+        own = store.find("lots", record_seq=d["lot_seq"])[0]  # type: ignore[attr-defined]
+        # A corrective action given with the reading closes it there and then.
+        inline = d["measured_at"] if d.get("corrective_action") else None
+        corrected = min(
+            [a["taken_at"] for a in actions] + ([inline] if inline else []), default=None
+        )
+        closed = corrected or own["ended_at"]
+        out.append({**d, "closed_at": max(closed, d["measured_at"]), "corrected_at": corrected})
+    return sorted(out, key=lambda d: d["measured_at"])
+
+
+def _plan_ccps(store: object) -> dict[int, set[str]]:
+    """Each product's monitored CCP codes."""
+    return {
+        p["record_seq"]: {c["code"] for c in json.loads(p["data"]).get("ccp_plan", [])}
+        for p in store.find("products")  # type: ignore[attr-defined]
+    }
+
+
+def _source_lot(walker: _Walker, me: Enterprise, ml: dict) -> tuple[Enterprise, dict] | None:
+    """The registered supplier's lot a material lot came from, where the supplier sold it."""
+    seller = walker.enterprise(ml["supplier_credit_code"])
+    if seller is None or not ml["batch_no"] or not walker.readable(seller):
+        return None
+    sold = walker.store(seller.id).find("lots", code=ml["batch_no"])
+    if not sold:
+        return None
+    sales = walker.store(seller.id).find("sales", lot_seq=sold[0]["record_seq"])
+    if not any(s["buyer_credit_code"] == me.credit_code for s in sales):
+        return None
+    return seller, sold[0]
+
+
+def _scope_lot(
+    walker: _Walker, trail: Trail, eid: int, seq: int, reason: str, via: str
+) -> ScopeLot:
+    store = walker.store(eid)
+    lot = store.find("lots", record_seq=seq)[0]
+    product = store.find("products", record_seq=lot["product_seq"])[0]
+    sold = sum((dec(s["quantity_base"]) for s in store.find("sales", lot_seq=seq)), Decimal(0))
+    node = trail.nodes[f"lot:{eid}:{seq}"]
+    e = walker.ent(eid)
+    return ScopeLot(
+        node=node.id,
+        enterprise_id=eid,
+        credit_code=e.credit_code,
+        enterprise=e.name,
+        lot_code=lot["code"],
+        product=product["name"],
+        gtin=lot.get("gtin"),
+        reason=reason,
+        via=via,
+        produced=dec(lot["quantity_base"]),
+        sold=sold,
+        unit=product["unit"],
+        production_date=lot["production_date"],
+        seq=lot["current_seq"],
+        hash=node.hash or "",
+    )
+
+
+def _sales(walker: _Walker, eid: int, seq: int) -> list[ScopeSale]:
+    store = walker.store(eid)
+    lot = store.find("lots", record_seq=seq)[0]
+    unit = store.find("products", record_seq=lot["product_seq"])[0]["unit"]
+    e = walker.ent(eid)
+    out = []
+    for s in store.find("sales", lot_seq=seq):
+        cust = store.find("customers", record_seq=s["customer_seq"])[0]
+        out.append(
+            ScopeSale(
+                enterprise_id=eid,
+                credit_code=e.credit_code,
+                lot_code=lot["code"],
+                customer_seq=cust["record_seq"],
+                customer_code=cust["code"],
+                customer=cust["name"],
+                customer_credit_code=s["buyer_credit_code"],
+                registered=walker.enterprise(s["buyer_credit_code"]) is not None,
+                quantity=s["quantity"],
+                unit=s["unit"],
+                quantity_base=dec(s["quantity_base"]),
+                base_unit=unit,
+                sale_date=s["sale_date"],
+                seq=s["current_seq"],
+            )
+        )
+    return out
+
+
+def quantity(value: Decimal) -> str:
+    return dec_str(value)

@@ -1,0 +1,742 @@
+"""A failed sample's case, from opening to closure (DESIGN.md, "A failed sample and its case").
+
+Every step is an entry in the supervising authority's own ledger (same format
+as an enterprise's, origin ``<platform>/ledger/<authority credit code>``):
+
+- ``failed_sample`` opens the case and carries the recall scope computed then;
+- ``referral`` (协查), one per other authority whose jurisdiction the scope reaches;
+- ``case_step`` for each state: notified (with a ``public_recall`` entry naming
+  the recalled lots for the consumer page), recall under way and recall
+  recorded (moved by the enterprises' recall actions), verified, closed.
+
+An enterprise's recall actions go into its own ledger as ``recall_action``
+entries naming the case; the first one moves the case to "recall under way",
+and once every enterprise in scope has declared its recall complete the case
+moves to "recall recorded". A case is named ``<authority credit code>-<seq>``.
+
+Lock order: an enterprise's head, then the authority's. The regulator's steps
+lock the authority's head only, so two transactions never wait on each other
+in a circle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from foodtrace.accounts.models import Authority, Enterprise
+from foodtrace.accounts.service import covers, region_covers
+from foodtrace.cases.models import Case, CaseLot, CaseStep, RecallAction, RecalledLot, Referral
+from foodtrace.cases.scope import Scope, recall_scope
+from foodtrace.clock import Clock
+from foodtrace.errors import AccessDenied, NotFound, RecordError
+from foodtrace.ledger import service as ledger
+from foodtrace.ledger.models import Ledger
+from foodtrace.records.projection import dec
+from foodtrace.records.service import Recorded, platform_name, record, validate
+from schemas.records import (
+    CASE_ID_PATTERN,
+    CaseState,
+    FailedSampleCreate,
+    RecallActionCreate,
+    RecordKind,
+)
+from schemas.types import format_instant
+
+ENTERPRISE_ACTIVE = (CaseState.NOTIFIED, CaseState.RECALL_UNDERWAY)
+"""States in which an enterprise records recall actions."""
+
+REGULATOR_STEPS = {
+    CaseState.NOTIFIED,
+    CaseState.VERIFIED,
+    CaseState.CLOSED,
+    CaseState.RECALL_UNDERWAY,  # sending an incomplete recall back
+}
+
+
+def case_id(authority_code: str, seq: int) -> str:
+    return f"{authority_code}-{seq}"
+
+
+def parse_case_id(value: str) -> tuple[str, int]:
+    import re
+
+    if not re.match(CASE_ID_PATTERN, value):
+        raise NotFound(f"no case {value!r}")
+    code, seq = value.rsplit("-", 1)
+    return code, int(seq)
+
+
+def authority_ledger(session: Session, authority: Authority, clock: Clock) -> Ledger:
+    """The authority's own ledger, created on first use."""
+    found = session.execute(
+        select(Ledger).where(Ledger.credit_code == authority.credit_code)
+    ).scalar_one_or_none()
+    if found is not None:
+        if found.owner_kind != "authority":
+            raise RuntimeError(f"ledger {authority.credit_code} is not an authority's")
+        return found
+    return ledger.new_ledger(
+        session=session,
+        owner_kind="authority",
+        credit_code=authority.credit_code,
+        platform_name=platform_name(session),
+        now=clock.now(),
+    )
+
+
+def _authority_of(session: Session, region_code: str) -> Authority | None:
+    """The authority whose jurisdiction covers a region: the most specific one."""
+    best: tuple[int, Authority] | None = None
+    for a in session.execute(select(Authority)).scalars():
+        for code in a.region_codes.split():
+            if region_covers(code, region_code):
+                rank = len(code.rstrip("0"))
+                if best is None or rank > best[0]:
+                    best = (rank, a)
+    return best[1] if best else None
+
+
+# ------------------------------------------------------------------ opening
+
+
+@dataclass
+class Opened:
+    case_id: str
+    recorded: Recorded
+    scope: Scope
+    referrals: list[Recorded] = field(default_factory=list)
+
+
+def open_case(
+    *,
+    session: Session,
+    authority: Authority,
+    data: dict[str, Any] | FailedSampleCreate,
+    actor: str,
+    clock: Clock,
+    idempotency_key: str | None = None,
+) -> Opened:
+    """Record a failed sample in the authority's ledger and open its case; the scope comes back."""
+    model = validate(RecordKind.FAILED_SAMPLE, data)
+    assert isinstance(model, FailedSampleCreate)
+    enterprise = session.execute(
+        select(Enterprise).where(Enterprise.credit_code == model.credit_code)
+    ).scalar_one_or_none()
+    if enterprise is None or not covers(authority, enterprise.region_code):
+        raise RecordError.at(
+            "credit_code",
+            msg=f"no enterprise {model.credit_code} in your jurisdiction",
+            type="not_found",
+        )
+    readable = _jurisdiction(authority)
+    try:
+        scope = recall_scope(
+            session=session,
+            enterprise_id=enterprise.id,
+            lot_code=model.lot_code,
+            readable=readable,
+            suspect_materials=model.suspect_materials,
+        )
+    except NotFound:
+        raise RecordError.at(
+            "lot_code",
+            msg=f"{enterprise.name} has no lot {model.lot_code!r}",
+            type="not_found",
+        ) from None
+    head = authority_ledger(session, authority, clock)
+    assert head.id is not None
+    sampled = scope.lot(enterprise.credit_code, model.lot_code)
+    assert sampled is not None
+    facts = {
+        "product": model.product or sampled.product,
+        "enterprise": {
+            "name": enterprise.name,
+            "credit_code": enterprise.credit_code,
+            "region_code": enterprise.region_code,
+        },
+        "opened_at": format_instant(clock.now()),
+        "scope": {
+            "lots": [
+                {"credit_code": s.credit_code, "lot_code": s.lot_code, "reason": s.reason}
+                for s in scope.lots
+            ],
+            "suspect_materials": scope.suspect_materials,
+        },
+    }
+    recorded = record(
+        session=session,
+        ledger_id=head.id,
+        kind=RecordKind.FAILED_SAMPLE,
+        data=model,
+        actor=actor,
+        clock=clock,
+        idempotency_key=idempotency_key,
+        facts=facts,
+    )
+    opened = Opened(case_id(authority.credit_code, recorded.seq), recorded, scope)
+    if recorded.replayed:
+        return opened
+    for to, enterprises in _referral_targets(session, scope).items():
+        target = session.execute(
+            select(Authority).where(Authority.credit_code == to)
+        ).scalar_one_or_none()
+        opened.referrals.append(
+            record(
+                session=session,
+                ledger_id=head.id,
+                kind=RecordKind.REFERRAL,
+                data={
+                    "case_seq": recorded.seq,
+                    "to_authority": to,
+                    "to_name": target.name if target else None,
+                    "enterprises": enterprises,
+                    "note": f"{model.test_item} {model.result} (limit {model.limit}), "
+                    f"report {model.report_no}: {enterprise.name} lot {model.lot_code}",
+                },
+                actor=actor,
+                clock=clock,
+            )
+        )
+    return opened
+
+
+def _referral_targets(session: Session, scope: Scope) -> dict[str | None, list[dict[str, Any]]]:
+    """The enterprises outside the jurisdiction, grouped by the authority that covers each."""
+    out: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    for node in scope.outside:
+        ent = session.execute(
+            select(Enterprise).where(Enterprise.credit_code == node.credit_code)
+        ).scalar_one()
+        for edge in scope.trail.edges:
+            if node.id not in (edge.source, edge.target):
+                continue
+            near = scope.trail.nodes[edge.target if edge.source == node.id else edge.source]
+            if near.type == "customer":  # name the lot that was sold there
+                near = next(
+                    (
+                        scope.trail.nodes[e.source]
+                        for e in scope.trail.edges
+                        if e.target == near.id and e.type == "sold"
+                    ),
+                    near,
+                )
+            to = _authority_of(session, ent.region_code)
+            out[to.credit_code if to else None].append(
+                {
+                    "credit_code": ent.credit_code,
+                    "name": ent.name,
+                    "region_code": ent.region_code,
+                    "relation": "supplier" if edge.source == node.id else "customer",
+                    "via": f"{near.enterprise or ''} {near.code or near.label}".strip()[:200],
+                }
+            )
+    return dict(out)
+
+
+def _jurisdiction(authority: Authority) -> Callable[[Enterprise], bool]:
+    return lambda e: covers(authority, e.region_code)
+
+
+# ------------------------------------------------------------------- steps
+
+
+def _case_row(session: Session, ledger_id: int, seq: int) -> Case:
+    case = session.get(Case, (ledger_id, seq), populate_existing=True)
+    if case is None:
+        raise NotFound(f"no case {seq}")
+    return case
+
+
+def advance(
+    *,
+    session: Session,
+    authority: Authority,
+    case_seq: int,
+    state: CaseState | str,
+    note: str | None,
+    actor: str,
+    clock: Clock,
+) -> list[Recorded]:
+    """A regulator's step: notify (and publish the recall), send back, verify, close."""
+    state = CaseState(state)
+    if state not in REGULATOR_STEPS:
+        raise RecordError.at(
+            "state",
+            msg=f"{state} is reached by the enterprises' recall actions, not set by a regulator",
+            type="bad_transition",
+        )
+    head = authority_ledger(session, authority, clock)
+    assert head.id is not None
+    ledger.lock_head(session=session, ledger_id=head.id)
+    case = _case_row(session, head.id, case_seq)
+    if state is CaseState.RECALL_UNDERWAY and case.state != CaseState.RECALL_RECORDED:
+        raise RecordError.at(
+            "state",
+            msg="a recall is sent back only once it is recorded; it gets under way with the "
+            "enterprise's first recall action",
+            type="bad_transition",
+        )
+    if state is CaseState.VERIFIED:
+        missing = _incomplete(session, head.id, case)
+        if missing:
+            raise RecordError.at(
+                "state",
+                msg="the recall is not complete for: " + ", ".join(missing),
+                type="recall_incomplete",
+            )
+    out = [
+        record(
+            session=session,
+            ledger_id=head.id,
+            kind=RecordKind.CASE_STEP,
+            data={"case_seq": case_seq, "state": state, "note": note, "by": {"role": "regulator"}},
+            actor=actor,
+            clock=clock,
+        )
+    ]
+    if state is CaseState.NOTIFIED:
+        lots = _recall_lots(session, authority, head.id, case)
+        if lots:
+            out.append(
+                record(
+                    session=session,
+                    ledger_id=head.id,
+                    kind=RecordKind.PUBLIC_RECALL,
+                    data={
+                        "case_seq": case_seq,
+                        "reason": f"{case.product}：{case.test_item}不合格"
+                        f"（检出 {case.result}，标准 {case.limit}），报告编号 {case.report_no}",
+                        "lots": lots,
+                    },
+                    actor=actor,
+                    clock=clock,
+                )
+            )
+    return out
+
+
+def _recall_lots(
+    session: Session, authority: Authority, ledger_id: int, case: Case
+) -> list[dict[str, Any]]:
+    """The scope's lots in the jurisdiction, as the public notice names them."""
+    from foodtrace.records.models import Lot, Product
+
+    out = []
+    for cl in _case_lots(session, ledger_id, case.record_seq):
+        ent = session.execute(
+            select(Enterprise).where(Enterprise.credit_code == cl.credit_code)
+        ).scalar_one_or_none()
+        if ent is None or not covers(authority, ent.region_code):
+            continue
+        row = session.execute(
+            select(Lot, Product.name)
+            .join(
+                Product,
+                (Product.enterprise_id == Lot.enterprise_id)
+                & (Product.record_seq == Lot.product_seq),
+            )
+            .where(Lot.enterprise_id == ent.id, Lot.code == cl.lot_code)
+        ).first()
+        if row is None:
+            continue
+        lot, product = row
+        item = {
+            "credit_code": ent.credit_code,
+            "enterprise": ent.name,
+            "lot_code": lot.code,
+            "product": product,
+        }
+        if lot.gtin:
+            item["gtin"] = lot.gtin
+        out.append(item)
+    return out
+
+
+def _case_lots(session: Session, ledger_id: int, seq: int) -> list[CaseLot]:
+    return list(
+        session.execute(
+            select(CaseLot)
+            .where(CaseLot.ledger_id == ledger_id, CaseLot.record_seq == seq)
+            .order_by(CaseLot.line)
+        ).scalars()
+    )
+
+
+def concerned(session: Session, ledger_id: int, case: Case) -> list[Enterprise]:
+    """The registered enterprises with lots in the case's scope (those that must recall)."""
+    codes = {cl.credit_code for cl in _case_lots(session, ledger_id, case.record_seq)}
+    if not codes:
+        return []
+    return list(
+        session.execute(
+            select(Enterprise).where(Enterprise.credit_code.in_(codes)).order_by(Enterprise.name)
+        ).scalars()
+    )
+
+
+def _completed_codes(session: Session, ref: str) -> set[str]:
+    rows = session.execute(
+        select(Enterprise.credit_code)
+        .join(RecallAction, RecallAction.enterprise_id == Enterprise.id)
+        .where(RecallAction.case_ref == ref, RecallAction.action == "completed")
+    ).scalars()
+    return set(rows)
+
+
+def _incomplete(session: Session, ledger_id: int, case: Case) -> list[str]:
+    authority_code = session.get(Ledger, ledger_id).credit_code  # type: ignore[union-attr]
+    auth = session.execute(
+        select(Authority).where(Authority.credit_code == authority_code)
+    ).scalar_one()
+    done = _completed_codes(session, case_id(authority_code, case.record_seq))
+    return [
+        e.name
+        for e in concerned(session, ledger_id, case)
+        if covers(auth, e.region_code) and e.credit_code not in done
+    ]
+
+
+# ---------------------------------------------------- the enterprise's part
+
+
+def find_case(session: Session, ref: str) -> tuple[Authority, Ledger, Case]:
+    code, seq = parse_case_id(ref)
+    head = session.execute(
+        select(Ledger).where(Ledger.credit_code == code, Ledger.owner_kind == "authority")
+    ).scalar_one_or_none()
+    if head is None or head.id is None:
+        raise NotFound(f"no case {ref!r}")
+    case = session.get(Case, (head.id, seq), populate_existing=True)
+    auth = session.execute(select(Authority).where(Authority.credit_code == code)).scalar_one()
+    if case is None:
+        raise NotFound(f"no case {ref!r}")
+    return auth, head, case
+
+
+def record_recall_action(
+    *,
+    session: Session,
+    enterprise: Enterprise,
+    data: dict[str, Any] | RecallActionCreate,
+    actor: str,
+    clock: Clock,
+    idempotency_key: str | None = None,
+) -> list[Recorded]:
+    """An enterprise records a recall action; the case moves on when it should."""
+    model = validate(RecordKind.RECALL_ACTION, data)
+    assert isinstance(model, RecallActionCreate)
+    try:
+        authority, head, case = find_case(session, model.case)
+    except NotFound:
+        raise RecordError.at(
+            "case", msg=f"there is no case {model.case}", type="not_found"
+        ) from None
+    assert head.id is not None
+    if enterprise.credit_code not in {e.credit_code for e in concerned(session, head.id, case)}:
+        raise AccessDenied(f"case {model.case} does not concern {enterprise.name}")
+    # Enterprise head first, then the authority's (the module's lock order).
+    ledger.lock_head(session=session, ledger_id=enterprise.id)
+    ledger.lock_head(session=session, ledger_id=head.id)
+    session.refresh(case)
+    if CaseState(case.state) not in ENTERPRISE_ACTIVE:
+        raise RecordError.at(
+            "case",
+            msg=f"case {model.case} is {case.state}: recall actions are recorded once the "
+            "enterprise is notified and until the recall is recorded",
+            type="case_state",
+            state=case.state,
+        )
+    if model.lot_code and model.lot_code not in {
+        cl.lot_code
+        for cl in _case_lots(session, head.id, case.record_seq)
+        if cl.credit_code == enterprise.credit_code
+    }:
+        raise RecordError.at(
+            "lot_code",
+            msg=f"lot {model.lot_code!r} is not in the scope of case {model.case}",
+            type="not_in_scope",
+        )
+    if model.action == "completed" and model.case in _completed_refs(session, enterprise.id):
+        raise RecordError.at(
+            "action", msg="the recall was already declared complete", type="duplicate"
+        )
+    out = [
+        record(
+            session=session,
+            ledger_id=enterprise.id,
+            kind=RecordKind.RECALL_ACTION,
+            data=model,
+            actor=actor,
+            clock=clock,
+            idempotency_key=idempotency_key,
+        )
+    ]
+    if out[0].replayed:
+        return out
+    by = {"role": "enterprise", "credit_code": enterprise.credit_code}
+    if case.state == CaseState.NOTIFIED:
+        out.append(_step(session, head.id, case, CaseState.RECALL_UNDERWAY, by, actor, clock))
+    if model.action == "completed" and not _incomplete(session, head.id, case):
+        out.append(
+            _step(
+                session,
+                head.id,
+                case,
+                CaseState.RECALL_RECORDED,
+                by,
+                actor,
+                clock,
+                note="every enterprise in scope has declared its recall complete",
+            )
+        )
+    del authority
+    return out
+
+
+def _completed_refs(session: Session, enterprise_id: int) -> set[str]:
+    return set(
+        session.execute(
+            select(RecallAction.case_ref).where(
+                RecallAction.enterprise_id == enterprise_id, RecallAction.action == "completed"
+            )
+        ).scalars()
+    )
+
+
+def _step(
+    session: Session,
+    ledger_id: int,
+    case: Case,
+    state: CaseState,
+    by: dict[str, str],
+    actor: str,
+    clock: Clock,
+    note: str | None = None,
+) -> Recorded:
+    recorded = record(
+        session=session,
+        ledger_id=ledger_id,
+        kind=RecordKind.CASE_STEP,
+        data={"case_seq": case.record_seq, "state": state, "note": note, "by": by},
+        actor=actor,
+        clock=clock,
+    )
+    session.refresh(case)
+    return recorded
+
+
+# ------------------------------------------------------------------ reading
+
+
+@dataclass
+class Recovery:
+    recovered: Decimal = Decimal(0)
+    disposed: Decimal = Decimal(0)
+    notified: bool = False
+
+
+@dataclass
+class CaseView:
+    id: str
+    authority: Authority
+    case: Case
+    scope: Scope
+    steps: list[CaseStep]
+    referrals: list[Referral]
+    actions: list[dict[str, Any]]
+    recovery: dict[tuple[str, str, str], Recovery]
+    """(seller credit code, lot code, customer code) → what came back."""
+    lot_recovery: dict[tuple[str, str], Recovery]
+    completed: set[str]
+    concerned: list[Enterprise]
+    recalled: list[RecalledLot]
+
+
+def list_cases(
+    session: Session, *, authority: Authority | None = None, enterprise: Enterprise | None = None
+) -> list[tuple[str, Case, str]]:
+    """Cases of an authority, or the cases concerning an enterprise (from notification on).
+
+    Returns (case id, case, authority name), newest first.
+    """
+    q = select(Case, Ledger.credit_code).join(Ledger, Ledger.id == Case.ledger_id)
+    if authority is not None:
+        q = q.where(Ledger.credit_code == authority.credit_code)
+    if enterprise is not None:
+        q = q.where(
+            Case.state != CaseState.OPENED,
+            select(CaseLot.line)
+            .where(
+                CaseLot.ledger_id == Case.ledger_id,
+                CaseLot.record_seq == Case.record_seq,
+                CaseLot.credit_code == enterprise.credit_code,
+            )
+            .exists(),
+        )
+    names = {a.credit_code: a.name for a in session.execute(select(Authority)).scalars()}
+    rows = session.execute(q.order_by(Case.opened_at.desc(), Case.record_seq.desc())).all()
+    return [(case_id(code, c.record_seq), c, names.get(code, code)) for c, code in rows]
+
+
+def referrals_to(session: Session, authority: Authority) -> list[tuple[str, Referral, Case]]:
+    """Referrals (协查) other authorities sent to this one."""
+    rows = session.execute(
+        select(Referral, Case, Ledger.credit_code)
+        .join(Ledger, Ledger.id == Referral.ledger_id)
+        .join(Case, (Case.ledger_id == Referral.ledger_id) & (Case.record_seq == Referral.case_seq))
+        .where(Referral.to_authority == authority.credit_code)
+        .order_by(Case.opened_at.desc())
+    ).all()
+    return [(case_id(code, r.case_seq), r, c) for r, c, code in rows]
+
+
+def case_view(session: Session, ref: str, *, readable: Callable[[Enterprise], bool]) -> CaseView:
+    """A case with its live recall scope, steps, referrals and the recall actions so far."""
+    authority, head, case = find_case(session, ref)
+    assert head.id is not None
+    ent = session.execute(
+        select(Enterprise).where(Enterprise.credit_code == case.credit_code)
+    ).scalar_one()
+    body = json.loads(
+        ledger.get_entry(session=session, ledger_id=head.id, seq=case.record_seq).body
+    )
+    scope = recall_scope(
+        session=session,
+        enterprise_id=ent.id,
+        lot_code=case.lot_code,
+        readable=readable,
+        suspect_materials=body["body"]["scope"]["suspect_materials"],
+    )
+    steps = list(
+        session.execute(
+            select(CaseStep)
+            .where(CaseStep.ledger_id == head.id, CaseStep.case_seq == case.record_seq)
+            .order_by(CaseStep.record_seq)
+        ).scalars()
+    )
+    refs = list(
+        session.execute(
+            select(Referral).where(
+                Referral.ledger_id == head.id, Referral.case_seq == case.record_seq
+            )
+        ).scalars()
+    )
+    recalled = list(
+        session.execute(
+            select(RecalledLot).where(
+                RecalledLot.ledger_id == head.id, RecalledLot.case_seq == case.record_seq
+            )
+        ).scalars()
+    )
+    actions, recovery, lot_recovery = _actions(session, ref)
+    return CaseView(
+        id=ref,
+        authority=authority,
+        case=case,
+        scope=scope,
+        steps=steps,
+        referrals=refs,
+        actions=actions,
+        recovery=recovery,
+        lot_recovery=lot_recovery,
+        completed=_completed_codes(session, ref),
+        concerned=concerned(session, head.id, case),
+        recalled=recalled,
+    )
+
+
+def _actions(
+    session: Session, ref: str
+) -> tuple[
+    list[dict[str, Any]], dict[tuple[str, str, str], Recovery], dict[tuple[str, str], Recovery]
+]:
+    from foodtrace.records.models import Customer, Lot
+
+    rows = session.execute(
+        select(RecallAction, Enterprise)
+        .join(Enterprise, Enterprise.id == RecallAction.enterprise_id)
+        .where(RecallAction.case_ref == ref)
+        .order_by(RecallAction.at, RecallAction.enterprise_id, RecallAction.record_seq)
+    ).all()
+    actions: list[dict[str, Any]] = []
+    recovery: dict[tuple[str, str, str], Recovery] = defaultdict(Recovery)
+    by_lot: dict[tuple[str, str], Recovery] = defaultdict(Recovery)
+    for a, e in rows:
+        lot = session.get(Lot, (e.id, a.lot_seq)) if a.lot_seq else None
+        cust = session.get(Customer, (e.id, a.customer_seq)) if a.customer_seq else None
+        entry = json.loads(
+            ledger.get_entry(session=session, ledger_id=e.id, seq=a.current_seq).body
+        )
+        body = entry["body"]
+        if body.get("record"):  # a correction: its record is the action now
+            body = body["record"]
+        actions.append(
+            {
+                "enterprise": e.name,
+                "credit_code": e.credit_code,
+                "seq": a.current_seq,
+                "action": a.action,
+                "at": a.at,
+                "lot_code": lot.code if lot else None,
+                "customer": cust.name if cust else None,
+                "customer_code": cust.code if cust else None,
+                "quantity": a.quantity,
+                "unit": a.unit,
+                "quantity_base": a.quantity_base,
+                "method": body.get("method"),
+                "note": body.get("note"),
+            }
+        )
+        if lot is None:
+            if cust is not None and a.action == "notification":
+                for key in [k for k in recovery if k[0] == e.credit_code and k[2] == cust.code]:
+                    recovery[key].notified = True
+                recovery[(e.credit_code, "*", cust.code)].notified = True
+            continue
+        qty = dec(a.quantity_base) if a.quantity_base else Decimal(0)
+        if a.action == "recovery" and cust is not None:
+            recovery[(e.credit_code, lot.code, cust.code)].recovered += qty
+            by_lot[(e.credit_code, lot.code)].recovered += qty
+        elif a.action == "disposal":
+            by_lot[(e.credit_code, lot.code)].disposed += qty
+        elif a.action == "notification" and cust is not None:
+            recovery[(e.credit_code, lot.code, cust.code)].notified = True
+    return actions, dict(recovery), dict(by_lot)
+
+
+def recalls_of_lot(session: Session, credit_code: str, lot_code: str) -> list[dict[str, Any]]:
+    """The public recall notices naming a lot (for the consumer page): only public facts."""
+    rows = session.execute(
+        select(RecalledLot, Case, Ledger.credit_code)
+        .join(Ledger, Ledger.id == RecalledLot.ledger_id)
+        .join(
+            Case,
+            (Case.ledger_id == RecalledLot.ledger_id) & (Case.record_seq == RecalledLot.case_seq),
+        )
+        .where(RecalledLot.credit_code == credit_code, RecalledLot.lot_code == lot_code)
+    ).all()
+    names = {a.credit_code: a.name for a in session.execute(select(Authority)).scalars()}
+    out = []
+    for rl, case, code in rows:
+        entry = ledger.get_entry(session=session, ledger_id=rl.ledger_id, seq=rl.record_seq)
+        body = json.loads(entry.body)["body"]
+        out.append(
+            {
+                "case": case_id(code, case.record_seq),
+                "authority": names.get(code, code),
+                "announced_at": entry.recorded_at,
+                "reason": body["reason"],
+                "state": case.state,
+                "seq": rl.record_seq,
+                "log": code,
+            }
+        )
+    return out
