@@ -66,6 +66,7 @@ KIND_LABELS = {
     "sale": N_("Sale"),
     "self_inspection": N_("Self-inspection"),
     "correction": N_("Correction"),
+    "recall_action": N_("Recall action"),
 }
 FORM_KINDS = [
     (
@@ -782,4 +783,3 @@ def revoke_token_page(
         revoke_api_token(session=session, enterprise_id=pair[1].enterprise_id, token_id=token_id)
         session.commit()
     return redirect("/admin/users")
-

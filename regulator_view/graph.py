@@ -8,10 +8,12 @@ appearance. The picture is plain SVG, rendered on the server: no script, no CDN.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
+from urllib.parse import quote
 
-from foodtrace.trail import Trail
+from foodtrace.trail import Node, Trail
 
 COL_W, ROW_H, BOX_W, BOX_H, PAD = 210, 64, 180, 46, 16
 COLOURS = {
@@ -21,6 +23,13 @@ COLOURS = {
     "customer": "#f79009",
     "enterprise": "#98a2b3",
 }
+
+
+def lot_link(node: Node) -> str | None:
+    """Each lot box opens that lot's own trail page (its records, seq and hash)."""
+    if node.type != "lot" or node.outside or not node.credit_code or not node.code:
+        return None
+    return f"/regulator/trail?credit_code={node.credit_code}&lot={quote(node.code)}"
 
 
 @dataclass
@@ -49,8 +58,8 @@ def layers(trail: Trail) -> dict[str, int]:
     return out
 
 
-def svg(trail: Trail, link: str = "") -> str:
-    """The trail as an SVG document (string). ``link`` % node gives each box's href."""
+def svg(trail: Trail, link: Callable[[Node], str | None] | None = None) -> str:
+    """The trail as an SVG document (string). ``link(node)`` gives a box's href, if any."""
     layer = layers(trail)
     low = min(layer.values())
     columns: dict[int, list[str]] = {}
@@ -80,14 +89,16 @@ def svg(trail: Trail, link: str = "") -> str:
         title = escape(f"{node.enterprise or ''} · {node.label}")
         dash = ' stroke-dasharray="4 3"' if node.outside else ""
         stroke = "#d92d20" if n == trail.start else colour
+        href = link(node) if link else None
         parts.append(
-            f'<g data-node="{escape(n)}"><title>{title}</title>'
+            (f'<a href="{escape(href)}">' if href else "")
+            + f'<g data-node="{escape(n)}"><title>{title}</title>'
             f'<rect x="{p.x}" y="{p.y}" width="{BOX_W}" height="{BOX_H}" rx="8" '
             f'fill="#fff" stroke="{stroke}" stroke-width="2"{dash}/>'
             f'<text x="{p.x + 8}" y="{p.y + 18}" fill="{colour}" font-weight="600">'
             f"{escape((node.label or '')[:22])}</text>"
             f'<text x="{p.x + 8}" y="{p.y + 36}" fill="#5b6573">'
-            f"{escape((node.enterprise or '')[:16])}</text></g>"
+            f"{escape((node.enterprise or '')[:16])}</text></g>" + ("</a>" if href else "")
         )
     parts.append("</svg>")
     return "".join(parts)

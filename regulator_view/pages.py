@@ -18,7 +18,7 @@ from foodtrace.ledger.models import Ledger
 from foodtrace.records.service import platform_name
 from foodtrace.trail import export_rows, lot_trail
 from regulator_view.api import _log, trail_file
-from regulator_view.graph import svg
+from regulator_view.graph import lot_link, svg
 from webapp.deps import ClockDep, EngineDep
 from webapp.i18n import N_
 from webapp.public import enterprise_public
@@ -111,7 +111,7 @@ def trail_page(request: Request, user: WebUserDep, engine: EngineDep, clock: Clo
             else:
                 context.update(
                     trail=found,
-                    graph=svg(found),
+                    graph=svg(found, lot_link),
                     rows=export_rows(found),
                     outside=", ".join(
                         n.enterprise or "" for n in found.nodes.values() if n.outside

@@ -238,3 +238,142 @@ class CompletenessPublic(BaseModel):
     since: str
     until: str
     enterprises: list[EnterpriseCompletenessPublic]
+
+
+# ------------------------------------------------------------------ cases
+
+
+class CaseStepRequest(BaseModel):
+    """A regulator moves a case on: notified, verified, closed (or back to recall_underway)."""
+
+    state: str = Field(description="notified | recall_underway | verified | closed")
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class CaseLotPublic(BaseModel):
+    credit_code: str
+    enterprise: str
+    lot_code: str
+    product: str
+    gtin: str | None
+    reason: str = Field(
+        description="sampled | downstream | ccp_deviation | shared_material | source"
+    )
+    via: str = Field(description="the material lot or CCP deviation that brings it in")
+    production_date: str
+    unit: str = Field(description="the product's base unit, for the quantities below")
+    produced: str
+    sold: str
+    held: str = Field(description="produced − sold: still with the enterprise")
+    recovered: str
+    disposed: str
+    recalled: bool = Field(description="named by the public recall notice")
+    seq: int
+    hash: str
+
+
+class CaseSalePublic(BaseModel):
+    credit_code: str = Field(description="the seller")
+    enterprise: str
+    lot_code: str
+    customer: str
+    customer_code: str
+    customer_credit_code: str | None
+    registered: bool
+    quantity: str
+    unit: str
+    quantity_base: str
+    base_unit: str
+    sale_date: str
+    seq: int
+    notified: bool
+    recovered: str
+
+
+class CaseDeviationPublic(BaseModel):
+    lot_code: str
+    ccp: str
+    parameter: str
+    measured_at: str
+    closed_at: str | None
+    seq: int
+
+
+class CaseStepPublic(BaseModel):
+    seq: int
+    state: str
+    note: str | None
+    by_role: str
+    by_code: str | None
+    at: str
+
+
+class ReferralPublic(BaseModel):
+    seq: int
+    to_authority: str | None
+    to_name: str | None
+    enterprises: list[dict[str, str]]
+
+
+class RecallActionPublic(BaseModel):
+    enterprise: str
+    credit_code: str
+    seq: int
+    action: str
+    at: str
+    lot_code: str | None
+    customer: str | None
+    customer_code: str | None
+    quantity: str | None
+    unit: str | None
+    quantity_base: str | None
+    method: str | None
+    note: str | None
+
+
+class ConcernedPublic(BaseModel):
+    credit_code: str
+    name: str
+    in_jurisdiction: bool
+    completed: bool
+
+
+class CaseSummaryPublic(BaseModel):
+    id: str
+    authority: str
+    state: str
+    credit_code: str
+    enterprise: str
+    lot_code: str
+    product: str
+    test_item: str
+    report_no: str
+    opened_at: str
+
+
+class CasePublic(CaseSummaryPublic):
+    """A case: the failed sample, its recall scope now, its steps, referrals and recall actions."""
+
+    authority_credit_code: str
+    result: str
+    limit: str
+    sampling_date: str
+    seq: int = Field(description="seq of the failed-sample entry in the authority's ledger")
+    suspect_materials: list[str]
+    lots: list[CaseLotPublic]
+    sales: list[CaseSalePublic]
+    deviations: list[CaseDeviationPublic]
+    outside: list[dict[str, str]] = Field(description="enterprises outside the jurisdiction")
+    steps: list[CaseStepPublic]
+    referrals: list[ReferralPublic]
+    actions: list[RecallActionPublic]
+    concerned: list[ConcernedPublic]
+    next_states: list[str] = Field(description="the steps the reader may take now")
+    trail: TrailPublic | None = None
+
+
+class CasesPublic(BaseModel):
+    data: list[CaseSummaryPublic]
+    referred: list[CaseSummaryPublic] = Field(
+        default_factory=list, description="cases other authorities referred to this one (协查)"
+    )

@@ -579,3 +579,99 @@ def test_regulator_traces_a_lot_and_reads_the_completeness_dashboard(browser, de
         assert planted in findings
     shot(page, "regulator-completeness", db_url)
     context.close()
+
+
+def _login_as(browser, site: str, username: str, width: int = 1280):
+    from foodtrace.demo import DEMO_PASSWORD
+
+    context = browser.new_context(viewport={"width": width, "height": 900}, base_url=site)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto("/login")
+    page.fill("#username", username)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("form.record button[type=submit]")
+    page.wait_for_load_state()
+    return context, page
+
+
+def test_a_failed_sample_goes_to_closure_in_the_browser(browser, demo_site, db_url) -> None:
+    from foodtrace.demo import JUICE
+
+    reg_ctx, reg = _login_as(browser, demo_site, "regulator")
+    reg.goto("/regulator/cases")
+    reg.select_option("#failed-sample select[name=credit_code]", JUICE)
+    for name, value in (
+        ("lot_code", "PJ-D05"),
+        ("test_item", "菌落总数"),
+        ("result", "3.2×10⁴"),
+        ("limit", "≤1×10⁴"),
+        ("unit", "CFU/mL"),
+        ("sampling_date", "2026-10-20"),
+        ("report_no", "SJ-2026-1020"),
+        ("suspect_materials", "SUG-D02"),
+    ):
+        reg.fill(f"#failed-sample [name={name}]", value)
+    reg.click("#failed-sample button[type=submit]")
+    reg.wait_for_load_state()
+    assert "/regulator/cases/" in reg.url, reg.locator("main").inner_text()[:800]
+    case_url = reg.url
+    lots = reg.locator("#scope-lots").inner_text()
+    for lot in ("PJ-D05", "BT-D01", "WS-D04"):  # sampled, the sugar batch, the workshop's lot
+        assert lot in lots
+    assert "PJ-D12" not in lots  # made from another sugar batch
+    sales = reg.locator("#scope-sales").inner_text()
+    assert "峄城区榴乡情石榴汁加工小作坊" in sales  # the sugar batch's buyers, with quantities
+    assert reg.locator("#graph svg").is_visible()
+    shot(reg, "case-opened", db_url)
+    with reg.expect_download() as got:
+        reg.click("a[href$='scope.xlsx']")
+    assert got.value.suggested_filename.endswith(".xlsx")
+    with reg.expect_download() as got:
+        reg.click("a[href$='scope.epcis.jsonld']")
+    assert got.value.suggested_filename.endswith(".epcis.jsonld")
+    reg.fill("#case-step textarea[name=note]", "责令召回")
+    reg.click("#case-step button[value=notified]")
+    reg.wait_for_load_state()
+    assert "已通知企业" in reg.locator("#case-states li.now").inner_text()
+
+    case_id = case_url.rsplit("/", 1)[1]
+    for user in ("juice-admin", "workshop-admin", "sugar-admin"):
+        ctx, ent = _login_as(browser, demo_site, user, width=390)
+        ent.goto("/cases")
+        ent.click(f"a[href='/cases/{case_id}']")
+        ent.wait_for_load_state()
+        if user == "juice-admin":
+            customer = ent.locator("#recall-action select[name=customer_code] option").nth(1)
+            ent.select_option(
+                "#recall-action select[name=customer_code]", customer.get_attribute("value")
+            )
+            ent.select_option("#recall-action select[name=action]", "notification")
+            ent.click("#recall-action button[type=submit]")
+            ent.wait_for_load_state()
+            assert ent.locator(".notice.ok[role=status]").count() == 1, ent.locator(
+                "main"
+            ).inner_text()[:800]
+            assert "已通知客户" in ent.locator("#my-actions").inner_text()
+            shot(ent, "case-enterprise", db_url)
+        ent.click("#recall-complete button")
+        ent.wait_for_load_state()
+        assert "贵企业已声明召回完成" in ent.locator("main").inner_text()
+        ctx.close()
+
+    reg.goto(case_url)
+    assert "召回已记录" in reg.locator("#case-states li.now").inner_text()
+    for state in ("verified", "closed"):
+        reg.click(f"#case-step button[value={state}]")
+        reg.wait_for_load_state()
+    assert "已结案" in reg.locator("#case-states li.now").inner_text()
+    shot(reg, "case-closed", db_url)
+    reg_ctx.close()
+
+    consumer = browser.new_context(viewport=PHONE, base_url=demo_site)
+    page = consumer.new_page()
+    page.goto(f"/lot/{JUICE}/PJ-D05")
+    assert page.locator(".recall-banner").is_visible()
+    assert "本批次产品已召回" in page.locator(".recall-banner").inner_text()
+    shot(page, "consumer-recalled", db_url)
+    consumer.close()

@@ -125,4 +125,10 @@ ERROR_IDS = [
     N_("error.unreleased_sale"),
     N_("error.oversold"),
     N_("error.over_consumption"),
+    N_("error.wrong_ledger"),
+    N_("error.bad_transition"),
+    N_("error.recall_incomplete"),
+    N_("error.case_state"),
+    N_("error.not_in_scope"),
+    N_("error.over_recovered"),
 ]

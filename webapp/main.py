@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from enterprise_portal.api import router as enterprise_router
+from enterprise_portal.case_pages import router as enterprise_case_pages
+from enterprise_portal.cases_api import router as enterprise_cases_router
 from enterprise_portal.import_pages import router as import_pages
 from enterprise_portal.imports_api import router as imports_router
 from enterprise_portal.pages import router as enterprise_pages
@@ -23,8 +25,10 @@ from foodtrace.config import Settings
 from foodtrace.db import current_revision, head_revision, make_engine, migrate, write_session
 from regulator_view.api import lots_router as regulator_lots_router
 from regulator_view.api import router as regulator_router
+from regulator_view.case_pages import router as regulator_case_pages
+from regulator_view.cases_api import router as regulator_cases_router
 from regulator_view.pages import router as regulator_pages
-from webapp import auth, errors, pages, platform_admin, platform_pages
+from webapp import auth, consumer, errors, pages, platform_admin, platform_pages
 
 
 def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
@@ -69,11 +73,16 @@ def create_app(
     app.include_router(imports_router)
     app.include_router(regulator_router)
     app.include_router(regulator_lots_router)
+    app.include_router(regulator_cases_router)
+    app.include_router(enterprise_cases_router)
+    app.include_router(consumer.router)
     pages.install(app)
     app.include_router(platform_pages.router)
     app.include_router(enterprise_pages)
     app.include_router(import_pages)
     app.include_router(regulator_pages)
+    app.include_router(regulator_case_pages)
+    app.include_router(enterprise_case_pages)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

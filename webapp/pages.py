@@ -160,4 +160,3 @@ def install(app: FastAPI) -> None:
             },
             status_code=exc.status_code,
         )
-

@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import json
+
+from sqlalchemy import select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise, User
 from foodtrace.accounts.service import user_codes
+from foodtrace.cases.models import Case
+from foodtrace.cases.scope import quantity
+from foodtrace.cases.service import CaseView, Recovery
 from foodtrace.records.service import Recorded
 from foodtrace.verify import Report
 from schemas.api import (
+    CaseDeviationPublic,
+    CaseLotPublic,
+    CasePublic,
+    CaseSalePublic,
+    CaseStepPublic,
+    CaseSummaryPublic,
+    ConcernedPublic,
     EnterprisePublic,
     ProblemPublic,
+    RecallActionPublic,
     RecordedPublic,
+    ReferralPublic,
+    TrailEdgePublic,
+    TrailNodePublic,
+    TrailPublic,
     UserPublic,
     VerifyProblemPublic,
     VerifyPublic,
@@ -69,4 +87,162 @@ def user_public(session: Session, u: User) -> UserPublic:
         role=u.role,
         enterprise_credit_code=ent,
         authority_credit_code=auth,
+    )
+
+
+def case_summary_public(ref: str, case: Case, authority: str) -> CaseSummaryPublic:
+    return CaseSummaryPublic(
+        id=ref,
+        authority=authority,
+        state=case.state,
+        credit_code=case.credit_code,
+        enterprise=case.enterprise,
+        lot_code=case.lot_code,
+        product=case.product,
+        test_item=case.test_item,
+        report_no=case.report_no,
+        opened_at=case.opened_at,
+    )
+
+
+def case_public(
+    session: Session,
+    view: CaseView,
+    *,
+    next_states: list[str],
+    only: str | None = None,
+    with_trail: bool = True,
+) -> CasePublic:
+    """A case for the API. ``only`` (an enterprise's credit code) keeps that enterprise's lots,
+    sales and actions: an enterprise does not see another's customers."""
+    from foodtrace.accounts.service import covers
+    from foodtrace.ledger.models import Entry
+
+    def mine(code: str) -> bool:
+        return only is None or code == only
+
+    scope, case = view.scope, view.case
+    recalled = {(r.credit_code, r.lot_code) for r in view.recalled}
+    lots = [
+        CaseLotPublic(
+            credit_code=s.credit_code,
+            enterprise=s.enterprise,
+            lot_code=s.lot_code,
+            product=s.product,
+            gtin=s.gtin,
+            reason=s.reason,
+            via=s.via,
+            production_date=s.production_date,
+            unit=s.unit,
+            produced=quantity(s.produced),
+            sold=quantity(s.sold),
+            held=quantity(s.held),
+            recovered=quantity(
+                view.lot_recovery.get((s.credit_code, s.lot_code), Recovery()).recovered
+            ),
+            disposed=quantity(
+                view.lot_recovery.get((s.credit_code, s.lot_code), Recovery()).disposed
+            ),
+            recalled=(s.credit_code, s.lot_code) in recalled,
+            seq=s.seq,
+            hash=s.hash,
+        )
+        for s in scope.lots
+        if mine(s.credit_code)
+    ]
+    names = {s.credit_code: s.enterprise for s in scope.lots}
+    sales = []
+    for x in scope.sales:
+        if not mine(x.credit_code):
+            continue
+        got = view.recovery.get((x.credit_code, x.lot_code, x.customer_code), Recovery())
+        told = view.recovery.get((x.credit_code, "*", x.customer_code), Recovery())
+        sales.append(
+            CaseSalePublic(
+                credit_code=x.credit_code,
+                enterprise=names.get(x.credit_code, ""),
+                lot_code=x.lot_code,
+                customer=x.customer,
+                customer_code=x.customer_code,
+                customer_credit_code=x.customer_credit_code,
+                registered=x.registered,
+                quantity=x.quantity,
+                unit=x.unit,
+                quantity_base=quantity(x.quantity_base),
+                base_unit=x.base_unit,
+                sale_date=x.sale_date,
+                seq=x.seq,
+                notified=got.notified or told.notified,
+                recovered=quantity(got.recovered),
+            )
+        )
+    at = {
+        e.seq: e.recorded_at
+        for e in session.execute(
+            select(Entry).where(
+                Entry.ledger_id == case.ledger_id,
+                Entry.seq.in_([s.record_seq for s in view.steps] or [0]),
+            )
+        ).scalars()
+    }
+    trail = None
+    if with_trail and only is None:
+        trail = TrailPublic(
+            start=scope.trail.start,
+            nodes=[TrailNodePublic(**vars(n)) for n in scope.trail.nodes.values()],
+            edges=[TrailEdgePublic(**vars(e)) for e in scope.trail.edges],
+        )
+    return CasePublic(
+        **case_summary_public(view.id, case, view.authority.name).model_dump(),
+        authority_credit_code=view.authority.credit_code,
+        result=case.result,
+        limit=case.limit,
+        sampling_date=case.sampling_date,
+        seq=case.record_seq,
+        suspect_materials=scope.suspect_materials,
+        lots=lots,
+        sales=sales,
+        deviations=[CaseDeviationPublic(**vars(d)) for d in scope.deviations if mine(d.credit_code)]
+        if only is None or only == case.credit_code
+        else [],
+        outside=[
+            {"credit_code": n.credit_code or "", "name": n.enterprise or ""} for n in scope.outside
+        ]
+        if only is None
+        else [],
+        steps=[
+            CaseStepPublic(
+                seq=s.record_seq,
+                state=s.state,
+                note=s.note,
+                by_role=s.by_role,
+                by_code=s.by_code,
+                at=at.get(s.record_seq, ""),
+            )
+            for s in view.steps
+        ],
+        referrals=[
+            ReferralPublic(
+                seq=r.record_seq,
+                to_authority=r.to_authority,
+                to_name=None,
+                enterprises=json.loads(r.data),
+            )
+            for r in view.referrals
+        ]
+        if only is None
+        else [],
+        actions=[RecallActionPublic(**a) for a in view.actions if mine(a["credit_code"])],
+        concerned=[
+            ConcernedPublic(
+                credit_code=e.credit_code,
+                name=e.name,
+                in_jurisdiction=covers(view.authority, e.region_code),
+                completed=e.credit_code in view.completed,
+            )
+            for e in view.concerned
+            if mine(e.credit_code)
+        ],
+        next_states=next_states,
+        trail=trail,
     )

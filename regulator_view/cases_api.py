@@ -1,0 +1,278 @@
+"""The regulator's case API: record a failed sample, read the case, move it to closure."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Response, status
+from sqlmodel import Session
+
+from foodtrace.accounts.models import Authority
+from foodtrace.accounts.service import covers
+from foodtrace.cases import service as cases
+from foodtrace.clock import Clock
+from foodtrace.epcis import trail_document
+from foodtrace.errors import NotFound
+from foodtrace.records.service import platform_name
+from foodtrace.trail import EXPORT_COLUMNS, export_rows
+from regulator_view.api import _log
+from schemas.api import CasePublic, CasesPublic, CaseStepRequest
+from schemas.records import CASE_ID_PATTERN, CASE_TRANSITIONS, CaseState, FailedSampleCreate
+from webapp.deps import (
+    ClockDep,
+    CurrentRegulator,
+    EngineDep,
+    IdempotencyKeyDep,
+    SessionDep,
+    WriteSessionDep,
+)
+from webapp.public import case_public, case_summary_public
+
+router = APIRouter(prefix="/api/v1", tags=["cases"])
+
+CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="e.g. 11370404004321071W-1")]
+
+
+def regulator_next_states(case_state: str) -> list[str]:
+    """The steps a regulator may take from a state (the others follow the enterprises' actions)."""
+    allowed = CASE_TRANSITIONS[CaseState(case_state)] & cases.REGULATOR_STEPS
+    if CaseState(case_state) is CaseState.NOTIFIED:
+        allowed = frozenset()
+    order = list(CaseState)
+    return [s.value for s in sorted(allowed, key=order.index)]
+
+
+def own_case(session: Session, authority: Authority, ref: str) -> cases.CaseView:
+    """A case of the regulator's own authority, or one referred to it; 404 for any other."""
+    try:
+        owner, _head, case = cases.find_case(session, ref)
+    except NotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {ref}") from None
+    referred = any(
+        r.case_seq == case.record_seq for _, r, _c in cases.referrals_to(session, authority)
+    )
+    if owner.credit_code != authority.credit_code and not referred:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {ref}")
+    return cases.case_view(session, ref, readable=lambda e: covers(authority, e.region_code))
+
+
+def _viewed(engine: Any, regulator: Any, view: cases.CaseView, what: str, clock: Clock) -> None:
+    ids = {s.enterprise_id for s in view.scope.lots}
+    _log(engine, regulator, ids, what, clock)
+
+
+@router.post(
+    "/failed-samples",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CasePublic,
+    responses={200: {"description": "An idempotent retry: the case first opened"}},
+)
+def record_failed_sample(
+    data: FailedSampleCreate,
+    regulator: CurrentRegulator,
+    session: WriteSessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> CasePublic:
+    """Record a failed official sample (抽检不合格) and open its case.
+
+    The answer is the case with its recall scope: the lot's trail, the lots
+    sharing its suspect material lots or a CCP deviation window, every
+    customer with quantities, and the mass balance of every lot in scope.
+    Parts of the scope outside the jurisdiction are referred (协查) to the
+    authority responsible.
+    """
+    opened = cases.open_case(
+        session=session,
+        authority=regulator.authority,
+        data=data,
+        actor=regulator.principal.username,
+        clock=clock,
+        idempotency_key=idempotency_key,
+    )
+    if opened.recorded.replayed:
+        response.status_code = status.HTTP_200_OK
+    view = cases.case_view(
+        session, opened.case_id, readable=lambda e: covers(regulator.authority, e.region_code)
+    )
+    response.headers["Location"] = f"/api/v1/cases/{opened.case_id}"
+    out = case_public(session, view, next_states=regulator_next_states(view.case.state))
+    session.commit()
+    _viewed(engine, regulator, view, f"case {opened.case_id}: recall scope", clock)
+    return out
+
+
+@router.get("/cases", response_model=CasesPublic)
+def list_cases(regulator: CurrentRegulator, session: SessionDep) -> CasesPublic:
+    """The authority's cases, newest first, and those other authorities referred to it."""
+    own = cases.list_cases(session, authority=regulator.authority)
+    referred = []
+    for ref, _r, case in cases.referrals_to(session, regulator.authority):
+        owner, _h, _c = cases.find_case(session, ref)
+        referred.append(case_summary_public(ref, case, owner.name))
+    return CasesPublic(
+        data=[case_summary_public(ref, c, name) for ref, c, name in own], referred=referred
+    )
+
+
+@router.get("/cases/{case_id}", response_model=CasePublic)
+def get_case(
+    case_id: CaseId,
+    regulator: CurrentRegulator,
+    session: SessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> CasePublic:
+    """A case: the failed sample, the recall scope as it stands now, the steps so far, the
+    referrals, and every recall action the enterprises recorded."""
+    view = own_case(session, regulator.authority, case_id)
+    mine = view.authority.credit_code == regulator.authority.credit_code
+    out = case_public(
+        session, view, next_states=regulator_next_states(view.case.state) if mine else []
+    )
+    _viewed(engine, regulator, view, f"case {case_id}", clock)
+    return out
+
+
+@router.post("/cases/{case_id}/steps", response_model=CasePublic)
+def case_step(
+    case_id: CaseId,
+    step: CaseStepRequest,
+    regulator: CurrentRegulator,
+    session: WriteSessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> CasePublic:
+    """Move the case on: notify the enterprises (this publishes the recall notice for the
+    consumer page), send an incomplete recall back, verify the recall, close the case."""
+    try:
+        owner, _h, case = cases.find_case(session, case_id)
+    except NotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}") from None
+    if owner.credit_code != regulator.authority.credit_code:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}")
+    try:
+        state = CaseState(step.state)
+    except ValueError:
+        from foodtrace.errors import RecordError
+
+        raise RecordError.at(
+            "state",
+            msg=f"unknown state {step.state!r}; one of " + ", ".join(s.value for s in CaseState),
+            type="enum",
+        ) from None
+    cases.advance(
+        session=session,
+        authority=regulator.authority,
+        case_seq=case.record_seq,
+        state=state,
+        note=step.note,
+        actor=regulator.principal.username,
+        clock=clock,
+    )
+    view = cases.case_view(
+        session, case_id, readable=lambda e: covers(regulator.authority, e.region_code)
+    )
+    out = case_public(session, view, next_states=regulator_next_states(view.case.state))
+    session.commit()
+    _viewed(engine, regulator, view, f"case {case_id}: {state}", clock)
+    return out
+
+
+ScopeFormat = Literal["xlsx", "epcis.jsonld"]
+
+
+@router.get("/cases/{case_id}/scope.{fmt}", response_class=Response)
+def scope_export(
+    case_id: CaseId,
+    fmt: ScopeFormat,
+    regulator: CurrentRegulator,
+    session: SessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> Response:
+    """The recall scope as a workbook (lots with mass balance, customers with quantities,
+    trail events) or as a GS1 EPCIS 2.0 JSON-LD document of its trail."""
+    view = own_case(session, regulator.authority, case_id)
+    _viewed(engine, regulator, view, f"case {case_id}: scope.{fmt}", clock)
+    if fmt == "xlsx":
+        body = scope_xlsx(session, view)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        doc = trail_document(view.scope.trail, platform=platform_name(session), now=clock.now())
+        body = json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+        media = "application/ld+json"
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="case-{case_id}.{fmt}"'},
+    )
+
+
+_REASONS = {
+    "sampled": "抽检批次",
+    "downstream": "下游批次",
+    "ccp_deviation": "共用CCP偏离时段",
+    "source": "可疑原料来源批次",
+    "shared_material": "共用可疑原料",
+}
+
+
+def scope_xlsx(session: Session, view: cases.CaseView) -> bytes:
+    """Three sortable sheets: 受影响批次 (mass balance), 客户 (who bought), 追溯 (events)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    public = case_public(session, view, next_states=[], with_trail=False)
+    wb = Workbook()
+    sheets: list[tuple[str, list[str], list[list[Any]]]] = [
+        (
+            "受影响批次",
+            ["企业", "统一社会信用代码", "批号", "产品", "原因", "依据", "生产日期", "单位",
+             "生产量", "已销售", "库存", "已召回", "已处置", "账本序号", "条目哈希"],
+            [
+                [x.enterprise, x.credit_code, x.lot_code, x.product,
+                 _REASONS.get(x.reason, x.reason), x.via, x.production_date, x.unit,
+                 x.produced, x.sold, x.held, x.recovered, x.disposed, x.seq, x.hash]
+                for x in public.lots
+            ],
+        ),
+        (
+            "客户",
+            ["销售企业", "批号", "客户", "客户信用代码", "平台注册", "数量", "单位", "折合",
+             "基本单位", "销售日期", "已通知", "已召回", "账本序号"],
+            [
+                [s.enterprise, s.lot_code, s.customer, s.customer_credit_code or "",
+                 "是" if s.registered else "否", s.quantity, s.unit, s.quantity_base,
+                 s.base_unit, s.sale_date, "是" if s.notified else "否", s.recovered, s.seq]
+                for s in public.sales
+            ],
+        ),
+        (
+            "追溯",
+            [zh for _, zh in EXPORT_COLUMNS],
+            [[r[k] for k, _ in EXPORT_COLUMNS] for r in export_rows(view.scope.trail)],
+        ),
+    ]  # fmt: skip
+    first = True
+    for title, header, rows in sheets:
+        ws = wb.active if first else wb.create_sheet()
+        first = False
+        ws.title = title
+        ws.append(header)
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            ws.append(row)
+        ws.freeze_panes = "A2"
+        ws.auto_filter.ref = ws.dimensions
+        for i, name in enumerate(header, start=1):
+            width = max([len(name) * 2, *(len(str(r[i - 1])) for r in rows)])
+            ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, width + 2)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
