@@ -16,6 +16,7 @@ from foodtrace.db import write_session
 from foodtrace.epcis import trail_document
 from foodtrace.errors import RecordError
 from foodtrace.ledger.models import Ledger
+from foodtrace.records import queries
 from foodtrace.records.service import platform_name
 from foodtrace.trail import MAX_DEPTH, export_csv, export_xlsx, lot_trail
 from foodtrace.verify import verify_consistently
@@ -25,6 +26,7 @@ from schemas.api import (
     EnterprisesPublic,
     FindingPublic,
     LotCompletenessPublic,
+    LotFoundPublic,
     TrailEdgePublic,
     TrailNodePublic,
     TrailPublic,
@@ -195,6 +197,35 @@ def trail_export(
     return trail_file(found, fmt, platform=platform_name(session), now=clock.now())
 
 
+@router.get("/lots", response_model=list[LotFoundPublic])
+def find_lots(
+    regulator: CurrentRegulator,
+    session: SessionDep,
+    lot: Annotated[str | None, Query(max_length=64)] = None,
+    gtin: Annotated[str | None, Query(pattern=r"^[0-9]{8,14}$")] = None,
+    product: Annotated[str | None, Query(max_length=200)] = None,
+    date: Annotated[date | None, Query(description="production date")] = None,
+) -> list[LotFoundPublic]:
+    """Find lots in the jurisdiction: by (GTIN, lot) as on the package, by lot code, or by
+    product name (a part of it) and production date. Then trace one by credit code and lot."""
+    if not (lot or gtin or product):
+        raise RecordError.at("lot", msg="give a lot code, a GTIN or a product name", type="missing")
+    ids = [
+        e.id
+        for e in session.execute(select(Enterprise)).scalars()
+        if covers(regulator.authority, e.region_code)
+    ]
+    found = queries.find_lots(
+        session=session,
+        enterprise_ids=ids,
+        lot_code=lot,
+        gtin=gtin,
+        product=product,
+        production_date=date.isoformat() if date else None,
+    )
+    return [LotFoundPublic(**row) for row in found]
+
+
 @lots_router.get("/completeness", response_model=CompletenessPublic)
 def completeness(
     principal: CurrentPrincipal,
@@ -276,12 +307,18 @@ def completeness(
 def verify_district(
     regulator: CurrentRegulator, session: SessionDep, engine: EngineDep, clock: ClockDep
 ) -> list[VerifyPublic]:
-    """Verify every ledger in the jurisdiction from its stored bytes: a report per enterprise."""
+    """Verify every ledger in the jurisdiction from its stored bytes: a report per enterprise,
+    and one for the authority's own ledger (last)."""
     chosen = [
         e
         for e in session.execute(select(Enterprise).order_by(Enterprise.name)).scalars()
         if covers(regulator.authority, e.region_code)
     ]
     reports = [verify_consistently(engine=engine, ledger_id=e.id)[0] for e in chosen]
+    own = session.execute(
+        select(Ledger.id).where(Ledger.credit_code == regulator.authority.credit_code)
+    ).scalar_one_or_none()
+    if own is not None:  # the authority's own ledger: its cases, referrals and recalls
+        reports += verify_consistently(engine=engine, ledger_id=own)
     _log(engine, regulator, {e.id for e in chosen}, "verify the ledger", clock)
     return [verify_public(r) for r in reports]

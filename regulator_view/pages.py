@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from typing import Any
 
@@ -15,13 +16,15 @@ from foodtrace.accounts.service import Role, covers
 from foodtrace.completeness import district_completeness, period
 from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Ledger
+from foodtrace.records import queries
 from foodtrace.records.service import platform_name
 from foodtrace.trail import export_rows, lot_trail
+from foodtrace.verify import verify_consistently
 from regulator_view.api import _log, trail_file
 from regulator_view.graph import lot_link, svg
 from webapp.deps import ClockDep, EngineDep
 from webapp.i18n import N_
-from webapp.public import enterprise_public
+from webapp.public import enterprise_public, verify_public
 from webapp.web import WebUser, WebUserDep, render
 
 router = APIRouter(include_in_schema=False)
@@ -103,6 +106,18 @@ def trail_page(request: Request, user: WebUserDep, engine: EngineDep, clock: Clo
         _, ents = _regulator(user, session)
         q = _query(request, ents)
         context: dict[str, Any] = {"enterprises": ents, "q": q, "trail": None}
+        find = {k: (request.query_params.get(k) or "").strip() for k in ("gtin", "product", "date")}
+        context["find"] = find
+        if find["gtin"] or find["product"]:
+            context["found"] = queries.find_lots(
+                session=session,
+                enterprise_ids=[e.id for e in ents],
+                lot_code=q["lot"] or None,
+                gtin=find["gtin"] or None,
+                product=find["product"] or None,
+                production_date=find["date"] or None,
+            )
+            q["lot"] = ""
         if q["lot"]:
             try:
                 found = _trail_for(session, engine, clock, user, q, "trail")
@@ -159,5 +174,46 @@ def completeness_page(
         request,
         "completeness.html",
         {"results": results, "since": since, "until": until, "rule_labels": RULE_LABELS},
+        user=user,
+    )
+
+
+@router.get("/regulator/verify")
+def verify_page(request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep) -> Response:
+    """Verification on demand: every ledger of the jurisdiction and the authority's, or one."""
+    run = request.query_params.get("run")
+    only = request.query_params.get("credit_code")
+    with Session(engine) as session:
+        authority, ents = _regulator(user, session)
+        sizes = dict(session.execute(select(Ledger.id, Ledger.size)).all())
+        own = session.execute(
+            select(Ledger.id).where(Ledger.credit_code == authority.credit_code)
+        ).scalar_one_or_none()
+    chosen = [e for e in ents if not only or e.credit_code == only]
+    reports: list[tuple[str, Any]] = []
+    if run:
+        began = time.monotonic()
+        for e in chosen:
+            reports.append(
+                (e.name, verify_public(verify_consistently(engine=engine, ledger_id=e.id)[0]))
+            )
+        if own is not None and not only:
+            report = verify_consistently(engine=engine, ledger_id=own)[0]
+            reports.append((authority.name, verify_public(report)))
+        elapsed = time.monotonic() - began
+        _log(engine, _Scope(user, authority), {e.id for e in chosen}, "verify the ledger", clock)
+    else:
+        elapsed = 0.0
+    return render(
+        request,
+        "verify.html",
+        {
+            "enterprises": [(e, sizes.get(e.id, 0)) for e in ents],
+            "reports": reports,
+            "run": bool(run),
+            "only": only,
+            "elapsed": f"{elapsed:.1f}",
+            "checked_at": clock.now(),
+        },
         user=user,
     )

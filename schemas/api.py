@@ -377,3 +377,15 @@ class CasesPublic(BaseModel):
     referred: list[CaseSummaryPublic] = Field(
         default_factory=list, description="cases other authorities referred to this one (协查)"
     )
+
+
+class LotFoundPublic(BaseModel):
+    credit_code: str
+    enterprise: str
+    lot_code: str
+    product: str
+    gtin: str | None
+    production_date: str
+    quantity: str
+    unit: str
+    seq: int

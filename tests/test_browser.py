@@ -578,6 +578,23 @@ def test_regulator_traces_a_lot_and_reads_the_completeness_dashboard(browser, de
     ):
         assert planted in findings
     shot(page, "regulator-completeness", db_url)
+    # find a lot by product name and date, then open its trail from the result
+    page.goto("/regulator/trail?product=石榴&date=")
+    assert page.locator("#found-lots tr").count() > 10
+    page.locator("#found-lots a", has_text="PJ-D05").click()
+    page.wait_for_load_state()
+    assert page.locator("#graph svg").is_visible()
+    # each lot box of the graph opens that lot's trail
+    page.locator("#graph a", has=page.locator("g[data-node]", has_text="BT-D01")).first.click()
+    page.wait_for_load_state()
+    assert "lot=BT-D01" in page.url
+    # verification on demand, as a report
+    page.goto("/regulator/verify")
+    page.click("form.filters button")
+    page.wait_for_load_state()
+    assert "验证通过" in page.locator("#verify-summary").inner_text()
+    assert page.locator("#verify-report tr[data-ok=true]").count() == 5
+    shot(page, "regulator-verify", db_url)
     context.close()
 
 

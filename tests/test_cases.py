@@ -619,3 +619,45 @@ def test_an_enterprise_cannot_write_an_authoritys_kinds(engine, clock, district)
                 session=s, enterprise=dist, actor="d", clock=clock,
                 data={"case": opened.case_id, "action": "completed", "at": "2026-03-02T01:00:00Z"},
             )  # fmt: skip
+
+
+def test_a_tampered_case_entry_fails_verification(client, engine, clock, district) -> None:
+    """The closed loop is as verifiable as the records: the authority's ledger included."""
+    from foodtrace.ledger.models import Entry
+
+    _users(engine, clock)
+    reg = _auth(client, "reg")
+    ref = client.post("/api/v1/failed-samples", json=SAMPLE, headers=reg).json()["id"]
+    report = client.get("/api/v1/regulator/verify", headers=reg).json()
+    assert [r["credit_code"] for r in report][-1] == DISTRICT_AUTH  # its own ledger, last
+    assert all(r["ok"] for r in report)
+    with write_session(engine) as s:
+        lid = cases.authority_ledger(s, _authority(s), clock).id
+        entry = s.get(Entry, (lid, int(ref.rsplit("-", 1)[1])))
+        entry.body = entry.body.replace("SJ-2026-0301".encode(), b"SJ-2026-0999")
+    report = client.get("/api/v1/regulator/verify", headers=reg).json()
+    own = report[-1]
+    assert own["credit_code"] == DISTRICT_AUTH
+    assert not own["ok"]
+    assert own["first_bad_seq"] == 1
+
+
+def test_lots_are_found_by_gtin_lot_code_or_product_and_date(client, engine, clock, district):
+    _users(engine, clock)
+    reg = _auth(client, "reg")
+    r = client.get("/api/v1/regulator/lots?gtin=06921234560013&lot=PJ-B", headers=reg)
+    assert r.status_code == 200, r.text
+    by_gtin = r.json()
+    assert [(x["credit_code"], x["lot_code"]) for x in by_gtin] == [(f.BEVERAGE, "PJ-B")]
+    by_product = client.get(
+        "/api/v1/regulator/lots?product=石榴&date=2026-02-20", headers=reg
+    ).json()
+    assert sorted(x["lot_code"] for x in by_product) == ["PJ-A", "PJ-E"]
+    by_code = client.get("/api/v1/regulator/lots?lot=BT1", headers=reg).json()
+    assert [x["credit_code"] for x in by_code] == [f.SUGAR]
+    # the city authority sees none of the district's lots
+    assert (
+        client.get("/api/v1/regulator/lots?lot=BT1", headers=_auth(client, "reg_city")).json() == []
+    )
+    r = client.get("/api/v1/regulator/lots", headers=reg)
+    assert r.status_code == 422

@@ -137,3 +137,58 @@ def lot_view(*, session: Session, enterprise_id: int, lot_code: str) -> LotPubli
         },
         open_deviations=open_deviations,
     )
+
+
+def find_lots(
+    *,
+    session: Session,
+    enterprise_ids: list[int],
+    lot_code: str | None = None,
+    gtin: str | None = None,
+    product: str | None = None,
+    production_date: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Lots of the given enterprises by (GTIN, lot), by lot code, or by product name and date.
+
+    A GTIN-14 with a leading 0 also finds the GTIN-13 it writes; the product
+    name matches a part of it (``石榴`` finds 石榴汁饮料).
+    """
+    from foodtrace.accounts.models import Enterprise
+    from foodtrace.records.models import Lot, Product
+
+    if not enterprise_ids:
+        return []
+    q = (
+        select(Lot, Product.name, Enterprise)
+        .join(
+            Product,
+            (Product.enterprise_id == Lot.enterprise_id) & (Product.record_seq == Lot.product_seq),
+        )
+        .join(Enterprise, Enterprise.id == Lot.enterprise_id)
+        .where(Lot.enterprise_id.in_(enterprise_ids))
+    )
+    if lot_code:
+        q = q.where(Lot.code == lot_code)
+    if gtin:
+        short = gtin[1:] if len(gtin) == 14 and gtin.startswith("0") else gtin
+        q = q.where((Lot.gtin == gtin) | (Lot.gtin == short))
+    if product:
+        q = q.where(Product.name.contains(product, autoescape=True))
+    if production_date:
+        q = q.where(Lot.production_date == production_date)
+    rows = session.execute(q.order_by(Lot.production_date.desc(), Lot.code).limit(limit)).all()
+    return [
+        {
+            "credit_code": e.credit_code,
+            "enterprise": e.name,
+            "lot_code": lot.code,
+            "product": name,
+            "gtin": lot.gtin,
+            "production_date": lot.production_date,
+            "quantity": lot.quantity,
+            "unit": lot.unit,
+            "seq": lot.current_seq,
+        }
+        for lot, name, e in rows
+    ]
