@@ -634,7 +634,7 @@ def test_a_tampered_case_entry_fails_verification(client, engine, clock, distric
     with write_session(engine) as s:
         lid = cases.authority_ledger(s, _authority(s), clock).id
         entry = s.get(Entry, (lid, int(ref.rsplit("-", 1)[1])))
-        entry.body = entry.body.replace("SJ-2026-0301".encode(), b"SJ-2026-0999")
+        entry.body = entry.body.replace(b"SJ-2026-0301", b"SJ-2026-0999")
     report = client.get("/api/v1/regulator/verify", headers=reg).json()
     own = report[-1]
     assert own["credit_code"] == DISTRICT_AUTH
