@@ -16,26 +16,12 @@ from foodtrace.clock import CST
 from foodtrace.db import write_session
 from foodtrace.errors import RecordError
 from webapp.deps import ClockDep, EngineDep
-from webapp.i18n import N_
+from webapp.labels import ACTION_LABELS, STATE_LABELS
 from webapp.public import case_public, case_summary_public
 from webapp.web import CsrfUser, PageEnterpriseUser, redirect, render
 
 router = APIRouter(include_in_schema=False)
 
-STATE_LABELS = {
-    "opened": N_("Opened"),
-    "notified": N_("Enterprise notified"),
-    "recall_underway": N_("Recall under way"),
-    "recall_recorded": N_("Recall recorded"),
-    "verified": N_("Verified"),
-    "closed": N_("Closed"),
-}
-ACTION_LABELS = {
-    "notification": N_("Customer notified"),
-    "recovery": N_("Recovered"),
-    "disposal": N_("Disposed of"),
-    "completed": N_("Recall declared complete"),
-}
 FIELDS = ("action", "lot_code", "customer_code", "quantity", "unit", "method", "at", "note")
 
 

@@ -27,8 +27,6 @@ from schemas.api import (
     FindingPublic,
     LotCompletenessPublic,
     LotFoundPublic,
-    TrailEdgePublic,
-    TrailNodePublic,
     TrailPublic,
     VerifyPublic,
 )
@@ -40,7 +38,7 @@ from webapp.deps import (
     RegulatedEnterprise,
     SessionDep,
 )
-from webapp.public import enterprise_public, verify_public
+from webapp.public import enterprise_public, trail_public, verify_public
 
 router = APIRouter(prefix="/api/v1/regulator", tags=["regulator"])
 lots_router = APIRouter(prefix="/api/v1", tags=["regulator"])
@@ -143,11 +141,7 @@ def trail(
     found = _trail(
         enterprise, regulator, session, engine, clock, lot_code, direction, depth, "trail"
     )
-    return TrailPublic(
-        start=found.start,
-        nodes=[TrailNodePublic(**vars(n)) for n in found.nodes.values()],
-        edges=[TrailEdgePublic(**vars(e)) for e in found.edges],
-    )
+    return trail_public(found)
 
 
 TrailFormat = Literal["csv", "xlsx", "epcis.jsonld"]

@@ -10,29 +10,20 @@ from sqlmodel import Session
 
 from foodtrace.cases import service as cases
 from foodtrace.db import write_session
-from foodtrace.epcis import trail_document
 from foodtrace.errors import RecordError
-from foodtrace.records.service import platform_name
 from regulator_view.api import _log
-from regulator_view.cases_api import _REASONS, own_case, regulator_next_states, scope_xlsx
+from regulator_view.cases_api import _REASONS, own_case, regulator_next_states, scope_file
 from regulator_view.graph import lot_link, svg
 from regulator_view.pages import _regulator, _Scope
 from schemas.records import CASE_ID_PATTERN
 from webapp.deps import ClockDep, EngineDep
 from webapp.i18n import N_
+from webapp.labels import ACTION_LABELS, STATE_LABELS
 from webapp.public import case_public, case_summary_public
 from webapp.web import CsrfUser, WebUser, WebUserDep, redirect, render
 
 router = APIRouter(include_in_schema=False)
 
-STATE_LABELS = {
-    "opened": N_("Opened"),
-    "notified": N_("Enterprise notified"),
-    "recall_underway": N_("Recall under way"),
-    "recall_recorded": N_("Recall recorded"),
-    "verified": N_("Verified"),
-    "closed": N_("Closed"),
-}
 STEP_BUTTONS = {
     "notified": N_("Notify the enterprises and publish the recall"),
     "recall_underway": N_("Send back: the recall is incomplete"),
@@ -45,12 +36,6 @@ REASON_LABELS = {
     "ccp_deviation": N_("Shares a CCP deviation"),
     "source": N_("Source of a suspect material"),
     "shared_material": N_("Shares a suspect material"),
-}
-ACTION_LABELS = {
-    "notification": N_("Customer notified"),
-    "recovery": N_("Recovered"),
-    "disposal": N_("Disposed of"),
-    "completed": N_("Recall declared complete"),
 }
 FIELDS = (
     "credit_code",
@@ -220,20 +205,12 @@ async def case_step(
 def scope_export(
     case_id: str, ext: str, user: WebUserDep, engine: EngineDep, clock: ClockDep
 ) -> Response:
-    import json
-
     if ext not in ("xlsx", "epcis.jsonld"):
         raise HTTPException(status.HTTP_404_NOT_FOUND)
     with Session(engine) as session:
         authority, _ents = _regulator(user, session)
         view = own_case(session, authority, _case_id(case_id))
-        if ext == "xlsx":
-            body = scope_xlsx(session, view)
-            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        else:
-            doc = trail_document(view.scope.trail, platform=platform_name(session), now=clock.now())
-            body = json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
-            media = "application/ld+json"
+        answer = scope_file(session, view, ext, now=clock.now())
     _log(
         engine,
         _Scope(user, authority),
@@ -241,8 +218,4 @@ def scope_export(
         f"case {case_id}: scope.{ext}",
         clock,
     )
-    return Response(
-        body,
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="case-{case_id}.{ext}"'},
-    )
+    return answer

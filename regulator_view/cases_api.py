@@ -199,17 +199,22 @@ def scope_export(
     trail events) or as a GS1 EPCIS 2.0 JSON-LD document of its trail."""
     view = own_case(session, regulator.authority, case_id)
     _viewed(engine, regulator, view, f"case {case_id}: scope.{fmt}", clock)
+    return scope_file(session, view, fmt, now=clock.now())
+
+
+def scope_file(session: Session, view: cases.CaseView, fmt: str, *, now: Any) -> Response:
+    """A case's recall scope as a download (the API's and the page's)."""
     if fmt == "xlsx":
         body = scope_xlsx(session, view)
         media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
-        doc = trail_document(view.scope.trail, platform=platform_name(session), now=clock.now())
+        doc = trail_document(view.scope.trail, platform=platform_name(session), now=now)
         body = json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
         media = "application/ld+json"
     return Response(
         body,
         media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="case-{case_id}.{fmt}"'},
+        headers={"Content-Disposition": f'attachment; filename="case-{view.id}.{fmt}"'},
     )
 
 

@@ -77,6 +77,22 @@ def product(**over: Any) -> dict[str, Any]:
     return {**data, **over}
 
 
+SUGAR_PRODUCT: dict[str, Any] = product(
+    code="WS50",
+    name="白砂糖",
+    category="食糖",
+    standard="GB/T 317",
+    gtin=None,
+    specification="50 kg/袋",
+    unit="kg",
+    packaging=[],
+    shelf_life_days=None,
+    ccp_plan=[],
+    release_items=[{"item": "蔗糖分", "limit": "≥99.6", "unit": "g/100g"}],
+)
+"""White sugar in kg with no CCP plan: what the sugar maker of the trail tests makes."""
+
+
 def supplier(**over: Any) -> dict[str, Any]:
     data = {
         "code": "SUGAR01",

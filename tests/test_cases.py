@@ -37,18 +37,7 @@ OUTSIDE = _code("91370402MA3K7P2D1")  # a registered buyer in 市中区 (370402)
 DISTRICT_AUTH = _code("11370404MB2854321")
 CITY_AUTH = _code("11370402MB2854333")  # 市中区's authority: the referral goes there
 
-SUGAR_PRODUCT = f.product(
-    code="WS50",
-    name="白砂糖",
-    category="食糖",
-    gtin=None,
-    specification="50 kg/袋",
-    unit="kg",
-    packaging=[],
-    shelf_life_days=None,
-    ccp_plan=[],
-    release_items=[{"item": "蔗糖分", "limit": "≥99.6", "unit": "g/100g"}],
-)
+SUGAR_PRODUCT = f.SUGAR_PRODUCT
 WS_PRODUCT = f.product(code="WS500", name="鲜榨石榴汁", gtin=None, packaging=[])
 
 # (seller, lot, customer code, quantity, unit, base quantity)

@@ -10,19 +10,7 @@ from foodtrace.trail import lot_trail, material_trail
 
 import factories as f
 
-SUGAR_PRODUCT = f.product(
-    code="WS50",
-    name="白砂糖",
-    category="食糖",
-    standard="GB/T 317",
-    gtin=None,
-    specification="50 kg/袋",
-    unit="kg",
-    packaging=[],
-    shelf_life_days=None,
-    ccp_plan=[],
-    release_items=[{"item": "蔗糖分", "limit": "≥99.6", "unit": "g/100g"}],
-)
+SUGAR_PRODUCT = f.SUGAR_PRODUCT
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from foodtrace.cases.models import Case
 from foodtrace.cases.scope import quantity
 from foodtrace.cases.service import CaseView, Recovery
 from foodtrace.records.service import Recorded
+from foodtrace.trail import Trail
 from foodtrace.verify import Report
 from schemas.api import (
     CaseDeviationPublic,
@@ -187,11 +188,7 @@ def case_public(
     }
     trail = None
     if with_trail and only is None:
-        trail = TrailPublic(
-            start=scope.trail.start,
-            nodes=[TrailNodePublic(**vars(n)) for n in scope.trail.nodes.values()],
-            edges=[TrailEdgePublic(**vars(e)) for e in scope.trail.edges],
-        )
+        trail = trail_public(scope.trail)
     return CasePublic(
         **case_summary_public(view.id, case, view.authority.name).model_dump(),
         authority_credit_code=view.authority.credit_code,
@@ -245,4 +242,12 @@ def case_public(
         ],
         next_states=next_states,
         trail=trail,
+    )
+
+
+def trail_public(trail: Trail) -> TrailPublic:
+    return TrailPublic(
+        start=trail.start,
+        nodes=[TrailNodePublic(**vars(n)) for n in trail.nodes.values()],
+        edges=[TrailEdgePublic(**vars(e)) for e in trail.edges],
     )

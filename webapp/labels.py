@@ -1,0 +1,20 @@
+"""Labels both portals show for a case (the portals do not import each other)."""
+
+from __future__ import annotations
+
+from webapp.i18n import N_
+
+STATE_LABELS = {
+    "opened": N_("Opened"),
+    "notified": N_("Enterprise notified"),
+    "recall_underway": N_("Recall under way"),
+    "recall_recorded": N_("Recall recorded"),
+    "verified": N_("Verified"),
+    "closed": N_("Closed"),
+}
+ACTION_LABELS = {
+    "notification": N_("Customer notified"),
+    "recovery": N_("Recovered"),
+    "disposal": N_("Disposed of"),
+    "completed": N_("Recall declared complete"),
+}
