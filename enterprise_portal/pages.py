@@ -42,6 +42,7 @@ from foodtrace.verify import verify_consistently
 from schemas.records import RecordKind
 from webapp.deps import ClockDep, EngineDep
 from webapp.i18n import N_, translations
+from webapp.timeline import lot_timeline
 from webapp.web import (
     CsrfUser,
     PageEnterpriseAdmin,
@@ -607,70 +608,7 @@ def lot_page(
         view = queries.lot_view(
             session=session, enterprise_id=pair[1].enterprise_id, lot_code=lot_code
         )
-    timeline: list[dict[str, Any]] = []
-    for m in view.materials:
-        timeline.append(
-            {
-                "sort": m["receipt_date"],
-                "when": m["receipt_date"],
-                "kind": N_("Incoming material check"),
-                "text": f"{m['material_name']} {m['code']} · {m['used_quantity']} {m['used_unit']}",
-                "seq": m["current_seq"],
-            }
-        )
-    lot = view.lot
-    timeline.append(
-        {
-            "sort": lot["started_at"],
-            "when": lot["production_date"],
-            "kind": N_("Production lot"),
-            "text": f"{lot['quantity']} {lot['unit']}",
-            "seq": lot["current_seq"],
-        }
-    )
-    from webapp.web import _local_time
-
-    for r in view.ccp_readings:
-        timeline.append(
-            {
-                "sort": r["measured_at"],
-                "when": _local_time(r["measured_at"]),
-                "kind": N_("CCP reading"),
-                "text": f"{r['ccp']} {r['parameter']} "
-                f"{r['value'] or r['result']} {r['unit'] or ''}",
-                "seq": r["current_seq"],
-                "flag": N_("Open deviation")
-                if r["open_deviation"]
-                else (N_("Deviation closed") if r["deviation"] else None),
-                "flag_tone": "bad" if r["open_deviation"] else "warn",
-            }
-        )
-    for t in view.release_tests:
-        timeline.append(
-            {
-                "sort": t["tested_at"],
-                "when": _local_time(t["tested_at"]),
-                "kind": N_("Release test"),
-                "text": f"{t['report_no']} · {t['conclusion']}",
-                "seq": t["current_seq"],
-                "flag": N_("Passed") if t["conclusion"] == "pass" else N_("Failed"),
-                "flag_tone": "ok" if t["conclusion"] == "pass" else "bad",
-            }
-        )
-    for s in view.sales:
-        timeline.append(
-            {
-                "sort": s["sale_date"] + "T23",
-                "when": s["sale_date"],
-                "kind": N_("Sale"),
-                "text": f"{s['quantity']} {s['unit']} → {s['buyer_name']}",
-                "seq": s["current_seq"],
-                "flag": None if s["released"] else N_("Sold untested"),
-                "flag_tone": "bad",
-            }
-        )
-    timeline.sort(key=lambda r: r["sort"])
-    released = any(t["conclusion"] == "pass" for t in view.release_tests)
+    timeline, released = lot_timeline(view)
     return render(
         request, "lot.html", {"lot": view, "timeline": timeline, "released": released}, user=pair[0]
     )

@@ -26,10 +26,10 @@ COLOURS = {
 
 
 def lot_link(node: Node) -> str | None:
-    """Each lot box opens that lot's own trail page (its records, seq and hash)."""
+    """Each lot box opens that lot's records (each with its ledger seq and hash)."""
     if node.type != "lot" or node.outside or not node.credit_code or not node.code:
         return None
-    return f"/regulator/trail?credit_code={node.credit_code}&lot={quote(node.code)}"
+    return f"/regulator/lots/{node.credit_code}/{quote(node.code, safe='')}"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import Role, covers
 from foodtrace.completeness import district_completeness, period
 from foodtrace.errors import NotFound
-from foodtrace.ledger.models import Ledger
+from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.records import queries
 from foodtrace.records.service import platform_name
 from foodtrace.trail import export_rows, lot_trail
@@ -25,6 +25,7 @@ from regulator_view.graph import lot_link, svg
 from webapp.deps import ClockDep, EngineDep
 from webapp.i18n import N_
 from webapp.public import enterprise_public, verify_public
+from webapp.timeline import lot_timeline
 from webapp.web import WebUser, WebUserDep, render
 
 router = APIRouter(include_in_schema=False)
@@ -214,6 +215,45 @@ def verify_page(request: Request, user: WebUserDep, engine: EngineDep, clock: Cl
             "only": only,
             "elapsed": f"{elapsed:.1f}",
             "checked_at": clock.now(),
+        },
+        user=user,
+    )
+
+
+@router.get("/regulator/lots/{credit_code}/{lot_code}")
+def lot_page(
+    credit_code: str,
+    lot_code: str,
+    request: Request,
+    user: WebUserDep,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> Response:
+    """A lot's records in time order, each with its ledger seq and hash (read-only)."""
+    with Session(engine) as session:
+        authority, ents = _regulator(user, session)
+        ent = next((e for e in ents if e.credit_code == credit_code), None)
+        if ent is None:
+            raise NotFound(f"no enterprise {credit_code} in your jurisdiction")
+        view = queries.lot_view(session=session, enterprise_id=ent.id, lot_code=lot_code)
+        timeline, released = lot_timeline(view)
+        seqs = [r["seq"] for r in timeline]
+        hashes = {
+            seq: bytes(digest).hex()
+            for seq, digest in session.execute(
+                select(Entry.seq, Entry.hash).where(Entry.ledger_id == ent.id, Entry.seq.in_(seqs))
+            )
+        }
+    _log(engine, _Scope(user, authority), {ent.id}, f"records of lot {lot_code}", clock)
+    return render(
+        request,
+        "reg_lot.html",
+        {
+            "lot": view,
+            "timeline": timeline,
+            "released": released,
+            "hashes": hashes,
+            "enterprise": ent,
         },
         user=user,
     )

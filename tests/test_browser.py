@@ -584,10 +584,14 @@ def test_regulator_traces_a_lot_and_reads_the_completeness_dashboard(browser, de
     page.locator("#found-lots a", has_text="PJ-D05").click()
     page.wait_for_load_state()
     assert page.locator("#graph svg").is_visible()
-    # each lot box of the graph opens that lot's trail
+    # each lot box of the graph opens that lot's records, with their seq and hash
     page.locator("#graph a", has=page.locator("g[data-node]", has_text="BT-D01")).first.click()
     page.wait_for_load_state()
-    assert "lot=BT-D01" in page.url
+    assert page.url.endswith(f"/regulator/lots/{f.SUGAR}/BT-D01")
+    rows = page.locator("#timeline tr").count()
+    assert rows > 3
+    assert len(page.locator("#timeline .mono").first.inner_text()) == 12
+    shot(page, "regulator-lot", db_url)
     # verification on demand, as a report
     page.goto("/regulator/verify")
     page.click("form.filters button")
