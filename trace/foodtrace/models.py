@@ -23,6 +23,7 @@ from foodtrace.records.models import (
     SelfInspection,
     Supplier,
 )
+from foodtrace.tlog.models import SignedCheckpoint
 
 __all__ = [
     "ApiToken",
@@ -44,6 +45,7 @@ __all__ = [
     "ReleaseTest",
     "Sale",
     "SelfInspection",
+    "SignedCheckpoint",
     "Supplier",
     "User",
 ]
