@@ -15,6 +15,7 @@ from foodtrace.tlog.checkpoint import (
     MalformedProofError,
     TLogProof,
     open_checkpoint,
+    verify_checkpoint_extends,
     verify_tlog_proof,
 )
 from foodtrace.tlog.merkle import ProofError
@@ -149,3 +150,38 @@ def test_a_bundle_fails_after_a_change() -> None:
 def test_malformed_bundles_are_refused(text: str) -> None:
     with pytest.raises(MalformedProofError):
         TLogProof.parse(text)
+
+
+def test_a_regulator_checks_each_newer_checkpoint_against_the_last_one_seen() -> None:
+    leaves = [leaf_hash(e) for e in ENTRIES]
+    rewritten = [*leaves[:5], leaf_hash(b"rewritten"), *leaves[6:]]
+
+    def signed(size: int, tree: list[bytes] = leaves) -> str:
+        return sign_note(Checkpoint(ORIGIN, size, merkle.root(tree[:size])).text(), [KEY])
+
+    def proof(size1: int, size2: int, tree: list[bytes] = leaves) -> list[bytes]:
+        return merkle.consistency_proof(size1, tree[:size2]) if size1 else []
+
+    keys = [KEY.verifier]
+    seen = 0
+    for size in (0, 1, 4, 7, 11):
+        got = verify_checkpoint_extends(
+            signed(seen), signed(size), proof(seen, size), verifiers=keys
+        )
+        assert got.size == size
+        seen = size
+    # Rewritten at entry 6: still consistent with what was seen at 4, not with 7.
+    verify_checkpoint_extends(
+        signed(4), signed(11, rewritten), proof(4, 11, rewritten), verifiers=keys
+    )
+    with pytest.raises(merkle.RootMismatchError):
+        verify_checkpoint_extends(
+            signed(7), signed(11, rewritten), proof(7, 11, rewritten), verifiers=keys
+        )
+    other = sign_note(Checkpoint(ORIGIN + "X", 11, merkle.root(leaves)).text(), [KEY])
+    with pytest.raises(CheckpointError):
+        verify_checkpoint_extends(signed(7), other, proof(7, 11), verifiers=keys)
+    with pytest.raises(ProofError):  # a shorter tree never extends a longer one
+        verify_checkpoint_extends(signed(7), signed(4), [], verifiers=keys)
+    with pytest.raises(ProofError):
+        verify_checkpoint_extends(signed(0), signed(4), proof(1, 4), verifiers=keys)

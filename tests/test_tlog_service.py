@@ -338,7 +338,7 @@ def test_verification_catches_a_checkpoint_whose_root_disagrees(engine, clock, s
         )
         report = _verify(conn, lid, signer)
         assert [(p.seq, p.check) for p in report.problems] == [(10, "checkpoint")]
-        assert "its note says" in report.problems[0].message
+        assert "its signed note says" in report.problems[0].message
     # A note re-signed by another key with a false root: its signature fails.
     impostor = NoteSigner.generate(PLATFORM)
     with engine.connect() as conn, conn.begin():

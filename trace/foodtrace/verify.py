@@ -266,7 +266,11 @@ class _Checkpoints:
             )
             said = Checkpoint.parse(text)
             if (said.origin, said.size, said.root) != (self.origin, cp.size, stored_root):
-                problem = f"{where}: its note says {said.origin} size {said.size}, not its columns"
+                problem = (
+                    f"{where}: its signed note says {said.origin} size {said.size} root "
+                    f"{said.root.hex()[:16]}…, its columns size {cp.size} root "
+                    f"{stored_root.hex()[:16]}…"
+                )
         except (NoteError, CheckpointError) as exc:
             problem = f"{where}: {exc}"
         if problem is None and stored_root != root:

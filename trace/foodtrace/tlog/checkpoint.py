@@ -31,7 +31,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from foodtrace.canonical import leaf_hash
-from foodtrace.tlog.merkle import HASH_SIZE, ProofError, verify_inclusion
+from foodtrace.tlog.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    ProofError,
+    RootMismatchError,
+    verify_consistency,
+    verify_inclusion,
+)
 from foodtrace.tlog.note import Note, Verifier, open_note
 
 PROOF_HEADER = "c2sp.org/tlog-proof@v1"
@@ -118,6 +125,36 @@ def open_checkpoint(
     if origin is not None and checkpoint.origin != origin:
         raise CheckpointError(f"checkpoint of {checkpoint.origin!r}, expected one of {origin!r}")
     return checkpoint, opened
+
+
+def verify_checkpoint_extends(
+    old: str | bytes,
+    new: str | bytes,
+    proof: Iterable[bytes],
+    *,
+    verifiers: Iterable[Verifier],
+) -> Checkpoint:
+    """Check that signed checkpoint ``new`` extends ``old`` (the tlog-witness idea, DESIGN.md).
+
+    A regulator keeps the last checkpoint it saw of each ledger and checks every
+    newer one against it: both signatures, the same origin, and the RFC 9162
+    consistency proof between them (from the empty tree, none is needed).
+    Returns the new checkpoint, to be kept in place of the old one.
+    """
+    keys, hashes = list(verifiers), list(proof)
+    before, _ = open_checkpoint(old, keys)
+    after, _ = open_checkpoint(new, keys, origin=before.origin)
+    if before.size == 0 and after.size > 0:
+        # Every tree extends the empty one: nothing to prove, only the empty root to check.
+        if hashes:
+            raise ProofError("a consistency proof from the empty tree must be empty")
+        if before.root != EMPTY_ROOT:
+            raise RootMismatchError("empty tree", expected=before.root, computed=EMPTY_ROOT)
+        return after
+    verify_consistency(
+        size1=before.size, size2=after.size, proof=hashes, root1=before.root, root2=after.root
+    )
+    return after
 
 
 @dataclass(frozen=True)
