@@ -20,6 +20,14 @@ alone, that an entry is in the log::
 :func:`verify_tlog_proof` hashes the extra bytes as a leaf (0x00 || bytes),
 checks the inclusion path against the checkpoint's root, and the checkpoint's
 signature against the verifier keys it is given.
+
+Where foodtrace departs from a SHOULD of the specs: tlog-checkpoint asks that
+the log's key name match the origin line; here one platform key (named after
+the platform, e.g. ``trace.example.cn``) signs the checkpoints of every ledger
+(origin ``trace.example.cn/ledger/<credit code>``), so that one published
+verifier key checks them all (DESIGN.md). Verifiers therefore check the origin
+separately (``origin=``). Ed25519 is used rather than the ML-DSA-44
+cosignatures tlog-checkpoint now recommends (DESIGN.md fixes Ed25519).
 """
 
 from __future__ import annotations
