@@ -2,12 +2,13 @@
 
 Proofs are computed from the leaf hashes stored in ``entries.hash``: each
 proof reads the ledger's hashes up to the tree size, O(n) rows and O(n)
-hashing (about a second per million entries). That is fine at today's ledger
-sizes; a ledger of tens of millions of entries would want stored subtree
-hashes (tiles) instead. A stored hash that was tampered with yields a proof
-that fails against the signed root, so nothing here trusts it either: the
-signer checks every consistency proof against the (size, root) it recorded
-itself, and a consumer checks the inclusion proof against the signed root.
+hashing (under a second of hashing per million entries, plus reading them).
+That is fine at today's ledger sizes; a ledger of tens of millions of entries
+would want stored subtree hashes (tiles) instead. A stored hash that was
+tampered with yields a proof that fails against the signed root, so nothing
+here trusts it either: the signer checks every consistency proof against the
+(size, root) it recorded itself, and a consumer checks the inclusion proof
+against the signed root.
 """
 
 from __future__ import annotations
