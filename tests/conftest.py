@@ -27,10 +27,21 @@ from foodtrace.db import make_engine, migrate, write_session
 
 PG_URL = os.environ.get("TRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+LONG = os.environ.get("FOODTRACE_LONG", "") == "1"
+"""FOODTRACE_LONG=1 runs the tests marked ``slow`` (larger sweeps); they are skipped otherwise."""
 START = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai
 PLATFORM = "trace.example.cn"
 
 _counter = itertools.count()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if LONG:
+        return
+    skip = pytest.mark.skip(reason="long run: set FOODTRACE_LONG=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def _pg_conninfo(url: str) -> str:

@@ -114,3 +114,50 @@ def test_python_m_foodtrace_lists_every_command() -> None:
     assert result.returncode == 0, result.stderr
     for command in ("serve", "demo", "verify", "user", "migrate"):
         assert command in result.stdout
+
+
+def test_key_checkpoint_and_verify_with_signatures(
+    engine, clock, invoke, monkeypatch, tmp_path
+) -> None:
+    key_file = tmp_path / "signing.key"
+    monkeypatch.setenv("TRACE_SIGNING_KEY_FILE", str(key_file))
+    beverage_ledger(engine, clock)
+    vkey = invoke("key")
+    assert vkey.exit_code == 0, vkey.output
+    assert vkey.output.startswith("trace.example.cn+")
+    signed = invoke("checkpoint")
+    assert signed.exit_code == 0, signed.output
+    assert f"ok    {BEVERAGE}  size 9  signed " in signed.output
+    result = invoke("verify")
+    assert result.exit_code == 0, result.output
+    assert f"ok    {BEVERAGE}  9 entries, 1 checkpoints" in result.output
+    assert "not checked" not in result.output
+    # A rewritten ledger: the signer refuses, and verification fails at the checkpoint.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE checkpoints SET root = :r"), {"r": bytes(32)})
+    result = invoke("verify")
+    assert result.exit_code == 1, result.output
+    assert f"FAIL  {BEVERAGE}  first bad entry: seq 9 (checkpoint)" in result.output
+
+
+def test_checkpoint_refused_for_a_truncated_ledger(
+    engine, clock, invoke, monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("TRACE_SIGNING_KEY_FILE", str(tmp_path / "signing.key"))
+    beverage_ledger(engine, clock)
+    assert invoke("checkpoint", "--enterprise", BEVERAGE).exit_code == 0
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM checkpoints"))
+        conn.execute(text("DELETE FROM sales"))
+        conn.execute(text("DELETE FROM entries WHERE seq = 9"))
+        conn.execute(
+            text(
+                "UPDATE ledgers SET size = 8, compact_range = :c,"
+                " head_hash = (SELECT hash FROM entries WHERE seq = 8)"
+            ),
+            {"c": bytes(32)},  # 8 = one perfect subtree: any 32 bytes parse
+        )
+    result = invoke("checkpoint")
+    assert result.exit_code == 1, result.output
+    assert f"FAIL  {BEVERAGE}  refusing to sign" in result.output
+    assert "behind the last signed size" in result.output

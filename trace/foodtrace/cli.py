@@ -89,20 +89,33 @@ def verify(
         str | None, typer.Option(help="Credit code of one enterprise; all ledgers if omitted.")
     ] = None,
 ) -> None:
-    """Verify ledgers from their stored bytes; exit 1 naming the first bad entry."""
+    """Verify ledgers from their stored bytes; exit 1 naming the first bad entry.
+
+    Signed checkpoints are checked against the entries; their signatures too
+    when the platform's key file (TRACE_SIGNING_KEY_FILE) is here.
+    """
+    from foodtrace.tlog.signer import SignerError, load_verifier
     from foodtrace.verify import verify_consistently
 
     settings = Settings()
     engine = _engine(settings)
     code = enterprise.upper() if enterprise else None
-    reports = verify_consistently(engine=engine, credit_code=code)
+    try:
+        verifier = load_verifier(settings.signing_key_file)
+    except (SignerError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    reports = verify_consistently(
+        engine=engine, credit_code=code, verifiers=None if verifier is None else [verifier]
+    )
     if enterprise and not reports:
         typer.echo(f"no ledger for credit code {enterprise}", err=True)
         raise typer.Exit(2)
     failed = 0
     for r in reports:
         if r.ok:
-            typer.echo(f"ok    {r.credit_code}  {r.size} entries")
+            signed = f", {r.checkpoints_checked} checkpoints" if r.checkpoints_checked else ""
+            typer.echo(f"ok    {r.credit_code}  {r.size} entries{signed}")
             continue
         failed += 1
         first = r.first
@@ -117,6 +130,76 @@ def verify(
         typer.echo(f"{failed} of {len(reports)} ledgers failed verification", err=True)
         raise typer.Exit(1)
     typer.echo(f"all {len(reports)} ledgers verified")
+    if verifier is None:
+        typer.echo(
+            f"checkpoint signatures not checked: no key file {settings.signing_key_file}", err=True
+        )
+
+
+def _checkpoint_signer(settings: Settings, engine):  # type: ignore[no-untyped-def]
+    """The platform's signer, its key named after the stored platform name."""
+    from foodtrace.accounts.models import Platform
+    from foodtrace.db import read_session
+    from foodtrace.tlog.signer import CheckpointSigner
+
+    with read_session(engine) as session:
+        platform = session.get(Platform, 1)
+        assert platform is not None  # prepare() stored it
+        name = platform.name
+    return CheckpointSigner.open(settings.signing_key_file, name=name)
+
+
+@app.command()
+def key() -> None:
+    """Print the platform's checkpoint verifier key (C2SP form), creating the key if needed."""
+    settings = Settings()
+    engine = prepare(settings)
+    typer.echo(_checkpoint_signer(settings, engine).verifier.vkey)
+
+
+@app.command()
+def checkpoint(
+    enterprise: Annotated[
+        str | None, typer.Option(help="Credit code of one ledger; all ledgers if omitted.")
+    ] = None,
+) -> None:
+    """Sign a checkpoint of every ledger that grew since its last one; exit 1 if one is refused."""
+    from sqlalchemy import select
+
+    from foodtrace.clock import SystemClock
+    from foodtrace.db import write_session
+    from foodtrace.ledger.models import Ledger
+    from foodtrace.tlog.service import checkpoint as sign_checkpoint
+    from foodtrace.tlog.signer import SignerError
+
+    settings = Settings()
+    engine = prepare(settings)
+    signer = _checkpoint_signer(settings, engine)
+    with write_session(engine) as session:
+        q = select(Ledger.id, Ledger.credit_code).order_by(Ledger.id)
+        if enterprise:
+            q = q.where(Ledger.credit_code == enterprise.upper())
+        ledgers = session.execute(q).all()
+    if enterprise and not ledgers:
+        typer.echo(f"no ledger for credit code {enterprise}", err=True)
+        raise typer.Exit(2)
+    refused = 0
+    for ledger_id, code in ledgers:
+        try:
+            with write_session(engine) as session:
+                cp = sign_checkpoint(
+                    session=session,
+                    ledger_id=ledger_id,
+                    signer=signer,
+                    clock=SystemClock(),
+                    force=True,
+                )
+                typer.echo(f"ok    {code}  size {cp.size}  signed {cp.signed_at}")
+        except SignerError as exc:
+            refused += 1
+            typer.echo(f"FAIL  {code}  {exc}")
+    if refused:
+        raise typer.Exit(1)
 
 
 @user_app.command("add")

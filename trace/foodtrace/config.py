@@ -20,6 +20,12 @@ class Settings(BaseSettings):
         "<platform>/ledger/<credit code>). Read once, when the database is "
         "initialised; stored there and never recomputed.",
     )
+    signing_key_file: str = Field(
+        default="foodtrace-signing.key",
+        description="The platform's Ed25519 checkpoint key (C2SP signer key text), created "
+        "with mode 0600 on first use; the last checkpoint signed for each ledger is kept "
+        "beside it in <file>.state.json. Keep both outside the database and its backups.",
+    )
     token_ttl_minutes: int = Field(
         default=12 * 60, ge=1, description="Lifetime of a bearer token from /api/v1/auth/token."
     )

@@ -24,6 +24,7 @@ from foodtrace.records.models import (
     SelfInspection,
     Supplier,
 )
+from foodtrace.tlog.models import SignedCheckpoint
 
 __all__ = [
     "ApiToken",
@@ -51,6 +52,7 @@ __all__ = [
     "ReleaseTest",
     "Sale",
     "SelfInspection",
+    "SignedCheckpoint",
     "Supplier",
     "User",
 ]

@@ -8,12 +8,20 @@ derived tables are rebuilt in memory by replaying every entry through the same
 projection the append path uses, and compared row by row with the database;
 and every attachment an entry references is rehashed. The report names the
 first bad entry.
+
+The Merkle log is checked from the same recomputed leaf hashes: the head
+row's compact range must be the one they give, and every stored checkpoint
+must have the root they give at its size, say in its note what its columns
+say, and (given the platform's verifier key) carry a valid signature. A
+ledger rewritten with a consistent chain of new hashes passes the chain checks
+but not its signed checkpoints.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +34,10 @@ from foodtrace.errors import RecordError
 from foodtrace.ledger.models import Ledger
 from foodtrace.ledger.service import ENTRY_VERSION, iter_entries
 from foodtrace.records.projection import TABLES, MemoryStore, apply_entry, owner_column, primary_key
+from foodtrace.tlog.checkpoint import Checkpoint, CheckpointError
+from foodtrace.tlog.merkle import CompactRange
+from foodtrace.tlog.models import SignedCheckpoint
+from foodtrace.tlog.note import NoteError, Verifier, open_note, parse_note
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,9 @@ class Report:
     credit_code: str
     size: int
     entries_checked: int = 0
+    checkpoints_checked: int = 0
+    signatures_checked: bool = False
+    """Whether checkpoint signatures were verified (only with the platform's verifier key)."""
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -71,12 +86,20 @@ def _raw(value: Any) -> bytes:
     return repr(value).encode("utf-8")
 
 
-def verify_ledger(*, session: Session, ledger_id: int) -> Report:
-    """Check one ledger completely; see the module docstring for what is checked."""
+def verify_ledger(
+    *, session: Session, ledger_id: int, verifiers: Iterable[Verifier] | None = None
+) -> Report:
+    """Check one ledger completely; see the module docstring for what is checked.
+
+    ``verifiers``: the platform's verifier key(s), to check checkpoint signatures;
+    without them the checkpoints' roots are still checked against the entries.
+    """
     head = session.get(Ledger, ledger_id)
     if head is None:
         raise ValueError(f"no ledger {ledger_id}")
     report = Report(credit_code=head.credit_code, size=head.size)
+    keys = None if verifiers is None else list(verifiers)
+    report.signatures_checked = keys is not None
     bad = report.problems.append
     attachments = {
         sha: (content_sha,)
@@ -93,6 +116,9 @@ def verify_ledger(*, session: Session, ledger_id: int) -> Report:
     memory = MemoryStore(ledger_id, attachments)
     expected_seq = 1
     prev = ZERO_HASH
+    tree = CompactRange()
+    checkpoints = _Checkpoints(session, head, keys, bad)
+    checkpoints.reached(tree)
     for row in iter_entries(session=session, ledger_id=ledger_id):
         report.entries_checked += 1
         seq = row.seq
@@ -105,6 +131,8 @@ def verify_ledger(*, session: Session, ledger_id: int) -> Report:
             expected_seq = seq
         data, stored_hash, stored_prev = _raw(row.body), _raw(row.hash), _raw(row.prev_hash)
         digest = leaf_hash(data)
+        tree.append(digest)
+        checkpoints.reached(tree)
         if digest != stored_hash:
             bad(
                 Problem(
@@ -175,7 +203,86 @@ def verify_ledger(*, session: Session, ledger_id: int) -> Report:
     elif head.size and head.head_hash.hex() != prev:
         bad(Problem(last, "head", "the head row's hash is not the last entry's hash"))
     _compare_derived(session, ledger_id, memory, bad, last)
+    if head.size == last and bytes(head.compact_range) != tree.to_bytes():
+        bad(
+            Problem(
+                None,
+                "merkle",
+                "the head row's Merkle compact range is not the one the entries give "
+                f"(root {tree.root().hex()[:16]}…)",
+            )
+        )
+    checkpoints.beyond(tree)
+    report.checkpoints_checked = checkpoints.checked
     return report
+
+
+class _Checkpoints:
+    """The stored checkpoints of a ledger, checked as the recomputed tree reaches each size."""
+
+    def __init__(
+        self, session: Session, head: Ledger, keys: list[Verifier] | None, bad: Any
+    ) -> None:
+        self.pending = list(
+            session.execute(
+                select(SignedCheckpoint)
+                .where(SignedCheckpoint.ledger_id == head.id)
+                .order_by(SignedCheckpoint.size.desc())  # type: ignore[attr-defined]
+            ).scalars()
+        )  # largest first: the next one due is popped from the end
+        self.origin = head.origin
+        self.keys = keys
+        self.bad = bad
+        self.checked = 0
+        self.last_good = 0
+
+    def reached(self, tree: CompactRange) -> None:
+        while self.pending and self.pending[-1].size == tree.size:
+            self._check(self.pending.pop(), tree.root())
+
+    def beyond(self, tree: CompactRange) -> None:
+        """Checkpoints larger than the ledger: entries that were signed are gone."""
+        for cp in reversed(self.pending):
+            self.checked += 1
+            self.bad(
+                Problem(
+                    tree.size + 1,
+                    "checkpoint",
+                    f"a checkpoint was signed at size {cp.size}, but the ledger ends at "
+                    f"{tree.size}: signed entries were removed",
+                )
+            )
+
+    def _check(self, cp: SignedCheckpoint, root: bytes) -> None:
+        self.checked += 1
+        where = f"checkpoint at size {cp.size}"
+        stored_root = bytes(cp.root)
+        problem = None
+        try:
+            text = (
+                parse_note(cp.note).text
+                if self.keys is None
+                else open_note(cp.note, self.keys).text
+            )
+            said = Checkpoint.parse(text)
+            if (said.origin, said.size, said.root) != (self.origin, cp.size, stored_root):
+                problem = (
+                    f"{where}: its signed note says {said.origin} size {said.size} root "
+                    f"{said.root.hex()[:16]}…, its columns size {cp.size} root "
+                    f"{stored_root.hex()[:16]}…"
+                )
+        except (NoteError, CheckpointError) as exc:
+            problem = f"{where}: {exc}"
+        if problem is None and stored_root != root:
+            first = self.last_good + 1
+            problem = (
+                f"{where} signed root {stored_root.hex()[:16]}… but the entries give "
+                f"{root.hex()[:16]}…: an entry among {first}..{cp.size} was rewritten"
+            )
+        if problem is not None:
+            self.bad(Problem(cp.size, "checkpoint", problem))
+        else:
+            self.last_good = cp.size
 
 
 def _compare_derived(
@@ -235,16 +342,29 @@ def _compare_derived(
         )
 
 
-def verify_all(*, session: Session, credit_code: str | None = None) -> list[Report]:
+def verify_all(
+    *,
+    session: Session,
+    credit_code: str | None = None,
+    verifiers: Iterable[Verifier] | None = None,
+) -> list[Report]:
     """Verify one ledger (by credit code) or all of them."""
     q = select(Ledger.id).order_by(Ledger.id)
     if credit_code:
         q = q.where(Ledger.credit_code == credit_code)
-    return [verify_ledger(session=session, ledger_id=i) for i in session.execute(q).scalars()]
+    keys = None if verifiers is None else list(verifiers)
+    return [
+        verify_ledger(session=session, ledger_id=i, verifiers=keys)
+        for i in session.execute(q).scalars()
+    ]
 
 
 def verify_consistently(
-    *, engine: Engine, ledger_id: int | None = None, credit_code: str | None = None
+    *,
+    engine: Engine,
+    ledger_id: int | None = None,
+    credit_code: str | None = None,
+    verifiers: Iterable[Verifier] | None = None,
 ) -> list[Report]:
     """Verify in one consistent snapshot, so that appends running meanwhile raise no alarm.
 
@@ -256,5 +376,5 @@ def verify_consistently(
     options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
     with Session(engine.execution_options(**options)) as session:
         if ledger_id is not None:
-            return [verify_ledger(session=session, ledger_id=ledger_id)]
-        return verify_all(session=session, credit_code=credit_code)
+            return [verify_ledger(session=session, ledger_id=ledger_id, verifiers=verifiers)]
+        return verify_all(session=session, credit_code=credit_code, verifiers=verifiers)

@@ -9,6 +9,11 @@ from sqlmodel import Field, SQLModel
 class Ledger(SQLModel, table=True):
     """A ledger's head row. Appends lock it; ``size`` and ``head_hash`` follow the last entry.
 
+    ``compact_range`` is the RFC 9162 Merkle tree of the ledger in O(log n)
+    hashes: the roots of its perfect subtrees, largest first, concatenated
+    (``foodtrace.tlog.merkle.CompactRange``, popcount(size) × 32 bytes). Each
+    append updates it, so the root at ``size`` is known without reading entries.
+
     The ledger's id is also the id of the enterprise (or authority) that owns
     it, so every enterprise-owned table's ``enterprise_id`` is its ledger.
     """
@@ -21,6 +26,7 @@ class Ledger(SQLModel, table=True):
     origin: str = Field(max_length=255, unique=True)
     size: int = 0
     head_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    compact_range: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: str = Field(max_length=32)
 
 

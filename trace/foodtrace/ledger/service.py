@@ -6,7 +6,9 @@ An entry (DESIGN.md, "The ledger")::
      "actor": ..., "salt": <16 random bytes, base64>, "body": {...},
      "prev_hash": <hex of entry n-1's hash, 64 zeros for n = 1>, ["corrects": m]}
 
-is stored as its RFC 8785 bytes, and its hash is SHA-256(0x00 || bytes).
+is stored as its RFC 8785 bytes, and its hash is SHA-256(0x00 || bytes): the
+RFC 9162 leaf hash. The head row also carries the ledger's Merkle tree as a
+compact range (``foodtrace.tlog.merkle.CompactRange``), moved with every append.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from foodtrace.canonical import ZERO_HASH, canonical_bytes, leaf_hash
 from foodtrace.db import is_write_connection
 from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Entry, Ledger
+from foodtrace.tlog.merkle import CompactRange
 from schemas.types import format_instant
 
 ENTRY_VERSION = 1
@@ -41,6 +44,7 @@ def new_ledger(
         origin=f"{platform_name}/ledger/{credit_code}",
         size=0,
         head_hash=bytes(32),
+        compact_range=b"",
         created_at=format_instant(now),
     )
     session.add(ledger)
@@ -79,14 +83,27 @@ _HELD = "foodtrace.locked_heads"
 
 
 _PENDING = "foodtrace.pending_heads"
+_APPENDED = "foodtrace.appended_ledgers"
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_locked_heads(session: Session, _transaction: Any) -> None:
+def _forget_locked_heads(session: Session, transaction: Any) -> None:
     # A rolled-back (sub)transaction takes its deferred head moves with it: the
     # head row still matches the entries that remain.
     session.info.pop(_HELD, None)
     session.info.pop(_PENDING, None)
+    if transaction.parent is None:
+        session.info.pop(_APPENDED, None)
+
+
+def appended_in_transaction(session: Session, ledger_id: int) -> bool:
+    """Whether this session's current transaction appended to the ledger (not yet committed).
+
+    A checkpoint must cover committed entries only: once signed, a size can
+    never be signed with another root, so signing entries that are then rolled
+    back would stop the ledger from ever being checkpointed again.
+    """
+    return ledger_id in session.info.get(_APPENDED, ())
 
 
 @event.listens_for(Session, "before_commit")
@@ -102,7 +119,13 @@ def flush_heads(session: Session) -> None:
         conn = session.connection()
         for head in pending.values():
             conn.execute(
-                _MOVE_HEAD, {"b_id": head.id, "b_size": head.size, "b_head_hash": head.head_hash}
+                _MOVE_HEAD,
+                {
+                    "b_id": head.id,
+                    "b_size": head.size,
+                    "b_head_hash": head.head_hash,
+                    "b_compact_range": head.compact_range,
+                },
             )
 
 
@@ -156,12 +179,18 @@ def write_entry(
     instead of after every entry: on PostgreSQL each update of one row inside a
     transaction lengthens that row's version chain, so a bulk import that moved
     the head per entry would slow down row by row.
+
+    The head's Merkle compact range takes the new leaf in O(log n) (one node
+    hash per append on average).
     """
     if entry["seq"] != head.size + 1 or entry["log"] != head.origin:
         raise ValueError(f"entry seq {entry['seq']} does not follow head size {head.size}")
     data = canonical_bytes(entry)
     digest = leaf_hash(data)
     prev = bytes.fromhex(entry["prev_hash"])
+    tree = CompactRange.from_bytes(head.size, head.compact_range)
+    tree.append(digest)
+    compact = tree.to_bytes()
     conn = session.connection()
     conn.execute(
         _ENTRIES.insert(),
@@ -176,13 +205,23 @@ def write_entry(
             "body": data,
         },
     )
+    session.info.setdefault(_APPENDED, set()).add(head.id)
     if defer_head:
         session.info.setdefault(_PENDING, {})[head.id] = head
     else:
-        conn.execute(_MOVE_HEAD, {"b_id": head.id, "b_size": entry["seq"], "b_head_hash": digest})
+        conn.execute(
+            _MOVE_HEAD,
+            {
+                "b_id": head.id,
+                "b_size": entry["seq"],
+                "b_head_hash": digest,
+                "b_compact_range": compact,
+            },
+        )
     # The row is written; the in-memory head follows it without being marked dirty.
     set_committed_value(head, "size", entry["seq"])
     set_committed_value(head, "head_hash", digest)
+    set_committed_value(head, "compact_range", compact)
     return Appended(entry["seq"], digest, prev, data)
 
 
@@ -191,7 +230,11 @@ _LEDGERS = Ledger.__table__  # type: ignore[attr-defined]
 _MOVE_HEAD = (
     _LEDGERS.update()
     .where(_LEDGERS.c.id == bindparam("b_id"))
-    .values(size=bindparam("b_size"), head_hash=bindparam("b_head_hash"))
+    .values(
+        size=bindparam("b_size"),
+        head_hash=bindparam("b_head_hash"),
+        compact_range=bindparam("b_compact_range"),
+    )
 )
 
 

@@ -1,0 +1,203 @@
+"""Checkpoints and proofs of the stored ledgers (DESIGN.md, "Merkle log and checkpoints", "Proofs").
+
+Proofs are computed from the leaf hashes stored in ``entries.hash``: each
+proof reads the ledger's hashes up to the tree size, O(n) rows and O(n)
+hashing (under a second of hashing per million entries, plus reading them).
+That is fine at today's ledger sizes; a ledger of tens of millions of entries
+would want stored subtree hashes (tiles) instead. A stored hash that was
+tampered with yields a proof that fails against the signed root, so nothing
+here trusts it either: the signer checks every consistency proof against the
+(size, root) it recorded itself, and a consumer checks the inclusion proof
+against the signed root.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from foodtrace.canonical import CanonicalError, canonical_bytes
+from foodtrace.clock import Clock
+from foodtrace.errors import NotFound
+from foodtrace.ledger.models import Entry, Ledger
+from foodtrace.ledger.service import appended_in_transaction, get_entry, lock_head
+from foodtrace.tlog import merkle
+from foodtrace.tlog.checkpoint import Checkpoint, TLogProof, VerifiedProof, verify_tlog_proof
+from foodtrace.tlog.models import SignedCheckpoint
+from foodtrace.tlog.note import Verifier
+from foodtrace.tlog.signer import CheckpointSigner
+from schemas.types import format_instant
+
+CHECKPOINT_INTERVAL = timedelta(seconds=1)
+"""DESIGN.md: checkpoints are issued at most a second apart while a ledger grows."""
+
+
+class LedgerDamaged(RuntimeError):
+    """The stored entries cannot give the tree the head row describes (a gap, a missing row)."""
+
+
+def leaf_hashes(*, session: Session, ledger_id: int, size: int) -> list[bytes]:
+    """The stored leaf hashes of entries 1..size, in order (O(size) rows)."""
+    rows = session.execute(
+        select(Entry.seq, Entry.hash)
+        .where(Entry.ledger_id == ledger_id, Entry.seq <= size)
+        .order_by(Entry.seq)
+    ).all()
+    for i, (seq, _h) in enumerate(rows, 1):
+        if seq != i:
+            raise LedgerDamaged(f"ledger {ledger_id} has no entry {i}")
+    if len(rows) != size:
+        raise LedgerDamaged(f"ledger {ledger_id} has {len(rows)} entries, not {size}")
+    return [bytes(h) for _seq, h in rows]
+
+
+def inclusion_proof(*, session: Session, ledger_id: int, seq: int, size: int) -> list[bytes]:
+    """RFC 9162 inclusion proof of entry ``seq`` (leaf seq - 1) in the tree of ``size`` entries."""
+    if not 1 <= seq <= size:
+        raise ValueError(f"requires 1 <= seq <= size, got seq {seq}, size {size}")
+    return merkle.inclusion_proof(
+        seq - 1, leaf_hashes(session=session, ledger_id=ledger_id, size=size)
+    )
+
+
+def consistency_proof(*, session: Session, ledger_id: int, size1: int, size2: int) -> list[bytes]:
+    """RFC 9162 consistency proof from the tree of ``size1`` entries to that of ``size2``."""
+    if not 0 < size1 <= size2:
+        raise ValueError(f"requires 0 < size1 <= size2, got {size1} and {size2}")
+    return merkle.consistency_proof(
+        size1, leaf_hashes(session=session, ledger_id=ledger_id, size=size2)
+    )
+
+
+def head_root(head: Ledger) -> bytes:
+    """The Merkle root at the head's size, from the compact range in the head row."""
+    return merkle.CompactRange.from_bytes(head.size, bytes(head.compact_range)).root()
+
+
+def latest_checkpoint(*, session: Session, ledger_id: int) -> SignedCheckpoint | None:
+    return session.execute(
+        select(SignedCheckpoint)
+        .where(SignedCheckpoint.ledger_id == ledger_id)
+        .order_by(SignedCheckpoint.size.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _is_current(latest: SignedCheckpoint | None, head: Ledger, now: datetime, force: bool) -> bool:
+    if latest is None:
+        return False
+    if latest.size >= head.size:
+        return True
+    return not force and now - _instant(latest.signed_at) < CHECKPOINT_INTERVAL
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def checkpoint(
+    *,
+    session: Session,
+    ledger_id: int,
+    signer: CheckpointSigner,
+    clock: Clock,
+    force: bool = False,
+) -> SignedCheckpoint:
+    """The ledger's latest signed checkpoint, issuing a new one when it is out of date.
+
+    A new one is signed when the ledger has grown since the latest and that is
+    at least a second old, or at once with ``force`` (a proof was asked for).
+    Signing needs a write session (the head row is locked, so one ledger's
+    checkpoints are issued one at a time) and covers committed entries only:
+    appending and checkpointing in one transaction is refused, since a signed
+    size can never be signed again with another root.
+    """
+    if appended_in_transaction(session, ledger_id):
+        raise RuntimeError(
+            "checkpoint() in the transaction that appended to the ledger: commit first"
+        )
+    now = clock.now()
+    head = session.get(Ledger, ledger_id)
+    if head is None:
+        raise NotFound(f"no ledger {ledger_id}")
+    latest = latest_checkpoint(session=session, ledger_id=ledger_id)
+    if _is_current(latest, head, now, force):
+        assert latest is not None
+        return latest
+    head = lock_head(session=session, ledger_id=ledger_id)  # re-reads the head, locked
+    latest = latest_checkpoint(session=session, ledger_id=ledger_id)
+    if _is_current(latest, head, now, force):
+        assert latest is not None
+        return latest
+    root = head_root(head)
+    note = signer.sign(
+        Checkpoint(head.origin, head.size, root),
+        prove=lambda size1, size2: consistency_proof(
+            session=session, ledger_id=ledger_id, size1=size1, size2=size2
+        ),
+    )
+    signed = SignedCheckpoint(
+        ledger_id=ledger_id, size=head.size, root=root, note=note, signed_at=format_instant(now)
+    )
+    session.add(signed)
+    session.flush()
+    return signed
+
+
+def entry_proof(
+    *, session: Session, ledger_id: int, seq: int, signer: CheckpointSigner, clock: Clock
+) -> TLogProof:
+    """A tlog-proof@v1 bundle for entry ``seq``: its bytes, inclusion path and signed checkpoint.
+
+    Uses the latest checkpoint when it covers the entry, else signs one on
+    demand. Which entries may be proven to whom is the caller's decision
+    (DESIGN.md: only public entries are ever proven to the public).
+    """
+    entry = get_entry(session=session, ledger_id=ledger_id, seq=seq)
+    signed = checkpoint(session=session, ledger_id=ledger_id, signer=signer, clock=clock)
+    if signed.size < seq:
+        signed = checkpoint(
+            session=session, ledger_id=ledger_id, signer=signer, clock=clock, force=True
+        )
+    hashes = inclusion_proof(session=session, ledger_id=ledger_id, seq=seq, size=signed.size)
+    return TLogProof(index=seq - 1, hashes=tuple(hashes), checkpoint=signed.note, extra=entry.body)
+
+
+@dataclass(frozen=True)
+class ProvenEntry:
+    """An entry whose inclusion in its ledger's signed checkpoint was verified."""
+
+    entry: dict[str, Any]
+    proof: VerifiedProof
+
+
+def verify_entry_proof(
+    proof: str | bytes | TLogProof, *, verifiers: Iterable[Verifier], origin: str | None = None
+) -> ProvenEntry:
+    """Verify a bundle from :func:`entry_proof` offline, with the published verifier key alone.
+
+    Beyond :func:`~foodtrace.tlog.checkpoint.verify_tlog_proof` (signature,
+    origin, inclusion of the hashed bytes): the bytes must be an entry in its
+    RFC 8785 form whose ``log`` is the checkpoint's origin and whose ``seq`` is
+    the proof's index + 1.
+    """
+    verified = verify_tlog_proof(proof, verifiers=verifiers, origin=origin)
+    try:
+        entry = json.loads(verified.data)
+        if not isinstance(entry, dict) or canonical_bytes(entry) != verified.data:
+            raise ValueError("not an entry in its canonical form")
+    except (ValueError, CanonicalError) as exc:
+        raise merkle.ProofError(f"the proven bytes are not an entry: {exc}") from None
+    if entry.get("log") != verified.checkpoint.origin:
+        raise merkle.ProofError(
+            f"entry of log {entry.get('log')!r} in a checkpoint of {verified.checkpoint.origin!r}"
+        )
+    if entry.get("seq") != verified.index + 1:
+        raise merkle.ProofError(f"entry seq {entry.get('seq')!r} at leaf index {verified.index}")
+    return ProvenEntry(entry, verified)

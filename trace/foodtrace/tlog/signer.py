@@ -1,0 +1,256 @@
+"""The platform's checkpoint signer: an Ed25519 key and a last-signed state, both outside the DB.
+
+DESIGN.md: a log never signs two checkpoints that are inconsistent with each
+other. The database cannot be trusted to remember what was signed (a restored
+backup or a truncated table forgets it), so the signer keeps, beside its key
+file, the last (size, root) it signed for every origin, and refuses to sign a
+checkpoint that is not consistent with it:
+
+- a smaller size than the last signed one (the ledger went back: a restored
+  backup, or a truncation);
+- the same size with another root (a rewritten ledger);
+- a larger size whose consistency proof from the last signed (size, root) does
+  not verify (a rewritten prefix, or a backup that has grown again since).
+
+Files (``key_file`` is e.g. ``foodtrace-signing.key``)::
+
+    <key_file>             PRIVATE+KEY+<name>+<key ID>+base64(0x01 || seed), mode 0600
+    <key_file>.state.json  {"version": 1, "origins": {<origin>: {"size": n, "root": base64}}}
+    <key_file>.lock        held (flock) while one signature is checked, made and recorded
+
+The state is written atomically (temporary file, fsync, rename, fsync of the
+directory) *before* the signature is handed out, so a crash can lose a
+signature but never the record of one.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from foodtrace.tlog.checkpoint import Checkpoint
+from foodtrace.tlog.merkle import EMPTY_ROOT, ProofError, verify_consistency
+from foodtrace.tlog.note import NoteSigner, Verifier, sign_note
+
+ConsistencyProver = Callable[[int, int], Sequence[bytes]]
+"""``prove(old_size, new_size)``: the RFC 9162 consistency proof between two sizes of the log."""
+
+STATE_VERSION = 1
+
+
+class SignerError(RuntimeError):
+    """The signer cannot work: an unsafe or unreadable key or state file."""
+
+
+class InconsistentCheckpointError(SignerError):
+    """Refused: the checkpoint is not consistent with the last one signed for its origin."""
+
+    def __init__(self, message: str, *, origin: str, last: tuple[int, bytes]) -> None:
+        self.origin = origin
+        self.last_size, self.last_root = last
+        super().__init__(
+            f"refusing to sign {origin}: {message} "
+            f"(last signed: size {self.last_size}, root {self.last_root.hex()[:16]}…)"
+        )
+
+
+def _create_private(path: Path, text: str) -> None:
+    """Create ``path`` holding ``text``, mode 0600; never overwrites (FileExistsError).
+
+    Written to a temporary file first and linked into place, so that another
+    process never reads a half-written key.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: write a temporary file, fsync, rename, fsync the dir."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+class CheckpointSigner:
+    """Signs checkpoints with the platform key; never two inconsistent ones for an origin."""
+
+    def __init__(self, key: NoteSigner, key_file: Path) -> None:
+        self._key = key
+        self.key_file = key_file
+        self.state_file = key_file.with_name(key_file.name + ".state.json")
+        self._lock_file = key_file.with_name(key_file.name + ".lock")
+
+    @classmethod
+    def open(cls, key_file: str | Path, *, name: str) -> CheckpointSigner:
+        """Load the key named ``name`` from ``key_file``, generating it (mode 0600) the first time.
+
+        A key file that group or others may read is refused, as is a key of
+        another name: the name is the platform's, fixed when it was initialised.
+        """
+        path = Path(key_file)
+        if not path.exists():
+            try:
+                _create_private(path, NoteSigner.generate(name).skey + "\n")
+            except FileExistsError:
+                pass  # another process generated it first: use theirs
+        key = load_key(path)
+        if key.name != name:
+            raise SignerError(f"{path} holds the key of {key.name!r}, not of {name!r}")
+        return cls(key, path)
+
+    @property
+    def name(self) -> str:
+        return self._key.name
+
+    @property
+    def verifier(self) -> Verifier:
+        """The public key to publish (C2SP verifier key: ``verifier.vkey``)."""
+        return self._key.verifier
+
+    def last_signed(self, origin: str) -> tuple[int, bytes] | None:
+        """The (size, root) last signed for ``origin``, if any."""
+        return self._read_state().get(origin)
+
+    def sign(self, checkpoint: Checkpoint, *, prove: ConsistencyProver) -> str:
+        """The signed checkpoint note, after checking it against the last one signed.
+
+        ``prove(old_size, new_size)`` is asked for a consistency proof when the
+        tree grew; the proof comes from the caller's copy of the log, and the
+        signer checks it against the (size, root) it recorded itself.
+        """
+        origin = checkpoint.origin
+        with self._locked():
+            state = self._read_state()
+            last = state.get(origin)
+            if last is not None:
+                self._check_consistent(checkpoint, last, prove)
+            note = sign_note(checkpoint.text(), [self._key])
+            if last is None or checkpoint.size > last[0]:
+                state[origin] = (checkpoint.size, checkpoint.root)
+                self._write_state(state)
+            return note
+
+    def _check_consistent(
+        self, checkpoint: Checkpoint, last: tuple[int, bytes], prove: ConsistencyProver
+    ) -> None:
+        origin, size, root = checkpoint.origin, checkpoint.size, checkpoint.root
+        old_size, old_root = last
+        if size < old_size:
+            raise InconsistentCheckpointError(
+                f"size {size} is behind the last signed size (restored backup or truncation?)",
+                origin=origin,
+                last=last,
+            )
+        if size == old_size:
+            if root != old_root:
+                raise InconsistentCheckpointError(
+                    f"same size {size}, another root {root.hex()[:16]}… (rewritten ledger?)",
+                    origin=origin,
+                    last=last,
+                )
+            return
+        if old_size == 0:
+            if old_root != EMPTY_ROOT:
+                raise SignerError(f"state file records a non-empty root at size 0 for {origin}")
+            return  # every tree extends the empty tree
+        try:
+            verify_consistency(
+                size1=old_size, size2=size, proof=prove(old_size, size), root1=old_root, root2=root
+            )
+        except ProofError as exc:
+            raise InconsistentCheckpointError(
+                f"size {size} root {root.hex()[:16]}… does not extend it ({exc})",
+                origin=origin,
+                last=last,
+            ) from exc
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # flock conflicts between open file descriptions, so this serialises
+        # both threads and processes that share the key file.
+        fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _read_state(self) -> dict[str, tuple[int, bytes]]:
+        try:
+            raw = self.state_file.read_bytes()
+        except FileNotFoundError:
+            return {}
+        # An unreadable state must stop signing, never reset it: an empty state
+        # would let a restored backup be signed as if nothing had been before.
+        try:
+            doc: Any = json.loads(raw)
+            if doc.get("version") != STATE_VERSION:
+                raise ValueError(f"unknown version {doc.get('version')!r}")
+            return {
+                origin: (int(v["size"]), base64.b64decode(v["root"], validate=True))
+                for origin, v in doc["origins"].items()
+            }
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise SignerError(f"signer state {self.state_file} is unreadable: {exc}") from None
+
+    def _write_state(self, state: dict[str, tuple[int, bytes]]) -> None:
+        doc = {
+            "version": STATE_VERSION,
+            "origins": {
+                origin: {"size": size, "root": base64.b64encode(root).decode("ascii")}
+                for origin, (size, root) in sorted(state.items())
+            },
+        }
+        _atomic_write(self.state_file, json.dumps(doc, indent=1).encode("utf-8") + b"\n")
+
+
+def load_key(key_file: str | Path) -> NoteSigner:
+    """Read a signer key file, refusing one that group or others can read."""
+    path = Path(key_file)
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SignerError(
+            f"{path} is accessible to group or others (mode {stat.S_IMODE(mode):04o}); chmod 600 it"
+        )
+    return NoteSigner.from_skey(path.read_text(encoding="utf-8"))
+
+
+def load_verifier(key_file: str | Path) -> Verifier | None:
+    """The verifier of the key in ``key_file``, or None when there is no key file yet."""
+    path = Path(key_file)
+    if not path.exists():
+        return None
+    return load_key(path).verifier
