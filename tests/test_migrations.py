@@ -31,7 +31,7 @@ def test_migrate_is_idempotent(db_url) -> None:
         engine.dispose()
 
 
-def test_0003_gives_existing_ledgers_their_merkle_compact_range(db_url) -> None:
+def test_0004_gives_existing_ledgers_their_merkle_compact_range(db_url) -> None:
     """A database with entries written before the Merkle log gets each head's compact range."""
     from alembic import command
     from alembic.config import Config
@@ -46,7 +46,7 @@ def test_0003_gives_existing_ledgers_their_merkle_compact_range(db_url) -> None:
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0002")
+            command.downgrade(cfg, "0003")
         hashes = [bytes([i]) * 32 for i in range(1, 14)]
         with engine.begin() as conn:
             for lid, n in ((1, 13), (2, 0)):
