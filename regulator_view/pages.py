@@ -33,6 +33,8 @@ RULE_LABELS = {
     "buyer_fields": N_("Buyer fields"),
     "mass_balance": N_("Mass balance"),
     "timely": N_("Entered in time"),
+    "receipt_without_sale": N_("Receipt without sale"),
+    "sale_without_receipt": N_("Sale without receipt"),
 }
 
 
