@@ -31,7 +31,7 @@ def _span(w: CompletenessWeekPublic) -> str:
 
 def week_text(w: CompletenessWeekPublic, gettext: Gettext) -> str:
     """One week's figures in words (the charts' accessible text)."""
-    name = f"{_week_name(w, gettext)} ({_span(w)})"
+    name = gettext("{week} ({dates})").format(week=_week_name(w, gettext), dates=_span(w))
     if not w.lots_total:
         lots = gettext("{week}: no lots").format(week=name)
     else:
@@ -42,7 +42,7 @@ def week_text(w: CompletenessWeekPublic, gettext: Gettext) -> str:
             total=w.lots_total,
         )
     findings = gettext("{count} finding(s)").format(count=w.findings)
-    return gettext("{lots}; {findings}").format(lots=lots, findings=findings)
+    return gettext("{lots}; {findings}.").format(lots=lots, findings=findings)
 
 
 def percent(share: float | None) -> str:
@@ -95,7 +95,7 @@ def week_chart(
         ticks: list[float] = [0, 0.5, 1]
     else:
         ticks = [0, ceiling // 2, ceiling] if ceiling % 2 == 0 else [0, ceiling]
-    desc = "; ".join(week_text(w, gettext) for w in weeks)
+    desc = " ".join(week_text(w, gettext) for w in weeks)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'class="week-chart" data-metric="{metric}" role="img" '
@@ -159,7 +159,7 @@ def sparkline(weeks: Sequence[CompletenessWeekPublic], *, title: str, gettext: G
     uid = f"sp{next(_ids)}"
     step, bar, height = 12, 8, 26
     width = max(step, step * len(weeks))
-    desc = "; ".join(week_text(w, gettext) for w in weeks)
+    desc = " ".join(week_text(w, gettext) for w in weeks)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" class="sparkline" role="img" '

@@ -588,3 +588,78 @@ def test_a_regulator_sees_only_the_jurisdiction_and_links_out_of_it_by_name(
     assert [e["credit_code"] for e in own["enterprises"]] == [f.BEVERAGE]
     assert own["enterprises"][0]["findings"] == []
     assert {o["name"] for o in own["enterprises"][0]["outside_links"]} == {SUGAR_NAME}
+
+
+# ---------------------------------------------------------------------------
+# The dashboard page.
+
+
+def _page(client, username: str, params: dict, lang: str = "zh_Hans") -> str:
+    client.cookies.set("lang", lang)
+    r = client.post(
+        "/login",
+        data={"username": username, "password": "regulator pass 1"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    r = client.get("/regulator/completeness", params=params)
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def test_every_reason_of_the_core_is_in_the_catalogue() -> None:
+    from foodtrace.completeness import MESSAGES
+    from regulator_view.pages import REASONS, RULE_LABELS
+
+    assert set(REASONS) == set(MESSAGES)
+    assert set(RULE_LABELS) == set(RULES)
+
+
+def test_the_dashboard_draws_the_trend_and_tells_the_findings_in_chinese(
+    client, engine, clock
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    ids = build_district(engine, clock)
+    break_receipt_without_sale(engine, clock, ids)
+    sugar_receipt(engine, clock, ids["beverage"], "ML-IDLE", "BT-NEVER-SOLD", NEXT)
+    _regulators(engine, clock)
+    html = _page(client, "reg_yc", {"since": "2026-02-27", "until": "2026-03-10"})
+    assert (
+        "原料批次 ML-NEVER：枣庄鲁南糖业有限公司 无批号 BT-NEVER-SOLD 售予本企业的销售记录" in html
+    )
+    assert "尚未投入生产" in html  # the idle receipt: a finding with no lot to trace
+    assert 'data-material-lot="ML-IDLE"' in html
+    svgs = [m.split("</svg>")[0] + "</svg>" for m in html.split("<svg")[1:]]
+    charts = [ET.fromstring("<svg" + s) for s in svgs]
+    ns = "{http://www.w3.org/2000/svg}"
+    district = [c for c in charts if c.get("class") == "week-chart"][:2]
+    assert [c.get("data-metric") for c in district] == ["share", "findings"]
+    for chart in district:
+        weeks = [g.get("data-week") for g in chart.iter(f"{ns}g") if g.get("data-week")]
+        assert weeks == ["2026-W09", "2026-W10", "2026-W11"]
+        assert chart.find(f"{ns}title").text in ("每周完整批次占比", "每周问题数")
+        desc = chart.find(f"{ns}desc").text
+        assert "第10周（03-02 – 03-08）：完整 67%（2/3 批）；2 个问题。" in desc
+        assert "第9周（02-27 – 03-01）：无生产批次；0 个问题。" in desc
+    findings = [t.text for t in district[1].iter(f"{ns}text") if t.get("class") == "value"]
+    assert findings == ["0", "2", "0"]  # R1 and the idle receipt, both in W10
+    english = _page(client, "reg_yc", {"since": "2026-02-27", "until": "2026-03-10"}, "en")
+    assert "Week 10 (03-02 – 03-08): 67% complete, 2 of 3 lots; 2 finding(s)." in english
+    assert "recorded no sale of batch BT-NEVER-SOLD" in english
+
+
+def test_the_dashboard_names_links_out_of_the_jurisdiction_and_shows_nothing_of_them(
+    client, engine, clock
+) -> None:
+    ids = build_district(engine, clock, sugar_region="370402")
+    break_receipt_without_sale(engine, clock, ids)
+    break_sale_without_receipt(engine, clock, ids)
+    _regulators(engine, clock)
+    html = _page(client, "reg_yc", {"since": "2026-03-01", "until": "2026-03-31"})
+    assert html.count('<tr data-credit-code="') == 1
+    assert f'data-credit-code="{f.BEVERAGE}"' in html
+    assert "与辖区外企业的往来未作核对" in html
+    assert SUGAR_NAME in html  # named
+    assert "BT0303" not in html  # its lots are not shown
+    assert "data-rule=" not in html  # and no finding rests on its records
