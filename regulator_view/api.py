@@ -267,13 +267,19 @@ def completeness(
         with write_session(engine) as ws:
             log_reads(
                 session=ws,
-                enterprise_ids={e.id for e in chosen},
+                enterprise_ids=_read(chosen, results),
                 authority_id=principal.authority_id,
                 username=principal.username,
                 what=f"completeness {since}..{until}",
                 now=clock.now(),
             )
     return completeness_public(results, since, until)
+
+
+def _read(chosen: list[Enterprise], results: list[EnterpriseResult]) -> set[int]:
+    """Whose records a completeness answer rests on: the chosen enterprises, and the others
+    whose ledgers their cross-enterprise links were checked against."""
+    return {e.id for e in chosen} | {i for r in results for i in r.consulted}
 
 
 def _weeks_public(weeks: list[Week]) -> list[CompletenessWeekPublic]:

@@ -17,7 +17,7 @@ from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Ledger
 from foodtrace.records.service import platform_name
 from foodtrace.trail import export_rows, lot_trail
-from regulator_view.api import _log, completeness_public, trail_file
+from regulator_view.api import _log, _read, completeness_public, trail_file
 from regulator_view.charts import percent, sparkline, week_chart, week_text
 from regulator_view.graph import svg
 from webapp.deps import ClockDep, EngineDep
@@ -47,7 +47,7 @@ SEVERITY = {  # the colour of a finding's stripe (the Today page's s1…s5)
 # shows each in the reader's language with its values filled in.
 REASONS = (
     N_("material lot {material_lot} has no accepted check"),
-    N_("too few readings: {ccp} {parameter} {have}/{need}"),
+    N_("{ccp} {parameter}: {have} of {need} readings"),
     N_("{count} open deviation(s)"),
     N_("no passing release test covering every required item"),
     N_("sold before the lot passed its release test"),
@@ -183,7 +183,7 @@ def completeness_page(
     _log(
         engine,
         _Scope(user, authority),
-        {e.id for e in ents},
+        _read(ents, results),
         f"completeness {since}..{until}",
         clock,
     )

@@ -663,3 +663,23 @@ def test_the_dashboard_names_links_out_of_the_jurisdiction_and_shows_nothing_of_
     assert SUGAR_NAME in html  # named
     assert "BT0303" not in html  # its lots are not shown
     assert "data-rule=" not in html  # and no finding rests on its records
+
+
+def test_a_read_of_one_enterprise_is_logged_at_the_enterprises_its_links_were_checked_in(
+    client, engine, clock
+) -> None:
+    from foodtrace.accounts.models import RegulatorRead
+
+    ids = build_district(engine, clock)
+    _regulators(engine, clock)
+    r = client.get(
+        "/api/v1/completeness",
+        params={"since": "2026-03-01", "until": "2026-03-31", "enterprise": f.SUGAR},
+        headers=_token(client, "reg_yc"),
+    )
+    assert [e["credit_code"] for e in r.json()["enterprises"]] == [f.SUGAR]
+    with read_session(engine) as s:
+        logged = s.execute(select(RegulatorRead.enterprise_id, RegulatorRead.what)).all()
+    # the sugar lot's sale was checked against the beverage maker's incoming checks
+    assert sorted(i for i, _ in logged) == sorted([ids["sugar"], ids["beverage"]])
+    assert {w for _, w in logged} == {"completeness 2026-03-01..2026-03-31"}

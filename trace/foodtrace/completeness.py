@@ -77,7 +77,7 @@ WINDOW_SLACK = timedelta(minutes=15)
 # Message ids of the reasons (the pages translate them; regulator_view lists them
 # for the catalogue, and a test keeps both lists equal).
 NO_ACCEPTED_CHECK = "material lot {material_lot} has no accepted check"
-TOO_FEW_READINGS = "too few readings: {ccp} {parameter} {have}/{need}"
+TOO_FEW_READINGS = "{ccp} {parameter}: {have} of {need} readings"
 OPEN_DEVIATIONS = "{count} open deviation(s)"
 NO_PASSING_TEST = "no passing release test covering every required item"
 SOLD_BEFORE_TEST = "sold before the lot passed its release test"
@@ -199,6 +199,9 @@ class EnterpriseResult:
     others: list[Finding] = field(default_factory=list)
     """Findings about records that belong to no lot (a receipt no lot has used yet)."""
     outside: list[OutsideLink] = field(default_factory=list)
+    consulted: set[int] = field(default_factory=set)
+    """The other enterprises whose ledgers the cross-enterprise rules looked into (a
+    regulator's read of them is logged like any other)."""
 
     @property
     def complete_share(self) -> float:
@@ -350,8 +353,8 @@ def _sales_without_receipt(
     since: date,
     until: date,
 ) -> None:
-    """Sales of the chosen enterprises' lots to registered enterprises with no matching
-    incoming check there; one query for the whole district."""
+    """Sales of the chosen enterprises' lots to registered enterprises, each with whether
+    the buyer recorded its incoming check; one query for the whole district."""
     seller, buyer = aliased(Enterprise), aliased(Enterprise)
     # only the ledgers of readable buyers are looked into
     received = (
@@ -374,6 +377,7 @@ def _sales_without_receipt(
             buyer.id,
             buyer.name,
             buyer.credit_code,
+            received.label("received"),
         )
         .join(Lot, and_(Lot.enterprise_id == Sale.enterprise_id, Lot.record_seq == Sale.lot_seq))
         .join(seller, seller.id == Sale.enterprise_id)
@@ -381,14 +385,16 @@ def _sales_without_receipt(
         .where(
             Sale.enterprise_id.in_(results),
             Lot.production_date.between(since.isoformat(), until.isoformat()),
-            or_(buyer.id.not_in(readable), ~received),
         )
         .order_by(Sale.enterprise_id, Sale.sale_date, Sale.record_seq)
     ).all()
     lots = _lots_by_code(results)
-    for eid, lot_code, quantity, unit, sale_date, buyer_id, buyer_name, buyer_code in rows:
+    for eid, lot_code, quantity, unit, sale_date, buyer_id, buyer_name, buyer_code, ok in rows:
         if buyer_id not in readable:
             _outside(results[eid], OutsideLink("sale", lot_code, buyer_code, buyer_name))
+            continue
+        results[eid].consulted.add(buyer_id)
+        if ok:
             continue
         lots[eid, lot_code].fail(
             "sale_without_receipt",
@@ -437,6 +443,7 @@ def _receipts_without_sale(
             supplier.name,
             supplier.credit_code,
             consumer.code,
+            sold.label("sold"),
         )
         .join(me, me.id == MaterialLot.enterprise_id)
         .join(supplier, supplier.credit_code == MaterialLot.supplier_credit_code)
@@ -462,18 +469,18 @@ def _receipts_without_sale(
                 consumer.production_date.between(*span),
                 and_(consumer.record_seq.is_(None), MaterialLot.receipt_date.between(*span)),
             ),
-            or_(supplier.id.not_in(readable), ~sold),
         )
         .order_by(MaterialLot.enterprise_id, MaterialLot.record_seq, consumer.code)
     ).all()
     lots = _lots_by_code(results)
     done = set()  # a lot may use one material lot on several lines
-    for eid, code, batch, received_on, supplier_id, name, credit_code, lot_code in rows:
+    for eid, code, batch, received_on, supplier_id, name, credit_code, lot_code, ok in rows:
         result = results[eid]
         if supplier_id not in readable:
             _outside(result, OutsideLink("receipt", code, credit_code, name))
             continue
-        if (eid, code, lot_code) in done:
+        result.consulted.add(supplier_id)
+        if ok or (eid, code, lot_code) in done:
             continue
         done.add((eid, code, lot_code))
         params = {"material_lot": code, "supplier": name, "batch": batch}
