@@ -361,7 +361,7 @@ def _sales_without_receipt(
         exists()
         .where(
             MaterialLot.enterprise_id == buyer.id,
-            MaterialLot.enterprise_id.in_(readable),
+            MaterialLot.enterprise_id.in_(sorted(readable)),
             MaterialLot.supplier_credit_code == seller.credit_code,
             MaterialLot.batch_no == Lot.code,
         )
@@ -383,7 +383,7 @@ def _sales_without_receipt(
         .join(seller, seller.id == Sale.enterprise_id)
         .join(buyer, buyer.credit_code == Sale.buyer_credit_code)
         .where(
-            Sale.enterprise_id.in_(results),
+            Sale.enterprise_id.in_(sorted(results)),
             Lot.production_date.between(since.isoformat(), until.isoformat()),
         )
         .order_by(Sale.enterprise_id, Sale.sale_date, Sale.record_seq)
@@ -391,7 +391,7 @@ def _sales_without_receipt(
     lots = _lots_by_code(results)
     for eid, lot_code, quantity, unit, sale_date, buyer_id, buyer_name, buyer_code, ok in rows:
         if buyer_id not in readable:
-            _outside(results[eid], OutsideLink("sale", lot_code, buyer_code, buyer_name))
+            results[eid].outside.append(OutsideLink("sale", lot_code, buyer_code, buyer_name))
             continue
         results[eid].consulted.add(buyer_id)
         if ok:
@@ -425,7 +425,7 @@ def _receipts_without_sale(
         exists()
         .where(
             Sale.enterprise_id == supplier.id,
-            Sale.enterprise_id.in_(readable),
+            Sale.enterprise_id.in_(sorted(readable)),
             Sale.buyer_credit_code == me.credit_code,
             sold_lot.enterprise_id == Sale.enterprise_id,
             sold_lot.record_seq == Sale.lot_seq,
@@ -462,7 +462,7 @@ def _receipts_without_sale(
             ),
         )
         .where(
-            MaterialLot.enterprise_id.in_(results),
+            MaterialLot.enterprise_id.in_(sorted(results)),
             MaterialLot.batch_no.is_not(None),
             MaterialLot.batch_no != "",
             or_(
@@ -477,7 +477,7 @@ def _receipts_without_sale(
     for eid, code, batch, received_on, supplier_id, name, credit_code, lot_code, ok in rows:
         result = results[eid]
         if supplier_id not in readable:
-            _outside(result, OutsideLink("receipt", code, credit_code, name))
+            result.outside.append(OutsideLink("receipt", code, credit_code, name))
             continue
         result.consulted.add(supplier_id)
         if ok or (eid, code, lot_code) in done:
@@ -495,11 +495,6 @@ def _receipts_without_sale(
 
 def _lots_by_code(results: dict[int, EnterpriseResult]) -> dict[tuple[int, str], LotResult]:
     return {(eid, lot.lot): lot for eid, r in results.items() for lot in r.lots}
-
-
-def _outside(result: EnterpriseResult, link: OutsideLink) -> None:
-    if link not in result.outside:
-        result.outside.append(link)
 
 
 def district_completeness(
@@ -525,6 +520,8 @@ def district_completeness(
         seen = {e.id for e in everyone if readable(e)}
         _sales_without_receipt(session, results, seen, since, until)
         _receipts_without_sale(session, results, seen, since, until)
+        for r in results.values():
+            r.outside = list(dict.fromkeys(r.outside))  # once each, in order
     return sorted(results.values(), key=lambda r: (r.complete_share, r.credit_code))
 
 
