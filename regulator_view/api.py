@@ -11,7 +11,14 @@ from sqlalchemy import select
 
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import Role, covers, log_reads
-from foodtrace.completeness import district_completeness, period
+from foodtrace.completeness import (
+    EnterpriseResult,
+    Finding,
+    Week,
+    district_completeness,
+    period,
+    weekly_trend,
+)
 from foodtrace.db import write_session
 from foodtrace.epcis import trail_document
 from foodtrace.errors import RecordError
@@ -22,11 +29,14 @@ from foodtrace.trail import MAX_DEPTH, export_csv, export_xlsx, lot_trail
 from foodtrace.verify import verify_consistently
 from schemas.api import (
     CompletenessPublic,
+    CompletenessWeekPublic,
     EnterpriseCompletenessPublic,
     EnterprisesPublic,
     FindingPublic,
     LotCompletenessPublic,
     LotFoundPublic,
+    OutsideLinkPublic,
+    ReasonPublic,
     TrailPublic,
     VerifyPublic,
 )
@@ -227,48 +237,110 @@ def completeness(
     engine: EngineDep,
     clock: ClockDep,
     enterprise: Annotated[str | None, Query(max_length=18, description="a credit code")] = None,
-    region: Annotated[str | None, Query(pattern=r"^[0-9]{2,6}$")] = None,
-    since: date | None = None,
-    until: date | None = None,
+    region: Annotated[
+        str | None, Query(pattern=r"^[0-9]{2,6}$", description="a region code prefix")
+    ] = None,
+    since: Annotated[
+        date | None, Query(description="first production date (default: 30 days ago)")
+    ] = None,
+    until: Annotated[
+        date | None, Query(description="last production date (default: today)")
+    ] = None,
 ) -> CompletenessPublic:
-    """Record completeness per lot, per enterprise and for the district (DESIGN.md rules).
+    """Record completeness per lot, per enterprise and for the district (DESIGN.md rules),
+    with the week-by-week trend.
 
     A regulator sees the enterprises of their jurisdiction (narrowed by
     ``region`` prefix or ``enterprise``), weakest records first; an enterprise
-    user sees their own enterprise.
+    user sees their own enterprise. Cross-enterprise links are checked only
+    against ledgers the reader may see; the others are listed as
+    ``outside_links``, by the other enterprise's name.
     """
     default_since, default_until = period(clock.now())
     since, until = since or default_since, until or default_until
     if since > until:
         raise RecordError.at("since", msg="since is after until", type="date_order")
-    rows = session.execute(select(Enterprise).order_by(Enterprise.id)).scalars().all()
     if principal.role is Role.REGULATOR and principal.authority_id is not None:
         authority = session.get(Authority, principal.authority_id)
-        chosen = [e for e in rows if authority and covers(authority, e.region_code)]
+        assert authority is not None
+
+        def readable(e: Enterprise) -> bool:
+            return covers(authority, e.region_code)
+
     elif principal.enterprise_id is not None:
-        chosen = [e for e in rows if e.id == principal.enterprise_id]
+        own = principal.enterprise_id
+
+        def readable(e: Enterprise) -> bool:
+            return e.id == own
+
     else:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="for regulators and enterprises")
+    rows = session.execute(select(Enterprise).order_by(Enterprise.id)).scalars().all()
+    chosen = [e for e in rows if readable(e)]
     if enterprise:
         chosen = [e for e in chosen if e.credit_code == enterprise.upper()]
     if region:
         chosen = [e for e in chosen if e.region_code.startswith(region)]
     results = district_completeness(
-        session=session, enterprise_ids=[e.id for e in chosen], since=since, until=until
+        session=session,
+        enterprise_ids=[e.id for e in chosen],
+        since=since,
+        until=until,
+        readable=readable,
     )
     if principal.role is Role.REGULATOR and principal.authority_id is not None:
         with write_session(engine) as ws:
             log_reads(
                 session=ws,
-                enterprise_ids={e.id for e in chosen},
+                enterprise_ids=_read(chosen, results),
                 authority_id=principal.authority_id,
                 username=principal.username,
                 what=f"completeness {since}..{until}",
                 now=clock.now(),
             )
+    return completeness_public(results, since, until)
+
+
+def _read(chosen: list[Enterprise], results: list[EnterpriseResult]) -> set[int]:
+    """Whose records a completeness answer rests on: the chosen enterprises, and the others
+    whose ledgers their cross-enterprise links were checked against."""
+    return {e.id for e in chosen} | {i for r in results for i in r.consulted}
+
+
+def _weeks_public(weeks: list[Week]) -> list[CompletenessWeekPublic]:
+    return [
+        CompletenessWeekPublic(
+            week=f"{w.year}-W{w.week:02d}",
+            start=w.start.isoformat(),
+            end=w.end.isoformat(),
+            lots_total=w.lots_total,
+            lots_complete=w.lots_complete,
+            complete_share=w.complete_share,
+            findings=w.findings,
+        )
+        for w in weeks
+    ]
+
+
+def _finding_public(f: Finding) -> FindingPublic:
+    return FindingPublic(
+        rule=f.rule,
+        lot=f.lot,
+        material_lot=f.material_lot,
+        why=f.why,
+        reasons=[ReasonPublic(message=r.message, params=r.params) for r in f.reasons],
+        day=f.day,
+    )
+
+
+def completeness_public(
+    results: list[EnterpriseResult], since: date, until: date
+) -> CompletenessPublic:
+    """The district's completeness as the API gives it and the dashboard shows it."""
     return CompletenessPublic(
         since=since.isoformat(),
         until=until.isoformat(),
+        trend=_weeks_public(weekly_trend(results, since, until)),
         enterprises=[
             EnterpriseCompletenessPublic(
                 credit_code=r.credit_code,
@@ -280,7 +352,7 @@ def completeness(
                 days_with_records=r.days_with_records,
                 daily_inspections=r.daily_inspections,
                 days=r.days,
-                findings=[FindingPublic(rule=a, lot=b, why=c) for a, b, c in r.findings],
+                findings=[_finding_public(x) for x in r.findings],
                 lots=[
                     LotCompletenessPublic(
                         lot=x.lot,
@@ -291,6 +363,8 @@ def completeness(
                     )
                     for x in r.lots
                 ],
+                outside_links=[OutsideLinkPublic(**vars(o)) for o in r.outside],
+                trend=_weeks_public(r.trend),
             )
             for r in results
         ],

@@ -20,13 +20,14 @@ from foodtrace.records import queries
 from foodtrace.records.service import platform_name
 from foodtrace.trail import export_rows, lot_trail
 from foodtrace.verify import verify_consistently
-from regulator_view.api import _log, trail_file
+from regulator_view.api import _log, _read, completeness_public, trail_file
+from regulator_view.charts import percent, sparkline, week_chart, week_text
 from regulator_view.graph import lot_link, svg
 from webapp.deps import ClockDep, EngineDep
-from webapp.i18n import N_
+from webapp.i18n import N_, translations
 from webapp.public import enterprise_public, verify_public
 from webapp.timeline import lot_timeline
-from webapp.web import WebUser, WebUserDep, render
+from webapp.web import WebUser, WebUserDep, render, request_locale
 
 router = APIRouter(include_in_schema=False)
 RULE_LABELS = {
@@ -37,7 +38,32 @@ RULE_LABELS = {
     "buyer_fields": N_("Buyer fields"),
     "mass_balance": N_("Mass balance"),
     "timely": N_("Entered in time"),
+    "receipt_without_sale": N_("Receipt without sale"),
+    "sale_without_receipt": N_("Sale without receipt"),
 }
+SEVERITY = {  # the colour of a finding's stripe (the Today page's s1…s5)
+    "deviations_closed": 1,
+    "release_test": 1,
+    "receipt_without_sale": 2,
+    "sale_without_receipt": 2,
+}
+# The core's reasons (foodtrace.completeness.MESSAGES), for the catalogue; the page
+# shows each in the reader's language with its values filled in.
+REASONS = (
+    N_("material lot {material_lot} has no accepted check"),
+    N_("{ccp} {parameter}: {have} of {need} readings"),
+    N_("{count} open deviation(s)"),
+    N_("no passing release test covering every required item"),
+    N_("sold before the lot passed its release test"),
+    N_("a sale without the buyer's name"),
+    N_("sold {sold} of {produced} produced"),
+    N_("{count} record(s) entered more than a day late"),
+    N_(
+        "material lot {material_lot}: {supplier} recorded no sale of batch {batch} "
+        "to this enterprise"
+    ),
+    N_("sold {quantity} {unit} to {buyer} on {date}: no incoming check of it there"),
+)
 
 
 class _Scope:
@@ -159,22 +185,49 @@ def completeness_page(
         until = date.fromisoformat(request.query_params.get("until") or until.isoformat())
     except ValueError:
         pass
+    if since > until:
+        since, until = until, since
     with Session(engine) as session:
         authority, ents = _regulator(user, session)
         results = district_completeness(
-            session=session, enterprise_ids=[e.id for e in ents], since=since, until=until
+            session=session,
+            enterprise_ids=[e.id for e in ents],
+            since=since,
+            until=until,
+            readable=lambda e: covers(authority, e.region_code),
         )
     _log(
         engine,
         _Scope(user, authority),
-        {e.id for e in ents},
+        _read(ents, results),
         f"completeness {since}..{until}",
         clock,
     )
+    data = completeness_public(results, since, until)
+    # one findings scale for every enterprise, so that their charts compare at a glance
+    most = max((w.findings for e in data.enterprises for w in e.trend), default=0)
+    gettext = translations(request_locale(request)).gettext
     return render(
         request,
         "completeness.html",
-        {"results": results, "since": since, "until": until, "rule_labels": RULE_LABELS},
+        {
+            "data": data,
+            "rule_labels": RULE_LABELS,
+            "severity": SEVERITY,
+            "week_text": lambda w: week_text(w, gettext),
+            "percent": percent,
+            "district_charts": _charts(data.trend, gettext, height=190),
+            "charts": {
+                e.credit_code: _charts(e.trend, gettext, height=140, most=most)
+                for e in data.enterprises
+            },
+            "sparklines": {
+                e.credit_code: sparkline(
+                    e.trend, title=gettext("Complete lots by week"), gettext=gettext
+                )
+                for e in data.enterprises
+            },
+        },
         user=user,
     )
 
@@ -257,3 +310,24 @@ def lot_page(
         },
         user=user,
     )
+
+
+def _charts(weeks: list[Any], gettext: Any, height: int, most: int = 0) -> list[str]:
+    """The share of complete lots and the count of findings, week by week."""
+    return [
+        week_chart(
+            weeks,
+            metric="share",
+            title=gettext("Complete lots by week"),
+            gettext=gettext,
+            height=height,
+        ),
+        week_chart(
+            weeks,
+            metric="findings",
+            title=gettext("Findings by week"),
+            gettext=gettext,
+            height=height,
+            most=most,
+        ),
+    ]

@@ -214,10 +214,41 @@ class LotCompletenessPublic(BaseModel):
     failed: dict[str, str] = Field(description="rule -> why")
 
 
+class ReasonPublic(BaseModel):
+    """Why a rule failed, for a client that shows it in its own language."""
+
+    message: str = Field(description="message id: English, with str.format fields")
+    params: dict[str, str]
+
+
 class FindingPublic(BaseModel):
     rule: str
-    lot: str
-    why: str
+    lot: str | None = Field(description="null for a finding of the enterprise, not of a lot")
+    material_lot: str | None = None
+    why: str = Field(description="English")
+    reasons: list[ReasonPublic] = []
+    day: str = Field(description="the date it counts under in the weekly trend")
+
+
+class OutsideLinkPublic(BaseModel):
+    """A link to a registered enterprise outside the reader's jurisdiction: not checked."""
+
+    kind: str = Field(description="sale | receipt")
+    record: str = Field(description="our lot code (sale) or material lot code (receipt)")
+    credit_code: str
+    name: str
+
+
+class CompletenessWeekPublic(BaseModel):
+    """One ISO week of the period (the first and last clipped to the period)."""
+
+    week: str = Field(description="ISO week, e.g. 2026-W40")
+    start: str
+    end: str
+    lots_total: int
+    lots_complete: int
+    complete_share: float | None = Field(description="null in a week without lots")
+    findings: int
 
 
 class EnterpriseCompletenessPublic(BaseModel):
@@ -230,14 +261,19 @@ class EnterpriseCompletenessPublic(BaseModel):
     days_with_records: int
     daily_inspections: int
     days: int
-    findings: list[FindingPublic]
+    findings: list[FindingPublic] = Field(description="worst rules first")
     lots: list[LotCompletenessPublic]
+    outside_links: list[OutsideLinkPublic] = []
+    trend: list[CompletenessWeekPublic] = []
 
 
 class CompletenessPublic(BaseModel):
     since: str
     until: str
-    enterprises: list[EnterpriseCompletenessPublic]
+    enterprises: list[EnterpriseCompletenessPublic] = Field(description="weakest records first")
+    trend: list[CompletenessWeekPublic] = Field(
+        [], description="the district: every lot of the enterprises above, week by week"
+    )
 
 
 # ------------------------------------------------------------------ cases

@@ -577,6 +577,45 @@ def test_regulator_traces_a_lot_and_reads_the_completeness_dashboard(browser, de
         "timely:BF-D15",
     ):
         assert planted in findings
+    # the district's week-by-week trend: two charts, a bar group for each ISO week
+    weeks = [f"2026-W{n}" for n in range(40, 45)]
+    charts = page.locator("#district-trend svg.week-chart")
+    assert charts.count() == 2
+    for i in range(2):
+        chart = charts.nth(i)
+        assert chart.is_visible()
+        assert (
+            chart.locator("g[data-week]").evaluate_all("gs => gs.map(g => g.dataset.week)") == weeks
+        )
+        assert chart.get_attribute("role") == "img"
+        assert chart.locator("desc").text_content().count("周") >= 5  # every week, in words
+    assert charts.nth(0).locator("title").first.text_content() == "每周完整批次占比"
+    assert "第40周" in charts.nth(0).inner_html()
+    box = charts.nth(0).bounding_box()
+    assert box is not None
+    assert box["width"] > 300
+    assert box["height"] > 100
+    # a trend for every enterprise: a sparkline in the table, and charts of its own
+    assert page.locator("#district svg.sparkline").count() == 5
+    assert page.locator("section.enterprise svg.week-chart").count() == 10
+    # the table sorts by a column header, and back
+    names = "els => els.map(e => e.cells[0].innerText)"
+    rows = page.locator("#district tbody tr")
+    weakest_first = rows.evaluate_all(names)
+    page.click("#district th:nth-child(5) button")  # findings, fewest first
+    counts = rows.evaluate_all("els => els.map(e => +e.cells[4].innerText)")
+    assert counts == sorted(counts)
+    assert page.locator("#district th:nth-child(5)").get_attribute("aria-sort") == "ascending"
+    page.click("#district th:nth-child(5) button")
+    counts = rows.evaluate_all("els => els.map(e => +e.cells[4].innerText)")
+    assert counts == sorted(counts, reverse=True)
+    page.click("#district th:nth-child(2) button")  # complete lots: weakest first again
+    assert rows.evaluate_all(names) == weakest_first
+    page.click("#district th:nth-child(2) button")
+    shares = rows.evaluate_all("els => els.map(e => +e.cells[1].dataset.sort)")
+    assert shares == sorted(shares, reverse=True)
+    assert shares[0] > shares[-1]
+    page.reload()
     shot(page, "regulator-completeness", db_url)
     # find a lot by product name and date, then open its trail from the result
     page.goto("/regulator/trail?product=石榴&date=")
@@ -599,6 +638,17 @@ def test_regulator_traces_a_lot_and_reads_the_completeness_dashboard(browser, de
     assert "验证通过" in page.locator("#verify-summary").inner_text()
     assert page.locator("#verify-report tr[data-ok=true]").count() == 5
     shot(page, "regulator-verify", db_url)
+    page.click("text=English")
+    page.wait_for_load_state()
+    page.goto("/regulator/completeness?since=2026-10-01&until=2026-10-31")
+    assert "Complete lots by week" in page.locator("#district-trend").inner_html()
+    assert "Week 40" in page.locator("#district-trend").inner_html()
+    shot(page, "regulator-completeness-en", db_url)
+    page.set_viewport_size(PHONE)
+    page.click("text=中文")
+    page.wait_for_load_state()
+    page.goto("/regulator/completeness?since=2026-10-01&until=2026-10-31")
+    shot(page, "regulator-completeness-phone", db_url)
     context.close()
 
 

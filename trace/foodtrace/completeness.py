@@ -13,22 +13,49 @@ finding that names the lot and why:
 - ``mass_balance``       sold never exceeds produced
 - ``timely``             the lot's records were entered within a day of the event
                          (back-filling is a warning sign)
+
+Two more rules follow a lot across enterprises, matched as the trail matches
+them (DESIGN.md, "Lots and the trail"): by the supplier's credit code and the
+batch number its buyer wrote on the incoming check.
+
+- ``receipt_without_sale``  a material lot the lot consumed names a registered
+                            supplier and a batch that supplier never sold to this
+                            enterprise (a typo in the batch number, or an
+                            unrecorded sale): the trail breaks going back
+- ``sale_without_receipt``  the lot was sold to a registered enterprise that has
+                            no incoming check naming this seller and lot code:
+                            the trail breaks going forward; the buyer's records
+                            are the likely gap, so the finding names the buyer
+
+A receipt that breaks the first rule but has not been used by any lot yet is
+a finding of the enterprise (no lot), counted under its receipt date. Both
+rules look only into the ledgers of enterprises the reader may read
+(``readable``): a link to a registered enterprise outside the reader's
+jurisdiction is not checked, and is listed by the other enterprise's name
+only, as the trail shows it (the authority responsible is asked, 协查).
+Both are computed for the whole district at once, one query each.
+
+Every reason is a message id (English, ``str.format`` fields) with its values,
+so that the pages can show it in the reader's language.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.clock import local_date
 from foodtrace.ledger.models import Entry
+from foodtrace.records.models import Lot, LotInput, MaterialLot, Sale
 from foodtrace.records.obligations import expected_readings
 from foodtrace.records.projection import DbStore, dec, instant
 
@@ -37,12 +64,58 @@ RULES = (
     "ccp_readings",
     "deviations_closed",
     "release_test",
+    "receipt_without_sale",
+    "sale_without_receipt",
     "buyer_fields",
     "mass_balance",
     "timely",
 )
+"""Worst first: the order findings are listed in."""
 LATE = timedelta(hours=24)
 WINDOW_SLACK = timedelta(minutes=15)
+
+# Message ids of the reasons (the pages translate them; regulator_view lists them
+# for the catalogue, and a test keeps both lists equal).
+NO_ACCEPTED_CHECK = "material lot {material_lot} has no accepted check"
+TOO_FEW_READINGS = "{ccp} {parameter}: {have} of {need} readings"
+OPEN_DEVIATIONS = "{count} open deviation(s)"
+NO_PASSING_TEST = "no passing release test covering every required item"
+SOLD_BEFORE_TEST = "sold before the lot passed its release test"
+NO_BUYER_NAME = "a sale without the buyer's name"
+OVERSOLD = "sold {sold} of {produced} produced"
+LATE_ENTRIES = "{count} record(s) entered more than a day late"
+NOT_SOLD_BY_SUPPLIER = (
+    "material lot {material_lot}: {supplier} recorded no sale of batch {batch} to this enterprise"
+)
+NOT_RECEIVED_BY_BUYER = "sold {quantity} {unit} to {buyer} on {date}: no incoming check of it there"
+MESSAGES = (
+    NO_ACCEPTED_CHECK,
+    TOO_FEW_READINGS,
+    OPEN_DEVIATIONS,
+    NO_PASSING_TEST,
+    SOLD_BEFORE_TEST,
+    NO_BUYER_NAME,
+    OVERSOLD,
+    LATE_ENTRIES,
+    NOT_SOLD_BY_SUPPLIER,
+    NOT_RECEIVED_BY_BUYER,
+)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a rule failed: a message id and its values."""
+
+    message: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.message.format(**self.params)
+
+
+def _why(reasons: Iterable[Reason]) -> str:
+    return "; ".join(r.text for r in reasons)
 
 
 @dataclass
@@ -50,11 +123,66 @@ class LotResult:
     lot: str
     product: str
     production_date: str
-    failed: dict[str, str] = field(default_factory=dict)  # rule -> why
+    reasons: dict[str, list[Reason]] = field(default_factory=dict)
+
+    def fail(self, rule: str, message: str, **params: Any) -> None:
+        self.reasons.setdefault(rule, []).append(
+            Reason(message, {k: str(v) for k, v in params.items()})
+        )
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """rule -> why (English), worst rule first."""
+        return {rule: _why(self.reasons[rule]) for rule in sorted(self.reasons, key=RULES.index)}
 
     @property
     def complete(self) -> bool:
-        return not self.failed
+        return not self.reasons
+
+
+@dataclass
+class Finding:
+    """A failed rule: of a lot, or of the enterprise's records when ``lot`` is None."""
+
+    rule: str
+    lot: str | None
+    reasons: list[Reason]
+    day: str
+    """The date it counts under in the weekly trend: the lot's production date, or the
+    receipt date of a material lot no lot has used."""
+    material_lot: str | None = None
+
+    @property
+    def why(self) -> str:
+        return _why(self.reasons)
+
+
+@dataclass(frozen=True)
+class OutsideLink:
+    """A sale to, or a receipt from, a registered enterprise whose records the reader may
+    not see: not checked; the enterprise is named so that its authority can be asked."""
+
+    kind: str  # sale | receipt
+    record: str  # our lot code (a sale) or material lot code (a receipt)
+    credit_code: str
+    name: str
+
+
+@dataclass
+class Week:
+    """One ISO week of a period (clipped to the period at either end)."""
+
+    year: int
+    week: int
+    start: date
+    end: date
+    lots_total: int = 0
+    lots_complete: int = 0
+    findings: int = 0
+
+    @property
+    def complete_share(self) -> float | None:
+        return self.lots_complete / self.lots_total if self.lots_total else None
 
 
 @dataclass
@@ -66,22 +194,42 @@ class EnterpriseResult:
     days_with_records: int
     daily_inspections: int
     days: int
+    since: date
+    until: date
+    others: list[Finding] = field(default_factory=list)
+    """Findings about records that belong to no lot (a receipt no lot has used yet)."""
+    outside: list[OutsideLink] = field(default_factory=list)
+    consulted: set[int] = field(default_factory=set)
+    """The other enterprises whose ledgers the cross-enterprise rules looked into (a
+    regulator's read of them is logged like any other)."""
 
     @property
     def complete_share(self) -> float:
         return sum(lot.complete for lot in self.lots) / len(self.lots) if self.lots else 1.0
 
     @property
-    def findings(self) -> list[tuple[str, str, str]]:
-        """(rule, lot, why), worst rules first."""
-        out = [(rule, lot.lot, why) for lot in self.lots for rule, why in lot.failed.items()]
-        return sorted(out, key=lambda f: (RULES.index(f[0]), f[1]))
+    def findings(self) -> list[Finding]:
+        """Every finding, worst rules first."""
+        out = [
+            Finding(rule, lot.lot, reasons, lot.production_date)
+            for lot in self.lots
+            for rule, reasons in lot.reasons.items()
+        ]
+        out += self.others
+        return sorted(out, key=lambda f: (RULES.index(f.rule), f.lot or "", f.material_lot or ""))
+
+    @property
+    def trend(self) -> list[Week]:
+        return weekly_trend([self], self.since, self.until)
 
 
 def check_lot(
     store: DbStore, lot: dict[str, Any], entries: dict[int, tuple[str, str]]
 ) -> LotResult:
-    """Every rule for one lot. ``entries`` maps seq -> (event_time, recorded_at)."""
+    """The rules within one enterprise's ledger for one lot.
+
+    ``entries`` maps seq -> (event_time, recorded_at).
+    """
     product = store.find("products", record_seq=lot["product_seq"])[0]
     data = json.loads(product["data"])
     result = LotResult(lot["code"], product["name"], lot["production_date"])
@@ -90,14 +238,12 @@ def check_lot(
     for use in store.find("lot_inputs", record_seq=lot["record_seq"]):
         ml = store.find("material_lots", record_seq=use["material_lot_seq"])
         if not ml or not ml[0]["accepted"]:
-            result.failed["materials_checked"] = (
-                f"material lot #{use['material_lot_seq']} has no accepted check"
-            )
+            name = ml[0]["code"] if ml else f"#{use['material_lot_seq']}"
+            result.fail("materials_checked", NO_ACCEPTED_CHECK, material_lot=name)
     # CCP readings inside the window, at the plan's frequency
     readings = store.find("ccp_readings", lot_seq=lot["record_seq"])
     start = instant(lot["started_at"]) - WINDOW_SLACK
     end = instant(lot["ended_at"]) + WINDOW_SLACK
-    short = []
     for point in data.get("ccp_plan", []):
         for param in point["parameters"]:
             have = sum(
@@ -109,9 +255,14 @@ def check_lot(
             )
             need = expected_readings(param, lot["started_at"], lot["ended_at"])
             if have < need:
-                short.append(f"{point['code']} {param['code']} {have}/{need}")
-    if short:
-        result.failed["ccp_readings"] = "; ".join(short)
+                result.fail(
+                    "ccp_readings",
+                    TOO_FEW_READINGS,
+                    ccp=point["code"],
+                    parameter=param["code"],
+                    have=have,
+                    need=need,
+                )
     closed = {a["reading_seq"] for a in store.find("corrective_actions")}
     open_ = [
         r
@@ -119,7 +270,7 @@ def check_lot(
         if r["deviation"] and not r["corrective_action"] and r["record_seq"] not in closed
     ]
     if open_:
-        result.failed["deviations_closed"] = f"{len(open_)} open deviation(s)"
+        result.fail("deviations_closed", OPEN_DEVIATIONS, count=len(open_))
     seqs += [r["current_seq"] for r in readings]
     # release test before the first sale
     sales = store.find("sales", lot_seq=lot["record_seq"])
@@ -131,40 +282,38 @@ def check_lot(
     ]
     first_sale = min((s["sale_date"] for s in sales), default=None)
     if not passing:
-        result.failed["release_test"] = "no passing release test covering every required item"
+        result.fail("release_test", NO_PASSING_TEST)
     elif any(not s["released"] for s in sales) or (
         first_sale
         and min(local_date(instant(t["tested_at"])).isoformat() for t in passing) > first_sale
     ):
         # ``released`` records whether a passing test existed when the sale was recorded
-        result.failed["release_test"] = "sold before the lot passed its release test"
+        result.fail("release_test", SOLD_BEFORE_TEST)
     seqs += [t["current_seq"] for t in store.find("release_tests", lot_seq=lot["record_seq"])]
     seqs += [s["current_seq"] for s in sales]
     if any(not s["buyer_name"] for s in sales):
-        result.failed["buyer_fields"] = "a sale without the buyer's name"
+        result.fail("buyer_fields", NO_BUYER_NAME)
     sold = sum((dec(s["quantity_base"]) for s in sales), Decimal(0))
     if sold > dec(lot["quantity_base"]):
-        result.failed["mass_balance"] = f"sold {sold} of {lot['quantity_base']} produced"
+        result.fail("mass_balance", OVERSOLD, sold=sold, produced=lot["quantity_base"])
     late = [
         s for s in seqs if s in entries and instant(entries[s][1]) - instant(entries[s][0]) > LATE
     ]
     if late:
-        result.failed["timely"] = f"{len(late)} record(s) entered more than a day late"
+        result.fail("timely", LATE_ENTRIES, count=len(late))
     return result
 
 
-def enterprise_completeness(
-    *, session: Session, enterprise_id: int, since: date, until: date
+def _own_rules(
+    *, session: Session, enterprise: Enterprise, since: date, until: date
 ) -> EnterpriseResult:
-    """Completeness of one enterprise's lots produced in [since, until]."""
-    store = DbStore(session, enterprise_id)
-    ent = session.get(Enterprise, enterprise_id)
-    assert ent is not None
+    """The rules within one enterprise's ledger, for its lots produced in [since, until]."""
+    store = DbStore(session, enterprise.id)
     entries = {
         seq: (ev, rec)
         for seq, ev, rec in session.execute(
             select(Entry.seq, Entry.event_time, Entry.recorded_at).where(
-                Entry.ledger_id == enterprise_id
+                Entry.ledger_id == enterprise.id
             )
         )
     }
@@ -174,7 +323,8 @@ def enterprise_completeness(
         if since.isoformat() <= lot["production_date"] <= until.isoformat()
     ]
     results = [
-        check_lot(store, lot, entries) for lot in sorted(lots, key=lambda x: x["production_date"])
+        check_lot(store, lot, entries)
+        for lot in sorted(lots, key=lambda x: (x["production_date"], x["code"]))
     ]
     production_days = {lot["production_date"] for lot in lots}
     recorded_days = {local_date(instant(ev)).isoformat() for ev, _ in entries.values()}
@@ -184,25 +334,247 @@ def enterprise_completeness(
         if since.isoformat() <= s["period_date"] <= until.isoformat()
     }
     return EnterpriseResult(
-        ent.credit_code,
-        ent.name,
+        enterprise.credit_code,
+        enterprise.name,
         results,
         len(production_days),
         len(production_days & recorded_days),
         len(daily),
         (until - since).days + 1,
+        since,
+        until,
     )
 
 
+def _sales_without_receipt(
+    session: Session,
+    results: dict[int, EnterpriseResult],
+    readable: set[int],
+    since: date,
+    until: date,
+) -> None:
+    """Sales of the chosen enterprises' lots to registered enterprises, each with whether
+    the buyer recorded its incoming check; one query for the whole district."""
+    seller, buyer = aliased(Enterprise), aliased(Enterprise)
+    # only the ledgers of readable buyers are looked into
+    received = (
+        exists()
+        .where(
+            MaterialLot.enterprise_id == buyer.id,
+            MaterialLot.enterprise_id.in_(sorted(readable)),
+            MaterialLot.supplier_credit_code == seller.credit_code,
+            MaterialLot.batch_no == Lot.code,
+        )
+        .correlate(seller, buyer, Lot)
+    )
+    rows = session.execute(
+        select(
+            Sale.enterprise_id,
+            Lot.code,
+            Sale.quantity,
+            Sale.unit,
+            Sale.sale_date,
+            buyer.id,
+            buyer.name,
+            buyer.credit_code,
+            received.label("received"),
+        )
+        .join(Lot, and_(Lot.enterprise_id == Sale.enterprise_id, Lot.record_seq == Sale.lot_seq))
+        .join(seller, seller.id == Sale.enterprise_id)
+        .join(buyer, buyer.credit_code == Sale.buyer_credit_code)
+        .where(
+            Sale.enterprise_id.in_(sorted(results)),
+            Lot.production_date.between(since.isoformat(), until.isoformat()),
+        )
+        .order_by(Sale.enterprise_id, Sale.sale_date, Sale.record_seq)
+    ).all()
+    lots = _lots_by_code(results)
+    for eid, lot_code, quantity, unit, sale_date, buyer_id, buyer_name, buyer_code, ok in rows:
+        if buyer_id not in readable:
+            results[eid].outside.append(OutsideLink("sale", lot_code, buyer_code, buyer_name))
+            continue
+        results[eid].consulted.add(buyer_id)
+        if ok:
+            continue
+        lots[eid, lot_code].fail(
+            "sale_without_receipt",
+            NOT_RECEIVED_BY_BUYER,
+            quantity=quantity,
+            unit=unit,
+            buyer=buyer_name,
+            date=sale_date,
+        )
+
+
+def _receipts_without_sale(
+    session: Session,
+    results: dict[int, EnterpriseResult],
+    readable: set[int],
+    since: date,
+    until: date,
+) -> None:
+    """Incoming checks of the chosen enterprises naming a registered supplier and a batch
+    it never sold to them; one query for the whole district. The finding goes to every
+    lot produced in the period that used the material lot, or to the enterprise when no
+    lot has used it yet and it was received in the period."""
+    me, supplier = aliased(Enterprise), aliased(Enterprise)
+    consumer, sold_lot = aliased(Lot), aliased(Lot)
+    span = (since.isoformat(), until.isoformat())
+    # only the ledgers of readable suppliers are looked into
+    sold = (
+        exists()
+        .where(
+            Sale.enterprise_id == supplier.id,
+            Sale.enterprise_id.in_(sorted(readable)),
+            Sale.buyer_credit_code == me.credit_code,
+            sold_lot.enterprise_id == Sale.enterprise_id,
+            sold_lot.record_seq == Sale.lot_seq,
+            sold_lot.code == MaterialLot.batch_no,
+        )
+        .correlate(me, supplier, MaterialLot)
+    )
+    rows = session.execute(
+        select(
+            MaterialLot.enterprise_id,
+            MaterialLot.code,
+            MaterialLot.batch_no,
+            MaterialLot.receipt_date,
+            supplier.id,
+            supplier.name,
+            supplier.credit_code,
+            consumer.code,
+            sold.label("sold"),
+        )
+        .join(me, me.id == MaterialLot.enterprise_id)
+        .join(supplier, supplier.credit_code == MaterialLot.supplier_credit_code)
+        .outerjoin(
+            LotInput,
+            and_(
+                LotInput.enterprise_id == MaterialLot.enterprise_id,
+                LotInput.material_lot_seq == MaterialLot.record_seq,
+            ),
+        )
+        .outerjoin(
+            consumer,
+            and_(
+                consumer.enterprise_id == LotInput.enterprise_id,
+                consumer.record_seq == LotInput.record_seq,
+            ),
+        )
+        .where(
+            MaterialLot.enterprise_id.in_(sorted(results)),
+            MaterialLot.batch_no.is_not(None),
+            MaterialLot.batch_no != "",
+            or_(
+                consumer.production_date.between(*span),
+                and_(consumer.record_seq.is_(None), MaterialLot.receipt_date.between(*span)),
+            ),
+        )
+        .order_by(MaterialLot.enterprise_id, MaterialLot.record_seq, consumer.code)
+    ).all()
+    lots = _lots_by_code(results)
+    done = set()  # a lot may use one material lot on several lines
+    for eid, code, batch, received_on, supplier_id, name, credit_code, lot_code, ok in rows:
+        result = results[eid]
+        if supplier_id not in readable:
+            result.outside.append(OutsideLink("receipt", code, credit_code, name))
+            continue
+        result.consulted.add(supplier_id)
+        if ok or (eid, code, lot_code) in done:
+            continue
+        done.add((eid, code, lot_code))
+        params = {"material_lot": code, "supplier": name, "batch": batch}
+        if lot_code is None:
+            reason = Reason(NOT_SOLD_BY_SUPPLIER, params)
+            result.others.append(
+                Finding("receipt_without_sale", None, [reason], received_on, material_lot=code)
+            )
+        else:
+            lots[eid, lot_code].fail("receipt_without_sale", NOT_SOLD_BY_SUPPLIER, **params)
+
+
+def _lots_by_code(results: dict[int, EnterpriseResult]) -> dict[tuple[int, str], LotResult]:
+    return {(eid, lot.lot): lot for eid, r in results.items() for lot in r.lots}
+
+
 def district_completeness(
-    *, session: Session, enterprise_ids: list[int], since: date, until: date
+    *,
+    session: Session,
+    enterprise_ids: list[int],
+    since: date,
+    until: date,
+    readable: Callable[[Enterprise], bool] = lambda _e: True,
 ) -> list[EnterpriseResult]:
-    """Every enterprise side by side, weakest records first."""
-    out = [
-        enterprise_completeness(session=session, enterprise_id=i, since=since, until=until)
+    """Every enterprise side by side, weakest records first.
+
+    ``readable`` says which enterprises' records the reader may see: the
+    cross-enterprise rules look into no other ledger.
+    """
+    everyone = session.execute(select(Enterprise)).scalars().all()
+    by_id = {e.id: e for e in everyone}
+    results = {
+        i: _own_rules(session=session, enterprise=by_id[i], since=since, until=until)
         for i in enterprise_ids
-    ]
-    return sorted(out, key=lambda r: (r.complete_share, r.credit_code))
+    }
+    if results:
+        seen = {e.id for e in everyone if readable(e)}
+        _sales_without_receipt(session, results, seen, since, until)
+        _receipts_without_sale(session, results, seen, since, until)
+        for r in results.values():
+            r.outside = list(dict.fromkeys(r.outside))  # once each, in order
+    return sorted(results.values(), key=lambda r: (r.complete_share, r.credit_code))
+
+
+def enterprise_completeness(
+    *,
+    session: Session,
+    enterprise_id: int,
+    since: date,
+    until: date,
+    readable: Callable[[Enterprise], bool] = lambda _e: True,
+) -> EnterpriseResult:
+    """Completeness of one enterprise's lots produced in [since, until]."""
+    return district_completeness(
+        session=session,
+        enterprise_ids=[enterprise_id],
+        since=since,
+        until=until,
+        readable=readable,
+    )[0]
+
+
+def weeks(since: date, until: date) -> list[Week]:
+    """The ISO weeks of [since, until], the first and last clipped to the period."""
+    out = []
+    monday = since - timedelta(days=since.weekday())
+    while monday <= until:
+        year, week, _ = monday.isocalendar()
+        out.append(Week(year, week, max(monday, since), min(monday + timedelta(days=6), until)))
+        monday += timedelta(days=7)
+    return out
+
+
+def weekly_trend(results: list[EnterpriseResult], since: date, until: date) -> list[Week]:
+    """Per ISO week: lots produced, complete lots and findings, over ``results`` together
+    (one enterprise, or the district: a share of all its lots, not a mean of shares)."""
+    out = weeks(since, until)
+    first_monday = since - timedelta(days=since.weekday())
+
+    def week_of(day: str) -> Week | None:
+        d = date.fromisoformat(day)
+        return out[(d - first_monday).days // 7] if since <= d <= until else None
+
+    for r in results:
+        for lot in r.lots:
+            w = week_of(lot.production_date)
+            if w is not None:
+                w.lots_total += 1
+                w.lots_complete += lot.complete
+        for finding in r.findings:
+            w = week_of(finding.day)
+            if w is not None:
+                w.findings += 1
+    return out
 
 
 def period(now: datetime, days: int = 30) -> tuple[date, date]:
