@@ -288,6 +288,7 @@ def test_unknown_or_malformed_codes_get_a_clear_not_found_page(web, lots) -> Non
         (f"/01/{GTIN14}/10/NOPE", f"GTIN {GTIN14} / NOPE"),
         ("/01/06920000000000/10/PJ20260301A", "GTIN 06920000000000 / PJ20260301A"),
         ("/01/12345/10/PJ20260301A", "GTIN 12345 / PJ20260301A"),
+        ("/01/069212345600130000/10/PJ20260301A", "GTIN 069212345600130000 / PJ20260301A"),
         (f"/lot/{f.WORKSHOP}/NOPE", f"{f.WORKSHOP} / NOPE"),
         ("/lot/not-a-credit-code/NOPE", "not-a-credit-code / NOPE"),
     ):

@@ -24,10 +24,11 @@ from webapp.web import render
 
 router = APIRouter(include_in_schema=False)
 
-# Any text: a malformed code gets the same clear not-found page as an unknown one.
-LotCode = Annotated[str, Path(min_length=1, max_length=64)]
-Gtin = Annotated[str, Path(min_length=1, max_length=14)]
-CreditCode = Annotated[str, Path(min_length=1, max_length=18)]
+# Any text within reason: a malformed code (a GTIN typed with 13 digits or a typo, a
+# credit code of the wrong length) gets the same clear not-found page as an unknown one.
+LotCode = Annotated[str, Path(min_length=1, max_length=200)]
+Gtin = Annotated[str, Path(min_length=1, max_length=64)]
+CreditCode = Annotated[str, Path(min_length=1, max_length=64)]
 
 # The QR image of a lot never changes; a day's cache spares a label printer's rereads.
 IMAGE_CACHE = "public, max-age=86400"
