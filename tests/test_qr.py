@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
@@ -398,3 +399,12 @@ def test_the_consumer_page_never_shows_private_facts(web, engine, clock, lots) -
     for secret in secrets:
         assert secret not in html, secret
         assert secret not in body.text, secret
+
+
+def test_a_lot_past_its_best_before_date_says_so(web, clock, lots) -> None:
+    path = f"/01/{GTIN14}/10/PJ20260301A"
+    assert 'id="status-expired"' not in web.get(path).text
+    clock.advance(timedelta(days=366))  # best before 2027-03-01; now 2027-03-03
+    html = web.get(path).text
+    assert 'id="status-expired"' in html
+    assert "已过保质期" in html
