@@ -408,3 +408,18 @@ def test_a_lot_past_its_best_before_date_says_so(web, clock, lots) -> None:
     html = web.get(path).text
     assert 'id="status-expired"' in html
     assert "已过保质期" in html
+
+
+def test_serve_points_the_codes_at_its_own_address_unless_told(monkeypatch, tmp_path) -> None:
+    import uvicorn
+
+    from webapp.serve import serve
+
+    apps = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: apps.append(app))
+    monkeypatch.setenv("TRACE_DATABASE_URL", f"sqlite:///{tmp_path / 'serve.db'}")
+    monkeypatch.delenv("TRACE_PUBLIC_BASE_URL", raising=False)
+    serve(host="0.0.0.0", port=8123, demo=False)
+    monkeypatch.setenv("TRACE_PUBLIC_BASE_URL", BASE)
+    serve(host="127.0.0.1", port=8123, demo=False)
+    assert [a.state.settings.public_base_url for a in apps] == ["http://127.0.0.1:8123", BASE]
