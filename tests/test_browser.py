@@ -744,5 +744,7 @@ def test_a_failed_sample_goes_to_closure_in_the_browser(browser, demo_site, db_u
     page.goto(f"/lot/{JUICE}/PJ-D05")
     assert page.locator(".recall-banner").is_visible()
     assert "本批次产品已召回" in page.locator(".recall-banner").inner_text()
+    assert page.locator("#status-recalled").is_visible()  # no "passed" badge beside a recall
+    assert page.locator("#status-release").count() == 0
     shot(page, "consumer-recalled", db_url)
     consumer.close()

@@ -1,22 +1,37 @@
-"""The consumer page of a lot (public, no login): GS1 Digital Link path and platform path.
+"""The consumer page of a lot (public, no login) and the QR codes that lead to it.
 
-HTML for a browser, JSON for a client that asks for ``application/json``.
+The page is served at the lot's GS1 Digital Link path ``/01/<GTIN-14>/10/<lot>``
+or its platform path ``/lot/<credit code>/<lot>``: HTML for a browser, JSON for a
+client that asks for ``application/json``. ``/qr/…`` draws the code of the same
+address (public too: the code is printed on the package anyway).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 
-from foodtrace.consumer import find_public_lot, public_lot
-from webapp.deps import SessionDep
+from foodtrace.accounts.models import Enterprise
+from foodtrace.clock import CST
+from foodtrace.consumer import find_public_lot, public_lot, public_uri
+from foodtrace.qr import qr_png, qr_svg
+from foodtrace.records.models import Lot
+from webapp.deps import ClockDep, SessionDep, SettingsDep
 from webapp.web import render
 
 router = APIRouter(include_in_schema=False)
 
-LotCode = Annotated[str, Path(min_length=1, max_length=64)]
+# Any text within reason: a malformed code (a GTIN typed with 13 digits or a typo, a
+# credit code of the wrong length) gets the same clear not-found page as an unknown one.
+LotCode = Annotated[str, Path(min_length=1, max_length=200)]
+Gtin = Annotated[str, Path(min_length=1, max_length=64)]
+CreditCode = Annotated[str, Path(min_length=1, max_length=64)]
+
+# The QR image of a lot never changes; a day's cache spares a label printer's rereads.
+IMAGE_CACHE = "public, max-age=86400"
 
 
 def _wants_json(request: Request) -> bool:
@@ -24,7 +39,9 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def _answer(request: Request, found: Any, session: Any, what: str) -> Response:
+def _answer(
+    request: Request, found: tuple[Enterprise, Lot] | None, session: Any, now: datetime, what: str
+) -> Response:
     if found is None:
         if _wants_json(request):
             return JSONResponse({"detail": f"no lot {what}"}, status_code=404)
@@ -32,28 +49,65 @@ def _answer(request: Request, found: Any, session: Any, what: str) -> Response:
     data = public_lot(session, *found)
     if _wants_json(request):
         return JSONResponse(data)
-    return render(request, "consumer_lot.html", {"lot": data, "what": what})
+    today = now.astimezone(CST).date().isoformat()
+    expired = bool(data["best_before"]) and data["best_before"] < today
+    return render(request, "consumer_lot.html", {"lot": data, "what": what, "expired": expired})
 
 
 @router.get("/lot/{credit_code}/{lot_code}")
 def lot_by_code(
     request: Request,
     session: SessionDep,
-    credit_code: Annotated[str, Path(min_length=18, max_length=18)],
+    clock: ClockDep,
+    credit_code: CreditCode,
     lot_code: LotCode,
 ) -> Response:
     """A lot without a GTIN (common in small workshops), by the producer's credit code."""
     found = find_public_lot(session, credit_code=credit_code, lot_code=lot_code)
-    return _answer(request, found, session, f"{credit_code}/{lot_code}")
+    return _answer(request, found, session, clock.now(), f"{credit_code} / {lot_code}")
 
 
 @router.get("/01/{gtin}/10/{lot_code}")
 def lot_by_gtin(
-    request: Request,
-    session: SessionDep,
-    gtin: Annotated[str, Path(pattern=r"^[0-9]{14}$")],
-    lot_code: LotCode,
+    request: Request, session: SessionDep, clock: ClockDep, gtin: Gtin, lot_code: LotCode
 ) -> Response:
     """The GS1 Digital Link URI on the package: GTIN-14 and lot."""
     found = find_public_lot(session, gtin=gtin, lot_code=lot_code)
-    return _answer(request, found, session, f"GTIN {gtin}, lot {lot_code}")
+    return _answer(request, found, session, clock.now(), f"GTIN {gtin} / {lot_code}")
+
+
+def _image(found: tuple[Enterprise, Lot] | None, base_url: str, fmt: str, what: str) -> Response:
+    if fmt not in ("png", "svg"):
+        return JSONResponse({"detail": "a QR code is served as .png or .svg"}, status_code=404)
+    if found is None:
+        return JSONResponse({"detail": f"no lot {what}: no QR code"}, status_code=404)
+    uri = public_uri(*found, base_url)
+    if fmt == "png":
+        body: bytes | str = qr_png(uri)
+        media = "image/png"
+    else:
+        body = qr_svg(uri, size="40mm", title=uri)
+        media = "image/svg+xml"
+    return Response(body, media_type=media, headers={"Cache-Control": IMAGE_CACHE})
+
+
+@router.get("/qr/01/{gtin}/10/{lot_code}.{fmt}")
+def qr_by_gtin(
+    session: SessionDep, settings: SettingsDep, gtin: Gtin, lot_code: LotCode, fmt: str
+) -> Response:
+    """The QR code of a lot's GS1 Digital Link URI, as PNG or SVG."""
+    found = find_public_lot(session, gtin=gtin, lot_code=lot_code)
+    return _image(found, settings.public_base_url, fmt, f"GTIN {gtin} / {lot_code}")
+
+
+@router.get("/qr/lot/{credit_code}/{lot_code}.{fmt}")
+def qr_by_code(
+    session: SessionDep,
+    settings: SettingsDep,
+    credit_code: CreditCode,
+    lot_code: LotCode,
+    fmt: str,
+) -> Response:
+    """The QR code of a lot named by its producer's credit code (its GS1 URI if it has a GTIN)."""
+    found = find_public_lot(session, credit_code=credit_code, lot_code=lot_code)
+    return _image(found, settings.public_base_url, fmt, f"{credit_code} / {lot_code}")

@@ -18,6 +18,7 @@ from enterprise_portal.case_pages import router as enterprise_case_pages
 from enterprise_portal.cases_api import router as enterprise_cases_router
 from enterprise_portal.import_pages import router as import_pages
 from enterprise_portal.imports_api import router as imports_router
+from enterprise_portal.label_pages import router as label_pages
 from enterprise_portal.pages import router as enterprise_pages
 from foodtrace.accounts.service import init_platform
 from foodtrace.clock import Clock, SystemClock
@@ -80,6 +81,7 @@ def create_app(
     app.include_router(platform_pages.router)
     app.include_router(enterprise_pages)
     app.include_router(import_pages)
+    app.include_router(label_pages)
     app.include_router(regulator_pages)
     app.include_router(regulator_case_pages)
     app.include_router(enterprise_case_pages)

@@ -22,6 +22,12 @@ def serve(
     from webapp.main import create_app
 
     settings = Settings()
+    if "public_base_url" not in settings.model_fields_set:
+        # A local run: the QR codes point at this server. Any real installation sets
+        # TRACE_PUBLIC_BASE_URL, since the address a server listens on is rarely public.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        settings = settings.model_copy(update={"public_base_url": f"http://{shown}:{port}"})
     engine = prepare(settings)
     if demo:
         if is_empty(engine):
@@ -29,4 +35,5 @@ def serve(
         else:
             typer.echo("the database is not empty: demo not loaded", err=True)
     typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    typer.echo(f"QR codes point to {settings.public_base_url} (TRACE_PUBLIC_BASE_URL)")
     uvicorn.run(create_app(settings, engine=engine), host=host, port=port)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_BASE_URL = "http://127.0.0.1:8000"
+"""The public base URL of a local run (``foodtrace serve`` on its default address)."""
 
 
 class Settings(BaseSettings):
@@ -31,3 +36,22 @@ class Settings(BaseSettings):
     )
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     pool_size: int = Field(default=10, ge=1, description="PostgreSQL connection pool size.")
+    public_base_url: str = Field(
+        default=LOCAL_BASE_URL,
+        description="Scheme and host (and any path prefix) under which consumers reach the "
+        "platform, e.g. https://trace.example.cn. Every QR code encodes this followed by the "
+        "lot's path, so it must be the public address, not the address the server listens on. "
+        "Unset, `foodtrace serve` uses the address it listens on.",
+    )
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        # Printed on packages: a wrong value here is expensive, so refuse what cannot work.
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an http(s) URL such as https://trace.example.cn: {value!r}")
+        if parts.query or parts.fragment:
+            raise ValueError(f"must have no query or fragment: {value!r}")
+        return value

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from foodtrace.digital_link import lot_path
 from foodtrace.trail import Node, Trail
 
 CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -28,11 +29,11 @@ UOM = {"kg": "KGM", "g": "GRM", "t": "TNE", "l": "LTR", "L": "LTR", "ml": "MLT",
 
 def epc_class(platform: str, node: Node) -> str:
     """The class URI of a lot or material lot."""
-    code = quote(node.code or "", safe="")
-    if node.type == "lot" and node.gtin:
-        return f"https://{platform}/01/{node.gtin}/10/{code}"
-    kind = "lot" if node.type == "lot" else "material-lot"
-    return f"https://{platform}/{kind}/{node.credit_code}/{code}"
+    if node.type == "lot":  # the address printed on the package (foodtrace.digital_link)
+        return f"https://{platform}" + lot_path(
+            lot_code=node.code or "", gtin=node.gtin, credit_code=node.credit_code
+        )
+    return f"https://{platform}/material-lot/{node.credit_code}/{quote(node.code or '', safe='')}"
 
 
 def _quantity(platform: str, node: Node, quantity: str | None, unit: str | None) -> dict[str, Any]:
