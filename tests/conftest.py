@@ -118,6 +118,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(autouse=True)
+def _own_signing_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test signs with a key (and signer state) of its own, never one in the checkout;
+    background checkpointing is off unless a test turns it on (it would race the test)."""
+    monkeypatch.setenv("TRACE_SIGNING_KEY_FILE", str(tmp_path / "signing.key"))
+    monkeypatch.setenv("TRACE_CHECKPOINT_INTERVAL_S", "0")
+
+
 @pytest.fixture
 def clock() -> SimulatedClock:
     return SimulatedClock(START)

@@ -7,6 +7,8 @@ fixes the platform name on first start.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,13 +25,21 @@ from enterprise_portal.pages import router as enterprise_pages
 from foodtrace.accounts.service import init_platform
 from foodtrace.clock import Clock, SystemClock
 from foodtrace.config import Settings
-from foodtrace.db import current_revision, head_revision, make_engine, migrate, write_session
+from foodtrace.db import (
+    current_revision,
+    head_revision,
+    make_engine,
+    migrate,
+    read_session,
+    write_session,
+)
+from foodtrace.tlog.service import open_signer
 from regulator_view.api import lots_router as regulator_lots_router
 from regulator_view.api import router as regulator_router
 from regulator_view.case_pages import router as regulator_case_pages
 from regulator_view.cases_api import router as regulator_cases_router
 from regulator_view.pages import router as regulator_pages
-from webapp import auth, consumer, errors, pages, platform_admin, platform_pages
+from webapp import auth, checkpointer, consumer, errors, pages, platform_admin, platform_pages
 
 
 def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
@@ -55,7 +65,20 @@ def create_app(
             pool_size=settings.pool_size,
         )
         prepare_database(app.state.engine, settings, clock)
+        with read_session(app.state.engine) as session:
+            app.state.signer = open_signer(session=session, key_file=settings.signing_key_file)
+        task = None
+        if settings.checkpoint_interval_s > 0:
+            task = asyncio.create_task(
+                checkpointer.run(
+                    app.state.engine, app.state.signer, clock, settings.checkpoint_interval_s
+                )
+            )
         yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if own_engine:
             app.state.engine.dispose()
 

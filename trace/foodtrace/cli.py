@@ -137,16 +137,16 @@ def verify(
 
 
 def _checkpoint_signer(settings: Settings, engine):  # type: ignore[no-untyped-def]
-    """The platform's signer, its key named after the stored platform name."""
-    from foodtrace.accounts.models import Platform
+    """The platform's signer (see foodtrace.tlog.service.open_signer)."""
     from foodtrace.db import read_session
-    from foodtrace.tlog.signer import CheckpointSigner
+    from foodtrace.tlog.service import MissingKeyError, open_signer
 
     with read_session(engine) as session:
-        platform = session.get(Platform, 1)
-        assert platform is not None  # prepare() stored it
-        name = platform.name
-    return CheckpointSigner.open(settings.signing_key_file, name=name)
+        try:
+            return open_signer(session=session, key_file=settings.signing_key_file)
+        except MissingKeyError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
 
 
 @app.command()

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
         "with mode 0600 on first use; the last checkpoint signed for each ledger is kept "
         "beside it in <file>.state.json. Keep both outside the database and its backups.",
     )
+    checkpoint_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often the server signs a checkpoint of every ledger that grew "
+        "(DESIGN.md: at most a second apart while a ledger grows); 0 turns the background "
+        "signing off (checkpoints are then signed on demand, when a proof is asked for).",
+    )
     token_ttl_minutes: int = Field(
         default=12 * 60, ge=1, description="Lifetime of a bearer token from /api/v1/auth/token."
     )

@@ -201,3 +201,55 @@ def verify_entry_proof(
     if entry.get("seq") != verified.index + 1:
         raise merkle.ProofError(f"entry seq {entry.get('seq')!r} at leaf index {verified.index}")
     return ProvenEntry(entry, verified)
+
+
+class MissingKeyError(RuntimeError):
+    """Checkpoints were signed, but the key that signed them is not here."""
+
+
+def open_signer(*, session: Session, key_file: str) -> CheckpointSigner:
+    """The platform's checkpoint signer, its key named after the stored platform name.
+
+    The key is generated on the first start of an installation that has signed
+    nothing yet. An installation that holds signed checkpoints but finds no key
+    refuses to start (:class:`MissingKeyError`) rather than make a new one: a
+    new key would sign a second history, and the published verifier key and the
+    signer's record of what it signed (kept beside the key) would be lost.
+    """
+    from pathlib import Path
+
+    from sqlalchemy import func
+
+    from foodtrace.accounts.models import Platform
+
+    platform = session.get(Platform, 1)
+    if platform is None:
+        raise RuntimeError("the platform is not initialised (run foodtrace migrate or serve)")
+    if not Path(key_file).exists():
+        signed = session.execute(select(func.count()).select_from(SignedCheckpoint)).scalar_one()
+        if signed:
+            raise MissingKeyError(
+                f"the database holds {signed} signed checkpoints but the signing key "
+                f"{key_file} is missing: restore the key and its .state.json from their backup "
+                "(README, 'The signing key'); a new key is never made for a database that "
+                "another key signed"
+            )
+    return CheckpointSigner.open(key_file, name=platform.name)
+
+
+def grown_ledgers(*, session: Session) -> list[int]:
+    """Ledgers with entries that no signed checkpoint covers yet."""
+    from sqlalchemy import func
+
+    last = (
+        select(SignedCheckpoint.ledger_id, func.max(SignedCheckpoint.size).label("size"))
+        .group_by(SignedCheckpoint.ledger_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Ledger.id)
+        .outerjoin(last, last.c.ledger_id == Ledger.id)
+        .where(Ledger.size > func.coalesce(last.c.size, 0))
+        .order_by(Ledger.id)
+    ).scalars()
+    return list(rows)
