@@ -6,7 +6,7 @@ import io
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Authority
@@ -138,9 +138,23 @@ def get_case(
     return out
 
 
+def own_case_to_step(
+    case_id: CaseId, regulator: CurrentRegulator, session: SessionDep
+) -> tuple[Authority, Any]:
+    """A case of the regulator's own authority (404 for any other, before the body is read)."""
+    try:
+        owner, _h, case = cases.find_case(session, case_id)
+    except NotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}") from None
+    if owner.credit_code != regulator.authority.credit_code:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}")
+    return owner, case
+
+
 @router.post("/cases/{case_id}/steps", response_model=CasePublic)
 def case_step(
     case_id: CaseId,
+    owned: Annotated[tuple[Authority, Any], Depends(own_case_to_step)],
     step: CaseStepRequest,
     regulator: CurrentRegulator,
     session: WriteSessionDep,
@@ -149,12 +163,7 @@ def case_step(
 ) -> CasePublic:
     """Move the case on: notify the enterprises (this publishes the recall notice for the
     consumer page), send an incomplete recall back, verify the recall, close the case."""
-    try:
-        owner, _h, case = cases.find_case(session, case_id)
-    except NotFound:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}") from None
-    if owner.credit_code != regulator.authority.credit_code:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}")
+    case = owned[1]
     try:
         state = CaseState(step.state)
     except ValueError:

@@ -1,0 +1,318 @@
+"""Who may call what: every route of the app × every kind of user, from the route table itself.
+
+The rules below name, for each route, who may use it. The test walks the
+app's routes, so a new route without a rule fails here until someone decides
+who may call it. Each (route, user) pair is called once: a user the rule
+admits must not get 401/403 (nor be sent to the login page); any other must be
+refused — 401 (or the login page) without credentials, 403 for the wrong role,
+404 for a regulator asking about an enterprise outside their jurisdiction or an
+enterprise asking about a case that does not concern it (no existence leak).
+Refused calls must change nothing: the ledgers are compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+
+from foodtrace.accounts.service import Role, add_user, create_authority
+from foodtrace.db import read_session, write_session
+from foodtrace.ledger.models import Entry
+from schemas.identifiers import credit_code_check_char
+from webapp.web import SESSION_COOKIE, csrf_token
+
+import factories as f
+
+IN_AUTH = "11370404MB2854321" + credit_code_check_char("11370404MB2854321")
+OUT_AUTH = "11370402MB2854333" + credit_code_check_char("11370402MB2854333")
+PASSWORD = "access pass 2026"
+
+USERS = ("anon", "ent_a", "ent_a_admin", "ent_b", "reg_in", "reg_out", "admin")
+ENTERPRISE = {"ent_a", "ent_a_admin", "ent_b"}
+REGULATORS = {"reg_in", "reg_out"}
+ALL = set(USERS)
+SIGNED_IN = ALL - {"anon"}
+
+# Who may use each route. "ent_a" stands for "an enterprise user", so routes that
+# work on the caller's own ledger admit ent_b too (it gets its own ledger).
+RULES: dict[str, set[str]] = {
+    # open to everyone: documentation, login, the consumer pages, QR codes
+    "GET /openapi.json": ALL,
+    "GET /docs": ALL,
+    "GET /docs/oauth2-redirect": ALL,
+    "GET /redoc": ALL,
+    "POST /api/v1/auth/token": ALL,
+    "GET /lot/{credit_code}/{lot_code}": ALL,
+    "GET /01/{gtin}/10/{lot_code}": ALL,
+    "GET /qr/01/{gtin}/10/{lot_code}.{fmt}": ALL,
+    "GET /qr/lot/{credit_code}/{lot_code}.{fmt}": ALL,
+    "GET /": ALL,
+    "GET /login": ALL,
+    "POST /login": ALL,
+    "POST /logout": ALL,
+    "GET /lang/{code}": ALL,
+    "GET /healthz": ALL,
+    # the platform admin
+    "POST /api/v1/admin/enterprises": {"admin"},
+    "GET /api/v1/admin/enterprises": {"admin"},
+    "POST /api/v1/admin/authorities": {"admin"},
+    "POST /api/v1/admin/users": {"admin"},
+    "POST /api/v1/admin/users/{username}/password": {"admin"},
+    "GET /platform": {"admin"},
+    "POST /platform/enterprises": {"admin"},
+    "POST /platform/password": {"admin"},
+    # an enterprise's own ledger
+    **{
+        f"POST /api/v1/{p}": ENTERPRISE
+        for p in (
+            "products",
+            "suppliers",
+            "customers",
+            "material-checks",
+            "production-lots",
+            "ccp-records",
+            "corrective-actions",
+            "release-tests",
+            "sales",
+            "self-inspections",
+            "corrections",
+            "attachments",
+        )
+    },
+    **{
+        f"GET /api/v1/{p}": ENTERPRISE
+        for p in (
+            "ledger",
+            "ledger/entries/{seq}",
+            "ledger/verify",
+            "products",
+            "suppliers",
+            "customers",
+            "material-lots",
+            "lots",
+            "lots/{lot_code}",
+            "today",
+            "enterprise/reads",
+            "templates/{kind}.csv",
+            "templates/{kind}.xlsx",
+            "enterprise/cases",
+        )
+    },
+    "POST /api/v1/imports/{kind}": ENTERPRISE,
+    "GET /api/v1/enterprise/cases/{case_id}": {"ent_a", "ent_a_admin"},
+    "POST /api/v1/enterprise/recall-actions": ENTERPRISE,
+    "POST /api/v1/enterprise/users": {"ent_a_admin"},
+    "GET /api/v1/enterprise/tokens": {"ent_a_admin"},
+    "POST /api/v1/enterprise/tokens": {"ent_a_admin"},
+    "DELETE /api/v1/enterprise/tokens/{token_id}": {"ent_a_admin"},
+    **{
+        f"{m} {p}": ENTERPRISE
+        for m, p in (
+            ("GET", "/records"),
+            ("GET", "/today"),
+            ("GET", "/records/{kind}/new"),
+            ("POST", "/records/{kind}/new"),
+            ("GET", "/ledger/{seq}"),
+            ("GET", "/ledger/{seq}/correct"),
+            ("POST", "/ledger/{seq}/correct"),
+            ("GET", "/ledger"),
+            ("GET", "/lots"),
+            ("GET", "/lots/{lot_code}"),
+            ("GET", "/master/{what}"),
+            ("GET", "/import"),
+            ("GET", "/import/templates/{name}"),
+            ("POST", "/import"),
+            ("GET", "/import/{job_id}"),
+            ("POST", "/import/{job_id}/confirm"),
+            ("GET", "/cases"),
+            ("POST", "/cases/{case_id}/actions"),
+        )
+    },
+    "GET /lots/{lot_code}/labels": {"ent_a", "ent_a_admin"},  # B has no such lot: 404
+    "GET /cases/{case_id}": {"ent_a", "ent_a_admin"},
+    "GET /admin/users": {"ent_a_admin"},
+    "POST /admin/users": {"ent_a_admin"},
+    "POST /admin/tokens": {"ent_a_admin"},
+    "POST /admin/tokens/{token_id}/revoke": {"ent_a_admin"},
+    # regulators; reg_out is outside the jurisdiction of enterprise A and of the case
+    "GET /api/v1/regulator/enterprises": REGULATORS,
+    "GET /api/v1/regulator/lots": REGULATORS,
+    "GET /api/v1/regulator/verify": REGULATORS,
+    "GET /api/v1/regulator/enterprises/{credit_code}/verify": {"reg_in"},
+    "GET /api/v1/lots/{credit_code}/{lot_code}/trail": {"reg_in"},
+    "GET /api/v1/lots/{credit_code}/{lot_code}/trail.{fmt}": {"reg_in"},
+    "GET /api/v1/completeness": REGULATORS | ENTERPRISE,
+    "POST /api/v1/failed-samples": REGULATORS,
+    "GET /api/v1/cases": REGULATORS,
+    "GET /api/v1/cases/{case_id}": {"reg_in"},
+    "POST /api/v1/cases/{case_id}/steps": {"reg_in"},
+    "GET /api/v1/cases/{case_id}/scope.{fmt}": {"reg_in"},
+    "GET /regulator": REGULATORS,
+    "GET /regulator/trail": REGULATORS,
+    "GET /regulator/trail/export.{ext}": {"reg_in"},
+    "GET /regulator/completeness": REGULATORS,
+    "GET /regulator/verify": REGULATORS,
+    "GET /regulator/lots/{credit_code}/{lot_code}": {"reg_in"},
+    "GET /regulator/cases": REGULATORS,
+    "POST /regulator/cases": REGULATORS,
+    "GET /regulator/cases/{case_id}": {"reg_in"},
+    "POST /regulator/cases/{case_id}/step": {"reg_in"},
+    "GET /regulator/cases/{case_id}/scope.{ext}": {"reg_in"},
+}
+
+
+def routes(app: Any) -> list[tuple[str, str]]:
+    """Every (method, path) of the app, routers included (static files aside)."""
+
+    def walk(items: Any, prefix: str = "") -> Any:
+        for r in items:
+            if hasattr(r, "original_router"):  # an included router (FastAPI ≥ 0.120)
+                ctx = r.include_context
+                yield from walk(r.original_router.routes, prefix + (ctx.prefix or ""))
+            elif isinstance(r, APIRoute):
+                for m in sorted(r.methods):
+                    yield m, prefix + r.path
+            elif getattr(r, "methods", None):  # the docs routes
+                for m in sorted(r.methods - {"HEAD"}):
+                    yield m, r.path
+
+    return sorted(set(walk(app.routes)))
+
+
+@pytest.fixture
+def world(engine, clock) -> dict[str, Any]:
+    a = f.beverage_ledger(engine, clock)  # lot PJ20260301A, GTIN 6921234560013
+    f.register(engine, clock, f.SUGAR, name="枣庄鲁南糖业有限公司")
+    with write_session(engine) as s:
+        for code, name, region in (
+            (IN_AUTH, "峄城区市场监督管理局", "370404"),
+            (OUT_AUTH, "市中区市场监督管理局", "370402"),
+        ):
+            create_authority(
+                session=s, credit_code=code, name=name, region_codes=[region], now=clock.now()
+            )
+        for user, role, ent, auth in (
+            ("ent_a", Role.ENTERPRISE_USER, f.BEVERAGE, None),
+            ("ent_a_admin", Role.ENTERPRISE_ADMIN, f.BEVERAGE, None),
+            ("ent_b", Role.ENTERPRISE_USER, f.SUGAR, None),
+            ("reg_in", Role.REGULATOR, None, IN_AUTH),
+            ("reg_out", Role.REGULATOR, None, OUT_AUTH),
+            ("admin", Role.PLATFORM_ADMIN, None, None),
+        ):
+            add_user(
+                session=s, username=user, password=PASSWORD, role=role, now=clock.now(),
+                enterprise_credit_code=ent, authority_credit_code=auth,
+            )  # fmt: skip
+    return {"a": a}
+
+
+def _ledger_bytes(engine) -> list[tuple[int, int, bytes]]:
+    with read_session(engine) as s:
+        rows = s.execute(
+            select(Entry.ledger_id, Entry.seq, Entry.body).order_by(Entry.ledger_id, Entry.seq)
+        )
+        return [(lid, seq, bytes(body)) for lid, seq, body in rows]
+
+
+PARAMS = {
+    "credit_code": f.BEVERAGE,
+    "lot_code": "PJ20260301A",
+    "gtin": "06921234560013",
+    "seq": "1",
+    "kind": "sale",
+    "what": "products",
+    "token_id": "1",
+    "username": "ent_a",
+    "fmt": "xlsx",
+    "ext": "xlsx",
+    "code": "en",
+    "name": "sale.xlsx",
+    "job_id": "0" * 32,
+}
+
+
+def test_every_route_admits_exactly_the_users_its_rule_names(app, client, engine, world) -> None:
+    from fastapi.testclient import TestClient
+
+    # logging out ends the session the later calls use: it goes last
+    table = sorted(routes(app), key=lambda r: r == ("POST", "/logout"))
+    missing = [f"{m} {p}" for m, p in table if f"{m} {p}" not in RULES]
+    assert not missing, f"routes without an access rule: {missing}"
+    stale = sorted(set(RULES) - {f"{m} {p}" for m, p in table})
+    assert not stale, f"rules for routes that no longer exist: {stale}"
+
+    # a case on A's lot, opened by the district and notified: A is concerned, B is not
+    reg = _bearer(client, "reg_in")
+    r = client.post(
+        "/api/v1/failed-samples",
+        headers=reg,
+        json={
+            "credit_code": f.BEVERAGE, "lot_code": "PJ20260301A", "test_item": "菌落总数",
+            "result": "3200", "limit": "≤100", "sampling_date": "2026-03-02",
+            "report_no": "SJ-1",
+        },
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    client.post(f"/api/v1/cases/{case_id}/steps", headers=reg, json={"state": "notified"})
+    params = {**PARAMS, "case_id": case_id}
+
+    callers: dict[str, TestClient] = {}
+    headers: dict[str, dict[str, str]] = {}
+    csrf: dict[str, str] = {}
+    for user in USERS:
+        c = TestClient(app, follow_redirects=False)
+        c.__enter__()
+        callers[user] = c
+        headers[user] = {}
+        csrf[user] = ""
+        if user != "anon":
+            headers[user] = _bearer(c, user)
+            c.post("/login", data={"username": user, "password": PASSWORD})
+            csrf[user] = csrf_token(c.cookies[SESSION_COOKIE])
+    before = _ledger_bytes(engine)
+    wrong: list[str] = []
+    try:
+        for method, path in table:
+            url = re.sub(r"\{(\w+)\}", lambda m: params[m.group(1)], path)
+            api = path.startswith("/api/")
+            for user in USERS:
+                c = callers[user]
+                kwargs: dict[str, Any] = {}
+                if api:
+                    kwargs["headers"] = headers[user]
+                    if method in ("POST", "PUT", "PATCH"):
+                        kwargs["json"] = {}
+                elif method == "POST":
+                    kwargs["data"] = {"csrf_token": csrf[user]}
+                got = c.request(method, url, **kwargs)
+                status = got.status_code
+                to_login = status in (302, 303) and "/login" in got.headers.get("location", "")
+                if path == "/logout":
+                    to_login = False  # where a logout leads, for everyone
+                refused = status in (401, 403) or to_login
+                allowed = user in RULES[f"{method} {path}"]
+                if status >= 500:
+                    wrong.append(f"{method} {path} as {user}: server error {status}")
+                if allowed and refused:
+                    wrong.append(f"{method} {path} as {user}: refused with {status}")
+                if not allowed:
+                    ok = (status == 401 or to_login) if user == "anon" else status in (403, 404)
+                    if not ok:
+                        wrong.append(f"{method} {path} as {user}: {status}, expected refusal")
+    finally:
+        for c in callers.values():
+            c.__exit__(None, None, None)
+    assert not wrong, "\n".join(wrong)
+    after = _ledger_bytes(engine)
+    assert after[: len(before)] == before  # nothing already written changed
+
+
+def _bearer(c: Any, user: str) -> dict[str, str]:
+    r = c.post("/api/v1/auth/token", data={"username": user, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
