@@ -161,3 +161,43 @@ def client(app):  # type: ignore[no-untyped-def]
 
     with TestClient(app) as c:
         yield c
+
+
+ACCESS_PASSWORD = "access pass 2026"
+
+
+@pytest.fixture
+def world(engine: Engine, clock: SimulatedClock) -> dict[str, int]:
+    """Enterprise A (a beverage maker with lot PJ20260301A, GTIN 6921234560013), enterprise B
+    (a sugar maker), the district's authority and the next district's, and one user of each
+    kind: ent_a, ent_a_admin, ent_b, reg_in, reg_out, admin (password ACCESS_PASSWORD)."""
+    from foodtrace.accounts.service import Role, add_user, create_authority
+    from schemas.identifiers import credit_code_check_char
+
+    import factories as f
+
+    in_auth = "11370404MB2854321" + credit_code_check_char("11370404MB2854321")
+    out_auth = "11370402MB2854333" + credit_code_check_char("11370402MB2854333")
+    a = f.beverage_ledger(engine, clock)
+    b = f.register(engine, clock, f.SUGAR, name="枣庄鲁南糖业有限公司")
+    with write_session(engine) as s:
+        for code, name, region in (
+            (in_auth, "峄城区市场监督管理局", "370404"),
+            (out_auth, "市中区市场监督管理局", "370402"),
+        ):
+            create_authority(
+                session=s, credit_code=code, name=name, region_codes=[region], now=clock.now()
+            )
+        for user, role, ent, auth in (
+            ("ent_a", Role.ENTERPRISE_USER, f.BEVERAGE, None),
+            ("ent_a_admin", Role.ENTERPRISE_ADMIN, f.BEVERAGE, None),
+            ("ent_b", Role.ENTERPRISE_USER, f.SUGAR, None),
+            ("reg_in", Role.REGULATOR, None, in_auth),
+            ("reg_out", Role.REGULATOR, None, out_auth),
+            ("admin", Role.PLATFORM_ADMIN, None, None),
+        ):
+            add_user(
+                session=s, username=user, password=ACCESS_PASSWORD, role=role, now=clock.now(),
+                enterprise_credit_code=ent, authority_credit_code=auth,
+            )  # fmt: skip
+    return {"a": a, "b": b}

@@ -15,21 +15,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 
-from foodtrace.accounts.service import Role, add_user, create_authority
-from foodtrace.db import read_session, write_session
+from conftest import ACCESS_PASSWORD as PASSWORD
+from foodtrace.db import read_session
 from foodtrace.ledger.models import Entry
-from schemas.identifiers import credit_code_check_char
 from webapp.web import SESSION_COOKIE, csrf_token
 
 import factories as f
-
-IN_AUTH = "11370404MB2854321" + credit_code_check_char("11370404MB2854321")
-OUT_AUTH = "11370402MB2854333" + credit_code_check_char("11370402MB2854333")
-PASSWORD = "access pass 2026"
 
 USERS = ("anon", "ent_a", "ent_a_admin", "ent_b", "reg_in", "reg_out", "admin")
 ENTERPRISE = {"ent_a", "ent_a_admin", "ent_b"}
@@ -181,33 +175,6 @@ def routes(app: Any) -> list[tuple[str, str]]:
                     yield m, r.path
 
     return sorted(set(walk(app.routes)))
-
-
-@pytest.fixture
-def world(engine, clock) -> dict[str, Any]:
-    a = f.beverage_ledger(engine, clock)  # lot PJ20260301A, GTIN 6921234560013
-    f.register(engine, clock, f.SUGAR, name="枣庄鲁南糖业有限公司")
-    with write_session(engine) as s:
-        for code, name, region in (
-            (IN_AUTH, "峄城区市场监督管理局", "370404"),
-            (OUT_AUTH, "市中区市场监督管理局", "370402"),
-        ):
-            create_authority(
-                session=s, credit_code=code, name=name, region_codes=[region], now=clock.now()
-            )
-        for user, role, ent, auth in (
-            ("ent_a", Role.ENTERPRISE_USER, f.BEVERAGE, None),
-            ("ent_a_admin", Role.ENTERPRISE_ADMIN, f.BEVERAGE, None),
-            ("ent_b", Role.ENTERPRISE_USER, f.SUGAR, None),
-            ("reg_in", Role.REGULATOR, None, IN_AUTH),
-            ("reg_out", Role.REGULATOR, None, OUT_AUTH),
-            ("admin", Role.PLATFORM_ADMIN, None, None),
-        ):
-            add_user(
-                session=s, username=user, password=PASSWORD, role=role, now=clock.now(),
-                enterprise_credit_code=ent, authority_credit_code=auth,
-            )  # fmt: skip
-    return {"a": a}
 
 
 def _ledger_bytes(engine) -> list[tuple[int, int, bytes]]:

@@ -34,6 +34,7 @@ from foodtrace.db import (
     write_session,
 )
 from foodtrace.tlog.service import open_signer
+from webapp.security import SecurityHeaders
 from regulator_view.api import lots_router as regulator_lots_router
 from regulator_view.api import router as regulator_router
 from regulator_view.case_pages import router as regulator_case_pages
@@ -90,6 +91,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.add_middleware(SecurityHeaders)
     errors.install(app)
     app.include_router(auth.router)
     app.include_router(platform_admin.router)

@@ -1,0 +1,67 @@
+"""Security headers, no inline script anywhere, and session cookies that scripts cannot read."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ACCESS_PASSWORD as PASSWORD
+
+import factories as f
+
+PAGES_BY_USER = {
+    "ent_a_admin": [
+        "/today", "/records", "/records/sale/new", "/records/ccp_record/new", "/ledger",
+        "/ledger/1", "/lots", "/lots/PJ20260301A", "/lots/PJ20260301A/labels",
+        "/master/products", "/import", "/admin/users", "/cases",
+    ],
+    "reg_in": [
+        "/regulator", "/regulator/trail?credit_code=" + f.BEVERAGE + "&lot=PJ20260301A",
+        "/regulator/completeness", "/regulator/verify?run=1", "/regulator/cases",
+        "/regulator/lots/" + f.BEVERAGE + "/PJ20260301A",
+    ],
+    "admin": ["/platform"],
+    "anon": ["/", "/login", f"/lot/{f.BEVERAGE}/PJ20260301A", "/01/06921234560013/10/PJ20260301A"],
+}  # fmt: skip
+INLINE_SCRIPT = re.compile(
+    r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/(?:ld\+)?json\")[^>]*>"
+)
+HANDLER = re.compile(r"\son[a-z]+\s*=", re.I)
+
+
+def test_every_page_carries_the_security_headers_and_no_inline_script(app, world) -> None:
+    from fastapi.testclient import TestClient
+
+    for user, pages in PAGES_BY_USER.items():
+        with TestClient(app) as c:
+            if user != "anon":
+                r = c.post(
+                    "/login",
+                    data={"username": user, "password": PASSWORD},
+                    follow_redirects=False,
+                )
+                cookie = r.headers.get("set-cookie", "")
+                assert "HttpOnly" in cookie, cookie
+                assert "SameSite=lax" in cookie, cookie
+            for page in pages:
+                r = c.get(page)
+                assert r.status_code == 200, (user, page, r.status_code)
+                csp = r.headers["content-security-policy"]
+                assert "script-src 'self'" in csp
+                assert "frame-ancestors 'none'" in csp
+                assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+                assert r.headers["x-content-type-options"] == "nosniff"
+                assert not INLINE_SCRIPT.search(r.text), (page, INLINE_SCRIPT.search(r.text))
+                assert not HANDLER.search(r.text), (page, HANDLER.search(r.text))
+            api = c.get("/healthz")
+            assert api.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_session_cookie_over_https_is_secure(app, world) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="https://trace.example.cn") as c:
+        r = c.post(
+            "/login", data={"username": "ent_a", "password": PASSWORD}, follow_redirects=False
+        )
+        assert "Secure" in r.headers["set-cookie"]
+        assert r.headers["strict-transport-security"].startswith("max-age=")

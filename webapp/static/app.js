@@ -1,0 +1,37 @@
+// The pages' few behaviours, in one file (no inline script: the CSP allows 'self' only).
+"use strict";
+
+// A choice that other choices depend on reloads the form with them (record forms).
+for (const el of document.querySelectorAll("select[data-reload]")) {
+  el.addEventListener("change", () => {
+    const button = el.form.querySelector('button[value="0"]');
+    if (button) button.click();
+  });
+}
+
+// Sort a table by a column: click its header again to reverse (completeness dashboard).
+for (const table of document.querySelectorAll("table.sortable")) {
+  const heads = [...table.tHead.rows[0].cells];
+  heads.forEach((th, col) => {
+    const button = th.querySelector("button.sort");
+    if (!button) return;
+    button.addEventListener("click", () => {
+      const dir = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
+      for (const h of heads) if (h.hasAttribute("aria-sort")) h.setAttribute("aria-sort", "none");
+      th.setAttribute("aria-sort", dir);
+      const body = table.tBodies[0];
+      const key = (row) => row.cells[col].dataset.sort;
+      const rows = [...body.rows].sort((a, b) => {
+        const x = key(a), y = key(b);
+        const c = isNaN(x) || isNaN(y) ? x.localeCompare(y, "zh-Hans-CN") : x - y;
+        return dir === "ascending" ? c : -c;
+      });
+      body.append(...rows);
+    });
+  });
+}
+
+// A print button (label sheets).
+for (const el of document.querySelectorAll("[data-print]")) {
+  el.addEventListener("click", () => window.print());
+}
