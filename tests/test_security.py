@@ -65,3 +65,37 @@ def test_a_session_cookie_over_https_is_secure(app, world) -> None:
         )
         assert "Secure" in r.headers["set-cookie"]
         assert r.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_sign_in_is_throttled_after_repeated_failures(client, clock, world) -> None:
+    from datetime import timedelta
+
+    def token(password: str, user: str = "ent_a") -> int:
+        r = client.post("/api/v1/auth/token", data={"username": user, "password": password})
+        return r.status_code
+
+    assert [token("wrong guess") for _ in range(5)] == [401] * 5
+    r = client.post("/api/v1/auth/token", data={"username": "ent_a", "password": PASSWORD})
+    assert r.status_code == 429  # even the right password: a throttled guess learns nothing
+    assert int(r.headers["retry-after"]) > 0
+    page = client.post(
+        "/login", data={"username": "ent_a", "password": PASSWORD}, follow_redirects=False
+    )
+    assert page.status_code == 429
+    assert "分钟" in page.text  # told in words when to try again
+    assert token(PASSWORD, "ent_b") == 200  # other users are not locked out
+    clock.advance(timedelta(minutes=16))
+    assert token(PASSWORD) == 200
+    assert [token("wrong again") for _ in range(4)] == [401] * 4  # a success cleared the count
+    assert token(PASSWORD) == 200
+
+
+def test_many_user_names_from_one_address_are_throttled(client, world) -> None:
+    codes = [
+        client.post(
+            "/api/v1/auth/token", data={"username": f"guess{i}", "password": "x"}
+        ).status_code
+        for i in range(21)
+    ]
+    assert codes[:20] == [401] * 20
+    assert codes[20] == 429

@@ -34,13 +34,13 @@ from foodtrace.db import (
     write_session,
 )
 from foodtrace.tlog.service import open_signer
-from webapp.security import SecurityHeaders
 from regulator_view.api import lots_router as regulator_lots_router
 from regulator_view.api import router as regulator_router
 from regulator_view.case_pages import router as regulator_case_pages
 from regulator_view.cases_api import router as regulator_cases_router
 from regulator_view.pages import router as regulator_pages
 from webapp import auth, checkpointer, consumer, errors, pages, platform_admin, platform_pages
+from webapp.security import SecurityHeaders
 
 
 def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:

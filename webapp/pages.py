@@ -15,12 +15,16 @@ from sqlmodel import Session
 
 from foodtrace.accounts.service import (
     ENTERPRISE_ROLES,
+    LoginThrottled,
     Role,
     authenticate,
+    check_login_throttle,
     issue_token,
+    note_login,
     revoke_token,
 )
 from foodtrace.db import write_session
+from webapp.auth import client_address
 from webapp.deps import ClockDep, EngineDep, SettingsDep
 from webapp.i18n import LOCALES, translations
 from webapp.web import (
@@ -77,11 +81,36 @@ def login(
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form(max_length=2000)] = "",  # noqa: A002
 ) -> Response:
+    address = client_address(request)
+    t = translations(request_locale(request))
     with Session(engine) as session:
+        try:
+            check_login_throttle(
+                session=session, username=username.strip(), address=address, now=clock.now()
+            )
+        except LoginThrottled as exc:
+            minutes = exc.retry_after // 60 + 1
+            return render(
+                request,
+                "login.html",
+                {
+                    "error": t.gettext(
+                        "Too many failed sign-ins. Try again in %(minutes)s minutes."
+                    )
+                    % {"minutes": minutes},
+                    "username": username,
+                    "next": _safe_next(next),
+                },
+                status_code=429,
+            )
         user = authenticate(session=session, username=username.strip(), password=password)
         session.rollback()
         if user is None:
-            t = translations(request_locale(request))
+            with write_session(engine) as ws:
+                note_login(
+                    session=ws, username=username.strip(), address=address, now=clock.now(),
+                    ok=False,
+                )  # fmt: skip
             return render(
                 request,
                 "login.html",
@@ -96,6 +125,7 @@ def login(
         role = Role(user.role)
     with write_session(engine) as ws:
         token = issue_token(session=ws, user=ws.merge(user), now=clock.now(), ttl=ttl, name="web")
+        note_login(session=ws, username=user.username, address=address, now=clock.now(), ok=True)
     response = redirect(_safe_next(next) or home_of(role))
     response.set_cookie(
         SESSION_COOKIE,

@@ -86,3 +86,14 @@ class RegulatorRead(SQLModel, table=True):
     username: str = Field(max_length=64)
     at: str = Field(max_length=32)
     what: str = Field(max_length=300)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed sign-in: counted to slow down password guessing (cleared by a success)."""
+
+    __tablename__ = "login_failures"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, index=True)
+    address: str = Field(max_length=64, index=True)
+    at: str = Field(max_length=32, index=True)

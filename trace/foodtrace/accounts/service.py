@@ -11,13 +11,14 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from foodtrace.accounts.models import (
     ApiToken,
     Authority,
     Enterprise,
+    LoginFailure,
     Platform,
     RegulatorRead,
     User,
@@ -392,3 +393,51 @@ def reads_of(*, session: Session, enterprise_id: int, limit: int = 200) -> list[
     return [
         {"at": r.at, "authority": name, "username": r.username, "what": r.what} for r, name in rows
     ]
+
+
+# ------------------------------------------------------------------ throttling
+
+THROTTLE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_USER = 5
+MAX_FAILURES_PER_ADDRESS = 20
+
+
+class LoginThrottled(Exception):
+    """Too many failed sign-ins for this user name or from this address: wait."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {retry_after // 60 + 1} minutes")
+        self.retry_after = retry_after
+
+
+def check_login_throttle(*, session: Session, username: str, address: str, now: datetime) -> None:
+    """Raise :class:`LoginThrottled` when the user name or the address failed too often lately.
+
+    Checked before the password, so that a throttled guess learns nothing.
+    """
+    from sqlalchemy import func
+
+    since = format_instant(now - THROTTLE_WINDOW)
+    for column, value, limit in (
+        (LoginFailure.username, username[:64], MAX_FAILURES_PER_USER),
+        (LoginFailure.address, address[:64], MAX_FAILURES_PER_ADDRESS),
+    ):
+        count, first = session.execute(
+            select(func.count(), func.min(LoginFailure.at)).where(
+                column == value, LoginFailure.at >= since
+            )
+        ).one()
+        if count >= limit:
+            oldest = datetime.fromisoformat(first.replace("Z", "+00:00"))
+            wait = int((oldest + THROTTLE_WINDOW - now).total_seconds()) + 1
+            raise LoginThrottled(max(wait, 1))
+
+
+def note_login(*, session: Session, username: str, address: str, now: datetime, ok: bool) -> None:
+    """Count a failure; a success clears the user name's failures."""
+    if ok:
+        session.execute(delete(LoginFailure).where(LoginFailure.username == username[:64]))
+    else:
+        session.add(
+            LoginFailure(username=username[:64], address=address[:64], at=format_instant(now))
+        )
