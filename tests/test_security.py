@@ -99,3 +99,56 @@ def test_many_user_names_from_one_address_are_throttled(client, world) -> None:
     ]
     assert codes[:20] == [401] * 20
     assert codes[20] == 429
+
+
+def test_no_password_or_token_reaches_a_log(db_url, engine, clock, world, caplog) -> None:
+    """The server runs with every logger at DEBUG (uvicorn's access log included); signing in,
+    using tokens, making an API token and failing a sign-in leave no secret in the logs."""
+    import logging
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from foodtrace.config import Settings
+    from webapp.main import create_app
+
+    caplog.set_level(logging.DEBUG)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(Settings(database_url=db_url), clock=clock, engine=engine)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="debug", log_config=None)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    secrets: list[str] = [PASSWORD, "a wrong guess 77"]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
+            c.post("/api/v1/auth/token", data={"username": "ent_a", "password": secrets[1]})
+            r = c.post("/api/v1/auth/token", data={"username": "ent_a_admin", "password": PASSWORD})
+            bearer = r.json()["access_token"]
+            secrets.append(bearer)
+            auth = {"Authorization": f"Bearer {bearer}"}
+            assert c.get("/api/v1/ledger", headers=auth).status_code == 200
+            made = c.post("/api/v1/enterprise/tokens", headers=auth, json={"name": "ERP"})
+            assert made.status_code == 201, made.text
+            secrets.append(made.json()["token"])
+            page = c.post("/login", data={"username": "reg_in", "password": PASSWORD})
+            secrets.append(page.cookies.get("ft_session") or c.cookies.get("ft_session") or "")
+            assert c.get("/regulator").status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    # the server's logs: the test's own HTTP client (httpx, httpcore) logs what it received
+    logged = "\n".join(
+        r.getMessage() for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))
+    )
+    assert "POST /api/v1/auth/token" in logged  # the access log was captured
+    for secret in filter(None, secrets):
+        assert secret not in logged
