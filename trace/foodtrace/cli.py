@@ -92,9 +92,11 @@ def verify(
     """Verify ledgers from their stored bytes; exit 1 naming the first bad entry.
 
     Signed checkpoints are checked against the entries; their signatures too
-    when the platform's key file (TRACE_SIGNING_KEY_FILE) is here.
+    when the platform's key file (TRACE_SIGNING_KEY_FILE) is here, and every
+    ledger against the last checkpoint the signer recorded beside its key (a
+    database restored from an older backup is missing signed entries).
     """
-    from foodtrace.tlog.signer import SignerError, load_verifier
+    from foodtrace.tlog.signer import SignerError, load_signed_state, load_verifier
     from foodtrace.verify import verify_consistently
 
     settings = Settings()
@@ -102,11 +104,15 @@ def verify(
     code = enterprise.upper() if enterprise else None
     try:
         verifier = load_verifier(settings.signing_key_file)
+        signed_state = load_signed_state(settings.signing_key_file)
     except (SignerError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     reports = verify_consistently(
-        engine=engine, credit_code=code, verifiers=None if verifier is None else [verifier]
+        engine=engine,
+        credit_code=code,
+        verifiers=None if verifier is None else [verifier],
+        signed_state=signed_state,
     )
     if enterprise and not reports:
         typer.echo(f"no ledger for credit code {enterprise}", err=True)

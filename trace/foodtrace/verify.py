@@ -15,13 +15,19 @@ must have the root they give at its size, say in its note what its columns
 say, and (given the platform's verifier key) carry a valid signature. A
 ledger rewritten with a consistent chain of new hashes passes the chain checks
 but not its signed checkpoints.
+
+Given the signer's own record of the last (size, root) it signed for each
+ledger (kept beside its key, outside the database: ``signed_state``), the
+ledger must also reach that size with that root. A database restored from an
+older backup passes every other check, since it is a consistent earlier state,
+and fails this one: entries that were signed are missing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,13 +92,23 @@ def _raw(value: Any) -> bytes:
     return repr(value).encode("utf-8")
 
 
+SignedState = Mapping[str, tuple[int, bytes]]
+"""The signer's last signed (size, root) per origin (``tlog.signer.load_signed_state``)."""
+
+
 def verify_ledger(
-    *, session: Session, ledger_id: int, verifiers: Iterable[Verifier] | None = None
+    *,
+    session: Session,
+    ledger_id: int,
+    verifiers: Iterable[Verifier] | None = None,
+    signed_state: SignedState | None = None,
 ) -> Report:
     """Check one ledger completely; see the module docstring for what is checked.
 
     ``verifiers``: the platform's verifier key(s), to check checkpoint signatures;
     without them the checkpoints' roots are still checked against the entries.
+    ``signed_state``: the signer's record of what it last signed per origin; the
+    ledger must reach that size with that root (not behind it: an older backup).
     """
     head = session.get(Ledger, ledger_id)
     if head is None:
@@ -119,6 +135,7 @@ def verify_ledger(
     tree = CompactRange()
     checkpoints = _Checkpoints(session, head, keys, bad)
     checkpoints.reached(tree)
+    last_signed = _LastSigned((signed_state or {}).get(head.origin), bad)
     for row in iter_entries(session=session, ledger_id=ledger_id):
         report.entries_checked += 1
         seq = row.seq
@@ -133,6 +150,7 @@ def verify_ledger(
         digest = leaf_hash(data)
         tree.append(digest)
         checkpoints.reached(tree)
+        last_signed.reached(tree)
         if digest != stored_hash:
             bad(
                 Problem(
@@ -213,8 +231,54 @@ def verify_ledger(
             )
         )
     checkpoints.beyond(tree)
+    last_signed.beyond(tree)
     report.checkpoints_checked = checkpoints.checked
     return report
+
+
+class _LastSigned:
+    """The signer's record of the ledger's last signed checkpoint, checked when the tree reaches it.
+
+    The database's own checkpoints cannot show that a whole signed tail is
+    missing when the database was restored from a backup taken before it: the
+    backup holds the checkpoints of its own time only. The signer's record,
+    kept outside the database, still says how far the ledger had been signed.
+    """
+
+    def __init__(self, signed: tuple[int, bytes] | None, bad: Any) -> None:
+        self.size, self.root = signed if signed is not None else (0, b"")
+        self.bad = bad
+        self.done = self.size == 0
+
+    def reached(self, tree: CompactRange) -> None:
+        if self.done or tree.size != self.size:
+            return
+        self.done = True
+        root = tree.root()
+        if root != self.root:
+            self.bad(
+                Problem(
+                    self.size,
+                    "signer",
+                    f"the signer last signed this ledger at size {self.size} with root "
+                    f"{self.root.hex()[:16]}…, but the entries give {root.hex()[:16]}…: an entry "
+                    f"among 1..{self.size} is not the one that was signed",
+                )
+            )
+
+    def beyond(self, tree: CompactRange) -> None:
+        if self.done:
+            return
+        self.bad(
+            Problem(
+                tree.size + 1,
+                "signer",
+                f"the signer last signed this ledger at size {self.size} (root "
+                f"{self.root.hex()[:16]}…), but it ends at {tree.size}: signed entries "
+                f"{tree.size + 1}..{self.size} are missing (a database restored from an older "
+                "backup? RELIABILITY.md, 'Recovering the lost tail')",
+            )
+        )
 
 
 class _Checkpoints:
@@ -347,6 +411,7 @@ def verify_all(
     session: Session,
     credit_code: str | None = None,
     verifiers: Iterable[Verifier] | None = None,
+    signed_state: SignedState | None = None,
 ) -> list[Report]:
     """Verify one ledger (by credit code) or all of them."""
     q = select(Ledger.id).order_by(Ledger.id)
@@ -354,7 +419,7 @@ def verify_all(
         q = q.where(Ledger.credit_code == credit_code)
     keys = None if verifiers is None else list(verifiers)
     return [
-        verify_ledger(session=session, ledger_id=i, verifiers=keys)
+        verify_ledger(session=session, ledger_id=i, verifiers=keys, signed_state=signed_state)
         for i in session.execute(q).scalars()
     ]
 
@@ -365,6 +430,7 @@ def verify_consistently(
     ledger_id: int | None = None,
     credit_code: str | None = None,
     verifiers: Iterable[Verifier] | None = None,
+    signed_state: SignedState | None = None,
 ) -> list[Report]:
     """Verify in one consistent snapshot, so that appends running meanwhile raise no alarm.
 
@@ -376,5 +442,17 @@ def verify_consistently(
     options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
     with Session(engine.execution_options(**options)) as session:
         if ledger_id is not None:
-            return [verify_ledger(session=session, ledger_id=ledger_id, verifiers=verifiers)]
-        return verify_all(session=session, credit_code=credit_code, verifiers=verifiers)
+            return [
+                verify_ledger(
+                    session=session,
+                    ledger_id=ledger_id,
+                    verifiers=verifiers,
+                    signed_state=signed_state,
+                )
+            ]
+        return verify_all(
+            session=session,
+            credit_code=credit_code,
+            verifiers=verifiers,
+            signed_state=signed_state,
+        )

@@ -209,22 +209,7 @@ class CheckpointSigner:
             os.close(fd)  # releases the lock
 
     def _read_state(self) -> dict[str, tuple[int, bytes]]:
-        try:
-            raw = self.state_file.read_bytes()
-        except FileNotFoundError:
-            return {}
-        # An unreadable state must stop signing, never reset it: an empty state
-        # would let a restored backup be signed as if nothing had been before.
-        try:
-            doc: Any = json.loads(raw)
-            if doc.get("version") != STATE_VERSION:
-                raise ValueError(f"unknown version {doc.get('version')!r}")
-            return {
-                origin: (int(v["size"]), base64.b64decode(v["root"], validate=True))
-                for origin, v in doc["origins"].items()
-            }
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise SignerError(f"signer state {self.state_file} is unreadable: {exc}") from None
+        return _read_state_file(self.state_file)
 
     def _write_state(self, state: dict[str, tuple[int, bytes]]) -> None:
         doc = {
@@ -254,3 +239,34 @@ def load_verifier(key_file: str | Path) -> Verifier | None:
     if not path.exists():
         return None
     return load_key(path).verifier
+
+
+def _read_state_file(state_file: Path) -> dict[str, tuple[int, bytes]]:
+    try:
+        raw = state_file.read_bytes()
+    except FileNotFoundError:
+        return {}
+    # An unreadable state must stop signing, never reset it: an empty state
+    # would let a restored backup be signed as if nothing had been before.
+    try:
+        doc: Any = json.loads(raw)
+        if doc.get("version") != STATE_VERSION:
+            raise ValueError(f"unknown version {doc.get('version')!r}")
+        return {
+            origin: (int(v["size"]), base64.b64decode(v["root"], validate=True))
+            for origin, v in doc["origins"].items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SignerError(f"signer state {state_file} is unreadable: {exc}") from None
+
+
+def load_signed_state(key_file: str | Path) -> dict[str, tuple[int, bytes]]:
+    """The (size, root) last signed for every origin, from the state kept beside ``key_file``.
+
+    Read-only and without the private key: verification compares each ledger
+    with it, so that a database restored from an older backup (which remembers
+    fewer signed checkpoints than were issued) is caught. Empty when nothing
+    was signed yet or there is no state file here.
+    """
+    path = Path(key_file)
+    return _read_state_file(path.with_name(path.name + ".state.json"))
