@@ -1,0 +1,230 @@
+"""Backups restored (RELIABILITY.md, "Backup and restore"): the latest state verifies and the
+signer goes on from it; an older state is flagged, refused by the signer, and recovered by
+re-appending the lost tail from an export of the live ledger's entries.
+
+The stand-ins for real backups: on PostgreSQL ``pg_dump`` piped into ``psql``
+for the latest state and ``CREATE DATABASE … TEMPLATE`` for the older copy; on
+SQLite the online backup API (``sqlite3.Connection.backup``) for both. The
+signer's key and state stay where they are, outside every backup (as they must).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from foodtrace import cli
+from foodtrace.config import Settings
+from foodtrace.db import make_engine, read_session, write_session
+from foodtrace.ledger.models import Entry, Ledger
+from foodtrace.ledger.restore import append_exported
+from foodtrace.tlog.checkpoint import Checkpoint
+from foodtrace.tlog.service import checkpoint, head_root
+from foodtrace.tlog.signer import CheckpointSigner, InconsistentCheckpointError, load_signed_state
+from foodtrace.verify import verify_consistently
+
+from factories import BEVERAGE, add, beverage_ledger, customer
+
+PLATFORM = "trace.example.cn"
+ORIGIN = f"{PLATFORM}/ledger/{BEVERAGE}"
+
+
+class Backups:
+    """Copies of the test's database, by the dialect's own means; dropped at the end."""
+
+    def __init__(self, db_url: str, tmp_path: Path) -> None:
+        self.url = make_url(db_url)
+        self.tmp = tmp_path
+        self.made: list[str] = []
+
+    @property
+    def pg(self) -> bool:
+        return self.url.get_backend_name() == "postgresql"
+
+    def _conninfo(self, dbname: str) -> str:
+        u = self.url
+        return (
+            f"host={u.host or '127.0.0.1'} port={u.port or 5432} user={u.username} dbname={dbname}"
+        )
+
+    def _new_name(self, what: str) -> str:
+        name = f"{self.url.database if self.pg else 'db'}_{what}_{uuid.uuid4().hex[:6]}"
+        self.made.append(name)
+        return name
+
+    def snapshot(self, engine: Engine, what: str) -> str:
+        """A copy taken now, restored as a database of its own: its URL.
+
+        PostgreSQL: CREATE DATABASE … TEMPLATE (a file-level copy, as a base backup
+        restored to this moment would be). SQLite: the online backup API.
+        """
+        name = self._new_name(what)
+        if self.pg:
+            engine.dispose()  # TEMPLATE needs the source without connections
+            with psycopg.connect(self._conninfo("postgres"), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.url.database}"')
+            return self.url.set(database=name).render_as_string(hide_password=False)
+        return self._sqlite_backup(name)
+
+    def dump_and_restore(self, engine: Engine, what: str) -> str:
+        """The latest state through a logical backup: pg_dump | psql, or SQLite's backup API."""
+        name = self._new_name(what)
+        if not self.pg:
+            return self._sqlite_backup(name)
+        u = self.url
+        args = ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or ""]
+        dump = self.tmp / f"{name}.sql"
+        subprocess.run(
+            ["pg_dump", *args, "--no-owner", "--file", str(dump), u.database or ""],
+            check=True,
+            capture_output=True,
+        )
+        with psycopg.connect(self._conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        subprocess.run(
+            ["psql", *args, "-q", "-v", "ON_ERROR_STOP=1", "-d", name, "-f", str(dump)],
+            check=True,
+            capture_output=True,
+        )
+        return u.set(database=name).render_as_string(hide_password=False)
+
+    def _sqlite_backup(self, name: str) -> str:
+        path = self.tmp / f"{name}.db"
+        src = sqlite3.connect(self.url.database or "")
+        dst = sqlite3.connect(path)
+        try:
+            src.backup(dst)  # a consistent copy while others may write
+        finally:
+            dst.close()
+            src.close()
+        return f"sqlite:///{path}"
+
+    def drop_all(self) -> None:
+        if not self.pg:
+            return
+        with psycopg.connect(self._conninfo("postgres"), autocommit=True) as conn:
+            for name in self.made:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def backups(db_url: str, tmp_path: Path) -> Iterator[Backups]:
+    b = Backups(db_url, tmp_path)
+    yield b
+    b.drop_all()
+
+
+@pytest.fixture
+def foodtrace(monkeypatch):  # type: ignore[no-untyped-def]
+    """``foodtrace …`` against a given database URL (exit code, output)."""
+    cli._load_plugins()
+    runner = CliRunner()
+
+    def run(url: str, *args: str):  # type: ignore[no-untyped-def]
+        monkeypatch.setenv("TRACE_DATABASE_URL", url)
+        return runner.invoke(cli.app, list(args))
+
+    return run
+
+
+def _signer() -> CheckpointSigner:
+    return CheckpointSigner.open(Settings().signing_key_file, name=PLATFORM)
+
+
+def _sign(engine: Engine, clock, lid: int) -> int:  # type: ignore[no-untyped-def]
+    clock.advance(timedelta(seconds=2))
+    with write_session(engine) as s:
+        return checkpoint(session=s, ledger_id=lid, signer=_signer(), clock=clock, force=True).size
+
+
+def _customers(engine: Engine, clock, lid: int, codes: range) -> None:  # type: ignore[no-untyped-def]
+    for i in codes:
+        add(engine, clock, lid, "customer", customer(code=f"C{i}", name=f"经销商 {i}"))
+
+
+def _export(engine: Engine, lid: int) -> list[bytes]:
+    """The ledger's entries as exported: their canonical bytes, in seq order."""
+    with read_session(engine) as s:
+        rows = s.execute(select(Entry.body).where(Entry.ledger_id == lid).order_by(Entry.seq))
+        return [bytes(b) for b in rows.scalars()]
+
+
+def _verified(engine: Engine) -> bool:
+    signer = _signer()
+    reports = verify_consistently(
+        engine=engine,
+        verifiers=[signer.verifier],
+        signed_state=load_signed_state(signer.key_file),
+    )
+    return all(r.ok for r in reports)
+
+
+def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
+    engine, clock, backups, foodtrace
+) -> None:
+    lid = beverage_ledger(engine, clock)
+    _customers(engine, clock, lid, range(10, 13))
+    assert _sign(engine, clock, lid) == 12
+    older = backups.snapshot(engine, "older")  # taken at 12, its checkpoint at 12
+    _customers(engine, clock, lid, range(13, 17))
+    assert _sign(engine, clock, lid) == 16
+    latest = backups.dump_and_restore(engine, "latest")  # the live state at 16
+    engine.dispose()  # the live database is lost from here on
+
+    # The latest state verifies, and the signer goes on from it.
+    restored = make_engine(latest)
+    try:
+        result = foodtrace(latest, "verify")
+        assert result.exit_code == 0, result.output
+        assert f"ok    {BEVERAGE}  16 entries, 2 checkpoints" in result.output
+        _customers(restored, clock, lid, range(17, 18))
+        assert _sign(restored, clock, lid) == 17
+        assert _verified(restored)
+        export = _export(restored, lid)  # what an export of the live ledger holds
+    finally:
+        restored.dispose()
+
+    # The older state: consistent in itself, but behind what was signed.
+    old = make_engine(older)
+    try:
+        result = foodtrace(older, "verify")
+        assert result.exit_code == 1, result.output
+        assert (
+            f"FAIL  {BEVERAGE}  first bad entry: seq 13 (signer): the signer last signed this "
+            "ledger at size 17" in result.output
+        )
+        assert "signed entries 13..17 are missing" in result.output
+        with read_session(old) as s:
+            head = s.get(Ledger, lid)
+            tree = Checkpoint(head.origin, head.size, head_root(head))
+        with pytest.raises(InconsistentCheckpointError, match="behind the last signed size"):
+            _signer().sign(tree, prove=lambda a, b: [])
+
+        # Recovery: re-append the lost tail from the export, the same bytes.
+        with write_session(old) as s:
+            done = append_exported(
+                session=s,
+                ledger_id=lid,
+                entries=export[12:],
+                signed=load_signed_state(Settings().signing_key_file)[ORIGIN],
+            )
+        assert (done.appended, done.size) == (5, 17)
+        assert _export(old, lid) == export
+        result = foodtrace(older, "verify")
+        assert result.exit_code == 0, result.output
+        assert f"ok    {BEVERAGE}  17 entries" in result.output
+        _customers(old, clock, lid, range(18, 19))
+        assert _sign(old, clock, lid) == 18  # consistent with the signer again
+        assert _verified(old)
+    finally:
+        old.dispose()
