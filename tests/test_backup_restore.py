@@ -204,6 +204,12 @@ def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
             "ledger at size 17" in result.output
         )
         assert "signed entries 13..17 are missing" in result.output
+        result = foodtrace(older, "checkpoint")
+        assert result.exit_code == 1, result.output
+        assert f"FAIL  {BEVERAGE}  refusing to sign {ORIGIN}: the database ends at size 12" in (
+            result.output
+        )
+        assert "behind the last signed size" in result.output
         with read_session(old) as s:
             head = s.get(Ledger, lid)
             tree = Checkpoint(head.origin, head.size, head_root(head))

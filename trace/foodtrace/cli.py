@@ -176,13 +176,13 @@ def checkpoint(
     from foodtrace.db import write_session
     from foodtrace.ledger.models import Ledger
     from foodtrace.tlog.service import checkpoint as sign_checkpoint
-    from foodtrace.tlog.signer import SignerError
+    from foodtrace.tlog.signer import InconsistentCheckpointError, SignerError
 
     settings = Settings()
     engine = prepare(settings)
     signer = _checkpoint_signer(settings, engine)
     with write_session(engine) as session:
-        q = select(Ledger.id, Ledger.credit_code).order_by(Ledger.id)
+        q = select(Ledger.id, Ledger.credit_code, Ledger.origin).order_by(Ledger.id)
         if enterprise:
             q = q.where(Ledger.credit_code == enterprise.upper())
         ledgers = session.execute(q).all()
@@ -190,7 +190,7 @@ def checkpoint(
         typer.echo(f"no ledger for credit code {enterprise}", err=True)
         raise typer.Exit(2)
     refused = 0
-    for ledger_id, code in ledgers:
+    for ledger_id, code, origin in ledgers:
         try:
             with write_session(engine) as session:
                 cp = sign_checkpoint(
@@ -200,7 +200,18 @@ def checkpoint(
                     clock=SystemClock(),
                     force=True,
                 )
-                typer.echo(f"ok    {code}  size {cp.size}  signed {cp.signed_at}")
+                size, signed_at = cp.size, cp.signed_at
+            last = signer.last_signed(origin)
+            if last is not None and last[0] > size:
+                # Its own latest checkpoint covers the database, so nothing new was signed,
+                # but the signer signed more of this ledger than the database holds.
+                raise InconsistentCheckpointError(
+                    f"the database ends at size {size}, behind the last signed size "
+                    "(restored from an older backup? RELIABILITY.md, 'Recovering the lost tail')",
+                    origin=origin,
+                    last=last,
+                )
+            typer.echo(f"ok    {code}  size {size}  signed {signed_at}")
         except SignerError as exc:
             refused += 1
             typer.echo(f"FAIL  {code}  {exc}")
