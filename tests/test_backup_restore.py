@@ -10,8 +10,10 @@ signer's key and state stay where they are, outside every backup (as they must).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -234,3 +236,168 @@ def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
         assert _verified(old)
     finally:
         old.dispose()
+
+
+# ------------------------------------------------------------------ point-in-time recovery
+
+
+class Cluster:
+    """A PostgreSQL cluster of the test's own (initdb), run as the ``postgres`` OS user."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.bindir = Path(
+            subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+        )
+        self.data = root / name
+        self.root = root
+        self.port = _free_port()
+
+    def run(self, *cmd: str, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+        exe = str(self.bindir / cmd[0]) if (self.bindir / cmd[0]).exists() else cmd[0]
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        done = subprocess.run([*prefix, exe, *cmd[1:]], capture_output=True, text=True, **kw)
+        assert done.returncode == 0, f"{cmd}: {done.stdout}\n{done.stderr}"
+        return done
+
+    def configure(self, **settings: str) -> None:
+        with (self.data / "postgresql.auto.conf").open("a") as conf:
+            for key, value in settings.items():
+                conf.write(f"{key} = '{value}'\n")
+
+    def start(self) -> None:
+        self.configure(port=str(self.port), listen_addresses="127.0.0.1")
+        self.run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def url(self, db: str = "foodtrace") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{db}"
+
+    def sql(self, query: str, db: str = "postgres") -> list[tuple]:
+        info = f"host=127.0.0.1 port={self.port} user=postgres dbname={db}"
+        with psycopg.connect(info, autocommit=True) as conn:
+            cur = conn.execute(query)
+            return cur.fetchall() if cur.description else []
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def pitr_root() -> Iterator[Path]:
+    """A directory the postgres OS user owns (the test's tmp_path is root's alone)."""
+    import shutil
+    import tempfile
+
+    if not shutil.which("pg_config"):
+        pytest.fail("pg_config (postgresql server binaries) is needed for the PITR test")
+    root = Path(tempfile.mkdtemp(prefix="ft-pitr-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_point_in_time_recovery_from_a_base_backup_and_archived_wal(
+    clock, pitr_root, foodtrace
+) -> None:
+    """The documented procedure, for real: archive_mode on, pg_basebackup, recovery to a
+    moment (an older state: flagged, then recovered from an export) and to the archive's end
+    (the latest state: verifies, signs on)."""
+    from foodtrace.accounts.service import init_platform
+    from foodtrace.db import migrate
+
+    wal = pitr_root / "wal"
+    live = Cluster(pitr_root, "live")
+    live.run("initdb", "-D", str(live.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    live.run("mkdir", "-p", str(wal))
+    live.configure(
+        wal_level="replica", archive_mode="on", archive_command=f"cp %p {wal}/%f", fsync="off"
+    )
+    started: list[Cluster] = []
+    try:
+        live.start()
+        started.append(live)
+        live.sql("CREATE DATABASE foodtrace")
+        engine = make_engine(live.url())
+        migrate(engine)
+        with write_session(engine) as s:
+            init_platform(session=s, name=PLATFORM, now=clock.now())
+        lid = beverage_ledger(engine, clock)
+        _customers(engine, clock, lid, range(10, 13))
+        assert _sign(engine, clock, lid) == 12
+        base = pitr_root / "base"
+        live.run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(live.port), "-U", "postgres",
+            "-D", str(base), "-Fp", "-X", "stream", "--checkpoint=fast",
+        )  # fmt: skip
+        _customers(engine, clock, lid, range(13, 17))
+        assert _sign(engine, clock, lid) == 16
+        target = live.sql("SELECT now()")[0][0]
+        time.sleep(1.1)
+        _customers(engine, clock, lid, range(17, 21))
+        assert _sign(engine, clock, lid) == 20
+        export = _export(engine, lid)
+        engine.dispose()
+        segment = live.sql("SELECT pg_walfile_name(pg_switch_wal())")[0][0]
+        deadline = time.monotonic() + 60
+        while (live.sql("SELECT last_archived_wal FROM pg_stat_archiver")[0][0] or "") < segment:
+            assert time.monotonic() < deadline, "WAL was not archived"
+            time.sleep(0.2)
+        live.stop()  # the disaster
+
+        def recover(name: str, **target_settings: str) -> Cluster:
+            c = Cluster(pitr_root, name)
+            c.run("cp", "-a", str(base), str(c.data))
+            # archive_mode off: a promoted copy must not archive its new timeline into the
+            # archive the next recovery reads (it would follow that timeline).
+            c.configure(restore_command=f"cp {wal}/%f %p", archive_mode="off", **target_settings)
+            c.run("touch", str(c.data / "recovery.signal"))
+            c.start()
+            started.append(c)
+            deadline = time.monotonic() + 60
+            while c.sql("SELECT pg_is_in_recovery()")[0][0]:
+                assert time.monotonic() < deadline, "recovery did not finish"
+                time.sleep(0.2)
+            return c
+
+        # To the end of the archive: the latest state verifies, and the signer goes on.
+        latest = recover("latest")
+        result = foodtrace(latest.url(), "verify")
+        assert result.exit_code == 0, result.output
+        assert f"ok    {BEVERAGE}  20 entries, 3 checkpoints" in result.output
+        latest.stop()
+
+        # To the moment before the last four entries: an older state, flagged and recovered.
+        older = recover(
+            "older", recovery_target_time=target.isoformat(), recovery_target_action="promote"
+        )
+        result = foodtrace(older.url(), "verify")
+        assert result.exit_code == 1, result.output
+        assert "signed entries 17..20 are missing" in result.output
+        old = make_engine(older.url())
+        try:
+            with write_session(old) as s:
+                done = append_exported(
+                    session=s,
+                    ledger_id=lid,
+                    entries=export[16:],
+                    signed=load_signed_state(Settings().signing_key_file)[ORIGIN],
+                )
+            assert (done.appended, done.size) == (4, 20)
+            assert foodtrace(older.url(), "verify").exit_code == 0
+            _customers(old, clock, lid, range(21, 22))
+            assert _sign(old, clock, lid) == 21
+        finally:
+            old.dispose()
+    finally:
+        for c in started:
+            c.stop()
