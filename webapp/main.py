@@ -40,7 +40,7 @@ from regulator_view.case_pages import router as regulator_case_pages
 from regulator_view.cases_api import router as regulator_cases_router
 from regulator_view.pages import router as regulator_pages
 from webapp import auth, checkpointer, consumer, errors, pages, platform_admin, platform_pages
-from webapp.security import SecurityHeaders
+from webapp.security import SecurityHeaders, StrictJson
 
 
 def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
@@ -91,6 +91,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.add_middleware(StrictJson)
     app.add_middleware(SecurityHeaders)
     errors.install(app)
     app.include_router(auth.router)
