@@ -30,6 +30,7 @@ from foodtrace.accounts.service import (
     create_api_token,
     enterprise_users,
     list_api_tokens,
+    reads_of,
     revoke_api_token,
 )
 from foodtrace.attachments.service import store_attachment
@@ -721,3 +722,11 @@ def revoke_token_page(
         revoke_api_token(session=session, enterprise_id=pair[1].enterprise_id, token_id=token_id)
         session.commit()
     return redirect("/admin/users")
+
+
+@router.get("/reads")
+def reads_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
+    """Who at the regulator read this enterprise's records, newest first."""
+    with Session(engine) as session:
+        reads = reads_of(session=session, enterprise_id=pair[1].enterprise_id)
+    return render(request, "reads.html", {"reads": reads}, user=pair[0])

@@ -123,6 +123,7 @@ RULES: dict[str, set[str]] = {
             ("GET", "/import/{job_id}"),
             ("POST", "/import/{job_id}/confirm"),
             ("GET", "/cases"),
+            ("GET", "/reads"),
             ("POST", "/cases/{case_id}/actions"),
         )
     },
