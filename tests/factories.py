@@ -235,7 +235,7 @@ def register(engine: Engine, clock: Clock, credit_code: str = BEVERAGE, **over: 
 
 def beverage_ledger(engine: Engine, clock: Clock, credit_code: str = BEVERAGE) -> int:
     """A beverage maker with master data, one material lot, one lot with a CCP reading,
-    a release test and a sale: 9 entries."""
+    a release test (and the public declaration it makes due) and a sale: 10 entries."""
     lid = register(engine, clock, credit_code)
     add(engine, clock, lid, "supplier", supplier())
     add(engine, clock, lid, "customer", customer())
