@@ -461,3 +461,27 @@ def test_the_vendored_verifier_is_the_published_package() -> None:
     script = (VENDOR.parents[1] / "lot-proof.js").read_text()
     assert 'new URL("vendor/noble-ed25519-3.2.0.js", import.meta.url)' in script
     assert not re.search(r"https?://", script)  # no address of another site
+
+
+def test_lots_released_before_declarations_existed_get_theirs_once(
+    engine, clock, db_url, monkeypatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from foodtrace import cli
+    from foodtrace.records import service
+
+    with monkeypatch.context() as old_code:  # a ledger written before this feature
+        old_code.setattr(service, "_declare", lambda **_: [])
+        lid = f.beverage_ledger(engine, clock)
+    assert _declarations(engine, lid) == []
+    monkeypatch.setenv("TRACE_DATABASE_URL", db_url)
+    cli._load_plugins()
+    result = CliRunner().invoke(cli.app, ["declare"])
+    assert result.exit_code == 0, result.output
+    assert f"ok    {f.BEVERAGE}  1 declarations appended" in result.output
+    [(seq, body)] = _declarations(engine, lid)
+    assert (seq, body) == (10, DECLARED)
+    again = CliRunner().invoke(cli.app, ["declare", "--enterprise", f.BEVERAGE])
+    assert f"ok    {f.BEVERAGE}  0 declarations appended" in again.output
+    _verified(engine, lid)

@@ -333,6 +333,24 @@ def _declare(
     return out
 
 
+def declare_released(*, session: Session, ledger_id: int, clock: Clock) -> list[int]:
+    """Append the public declaration of every lot that is released but has none; their seqs.
+
+    For ledgers written before public declarations existed (migration
+    0005_public_declarations): a lot gets its declaration with its release test,
+    so only those older lots lack one. Running it again appends nothing.
+    """
+    head = ledger.lock_head(session=session, ledger_id=ledger_id)
+    if head.owner_kind != "enterprise":
+        return []
+    store = DbStore(session, ledger_id)
+    declared = {r["lot_seq"] for r in store.find("public_declarations")}
+    lots = {lot["record_seq"] for lot in store.find("lots")} - declared
+    return _declare(
+        session=session, head=head, store=store, lots=lots, now=clock.now(), defer_head=False
+    )
+
+
 def platform_name(session: Session) -> str:
     platform = session.get(Platform, 1)
     if platform is None:

@@ -7,8 +7,8 @@ Create Date: 2026-11-26
 A ``public_declaration`` entry (DESIGN.md, "QR codes and the consumer page") is
 appended by the platform when a lot is released; this table lets the consumer
 page find a lot's declarations without reading the ledger. It starts empty:
-lots released before this migration get their declaration with their next
-release test or correction (no entry is ever written by a migration).
+lots released before this migration get their declarations from
+``foodtrace declare`` (no entry is ever written by a migration).
 
 The revision is named, not just numbered, so that it cannot be confused with
 another branch's 0005.
