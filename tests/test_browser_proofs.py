@@ -160,6 +160,8 @@ TAMPERS = {
     "checkpoint signature": lambda html: _edit_proof(html, _forge_signature),
     # the proof is intact, but the page shows something the entry does not say
     "page fact": lambda html: html.replace(">石榴汁饮料<", ">石榴汁饮料（特级）<", 1),
+    # a genuine proof, shown as another lot's
+    "another lot": lambda html: html.replace(LOT, "PJ20260301B"),
 }
 
 
