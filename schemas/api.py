@@ -29,6 +29,11 @@ class RecordedPublic(BaseModel):
     replayed: bool = Field(
         False, description="true when an idempotent retry returned the first result"
     )
+    followed_by: list[int] = Field(
+        default_factory=list,
+        description="seqs of the entries the platform appended right after this one, in the "
+        "same transaction: the lot's public declaration when a release test releases it",
+    )
 
 
 class EntryPublic(BaseModel):

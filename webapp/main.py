@@ -25,6 +25,7 @@ from enterprise_portal.pages import router as enterprise_pages
 from foodtrace.accounts.service import init_platform
 from foodtrace.clock import Clock, SystemClock
 from foodtrace.config import Settings
+from foodtrace.consumer import PublicProver
 from foodtrace.db import (
     current_revision,
     head_revision,
@@ -68,6 +69,9 @@ def create_app(
         prepare_database(app.state.engine, settings, clock)
         with read_session(app.state.engine) as session:
             app.state.signer = open_signer(session=session, key_file=settings.signing_key_file)
+        app.state.prover = PublicProver(
+            engine=app.state.engine, signer=app.state.signer, clock=clock
+        )
         task = None
         if settings.checkpoint_interval_s > 0:
             task = asyncio.create_task(

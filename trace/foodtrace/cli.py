@@ -202,6 +202,35 @@ def checkpoint(
         raise typer.Exit(1)
 
 
+@app.command()
+def declare(
+    enterprise: Annotated[
+        str | None, typer.Option(help="Credit code of one enterprise; all if omitted.")
+    ] = None,
+) -> None:
+    """Give every released lot without a public declaration its declaration (older ledgers)."""
+    from sqlalchemy import select
+
+    from foodtrace.clock import SystemClock
+    from foodtrace.db import write_session
+    from foodtrace.ledger.models import Ledger
+    from foodtrace.records.service import declare_released
+
+    engine = prepare(Settings())
+    with write_session(engine) as session:
+        q = select(Ledger.id, Ledger.credit_code).where(Ledger.owner_kind == "enterprise")
+        if enterprise:
+            q = q.where(Ledger.credit_code == enterprise.upper())
+        ledgers = session.execute(q.order_by(Ledger.id)).all()
+    if enterprise and not ledgers:
+        typer.echo(f"no enterprise ledger for credit code {enterprise}", err=True)
+        raise typer.Exit(2)
+    for ledger_id, code in ledgers:
+        with write_session(engine) as session:
+            seqs = declare_released(session=session, ledger_id=ledger_id, clock=SystemClock())
+        typer.echo(f"ok    {code}  {len(seqs)} declarations appended")
+
+
 @user_app.command("add")
 def user_add(
     username: str,
