@@ -88,7 +88,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data``: write a temporary file, fsync, rename, fsync the dir."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -234,7 +234,7 @@ class CheckpointSigner:
                 for origin, (size, root) in sorted(state.items())
             },
         }
-        _atomic_write(self.state_file, json.dumps(doc, indent=1).encode("utf-8") + b"\n")
+        atomic_write(self.state_file, json.dumps(doc, indent=1).encode("utf-8") + b"\n")
 
 
 def load_key(key_file: str | Path) -> NoteSigner:
