@@ -172,7 +172,8 @@ def inclusion_proof(
             "seq", f"seq {seq} is beyond the tree size {ledger.size if size is None else size}"
         )
     entry = get_entry(session=session, ledger_id=ledger.id, seq=seq)
-    if not is_public_entry(bytes(entry.body)):
+    private = not is_public_entry(bytes(entry.body))
+    if private:
         access.require_private(f"entry {seq}")
     if size is None:
         signed = _fresh(request, engine, clock, ledger)
@@ -188,7 +189,8 @@ def inclusion_proof(
     except LedgerDamaged as exc:
         raise _conflict(exc) from None
     proof = merkle.inclusion_proof(seq - 1, leaves)
-    _log_regulator(engine, access, clock, f"inclusion proof of ledger entry {seq}")
+    if private:
+        _log_regulator(engine, access, clock, f"inclusion proof of ledger entry {seq}")
     return InclusionProofPublic(
         origin=ledger.origin,
         seq=seq,
@@ -258,7 +260,8 @@ def tlog_proof(
     if seq > ledger.size:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no entry {seq}")
     entry = get_entry(session=session, ledger_id=ledger.id, seq=seq)
-    if not is_public_entry(bytes(entry.body)):
+    private = not is_public_entry(bytes(entry.body))
+    if private:
         access.require_private(f"entry {seq}")
     signed = _fresh(request, engine, clock, ledger)
     try:
@@ -266,5 +269,6 @@ def tlog_proof(
             bundle = proof_against(session=fresh, ledger_id=ledger.id, seq=seq, signed=signed)
     except LedgerDamaged as exc:
         raise _conflict(exc) from None
-    _log_regulator(engine, access, clock, f"tlog-proof of ledger entry {seq}")
+    if private:
+        _log_regulator(engine, access, clock, f"tlog-proof of ledger entry {seq}")
     return PlainTextResponse(bundle.text(), media_type=TEXT)

@@ -31,7 +31,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -41,6 +41,12 @@ from foodtrace.tlog.note import NoteError, Verifier, parse_note
 from foodtrace.tlog.signer import atomic_write
 
 STATE_VERSION = 1
+
+
+class HttpClient(Protocol):
+    """What the witness needs of an HTTP client: ``httpx.Client(base_url=server)`` or a test's."""
+
+    def get(self, url: str, *, params: dict[str, Any] | None = None) -> Any: ...
 
 
 class WitnessError(RuntimeError):
@@ -83,11 +89,12 @@ def save_state(path: Path, state: dict[str, str]) -> None:
     atomic_write(path, json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8") + b"\n")
 
 
-def list_ledgers(client: httpx.Client) -> list[str]:
+def list_ledgers(client: HttpClient) -> list[str]:
     """The credit codes of every ledger the server lists (``GET /api/v1/ledgers``)."""
     try:
         r = client.get("/api/v1/ledgers")
-        r.raise_for_status()
+        if r.status_code != 200:
+            raise WitnessError(f"cannot list the server's ledgers ({_detail(r)})")
         return [str(x["credit_code"]) for x in r.json()["data"]]
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
         raise WitnessError(f"cannot list the server's ledgers: {exc}") from None
@@ -95,7 +102,7 @@ def list_ledgers(client: httpx.Client) -> list[str]:
 
 def witness(
     *,
-    client: httpx.Client,
+    client: HttpClient,
     verifiers: Iterable[Verifier],
     state: dict[str, str],
     platform: str,
@@ -118,7 +125,7 @@ def witness(
     return outcomes
 
 
-def _detail(r: httpx.Response) -> str:
+def _detail(r: Any) -> str:
     try:
         detail = r.json().get("detail")
     except (ValueError, AttributeError):
@@ -142,7 +149,7 @@ def _hashes(values: Any) -> list[bytes]:
 
 
 def _witness_one(
-    client: httpx.Client, code: str, keys: list[Verifier], platform: str, last: str | None
+    client: HttpClient, code: str, keys: list[Verifier], platform: str, last: str | None
 ) -> tuple[Outcome, str | None]:
     origin = f"{platform}/ledger/{code}"
     old = Checkpoint.parse(parse_note(last).text) if last is not None else None
