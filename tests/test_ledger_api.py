@@ -12,14 +12,12 @@ from foodtrace.accounts.models import Authority
 from foodtrace.accounts.service import Role, add_user, create_authority
 from foodtrace.cases.service import authority_ledger
 from foodtrace.db import write_session
-from foodtrace.ledger.service import build_entry, lock_head, new_salt, write_entry
 from foodtrace.tlog import merkle
 from foodtrace.tlog.checkpoint import open_checkpoint, verify_checkpoint_extends
 from foodtrace.tlog.merkle import EMPTY_ROOT
 from foodtrace.tlog.note import Verifier
 from foodtrace.tlog.service import verify_entry_proof
 from schemas.identifiers import credit_code_check_char
-from schemas.types import format_instant
 
 import factories as f
 
@@ -34,24 +32,6 @@ PLATFORM = "trace.example.cn"
 PASSWORD = "a long enough pass 1"
 
 
-def raw_append(engine, clock, ledger_id: int, kind: str, body: dict) -> int:  # type: ignore[no-untyped-def]
-    """Append an entry of any kind (no projection): e.g. a public declaration, made on another
-    branch, or an authority's public recall without the whole case flow."""
-    with write_session(engine) as s:
-        head = lock_head(session=s, ledger_id=ledger_id)
-        now = format_instant(clock.now())
-        entry = build_entry(
-            head=head,
-            kind=kind,
-            body=body,
-            actor="qa",
-            event_time=now,
-            recorded_at=now,
-            salt=new_salt(),
-        )
-        return write_entry(session=s, head=head, entry=entry).seq
-
-
 @pytest.fixture
 def world(engine, clock) -> dict[str, int]:
     """The beverage maker (9 private entries, then a public declaration at 10), the sugar maker,
@@ -60,7 +40,7 @@ def world(engine, clock) -> dict[str, int]:
     bev = f.beverage_ledger(engine, clock)
     sugar = f.register(engine, clock, f.SUGAR, name="枣庄鲁南糖业有限公司")
     decl = {"lot_code": "PJ20260301A", "product": "石榴汁饮料", "conclusion": "pass"}
-    assert raw_append(engine, clock, bev, "public_declaration", decl) == 10
+    assert f.raw_append(engine, clock, bev, "public_declaration", decl) == 10
     with write_session(engine) as s:
         for code, region in ((DISTRICT, "370404"), (CITY, "370402")):
             create_authority(
@@ -82,9 +62,9 @@ def world(engine, clock) -> dict[str, int]:
             )  # fmt: skip
     assert district is not None
     assert city is not None
-    raw_append(engine, clock, district, "failed_sample", {"lot_code": "PJ20260301A"})
+    f.raw_append(engine, clock, district, "failed_sample", {"lot_code": "PJ20260301A"})
     recall = {"case_seq": 1, "lots": [{"credit_code": f.BEVERAGE, "lot_code": "PJ20260301A"}]}
-    raw_append(engine, clock, district, "public_recall", recall)
+    f.raw_append(engine, clock, district, "public_recall", recall)
     return {"beverage": bev, "sugar": sugar, "district": district, "city": city}
 
 

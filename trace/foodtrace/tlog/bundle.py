@@ -316,5 +316,5 @@ def _check_entry(raw: bytes, seq: int, origin: str, prev: str, where: str) -> No
         raise BundleError(
             where,
             f"prev_hash {str(entry.get('prev_hash'))[:16]}… is not the hash of entry "
-            f"{seq - 1} ({prev[:16]}…)",
+            f"{seq - 1} ({prev[:16]}…): entry {seq - 1} or this link was changed",
         )
