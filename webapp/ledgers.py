@@ -107,12 +107,15 @@ def _log_regulator(engine: EngineDep, access: LedgerAccess, clock: ClockDep, wha
     responses={200: {"content": {TEXT: {}}}},
 )
 def checkpoint_key(request: Request) -> PlainTextResponse:
-    """The platform's checkpoint verifier key (C2SP ``name+keyid+base64``), one line.
+    """The platform's checkpoint verifier key (C2SP ``name+keyid+base64``), one a line.
 
-    Verify against a copy obtained out of band (pinned); this endpoint is for
-    finding it, not for trusting it.
+    The first line is the key that signs now; after a key rotation the earlier
+    keys follow, one a line, for the checkpoints they signed. Verify against a
+    copy obtained out of band (pinned): this endpoint is for finding the key,
+    not for trusting it.
     """
-    return PlainTextResponse(_signer(request).verifier.vkey + "\n", media_type=TEXT)
+    keys = _signer(request).verifiers
+    return PlainTextResponse("".join(k.vkey + "\n" for k in keys), media_type=TEXT)
 
 
 @router.get("/api/v1/ledgers", response_model=LedgersPublic)

@@ -97,20 +97,20 @@ def verify(
     Signed checkpoints are checked against the entries; their signatures too
     when the platform's key file (TRACE_SIGNING_KEY_FILE) is here.
     """
-    from foodtrace.tlog.signer import SignerError, load_verifier
+    from foodtrace.tlog.signer import SignerError, load_verifiers
     from foodtrace.verify import verify_consistently
 
     settings = Settings()
     engine = _engine(settings)
     code = enterprise.upper() if enterprise else None
     try:
-        verifier = load_verifier(settings.signing_key_file)
+        # the current key and those it replaced: older checkpoints were signed by them
+        keys = load_verifiers(settings.signing_key_file)
     except (SignerError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    reports = verify_consistently(
-        engine=engine, credit_code=code, verifiers=None if verifier is None else [verifier]
-    )
+    verifier = keys[0] if keys else None
+    reports = verify_consistently(engine=engine, credit_code=code, verifiers=keys or None)
     if enterprise and not reports:
         typer.echo(f"no ledger for credit code {enterprise}", err=True)
         raise typer.Exit(2)
@@ -171,11 +171,58 @@ def init() -> None:
 
 
 @app.command()
-def key() -> None:
+def key(
+    all_keys: Annotated[
+        bool, typer.Option("--all", help="Also the verifier keys of earlier (rotated) keys.")
+    ] = False,
+) -> None:
     """Print the platform's checkpoint verifier key (C2SP form), creating the key if needed."""
     settings = Settings()
     engine = prepare(settings)
-    typer.echo(_checkpoint_signer(settings, engine).verifier.vkey)
+    signer = _checkpoint_signer(settings, engine)
+    for verifier in signer.verifiers if all_keys else [signer.verifier]:
+        typer.echo(verifier.vkey)
+
+
+@app.command("rotate-key")
+def rotate_key(
+    name: Annotated[
+        str,
+        typer.Option(
+            help="The new key's name: <platform>/<suffix>, e.g. trace.example.cn/2027; never "
+            "a name used before."
+        ),
+    ],
+) -> None:
+    """Replace the checkpoint signing key; the old verifier key is kept to check old checkpoints.
+
+    Stop the server first and start it again after: a running server signs with
+    the key it loaded. Publish the new verifier key beside the old one, and back
+    up the key file, its .state.json and its .retired together.
+    """
+    from foodtrace.db import read_session
+    from foodtrace.records.service import platform_name
+    from foodtrace.tlog.note import NoteError
+    from foodtrace.tlog.signer import SignerError
+    from foodtrace.tlog.signer import rotate_key as rotate
+
+    settings = Settings()
+    engine = prepare(settings)
+    _checkpoint_signer(settings, engine)  # refuses a missing key of a signed database
+    with read_session(engine) as session:
+        platform = platform_name(session)
+    try:
+        old, new = rotate(settings.signing_key_file, new_name=name, platform=platform)
+    except (SignerError, NoteError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"retired: {old.vkey}", err=True)
+    typer.echo(
+        f"the old secret is set aside as {settings.signing_key_file}.{old.key_id:08x}.old: "
+        "archive it offline or destroy it; restart the server to sign with the new key",
+        err=True,
+    )
+    typer.echo(new.vkey)
 
 
 @app.command()
