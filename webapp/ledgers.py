@@ -37,7 +37,14 @@ from schemas.api import (
     LedgerListedPublic,
     LedgersPublic,
 )
-from webapp.deps import ClockDep, EngineDep, LedgerAccess, LedgerAccessDep, SessionDep
+from webapp.deps import (
+    ClockDep,
+    EngineDep,
+    LedgerAccess,
+    LedgerAccessDep,
+    OptionalPrincipal,
+    SessionDep,
+)
 
 router = APIRouter(tags=["ledger proofs"])
 
@@ -119,7 +126,7 @@ def checkpoint_key(request: Request) -> PlainTextResponse:
 
 
 @router.get("/api/v1/ledgers", response_model=LedgersPublic)
-def ledgers(session: SessionDep) -> LedgersPublic:
+def ledgers(session: SessionDep, _principal: OptionalPrincipal) -> LedgersPublic:
     """Every ledger's credit code and origin: what a witness needs to watch them all."""
     rows = session.execute(
         select(Ledger.credit_code, Ledger.origin, Ledger.owner_kind).order_by(Ledger.credit_code)
