@@ -255,3 +255,24 @@ def test_an_authoritys_ledger_exports_and_verifies(engine, clock, invoke, tmp_pa
     r = invoke("verify-bundle", str(path), "--key", _vkey(invoke))
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith(f"ok  {PLATFORM}/ledger/{code}: 2 entries")
+
+
+def test_a_bundle_of_an_empty_ledger_holds_the_empty_trees_checkpoint() -> None:
+    import io
+
+    from foodtrace.tlog.bundle import write_bundle
+    from foodtrace.tlog.checkpoint import Checkpoint
+    from foodtrace.tlog.merkle import EMPTY_ROOT
+    from foodtrace.tlog.note import sign_note
+
+    key = NoteSigner.generate(PLATFORM)
+    out = io.BytesIO()
+    note = sign_note(Checkpoint(ORIGIN, 0, EMPTY_ROOT).text(), [key])
+    write_bundle(out, origin=ORIGIN, entries=[], size=0, checkpoints=[note])
+    verified = verify_bundle(out.getvalue(), verifiers=[key.verifier])
+    assert (verified.size, verified.checkpoint_sizes, verified.root) == (0, (0,), EMPTY_ROOT)
+    wrong = sign_note(Checkpoint(ORIGIN, 0, bytes(32)).text(), [key])
+    out = io.BytesIO()
+    write_bundle(out, origin=ORIGIN, entries=[], size=0, checkpoints=[wrong])
+    with pytest.raises(BundleError, match="checkpoint at size 0"):
+        verify_bundle(out.getvalue(), verifiers=[key.verifier])
