@@ -177,10 +177,9 @@ def inclusion_proof(
     assert ledger.id is not None
     if size is not None and size > ledger.size:
         _bad_query("size", f"size {size} is beyond the ledger's {ledger.size} entries")
-    if seq > (ledger.size if size is None else size):
-        _bad_query(
-            "seq", f"seq {seq} is beyond the tree size {ledger.size if size is None else size}"
-        )
+    limit = ledger.size if size is None else size
+    if seq > limit:
+        _bad_query("seq", f"seq {seq} is beyond the tree size {limit}")
     entry = get_entry(session=session, ledger_id=ledger.id, seq=seq)
     private = not is_public_entry(bytes(entry.body))
     if private:
