@@ -298,3 +298,29 @@ def recall(engine: Engine, clock: Clock, credit_code: str, lot_code: str) -> str
             clock=clock,
         )
     return opened.case_id
+
+
+def raw_append(
+    engine: Engine, clock: Clock, ledger_id: int, kind: str, body: dict[str, Any]
+) -> int:
+    """Append an entry of any kind without its projection; returns its seq.
+
+    For the Merkle log's tests: a public declaration (a kind another branch
+    adds), or an authority's public recall without the whole case flow.
+    """
+    from foodtrace.ledger.service import build_entry, lock_head, new_salt, write_entry
+    from schemas.types import format_instant
+
+    with write_session(engine) as session:
+        head = lock_head(session=session, ledger_id=ledger_id)
+        now = format_instant(clock.now())
+        entry = build_entry(
+            head=head,
+            kind=kind,
+            body=body,
+            actor="qa",
+            event_time=now,
+            recorded_at=now,
+            salt=new_salt(),
+        )
+        return write_entry(session=session, head=head, entry=entry).seq

@@ -40,7 +40,16 @@ from regulator_view.api import router as regulator_router
 from regulator_view.case_pages import router as regulator_case_pages
 from regulator_view.cases_api import router as regulator_cases_router
 from regulator_view.pages import router as regulator_pages
-from webapp import auth, checkpointer, consumer, errors, pages, platform_admin, platform_pages
+from webapp import (
+    auth,
+    checkpointer,
+    consumer,
+    errors,
+    ledgers,
+    pages,
+    platform_admin,
+    platform_pages,
+)
 from webapp.security import SecurityHeaders, StrictJson
 
 
@@ -107,6 +116,7 @@ def create_app(
     app.include_router(regulator_cases_router)
     app.include_router(enterprise_cases_router)
     app.include_router(consumer.router)
+    app.include_router(ledgers.router)
     pages.install(app)
     app.include_router(platform_pages.router)
     app.include_router(enterprise_pages)
