@@ -30,6 +30,7 @@ from foodtrace.accounts.service import (
     create_api_token,
     enterprise_users,
     list_api_tokens,
+    reads_of,
     revoke_api_token,
 )
 from foodtrace.attachments.service import store_attachment
@@ -39,7 +40,7 @@ from foodtrace.records import obligations, queries
 from foodtrace.records.projection import DbStore
 from foodtrace.records.service import record
 from foodtrace.verify import verify_consistently
-from schemas.records import RecordKind
+from schemas.records import SYSTEM_KINDS, RecordKind
 from webapp.deps import ClockDep, EngineDep
 from webapp.i18n import N_, translations
 from webapp.timeline import lot_timeline
@@ -68,6 +69,7 @@ KIND_LABELS = {
     "self_inspection": N_("Self-inspection"),
     "correction": N_("Correction"),
     "recall_action": N_("Recall action"),
+    "public_declaration": N_("Public declaration"),
 }
 FORM_KINDS = [
     (
@@ -97,7 +99,7 @@ def _kind(kind: str) -> RecordKind:
         k = RecordKind(kind)
     except ValueError:
         raise NotFound(kind) from None
-    if k in (RecordKind.ENTERPRISE, RecordKind.CORRECTION):
+    if k in (RecordKind.ENTERPRISE, RecordKind.CORRECTION, *SYSTEM_KINDS):
         raise NotFound(kind)
     return k
 
@@ -390,7 +392,7 @@ def entry_page(seq: int, request: Request, pair: PageEnterpriseUser, engine: Eng
             "history": history,
             "kind_labels": KIND_LABELS,
             "body_text": json.dumps(env["body"], ensure_ascii=False, indent=2),
-            "correctable": entry.kind not in ("correction", "enterprise"),
+            "correctable": entry.kind not in ("correction", "enterprise", *SYSTEM_KINDS),
             "saved": request.query_params.get("saved"),
         },
         user=pair[0],
@@ -721,3 +723,11 @@ def revoke_token_page(
         revoke_api_token(session=session, enterprise_id=pair[1].enterprise_id, token_id=token_id)
         session.commit()
     return redirect("/admin/users")
+
+
+@router.get("/reads")
+def reads_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
+    """Who at the regulator read this enterprise's records, newest first."""
+    with Session(engine) as session:
+        reads = reads_of(session=session, enterprise_id=pair[1].enterprise_id)
+    return render(request, "reads.html", {"reads": reads}, user=pair[0])

@@ -29,6 +29,11 @@ class RecordedPublic(BaseModel):
     replayed: bool = Field(
         False, description="true when an idempotent retry returned the first result"
     )
+    followed_by: list[int] = Field(
+        default_factory=list,
+        description="seqs of the entries the platform appended right after this one, in the "
+        "same transaction: the lot's public declaration when a release test releases it",
+    )
 
 
 class EntryPublic(BaseModel):
@@ -425,3 +430,57 @@ class LotFoundPublic(BaseModel):
     quantity: str
     unit: str
     seq: int
+
+
+# ------------------------------------------------------------ the Merkle log
+
+
+class LedgerListedPublic(BaseModel):
+    """A ledger as the public sees it: whose it is and its origin; nothing of its entries."""
+
+    credit_code: str
+    origin: str = Field(description="the checkpoint origin, <platform>/ledger/<credit code>")
+    owner_kind: str = Field(description="enterprise or authority")
+
+
+class LedgersPublic(BaseModel):
+    data: list[LedgerListedPublic]
+    count: int
+
+
+class InclusionProofPublic(BaseModel):
+    """An RFC 9162 inclusion proof (§2.1.3) of entry ``seq`` in the tree of ``size`` entries.
+
+    Hashes are base64 (as in checkpoints and tlog-proof bundles), the proof runs
+    from the leaf's sibling up. Check it against a signed checkpoint of ``size``.
+    """
+
+    origin: str
+    seq: int
+    index: int = Field(description="the leaf index, seq - 1")
+    size: int
+    leaf_hash: str = Field(description="base64 SHA-256(0x00 || the entry's canonical bytes)")
+    hashes: list[str] = Field(description="base64 RFC 9162 inclusion path, leaf's sibling first")
+    root: str = Field(
+        description="base64 root the proof leads to, as the stored hashes give it; "
+        "trust it only where a signed checkpoint of this size says the same"
+    )
+    checkpoint: str | None = Field(
+        description="the signed checkpoint note of this size, if one was signed (always when "
+        "size was not given: the latest checkpoint, signed on demand)"
+    )
+
+
+class ConsistencyProofPublic(BaseModel):
+    """An RFC 9162 consistency proof (§2.1.4) from the tree of ``from`` entries to that of ``to``.
+
+    Hashes are base64. Empty when ``from`` is 0 (every tree extends the empty
+    one) or equal to ``to``.
+    """
+
+    model_config = {"populate_by_name": True}
+
+    origin: str
+    from_: int = Field(alias="from")
+    to: int
+    hashes: list[str] = Field(description="base64 RFC 9162 consistency proof")

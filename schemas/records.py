@@ -52,6 +52,9 @@ class RecordKind(StrEnum):
     SELF_INSPECTION = "self_inspection"
     CORRECTION = "correction"
     RECALL_ACTION = "recall_action"
+    # Written by the platform itself, right after a release test (DESIGN.md, "QR codes
+    # and the consumer page"); never posted by a user.
+    PUBLIC_DECLARATION = "public_declaration"
     # The kinds below go into a supervising authority's own ledger (DESIGN.md,
     # "A failed sample and its case"), never into an enterprise's.
     FAILED_SAMPLE = "failed_sample"
@@ -575,6 +578,80 @@ class RecallActionCreate(_Record):
         return self
 
 
+# ------------------------------------------------------- the public declaration
+
+
+class DeclaredTestItem(BaseModel):
+    """A release-test item as the public sees it (no sampling plan, no inspector)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item: Name
+    result: Name
+    unit: Unit | None = None
+    limit: Name
+    passed: bool
+
+
+class DeclaredReleaseTest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conclusion: Literal["pass", "fail"]
+    items: list[DeclaredTestItem] = Field(min_length=1, max_length=50)
+
+
+class DeclaredProducer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    credit_code: CreditCode
+    licence_no: Name | None = None
+    address: Name
+
+
+class DeclaredIngredient(BaseModel):
+    """A main ingredient (a raw material, 原料) and the name of its supplier."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    material: Name
+    supplier: Name
+
+
+class PublicDeclaration(_Record):
+    """公开声明: exactly the consumer-facing facts of a released lot, for anyone to verify.
+
+    The platform appends it to the enterprise's ledger in the transaction of the
+    release test that releases the lot (and again whenever a later test or a
+    correction changes those facts, naming the declaration it supersedes). It
+    holds no customer, quantity, price, user or internal note: it is the only
+    entry of an enterprise's ledger ever proven to the public.
+    """
+
+    lot_code: Code
+    gtin: Gtin | None = None
+    product: Name
+    specification: Name
+    standard: Name | None = None
+    producer: DeclaredProducer
+    production_date: LocalDate
+    best_before: LocalDate | None = None
+    release_test: DeclaredReleaseTest | None = Field(
+        default=None, description="The lot's latest release test; absent when none is recorded"
+    )
+    main_ingredients: list[DeclaredIngredient] = Field(default_factory=list, max_length=100)
+    supersedes: int | None = Field(
+        default=None, ge=1, le=MAX_SEQ, description="The lot's previous declaration, if any"
+    )
+
+
+SYSTEM_KINDS = frozenset({RecordKind.PUBLIC_DECLARATION})
+"""Kinds the platform writes itself: refused from users, never corrected."""
+
+PUBLIC_KINDS = frozenset({RecordKind.PUBLIC_DECLARATION, RecordKind.PUBLIC_RECALL})
+"""The only kinds of entry ever proven to the public (DESIGN.md)."""
+
+
 AUTHORITY_KINDS = frozenset(
     {
         RecordKind.FAILED_SAMPLE,
@@ -604,6 +681,7 @@ RECORD_SCHEMAS: dict[RecordKind, type[_Record]] = {
     RecordKind.CASE_STEP: CaseStepCreate,
     RecordKind.PUBLIC_RECALL: PublicRecallCreate,
     RecordKind.REFERRAL: ReferralCreate,
+    RecordKind.PUBLIC_DECLARATION: PublicDeclaration,
 }
 
 RecordCreate = Annotated[_Record, Field(description="Any record")]

@@ -25,7 +25,11 @@ from schemas.identifiers import (
     check_sc_licence,
 )
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\u202a-\u202e\u2066-\u2069]"
+)
+"""Control characters, line/paragraph separators, surrogates, and the bidirectional
+overrides and isolates (they make text display other than it reads: "Trojan source")."""
 
 
 def problem(code: str, message: str, **ctx: Any) -> PydanticCustomError:

@@ -235,7 +235,7 @@ def register(engine: Engine, clock: Clock, credit_code: str = BEVERAGE, **over: 
 
 def beverage_ledger(engine: Engine, clock: Clock, credit_code: str = BEVERAGE) -> int:
     """A beverage maker with master data, one material lot, one lot with a CCP reading,
-    a release test and a sale: 9 entries."""
+    a release test (and the public declaration it makes due) and a sale: 10 entries."""
     lid = register(engine, clock, credit_code)
     add(engine, clock, lid, "supplier", supplier())
     add(engine, clock, lid, "customer", customer())
@@ -246,3 +246,81 @@ def beverage_ledger(engine: Engine, clock: Clock, credit_code: str = BEVERAGE) -
     add(engine, clock, lid, "release_test", release_test())
     add(engine, clock, lid, "sale", sale())
     return lid
+
+
+DISTRICT_AUTHORITY_PREFIX = "11370404MB2854321"
+
+
+def recall(engine: Engine, clock: Clock, credit_code: str, lot_code: str) -> str:
+    """The district authority records a failed sample of the lot and notifies: the lot is
+    recalled, with a public recall entry in the authority's ledger. Returns the case id."""
+    from sqlalchemy import select
+
+    from foodtrace.accounts.models import Authority
+    from foodtrace.accounts.service import create_authority
+    from foodtrace.cases import service as cases
+    from schemas.identifiers import credit_code_check_char
+
+    code = DISTRICT_AUTHORITY_PREFIX + credit_code_check_char(DISTRICT_AUTHORITY_PREFIX)
+    with write_session(engine) as s:
+        if s.execute(select(Authority).where(Authority.credit_code == code)).first() is None:
+            create_authority(
+                session=s,
+                credit_code=code,
+                name="峄城区市场监督管理局",
+                region_codes=["370404"],
+                now=clock.now(),
+            )
+    sample = {
+        "credit_code": credit_code,
+        "lot_code": lot_code,
+        "test_item": "菌落总数",
+        "result": "3.2×10⁴",
+        "limit": "≤1×10⁴",
+        "unit": "CFU/mL",
+        "sampling_date": "2026-03-02",
+        "report_no": "SJ-2026-0302",
+    }
+    with write_session(engine) as s:
+        authority = s.execute(select(Authority).where(Authority.credit_code == code)).scalar_one()
+        opened = cases.open_case(
+            session=s, authority=authority, data=sample, actor="reg", clock=clock
+        )
+    with write_session(engine) as s:
+        authority = s.execute(select(Authority).where(Authority.credit_code == code)).scalar_one()
+        cases.advance(
+            session=s,
+            authority=authority,
+            case_seq=int(opened.case_id.rsplit("-", 1)[1]),
+            state="notified",
+            note=None,
+            actor="reg",
+            clock=clock,
+        )
+    return opened.case_id
+
+
+def raw_append(
+    engine: Engine, clock: Clock, ledger_id: int, kind: str, body: dict[str, Any]
+) -> int:
+    """Append an entry of any kind without its projection; returns its seq.
+
+    For the Merkle log's tests: a public declaration (a kind another branch
+    adds), or an authority's public recall without the whole case flow.
+    """
+    from foodtrace.ledger.service import build_entry, lock_head, new_salt, write_entry
+    from schemas.types import format_instant
+
+    with write_session(engine) as session:
+        head = lock_head(session=session, ledger_id=ledger_id)
+        now = format_instant(clock.now())
+        entry = build_entry(
+            head=head,
+            kind=kind,
+            body=body,
+            actor="qa",
+            event_time=now,
+            recorded_at=now,
+            salt=new_salt(),
+        )
+        return write_entry(session=session, head=head, entry=entry).seq

@@ -50,6 +50,18 @@ RULES: dict[str, set[str]] = {
     "POST /logout": ALL,
     "GET /lang/{code}": ALL,
     "GET /healthz": ALL,
+    # the Merkle log: checkpoints and consistency proofs reveal hashes and sizes only
+    "GET /.well-known/foodtrace/checkpoint-key": ALL,
+    "GET /api/v1/ledgers": ALL,
+    "GET /api/v1/ledgers/{credit_code}/checkpoint": ALL,
+    "GET /api/v1/ledgers/{credit_code}/proof/consistency": ALL,
+    # a private entry's proof (entry 1, A's registration): A's users and A's regulator
+    "GET /api/v1/ledgers/{credit_code}/proof/inclusion": {"ent_a", "ent_a_admin", "reg_in"},
+    "GET /api/v1/ledgers/{credit_code}/entries/{seq}/tlog-proof": {
+        "ent_a",
+        "ent_a_admin",
+        "reg_in",
+    },
     # the platform admin
     "POST /api/v1/admin/enterprises": {"admin"},
     "GET /api/v1/admin/enterprises": {"admin"},
@@ -123,6 +135,7 @@ RULES: dict[str, set[str]] = {
             ("GET", "/import/{job_id}"),
             ("POST", "/import/{job_id}/confirm"),
             ("GET", "/cases"),
+            ("GET", "/reads"),
             ("POST", "/cases/{case_id}/actions"),
         )
     },

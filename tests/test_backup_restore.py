@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
@@ -35,7 +35,20 @@ from foodtrace.tlog.service import checkpoint, head_root
 from foodtrace.tlog.signer import CheckpointSigner, InconsistentCheckpointError, load_signed_state
 from foodtrace.verify import verify_consistently
 
-from factories import BEVERAGE, add, beverage_ledger, customer
+from factories import (
+    BEVERAGE,
+    add,
+    beverage_ledger,
+    ccp_record,
+    customer,
+    material_check,
+    product,
+    production_lot,
+    register,
+    release_test,
+    sale,
+    supplier,
+)
 
 PLATFORM = "trace.example.cn"
 ORIGIN = f"{PLATFORM}/ledger/{BEVERAGE}"
@@ -174,13 +187,22 @@ def _verified(engine: Engine) -> bool:
 def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
     engine, clock, backups, foodtrace
 ) -> None:
-    lid = beverage_ledger(engine, clock)
-    _customers(engine, clock, lid, range(10, 13))
-    assert _sign(engine, clock, lid) == 12
-    older = backups.snapshot(engine, "older")  # taken at 12, its checkpoint at 12
-    _customers(engine, clock, lid, range(13, 17))
-    assert _sign(engine, clock, lid) == 16
-    latest = backups.dump_and_restore(engine, "latest")  # the live state at 16
+    lid = register(engine, clock)
+    for kind, data in (("supplier", supplier()), ("customer", customer()), ("product", product())):
+        add(engine, clock, lid, kind, data)
+    a = _sign(engine, clock, lid)
+    older = backups.snapshot(engine, "older")  # taken at a, with its checkpoint at a
+    # The tail: a lot's records, each kind with derived rows of its own.
+    for kind, data in (
+        ("material_check", material_check()),
+        ("production_lot", production_lot()),
+        ("ccp_record", ccp_record()),
+        ("release_test", release_test()),
+        ("sale", sale()),
+    ):
+        add(engine, clock, lid, kind, data)
+    b = _sign(engine, clock, lid)
+    latest = backups.dump_and_restore(engine, "latest")  # the live state at b
     engine.dispose()  # the live database is lost from here on
 
     # The latest state verifies, and the signer goes on from it.
@@ -188,9 +210,10 @@ def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
     try:
         result = foodtrace(latest, "verify")
         assert result.exit_code == 0, result.output
-        assert f"ok    {BEVERAGE}  16 entries, 2 checkpoints" in result.output
+        assert f"ok    {BEVERAGE}  {b} entries, 2 checkpoints" in result.output
         _customers(restored, clock, lid, range(17, 18))
-        assert _sign(restored, clock, lid) == 17
+        c = _sign(restored, clock, lid)
+        assert c == b + 1
         assert _verified(restored)
         export = _export(restored, lid)  # what an export of the live ledger holds
     finally:
@@ -202,13 +225,13 @@ def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
         result = foodtrace(older, "verify")
         assert result.exit_code == 1, result.output
         assert (
-            f"FAIL  {BEVERAGE}  first bad entry: seq 13 (signer): the signer last signed this "
-            "ledger at size 17" in result.output
+            f"FAIL  {BEVERAGE}  first bad entry: seq {a + 1} (signer): the signer last signed "
+            f"this ledger at size {c}" in result.output
         )
-        assert "signed entries 13..17 are missing" in result.output
+        assert f"signed entries {a + 1}..{c} are missing" in result.output
         result = foodtrace(older, "checkpoint")
         assert result.exit_code == 1, result.output
-        assert f"FAIL  {BEVERAGE}  refusing to sign {ORIGIN}: the database ends at size 12" in (
+        assert f"FAIL  {BEVERAGE}  refusing to sign {ORIGIN}: the database ends at size {a}" in (
             result.output
         )
         assert "behind the last signed size" in result.output
@@ -223,16 +246,19 @@ def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
             done = append_exported(
                 session=s,
                 ledger_id=lid,
-                entries=export[12:],
+                entries=export[a:],
                 signed=load_signed_state(Settings().signing_key_file)[ORIGIN],
             )
-        assert (done.appended, done.size) == (5, 17)
+        assert (done.appended, done.size) == (c - a, c)
         assert _export(old, lid) == export
+        with read_session(old) as s:  # the tail's derived rows are back (verify compares them)
+            assert s.execute(text("SELECT count(*) FROM sales")).scalar_one() == 1
+            assert s.execute(text("SELECT count(*) FROM lot_inputs")).scalar_one() == 1
         result = foodtrace(older, "verify")
         assert result.exit_code == 0, result.output
-        assert f"ok    {BEVERAGE}  17 entries" in result.output
+        assert f"ok    {BEVERAGE}  {c} entries" in result.output
         _customers(old, clock, lid, range(18, 19))
-        assert _sign(old, clock, lid) == 18  # consistent with the signer again
+        assert _sign(old, clock, lid) == c + 1  # consistent with the signer again
         assert _verified(old)
     finally:
         old.dispose()
@@ -333,18 +359,19 @@ def test_point_in_time_recovery_from_a_base_backup_and_archived_wal(
             init_platform(session=s, name=PLATFORM, now=clock.now())
         lid = beverage_ledger(engine, clock)
         _customers(engine, clock, lid, range(10, 13))
-        assert _sign(engine, clock, lid) == 12
+        _sign(engine, clock, lid)
         base = pitr_root / "base"
         live.run(
             "pg_basebackup", "-h", "127.0.0.1", "-p", str(live.port), "-U", "postgres",
             "-D", str(base), "-Fp", "-X", "stream", "--checkpoint=fast",
         )  # fmt: skip
         _customers(engine, clock, lid, range(13, 17))
-        assert _sign(engine, clock, lid) == 16
+        at_target = _sign(engine, clock, lid)
         target = live.sql("SELECT now()")[0][0]
         time.sleep(1.1)
         _customers(engine, clock, lid, range(17, 21))
-        assert _sign(engine, clock, lid) == 20
+        last = _sign(engine, clock, lid)
+        assert last == at_target + 4
         export = _export(engine, lid)
         engine.dispose()
         segment = live.sql("SELECT pg_walfile_name(pg_switch_wal())")[0][0]
@@ -373,7 +400,7 @@ def test_point_in_time_recovery_from_a_base_backup_and_archived_wal(
         latest = recover("latest")
         result = foodtrace(latest.url(), "verify")
         assert result.exit_code == 0, result.output
-        assert f"ok    {BEVERAGE}  20 entries, 3 checkpoints" in result.output
+        assert f"ok    {BEVERAGE}  {last} entries, 3 checkpoints" in result.output
         latest.stop()
 
         # To the moment before the last four entries: an older state, flagged and recovered.
@@ -382,20 +409,20 @@ def test_point_in_time_recovery_from_a_base_backup_and_archived_wal(
         )
         result = foodtrace(older.url(), "verify")
         assert result.exit_code == 1, result.output
-        assert "signed entries 17..20 are missing" in result.output
+        assert f"signed entries {at_target + 1}..{last} are missing" in result.output
         old = make_engine(older.url())
         try:
             with write_session(old) as s:
                 done = append_exported(
                     session=s,
                     ledger_id=lid,
-                    entries=export[16:],
+                    entries=export[at_target:],
                     signed=load_signed_state(Settings().signing_key_file)[ORIGIN],
                 )
-            assert (done.appended, done.size) == (4, 20)
+            assert (done.appended, done.size) == (4, last)
             assert foodtrace(older.url(), "verify").exit_code == 0
             _customers(old, clock, lid, range(21, 22))
-            assert _sign(old, clock, lid) == 21
+            assert _sign(old, clock, lid) == last + 1
         finally:
             old.dispose()
     finally:

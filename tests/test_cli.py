@@ -31,7 +31,7 @@ def test_verify_exits_0_when_every_ledger_holds(engine, clock, invoke) -> None:
     beverage_ledger(engine, clock)
     result = invoke("verify")
     assert result.exit_code == 0, result.output
-    assert f"ok    {BEVERAGE}  9 entries" in result.output
+    assert f"ok    {BEVERAGE}  10 entries" in result.output
 
 
 @pytest.mark.parametrize(
@@ -127,17 +127,17 @@ def test_key_checkpoint_and_verify_with_signatures(
     assert vkey.output.startswith("trace.example.cn+")
     signed = invoke("checkpoint")
     assert signed.exit_code == 0, signed.output
-    assert f"ok    {BEVERAGE}  size 9  signed " in signed.output
+    assert f"ok    {BEVERAGE}  size 10  signed " in signed.output
     result = invoke("verify")
     assert result.exit_code == 0, result.output
-    assert f"ok    {BEVERAGE}  9 entries, 1 checkpoints" in result.output
+    assert f"ok    {BEVERAGE}  10 entries, 1 checkpoints" in result.output
     assert "not checked" not in result.output
     # A rewritten ledger: the signer refuses, and verification fails at the checkpoint.
     with engine.begin() as conn:
         conn.execute(text("UPDATE checkpoints SET root = :r"), {"r": bytes(32)})
     result = invoke("verify")
     assert result.exit_code == 1, result.output
-    assert f"FAIL  {BEVERAGE}  first bad entry: seq 9 (checkpoint)" in result.output
+    assert f"FAIL  {BEVERAGE}  first bad entry: seq 10 (checkpoint)" in result.output
 
 
 def test_checkpoint_refused_for_a_truncated_ledger(

@@ -68,6 +68,8 @@ def test_demo_loads_verifies_and_shows_what_it_promises(engine, monkeypatch, db_
         "correction",
     ):
         assert kinds.get(kind, 0) >= 1, kind
+    # Every demo release test passes and releases its lot: one public declaration each.
+    assert kinds["public_declaration"] == kinds["release_test"]
     # Deterministic: the same lots, material lots and entry counts as a recorded load.
     assert len(lots) == 102
     assert lots[:3] == ["BF-D01", "BF-D02", "BF-D03"]

@@ -35,7 +35,7 @@ def test_entries_form_a_gapless_hash_chain(engine, clock) -> None:
             .all()
         )
         head = s.get(Ledger, lid)
-        assert [e.seq for e in entries] == list(range(1, 10))
+        assert [e.seq for e in entries] == list(range(1, 11))
         prev = ZERO_HASH
         for e in entries:
             env = json.loads(e.body)
@@ -45,7 +45,7 @@ def test_entries_form_a_gapless_hash_chain(engine, clock) -> None:
             assert len(json.loads(e.body)["salt"]) == 24  # 16 bytes, base64
             assert e.hash == leaf_hash(e.body)
             prev = e.hash.hex()
-        assert head.size == 9
+        assert head.size == 10
         assert head.head_hash.hex() == prev
         assert verify_ledger(session=s, ledger_id=lid).ok
 
@@ -95,26 +95,27 @@ def test_refused_record_writes_nothing(engine, clock) -> None:
 
 
 def test_correction_changes_the_current_view_and_keeps_the_history(engine, clock) -> None:
-    lid = beverage_ledger(engine, clock)  # seq 9 is the sale of 100 箱
+    lid = beverage_ledger(engine, clock)  # seq 10 is the sale of 100 箱
     fix = add(
         engine,
         clock,
         lid,
         "correction",
-        {"corrects": 9, "reason": "录入错误：实际发货 120 箱", "record": sale(quantity="120")},
+        {"corrects": 10, "reason": "录入错误：实际发货 120 箱", "record": sale(quantity="120")},
     )
-    assert fix.seq == 10
+    assert fix.seq == 11
+    assert fix.followed_by == []  # a sale is nothing the public declaration states
     with read_session(engine) as s:
         view = lot_view(session=s, enterprise_id=lid, lot_code="PJ20260301A")
         assert [x["quantity"] for x in view.sales] == ["120"]
-        assert view.sales[0]["record_seq"] == 9
-        assert view.sales[0]["current_seq"] == 10
-        assert view.corrections == [{"seq": 10, "corrects": 9}]
+        assert view.sales[0]["record_seq"] == 10
+        assert view.sales[0]["current_seq"] == 11
+        assert view.corrections == [{"seq": 11, "corrects": 10}]
         assert view.balance == {"unit": "瓶", "produced": "9600", "sold": "2880", "held": "6720"}
-        original = json.loads(s.get(Entry, (lid, 9)).body)
+        original = json.loads(s.get(Entry, (lid, 10)).body)
         assert original["body"]["quantity"] == "100"  # the original stays as it was
-        corr = json.loads(s.get(Entry, (lid, 10)).body)
-        assert corr["corrects"] == 9
+        corr = json.loads(s.get(Entry, (lid, 11)).body)
+        assert corr["corrects"] == 10
         assert corr["body"]["record"]["quantity"] == "120"
         assert verify_ledger(session=s, ledger_id=lid).ok
 
@@ -126,10 +127,10 @@ def test_a_correction_cannot_point_at_a_correction_or_nowhere(engine, clock) -> 
         clock,
         lid,
         "correction",
-        {"corrects": 9, "reason": "x", "record": sale(quantity="1")},
+        {"corrects": 10, "reason": "x", "record": sale(quantity="1")},
     )
-    with pytest.raises(RecordError, match="correct entry 9 instead") as exc:
-        add(engine, clock, lid, "correction", {"corrects": 10, "reason": "y", "record": sale()})
+    with pytest.raises(RecordError, match="correct entry 10 instead") as exc:
+        add(engine, clock, lid, "correction", {"corrects": 11, "reason": "y", "record": sale()})
     assert exc.value.problems[0].loc == ("corrects",)
     with pytest.raises(RecordError, match="no entry 99"):
         add(engine, clock, lid, "correction", {"corrects": 99, "reason": "y", "record": sale()})
@@ -143,7 +144,7 @@ def test_a_correction_is_validated_like_the_record_it_corrects(engine, clock) ->
             clock,
             lid,
             "correction",
-            {"corrects": 9, "reason": "x", "record": sale(quantity="-3")},
+            {"corrects": 10, "reason": "x", "record": sale(quantity="-3")},
         )
     assert exc.value.problems[0].loc == ("record", "quantity")
 

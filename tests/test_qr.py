@@ -273,10 +273,17 @@ def test_the_consumer_json_has_proofs_and_keeps_recalls(web, lots) -> None:
     r = web.get(f"/01/{GTIN14}/10/PJ20260301A", headers={"Accept": "application/json"})
     assert r.status_code == 200
     data = r.json()
-    assert data["proofs"] == []  # filled by the Merkle-proof work
+    assert len(data["proofs"]) == 1  # its public declaration (tests/test_public.py checks it)
+    assert data["proofs"][0].startswith("c2sp.org/tlog-proof@v1\n")
     assert data["recalls"] == []
     assert data["lot"] == "PJ20260301A"
-    assert data["release_test"] == {"passed": True, "items": ["菌落总数", "大肠菌群"]}
+    assert data["release_test"]["passed"] is True
+    assert [i["item"] for i in data["release_test"]["items"]] == ["菌落总数", "大肠菌群"]
+    # an unreleased lot: facts from the records, nothing to prove
+    other = web.get(
+        f"/01/{GTIN14}/10/{encode_segment(ODD_LOT)}", headers={"Accept": "application/json"}
+    )
+    assert (other.json()["release_test"], other.json()["proofs"]) == (None, [])
     # a GTIN-13 in the URI finds the same lot
     assert (
         web.get("/01/6921234560013/10/PJ20260301A", headers={"Accept": "application/json"}).json()

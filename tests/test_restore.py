@@ -20,7 +20,7 @@ from foodtrace.tlog.service import checkpoint, head_root
 from foodtrace.tlog.signer import CheckpointSigner, InconsistentCheckpointError, load_signed_state
 from foodtrace.verify import verify_consistently
 
-from factories import BEVERAGE, add, beverage_ledger, customer
+from factories import BEVERAGE, add, customer, register
 
 PLATFORM = "trace.example.cn"
 ORIGIN = f"{PLATFORM}/ledger/{BEVERAGE}"
@@ -86,8 +86,9 @@ def _report(engine: Engine, signer: CheckpointSigner, lid: int):  # type: ignore
 @pytest.fixture
 def lost_tail(engine, clock, signer) -> tuple[int, list[bytes]]:
     """A ledger signed at 14 that went back to 10 (its entries 11..14 exported beforehand)."""
-    lid = beverage_ledger(engine, clock)
-    add(engine, clock, lid, "customer", customer(code="C10"))
+    lid = register(engine, clock)  # the registration is entry 1
+    for i in range(2, 11):
+        add(engine, clock, lid, "customer", customer(code=f"C{i}"))
     assert _sign(engine, clock, lid, signer) == 10
     for i in range(11, 15):
         add(engine, clock, lid, "customer", customer(code=f"C{i}"), idempotency_key=f"k{i}")

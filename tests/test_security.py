@@ -12,7 +12,7 @@ PAGES_BY_USER = {
     "ent_a_admin": [
         "/today", "/records", "/records/sale/new", "/records/ccp_record/new", "/ledger",
         "/ledger/1", "/lots", "/lots/PJ20260301A", "/lots/PJ20260301A/labels",
-        "/master/products", "/import", "/admin/users", "/cases",
+        "/master/products", "/import", "/admin/users", "/cases", "/reads",
     ],
     "reg_in": [
         "/regulator", "/regulator/trail?credit_code=" + f.BEVERAGE + "&lot=PJ20260301A",
@@ -152,3 +152,18 @@ def test_no_password_or_token_reaches_a_log(db_url, engine, clock, world, caplog
     assert "POST /api/v1/auth/token" in logged  # the access log was captured
     for secret in filter(None, secrets):
         assert secret not in logged
+
+
+def test_the_enterprise_sees_on_a_page_who_at_the_regulator_read_its_records(client, world):
+    r = client.post("/api/v1/auth/token", data={"username": "reg_in", "password": PASSWORD})
+    reg = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    trail = client.get(f"/api/v1/lots/{f.BEVERAGE}/PJ20260301A/trail", headers=reg)
+    assert trail.status_code == 200
+    client.post("/login", data={"username": "ent_a", "password": PASSWORD})
+    page = client.get("/reads").text
+    assert "峄城区市场监督管理局" in page
+    assert "reg_in" in page
+    assert "trail of lot PJ20260301A" in page
+    client.post("/logout")
+    client.post("/login", data={"username": "ent_b", "password": PASSWORD})
+    assert "reg_in" not in client.get("/reads").text  # B's records were not read

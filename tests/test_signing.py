@@ -61,7 +61,7 @@ def test_the_app_keeps_checkpoints_current_while_ledgers_grow(
                 .scalars()
                 .all()
             )
-        assert sizes == [9]
+        assert sizes == [10]
         f.add(engine, clock, lid, "customer", f.customer(code="C2", name="第二客户"))
         clock.advance(timedelta(seconds=2))  # more than a second after the first checkpoint
         deadline = time.monotonic() + 20
@@ -77,7 +77,7 @@ def test_the_app_keeps_checkpoints_current_while_ledgers_grow(
             .scalars()
             .all()
         )
-    assert sizes == [9, 10]
+    assert sizes == [10, 11]
 
 
 def test_an_app_start_without_the_key_of_a_signed_database_fails(

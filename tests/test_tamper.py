@@ -62,15 +62,15 @@ def flip(data: bytes, at: int) -> bytes:
 
 @pytest.fixture
 def ledger(engine, clock) -> int:
-    lid = beverage_ledger(engine, clock)  # seq 1..9
+    lid = beverage_ledger(engine, clock)  # seq 1..10, the release test's declaration at 9
     add(
         engine,
         clock,
         lid,
         "correction",
-        {"corrects": 9, "reason": "实际 120 箱", "record": sale(quantity="120")},
-    )  # seq 10
-    add(engine, clock, lid, "sale", sale(quantity="10"))  # seq 11
+        {"corrects": 10, "reason": "实际 120 箱", "record": sale(quantity="120")},
+    )  # seq 11
+    add(engine, clock, lid, "sale", sale(quantity="10"))  # seq 12
     return lid
 
 
@@ -80,7 +80,7 @@ def _edit_body(conn, lid):
 
 def _edit_derived(conn, lid):
     conn.execute(
-        text("UPDATE sales SET quantity = '12' WHERE enterprise_id = :l AND record_seq = 9"),
+        text("UPDATE sales SET quantity = '12' WHERE enterprise_id = :l AND record_seq = 10"),
         {"l": lid},
     )
 
@@ -109,22 +109,22 @@ def _delete_middle(conn, lid):
 
 
 def _insert_forged_at_end(conn, lid):
-    # A well-formed entry 12 with a correct prev_hash and recomputed hash, but the head row
-    # (size 11) was not moved: an insertion.
-    last = json.loads(body(conn, lid, 11))
-    forged = {**last, "seq": 12, "prev_hash": leaf_hash(body(conn, lid, 11)).hex()}
+    # A well-formed entry 13 with a correct prev_hash and recomputed hash, but the head row
+    # (size 12) was not moved: an insertion.
+    last = json.loads(body(conn, lid, 12))
+    forged = {**last, "seq": 13, "prev_hash": leaf_hash(body(conn, lid, 12)).hex()}
     data = canonical_bytes(forged)
     conn.execute(
         text(
             "INSERT INTO entries (ledger_id, seq, kind, event_time, recorded_at, prev_hash, "
-            "hash, body) VALUES (:l, 12, :k, :e, :r, :p, :h, :b)"
+            "hash, body) VALUES (:l, 13, :k, :e, :r, :p, :h, :b)"
         ),
         {
             "l": lid,
             "k": forged["kind"],
             "e": forged["event_time"],
             "r": forged["recorded_at"],
-            "p": leaf_hash(body(conn, lid, 11)),
+            "p": leaf_hash(body(conn, lid, 12)),
             "h": leaf_hash(data),
             "b": data,
         },
@@ -132,8 +132,8 @@ def _insert_forged_at_end(conn, lid):
 
 
 def _insert_forged_in_middle(conn, lid):
-    # Make room at seq 6 by renumbering 6..11 to 7..12, then insert a forged entry 6.
-    for seq in range(11, 5, -1):
+    # Make room at seq 6 by renumbering 6..12 to 7..13, then insert a forged entry 6.
+    for seq in range(12, 5, -1):
         conn.execute(
             text("UPDATE entries SET seq = :n WHERE ledger_id = :l AND seq = :s"),
             {"n": seq + 1, "l": lid, "s": seq},
@@ -157,7 +157,7 @@ def _insert_forged_in_middle(conn, lid):
             "b": data,
         },
     )
-    conn.execute(text("UPDATE ledgers SET size = 12 WHERE id = :l"), {"l": lid})
+    conn.execute(text("UPDATE ledgers SET size = 13 WHERE id = :l"), {"l": lid})
 
 
 def _non_canonical_bytes(conn, lid):
@@ -176,11 +176,11 @@ def _reorder_seq(conn, lid):
 
 
 def _truncate(conn, lid):
-    conn.execute(text("DELETE FROM entries WHERE ledger_id = :l AND seq > 9"), {"l": lid})
+    conn.execute(text("DELETE FROM entries WHERE ledger_id = :l AND seq > 10"), {"l": lid})
     conn.execute(
         text(
-            "UPDATE ledgers SET size = 9, head_hash = (SELECT hash FROM entries "
-            "WHERE ledger_id = :l AND seq = 9) WHERE id = :l"
+            "UPDATE ledgers SET size = 10, head_hash = (SELECT hash FROM entries "
+            "WHERE ledger_id = :l AND seq = 10) WHERE id = :l"
         ),
         {"l": lid},
     )
@@ -188,18 +188,18 @@ def _truncate(conn, lid):
 
 CASES: list[tuple[str, Callable[[Connection, int], None], int, str]] = [
     ("edited body byte", _edit_body, 6, "hash"),
-    ("edited derived column", _edit_derived, 10, "derived"),
+    ("edited derived column", _edit_derived, 11, "derived"),
     ("edited hash", _edit_hash, 4, "hash"),
     ("swapped hashes", _swap_hashes, 3, "hash"),
     ("edited prev_hash column", _edit_prev_hash, 7, "prev_hash"),
     ("deleted middle row", _delete_middle, 5, "seq"),
-    ("inserted row at the end", _insert_forged_at_end, 12, "head"),
+    ("inserted row at the end", _insert_forged_at_end, 13, "head"),
     # the forged entry itself chains correctly; it has no derived row behind it
     ("inserted row in the middle", _insert_forged_in_middle, 6, "derived"),
     ("reordered seq", _reorder_seq, 4, "seq"),
     ("non-canonical bytes, rehashed", _non_canonical_bytes, 8, "canonical"),
-    # the sale's current view came from the removed correction 10
-    ("truncated, head moved back", _truncate, 9, "derived"),
+    # the sale's current view came from the removed correction 11
+    ("truncated, head moved back", _truncate, 10, "derived"),
 ]
 
 
@@ -217,12 +217,12 @@ def test_tampering_is_detected_and_named(
     assert report.first.seq == first_seq, report.problems
     assert report.first.check == check_name, report.problems
     if tamper is _truncate:
-        assert any(p.check == "truncation" and p.seq == 10 for p in report.problems)
+        assert any(p.check == "truncation" and p.seq == 11 for p in report.problems)
 
 
 def test_every_entry_with_any_flipped_byte_is_named(engine, ledger) -> None:
     with tampered(engine) as conn:
-        entries = {s: body(conn, ledger, s) for s in range(1, 12)}
+        entries = {s: body(conn, ledger, s) for s in range(1, 13)}
     for seq, data in entries.items():
         for at in (0, len(data) // 2, len(data) - 1):
             with tampered(engine) as conn:

@@ -84,8 +84,8 @@ def _checkpoint(
 
 
 def test_the_compact_range_is_the_root_of_all_leaves_after_many_appends(engine, clock) -> None:
-    lid = beverage_ledger(engine, clock)  # 9 entries, one transaction each
-    for n in range(10, 25):
+    lid = beverage_ledger(engine, clock)  # 10 entries, one transaction each
+    for n in range(11, 26):
         add(engine, clock, lid, "customer", customer(code=f"A{n}", name=f"经销商 {n}"))
         head = _head(engine, lid)
         leaves = _stored_leaves(engine, lid)
@@ -94,7 +94,7 @@ def test_the_compact_range_is_the_root_of_all_leaves_after_many_appends(engine, 
     _customers(engine, clock, lid, range(100, 140), defer_head=True)  # deferred head moves
     _customers(engine, clock, lid, range(200, 207), defer_head=False)
     head, leaves = _head(engine, lid), _stored_leaves(engine, lid)
-    assert head.size == len(leaves) == 24 + 40 + 7
+    assert head.size == len(leaves) == 25 + 40 + 7
     assert bytes(head.compact_range) == merkle.CompactRange.of(leaves).to_bytes()
     assert head_root(head) == merkle.root(leaves)
     with read_session(engine) as s:
@@ -150,12 +150,12 @@ def test_a_checkpoint_is_signed_stored_and_verifies(engine, clock, signer) -> No
     lid = beverage_ledger(engine, clock)
     cp = _checkpoint(engine, clock, lid, signer)
     leaves = _stored_leaves(engine, lid)
-    assert (cp.size, bytes(cp.root)) == (9, merkle.root(leaves))
+    assert (cp.size, bytes(cp.root)) == (10, merkle.root(leaves))
     assert cp.signed_at == "2026-03-02T00:30:00Z"
     opened, note = open_checkpoint(cp.note, [signer.verifier], origin=ORIGIN)
-    assert opened == Checkpoint(ORIGIN, 9, merkle.root(leaves))
+    assert opened == Checkpoint(ORIGIN, 10, merkle.root(leaves))
     assert note.signatures[0].name == PLATFORM
-    assert signer.last_signed(ORIGIN) == (9, merkle.root(leaves))
+    assert signer.last_signed(ORIGIN) == (10, merkle.root(leaves))
     with read_session(engine) as s:
         report = verify_ledger(session=s, ledger_id=lid, verifiers=[signer.verifier])
     assert report.ok, report.problems
@@ -166,20 +166,20 @@ def test_checkpoints_come_at_most_a_second_apart_and_on_demand(engine, clock, si
     lid = beverage_ledger(engine, clock)
     first = _checkpoint(engine, clock, lid, signer)
     add(engine, clock, lid, "customer", customer(code="N1"))
-    assert _checkpoint(engine, clock, lid, signer).size == first.size == 9  # same instant
-    assert _checkpoint(engine, clock, lid, signer, force=True).size == 10  # asked for
+    assert _checkpoint(engine, clock, lid, signer).size == first.size == 10  # same instant
+    assert _checkpoint(engine, clock, lid, signer, force=True).size == 11  # asked for
     add(engine, clock, lid, "customer", customer(code="N2"))
     clock.advance(timedelta(milliseconds=999))
-    assert _checkpoint(engine, clock, lid, signer).size == 10
-    clock.advance(timedelta(milliseconds=1))
     assert _checkpoint(engine, clock, lid, signer).size == 11
+    clock.advance(timedelta(milliseconds=1))
+    assert _checkpoint(engine, clock, lid, signer).size == 12
     clock.advance(timedelta(hours=1))  # not grown: no new signature
     assert _checkpoint(engine, clock, lid, signer, force=True).signed_at == ("2026-03-02T00:30:01Z")
     with read_session(engine) as s:
         sizes = s.execute(
             select(SignedCheckpoint.size).where(SignedCheckpoint.ledger_id == lid)
         ).scalars()
-        assert sorted(sizes) == [9, 10, 11]
+        assert sorted(sizes) == [10, 11, 12]
         report = verify_ledger(session=s, ledger_id=lid, verifiers=[signer.verifier])
     assert report.ok, report.problems
     assert report.checkpoints_checked == 3
@@ -199,7 +199,7 @@ def test_no_checkpoint_in_the_transaction_that_appended(engine, clock, signer) -
         with pytest.raises(RuntimeError, match="commit first"):
             checkpoint(session=session, ledger_id=lid, signer=signer, clock=clock)
     assert signer.last_signed(ORIGIN) is None
-    assert _checkpoint(engine, clock, lid, signer).size == 10
+    assert _checkpoint(engine, clock, lid, signer).size == 11
 
 
 def test_an_entry_proof_verifies_offline_with_the_verifier_key_alone(engine, clock, signer) -> None:
@@ -208,13 +208,13 @@ def test_an_entry_proof_verifies_offline_with_the_verifier_key_alone(engine, clo
     add(engine, clock, lid, "customer", customer(code="LATE"))
     with write_session(engine) as s:
         early = entry_proof(session=s, ledger_id=lid, seq=3, signer=signer, clock=clock).text()
-        late = entry_proof(session=s, ledger_id=lid, seq=10, signer=signer, clock=clock).text()
+        late = entry_proof(session=s, ledger_id=lid, seq=11, signer=signer, clock=clock).text()
     vkey = signer.verifier.vkey  # all a consumer has
     proven = verify_entry_proof(early, verifiers=[Verifier.from_vkey(vkey)], origin=ORIGIN)
     assert (proven.entry["seq"], proven.entry["kind"]) == (3, "customer")
-    assert proven.proof.checkpoint.size == 9  # the checkpoint that already covered it
+    assert proven.proof.checkpoint.size == 10  # the checkpoint that already covered it
     proven = verify_entry_proof(late, verifiers=[Verifier.from_vkey(vkey)], origin=ORIGIN)
-    assert (proven.entry["body"]["code"], proven.proof.checkpoint.size) == ("LATE", 10)
+    assert (proven.entry["body"]["code"], proven.proof.checkpoint.size) == ("LATE", 11)
 
     stranger = NoteSigner.generate(PLATFORM).verifier
     with pytest.raises(NoteError):
@@ -253,11 +253,11 @@ def _truncate_to(conn, lid: int, size: int) -> None:  # type: ignore[no-untyped-
 
 def test_a_restored_backup_cannot_fork_the_ledger(engine, clock, signer) -> None:
     lid = beverage_ledger(engine, clock)
-    _customers(engine, clock, lid, range(3), defer_head=False)  # 12 entries
+    _customers(engine, clock, lid, range(3), defer_head=False)  # 13 entries
     signed = _checkpoint(engine, clock, lid, signer)
-    assert signed.size == 12
+    assert signed.size == 13
     with engine.begin() as conn:
-        _truncate_to(conn, lid, 9)
+        _truncate_to(conn, lid, 10)
     clock.advance(timedelta(seconds=5))
     with pytest.raises(InconsistentCheckpointError, match="behind"):
         _checkpoint(engine, clock, lid, signer, force=True)
@@ -268,7 +268,7 @@ def test_a_restored_backup_cannot_fork_the_ledger(engine, clock, signer) -> None
     add(engine, clock, lid, "customer", customer(code="MORE"))
     with pytest.raises(InconsistentCheckpointError, match="does not extend"):
         _checkpoint(engine, clock, lid, signer, force=True)
-    assert signer.last_signed(ORIGIN) == (12, bytes(signed.root))
+    assert signer.last_signed(ORIGIN) == (13, bytes(signed.root))
     with read_session(engine) as s:
         sizes = s.execute(
             select(SignedCheckpoint.size).where(SignedCheckpoint.ledger_id == lid)
@@ -320,8 +320,8 @@ def test_verification_catches_a_rewrite_that_only_the_checkpoint_remembers(
     with engine.connect() as conn, conn.begin():
         _rewrite_last_entry_consistently(conn, lid)
         report = _verify(conn, lid)
-    assert [(p.seq, p.check) for p in report.problems] == [(9, "checkpoint")], report.problems
-    assert "an entry among 1..9 was rewritten" in report.problems[0].message
+    assert [(p.seq, p.check) for p in report.problems] == [(10, "checkpoint")], report.problems
+    assert "an entry among 1..10 was rewritten" in report.problems[0].message
 
 
 def test_verification_catches_a_checkpoint_whose_root_disagrees(engine, clock, signer) -> None:
@@ -329,40 +329,40 @@ def test_verification_catches_a_checkpoint_whose_root_disagrees(engine, clock, s
     _checkpoint(engine, clock, lid, signer)
     add(engine, clock, lid, "customer", customer(code="X"))
     clock.advance(timedelta(seconds=2))
-    _checkpoint(engine, clock, lid, signer)  # at 10
+    _checkpoint(engine, clock, lid, signer)  # at 11
     # A checkpoint row whose root column disagrees with its own signed note.
     with engine.connect() as conn, conn.begin():
         conn.execute(
-            text("UPDATE checkpoints SET root = :r WHERE ledger_id = :l AND size = 10"),
+            text("UPDATE checkpoints SET root = :r WHERE ledger_id = :l AND size = 11"),
             {"r": bytes(32), "l": lid},
         )
         report = _verify(conn, lid, signer)
-        assert [(p.seq, p.check) for p in report.problems] == [(10, "checkpoint")]
+        assert [(p.seq, p.check) for p in report.problems] == [(11, "checkpoint")]
         assert "its signed note says" in report.problems[0].message
     # A note re-signed by another key with a false root: its signature fails.
     impostor = NoteSigner.generate(PLATFORM)
     with engine.connect() as conn, conn.begin():
-        fake = Checkpoint(ORIGIN, 10, bytes(32))
+        fake = Checkpoint(ORIGIN, 11, bytes(32))
         conn.execute(
-            text("UPDATE checkpoints SET root = :r, note = :n WHERE ledger_id = :l AND size = 10"),
+            text("UPDATE checkpoints SET root = :r, note = :n WHERE ledger_id = :l AND size = 11"),
             {"r": bytes(32), "n": sign_note(fake.text(), [impostor]), "l": lid},
         )
         report = _verify(conn, lid, signer)
-        assert [(p.seq, p.check) for p in report.problems] == [(10, "checkpoint")]
+        assert [(p.seq, p.check) for p in report.problems] == [(11, "checkpoint")]
         assert "no known key signed" in report.problems[0].message
         # Without the platform key only the root can be checked, and it disagrees.
         report = _verify(conn, lid)
-        assert [(p.seq, p.check) for p in report.problems] == [(10, "checkpoint")]
-        assert "an entry among 10..10 was rewritten" in report.problems[0].message
+        assert [(p.seq, p.check) for p in report.problems] == [(11, "checkpoint")]
+        assert "an entry among 11..11 was rewritten" in report.problems[0].message
         assert not report.signatures_checked
 
 
 def test_verification_catches_signed_entries_that_were_removed(engine, clock, signer) -> None:
     lid = beverage_ledger(engine, clock)
     _customers(engine, clock, lid, range(3), defer_head=False)
-    _checkpoint(engine, clock, lid, signer)  # at 12
+    _checkpoint(engine, clock, lid, signer)  # at 13
     with engine.connect() as conn, conn.begin():
-        conn.execute(text("DELETE FROM entries WHERE ledger_id = :l AND seq > 9"), {"l": lid})
+        conn.execute(text("DELETE FROM entries WHERE ledger_id = :l AND seq > 10"), {"l": lid})
         hashes = [
             bytes(h)
             for (h,) in conn.execute(
@@ -370,11 +370,11 @@ def test_verification_catches_signed_entries_that_were_removed(engine, clock, si
             )
         ]
         conn.execute(
-            text("UPDATE ledgers SET size = 9, head_hash = :h, compact_range = :c WHERE id = :l"),
+            text("UPDATE ledgers SET size = 10, head_hash = :h, compact_range = :c WHERE id = :l"),
             {"h": hashes[-1], "c": merkle.CompactRange.of(hashes).to_bytes(), "l": lid},
         )
         report = _verify(conn, lid, signer)
-    assert (10, "checkpoint") in [(p.seq, p.check) for p in report.problems], report.problems
+    assert (11, "checkpoint") in [(p.seq, p.check) for p in report.problems], report.problems
 
 
 def test_verification_catches_a_stale_compact_range(engine, clock) -> None:
@@ -382,7 +382,7 @@ def test_verification_catches_a_stale_compact_range(engine, clock) -> None:
     with engine.connect() as conn, conn.begin():
         conn.execute(
             text("UPDATE ledgers SET compact_range = :c WHERE id = :l"),
-            {"c": merkle.CompactRange.of([bytes(32)] * 9).to_bytes(), "l": lid},
+            {"c": merkle.CompactRange.of([bytes(32)] * 10).to_bytes(), "l": lid},
         )
         report = _verify(conn, lid)
     assert [(p.seq, p.check) for p in report.problems] == [(None, "merkle")]

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.clock import CST
-from foodtrace.consumer import find_public_lot, public_lot, public_uri
+from foodtrace.consumer import PublicProver, find_public_lot, public_lot, public_uri
 from foodtrace.qr import qr_png, qr_svg
 from foodtrace.records.models import Lot
 from webapp.deps import ClockDep, SessionDep, SettingsDep
@@ -39,19 +39,37 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+# The page loads its own stylesheet and script only; the proofs travel in a JSON data block
+# (not executed, so not a script to CSP). Nothing may frame it or load from elsewhere.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
 def _answer(
     request: Request, found: tuple[Enterprise, Lot] | None, session: Any, now: datetime, what: str
 ) -> Response:
+    headers = {"Content-Security-Policy": CSP}
     if found is None:
         if _wants_json(request):
             return JSONResponse({"detail": f"no lot {what}"}, status_code=404)
-        return render(request, "consumer_lot.html", {"lot": None, "what": what}, status_code=404)
-    data = public_lot(session, *found)
+        page = render(request, "consumer_lot.html", {"lot": None, "what": what}, status_code=404)
+        page.headers.update(headers)
+        return page
+    prover: PublicProver = request.app.state.prover
+    data = public_lot(session, *found, prover=prover)
     if _wants_json(request):
         return JSONResponse(data)
     today = now.astimezone(CST).date().isoformat()
     expired = bool(data["best_before"]) and data["best_before"] < today
-    return render(request, "consumer_lot.html", {"lot": data, "what": what, "expired": expired})
+    page = render(
+        request,
+        "consumer_lot.html",
+        {"lot": data, "what": what, "expired": expired, "verifier_key": prover.verifier_key},
+    )
+    page.headers.update(headers)
+    return page
 
 
 @router.get("/lot/{credit_code}/{lot_code}")

@@ -21,6 +21,7 @@ from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, covers
 from foodtrace.clock import Clock
 from foodtrace.config import Settings
 from foodtrace.db import WRITE_OPTION
+from foodtrace.ledger.models import Ledger
 
 
 def get_engine(request: Request) -> Engine:
@@ -96,6 +97,21 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+def optional_principal(
+    engine: EngineDep, clock: ClockDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Principal | None:
+    """The user behind the bearer token, or None without one; 401 for a bad token.
+
+    For routes anyone may call, where credentials only widen what is shown.
+    """
+    if not token:
+        return None
+    return current_principal(engine, clock, token)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
 @dataclass(frozen=True)
 class EnterpriseScope:
     """An enterprise user and the one ledger they may read and write."""
@@ -163,6 +179,79 @@ def regulated_enterprise(
 
 
 RegulatedEnterprise = Annotated[Enterprise, Depends(regulated_enterprise)]
+
+
+@dataclass(frozen=True)
+class LedgerAccess:
+    """A ledger named in the path, and whether the caller may see its private entries.
+
+    Public, to anyone: the ledger's existence, checkpoints, consistency proofs
+    (only hashes and sizes) and the proofs of its public entries. Private
+    entries: the enterprise's own users, and regulators whose jurisdiction
+    covers the enterprise; for an authority's ledger, that authority's own
+    regulators.
+    """
+
+    ledger: Ledger
+    principal: Principal | None
+    private: bool
+
+    def require_private(self, what: str) -> None:
+        """401 for an anonymous caller, 403 for one who may not see private entries."""
+        if self.private:
+            return
+        if self.principal is None:
+            raise _unauthorized(f"{what} is private: send the credentials of its enterprise")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"{what} is private: for {self.ledger.credit_code}'s own users and the "
+            "regulators over it only",
+        )
+
+    @property
+    def regulator_of_enterprise(self) -> bool:
+        """Whether a regulator reads an enterprise's ledger (such reads are logged)."""
+        return (
+            self.private
+            and self.principal is not None
+            and self.principal.role is Role.REGULATOR
+            and self.ledger.owner_kind == "enterprise"
+        )
+
+
+def _may_read_private(session: Session, principal: Principal | None, ledger: Ledger) -> bool:
+    if principal is None:
+        return False
+    if principal.role in ENTERPRISE_ROLES:
+        return ledger.owner_kind == "enterprise" and principal.enterprise_id == ledger.id
+    if principal.role is Role.REGULATOR and principal.authority_id is not None:
+        authority = session.get(Authority, principal.authority_id)
+        if authority is None:  # pragma: no cover - foreign key
+            return False
+        if ledger.owner_kind == "authority":
+            return authority.credit_code == ledger.credit_code
+        enterprise = session.get(Enterprise, ledger.id)
+        return enterprise is not None and covers(authority, enterprise.region_code)
+    return False
+
+
+def ledger_access(
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    credit_code: Annotated[str, Path(min_length=18, max_length=18)],
+) -> LedgerAccess:
+    """The ledger of ``credit_code`` (an enterprise's or an authority's); 404 if there is none."""
+    from sqlalchemy import select
+
+    ledger = session.execute(
+        select(Ledger).where(Ledger.credit_code == credit_code.upper())
+    ).scalar_one_or_none()
+    if ledger is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no ledger {credit_code}")
+    return LedgerAccess(ledger, principal, _may_read_private(session, principal, ledger))
+
+
+LedgerAccessDep = Annotated[LedgerAccess, Depends(ledger_access)]
 
 
 def current_platform_admin(principal: CurrentPrincipal) -> Principal:

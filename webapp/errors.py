@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -9,6 +11,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from foodtrace.canonical import CanonicalError
 from foodtrace.errors import AccessDenied, Conflict, NotFound, RecordError
+
+_NAMED = re.compile(r"^([a-z_]+)(?: or [a-z_]+)?: (.+)$", re.S)
 
 
 def install(app: FastAPI) -> None:
@@ -20,14 +24,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         # Like FastAPI's own answer, without echoing the input back (it may be 1 MB).
-        detail = [
-            {
-                "loc": list(e.get("loc", ())),
-                "msg": str(e.get("msg", "")).removeprefix("Value error, "),
-                "type": e.get("type", "invalid"),
-            }
-            for e in exc.errors()
-        ]
+        # A model-level check names its field at the start of its message ("ended_at: …"):
+        # put the field in ``loc`` too, as the core does (records.service.problems_from).
+        detail = []
+        for e in exc.errors():
+            loc = list(e.get("loc", ()))
+            msg = str(e.get("msg", "")).removeprefix("Value error, ")
+            named = _NAMED.match(msg)
+            if named and loc == ["body"]:
+                loc, msg = ["body", named.group(1)], named.group(2)
+            detail.append({"loc": loc, "msg": msg, "type": e.get("type", "invalid")})
         return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(CanonicalError)

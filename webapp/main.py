@@ -25,6 +25,7 @@ from enterprise_portal.pages import router as enterprise_pages
 from foodtrace.accounts.service import init_platform
 from foodtrace.clock import Clock, SystemClock
 from foodtrace.config import Settings
+from foodtrace.consumer import PublicProver
 from foodtrace.db import (
     current_revision,
     head_revision,
@@ -39,8 +40,17 @@ from regulator_view.api import router as regulator_router
 from regulator_view.case_pages import router as regulator_case_pages
 from regulator_view.cases_api import router as regulator_cases_router
 from regulator_view.pages import router as regulator_pages
-from webapp import auth, checkpointer, consumer, errors, pages, platform_admin, platform_pages
-from webapp.security import SecurityHeaders
+from webapp import (
+    auth,
+    checkpointer,
+    consumer,
+    errors,
+    ledgers,
+    pages,
+    platform_admin,
+    platform_pages,
+)
+from webapp.security import SecurityHeaders, StrictJson
 
 
 def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
@@ -68,6 +78,9 @@ def create_app(
         prepare_database(app.state.engine, settings, clock)
         with read_session(app.state.engine) as session:
             app.state.signer = open_signer(session=session, key_file=settings.signing_key_file)
+        app.state.prover = PublicProver(
+            engine=app.state.engine, signer=app.state.signer, clock=clock
+        )
         task = None
         if settings.checkpoint_interval_s > 0:
             task = asyncio.create_task(
@@ -91,6 +104,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.add_middleware(StrictJson)
     app.add_middleware(SecurityHeaders)
     errors.install(app)
     app.include_router(auth.router)
@@ -102,6 +116,7 @@ def create_app(
     app.include_router(regulator_cases_router)
     app.include_router(enterprise_cases_router)
     app.include_router(consumer.router)
+    app.include_router(ledgers.router)
     pages.install(app)
     app.include_router(platform_pages.router)
     app.include_router(enterprise_pages)

@@ -48,6 +48,7 @@ def recorded_public(r: Recorded) -> RecordedPublic:
         body=r.body,
         warnings=[ProblemPublic(loc=list(w.loc), msg=w.msg, type=w.type) for w in r.warnings],
         replayed=r.replayed,
+        followed_by=r.followed_by,
     )
 
 

@@ -9,6 +9,7 @@ FastAPI's defaults; they carry the other headers.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 CSP = (
@@ -49,3 +50,90 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+MAX_JSON_BYTES = 2 * 1024 * 1024
+"""A JSON request body larger than this is refused (413) before it is parsed."""
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+class StrictJson:
+    """Refuse a JSON body that names a key twice (422) or is too large (413).
+
+    ``json.loads`` keeps the last of two equal keys without a word, so a record
+    could be read differently by two parsers; a record must mean one thing.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if b"json" not in headers.get(b"content-type", b""):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_JSON_BYTES:
+                await _answer(send, 413, "too_large", f"the body is over {MAX_JSON_BYTES} bytes")
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            json.loads(body, object_pairs_hook=_no_duplicates)
+        except _DuplicateKey as exc:
+            await _answer(send, 422, "duplicate_key", f"the key {exc.args[0]!r} appears twice")
+            return
+        except RecursionError:
+            await _answer(send, 422, "too_deep", "the JSON is nested too deeply to be a record")
+            return
+        except ValueError:
+            pass  # not JSON at all: the route says so in its own words
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _answer(send: Any, status: int, kind: str, msg: str) -> None:
+    data = json.dumps({"detail": [{"loc": ["body"], "msg": msg, "type": kind}]}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from foodtrace.config import Settings
+
+if TYPE_CHECKING:
+    from foodtrace.tlog.note import Verifier
 
 app = typer.Typer(
     help="Food-production traceability records in per-enterprise hash-chained ledgers.",
@@ -96,23 +99,22 @@ def verify(
     ledger against the last checkpoint the signer recorded beside its key (a
     database restored from an older backup is missing signed entries).
     """
-    from foodtrace.tlog.signer import SignerError, load_signed_state, load_verifier
+    from foodtrace.tlog.signer import SignerError, load_signed_state, load_verifiers
     from foodtrace.verify import verify_consistently
 
     settings = Settings()
     engine = _engine(settings)
     code = enterprise.upper() if enterprise else None
     try:
-        verifier = load_verifier(settings.signing_key_file)
+        # the current key and those it replaced: older checkpoints were signed by them
+        keys = load_verifiers(settings.signing_key_file)
         signed_state = load_signed_state(settings.signing_key_file)
     except (SignerError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    verifier = keys[0] if keys else None
     reports = verify_consistently(
-        engine=engine,
-        credit_code=code,
-        verifiers=None if verifier is None else [verifier],
-        signed_state=signed_state,
+        engine=engine, credit_code=code, verifiers=keys or None, signed_state=signed_state
     )
     if enterprise and not reports:
         typer.echo(f"no ledger for credit code {enterprise}", err=True)
@@ -156,11 +158,76 @@ def _checkpoint_signer(settings: Settings, engine):  # type: ignore[no-untyped-d
 
 
 @app.command()
-def key() -> None:
+def init() -> None:
+    """Initialise an installation: migrate, fix the platform name, make the signing key.
+
+    Prints the verifier key to publish. Safe to run again: nothing that exists
+    is replaced, and a database that holds signed checkpoints but whose key is
+    missing is refused (restore the key from its backup instead).
+    """
+    settings = Settings()
+    engine = prepare(settings)
+    signer = _checkpoint_signer(settings, engine)
+    typer.echo(f"database ready: {_redact(settings.database_url)}", err=True)
+    typer.echo(
+        f"signing key: {signer.key_file} (back it up with {signer.state_file.name})", err=True
+    )
+    typer.echo(signer.verifier.vkey)
+
+
+@app.command()
+def key(
+    all_keys: Annotated[
+        bool, typer.Option("--all", help="Also the verifier keys of earlier (rotated) keys.")
+    ] = False,
+) -> None:
     """Print the platform's checkpoint verifier key (C2SP form), creating the key if needed."""
     settings = Settings()
     engine = prepare(settings)
-    typer.echo(_checkpoint_signer(settings, engine).verifier.vkey)
+    signer = _checkpoint_signer(settings, engine)
+    for verifier in signer.verifiers if all_keys else [signer.verifier]:
+        typer.echo(verifier.vkey)
+
+
+@app.command("rotate-key")
+def rotate_key(
+    name: Annotated[
+        str,
+        typer.Option(
+            help="The new key's name: <platform>/<suffix>, e.g. trace.example.cn/2027; never "
+            "a name used before."
+        ),
+    ],
+) -> None:
+    """Replace the checkpoint signing key; the old verifier key is kept to check old checkpoints.
+
+    Stop the server first and start it again after: a running server signs with
+    the key it loaded. Publish the new verifier key beside the old one, and back
+    up the key file, its .state.json and its .retired together.
+    """
+    from foodtrace.db import read_session
+    from foodtrace.records.service import platform_name
+    from foodtrace.tlog.note import NoteError
+    from foodtrace.tlog.signer import SignerError
+    from foodtrace.tlog.signer import rotate_key as rotate
+
+    settings = Settings()
+    engine = prepare(settings)
+    _checkpoint_signer(settings, engine)  # refuses a missing key of a signed database
+    with read_session(engine) as session:
+        platform = platform_name(session)
+    try:
+        old, new = rotate(settings.signing_key_file, new_name=name, platform=platform)
+    except (SignerError, NoteError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"retired: {old.vkey}", err=True)
+    typer.echo(
+        f"the old secret is set aside as {settings.signing_key_file}.{old.key_id:08x}.old: "
+        "archive it offline or destroy it; restart the server to sign with the new key",
+        err=True,
+    )
+    typer.echo(new.vkey)
 
 
 @app.command()
@@ -217,6 +284,213 @@ def checkpoint(
             typer.echo(f"FAIL  {code}  {exc}")
     if refused:
         raise typer.Exit(1)
+
+
+@app.command()
+def declare(
+    enterprise: Annotated[
+        str | None, typer.Option(help="Credit code of one enterprise; all if omitted.")
+    ] = None,
+) -> None:
+    """Give every released lot without a public declaration its declaration (older ledgers)."""
+    from sqlalchemy import select
+
+    from foodtrace.clock import SystemClock
+    from foodtrace.db import write_session
+    from foodtrace.ledger.models import Ledger
+    from foodtrace.records.service import declare_released
+
+    engine = prepare(Settings())
+    with write_session(engine) as session:
+        q = select(Ledger.id, Ledger.credit_code).where(Ledger.owner_kind == "enterprise")
+        if enterprise:
+            q = q.where(Ledger.credit_code == enterprise.upper())
+        ledgers = session.execute(q.order_by(Ledger.id)).all()
+    if enterprise and not ledgers:
+        typer.echo(f"no enterprise ledger for credit code {enterprise}", err=True)
+        raise typer.Exit(2)
+    for ledger_id, code in ledgers:
+        with write_session(engine) as session:
+            seqs = declare_released(session=session, ledger_id=ledger_id, clock=SystemClock())
+        typer.echo(f"ok    {code}  {len(seqs)} declarations appended")
+
+
+def _verifiers(keys: list[str]) -> list[Verifier]:
+    """Verifier keys from ``--key`` values: a vkey, or a file of vkeys (one a line, # comments)."""
+    from pathlib import Path
+
+    from foodtrace.tlog.note import NoteError, Verifier
+
+    found: list[Verifier] = []
+    for value in keys:
+        path = Path(value)
+        lines = [value]
+        if "+" not in value or path.is_file():
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                typer.echo(
+                    f"error: --key {value}: neither a verifier key nor a file ({exc})", err=True
+                )
+                raise typer.Exit(2) from None
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            try:
+                found.append(Verifier.from_vkey(line))
+            except NoteError as exc:
+                typer.echo(f"error: --key: {line[:60]!r} is not a verifier key: {exc}", err=True)
+                raise typer.Exit(2) from None
+    if not found:
+        typer.echo("error: give at least one verifier key with --key", err=True)
+        raise typer.Exit(2)
+    return found
+
+
+KeyOption = Annotated[
+    list[str],
+    typer.Option(
+        "--key",
+        help="The platform's verifier key (name+keyid+base64), or a file of them one a line; "
+        "repeat for keys of earlier years after a rotation.",
+    ),
+]
+
+
+@app.command("export-ledger")
+def export_ledger(
+    enterprise: Annotated[
+        str, typer.Option(help="Credit code of the ledger's enterprise (or authority).")
+    ],
+    output: Annotated[str, typer.Option("--output", "-o", help="The bundle file to write.")],
+) -> None:
+    """Write a ledger's entries (canonical bytes) and signed checkpoints to one bundle file.
+
+    Signs a checkpoint first if the ledger grew; the bundle covers the ledger up
+    to that checkpoint. Check it anywhere with ``foodtrace verify-bundle``.
+    """
+    import io
+    from pathlib import Path
+
+    from foodtrace.clock import SystemClock
+    from foodtrace.db import read_session
+    from foodtrace.errors import NotFound
+    from foodtrace.ledger.service import get_ledger
+    from foodtrace.tlog.bundle import export_ledger as write_ledger_bundle
+    from foodtrace.tlog.service import LedgerDamaged, fresh_checkpoint
+    from foodtrace.tlog.signer import SignerError, atomic_write
+
+    settings = Settings()
+    engine = prepare(settings)
+    signer = _checkpoint_signer(settings, engine)
+    code = enterprise.upper()
+    try:
+        with read_session(engine) as session:
+            ledger_id = get_ledger(session=session, credit_code=code).id
+        assert ledger_id is not None
+        signed = fresh_checkpoint(
+            engine=engine, ledger_id=ledger_id, signer=signer, clock=SystemClock()
+        )
+        buffer = io.BytesIO()
+        with read_session(engine) as session:
+            size = write_ledger_bundle(
+                session=session, ledger_id=ledger_id, signed=signed, out=buffer
+            )
+    except NotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (LedgerDamaged, SignerError) as exc:
+        typer.echo(f"FAIL  {code}  cannot export: {exc}", err=True)
+        raise typer.Exit(1) from None
+    atomic_write(Path(output), buffer.getvalue())
+    typer.echo(f"wrote {output}: {code}, {size} entries up to the checkpoint signed at {size}")
+
+
+@app.command("verify-bundle")
+def verify_bundle(
+    file: Annotated[str, typer.Argument(help="A bundle written by export-ledger.")],
+    key: KeyOption,
+) -> None:
+    """Verify a ledger bundle with the verifier key alone (no database, no server).
+
+    Exit 0 with a summary line when every entry and checkpoint holds; 1 naming
+    the first failing entry or checkpoint.
+    """
+    from pathlib import Path
+
+    from foodtrace.tlog.bundle import BundleError
+    from foodtrace.tlog.bundle import verify_bundle as check
+
+    verifiers = _verifiers(key)
+    try:
+        data = Path(file).read_bytes()
+    except OSError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        verified = check(data, verifiers=verifiers)
+    except BundleError as exc:
+        typer.echo(f"FAIL  {file}  {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(verified.summary())
+
+
+@app.command()
+def witness(
+    server: Annotated[
+        str, typer.Option(help="The platform's address, e.g. https://trace.example.cn")
+    ],
+    key: KeyOption,
+    state: Annotated[
+        str, typer.Option(help="Where the last checkpoint seen of each ledger is kept.")
+    ] = "foodtrace-witness.json",
+    ledger: Annotated[
+        list[str] | None,
+        typer.Option(help="Credit code of a ledger to check (repeatable); default: every ledger."),
+    ] = None,
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            help="The platform name of the origins (<platform>/ledger/<code>); default: the "
+            "first key's name up to its first '/'."
+        ),
+    ] = None,
+) -> None:
+    """Check that every ledger's new checkpoint extends the last one seen (consistency proofs).
+
+    Exit 0 when every ledger holds; 1, naming the ledger and the sizes, when one
+    was rewritten, truncated or forked, or its checkpoint cannot be had. Only
+    ledgers that passed have their new checkpoint kept.
+    """
+    from pathlib import Path
+
+    import httpx
+
+    from foodtrace.tlog.witness import WitnessError, load_state, save_state
+    from foodtrace.tlog.witness import witness as run_witness
+
+    verifiers = _verifiers(key)
+    state_path = Path(state)
+    name = platform or verifiers[0].name.split("/", 1)[0]
+    try:
+        seen = load_state(state_path)
+        with httpx.Client(base_url=server, timeout=60) as client:
+            outcomes = run_witness(
+                client=client, verifiers=verifiers, state=seen, platform=name, ledgers=ledger
+            )
+    except WitnessError as exc:
+        typer.echo(f"WITNESS FAILED: {exc}", err=True)
+        raise typer.Exit(1) from None
+    save_state(state_path, seen)
+    failed = [o for o in outcomes if not o.ok]
+    for o in outcomes:
+        typer.echo(f"{'ok  ' if o.ok else 'FAIL'}  {o.credit_code}  {o.message}")
+    if failed:
+        for o in failed:
+            typer.echo(f"WITNESS FAILED: ledger {o.credit_code}: {o.message}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"all {len(outcomes)} ledgers consistent with what was seen before", err=True)
 
 
 @user_app.command("add")

@@ -1,29 +1,56 @@
-"""What a consumer may see of a lot: the public facts, and any recall notice naming it.
+"""What a consumer may see of a lot: the public facts, any recall notice, and their proofs.
 
 Only consumer-facing facts leave this module (DESIGN.md, "QR codes and the
 consumer page"): product, specification, producer and licence, lot, dates,
-the release test's conclusion and items, and the public recall notices. Never
-customers, quantities sold, prices, users or internal notes.
+the release test's conclusion and items, the suppliers of the main
+ingredients, and the public recall notices. Never customers, quantities sold,
+prices, users or internal notes.
 
-The same module gives a lot's label (what is printed under its QR code) and the
-place where the lot's public proofs will come from (:func:`public_proofs`).
+A released lot's facts are read from its latest public declaration entry (the
+platform appends one when the lot is released, records.projection), so what
+the page shows is what the entry states; the page also carries the C2SP
+``tlog-proof@v1`` bundles of the lot's public entries (its declarations, and
+any public recall entry naming it in an authority's ledger), which anyone can
+verify offline with the platform's verifier key. Only those two kinds of
+entry are ever proven to the public (:data:`schemas.records.PUBLIC_KINDS`).
+
+The same module gives a lot's label (what is printed under its QR code).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Engine, or_, select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
+from foodtrace.cases.models import RecalledLot
 from foodtrace.cases.service import recalls_of_lot
+from foodtrace.clock import Clock
+from foodtrace.db import write_session
 from foodtrace.digital_link import lot_uri
 from foodtrace.errors import NotFound
-from foodtrace.records.models import Lot, Product, ReleaseTest
+from foodtrace.ledger.models import Ledger
+from foodtrace.ledger.service import get_entry
+from foodtrace.records.models import Lot, Product, PublicDeclarationRow, ReleaseTest
+from foodtrace.tlog.checkpoint import TLogProof
+from foodtrace.tlog.service import (
+    LedgerDamaged,
+    entry_proof,
+    inclusion_proof,
+    latest_checkpoint,
+)
+from foodtrace.tlog.signer import CheckpointSigner, SignerError
+from schemas.records import PUBLIC_KINDS
+
+log = logging.getLogger("foodtrace.consumer")
 
 
 def find_public_lot(
@@ -54,19 +81,117 @@ def _best_before(lot: Lot, product: Product) -> str | None:
     return (made + timedelta(days=product.shelf_life_days)).isoformat()
 
 
-def public_proofs(session: Session, enterprise: Enterprise, lot: Lot) -> list[dict[str, Any]]:
-    """The proofs of the lot's public entries, for anyone to verify.
+@dataclass(frozen=True)
+class PublicEntryRef:
+    """A public entry of some ledger: a lot's declaration, or a recall notice naming it."""
 
-    Filled by the Merkle-proof work (issue 5): one C2SP ``tlog-proof@v1`` bundle per
-    public entry of the lot (its public declaration, any public recall notice),
-    whose ``extra`` line carries the entry's canonical bytes. Empty until then, and
-    never a private entry (DESIGN.md, "QR codes and the consumer page").
+    ledger_id: int
+    seq: int
+
+
+class ProofError(RuntimeError):
+    """An entry that may not be proven to the public (it is not a public kind)."""
+
+
+class PublicProver:
+    """Makes, and remembers, the tlog-proof@v1 bundles of public entries.
+
+    A bundle is made against the ledger's latest signed checkpoint when that
+    covers the entry: a read. Otherwise a checkpoint is signed on demand, in a
+    write transaction of its own (the page's read session stays a read). An
+    inclusion proof against a signed checkpoint stays valid for good, so each
+    bundle is made once per entry and kept (in memory, the ``size`` most
+    recently used): a page view then costs no proof computation at all.
     """
-    return []
+
+    def __init__(
+        self, *, engine: Engine, signer: CheckpointSigner, clock: Clock, size: int = 4096
+    ) -> None:
+        self.engine = engine
+        self.signer = signer
+        self.clock = clock
+        self.size = size
+        self._cache: OrderedDict[tuple[int, int], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def verifier_key(self) -> str:
+        """The platform's C2SP verifier key (``name+keyid+base64``) that checks every proof."""
+        return self.signer.verifier.vkey
+
+    def proofs(self, session: Session, refs: list[PublicEntryRef]) -> list[str]:
+        """The bundles of ``refs`` as text; an entry that cannot be proven now is left out."""
+        out = []
+        for ref in refs:
+            key = (ref.ledger_id, ref.seq)
+            with self._lock:
+                text = self._cache.get(key)
+                if text is not None:
+                    self._cache.move_to_end(key)
+            if text is None:
+                try:
+                    text = self.prove(session, ref).text()
+                except (SignerError, LedgerDamaged) as exc:
+                    # The page still shows the record, without the claim; verification
+                    # (foodtrace verify) names what is wrong with the ledger.
+                    log.error("no proof of entry %s of ledger %s: %s", ref.seq, ref.ledger_id, exc)
+                    continue
+                with self._lock:
+                    self._cache[key] = text
+                    while len(self._cache) > self.size:
+                        self._cache.popitem(last=False)
+            out.append(text)
+        return out
+
+    def prove(self, session: Session, ref: PublicEntryRef) -> TLogProof:
+        """The bundle of one public entry; :class:`ProofError` for any other kind."""
+        entry = get_entry(session=session, ledger_id=ref.ledger_id, seq=ref.seq)
+        kind = json.loads(entry.body).get("kind")
+        if kind not in PUBLIC_KINDS or entry.kind not in PUBLIC_KINDS:
+            raise ProofError(f"entry {ref.seq} is a {kind}: only public entries are proven")
+        signed = latest_checkpoint(session=session, ledger_id=ref.ledger_id)
+        if signed is not None and signed.size >= ref.seq:
+            path = inclusion_proof(
+                session=session, ledger_id=ref.ledger_id, seq=ref.seq, size=signed.size
+            )
+            return TLogProof(
+                index=ref.seq - 1, hashes=tuple(path), checkpoint=signed.note, extra=entry.body
+            )
+        with write_session(self.engine) as writing:
+            return entry_proof(
+                session=writing,
+                ledger_id=ref.ledger_id,
+                seq=ref.seq,
+                signer=self.signer,
+                clock=self.clock,
+            )
 
 
-def public_lot(session: Session, enterprise: Enterprise, lot: Lot) -> dict[str, Any]:
-    """The consumer page's facts of a lot; ``recalls`` and ``proofs`` are lists, maybe empty."""
+def _declaration_seqs(session: Session, enterprise: Enterprise, lot: Lot) -> list[int]:
+    return list(
+        session.execute(
+            select(PublicDeclarationRow.record_seq)
+            .where(
+                PublicDeclarationRow.enterprise_id == enterprise.id,
+                PublicDeclarationRow.lot_seq == lot.record_seq,
+            )
+            .order_by(PublicDeclarationRow.record_seq)
+        ).scalars()
+    )
+
+
+def _recall_refs(session: Session, enterprise: Enterprise, lot: Lot) -> list[PublicEntryRef]:
+    rows = session.execute(
+        select(RecalledLot.ledger_id, RecalledLot.record_seq)
+        .where(RecalledLot.credit_code == enterprise.credit_code, RecalledLot.lot_code == lot.code)
+        .distinct()
+        .order_by(RecalledLot.ledger_id, RecalledLot.record_seq)
+    ).all()
+    return [PublicEntryRef(ledger_id, seq) for ledger_id, seq in rows]
+
+
+def _from_tables(session: Session, enterprise: Enterprise, lot: Lot) -> dict[str, Any]:
+    """The facts of a lot without a declaration (not released yet), from the derived tables."""
     product = session.get(Product, (enterprise.id, lot.product_seq))
     assert product is not None
     data = json.loads(product.data)
@@ -91,16 +216,87 @@ def public_lot(session: Session, enterprise: Enterprise, lot: Lot) -> dict[str, 
             "address": enterprise.address,
         },
         "release_test": (
-            {"passed": True, "items": [i for i, ok in json.loads(passed[-1].items) if ok]}
+            {
+                "passed": True,
+                "conclusion": "pass",
+                "items": [{"item": i, "passed": ok} for i, ok in json.loads(passed[-1].items)],
+            }
             if passed
             else None
         ),
-        "recalls": [
-            {k: r[k] for k in ("case", "authority", "announced_at", "reason", "state")}
-            for r in recalls_of_lot(session, enterprise.credit_code, lot.code)
-        ],
-        "proofs": public_proofs(session, enterprise, lot),
+        "main_ingredients": [],
     }
+
+
+def _from_declaration(body: dict[str, Any]) -> dict[str, Any]:
+    """The page's facts, exactly as the declaration entry states them."""
+    test = body.get("release_test")
+    return {
+        "product": body["product"],
+        "specification": body["specification"],
+        "standard": body.get("standard"),
+        "gtin": body.get("gtin"),
+        "lot": body["lot_code"],
+        "production_date": body["production_date"],
+        "best_before": body.get("best_before"),
+        "producer": {
+            "name": body["producer"]["name"],
+            "credit_code": body["producer"]["credit_code"],
+            "licence_no": body["producer"].get("licence_no"),
+            "address": body["producer"]["address"],
+        },
+        "release_test": (
+            {
+                "passed": test["conclusion"] == "pass",
+                "conclusion": test["conclusion"],
+                "items": test["items"],
+            }
+            if test
+            else None
+        ),
+        "main_ingredients": body.get("main_ingredients", []),
+    }
+
+
+def public_lot(
+    session: Session, enterprise: Enterprise, lot: Lot, *, prover: PublicProver | None = None
+) -> dict[str, Any]:
+    """The consumer page's facts of a lot, its recall notices and the proofs of both.
+
+    ``declaration`` names the entry the facts come from (``log`` is the ledger's
+    origin), or is None for a lot not released yet, whose facts then come from
+    the derived tables and are proven by nothing. ``proofs`` (empty without a
+    ``prover``) holds the tlog-proof@v1 bundles of every public entry of the lot:
+    its declarations, oldest first, then the recall notices naming it.
+    """
+    seqs = _declaration_seqs(session, enterprise, lot)
+    origin = session.execute(select(Ledger.origin).where(Ledger.id == enterprise.id)).scalar_one()
+    if seqs:
+        entry = get_entry(session=session, ledger_id=enterprise.id, seq=seqs[-1])
+        data = _from_declaration(json.loads(entry.body)["body"])
+        data["declaration"] = {"log": origin, "seq": seqs[-1]}
+    else:
+        data = _from_tables(session, enterprise, lot)
+        data["declaration"] = None
+    recalls = recalls_of_lot(session, enterprise.credit_code, lot.code)
+    origins: dict[str, str] = {}
+    if recalls:
+        codes = sorted({r["log"] for r in recalls})
+        origins = dict(
+            session.execute(
+                select(Ledger.credit_code, Ledger.origin).where(Ledger.credit_code.in_(codes))  # type: ignore[attr-defined]
+            ).all()
+        )
+    data["recalls"] = [
+        {
+            **{k: r[k] for k in ("case", "authority", "announced_at", "reason", "state")},
+            "entry": {"log": origins.get(r["log"]), "seq": r["seq"]},
+        }
+        for r in recalls
+    ]
+    refs = [PublicEntryRef(enterprise.id, s) for s in seqs] + _recall_refs(session, enterprise, lot)
+    data["proofs"] = prover.proofs(session, refs) if prover is not None else []
+    return data
 
 
 def public_uri(enterprise: Enterprise, lot: Lot, base_url: str) -> str:

@@ -202,7 +202,7 @@ def verify_ledger(
                     f"the hash of entry {seq - 1} ({prev[:16]}…)",
                 )
             )
-        memory.kinds[seq] = str(env.get("kind"))
+        memory.remember(seq, str(env.get("kind")), env.get("body") or {})
         try:
             apply_entry(memory, seq, str(env.get("kind")), env.get("body") or {})
         except (RecordError, KeyError, TypeError, ValueError) as exc:

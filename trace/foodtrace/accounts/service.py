@@ -410,6 +410,14 @@ class LoginThrottled(Exception):
         self.retry_after = retry_after
 
 
+def _key(text: str) -> str:
+    """A user name or address as stored: unprintable characters escaped (PostgreSQL refuses
+    NUL in text, and a log of guesses should not carry control characters)."""
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text[:64]
+
+
 def check_login_throttle(*, session: Session, username: str, address: str, now: datetime) -> None:
     """Raise :class:`LoginThrottled` when the user name or the address failed too often lately.
 
@@ -419,8 +427,8 @@ def check_login_throttle(*, session: Session, username: str, address: str, now: 
 
     since = format_instant(now - THROTTLE_WINDOW)
     for column, value, limit in (
-        (LoginFailure.username, username[:64], MAX_FAILURES_PER_USER),
-        (LoginFailure.address, address[:64], MAX_FAILURES_PER_ADDRESS),
+        (LoginFailure.username, _key(username), MAX_FAILURES_PER_USER),
+        (LoginFailure.address, _key(address), MAX_FAILURES_PER_ADDRESS),
     ):
         count, first = session.execute(
             select(func.count(), func.min(LoginFailure.at)).where(
@@ -436,8 +444,8 @@ def check_login_throttle(*, session: Session, username: str, address: str, now: 
 def note_login(*, session: Session, username: str, address: str, now: datetime, ok: bool) -> None:
     """Count a failure; a success clears the user name's failures."""
     if ok:
-        session.execute(delete(LoginFailure).where(LoginFailure.username == username[:64]))
+        session.execute(delete(LoginFailure).where(LoginFailure.username == _key(username)))
     else:
         session.add(
-            LoginFailure(username=username[:64], address=address[:64], at=format_instant(now))
+            LoginFailure(username=_key(username), address=_key(address), at=format_instant(now))
         )

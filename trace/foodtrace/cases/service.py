@@ -40,7 +40,7 @@ from foodtrace.errors import AccessDenied, NotFound, RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.ledger.models import Ledger
 from foodtrace.records.projection import dec
-from foodtrace.records.service import Recorded, platform_name, record, validate
+from foodtrace.records.service import SYSTEM_ACTOR, Recorded, platform_name, record, validate
 from schemas.records import (
     CASE_ID_PATTERN,
     CaseState,
@@ -316,7 +316,9 @@ def advance(
                         f"（检出 {case.result}，标准 {case.limit}），报告编号 {case.report_no}",
                         "lots": lots,
                     },
-                    actor=actor,
+                    # Proven to the public: no official's login in it (the case step
+                    # just before names who notified).
+                    actor=SYSTEM_ACTOR,
                     clock=clock,
                 )
             )

@@ -177,3 +177,18 @@ class Correction(_Derived, table=True):
 
     corrects_seq: int
     reason: str = Field(sa_type=Text)
+
+
+class PublicDeclarationRow(_Derived, table=True):
+    """A lot's public declaration entry (the consumer page proves the latest one)."""
+
+    __tablename__ = "public_declarations"
+    __table_args__ = (Index("ix_public_declarations_lot", "enterprise_id", "lot_seq"),)
+
+    lot_seq: int
+    conclusion: str | None = Field(
+        default=None, max_length=8, description="of the declared release test; null: none"
+    )
+    facts_sha256: str = Field(
+        max_length=64, description="hex SHA-256 of the declared facts' canonical bytes"
+    )

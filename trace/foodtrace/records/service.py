@@ -23,9 +23,27 @@ from foodtrace.clock import Clock, local_date
 from foodtrace.errors import Conflict, FieldProblem, RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.ledger.models import Entry, IdempotencyKey, Ledger
-from foodtrace.records.projection import DbStore, Store, apply_entry, correction_target
-from schemas.records import AUTHORITY_KINDS, RECORD_SCHEMAS, EnterpriseCreate, RecordKind
+from foodtrace.records.projection import (
+    DbStore,
+    Store,
+    apply_entry,
+    correction_target,
+    declaration_due,
+    lots_to_declare,
+)
+from schemas.records import (
+    AUTHORITY_KINDS,
+    RECORD_SCHEMAS,
+    SYSTEM_KINDS,
+    EnterpriseCreate,
+    PublicDeclaration,
+    RecordKind,
+)
 from schemas.types import format_instant
+
+SYSTEM_ACTOR = "system"
+"""The actor of the entries the platform writes itself (public declarations): no user's name
+reaches the public through them."""
 
 CLOCK_SKEW = timedelta(minutes=5)
 """How far ahead of the server's clock a stated time may be (device clocks drift)."""
@@ -44,6 +62,8 @@ class Recorded:
     body: dict[str, Any]
     warnings: list[FieldProblem] = field(default_factory=list)
     replayed: bool = False
+    followed_by: list[int] = field(default_factory=list)
+    """Entries the platform appended right after this one (a lot's public declaration)."""
 
 
 def problems_from(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> RecordError:
@@ -208,6 +228,12 @@ def record(
     join the body and so the entry's hashed bytes.
     """
     kind = RecordKind(kind)
+    if kind in SYSTEM_KINDS:
+        raise RecordError.at(
+            msg=f"a {kind} is written by the platform when a lot is released; "
+            "it cannot be recorded",
+            type="system_kind",
+        )
     model = validate(kind, data)
     head = ledger.lock_head(session=session, ledger_id=ledger_id)
     if (kind in AUTHORITY_KINDS) != (head.owner_kind == "authority"):
@@ -232,7 +258,9 @@ def record(
     if facts:
         body.update(facts)
     seq = head.size + 1
+    to_declare = lots_to_declare(store, kind, body)
     applied = apply_entry(store, seq, kind, body)
+    to_declare |= lots_to_declare(store, kind, body)
     natural = _NATURAL_TIME.get(kind)
     event_time = model.event_time or (getattr(model, natural) if natural else None) or now
     entry = ledger.build_entry(
@@ -245,6 +273,9 @@ def record(
         salt=ledger.new_salt(),
     )
     appended = ledger.write_entry(session=session, head=head, entry=entry, defer_head=defer_head)
+    declared = _declare(
+        session=session, head=head, store=store, lots=to_declare, now=now, defer_head=defer_head
+    )
     if idempotency_key is not None:
         session.execute(
             insert(IdempotencyKey).values(
@@ -260,6 +291,63 @@ def record(
         event_time=entry["event_time"],
         body=body,
         warnings=applied.warnings,
+        followed_by=declared,
+    )
+
+
+def _declare(
+    *,
+    session: Session,
+    head: Ledger,
+    store: Store,
+    lots: set[int],
+    now: datetime,
+    defer_head: bool,
+) -> list[int]:
+    """Append the public declaration each of ``lots`` needs now (projection.declaration_due).
+
+    In the caller's transaction, right after the entry that made it due, so a
+    lot is never released without its declaration, nor declared without the
+    record behind it. Returns the seqs appended.
+    """
+    out = []
+    for lot_seq in sorted(lots):
+        found = store.find("lots", record_seq=lot_seq)
+        body = declaration_due(store, found[0]) if found else None
+        if body is None:
+            continue
+        PublicDeclaration.model_validate(body)  # exactly the public fields, nothing else
+        seq = head.size + 1
+        apply_entry(store, seq, RecordKind.PUBLIC_DECLARATION, body)
+        entry = ledger.build_entry(
+            head=head,
+            kind=RecordKind.PUBLIC_DECLARATION,
+            body=body,
+            actor=SYSTEM_ACTOR,
+            event_time=format_instant(now),
+            recorded_at=format_instant(now),
+            salt=ledger.new_salt(),
+        )
+        ledger.write_entry(session=session, head=head, entry=entry, defer_head=defer_head)
+        out.append(seq)
+    return out
+
+
+def declare_released(*, session: Session, ledger_id: int, clock: Clock) -> list[int]:
+    """Append the public declaration of every lot that is released but has none; their seqs.
+
+    For ledgers written before public declarations existed (migration
+    0006_public_declarations): a lot gets its declaration with its release test,
+    so only those older lots lack one. Running it again appends nothing.
+    """
+    head = ledger.lock_head(session=session, ledger_id=ledger_id)
+    if head.owner_kind != "enterprise":
+        return []
+    store = DbStore(session, ledger_id)
+    declared = {r["lot_seq"] for r in store.find("public_declarations")}
+    lots = {lot["record_seq"] for lot in store.find("lots")} - declared
+    return _declare(
+        session=session, head=head, store=store, lots=lots, now=clock.now(), defer_head=False
     )
 
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from foodtrace.canonical import CanonicalError, canonical_bytes
 from foodtrace.clock import Clock
+from foodtrace.db import read_session, write_session
 from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.ledger.service import appended_in_transaction, get_entry, lock_head
@@ -36,6 +37,26 @@ from schemas.types import format_instant
 
 CHECKPOINT_INTERVAL = timedelta(seconds=1)
 """DESIGN.md: checkpoints are issued at most a second apart while a ledger grows."""
+
+PUBLIC_KINDS = frozenset({"public_declaration", "public_recall"})
+"""Entry kinds proven to anyone (DESIGN.md, "QR codes and the consumer page"): an
+enterprise's public declaration of a released lot and an authority's public recall.
+Every other entry is private: its proof (which carries its bytes) is for the ledger's
+owner and the regulators over it only."""
+
+
+def is_public_entry(data: bytes) -> bool:
+    """Whether an entry, given by its canonical bytes, is one of the public kinds.
+
+    The kind is read from the bytes, the source of truth, never from the derived
+    ``entries.kind`` column: a column changed behind the app's back must not make a
+    private entry public.
+    """
+    try:
+        entry = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(entry, dict) and entry.get("kind") in PUBLIC_KINDS
 
 
 class LedgerDamaged(RuntimeError):
@@ -87,6 +108,22 @@ def latest_checkpoint(*, session: Session, ledger_id: int) -> SignedCheckpoint |
         .order_by(SignedCheckpoint.size.desc())  # type: ignore[attr-defined]
         .limit(1)
     ).scalar_one_or_none()
+
+
+def checkpoint_at(*, session: Session, ledger_id: int, size: int) -> SignedCheckpoint | None:
+    """The checkpoint signed at exactly ``size``, if one was."""
+    return session.get(SignedCheckpoint, (ledger_id, size))
+
+
+def signed_checkpoints(*, session: Session, ledger_id: int, up_to: int) -> list[SignedCheckpoint]:
+    """Every checkpoint of the ledger signed at a size up to ``up_to``, smallest first."""
+    return list(
+        session.execute(
+            select(SignedCheckpoint)
+            .where(SignedCheckpoint.ledger_id == ledger_id, SignedCheckpoint.size <= up_to)
+            .order_by(SignedCheckpoint.size)
+        ).scalars()
+    )
 
 
 def _is_current(latest: SignedCheckpoint | None, head: Ledger, now: datetime, force: bool) -> bool:
@@ -150,6 +187,67 @@ def checkpoint(
     return signed
 
 
+def fresh_checkpoint(
+    *, engine: Engine, ledger_id: int, signer: CheckpointSigner, clock: Clock
+) -> SignedCheckpoint:
+    """The ledger's latest signed checkpoint, signed on demand first if the ledger grew since.
+
+    Reads first, so that asking for a current checkpoint takes no write lock
+    (on SQLite a write session locks the whole database); only a ledger that
+    grew is signed, in a write transaction of its own. An empty ledger gets the
+    checkpoint of the empty tree (size 0, root SHA-256 of nothing).
+
+    Raises :class:`LedgerDamaged` when a checkpoint was signed at a size beyond
+    the stored entries (signed entries were removed), and the signer's
+    :class:`~foodtrace.tlog.signer.InconsistentCheckpointError` when the stored
+    tree does not extend what was signed before. The checkpoint returned is
+    detached from any session.
+    """
+    with read_session(engine) as session:
+        head = session.get(Ledger, ledger_id)
+        if head is None:
+            raise NotFound(f"no ledger {ledger_id}")
+        latest = latest_checkpoint(session=session, ledger_id=ledger_id)
+        _check_not_behind(latest, head)
+        if latest is not None and latest.size == head.size:
+            session.expunge(latest)
+            return latest
+    with write_session(engine) as session:
+        signed = checkpoint(
+            session=session, ledger_id=ledger_id, signer=signer, clock=clock, force=True
+        )
+        head = session.get(Ledger, ledger_id)
+        assert head is not None
+        _check_not_behind(signed, head)
+        session.expunge(signed)
+    return signed
+
+
+def _check_not_behind(latest: SignedCheckpoint | None, head: Ledger) -> None:
+    if latest is not None and latest.size > head.size:
+        raise LedgerDamaged(
+            f"ledger {head.credit_code}: a checkpoint was signed at size {latest.size}, "
+            f"but the ledger holds {head.size} entries: signed entries were removed"
+        )
+
+
+def proof_against(
+    *, session: Session, ledger_id: int, seq: int, signed: SignedCheckpoint
+) -> TLogProof:
+    """The tlog-proof@v1 bundle of entry ``seq`` in the tree of the signed checkpoint ``signed``.
+
+    Requires 1 <= seq <= signed.size. The extra line carries the entry's
+    canonical bytes exactly as stored.
+    """
+    if not 1 <= seq <= signed.size:
+        raise ValueError(f"requires 1 <= seq <= checkpoint size, got seq {seq}, size {signed.size}")
+    entry = get_entry(session=session, ledger_id=ledger_id, seq=seq)
+    hashes = inclusion_proof(session=session, ledger_id=ledger_id, seq=seq, size=signed.size)
+    return TLogProof(
+        index=seq - 1, hashes=tuple(hashes), checkpoint=signed.note, extra=bytes(entry.body)
+    )
+
+
 def entry_proof(
     *, session: Session, ledger_id: int, seq: int, signer: CheckpointSigner, clock: Clock
 ) -> TLogProof:
@@ -159,14 +257,13 @@ def entry_proof(
     demand. Which entries may be proven to whom is the caller's decision
     (DESIGN.md: only public entries are ever proven to the public).
     """
-    entry = get_entry(session=session, ledger_id=ledger_id, seq=seq)
+    get_entry(session=session, ledger_id=ledger_id, seq=seq)
     signed = checkpoint(session=session, ledger_id=ledger_id, signer=signer, clock=clock)
     if signed.size < seq:
         signed = checkpoint(
             session=session, ledger_id=ledger_id, signer=signer, clock=clock, force=True
         )
-    hashes = inclusion_proof(session=session, ledger_id=ledger_id, seq=seq, size=signed.size)
-    return TLogProof(index=seq - 1, hashes=tuple(hashes), checkpoint=signed.note, extra=entry.body)
+    return proof_against(session=session, ledger_id=ledger_id, seq=seq, signed=signed)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,14 @@ Files (``key_file`` is e.g. ``foodtrace-signing.key``)::
     <key_file>             PRIVATE+KEY+<name>+<key ID>+base64(0x01 || seed), mode 0600
     <key_file>.state.json  {"version": 1, "origins": {<origin>: {"size": n, "root": base64}}}
     <key_file>.lock        held (flock) while one signature is checked, made and recorded
+    <key_file>.retired     the verifier keys of earlier keys, one a line (after a rotation)
+
+Rotation (:func:`rotate_key`): a new key under a new name (the platform's name,
+or ``<platform>/<suffix>`` such as ``trace.example.cn/2027``) replaces the old
+one; the old verifier key is kept in ``.retired`` so that checkpoints it signed
+still verify, and the old secret is set aside as ``<key_file>.<key ID>.old``
+for the operator to archive offline or destroy. The state file is the same:
+the new key continues the same histories and refuses what the old one would.
 
 The state is written atomically (temporary file, fsync, rename, fsync of the
 directory) *before* the signature is handed out, so a crash can lose a
@@ -37,7 +45,7 @@ from typing import Any
 
 from foodtrace.tlog.checkpoint import Checkpoint
 from foodtrace.tlog.merkle import EMPTY_ROOT, ProofError, verify_consistency
-from foodtrace.tlog.note import NoteSigner, Verifier, sign_note
+from foodtrace.tlog.note import NoteSigner, Verifier, check_key_name, sign_note
 
 ConsistencyProver = Callable[[int, int], Sequence[bytes]]
 """``prove(old_size, new_size)``: the RFC 9162 consistency proof between two sizes of the log."""
@@ -88,7 +96,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data``: write a temporary file, fsync, rename, fsync the dir."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -127,7 +135,7 @@ class CheckpointSigner:
             except FileExistsError:
                 pass  # another process generated it first: use theirs
         key = load_key(path)
-        if key.name != name:
+        if not key_belongs_to(key.name, name):
             raise SignerError(f"{path} holds the key of {key.name!r}, not of {name!r}")
         return cls(key, path)
 
@@ -139,6 +147,11 @@ class CheckpointSigner:
     def verifier(self) -> Verifier:
         """The public key to publish (C2SP verifier key: ``verifier.vkey``)."""
         return self._key.verifier
+
+    @property
+    def verifiers(self) -> list[Verifier]:
+        """The current verifier key, then those of earlier (rotated) keys."""
+        return _unique([self.verifier, *load_retired(self.key_file)])
 
     def last_signed(self, origin: str) -> tuple[int, bytes] | None:
         """The (size, root) last signed for ``origin``, if any."""
@@ -219,7 +232,7 @@ class CheckpointSigner:
                 for origin, (size, root) in sorted(state.items())
             },
         }
-        _atomic_write(self.state_file, json.dumps(doc, indent=1).encode("utf-8") + b"\n")
+        atomic_write(self.state_file, json.dumps(doc, indent=1).encode("utf-8") + b"\n")
 
 
 def load_key(key_file: str | Path) -> NoteSigner:
@@ -231,6 +244,68 @@ def load_key(key_file: str | Path) -> NoteSigner:
             f"{path} is accessible to group or others (mode {stat.S_IMODE(mode):04o}); chmod 600 it"
         )
     return NoteSigner.from_skey(path.read_text(encoding="utf-8"))
+
+
+def key_belongs_to(key_name: str, platform: str) -> bool:
+    """Whether a key may sign the platform's checkpoints: named after it, or ``<platform>/…``."""
+    return key_name == platform or (
+        key_name.startswith(platform + "/") and len(key_name) > len(platform) + 1
+    )
+
+
+def retired_file(key_file: str | Path) -> Path:
+    path = Path(key_file)
+    return path.with_name(path.name + ".retired")
+
+
+def load_retired(key_file: str | Path) -> list[Verifier]:
+    """The verifier keys of the keys that signed before a rotation (none without a rotation)."""
+    try:
+        text = retired_file(key_file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [Verifier.from_vkey(line) for line in text.splitlines() if line.strip()]
+
+
+def _unique(keys: list[Verifier]) -> list[Verifier]:
+    return list(dict.fromkeys(keys))
+
+
+def load_verifiers(key_file: str | Path) -> list[Verifier]:
+    """The current and retired verifier keys beside ``key_file``; empty without a key file."""
+    current = load_verifier(key_file)
+    return [] if current is None else _unique([current, *load_retired(key_file)])
+
+
+def rotate_key(key_file: str | Path, *, new_name: str, platform: str) -> tuple[Verifier, Verifier]:
+    """Replace the signing key with a new one named ``new_name``; (old, new) verifier keys.
+
+    The old verifier key is added to ``<key_file>.retired`` first (so a crash
+    half-way never loses it), the old secret is set aside as
+    ``<key_file>.<key ID>.old`` (mode 0600), and the new key replaces the key
+    file atomically, all under the signer's lock. The state file is kept: the
+    new key extends the same histories. A running server keeps signing with the
+    key it loaded until it is restarted.
+    """
+    path = Path(key_file)
+    old = load_key(path)
+    check_key_name(new_name)
+    if not key_belongs_to(new_name, platform):
+        raise SignerError(f"a key of {platform!r} is named {platform!r} or {platform!r}/…")
+    used = {old.name} | {v.name for v in load_retired(path)}
+    if new_name in used:
+        raise SignerError(f"the key name {new_name!r} was used before: choose a new one")
+    new = NoteSigner.generate(new_name)
+    with CheckpointSigner(old, path)._locked():
+        retired = _unique([*load_retired(path), old.verifier])
+        atomic_write(retired_file(path), "".join(v.vkey + "\n" for v in retired).encode("ascii"))
+        archive = path.with_name(f"{path.name}.{old.key_id:08x}.old")
+        try:
+            _create_private(archive, old.skey + "\n")
+        except FileExistsError:
+            pass  # set aside by an earlier, interrupted rotation
+        atomic_write(path, (new.skey + "\n").encode("ascii"))
+    return old.verifier, new.verifier
 
 
 def load_verifier(key_file: str | Path) -> Verifier | None:

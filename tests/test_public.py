@@ -1,0 +1,487 @@
+"""The public declaration and the consumer page's proofs (DESIGN.md, "QR codes and the consumer
+page"): a released lot's ledger gets one entry holding exactly the consumer-facing facts; the
+page's JSON carries the tlog-proof@v1 bundles of the lot's public entries, which verify offline
+with the platform's verifier key; no private entry is ever proven, not even as bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from foodtrace.config import Settings
+from foodtrace.consumer import ProofError, PublicEntryRef
+from foodtrace.db import read_session, write_session
+from foodtrace.errors import RecordError
+from foodtrace.ledger import service as ledger
+from foodtrace.ledger.models import Entry
+from foodtrace.records.models import PublicDeclarationRow
+from foodtrace.tlog.checkpoint import TLogProof
+from foodtrace.tlog.models import SignedCheckpoint
+from foodtrace.tlog.note import Verifier
+from foodtrace.tlog.service import verify_entry_proof
+from foodtrace.verify import verify_ledger
+from schemas.records import PUBLIC_KINDS
+from webapp.main import create_app
+
+import factories as f
+from snapshots import snapshot
+
+PLATFORM = "trace.example.cn"
+ORIGIN = f"{PLATFORM}/ledger/{f.BEVERAGE}"
+GTIN14 = "06921234560013"
+PAGE = f"/01/{GTIN14}/10/PJ20260301A"
+JSON = {"Accept": "application/json"}
+VENDOR = Path(__file__).resolve().parents[1] / "webapp/static/vendor/noble-ed25519-3.2.0.js"
+
+# What the factories' released lot declares, written out from tests/factories.py.
+DECLARED = {
+    "lot_code": "PJ20260301A",
+    "gtin": GTIN14,
+    "product": "石榴汁饮料",
+    "specification": "500 mL/瓶",
+    "standard": "GB 7101",
+    "producer": {
+        "name": "枣庄峄城石榴饮品有限公司",
+        "credit_code": f.BEVERAGE,
+        "licence_no": "SC10637040400012",
+        "address": "山东省枣庄市峄城区榴园路 8 号",
+    },
+    "production_date": "2026-03-01",
+    "best_before": "2027-03-01",
+    "release_test": {
+        "conclusion": "pass",
+        "items": [
+            {"item": "菌落总数", "result": "40", "unit": "CFU/mL", "limit": "≤100", "passed": True},
+            {"item": "大肠菌群", "result": "<1", "unit": "CFU/mL", "limit": "≤1", "passed": True},
+        ],
+    },
+    "main_ingredients": [{"material": "白砂糖", "supplier": "枣庄鲁南糖业有限公司"}],
+}
+
+# Private facts of the factories' ledger: none may reach a declaration or a proof.
+PRIVATE = [
+    "枣庄惠民食品经销有限公司", "DIST01", f.DISTRIBUTOR, "13806321234",  # the customer
+    "赵丽", "王敏", "李强", "JC-20260301-01",  # inspector, operator, report number
+    "ML-0301-01", "HG-20260301", "BT20260301", "SUGAR01",  # material lot, certificate, batch
+    '"qa"', '"400"', '"箱"', "sale", "ccp", "86.5",  # the user, quantities, a CCP reading
+]  # fmt: skip
+
+
+def _entry(engine, lid: int, seq: int) -> tuple[dict[str, Any], bytes]:
+    with read_session(engine) as s:
+        data = bytes(ledger.get_entry(session=s, ledger_id=lid, seq=seq).body)
+    return json.loads(data), data
+
+
+def _declarations(engine, lid: int) -> list[tuple[int, dict[str, Any]]]:
+    with read_session(engine) as s:
+        rows = s.execute(
+            select(Entry.seq, Entry.body)
+            .where(Entry.ledger_id == lid, Entry.kind == "public_declaration")
+            .order_by(Entry.seq)
+        ).all()
+    return [(seq, json.loads(body)["body"]) for seq, body in rows]
+
+
+def _verified(engine, lid: int) -> None:
+    with read_session(engine) as s:
+        report = verify_ledger(session=s, ledger_id=lid)
+    assert report.ok, report.problems[:3]
+
+
+# --- the declaration --------------------------------------------------------------------
+
+
+def test_a_released_lot_gets_one_declaration_of_exactly_the_public_facts(engine, clock) -> None:
+    lid = f.beverage_ledger(engine, clock)
+    env, data = _entry(engine, lid, 9)
+    assert env["kind"] == "public_declaration"
+    assert env["actor"] == "system"  # no user's name goes public
+    assert "corrects" not in env
+    assert env["body"] == DECLARED
+    assert env["recorded_at"] == _entry(engine, lid, 8)[0]["recorded_at"]  # same transaction
+    text = data.decode()
+    for secret in PRIVATE:
+        assert secret not in text, secret
+    assert [seq for seq, _ in _declarations(engine, lid)] == [9]  # once per release
+    with read_session(engine) as s:
+        row = s.get(PublicDeclarationRow, (lid, 9))
+        assert (row.lot_seq, row.conclusion) == (6, "pass")
+    _verified(engine, lid)  # the replay recomputes the facts and finds them stated
+
+
+def test_the_release_tests_result_names_the_declaration_that_followed(engine, clock) -> None:
+    lid = f.register(engine, clock)
+    for kind, data in (
+        ("supplier", f.supplier()),
+        ("product", f.product()),
+        ("material_check", f.material_check()),
+        ("production_lot", f.production_lot()),
+    ):
+        f.add(engine, clock, lid, kind, data)
+    tested = f.add(engine, clock, lid, "release_test", f.release_test())
+    assert tested.followed_by == [tested.seq + 1]
+    again = f.add(engine, clock, lid, "release_test", f.release_test(report_no="JC-2"))
+    assert again.followed_by == []  # the same facts: nothing new to declare
+
+
+def _lot_with_two_materials(engine, clock) -> int:
+    lid = f.register(engine, clock)
+    f.add(engine, clock, lid, "supplier", f.supplier())
+    f.add(
+        engine,
+        clock,
+        lid,
+        "supplier",
+        f.supplier(code="ACID", name="山东柠檬酸厂", credit_code=None),
+    )
+    f.add(engine, clock, lid, "customer", f.customer())
+    f.add(engine, clock, lid, "product", f.product())
+    f.add(engine, clock, lid, "material_check", f.material_check())
+    additive = f.material_check(
+        material_lot="ML-ADD-01",
+        material_name="柠檬酸",
+        material_type="food_additive",
+        supplier_code="ACID",
+        quantity="20",
+        supplier_licence_checked=False,
+        supplier_licence_no=None,
+    )
+    f.add(engine, clock, lid, "material_check", additive)
+    materials = [
+        {"material_lot": "ML-0301-01", "quantity": "300", "unit": "kg"},
+        {"material_lot": "ML-ADD-01", "quantity": "2", "unit": "kg"},
+    ]
+    f.add(engine, clock, lid, "production_lot", f.production_lot(materials=materials))
+    return lid
+
+
+def test_declarations_follow_re_tests_and_corrections_and_nothing_is_deleted(engine, clock) -> None:
+    lid = _lot_with_two_materials(engine, clock)
+    failing_items = [
+        {"item": "菌落总数", "result": "300", "unit": "CFU/mL", "limit": "≤100", "passed": False},
+        {"item": "大肠菌群", "result": "<1", "unit": "CFU/mL", "limit": "≤1", "passed": True},
+    ]
+    # a failing first test: the lot is not released, nothing is published
+    first = f.add(
+        engine, clock, lid, "release_test", f.release_test(items=failing_items, conclusion="fail")
+    )
+    assert first.followed_by == []
+    assert _declarations(engine, lid) == []
+    # a passing re-test releases it: the first declaration
+    retest = f.add(
+        engine, clock, lid, "release_test", f.release_test(tested_at="2026-03-01T17:00:00+08:00")
+    )
+    [(d1, body)] = _declarations(engine, lid)
+    assert retest.followed_by == [d1]
+    assert body["release_test"]["conclusion"] == "pass"
+    assert "supersedes" not in body
+    # only the raw material: the additive is not a main ingredient
+    assert body["main_ingredients"] == [{"material": "白砂糖", "supplier": "枣庄鲁南糖业有限公司"}]
+    assert "柠檬酸" not in json.dumps(body, ensure_ascii=False)
+    # a correction of what the public does not see (the inspector): no new declaration
+    fix = f.add(
+        engine,
+        clock,
+        lid,
+        "correction",
+        {
+            "corrects": retest.seq,
+            "reason": "检验员姓名录错",
+            "record": f.release_test(tested_at="2026-03-01T17:00:00+08:00", inspector="孙红"),
+        },
+    )
+    assert fix.followed_by == []
+    # a sale changes nothing public either
+    assert f.add(engine, clock, lid, "sale", f.sale()).followed_by == []
+    # a later failing re-test: a new declaration saying so, superseding the first
+    clock.advance(timedelta(days=1))
+    late = f.add(
+        engine,
+        clock,
+        lid,
+        "release_test",
+        f.release_test(
+            tested_at="2026-03-02T09:00:00+08:00", items=failing_items, conclusion="fail"
+        ),
+    )
+    [_, (d2, body)] = _declarations(engine, lid)
+    assert late.followed_by == [d2]
+    assert body["supersedes"] == d1
+    assert body["release_test"]["conclusion"] == "fail"
+    assert body["release_test"]["items"][0] == failing_items[0]
+    # the failing re-test was a typo: its correction declares the lot passed again
+    fixed = f.add(
+        engine,
+        clock,
+        lid,
+        "correction",
+        {
+            "corrects": late.seq,
+            "reason": "结果录错，复核合格",
+            "record": f.release_test(tested_at="2026-03-02T09:00:00+08:00"),
+        },
+    )
+    [*_, (d3, body)] = _declarations(engine, lid)
+    assert fixed.followed_by == [d3]
+    assert (body["supersedes"], body["release_test"]["conclusion"]) == (d2, "pass")
+    # a correction of the product's specification reaches the public too
+    product_seq = 5
+    assert _entry(engine, lid, product_seq)[0]["kind"] == "product"
+    spec = f.add(
+        engine,
+        clock,
+        lid,
+        "correction",
+        {
+            "corrects": product_seq,
+            "reason": "规格录错",
+            "record": f.product(specification="330 mL/瓶"),
+        },
+    )
+    [*_, (d4, body)] = _declarations(engine, lid)
+    assert spec.followed_by == [d4]
+    assert (body["supersedes"], body["specification"]) == (d3, "330 mL/瓶")
+    # every declaration stays; the derived table knows them all, and the replay agrees
+    assert [d for d, _ in _declarations(engine, lid)] == [d1, d2, d3, d4]
+    with read_session(engine) as s:
+        rows = s.execute(
+            select(PublicDeclarationRow.record_seq, PublicDeclarationRow.conclusion)
+            .where(PublicDeclarationRow.enterprise_id == lid)
+            .order_by(PublicDeclarationRow.record_seq)
+        ).all()
+    assert [tuple(r) for r in rows] == [(d1, "pass"), (d2, "fail"), (d3, "pass"), (d4, "pass")]
+    _verified(engine, lid)
+
+
+def test_imported_release_tests_declare_their_lots(engine, clock) -> None:
+    import test_imports as ti
+    from schemas.records import RecordKind
+
+    lid = _lot_with_two_materials(engine, clock)
+    content = ti.records_file(RecordKind.RELEASE_TEST, [f.release_test()], keep_example=False)
+    result = ti.do_import(engine, clock, lid, RecordKind.RELEASE_TEST, "t.xlsx", content)
+    assert (result.errors, result.written) == ([], 1)
+    [(seq, body)] = _declarations(engine, lid)
+    assert seq == result.last_seq + 1
+    assert body["release_test"]["conclusion"] == "pass"
+    _verified(engine, lid)
+
+
+def test_only_the_platform_writes_a_declaration_and_none_is_corrected(engine, clock) -> None:
+    lid = f.beverage_ledger(engine, clock)
+    before = snapshot(engine)
+    with pytest.raises(RecordError, match="written by the platform") as exc:
+        f.add(engine, clock, lid, "public_declaration", DECLARED)
+    assert exc.value.problems[0].type == "system_kind"
+    with pytest.raises(RecordError, match="the platform wrote") as exc:
+        f.add(
+            engine,
+            clock,
+            lid,
+            "correction",
+            {"corrects": 9, "reason": "改个名字", "record": {**DECLARED, "product": "特级果汁"}},
+        )
+    assert exc.value.problems[0].loc == ("corrects",)
+    assert snapshot(engine) == before
+
+
+def test_a_declaration_that_misstates_the_records_fails_verification(engine, clock) -> None:
+    """Written behind the platform's back, with a consistent chain: the replay refuses it."""
+    lid = f.beverage_ledger(engine, clock)
+    with write_session(engine) as s:
+        head = ledger.lock_head(session=s, ledger_id=lid)
+        forged = {**DECLARED, "product": "石榴汁饮料（有机）", "supersedes": 9}
+        entry = ledger.build_entry(
+            head=head,
+            kind="public_declaration",
+            body=forged,
+            actor="system",
+            event_time="2026-03-02T00:30:00Z",
+            recorded_at="2026-03-02T00:30:00Z",
+            salt=ledger.new_salt(),
+        )
+        ledger.write_entry(session=s, head=head, entry=entry)
+    with read_session(engine) as s:
+        report = verify_ledger(session=s, ledger_id=lid)
+    assert (report.first.seq, report.first.check) == (11, "replay"), report.problems
+    assert "does not state the lot's recorded facts" in report.first.message
+    assert "product" in report.first.message
+
+
+# --- the proofs on the consumer page ---------------------------------------------------------
+
+
+@pytest.fixture
+def web(db_url, engine, clock) -> Iterator[TestClient]:
+    app = create_app(
+        Settings(database_url=db_url, public_base_url="https://trace.example.cn"),
+        clock=clock,
+        engine=engine,
+    )
+    with TestClient(app) as c:
+        yield c
+
+
+def _key(web: TestClient) -> Verifier:
+    """The verifier key as a consumer holds it: its published text, nothing else."""
+    return Verifier.from_vkey(web.app.state.signer.verifier.vkey)
+
+
+def _checkpoints(engine) -> int:
+    with read_session(engine) as s:
+        return s.execute(select(func.count()).select_from(SignedCheckpoint)).scalar_one()
+
+
+def test_the_json_proofs_verify_offline_with_the_verifier_key(web, engine, clock) -> None:
+    lid = f.beverage_ledger(engine, clock)
+    assert _checkpoints(engine) == 0  # background signing is off in tests: signed on demand
+    data = web.get(PAGE, headers=JSON).json()
+    assert data["declaration"] == {"log": ORIGIN, "seq": 9}
+    [text] = data["proofs"]
+    proven = verify_entry_proof(text, verifiers=[_key(web)], origin=ORIGIN)
+    assert proven.entry["kind"] == "public_declaration"
+    assert proven.entry["seq"] == 9
+    assert proven.entry["body"] == DECLARED
+    assert proven.proof.checkpoint.size == 10
+    # what the page shows is what the proven entry states
+    body = proven.entry["body"]
+    for key in ("product", "specification", "standard", "gtin", "production_date", "best_before"):
+        assert data[key] == body[key], key
+    assert data["lot"] == body["lot_code"]
+    assert data["producer"] == body["producer"]
+    assert data["release_test"]["items"] == body["release_test"]["items"]
+    assert data["main_ingredients"] == body["main_ingredients"]
+    assert _checkpoints(engine) == 1
+    # a proof is made once: the ledger grows, the page keeps its (still valid) proof
+    f.add(engine, clock, lid, "customer", f.customer(code="LATER", name="后来的客户"))
+    clock.advance(timedelta(seconds=5))
+    again = web.get(PAGE, headers=JSON).json()
+    assert again["proofs"] == [text]
+    assert _checkpoints(engine) == 1
+    # the bundle is strictly the C2SP text: reparsed, it prints the same
+    assert TLogProof.parse(text).text() == text
+
+
+def test_no_private_entry_is_ever_proven(web, engine, clock) -> None:
+    lid = f.beverage_ledger(engine, clock)
+    f.add(
+        engine,
+        clock,
+        lid,
+        "sale",
+        f.sale(quantity="289", document_no="INV-7731-SECRET", notes="单价 12.85 元/箱"),
+        actor="cashier-zhou",
+    )
+    clock.advance(timedelta(hours=1))
+    case = f.recall(engine, clock, f.BEVERAGE, "PJ20260301A")
+    data = web.get(PAGE, headers=JSON).json()
+    assert [r["case"] for r in data["recalls"]] == [case]
+    assert len(data["proofs"]) == 2  # the declaration, the recall notice
+    kinds = []
+    for text in data["proofs"]:
+        proven = verify_entry_proof(text, verifiers=[_key(web)])
+        assert proven.entry["kind"] in PUBLIC_KINDS
+        kinds.append(proven.entry["kind"])
+        extra = TLogProof.parse(text).extra
+        assert extra is not None
+        for secret in [*PRIVATE, "289", "INV-7731", "12.85", "cashier-zhou", '"reg"']:
+            assert secret not in extra.decode(), secret
+    assert kinds == ["public_declaration", "public_recall"]
+    recall = verify_entry_proof(data["proofs"][1], verifiers=[_key(web)])
+    assert recall.entry["log"] == data["recalls"][0]["entry"]["log"]
+    assert recall.entry["log"].startswith(f"{PLATFORM}/ledger/11370404")  # the authority's
+    assert {"credit_code": f.BEVERAGE, "lot_code": "PJ20260301A"}.items() <= recall.entry["body"][
+        "lots"
+    ][0].items()
+    assert recall.entry["body"]["reason"] == data["recalls"][0]["reason"]
+    # and asked directly, the prover refuses every private entry of both ledgers
+    prover = web.app.state.prover
+    with read_session(engine) as s:
+        rows = s.execute(select(Entry.ledger_id, Entry.seq, Entry.kind)).all()
+        for ledger_id, seq, kind in rows:
+            if kind in PUBLIC_KINDS:
+                continue
+            with pytest.raises(ProofError, match="only public entries"):
+                prover.prove(s, PublicEntryRef(ledger_id, seq))
+            assert prover.proofs(s, []) == []
+
+
+def test_the_page_carries_its_proofs_and_runs_no_inline_script(web, engine, clock) -> None:
+    f.beverage_ledger(engine, clock)
+    r = web.get(PAGE)
+    assert r.status_code == 200
+    html = r.text
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "default-src 'none'" in csp
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    assert [a.strip() for a, _ in scripts] == [
+        'type="module" src="/static/lot-proof.js"',
+        'type="application/json" id="lot-proofs"',
+    ]
+    data = json.loads(scripts[1][1])
+    assert data["vkey"] == web.app.state.signer.verifier.vkey
+    assert data["proofs"] == web.get(PAGE, headers=JSON).json()["proofs"]
+    assert f'<code class="mono" id="proof-key">{data["vkey"]}</code>' in html
+    assert "/.well-known/foodtrace/checkpoint-key" in html
+    assert 'data-entry="trace.example.cn/ledger/91370404MA3F42206T#9"' in html
+    # the proof section is hidden until the script has checked (JavaScript off: no claim)
+    assert re.search(r'<section class="c-proof" id="proof" hidden', html)
+    # everything the page may load stays under 100 KB, the fallback verifier included
+    total = len(r.content)
+    for ref in ("/static/app.css", "/static/lot-proof.js", "/static/vendor/noble-ed25519-3.2.0.js"):
+        loaded = web.get(ref)
+        assert loaded.status_code == 200, ref
+        total += len(loaded.content)
+    assert total < 100_000, total
+    # an unreleased lot has nothing to prove: no script, no data
+    other = f.production_lot(lot_code="PJ20260302A", production_date="2026-03-01")
+    f.add(engine, clock, 1, "production_lot", other)
+    html = web.get(f"/01/{GTIN14}/10/PJ20260302A").text
+    assert "<script" not in html
+    assert "data-entry" not in html
+
+
+def test_the_vendored_verifier_is_the_published_package() -> None:
+    """@noble/ed25519 3.2.0's index.js, unchanged (webapp/static/vendor/README.md)."""
+    digest = hashlib.sha256(VENDOR.read_bytes()).hexdigest()
+    assert digest == "a4f631d1876b5d9e43a86cd71194ca27b5e1451edf4ba4db9a418f40a475569a"
+    assert VENDOR.with_suffix(".LICENSE").read_text().startswith("The MIT License")
+    script = (VENDOR.parents[1] / "lot-proof.js").read_text()
+    assert 'new URL("vendor/noble-ed25519-3.2.0.js", import.meta.url)' in script
+    assert not re.search(r"https?://", script)  # no address of another site
+
+
+def test_lots_released_before_declarations_existed_get_theirs_once(
+    engine, clock, db_url, monkeypatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from foodtrace import cli
+    from foodtrace.records import service
+
+    with monkeypatch.context() as old_code:  # a ledger written before this feature
+        old_code.setattr(service, "_declare", lambda **_: [])
+        lid = f.beverage_ledger(engine, clock)
+    assert _declarations(engine, lid) == []
+    monkeypatch.setenv("TRACE_DATABASE_URL", db_url)
+    cli._load_plugins()
+    result = CliRunner().invoke(cli.app, ["declare"])
+    assert result.exit_code == 0, result.output
+    assert f"ok    {f.BEVERAGE}  1 declarations appended" in result.output
+    [(seq, body)] = _declarations(engine, lid)
+    assert (seq, body) == (10, DECLARED)
+    again = CliRunner().invoke(cli.app, ["declare", "--enterprise", f.BEVERAGE])
+    assert f"ok    {f.BEVERAGE}  0 declarations appended" in again.output
+    _verified(engine, lid)

@@ -1,0 +1,211 @@
+"""A witness of the platform's ledgers: each new checkpoint must extend the last one seen.
+
+DESIGN.md ("Proofs"): a regulator keeps the last checkpoint it saw of each
+ledger and checks every newer one against it with an RFC 9162 consistency
+proof (the C2SP tlog-witness idea), so that a rewritten, truncated or forked
+ledger cannot pass. ``foodtrace witness`` runs this against a server, e.g.
+daily. For each ledger it
+
+1. fetches the latest checkpoint (``GET /api/v1/ledgers/{code}/checkpoint``),
+   verifies its signature with the verifier keys it was *given* (never the
+   server's key endpoint) and checks its origin, ``<platform>/ledger/<code>``;
+2. compares it with the last checkpoint it kept for that ledger: a smaller
+   size is a truncation, the same size with another root a rewrite, and a
+   larger size needs a consistency proof (``…/proof/consistency?from=&to=``,
+   hashes in base64) that it verifies itself against both signed roots;
+3. keeps the new checkpoint, only when every check held.
+
+State file (JSON, written atomically)::
+
+    {"version": 1, "ledgers": {<credit code>: <the last signed checkpoint note seen>}}
+
+The notes are kept verbatim, so the state is itself evidence: any two notes a
+witness has seen can be shown to anyone holding the verifier key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from foodtrace.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from foodtrace.tlog.merkle import EMPTY_ROOT, HASH_SIZE, ProofError, verify_consistency
+from foodtrace.tlog.note import NoteError, Verifier, parse_note
+from foodtrace.tlog.signer import atomic_write
+
+STATE_VERSION = 1
+
+
+class HttpClient(Protocol):
+    """What the witness needs of an HTTP client: ``httpx.Client(base_url=server)`` or a test's."""
+
+    def get(self, url: str, *, params: dict[str, Any] | None = None) -> Any: ...
+
+
+class WitnessError(RuntimeError):
+    """The witness cannot run at all (unreadable state, no ledger list)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the witness found for one ledger."""
+
+    credit_code: str
+    ok: bool
+    message: str
+    size: int | None = None
+    """The size of the checkpoint now kept (the new one when ok, else the one seen before)."""
+
+
+def load_state(path: Path) -> dict[str, str]:
+    """The last checkpoint seen of each ledger; empty when there is no state file yet."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    # An unreadable state must stop the witness, never reset it: an empty state
+    # would accept any ledger as if seen for the first time.
+    try:
+        doc: Any = json.loads(raw)
+        if doc.get("version") != STATE_VERSION:
+            raise ValueError(f"unknown version {doc.get('version')!r}")
+        ledgers = doc["ledgers"]
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in ledgers.items()):
+            raise ValueError("ledgers must map credit codes to notes")
+        return dict(ledgers)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise WitnessError(f"witness state {path} is unreadable: {exc}") from None
+
+
+def save_state(path: Path, state: dict[str, str]) -> None:
+    doc = {"version": STATE_VERSION, "ledgers": dict(sorted(state.items()))}
+    atomic_write(path, json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+def list_ledgers(client: HttpClient) -> list[str]:
+    """The credit codes of every ledger the server lists (``GET /api/v1/ledgers``)."""
+    try:
+        r = client.get("/api/v1/ledgers")
+        if r.status_code != 200:
+            raise WitnessError(f"cannot list the server's ledgers ({_detail(r)})")
+        return [str(x["credit_code"]) for x in r.json()["data"]]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise WitnessError(f"cannot list the server's ledgers: {exc}") from None
+
+
+def witness(
+    *,
+    client: HttpClient,
+    verifiers: Iterable[Verifier],
+    state: dict[str, str],
+    platform: str,
+    ledgers: Sequence[str] | None = None,
+) -> list[Outcome]:
+    """Check the latest checkpoint of each ledger against ``state``, updating it where all holds.
+
+    ``ledgers``: the credit codes to check; by default every ledger the server
+    lists, and every ledger seen before (a ledger that disappears from the list
+    is still checked, and fails loudly).
+    """
+    keys = list(verifiers)
+    codes = {c.upper() for c in ledgers} if ledgers else set(list_ledgers(client)) | set(state)
+    outcomes = []
+    for code in sorted(codes):
+        outcome, note = _witness_one(client, code, keys, platform, state.get(code))
+        if outcome.ok and note is not None:
+            state[code] = note
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _detail(r: Any) -> str:
+    try:
+        detail = r.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = r.text[:200]
+    return f"HTTP {r.status_code}: {detail}"
+
+
+def _hashes(values: Any) -> list[bytes]:
+    if not isinstance(values, list):
+        raise ProofError("the proof's hashes are not a list")
+    out = []
+    for i, v in enumerate(values):
+        try:
+            raw = base64.b64decode(str(v).encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            raise ProofError(f"proof hash {i} is not base64") from None
+        if len(raw) != HASH_SIZE:
+            raise ProofError(f"proof hash {i} has {len(raw)} bytes, not {HASH_SIZE}")
+        out.append(raw)
+    return out
+
+
+def _witness_one(
+    client: HttpClient, code: str, keys: list[Verifier], platform: str, last: str | None
+) -> tuple[Outcome, str | None]:
+    origin = f"{platform}/ledger/{code}"
+    old = Checkpoint.parse(parse_note(last).text) if last is not None else None
+    seen = f"; last seen: size {old.size}" if old is not None else ""
+    kept = old.size if old is not None else None
+
+    def fail(message: str) -> tuple[Outcome, None]:
+        return Outcome(code, False, message + seen, kept), None
+
+    try:
+        r = client.get(f"/api/v1/ledgers/{code}/checkpoint")
+    except httpx.HTTPError as exc:
+        return fail(f"cannot fetch the checkpoint: {exc}")
+    if r.status_code != 200:
+        return fail(f"the server gave no checkpoint ({_detail(r)})")
+    note = r.text
+    try:
+        new, _ = open_checkpoint(note, keys, origin=origin)
+    except (NoteError, CheckpointError) as exc:
+        return fail(f"the checkpoint does not verify: {exc}")
+    if old is None:
+        return Outcome(code, True, f"first seen at size {new.size}", new.size), note
+    if new.size < old.size:
+        return fail(
+            f"the ledger went back from size {old.size} to {new.size}: "
+            "truncated, or restored from an older backup"
+        )
+    if new.size == old.size:
+        if new.root != old.root:
+            return fail(
+                f"two different signed roots at size {new.size} (seen "
+                f"{base64.b64encode(old.root).decode()}, now {base64.b64encode(new.root).decode()})"
+                ": the ledger was rewritten (a fork)"
+            )
+        return Outcome(code, True, f"unchanged at size {new.size}", new.size), note
+    if old.size == 0:
+        if old.root != EMPTY_ROOT:
+            return fail("the checkpoint seen at size 0 has a root other than the empty tree's")
+        return Outcome(code, True, f"size 0 -> {new.size}", new.size), note
+    try:
+        p = client.get(
+            f"/api/v1/ledgers/{code}/proof/consistency",
+            params={"from": old.size, "to": new.size},
+        )
+    except httpx.HTTPError as exc:
+        return fail(f"cannot fetch the consistency proof from size {old.size} to {new.size}: {exc}")
+    if p.status_code != 200:
+        return fail(f"no consistency proof from size {old.size} to {new.size} ({_detail(p)})")
+    try:
+        proof = _hashes(p.json().get("hashes"))
+        verify_consistency(
+            size1=old.size, size2=new.size, proof=proof, root1=old.root, root2=new.root
+        )
+    except (ProofError, ValueError, AttributeError) as exc:
+        return fail(
+            f"the checkpoint at size {new.size} is not consistent with the one seen at size "
+            f"{old.size}: the ledger was rewritten or forked ({exc})"
+        )
+    return Outcome(code, True, f"size {old.size} -> {new.size}, consistent", new.size), note
