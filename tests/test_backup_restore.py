@@ -185,7 +185,7 @@ def _verified(engine: Engine) -> bool:
 
 
 def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
-    engine, clock, backups, foodtrace
+    engine, clock, backups, foodtrace, tmp_path
 ) -> None:
     lid = register(engine, clock)
     for kind, data in (("supplier", supplier()), ("customer", customer()), ("product", product())):
@@ -215,7 +215,10 @@ def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
         c = _sign(restored, clock, lid)
         assert c == b + 1
         assert _verified(restored)
-        export = _export(restored, lid)  # what an export of the live ledger holds
+        export = _export(restored, lid)
+        bundle = tmp_path / "ledger.bundle"  # an export of the live ledger
+        result = foodtrace(latest, "export-ledger", "--enterprise", BEVERAGE, "-o", str(bundle))
+        assert result.exit_code == 0, result.output
     finally:
         restored.dispose()
 
@@ -242,14 +245,11 @@ def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
             _signer().sign(tree, prove=lambda a, b: [])
 
         # Recovery: re-append the lost tail from the export, the same bytes.
-        with write_session(old) as s:
-            done = append_exported(
-                session=s,
-                ledger_id=lid,
-                entries=export[a:],
-                signed=load_signed_state(Settings().signing_key_file)[ORIGIN],
-            )
-        assert (done.appended, done.size) == (c - a, c)
+        result = foodtrace(older, "recover-ledger", str(bundle))
+        assert result.exit_code == 0, result.output
+        assert f"ok    {ORIGIN}  {c - a} entries re-appended, {a} already there, size {c}" in (
+            result.output
+        )
         assert _export(old, lid) == export
         with read_session(old) as s:  # the tail's derived rows are back (verify compares them)
             assert s.execute(text("SELECT count(*) FROM sales")).scalar_one() == 1
@@ -260,6 +260,40 @@ def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
         _customers(old, clock, lid, range(18, 19))
         assert _sign(old, clock, lid) == c + 1  # consistent with the signer again
         assert _verified(old)
+        result = foodtrace(older, "recover-ledger", str(bundle))  # again: nothing to do
+        assert result.exit_code == 0, result.output
+        assert f"ok    {ORIGIN}  0 entries re-appended, {c} already there, size {c + 1}" in (
+            result.output
+        )
+    finally:
+        old.dispose()
+
+
+def test_recover_ledger_refuses_a_forked_ledger_and_a_changed_bundle(
+    engine, clock, backups, foodtrace, tmp_path
+) -> None:
+    lid = beverage_ledger(engine, clock)
+    a = _sign(engine, clock, lid)
+    older = backups.snapshot(engine, "older")
+    _customers(engine, clock, lid, range(20, 23))
+    bundle = tmp_path / "ledger.bundle"
+    assert foodtrace(backups.url.render_as_string(hide_password=False), "export-ledger",
+                     "--enterprise", BEVERAGE, "-o", str(bundle)).exit_code == 0  # fmt: skip
+    engine.dispose()
+    old = make_engine(older)
+    try:
+        changed = tmp_path / "changed.bundle"
+        changed.write_bytes(bundle.read_bytes().replace(b'"seq":3}', b'"seq":4}', 1))
+        result = foodtrace(older, "recover-ledger", str(changed))
+        assert result.exit_code == 1, result.output
+        assert f"FAIL  {changed}" in result.output
+        _customers(old, clock, lid, range(30, 31))  # the restored ledger went on: a fork
+        result = foodtrace(older, "recover-ledger", str(bundle))
+        assert result.exit_code == 1, result.output
+        assert f"entry {a + 1}: the ledger holds another entry" in result.output
+        assert "nothing written" in result.output
+        with read_session(old) as s:
+            assert s.get(Ledger, lid).size == a + 1
     finally:
         old.dispose()
 

@@ -436,6 +436,84 @@ def verify_bundle(
     typer.echo(verified.summary())
 
 
+@app.command("recover-ledger")
+def recover_ledger(
+    file: Annotated[str, typer.Argument(help="A bundle written by export-ledger.")],
+) -> None:
+    """Re-append a ledger's lost tail from its bundle, after an older backup was restored.
+
+    The bundle is verified first with the platform's verifier keys (every entry
+    and signed checkpoint); then its entries the database lacks are appended
+    exactly as exported, each checked to follow the ledger's last entry, their
+    derived rows written by the projection verification uses, and the Merkle
+    root checked against what the signer last signed (RELIABILITY.md,
+    "Recovering the lost tail"). One transaction: refused, nothing is written.
+    """
+    import base64
+    import json
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from foodtrace.db import write_session
+    from foodtrace.ledger.models import Ledger
+    from foodtrace.ledger.restore import RestoreError, append_exported
+    from foodtrace.tlog.bundle import BundleError
+    from foodtrace.tlog.bundle import verify_bundle as check
+    from foodtrace.tlog.signer import SignerError, load_signed_state, load_verifiers
+
+    settings = Settings()
+    try:
+        data = Path(file).read_bytes()
+        keys = load_verifiers(settings.signing_key_file)
+        state = load_signed_state(settings.signing_key_file)
+    except (OSError, SignerError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not keys:
+        typer.echo(f"error: no key file {settings.signing_key_file} to check the bundle", err=True)
+        raise typer.Exit(2)
+    try:
+        verified = check(data, verifiers=keys)
+    except BundleError as exc:
+        typer.echo(f"FAIL  {file}  {exc}")
+        raise typer.Exit(1) from None
+    entries = [
+        base64.b64decode(line["bytes"])
+        for line in map(json.loads, data.splitlines()[1 : 1 + verified.size])
+    ]
+    engine = _engine(settings)
+    try:
+        with write_session(engine) as session:
+            ledger_id = session.execute(
+                select(Ledger.id).where(Ledger.origin == verified.origin)
+            ).scalar_one_or_none()
+            if ledger_id is None:
+                typer.echo(f"error: no ledger {verified.origin} in this database", err=True)
+                raise typer.Exit(2)
+            done = append_exported(
+                session=session,
+                ledger_id=ledger_id,
+                entries=entries,
+                signed=state.get(verified.origin),
+            )
+    except RestoreError as exc:
+        typer.echo(f"FAIL  {verified.origin}  {exc}; nothing written")
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"ok    {verified.origin}  {done.appended} entries re-appended, "
+        f"{done.already_present} already there, size {done.size}"
+    )
+    signed = state.get(verified.origin)
+    if signed is not None and done.size < signed[0]:
+        typer.echo(
+            f"the signer signed {signed[0]} entries of this ledger: {signed[0] - done.size} are "
+            "still missing (a newer bundle has them)",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
 @app.command()
 def witness(
     server: Annotated[
