@@ -50,7 +50,7 @@ def _lines(data: bytes) -> list[dict]:
 
 def _grown_ledger(engine, clock, invoke, tmp_path) -> bytes:  # type: ignore[no-untyped-def]
     """The beverage maker's 9 entries signed at 9, then 3 more signed at 12."""
-    lid = f.beverage_ledger(engine, clock)
+    lid = f.private_ledger(engine, clock)
     _export(invoke, f.BEVERAGE, tmp_path / "first.jsonl")
     for i in range(3):
         f.add(engine, clock, lid, "customer", f.customer(code=f"C{i}", name=f"客户 {i}"))

@@ -99,7 +99,7 @@ def test_rotation_keeps_the_old_verifier_key_and_the_signed_history(tmp_path) ->
 def test_after_a_rotation_old_and_new_checkpoints_verify_with_both_keys(
     db_url, engine, clock, invoke, tmp_path
 ) -> None:
-    lid = f.beverage_ledger(engine, clock)
+    lid = f.private_ledger(engine, clock)
     assert invoke("checkpoint").exit_code == 0  # signed at 9 by the first key
     first = invoke("key").stdout.strip()
     r = invoke("rotate-key", "--name", f"{PLATFORM}/2027")

@@ -11,7 +11,8 @@ from sqlalchemy import select, text
 from foodtrace.accounts.models import Authority
 from foodtrace.accounts.service import Role, add_user, create_authority
 from foodtrace.cases.service import authority_ledger
-from foodtrace.db import write_session
+from foodtrace.db import read_session, write_session
+from foodtrace.ledger import service as ledger
 from foodtrace.tlog import merkle
 from foodtrace.tlog.checkpoint import open_checkpoint, verify_checkpoint_extends
 from foodtrace.tlog.merkle import EMPTY_ROOT
@@ -34,13 +35,14 @@ PASSWORD = "a long enough pass 1"
 
 @pytest.fixture
 def world(engine, clock) -> dict[str, int]:
-    """The beverage maker (9 private entries, then a public declaration at 10), the sugar maker,
+    """The beverage maker (10 entries: its release test's public declaration at 9, the rest
+    private), the sugar maker,
     the district's authority ledger (a private failed sample at 1, a public recall at 2), an
     empty ledger of the city's authority, and a user of each kind."""
     bev = f.beverage_ledger(engine, clock)
     sugar = f.register(engine, clock, f.SUGAR, name="枣庄鲁南糖业有限公司")
-    decl = {"lot_code": "PJ20260301A", "product": "石榴汁饮料", "conclusion": "pass"}
-    assert f.raw_append(engine, clock, bev, "public_declaration", decl) == 10
+    with read_session(engine) as s:  # the release test (8) made the lot's declaration due
+        assert ledger.get_entry(session=s, ledger_id=bev, seq=9).kind == "public_declaration"
     with write_session(engine) as s:
         for code, region in ((DISTRICT, "370404"), (CITY, "370402")):
             create_authority(
@@ -145,7 +147,7 @@ def test_a_public_entrys_tlog_proof_over_http_verifies_with_the_published_key(
     client, world
 ) -> None:
     keys = _vkey(client)
-    r = client.get(f"/api/v1/ledgers/{f.BEVERAGE}/entries/10/tlog-proof")
+    r = client.get(f"/api/v1/ledgers/{f.BEVERAGE}/entries/9/tlog-proof")
     assert r.status_code == 200, r.text
     assert r.text.startswith("c2sp.org/tlog-proof@v1\nextra ")
     proven = verify_entry_proof(r.text, verifiers=keys, origin=_origin(f.BEVERAGE))
@@ -159,15 +161,15 @@ def test_a_public_entrys_tlog_proof_over_http_verifies_with_the_published_key(
 
 def test_an_inclusion_proof_verifies_against_the_signed_checkpoint(client, world) -> None:
     keys = _vkey(client)
-    r = client.get(f"/api/v1/ledgers/{f.BEVERAGE}/proof/inclusion", params={"seq": 10})
+    r = client.get(f"/api/v1/ledgers/{f.BEVERAGE}/proof/inclusion", params={"seq": 9})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["seq"], body["index"], body["size"]) == (10, 9, 10)
+    assert (body["seq"], body["index"], body["size"]) == (9, 8, 10)
     assert body["origin"] == _origin(f.BEVERAGE)
     cp, _ = open_checkpoint(body["checkpoint"], keys, origin=_origin(f.BEVERAGE))
     assert base64.b64decode(body["root"]) == cp.root
     merkle.verify_inclusion(
-        index=9,
+        index=8,
         size=10,
         leaf_hash=base64.b64decode(body["leaf_hash"]),
         proof=[base64.b64decode(h) for h in body["hashes"]],
@@ -202,8 +204,8 @@ def test_who_may_prove_which_entry(client, world) -> None:
     heads = {who: _headers(client, who) for who in PRIVATE_ENTERPRISE}
     cases = [
         (f.BEVERAGE, 3, PRIVATE_ENTERPRISE),  # a customer record
-        (f.BEVERAGE, 9, PRIVATE_ENTERPRISE),  # a sale
-        (f.BEVERAGE, 10, dict.fromkeys(PRIVATE_ENTERPRISE, 200)),  # the public declaration
+        (f.BEVERAGE, 10, PRIVATE_ENTERPRISE),  # a sale
+        (f.BEVERAGE, 9, dict.fromkeys(PRIVATE_ENTERPRISE, 200)),  # the public declaration
         (DISTRICT, 1, PRIVATE_AUTHORITY),  # a failed sample
         (DISTRICT, 2, dict.fromkeys(PRIVATE_ENTERPRISE, 200)),  # the public recall
     ]
@@ -239,7 +241,7 @@ def test_who_may_prove_which_entry(client, world) -> None:
 def test_a_regulators_proof_of_a_private_entry_is_logged(client, world) -> None:
     reg = _headers(client, "reg_in")
     assert client.get(f"/api/v1/ledgers/{f.BEVERAGE}/entries/4/tlog-proof", headers=reg).is_success
-    assert client.get(f"/api/v1/ledgers/{f.BEVERAGE}/entries/10/tlog-proof", headers=reg).is_success
+    assert client.get(f"/api/v1/ledgers/{f.BEVERAGE}/entries/9/tlog-proof", headers=reg).is_success
     reads = client.get("/api/v1/enterprise/reads", headers=_headers(client, "own")).json()
     assert [r["what"] for r in reads] == ["tlog-proof of ledger entry 4"]  # not the public one
     assert reads[0]["username"] == "reg_in"

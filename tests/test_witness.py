@@ -102,7 +102,7 @@ def truncate_to(engine, lid: int, size: int, *, drop_checkpoints: bool) -> None:
 def site(client, engine, clock):  # type: ignore[no-untyped-def]
     """Two ledgers behind the app, and a witness run that keeps its state in memory."""
     ids = {
-        "beverage": f.beverage_ledger(engine, clock),
+        "beverage": f.private_ledger(engine, clock),
         "sugar": f.register(engine, clock, f.SUGAR, name="枣庄鲁南糖业有限公司"),
     }
     keys = [Verifier.from_vkey(client.app.state.signer.verifier.vkey)]
@@ -249,7 +249,7 @@ def test_the_witness_command_passes_then_fails_loudly_on_truncation(
     engine, clock, server, tmp_path: Path
 ) -> None:
     url, app = server
-    lid = f.beverage_ledger(engine, clock)
+    lid = f.private_ledger(engine, clock)
     vkey = app.state.signer.verifier.vkey
     state = tmp_path / "witness.json"
     runner = CliRunner()
