@@ -68,9 +68,10 @@ class Backups:
 
     def _conninfo(self, dbname: str) -> str:
         u = self.url
-        return (
+        info = (
             f"host={u.host or '127.0.0.1'} port={u.port or 5432} user={u.username} dbname={dbname}"
         )
+        return info + (f" password={u.password}" if u.password else "")
 
     def _new_name(self, what: str) -> str:
         name = f"{self.url.database if self.pg else 'db'}_{what}_{uuid.uuid4().hex[:6]}"
@@ -99,10 +100,12 @@ class Backups:
         u = self.url
         args = ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or ""]
         dump = self.tmp / f"{name}.sql"
+        env = {**os.environ, **({"PGPASSWORD": str(u.password)} if u.password else {})}
         subprocess.run(
             ["pg_dump", *args, "--no-owner", "--file", str(dump), u.database or ""],
             check=True,
             capture_output=True,
+            env=env,
         )
         with psycopg.connect(self._conninfo("postgres"), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -110,6 +113,7 @@ class Backups:
             ["psql", *args, "-q", "-v", "ON_ERROR_STOP=1", "-d", name, "-f", str(dump)],
             check=True,
             capture_output=True,
+            env=env,
         )
         return u.set(database=name).render_as_string(hide_password=False)
 

@@ -531,6 +531,8 @@ def _writer_active(db_url: str) -> bool:
         finally:
             conn.close()
     conninfo = f"host={url.host} port={url.port or 5432} user={url.username} dbname={url.database}"
+    if url.password:
+        conninfo += f" password={url.password}"
     with psycopg.connect(conninfo, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
