@@ -438,6 +438,10 @@ def verify_consistently(
     head row, the entries and the derived tables are read by several statements,
     so verification runs REPEATABLE READ. A SQLite read transaction is already
     one snapshot.
+
+    ``signed_state`` must be read before this is called, while the server may
+    be signing: the signer only ever signs committed entries, so what it had
+    signed when the state was read is in the snapshot taken afterwards.
     """
     options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
     with Session(engine.execution_options(**options)) as session:
