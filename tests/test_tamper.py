@@ -268,3 +268,62 @@ def test_every_derived_value_changed_is_named(engine, ledger) -> None:
                 assert report.first.seq == row["current_seq"], (name, col, report.problems)
                 checked += 1
     assert checked > 80
+
+
+# What a regulator's witness sees of each case: it checks the Merkle log, which the server
+# builds from the stored leaf hashes, against the checkpoint it saw before the tampering.
+# A case that leaves every stored hash and the head as they were (a body or a prev_hash
+# edited behind the app, a derived row changed) is invisible to it: `verify` rehashes the
+# bytes and replays the rows, and names those (above).
+WITNESS_SEES = {
+    "edited body byte": False,
+    "edited derived column": False,
+    "edited hash": True,
+    "swapped hashes": True,
+    "edited prev_hash column": False,
+    "deleted middle row": True,
+    "inserted row at the end": False,  # beyond the head: not in the log the server serves
+    "inserted row in the middle": True,
+    "reordered seq": True,
+    "non-canonical bytes, rehashed": True,
+    "truncated, head moved back": True,
+}
+
+
+@pytest.mark.parametrize(("name", "tamper"), [c[:2] for c in CASES], ids=[c[0] for c in CASES])
+def test_what_the_witness_sees_of_each_tampering(
+    client, engine, clock, ledger, name, tamper
+) -> None:
+    import contextlib
+    from datetime import timedelta
+
+    from foodtrace.tlog.note import Verifier
+    from foodtrace.tlog.witness import witness
+
+    from factories import BEVERAGE, self_inspection
+
+    keys = [Verifier.from_vkey(client.app.state.signer.verifier.vkey)]
+    state: dict[str, str] = {}
+
+    def run() -> Any:
+        found = witness(
+            client=client, verifiers=keys, state=state, platform="trace.example.cn",
+            ledgers=[BEVERAGE],
+        )  # fmt: skip
+        return found[0]
+
+    assert run().ok  # first seen, signed at size 12
+    with engine.begin() as conn:  # committed, behind the app's back
+        tamper(conn, ledger)
+    # The server keeps serving the checkpoint it signed: the witness learns of a rewrite
+    # when the ledger grows and the server must prove the new tree extends the old one.
+    with contextlib.suppress(Exception):  # a tampered head may refuse the append
+        add(engine, clock, ledger, "self_inspection", self_inspection(period_date="2026-03-02"))
+    clock.advance(timedelta(seconds=2))
+    seen = run()
+    assert (not seen.ok) is WITNESS_SEES[name], (name, seen.message)
+    if not seen.ok:
+        assert BEVERAGE in seen.credit_code
+        assert "12" in seen.message  # the size it saw before
+    with Session(engine) as session:
+        assert not verify_ledger(session=session, ledger_id=ledger).ok  # verify names it anyway

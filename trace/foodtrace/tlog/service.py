@@ -97,8 +97,15 @@ def consistency_proof(*, session: Session, ledger_id: int, size1: int, size2: in
 
 
 def head_root(head: Ledger) -> bytes:
-    """The Merkle root at the head's size, from the compact range in the head row."""
-    return merkle.CompactRange.from_bytes(head.size, bytes(head.compact_range)).root()
+    """The Merkle root at the head's size, from the compact range in the head row.
+
+    A head row whose compact range does not fit its size was edited behind the
+    application's back: :class:`LedgerDamaged`, never a signature over it.
+    """
+    try:
+        return merkle.CompactRange.from_bytes(head.size, bytes(head.compact_range)).root()
+    except ValueError as exc:
+        raise LedgerDamaged(f"ledger {head.credit_code}: its head row is damaged ({exc})") from None
 
 
 def latest_checkpoint(*, session: Session, ledger_id: int) -> SignedCheckpoint | None:
