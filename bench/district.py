@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -343,6 +344,19 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t
 
 
+def scratch(conn: psycopg.Connection, lids: list[int]) -> None:
+    """Copies of the ledger, entry and CCP-reading tables (indexes included) for the bare-SQL
+    baselines: their rows never reach a real ledger, whose head and Merkle range the
+    checkpointer and verification read."""
+    with conn.transaction():
+        for t in ("ledgers", "entries", "ccp_readings"):
+            conn.execute(f"CREATE TABLE IF NOT EXISTS bench_{t} (LIKE {t} INCLUDING ALL)")
+        conn.execute(
+            "INSERT INTO bench_ledgers SELECT * FROM ledgers WHERE id = ANY(%s) ON CONFLICT DO NOTHING",
+            (lids,),
+        )
+
+
 def pg_url(engine: Engine) -> str:
     u = engine.url.set(drivername="postgresql")
     return u.render_as_string(hide_password=False)
@@ -379,6 +393,7 @@ def bench_append(engine: Engine, dist: District, sc: Scale) -> Row:
     n = sc.appends
     core_rates, bare_rates = [], []
     conn = psycopg.connect(pg_url(engine))
+    scratch(conn, [lid_bare])
     sample_entry = None
     with read_session(engine) as s:
         for row in iter_entries(session=s, ledger_id=lid_core):
@@ -416,7 +431,8 @@ def bench_append(engine: Engine, dist: District, sc: Scale) -> Row:
         for k in range(n):
             with conn.transaction():
                 size, head = conn.execute(
-                    "SELECT size, head_hash FROM ledgers WHERE id = %s FOR UPDATE", (lid_bare,)
+                    "SELECT size, head_hash FROM bench_ledgers WHERE id = %s FOR UPDATE",
+                    (lid_bare,),
                 ).fetchone()
                 seq = size + 1
                 entry = dict(sample_entry, seq=seq, prev_hash=bytes(head).hex())
@@ -424,19 +440,19 @@ def bench_append(engine: Engine, dist: District, sc: Scale) -> Row:
                 data = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()
                 digest = hashlib.sha256(b"\x00" + data).digest()
                 conn.execute(
-                    "INSERT INTO entries (ledger_id, seq, kind, event_time, recorded_at,"
+                    "INSERT INTO bench_entries (ledger_id, seq, kind, event_time, recorded_at,"
                     " prev_hash, hash, body) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
                     (lid_bare, seq, "ccp_record", entry["event_time"], entry["recorded_at"],
                      bytes(head), digest, data),
                 )  # fmt: skip
                 conn.execute(
-                    "INSERT INTO ccp_readings (enterprise_id, record_seq, current_seq, lot_seq,"
+                    "INSERT INTO bench_ccp_readings (enterprise_id, record_seq, current_seq, lot_seq,"
                     " ccp, parameter, value, unit, measured_at, deviation)"
                     " VALUES (%s,%s,%s,%s,'CCP1','temperature',%s,'°C',%s,false)",
                     (lid_bare, seq, seq, lot_seq, f"{86 + k % 9}.0", entry["event_time"]),
                 )
                 conn.execute(
-                    "UPDATE ledgers SET size = %s, head_hash = %s WHERE id = %s",
+                    "UPDATE bench_ledgers SET size = %s, head_hash = %s WHERE id = %s",
                     (seq, digest, lid_bare),
                 )
         bare_rates.append(n / (time.perf_counter() - t))
@@ -448,7 +464,7 @@ def bench_append(engine: Engine, dist: District, sc: Scale) -> Row:
         baseline_name="bare psycopg SQL: lock head, insert entry + derived row, update head",
         baseline=statistics.median(bare_rates),
         target="≥ 70 % of baseline",
-        note=f"{n} appends × {sc.repeat} runs; baseline ledger {lid_bare} is not chain-valid",
+        note=f"{n} appends × {sc.repeat} runs; the baseline writes copies of the tables",
     )
     row.met = (row.ratio or 0) >= 0.7
     return row
@@ -471,6 +487,7 @@ def bench_import(engine: Engine, dist: District, sc: Scale) -> Row:
     assert not parsed.errors, parsed.errors[:3]
     core, bare = [], []
     conn = psycopg.connect(pg_url(engine))
+    scratch(conn, [lid_bare])
     for _ in range(sc.repeat):
         t = time.perf_counter()
         with write_session(engine) as s:
@@ -489,15 +506,17 @@ def bench_import(engine: Engine, dist: District, sc: Scale) -> Row:
         t = time.perf_counter()
         with conn.transaction():
             (size,) = conn.execute(
-                "SELECT size FROM ledgers WHERE id = %s FOR UPDATE", (lid_bare,)
+                "SELECT size FROM bench_ledgers WHERE id = %s FOR UPDATE", (lid_bare,)
             ).fetchone()
             with conn.cursor().copy(
-                "COPY entries (ledger_id, seq, kind, event_time, recorded_at, prev_hash, hash,"
+                "COPY bench_entries (ledger_id, seq, kind, event_time, recorded_at, prev_hash, hash,"
                 " body) FROM STDIN"
             ) as cp:
                 for j, r in enumerate(rows):
                     cp.write_row((lid_bare, size + 1 + j, *r))
-            conn.execute("UPDATE ledgers SET size = %s WHERE id = %s", (size + len(rows), lid_bare))
+            conn.execute(
+                "UPDATE bench_ledgers SET size = %s WHERE id = %s", (size + len(rows), lid_bare)
+            )
         bare.append(len(rows) / (time.perf_counter() - t))
     conn.close()
     row = Row(
@@ -733,7 +752,10 @@ def bench_consumer(engine: Engine, dist: District, sc: Scale) -> Row:
     from foodtrace.config import Settings
     from webapp.main import create_app
 
-    settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
+    settings = Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        signing_key_file=os.environ["TRACE_SIGNING_KEY_FILE"],
+    )
     app = create_app(settings, clock=dist.clock)
     page, png = [], []
     with TestClient(app) as client:
@@ -827,6 +849,9 @@ def run(args: argparse.Namespace) -> None:
     sc = SCALES[scale_name]
     engine = make_engine(url)
     migrate(engine)
+    # The checkpoint key of this bench database (servers refuse a database another key signed).
+    RESULTS.mkdir(exist_ok=True)
+    os.environ["TRACE_SIGNING_KEY_FILE"] = str(RESULTS / f"{engine.url.database}.signing.key")
     info = machine()
     with engine.connect() as c:
         info["postgresql"] = c.exec_driver_sql("SHOW server_version").scalar()
@@ -858,6 +883,7 @@ def run(args: argparse.Namespace) -> None:
         try:
             step()
         except Exception as exc:  # a failed row is reported, the others still run
+            traceback.print_exc()
             rows.append(Row(name, "", None, note=f"FAILED: {type(exc).__name__}: {exc}"[:300]))
     text = table(rows)
     say("")
