@@ -352,7 +352,8 @@ def scratch(conn: psycopg.Connection, lids: list[int]) -> None:
         for t in ("ledgers", "entries", "ccp_readings"):
             conn.execute(f"CREATE TABLE IF NOT EXISTS bench_{t} (LIKE {t} INCLUDING ALL)")
         conn.execute(
-            "INSERT INTO bench_ledgers SELECT * FROM ledgers WHERE id = ANY(%s) ON CONFLICT DO NOTHING",
+            "INSERT INTO bench_ledgers SELECT * FROM ledgers WHERE id = ANY(%s)"
+            " ON CONFLICT DO NOTHING",
             (lids,),
         )
 
@@ -446,7 +447,8 @@ def bench_append(engine: Engine, dist: District, sc: Scale) -> Row:
                      bytes(head), digest, data),
                 )  # fmt: skip
                 conn.execute(
-                    "INSERT INTO bench_ccp_readings (enterprise_id, record_seq, current_seq, lot_seq,"
+                    "INSERT INTO bench_ccp_readings (enterprise_id, record_seq, current_seq,"
+                    " lot_seq,"
                     " ccp, parameter, value, unit, measured_at, deviation)"
                     " VALUES (%s,%s,%s,%s,'CCP1','temperature',%s,'°C',%s,false)",
                     (lid_bare, seq, seq, lot_seq, f"{86 + k % 9}.0", entry["event_time"]),
@@ -509,7 +511,8 @@ def bench_import(engine: Engine, dist: District, sc: Scale) -> Row:
                 "SELECT size FROM bench_ledgers WHERE id = %s FOR UPDATE", (lid_bare,)
             ).fetchone()
             with conn.cursor().copy(
-                "COPY bench_entries (ledger_id, seq, kind, event_time, recorded_at, prev_hash, hash,"
+                "COPY bench_entries (ledger_id, seq, kind, event_time, recorded_at, prev_hash,"
+                " hash,"
                 " body) FROM STDIN"
             ) as cp:
                 for j, r in enumerate(rows):

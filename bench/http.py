@@ -178,12 +178,14 @@ def _bare_app() -> Any:
             body = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()
             digest = hashlib.sha256(b"\x00" + body).digest()
             c.execute(
-                "INSERT INTO bench_entries (ledger_id, seq, kind, event_time, recorded_at, prev_hash,"
+                "INSERT INTO bench_entries (ledger_id, seq, kind, event_time, recorded_at,"
+                " prev_hash,"
                 " hash, body) VALUES (%s,%s,'ccp_record',%s,%s,%s,%s,%s)",
                 (lid, seq, data["measured_at"], data["measured_at"], bytes(head), digest, body),
             )
             c.execute(
-                "INSERT INTO bench_ccp_readings (enterprise_id, record_seq, current_seq, lot_seq, ccp,"
+                "INSERT INTO bench_ccp_readings (enterprise_id, record_seq, current_seq, lot_seq,"
+                " ccp,"
                 " parameter, value, unit, measured_at, deviation)"
                 " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,false)",
                 (lid, seq, seq, lot_seq, data["ccp"], data["parameter"], data["value"],
