@@ -277,7 +277,9 @@ class _Walker:
         node = self.lot_node(trail, eid, lot)
         store = self.store(eid)
         me = self.ent(eid)
-        for s in store.find("sales", lot_seq=lot["record_seq"]):
+        sales = store.find("sales", lot_seq=lot["record_seq"])
+        store.prefetch("customers", "record_seq", (s["customer_seq"] for s in sales))
+        for s in sales:
             cust = store.find("customers", record_seq=s["customer_seq"])[0]
             buyer = self.enterprise(s["buyer_credit_code"])
             cnode = trail.add(
@@ -334,7 +336,10 @@ class _Walker:
             return
         mnode = self.material_node(trail, eid, ml)
         store = self.store(eid)
-        for use in store.find("lot_inputs", material_lot_seq=ml["record_seq"]):
+        uses = store.find("lot_inputs", material_lot_seq=ml["record_seq"])
+        store.prefetch("lots", "record_seq", (u["record_seq"] for u in uses))
+        store.prefetch("sales", "lot_seq", (u["record_seq"] for u in uses))
+        for use in uses:
             lot = store.find("lots", record_seq=use["record_seq"])[0]
             node = self.lot_node(trail, eid, lot)
             trail.link(_consumed(mnode, node, use, lot))
