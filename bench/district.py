@@ -83,6 +83,8 @@ SCALES = {
     # ~4.1 M entries: 200 × 365 × (1 receipt + 1 lot + 48 CCP + 1 test + 1 declaration
     # + 1 + 4 sales) = 57 entries/enterprise-day.
     "district": Scale(200, 365, 48, 4, 120, 10, 5, 2000, 10_000, 200),
+    # The district's daily shape on 28 enterprises × 30 days (~48,000 entries, a few minutes).
+    "medium": Scale(28, 30, 48, 4, 120, 10, 3, 500, 5000, 100),
     "quick": Scale(14, 10, 4, 2, 100, 10, 3, 200, 2000, 30),
 }
 
@@ -762,6 +764,9 @@ def bench_consumer(engine: Engine, dist: District, sc: Scale) -> Row:
     app = create_app(settings, clock=dist.clock)
     page, png = [], []
     with TestClient(app) as client:
+        for k in range(3):  # warm up: templates compiled, the first checkpoint signed
+            client.get(f"/01/0{gtin13(k)}/10/L000")
+            client.get(f"/qr/01/0{gtin13(k)}/10/L000.png")
         for k in range(sc.latency_samples):
             i = k % min(len(dist.ids), CHAIN)
             path = f"/01/0{gtin13(i)}/10/L{k % sc.days:03d}"
