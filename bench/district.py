@@ -36,6 +36,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -321,20 +322,48 @@ class District:
                 for k in range(sc.fan_sales):
                     self.sale(s, e1, lot, f"R{k % max(1, sc.retail_sales_per_day)}", "10", day)
 
-    def generate(self) -> int:
+    def enterprise_year(self, i: int) -> None:
+        """Enterprise ``i``'s master data and every day, in one transaction."""
+        with write_session(self.engine) as s:
+            self.master(s, i)
+            for d in range(self.scale.days):
+                self.day(s, i, d)
+
+    def generate(self, jobs: int = 1) -> int:
         self.register()
-        for i in range(len(self.ids)):
-            with write_session(self.engine) as s:
-                self.master(s, i)
-                for d in range(self.scale.days):
-                    self.day(s, i, d)
-            if i % 10 == 9:
-                say(f"  … {i + 1}/{len(self.ids)} enterprises")
+        if jobs <= 1:
+            for i in range(len(self.ids)):
+                self.enterprise_year(i)
+                if i % 10 == 9:
+                    say(f"  … {i + 1}/{len(self.ids)} enterprises")
+        else:
+            # Ledgers are independent (links are matched by code, not by order), so
+            # enterprises are generated in parallel, each worker with its own engine.
+            url = self.engine.url.render_as_string(hide_password=False)
+            with ProcessPoolExecutor(jobs) as pool:
+                work = [
+                    pool.submit(_generate_one, url, self.scale, self.run, self.ids, i)
+                    for i in range(len(self.ids))
+                ]
+                for n, f in enumerate(as_completed(work), 1):
+                    f.result()
+                    if n % 10 == 0:
+                        say(f"  … {n}/{len(self.ids)} enterprises")
         self.fan()
         with read_session(self.engine) as s:
             return sum(
                 s.execute(select(Ledger.size).where(Ledger.id.in_(self.ids))).scalars()  # type: ignore[attr-defined]
             )
+
+
+def _generate_one(url: str, scale: Scale, run: str, ids: list[int], i: int) -> None:
+    engine = make_engine(url, pool_size=1)
+    try:
+        dist = District(engine, scale, run)
+        dist.ids = ids
+        dist.enterprise_year(i)
+    finally:
+        engine.dispose()
 
 
 # ---------------------------------------------------------------- helpers
@@ -868,10 +897,11 @@ def run(args: argparse.Namespace) -> None:
     run_id = "".join(random.choice(CODE_CHARS) for _ in range(5))
     dist = District(engine, sc, run_id)
     t = time.perf_counter()
-    entries = dist.generate()
+    entries = dist.generate(args.jobs)
     gen_s = time.perf_counter() - t
     say(f"generated {len(dist.ids)} enterprises, {entries} entries in {gen_s:.1f} s "
-        f"({entries / gen_s:,.0f} entries/s through record(defer_head=True))")  # fmt: skip
+        f"({entries / gen_s:,.0f} entries/s through record(defer_head=True), "
+        f"{args.jobs} processes)")  # fmt: skip
     dist.clock.set(datetime(2026, 1, 1, 0, 0, tzinfo=UTC))
     rows: list[Row] = []
     steps: list[tuple[str, Callable[[], Any]]] = [
@@ -927,6 +957,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="district")
     parser.add_argument("--quick", action="store_true", help="the quick scale (< 1 minute)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes generating enterprises in parallel (default: one per core)",
+    )
     parser.add_argument(
         "--only", nargs="*", help="measure only these rows (append import trail scope ...)"
     )
