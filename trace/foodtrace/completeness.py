@@ -322,6 +322,16 @@ def _own_rules(
         for lot in store.find("lots")
         if since.isoformat() <= lot["production_date"] <= until.isoformat()
     ]
+    # One query per table for the period's lots, not one per lot and table.
+    seqs = [lot["record_seq"] for lot in lots]
+    store.prefetch("lot_inputs", "record_seq", seqs)
+    for table in ("ccp_readings", "sales", "release_tests"):
+        store.prefetch(table, "lot_seq", seqs)
+    store.prefetch(
+        "material_lots",
+        "record_seq",
+        (u["material_lot_seq"] for q in seqs for u in store.find("lot_inputs", record_seq=q)),
+    )
     results = [
         check_lot(store, lot, entries)
         for lot in sorted(lots, key=lambda x: (x["production_date"], x["code"]))

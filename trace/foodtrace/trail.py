@@ -86,6 +86,9 @@ def _consumed(mnode: Node, node: Node, use: dict[str, Any], lot: dict[str, Any])
     )
 
 
+_PENDING = "pending:"
+
+
 class _Walker:
     def __init__(self, session: Session, readable: Callable[[Enterprise], bool]) -> None:
         self.session = session
@@ -117,10 +120,31 @@ class _Walker:
         return self.by_id[eid]
 
     def hash_of(self, eid: int, seq: int) -> str:
-        digest = self.session.execute(
-            select(Entry.hash).where(Entry.ledger_id == eid, Entry.seq == seq)
-        ).scalar_one()
-        return bytes(digest).hex()
+        """A placeholder for the hash of entry ``seq`` of ledger ``eid``; ``fill_hashes``
+        replaces every placeholder in a trail with one query per ledger, not one per node
+        (a recall scope has a node per customer of every sale)."""
+        return f"{_PENDING}{eid}:{seq}"
+
+    def fill_hashes(self, trail: Trail) -> None:
+        """Replace the nodes' hash placeholders by the entries' hashes."""
+        wanted: dict[int, set[int]] = {}
+        for node in trail.nodes.values():
+            if node.hash and node.hash.startswith(_PENDING):
+                eid, seq = node.hash[len(_PENDING) :].split(":")
+                wanted.setdefault(int(eid), set()).add(int(seq))
+        found: dict[tuple[int, int], str] = {}
+        for eid, seqs in wanted.items():
+            for seq, digest in self.session.execute(
+                select(Entry.seq, Entry.hash).where(
+                    Entry.ledger_id == eid,
+                    Entry.seq.in_(sorted(seqs)),  # type: ignore[attr-defined]
+                )
+            ):
+                found[(eid, seq)] = bytes(digest).hex()
+        for node in trail.nodes.values():
+            if node.hash and node.hash.startswith(_PENDING):
+                eid, seq = node.hash[len(_PENDING) :].split(":")
+                node.hash = found[(int(eid), int(seq))]
 
     def lot_node(self, trail: Trail, eid: int, lot: dict[str, Any]) -> Node:
         e = self.ent(eid)
@@ -253,7 +277,9 @@ class _Walker:
         node = self.lot_node(trail, eid, lot)
         store = self.store(eid)
         me = self.ent(eid)
-        for s in store.find("sales", lot_seq=lot["record_seq"]):
+        sales = store.find("sales", lot_seq=lot["record_seq"])
+        store.prefetch("customers", "record_seq", (s["customer_seq"] for s in sales))
+        for s in sales:
             cust = store.find("customers", record_seq=s["customer_seq"])[0]
             buyer = self.enterprise(s["buyer_credit_code"])
             cnode = trail.add(
@@ -310,7 +336,10 @@ class _Walker:
             return
         mnode = self.material_node(trail, eid, ml)
         store = self.store(eid)
-        for use in store.find("lot_inputs", material_lot_seq=ml["record_seq"]):
+        uses = store.find("lot_inputs", material_lot_seq=ml["record_seq"])
+        store.prefetch("lots", "record_seq", (u["record_seq"] for u in uses))
+        store.prefetch("sales", "lot_seq", (u["record_seq"] for u in uses))
+        for use in uses:
             lot = store.find("lots", record_seq=use["record_seq"])[0]
             node = self.lot_node(trail, eid, lot)
             trail.link(_consumed(mnode, node, use, lot))
@@ -346,6 +375,7 @@ def lot_trail(
         walker.backward(trail, enterprise_id, lots[0], depth)
     if direction in ("forward", "both"):
         walker.forward_lot(trail, enterprise_id, lots[0], depth)
+    walker.fill_hashes(trail)
     return trail
 
 
@@ -361,6 +391,7 @@ def material_trail(
         raise NotFound(f"no material lot {material_lot!r}")
     trail = Trail(f"ml:{enterprise_id}:{found[0]['record_seq']}")
     walker.forward_material(trail, enterprise_id, found[0], max(1, min(depth, MAX_DEPTH)))
+    walker.fill_hashes(trail)
     return trail
 
 

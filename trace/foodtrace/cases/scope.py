@@ -204,6 +204,7 @@ def recall_scope(
                 lambda m=ml: walker.forward_material(trail, enterprise_id, m, depth),
             )
 
+    walker.fill_hashes(trail)
     scope = Scope(trail=trail, suspect_materials=[m["code"] for m in suspects])
     scope.deviations = [
         Deviation(
