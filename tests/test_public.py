@@ -395,7 +395,7 @@ def test_no_private_entry_is_ever_proven(web, engine, clock) -> None:
         kinds.append(proven.entry["kind"])
         extra = TLogProof.parse(text).extra
         assert extra is not None
-        for secret in [*PRIVATE, "289", "INV-7731", "12.85", "cashier-zhou", '"reg"']:
+        for secret in [*PRIVATE, '"289"', "INV-7731", "12.85", "cashier-zhou", '"reg"']:
             assert secret not in extra.decode(), secret
     assert kinds == ["public_declaration", "public_recall"]
     recall = verify_entry_proof(data["proofs"][1], verifiers=[_key(web)])
