@@ -233,9 +233,15 @@ def register(engine: Engine, clock: Clock, credit_code: str = BEVERAGE, **over: 
         ).scalar_one()
 
 
-def beverage_ledger(engine: Engine, clock: Clock, credit_code: str = BEVERAGE) -> int:
+def beverage_ledger(
+    engine: Engine, clock: Clock, credit_code: str = BEVERAGE, *, released: bool = True
+) -> int:
     """A beverage maker with master data, one material lot, one lot with a CCP reading,
-    a release test (and the public declaration it makes due) and a sale: 10 entries."""
+    a release test (and the public declaration it makes due) and a sale: 10 entries.
+
+    ``released=False``: a self-inspection where the release test would be, so no public
+    declaration either: 9 private entries (for the Merkle log's tests, whose sizes count
+    from 9)."""
     lid = register(engine, clock, credit_code)
     add(engine, clock, lid, "supplier", supplier())
     add(engine, clock, lid, "customer", customer())
@@ -243,25 +249,17 @@ def beverage_ledger(engine: Engine, clock: Clock, credit_code: str = BEVERAGE) -
     add(engine, clock, lid, "material_check", material_check())
     add(engine, clock, lid, "production_lot", production_lot())
     add(engine, clock, lid, "ccp_record", ccp_record())
-    add(engine, clock, lid, "release_test", release_test())
+    if released:
+        add(engine, clock, lid, "release_test", release_test())
+    else:
+        add(engine, clock, lid, "self_inspection", self_inspection())
     add(engine, clock, lid, "sale", sale())
     return lid
 
 
 def private_ledger(engine: Engine, clock: Clock, credit_code: str = BEVERAGE) -> int:
-    """The beverage maker's ledger without a release (so without a public declaration): 9
-    private entries, a self-inspection where the release test would be. For the Merkle
-    log's tests, whose sizes count from 9."""
-    lid = register(engine, clock, credit_code)
-    add(engine, clock, lid, "supplier", supplier())
-    add(engine, clock, lid, "customer", customer())
-    add(engine, clock, lid, "product", product())
-    add(engine, clock, lid, "material_check", material_check())
-    add(engine, clock, lid, "production_lot", production_lot())
-    add(engine, clock, lid, "ccp_record", ccp_record())
-    add(engine, clock, lid, "self_inspection", self_inspection())
-    add(engine, clock, lid, "sale", sale())
-    return lid
+    """:func:`beverage_ledger` without a release: 9 private entries."""
+    return beverage_ledger(engine, clock, credit_code, released=False)
 
 
 DISTRICT_AUTHORITY_PREFIX = "11370404MB2854321"
