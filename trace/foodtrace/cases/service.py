@@ -436,7 +436,7 @@ def record_recall_action(
     model = validate(RecordKind.RECALL_ACTION, data)
     assert isinstance(model, RecallActionCreate)
     try:
-        authority, head, case = find_case(session, model.case)
+        _authority, head, case = find_case(session, model.case)
     except NotFound:
         raise RecordError.at(
             "case", msg=f"there is no case {model.case}", type="not_found"
@@ -499,7 +499,6 @@ def record_recall_action(
                 note="every enterprise in scope has declared its recall complete",
             )
         )
-    del authority
     return out
 
 
