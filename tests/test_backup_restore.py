@@ -22,9 +22,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from foodtrace import cli
@@ -261,7 +261,8 @@ def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
             pass
         result = foodtrace(older, "serve")
         assert result.exit_code == 2, result.output
-        assert missing in result.output and "foodtrace recover-ledger" in result.output
+        assert missing in result.output
+        assert "foodtrace recover-ledger" in result.output
 
         # Recovery: re-append the lost tail from the export, the same bytes.
         result = foodtrace(older, "recover-ledger", str(bundle))
