@@ -338,3 +338,38 @@ def raw_append(
             salt=new_salt(),
         )
         return write_entry(session=session, head=head, entry=entry).seq
+
+
+REGULATOR_PASSWORD = "regulator pass 1"
+
+
+def regulators(engine: Engine, clock: Clock) -> None:
+    """A district regulator (峄城区, 370404: user reg_yc) and the city's (枣庄市, 370400:
+    reg_city), with their authorities; password REGULATOR_PASSWORD."""
+    from foodtrace.accounts.service import Role, add_user, create_authority
+    from schemas.identifiers import credit_code_check_char
+
+    with write_session(engine) as s:
+        for prefix, name, regions, user in (
+            ("11370404MB2854321", "峄城区市场监督管理局", ["370404"], "reg_yc"),
+            ("11370400MB2854322", "枣庄市市场监督管理局", ["370400"], "reg_city"),
+        ):
+            code = prefix + credit_code_check_char(prefix)
+            create_authority(
+                session=s, credit_code=code, name=name, region_codes=regions, now=clock.now()
+            )
+            add_user(
+                session=s,
+                username=user,
+                password=REGULATOR_PASSWORD,
+                role=Role.REGULATOR,
+                now=clock.now(),
+                authority_credit_code=code,
+            )
+
+
+def bearer(client: Any, username: str, password: str = REGULATOR_PASSWORD) -> dict[str, str]:
+    """The Authorization header of a fresh token for ``username`` (a TestClient or httpx)."""
+    r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

@@ -9,14 +9,10 @@ go to tests/screenshots/ (looked at by a person, not asserted).
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright import sync_api as playwright_api  # a test extra: missing means fail
 
 from foodtrace.accounts.service import Role, add_user
@@ -25,6 +21,7 @@ from foodtrace.db import write_session
 from webapp.main import create_app
 
 import factories as f
+from servers import serving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -96,19 +93,9 @@ def site(engine, clock, db_url) -> Iterator[str]:
             display_name="赵丽",
             enterprise_credit_code=f.BEVERAGE,
         )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     app = create_app(Settings(database_url=db_url), clock=clock, engine=engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture
@@ -526,18 +513,9 @@ def demo_site(engine, db_url) -> Iterator[str]:
     from foodtrace.demo import load_demo
 
     load_demo(engine=engine, today=date(2026, 11, 1))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     app = create_app(Settings(database_url=db_url), clock=SystemClock(), engine=engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 def test_regulator_traces_a_lot_and_reads_the_completeness_dashboard(browser, demo_site, db_url):

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import io
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 import zxingcpp
 from PIL import Image
 
@@ -26,6 +22,7 @@ from foodtrace.db import write_session
 from webapp.main import create_app
 
 import factories as f
+from servers import free_port, serving
 
 browser = shared.browser  # the module's Chromium (a fixture)
 PASSWORD, PHONE, shot = shared.PASSWORD, shared.PHONE, shared.shot
@@ -49,22 +46,13 @@ def qr_site(engine, clock, db_url) -> Iterator[str]:
             enterprise_credit_code=f.BEVERAGE,
         )
     assert lid
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = create_app(
         Settings(database_url=db_url, public_base_url=base), clock=clock, engine=engine
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, port):
+        yield base
 
 
 def _decode(png: bytes) -> list[str]:

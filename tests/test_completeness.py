@@ -429,11 +429,11 @@ def test_the_weekly_trend_per_enterprise_and_for_the_district(client, engine, cl
             }
         return list(out.values())
 
-    _regulators(engine, clock)
+    f.regulators(engine, clock)
     r = client.get(
         "/api/v1/completeness",
         params={"since": since.isoformat(), "until": until.isoformat()},
-        headers=_token(client, "reg_yc"),
+        headers=f.bearer(client, "reg_yc"),
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -458,35 +458,6 @@ def test_the_weekly_trend_per_enterprise_and_for_the_district(client, engine, cl
 # The API: its parameters, and who sees what.
 
 
-def _regulators(engine, clock) -> None:
-    """A district regulator (峄城区, 370404) and the city's (枣庄市, 370400)."""
-    from foodtrace.accounts.service import Role, add_user, create_authority
-    from schemas.identifiers import credit_code_check_char
-
-    with write_session(engine) as s:
-        for prefix, name, regions, user in (
-            ("11370404MB2854321", "峄城区市场监督管理局", ["370404"], "reg_yc"),
-            ("11370400MB2854322", "枣庄市市场监督管理局", ["370400"], "reg_city"),
-        ):
-            code = prefix + credit_code_check_char(prefix)
-            create_authority(
-                session=s, credit_code=code, name=name, region_codes=regions, now=clock.now()
-            )
-            add_user(
-                session=s,
-                username=user,
-                password="regulator pass 1",
-                role=Role.REGULATOR,
-                now=clock.now(),
-                authority_credit_code=code,
-            )
-
-
-def _token(client, username: str, password: str = "regulator pass 1") -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 def _enterprise_login(client, engine, clock, credit_code: str) -> dict[str, str]:
     from foodtrace.accounts.service import Role, add_user
 
@@ -499,14 +470,14 @@ def _enterprise_login(client, engine, clock, credit_code: str) -> dict[str, str]
             now=clock.now(),
             enterprise_credit_code=credit_code,
         )
-    return _token(client, f"user-{credit_code}", "enterprise pass 1")
+    return f.bearer(client, f"user-{credit_code}", "enterprise pass 1")
 
 
 def test_the_api_parameters(client, engine, clock) -> None:
     ids = build_district(engine, clock, sugar_region="370402")
     break_sale_without_receipt(engine, clock, ids)
-    _regulators(engine, clock)
-    city = _token(client, "reg_city")
+    f.regulators(engine, clock)
+    city = f.bearer(client, "reg_city")
     url = "/api/v1/completeness"
     span = {"since": "2026-03-01", "until": "2026-03-31"}
 
@@ -526,7 +497,7 @@ def test_the_api_parameters(client, engine, clock) -> None:
     assert [x["lot"] for e in r.json()["enterprises"] for x in e["lots"]] == ["BT0303"]
     assert [w["week"] for w in r.json()["trend"]] == ["2026-W10"]
     _at(clock, "2026-03-20T10:00:00+08:00")
-    city = _token(client, "reg_city")  # the first has expired by now
+    city = f.bearer(client, "reg_city")  # the first has expired by now
     body = client.get(url, headers=city).json()
     assert (body["since"], body["until"]) == ("2026-02-18", "2026-03-20")
     assert [w["week"] for w in body["trend"]] == [f"2026-W{n:02d}" for n in range(8, 13)]
@@ -544,9 +515,9 @@ def test_a_regulator_sees_only_the_jurisdiction_and_links_out_of_it_by_name(
     ids = build_district(engine, clock, sugar_region="370402")
     break_receipt_without_sale(engine, clock, ids)
     break_sale_without_receipt(engine, clock, ids)
-    _regulators(engine, clock)
+    f.regulators(engine, clock)
     span = {"since": "2026-03-01", "until": "2026-03-31"}
-    r = client.get("/api/v1/completeness", params=span, headers=_token(client, "reg_yc"))
+    r = client.get("/api/v1/completeness", params=span, headers=f.bearer(client, "reg_yc"))
     body = r.json()
     assert [e["credit_code"] for e in body["enterprises"]] == [f.BEVERAGE]
     (beverage,) = body["enterprises"]
@@ -564,11 +535,11 @@ def test_a_regulator_sees_only_the_jurisdiction_and_links_out_of_it_by_name(
     r = client.get(
         "/api/v1/completeness",
         params={**span, "enterprise": f.SUGAR},
-        headers=_token(client, "reg_yc"),
+        headers=f.bearer(client, "reg_yc"),
     )
     assert r.json()["enterprises"] == []
     # the city sees both, and both findings
-    city = client.get("/api/v1/completeness", params=span, headers=_token(client, "reg_city"))
+    city = client.get("/api/v1/completeness", params=span, headers=f.bearer(client, "reg_city"))
     findings = {
         (e["credit_code"], x["rule"], x["lot"])
         for e in city.json()["enterprises"]
@@ -623,7 +594,7 @@ def test_the_dashboard_draws_the_trend_and_tells_the_findings_in_chinese(
     ids = build_district(engine, clock)
     break_receipt_without_sale(engine, clock, ids)
     sugar_receipt(engine, clock, ids["beverage"], "ML-IDLE", "BT-NEVER-SOLD", NEXT)
-    _regulators(engine, clock)
+    f.regulators(engine, clock)
     html = _page(client, "reg_yc", {"since": "2026-02-27", "until": "2026-03-10"})
     assert (
         "原料批次 ML-NEVER：枣庄鲁南糖业有限公司 无批号 BT-NEVER-SOLD 售予本企业的销售记录" in html
@@ -655,7 +626,7 @@ def test_the_dashboard_names_links_out_of_the_jurisdiction_and_shows_nothing_of_
     ids = build_district(engine, clock, sugar_region="370402")
     break_receipt_without_sale(engine, clock, ids)
     break_sale_without_receipt(engine, clock, ids)
-    _regulators(engine, clock)
+    f.regulators(engine, clock)
     html = _page(client, "reg_yc", {"since": "2026-03-01", "until": "2026-03-31"})
     assert html.count('<tr data-credit-code="') == 1
     assert f'data-credit-code="{f.BEVERAGE}"' in html
@@ -671,11 +642,11 @@ def test_a_read_of_one_enterprise_is_logged_at_the_enterprises_its_links_were_ch
     from foodtrace.accounts.models import RegulatorRead
 
     ids = build_district(engine, clock)
-    _regulators(engine, clock)
+    f.regulators(engine, clock)
     r = client.get(
         "/api/v1/completeness",
         params={"since": "2026-03-01", "until": "2026-03-31", "enterprise": f.SUGAR},
-        headers=_token(client, "reg_yc"),
+        headers=f.bearer(client, "reg_yc"),
     )
     assert [e["credit_code"] for e in r.json()["enterprises"]] == [f.SUGAR]
     with read_session(engine) as s:

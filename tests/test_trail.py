@@ -173,39 +173,12 @@ def test_material_lot_forward_and_unknown_lots(engine, district) -> None:
 
 @pytest.fixture
 def regulators(engine, clock) -> None:
-    from foodtrace.accounts.service import Role, add_user, create_authority
-    from foodtrace.db import write_session
-    from schemas.identifiers import credit_code_check_char
-
-    with write_session(engine) as s:
-        for prefix, name, regions, user in (
-            ("11370404MB2854321", "峄城区市场监督管理局", ["370404"], "reg_yc"),
-            ("11370400MB2854322", "枣庄市市场监督管理局", ["370400"], "reg_city"),
-        ):
-            code = prefix + credit_code_check_char(prefix)
-            create_authority(
-                session=s, credit_code=code, name=name, region_codes=regions, now=clock.now()
-            )
-            add_user(
-                session=s,
-                username=user,
-                password="regulator pass 1",
-                role=Role.REGULATOR,
-                now=clock.now(),
-                authority_credit_code=code,
-            )
-
-
-def _token(client, username: str) -> dict[str, str]:
-    r = client.post(
-        "/api/v1/auth/token", data={"username": username, "password": "regulator pass 1"}
-    )
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    f.regulators(engine, clock)
 
 
 def test_the_trail_stops_at_the_jurisdictions_edge(client, district, regulators) -> None:
     url = f"/api/v1/lots/{f.BEVERAGE}/PJ20260301A/trail"
-    district_view = client.get(url, headers=_token(client, "reg_yc"))
+    district_view = client.get(url, headers=f.bearer(client, "reg_yc"))
     assert district_view.status_code == 200
     nodes = district_view.json()["nodes"]
     outside = [n for n in nodes if n["outside"]]
@@ -213,16 +186,16 @@ def test_the_trail_stops_at_the_jurisdictions_edge(client, district, regulators)
         (f.SUGAR, "枣庄鲁南糖业有限公司", None)
     ]
     assert not any(n["credit_code"] == f.SUGAR and n["type"] == "lot" for n in nodes)
-    city_view = client.get(url, headers=_token(client, "reg_city")).json()
+    city_view = client.get(url, headers=f.bearer(client, "reg_city")).json()
     assert any(
         n["credit_code"] == f.SUGAR and n["code"] == "BT20260301" for n in city_view["nodes"]
     )
     assert not any(n["outside"] for n in city_view["nodes"])
     # the district regulator cannot start from the sugar maker's lot at all
-    r = client.get(f"/api/v1/lots/{f.SUGAR}/BT20260301/trail", headers=_token(client, "reg_yc"))
+    r = client.get(f"/api/v1/lots/{f.SUGAR}/BT20260301/trail", headers=f.bearer(client, "reg_yc"))
     assert r.status_code == 404
     assert client.get(url).status_code == 401
-    assert client.get(url + "?depth=99", headers=_token(client, "reg_city")).status_code == 422
+    assert client.get(url + "?depth=99", headers=f.bearer(client, "reg_city")).status_code == 422
 
 
 def test_every_regulator_read_is_logged_and_the_enterprise_sees_who_looked(
@@ -240,7 +213,7 @@ def test_every_regulator_read_is_logged_and_the_enterprise_sees_who_looked(
             now=clock.now(),
             enterprise_credit_code=f.BEVERAGE,
         )
-    city = _token(client, "reg_city")
+    city = f.bearer(client, "reg_city")
     client.get(f"/api/v1/lots/{f.BEVERAGE}/PJ20260301A/trail", headers=city)
     client.get(f"/api/v1/regulator/enterprises/{f.BEVERAGE}/verify", headers=city)
     r = client.post("/api/v1/auth/token", data={"username": "bev", "password": "enterprise pass 1"})
@@ -267,7 +240,7 @@ def test_trail_exports_as_sortable_spreadsheets(client, district, regulators) ->
 
     import openpyxl
 
-    city = _token(client, "reg_city")
+    city = f.bearer(client, "reg_city")
     base = f"/api/v1/lots/{f.BEVERAGE}/PJ20260301A/trail"
     r = client.get(base + ".csv", headers=city)
     assert r.status_code == 200
@@ -289,7 +262,7 @@ def test_trail_exports_as_sortable_spreadsheets(client, district, regulators) ->
 def test_district_verification_report(client, engine, district, regulators) -> None:
     from sqlalchemy import text
 
-    city = _token(client, "reg_city")
+    city = f.bearer(client, "reg_city")
     reports = client.get("/api/v1/regulator/verify", headers=city).json()
     assert sorted((r["credit_code"], r["ok"]) for r in reports) == [
         (f.SUGAR, True),
@@ -306,5 +279,5 @@ def test_district_verification_report(client, engine, district, regulators) -> N
     assert reports[f.SUGAR]["ok"] is False
     assert reports[f.SUGAR]["first_bad_seq"] == 7
     assert reports[f.BEVERAGE]["ok"] is True
-    district_only = client.get("/api/v1/regulator/verify", headers=_token(client, "reg_yc"))
+    district_only = client.get("/api/v1/regulator/verify", headers=f.bearer(client, "reg_yc"))
     assert [r["credit_code"] for r in district_only.json()] == [f.BEVERAGE]

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from foodtrace.tlog.witness import Outcome, WitnessError, load_state, save_state
 from webapp.main import create_app
 
 import factories as f
+from servers import serving
 
 PLATFORM = "trace.example.cn"
 
@@ -227,22 +225,9 @@ def test_the_state_file_round_trips_and_a_bad_one_stops_the_witness(tmp_path) ->
 @pytest.fixture
 def server(db_url, engine, clock):  # type: ignore[no-untyped-def]
     """The app served by uvicorn in a thread on a free port."""
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     app = create_app(Settings(database_url=db_url), clock=clock, engine=engine)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}", app
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url, app
 
 
 def test_the_witness_command_passes_then_fails_loudly_on_truncation(
