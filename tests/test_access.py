@@ -263,6 +263,22 @@ def test_every_route_admits_exactly_the_users_its_rule_names(app, client, engine
     before = _ledger_bytes(engine)
     wrong: list[str] = []
     try:
+        # Every form post needs the session's CSRF token: each page POST route, as each user
+        # its rule admits, with a wrong token, is refused and changes nothing (the login
+        # form has no session yet: its throttling and SameSite cookies guard it).
+        unguarded, checked = [], 0
+        for method, path in table:
+            if method != "POST" or path.startswith("/api/") or path == "/login":
+                continue
+            url = re.sub(r"\{(\w+)\}", lambda m: params[m.group(1)], path)
+            for user in sorted(RULES[f"{method} {path}"] - {"anon"}):
+                got = callers[user].post(url, data={"csrf_token": "0" * 64})
+                checked += 1
+                if got.status_code != 403:
+                    unguarded.append(f"{path} as {user}: {got.status_code}")
+        assert not unguarded, f"form posts taken without the CSRF token: {unguarded}"
+        assert checked >= 13  # 13 form routes (all but the login), each with an admitted user
+        assert _ledger_bytes(engine) == before
         for method, path in table:
             url = re.sub(r"\{(\w+)\}", lambda m: params[m.group(1)], path) + QUERY.get(path, "")
             api = path.startswith("/api/")
