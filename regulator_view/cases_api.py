@@ -47,13 +47,12 @@ def regulator_next_states(case_state: str) -> list[str]:
 def own_case(session: Session, authority: Authority, ref: str) -> cases.CaseView:
     """A case of the regulator's own authority, or one referred to it; 404 for any other."""
     try:
-        owner, _head, case = cases.find_case(session, ref)
+        owner, head, case = cases.find_case(session, ref)
     except NotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {ref}") from None
-    referred = any(
-        r.case_seq == case.record_seq for _, r, _c in cases.referrals_to(session, authority)
-    )
-    if owner.credit_code != authority.credit_code and not referred:
+    if owner.credit_code != authority.credit_code and not cases.is_referred(
+        session, ledger_id=head.id, case_seq=case.record_seq, to=authority
+    ):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {ref}")
     return cases.case_view(session, ref, readable=lambda e: covers(authority, e.region_code))
 

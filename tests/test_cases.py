@@ -552,6 +552,30 @@ def test_case_access_follows_the_jurisdiction(client, engine, clock, district) -
     assert client.get(f"/api/v1/cases/{ref}").status_code == 401
     assert client.get("/api/v1/cases/NOT-A-CASE", headers=reg).status_code == 422
 
+    # A third authority (the prefecture, over the whole city) opens its own first case on
+    # the same lot: its case has the same seq in its own ledger as the district's. The
+    # authority the district referred to still sees only the district's case.
+    pref = _code("11370400MB2854300")
+    with write_session(engine) as s:
+        create_authority(
+            session=s,
+            credit_code=pref,
+            name="枣庄市市场监督管理局",
+            region_codes=["370400"],
+            now=clock.now(),
+        )
+        add_user(
+            session=s, username="reg_pref", password="regulator pass 1", role=Role.REGULATOR,
+            now=clock.now(), authority_credit_code=pref,
+        )  # fmt: skip
+    other = client.post(
+        "/api/v1/failed-samples", json={**SAMPLE, "report_no": "SJ-PREF-1"},
+        headers=_auth(client, "reg_pref"),
+    ).json()["id"]  # fmt: skip
+    assert other.split("-")[1] == ref.split("-")[1]  # the same seq, another ledger
+    assert client.get(f"/api/v1/cases/{other}", headers=city).status_code == 404
+    assert client.get(f"/api/v1/cases/{ref}", headers=city).status_code == 200
+
 
 def test_bad_failed_samples_are_refused_naming_the_field(client, engine, clock, district) -> None:
     _users(engine, clock)

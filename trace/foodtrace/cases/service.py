@@ -589,6 +589,20 @@ def list_cases(
     return [(case_id(code, c.record_seq), c, names.get(code, code)) for c, code in rows]
 
 
+def is_referred(session: Session, *, ledger_id: int | None, case_seq: int, to: Authority) -> bool:
+    """Whether the case at ``case_seq`` of authority ledger ``ledger_id`` was referred to ``to``."""
+    return (
+        session.execute(
+            select(Referral.record_seq).where(
+                Referral.ledger_id == ledger_id,
+                Referral.case_seq == case_seq,
+                Referral.to_authority == to.credit_code,
+            )
+        ).first()
+        is not None
+    )
+
+
 def referrals_to(session: Session, authority: Authority) -> list[tuple[str, Referral, Case]]:
     """Referrals (协查) other authorities sent to this one."""
     rows = session.execute(
