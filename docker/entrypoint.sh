@@ -23,7 +23,7 @@ fi
 
 foodtrace wait-db
 # Upgrade the schema once, here, before any worker starts (workers find it at head).
-foodtrace migrate
+foodtrace migrate >&2  # stdout is for the server's JSON log
 # Load and check the key (mode 0600, named after the platform). On the first start of an empty
 # installation it is made on the volume; a database that holds checkpoints signed by a key that
 # is missing here is refused (restore the key and its .state.json; README, "The signing key").

@@ -42,8 +42,9 @@ def serve(
             load_demo_into(engine)
         else:
             typer.echo("the database is not empty: demo not loaded", err=True)
-    typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    typer.echo(f"QR codes point to {settings.public_base_url} (TRACE_PUBLIC_BASE_URL)")
+    # on stderr: stdout carries the server's log, one JSON object a line with TRACE_LOG_FORMAT=json
+    typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", err=True)
+    typer.echo(f"QR codes point to {settings.public_base_url} (TRACE_PUBLIC_BASE_URL)", err=True)
     logging = {} if (cfg := log_config(settings.log_format)) is None else {"log_config": cfg}
     if workers == 1:
         uvicorn.run(create_app(settings, engine=engine), host=host, port=port, **logging)
