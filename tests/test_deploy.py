@@ -389,6 +389,7 @@ def image_command() -> list[str]:
     return ["sh", str(sources[entry[0]]), *entry[1:], *cmd]
 
 
+@pytest.mark.slow  # the install alone: 283 s measured under load (pip resolves from file indexes)
 def test_the_images_command_starts_the_app_from_a_clean_venv(fresh_pg, tmp_path) -> None:
     """The build stage replayed: the COPY sources into a build folder, its RUN (python -m venv,
     pip install with the constraints file) with a temporary prefix for /opt/foodtrace; then
