@@ -105,11 +105,10 @@ def build(engine: Engine, *, partitions: int, schema: str = SCHEMA) -> dict[str,
                     )
             conn.execute(text(f"INSERT INTO {q} SELECT * FROM public.{name}"))
     with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-            text(f"ANALYZE {schema}.entries")
-        )
-        for name in keys:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        for name in keys:  # both schemas, so that neither is planned on stale statistics
             conn.execute(text(f'ANALYZE "{schema}"."{name}"'))
+            conn.execute(text(f'ANALYZE public."{name}"'))
     return keys
 
 
@@ -166,6 +165,22 @@ def scanned_partitions(conn: Any, sql: str, params: Any = None) -> list[str]:
 
 
 # ---------------------------------------------------------------- measurement
+
+
+def statements_of(engine: Engine, fn: Callable[[], Any]) -> list[tuple[str, Any]]:
+    """The SELECTs ``fn`` sends through ``engine`` (each distinct statement and parameters once)."""
+    seen: dict[tuple[str, str], tuple[str, Any]] = {}
+
+    def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+        if not many and statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            seen.setdefault((statement, repr(params)), (statement, params))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    return list(seen.values())
 
 
 def timings(fn: Callable[[], Any], n: int) -> list[float]:
@@ -286,6 +301,27 @@ def main(argv: list[str] | None = None) -> None:
             tq += timings(f_part, 1)
         rows.append((name, tp, tq))
 
+    # Which of the statements each query issues stay in one partition (one Citus shard)?
+    spread = {
+        "lot trail": statements_of(part, trail_on(part)),
+        "district completeness": statements_of(part, district_on(part, ids)),
+        "one enterprise's completeness": statements_of(part, district_on(part, [mid])),
+    }
+    with part.connect() as c:
+        raw = c.connection.driver_connection
+        fan_out: dict[str, list[int]] = {}
+        for name, stmts in spread.items():
+            widths = []
+            for statement, params in stmts:
+                rels = scanned_partitions(raw, statement, params)
+                per_table: dict[str, set[str]] = {}
+                for rel in rels:
+                    table, _, suffix = rel.rpartition("_p")
+                    if keys.get(table):
+                        per_table.setdefault(table, set()).add(suffix)
+                widths.append(max((len(v) for v in per_table.values()), default=0))
+            fan_out[name] = widths
+        raw.rollback()
     with plain.connect() as c:
         raw = c.connection.driver_connection
         one = scanned_partitions(
@@ -301,6 +337,13 @@ def main(argv: list[str] | None = None) -> None:
         mp, mq = statistics.median(tp), statistics.median(tq)
         say(f"| {name} | {mp:.1f} / {p95(tp):.1f} | {mq:.1f} / {p95(tq):.1f} | {mq / mp:.2f} |")
     say("")
+    say("")
+    n = args.partitions
+    say(f"statements per query, by the most partitions of one table they scan (of {n}):")
+    for name, widths in fan_out.items():
+        hist = {w: widths.count(w) for w in sorted(set(widths))}
+        shown = ", ".join(f"{n} scan {w}" for w, n in hist.items())
+        say(f"  {name}: {len(widths)} statements; {shown}")
     say(f"EXPLAIN, lots of one enterprise by code: scans {sorted(set(one))}")
     say(f"EXPLAIN, lots by code alone (no ledger key): scans {len(set(fan))} partitions")
     plain.dispose()

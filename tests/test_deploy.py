@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -478,3 +479,51 @@ def test_readme_lists_every_setting_with_its_default() -> None:
     for name in Settings.model_fields:
         assert f"| `TRACE_{name.upper()}` |" in readme
     assert "docker compose -f docker/compose.yaml up" in readme
+
+
+# ---------------------------------------------------------------- one background signer
+
+
+def test_one_process_leads_the_background_signing_at_a_time(engine, tmp_path) -> None:
+    """The leader lock: a second holder is refused while the first holds it, and takes over
+    once the first lets go (on PostgreSQL an advisory lock, on SQLite a file lock)."""
+    from webapp.checkpointer import LeaderLock
+
+    key = tmp_path / "signing.key"
+    first, second = LeaderLock(engine, key), LeaderLock(engine, key)
+    try:
+        assert first.acquire()
+        assert first.acquire()  # kept, not re-taken
+        assert not second.acquire()
+        first.release()
+        assert not first.held
+        assert second.acquire()
+        assert not first.acquire()
+    finally:
+        first.release()
+        second.release()
+
+
+# ---------------------------------------------------------------- docs/scaling.md
+
+
+def test_the_scaling_plan_gives_every_table_its_distribution_column() -> None:
+    """docs/scaling.md's table of tables is the metadata's: each table once, distributed by the
+    column bench.partitioned (and tests/test_single_enterprise.py) derive, or a reference/local
+    table when it belongs to no ledger."""
+    from bench.partitioned import partition_key, tables
+
+    doc = (ROOT / "docs" / "scaling.md").read_text(encoding="utf-8")
+    rows = {
+        m.group(1): (m.group(2), m.group(3))
+        for m in re.finditer(r"^\| `(\w+)` \| (distributed|reference|local) \| (.*?) \|", doc, re.M)
+    }
+    names = {t.name for t in tables()}
+    assert set(rows) == names, (names - set(rows), set(rows) - names)
+    for t in tables():
+        kind, column = rows[t.name]
+        key = partition_key(t)
+        if key is None:
+            assert kind in ("reference", "local"), t.name
+        else:
+            assert (kind, column) == ("distributed", f"`{key}`"), t.name
