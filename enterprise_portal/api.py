@@ -7,7 +7,7 @@ always the caller's own, taken from their account.
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
 
 from foodtrace.accounts.service import (
     create_api_token,
@@ -20,7 +20,6 @@ from foodtrace.errors import RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.records import obligations, queries
 from foodtrace.records.service import record
-from foodtrace.verify import verify_consistently
 from schemas.api import (
     ApiTokenCreate,
     ApiTokenCreated,
@@ -43,10 +42,10 @@ from webapp.deps import (
     ClockDep,
     CurrentEnterpriseAdmin,
     CurrentEnterpriseUser,
-    EngineDep,
     IdempotencyKeyDep,
     SessionDep,
     WriteSessionDep,
+    verify_against_signer,
 )
 from webapp.public import recorded_public, user_public, verify_public
 
@@ -181,9 +180,9 @@ def read_entry(
 
 
 @router.get("/ledger/verify", response_model=VerifyPublic)
-def verify(scope: CurrentEnterpriseUser, engine: EngineDep) -> VerifyPublic:
+def verify(request: Request, scope: CurrentEnterpriseUser) -> VerifyPublic:
     """Recompute the whole ledger from its stored bytes; name the first bad entry."""
-    return verify_public(verify_consistently(engine=engine, ledger_id=scope.enterprise_id)[0])
+    return verify_public(verify_against_signer(request, scope.enterprise_id))
 
 
 def _list_route(table: str) -> Any:

@@ -39,9 +39,8 @@ from foodtrace.ledger import service as ledger
 from foodtrace.records import obligations, queries
 from foodtrace.records.projection import DbStore
 from foodtrace.records.service import record
-from foodtrace.verify import verify_consistently
 from schemas.records import SYSTEM_KINDS, RecordKind
-from webapp.deps import ClockDep, EngineDep
+from webapp.deps import ClockDep, EngineDep, verify_against_signer
 from webapp.i18n import N_, translations
 from webapp.timeline import lot_timeline
 from webapp.web import (
@@ -518,7 +517,7 @@ def ledger_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -
         return format_instant(datetime.combine(day, datetime.min.time(), CST)) if day else None
 
     with Session(engine) as session:
-        report = verify_consistently(engine=engine, ledger_id=eid)[0]
+        report = verify_against_signer(request, eid)
         if lot:
             seqs = _lot_seqs(session, eid, lot)
             all_entries = [

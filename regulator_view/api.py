@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -26,7 +26,6 @@ from foodtrace.ledger.models import Ledger
 from foodtrace.records import queries
 from foodtrace.records.service import platform_name
 from foodtrace.trail import MAX_DEPTH, export_csv, export_xlsx, lot_trail
-from foodtrace.verify import verify_consistently
 from schemas.api import (
     CompletenessPublic,
     CompletenessWeekPublic,
@@ -47,6 +46,7 @@ from webapp.deps import (
     EngineDep,
     RegulatedEnterprise,
     SessionDep,
+    verify_against_signer,
 )
 from webapp.public import enterprise_public, trail_public, verify_public
 
@@ -70,10 +70,14 @@ def enterprises(regulator: CurrentRegulator, session: SessionDep) -> Enterprises
 
 @router.get("/enterprises/{credit_code}/verify", response_model=VerifyPublic)
 def verify(
-    enterprise: RegulatedEnterprise, regulator: CurrentRegulator, engine: EngineDep, clock: ClockDep
+    request: Request,
+    enterprise: RegulatedEnterprise,
+    regulator: CurrentRegulator,
+    engine: EngineDep,
+    clock: ClockDep,
 ) -> VerifyPublic:
-    """Verify an enterprise's ledger from its stored bytes."""
-    report = verify_consistently(engine=engine, ledger_id=enterprise.id)[0]
+    """Verify an enterprise's ledger from its stored bytes, and against what was signed."""
+    report = verify_against_signer(request, enterprise.id)
     _log(engine, regulator, {enterprise.id}, "verify the ledger", clock)
     return verify_public(report)
 
@@ -373,7 +377,11 @@ def completeness_public(
 
 @router.get("/verify", response_model=list[VerifyPublic])
 def verify_district(
-    regulator: CurrentRegulator, session: SessionDep, engine: EngineDep, clock: ClockDep
+    request: Request,
+    regulator: CurrentRegulator,
+    session: SessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
 ) -> list[VerifyPublic]:
     """Verify every ledger in the jurisdiction from its stored bytes: a report per enterprise,
     and one for the authority's own ledger (last)."""
@@ -382,11 +390,11 @@ def verify_district(
         for e in session.execute(select(Enterprise).order_by(Enterprise.name)).scalars()
         if covers(regulator.authority, e.region_code)
     ]
-    reports = [verify_consistently(engine=engine, ledger_id=e.id)[0] for e in chosen]
+    reports = [verify_against_signer(request, e.id) for e in chosen]
     own = session.execute(
         select(Ledger.id).where(Ledger.credit_code == regulator.authority.credit_code)
     ).scalar_one_or_none()
     if own is not None:  # the authority's own ledger: its cases, referrals and recalls
-        reports += verify_consistently(engine=engine, ledger_id=own)
+        reports.append(verify_against_signer(request, own))
     _log(engine, regulator, {e.id for e in chosen}, "verify the ledger", clock)
     return [verify_public(r) for r in reports]

@@ -19,11 +19,10 @@ from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.records import queries
 from foodtrace.records.service import platform_name
 from foodtrace.trail import export_rows, lot_trail
-from foodtrace.verify import verify_consistently
 from regulator_view.api import _log, _read, completeness_public, trail_file
 from regulator_view.charts import percent, sparkline, week_chart, week_text
 from regulator_view.graph import lot_link, svg
-from webapp.deps import ClockDep, EngineDep
+from webapp.deps import ClockDep, EngineDep, verify_against_signer
 from webapp.i18n import N_, translations
 from webapp.public import enterprise_public, verify_public
 from webapp.timeline import lot_timeline
@@ -248,11 +247,9 @@ def verify_page(request: Request, user: WebUserDep, engine: EngineDep, clock: Cl
     if run:
         began = time.monotonic()
         for e in chosen:
-            reports.append(
-                (e.name, verify_public(verify_consistently(engine=engine, ledger_id=e.id)[0]))
-            )
+            reports.append((e.name, verify_public(verify_against_signer(request, e.id))))
         if own is not None and not only:
-            report = verify_consistently(engine=engine, ledger_id=own)[0]
+            report = verify_against_signer(request, own)
             reports.append((authority.name, verify_public(report)))
         elapsed = time.monotonic() - began
         _log(engine, _Scope(user, authority), {e.id for e in chosen}, "verify the ledger", clock)

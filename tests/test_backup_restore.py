@@ -11,6 +11,7 @@ signer's key and state stay where they are, outside every backup (as they must).
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -31,9 +33,10 @@ from foodtrace.db import make_engine, read_session, write_session
 from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.ledger.restore import append_exported
 from foodtrace.tlog.checkpoint import Checkpoint
-from foodtrace.tlog.service import checkpoint, head_root
+from foodtrace.tlog.service import RolledBackError, checkpoint, head_root
 from foodtrace.tlog.signer import CheckpointSigner, InconsistentCheckpointError, load_signed_state
 from foodtrace.verify import verify_consistently
+from webapp.main import create_app
 
 from factories import (
     BEVERAGE,
@@ -178,6 +181,11 @@ def _export(engine: Engine, lid: int) -> list[bytes]:
         return [bytes(b) for b in rows.scalars()]
 
 
+def _app(url: str):  # type: ignore[no-untyped-def]
+    """The web app on a restored copy (no background signing: the tests sign themselves)."""
+    return create_app(Settings(database_url=url, checkpoint_interval_s=0))
+
+
 def _verified(engine: Engine) -> bool:
     signer = _signer()
     reports = verify_consistently(
@@ -247,6 +255,14 @@ def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
             tree = Checkpoint(head.origin, head.size, head_root(head))
         with pytest.raises(InconsistentCheckpointError, match="behind the last signed size"):
             _signer().sign(tree, prove=lambda a, b: [])
+        # Nor will the server start on it: an append would take the place of a signed entry.
+        missing = f"{ORIGIN}: the database ends at size {a}, the signer last signed size {c}"
+        with pytest.raises(RolledBackError, match=re.escape(missing)), TestClient(_app(older)):
+            pass
+        result = foodtrace(older, "serve")
+        assert result.exit_code == 2, result.output
+        assert missing in result.output
+        assert "foodtrace recover-ledger" in result.output
 
         # Recovery: re-append the lost tail from the export, the same bytes.
         result = foodtrace(older, "recover-ledger", str(bundle))
@@ -264,6 +280,8 @@ def test_restored_backups_latest_verifies_older_is_flagged_and_recovered(
         _customers(old, clock, lid, range(18, 19))
         assert _sign(old, clock, lid) == c + 1  # consistent with the signer again
         assert _verified(old)
+        with TestClient(_app(older)) as web:  # and the server starts again
+            assert web.get("/healthz").status_code == 200
         result = foodtrace(older, "recover-ledger", str(bundle))  # again: nothing to do
         assert result.exit_code == 0, result.output
         assert f"ok    {ORIGIN}  0 entries re-appended, {c} already there, size {c + 1}" in (
@@ -466,3 +484,50 @@ def test_point_in_time_recovery_from_a_base_backup_and_archived_wal(
     finally:
         for c in started:
             c.stop()
+
+
+def test_a_running_server_checks_every_ledger_against_the_signer(
+    engine, clock, backups, world
+) -> None:
+    """A database restored from an older backup under a running server is flagged by every
+    verification the web offers: the enterprise's, the regulator's API and page. Here the
+    server runs on a copy taken at size a, while the signer goes on signing the live ledger."""
+    from conftest import ACCESS_PASSWORD
+
+    lid = world["a"]
+    a = _sign(engine, clock, lid)
+    older = backups.snapshot(engine, "older")
+    with TestClient(_app(older)) as web:
+
+        def bearer(user: str) -> dict[str, str]:
+            r = web.post("/api/v1/auth/token", data={"username": user, "password": ACCESS_PASSWORD})
+            assert r.status_code == 200, r.text
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        ent, reg = bearer("ent_a"), bearer("reg_in")
+        assert web.get("/api/v1/ledger/verify", headers=ent).json()["ok"] is True
+
+        _customers(engine, clock, lid, range(20, 23))  # the live ledger goes on, and is signed
+        c = _sign(engine, clock, lid)
+        assert c == a + 3
+
+        reports = [
+            web.get("/api/v1/ledger/verify", headers=ent).json(),
+            web.get(f"/api/v1/regulator/enterprises/{BEVERAGE}/verify", headers=reg).json(),
+            *[
+                r
+                for r in web.get("/api/v1/regulator/verify", headers=reg).json()
+                if r["credit_code"] == BEVERAGE
+            ],
+        ]
+        for report in reports:
+            assert report["ok"] is False, report
+            assert report["size"] == a
+            first = report["problems"][0]
+            assert (first["seq"], first["check"]) == (a + 1, "signer"), report
+            assert f"the signer last signed this ledger at size {c}" in first["message"]
+
+        web.post("/login", data={"username": "reg_in", "password": ACCESS_PASSWORD})
+        page = web.get("/regulator/verify", params={"run": "1", "credit_code": BEVERAGE})
+        assert page.status_code == 200
+        assert f"the signer last signed this ledger at size {c}" in page.text

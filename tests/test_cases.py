@@ -366,6 +366,7 @@ def test_outside_the_jurisdiction_becomes_a_referral_shown_to_both(engine, clock
         # the referring authority sees it on its own case
         view = cases.case_view(s, opened.case_id, readable=lambda e: e.region_code == "370404")
         assert [r.to_authority for r in view.referrals] == [CITY_AUTH]
+        assert list(view.referral_names.values()) == ["市中区市场监督管理局"]
 
 
 def _users(engine, clock) -> None:
@@ -481,6 +482,9 @@ def test_a_case_goes_from_failed_sample_to_closed_with_the_recall_public(
         assert r.status_code == 201, r.text
     case = client.get(f"/api/v1/cases/{ref}", headers=reg).json()
     assert case["state"] == "recall_recorded"
+    assert [(r["to_authority"], r["to_name"]) for r in case["referrals"]] == [
+        (CITY_AUTH, "市中区市场监督管理局")
+    ]
     assert all(c["completed"] for c in case["concerned"] if c["in_jurisdiction"])
     pja = next(x for x in case["lots"] if x["lot_code"] == "PJ-A")
     assert (pja["recovered"], pja["disposed"]) == ("1464", "1680")  # 30 + 31 箱 of 24 瓶

@@ -56,3 +56,16 @@ def test_the_extraction_script_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "0 without Chinese" in result.stderr
+
+
+def test_the_language_switch_comes_back_to_the_same_page_and_query(client) -> None:
+    """Switching language on a page with a query (a trail, a filtered list) keeps the query."""
+    import re
+
+    page = client.get("/login", params={"next": "/regulator/trail?lot=A1&depth=3"})
+    link = re.search(r'href="(/lang/en\?next=[^"]+)"', page.text)
+    assert link, page.text[:2000]
+    back = client.get(link.group(1).replace("&amp;", "&"), follow_redirects=False)
+    assert back.status_code in (302, 303, 307)
+    assert back.headers["location"] == "/login?next=%2Fregulator%2Ftrail%3Flot%3DA1%26depth%3D3"
+    assert back.cookies.get("lang") == "en" or "lang=en" in back.headers.get("set-cookie", "")

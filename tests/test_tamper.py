@@ -270,33 +270,38 @@ def test_every_derived_value_changed_is_named(engine, ledger) -> None:
     assert checked > 80
 
 
-# What a regulator's witness sees of each case: it checks the Merkle log, which the server
-# builds from the stored leaf hashes, against the checkpoint it saw before the tampering.
-# A case that leaves every stored hash and the head as they were (a body or a prev_hash
-# edited behind the app, a derived row changed) is invisible to it: `verify` rehashes the
-# bytes and replays the rows, and names those (above).
+# What a regulator's witness sees of each case: (its consistency check alone, with --audit).
+# The consistency check compares the Merkle log, which the server builds from the stored
+# leaf hashes, with the checkpoint it saw before the tampering. The audit also fetches
+# every entry's tlog-proof and hashes the bytes served: an edited body no longer proves.
+# What is left invisible to both is outside the signed log: a derived column (an index
+# of the bytes), the prev_hash column (a copy of what the body says), a row beyond the
+# head (never served). `verify` rehashes the bytes and replays the rows, and names those.
 WITNESS_SEES = {
-    "edited body byte": False,
-    "edited derived column": False,
-    "edited hash": True,
-    "swapped hashes": True,
-    "edited prev_hash column": False,
-    "deleted middle row": True,
-    "inserted row at the end": False,  # beyond the head: not in the log the server serves
-    "inserted row in the middle": True,
-    "reordered seq": True,
-    "non-canonical bytes, rehashed": True,
-    "truncated, head moved back": True,
+    "edited body byte": (False, True),
+    "edited derived column": (False, False),
+    "edited hash": (True, True),
+    "swapped hashes": (True, True),
+    "edited prev_hash column": (False, False),
+    "deleted middle row": (True, True),
+    "inserted row at the end": (False, False),
+    "inserted row in the middle": (True, True),
+    "reordered seq": (True, True),
+    "non-canonical bytes, rehashed": (True, True),
+    "truncated, head moved back": (True, True),
 }
 
 
+@pytest.mark.parametrize("audit", [False, True], ids=["consistency", "audit"])
 @pytest.mark.parametrize(("name", "tamper"), [c[:2] for c in CASES], ids=[c[0] for c in CASES])
 def test_what_the_witness_sees_of_each_tampering(
-    client, engine, clock, ledger, name, tamper
+    client, engine, clock, ledger, name, tamper, audit
 ) -> None:
     import contextlib
     from datetime import timedelta
 
+    from foodtrace.accounts.service import Role, add_user
+    from foodtrace.db import write_session
     from foodtrace.tlog.note import Verifier
     from foodtrace.tlog.witness import witness
 
@@ -304,15 +309,28 @@ def test_what_the_witness_sees_of_each_tampering(
 
     keys = [Verifier.from_vkey(client.app.state.signer.verifier.vkey)]
     state: dict[str, str] = {}
+    if audit:  # the entries are private: the auditor signs in as the enterprise's user
+        with write_session(engine) as s:
+            add_user(
+                session=s, username="auditor", password="auditor pass 2026",
+                role=Role.ENTERPRISE_USER, now=clock.now(), enterprise_credit_code=BEVERAGE,
+            )  # fmt: skip
+        r = client.post(
+            "/api/v1/auth/token", data={"username": "auditor", "password": "auditor pass 2026"}
+        )
+        client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
 
     def run() -> Any:
         found = witness(
             client=client, verifiers=keys, state=state, platform="trace.example.cn",
-            ledgers=[BEVERAGE],
+            ledgers=[BEVERAGE], audit=1000 if audit else None,
         )  # fmt: skip
         return found[0]
 
-    assert run().ok  # first seen, signed at size 12
+    first = run()
+    assert first.ok, first.message  # first seen, signed at size 12
+    if audit:
+        assert first.message.endswith("12 entries audited")
     with engine.begin() as conn:  # committed, behind the app's back
         tamper(conn, ledger)
     # The server keeps serving the checkpoint it signed: the witness learns of a rewrite
@@ -321,9 +339,13 @@ def test_what_the_witness_sees_of_each_tampering(
         add(engine, clock, ledger, "self_inspection", self_inspection(period_date="2026-03-02"))
     clock.advance(timedelta(seconds=2))
     seen = run()
-    assert (not seen.ok) is WITNESS_SEES[name], (name, seen.message)
+    assert (not seen.ok) is WITNESS_SEES[name][audit], (name, seen.message)
     if not seen.ok:
         assert BEVERAGE in seen.credit_code
         assert "12" in seen.message  # the size it saw before
+    if audit and name == "edited body byte":
+        assert "the entry was altered" in seen.message
+    elif audit and seen.ok:
+        assert seen.message.endswith(f"{seen.size} entries audited"), seen.message
     with Session(engine) as session:
         assert not verify_ledger(session=session, ledger_id=ledger).ok  # verify names it anyway

@@ -277,3 +277,62 @@ def test_the_witness_command_passes_then_fails_loudly_on_truncation(
     r = runner.invoke(cli.app, ["witness", "--server", "http://127.0.0.1:1", "--key", vkey])
     assert r.exit_code == 1
     assert "WITNESS FAILED: cannot list the server's ledgers" in r.stderr
+
+
+def test_the_witness_command_audits_the_bytes_served_with_a_token(
+    engine, clock, server, tmp_path: Path, monkeypatch
+) -> None:
+    """--audit fetches each entry's tlog-proof (private entries: with a token from the
+    environment) and fails on an entry whose bytes were edited with its stored hash kept."""
+    import httpx
+
+    from foodtrace.accounts.service import Role, add_user
+    from foodtrace.db import write_session
+
+    url, app = server
+    lid = f.private_ledger(engine, clock)  # 9 private entries
+    with write_session(engine) as s:
+        add_user(
+            session=s, username="auditor", password="auditor pass 2026",
+            role=Role.ENTERPRISE_USER, now=clock.now(), enterprise_credit_code=f.BEVERAGE,
+        )  # fmt: skip
+    vkey = app.state.signer.verifier.vkey
+    state = tmp_path / "witness.json"
+    runner = CliRunner()
+
+    def run(*extra: str):  # type: ignore[no-untyped-def]
+        args = ["witness", "--server", url, "--key", vkey, "--state", str(state), *extra]
+        return runner.invoke(cli.app, args)
+
+    r = run("--audit", "0")  # no token: the private entries' proofs are refused
+    assert r.exit_code == 1
+    assert f"FAIL  {f.BEVERAGE}  entry 1: the server gave no proof (HTTP 401" in r.stdout
+    assert f.BEVERAGE not in json.loads(state.read_text())["ledgers"]  # nothing kept
+
+    token = httpx.post(
+        f"{url}/api/v1/auth/token", data={"username": "auditor", "password": "auditor pass 2026"}
+    ).json()["access_token"]
+    monkeypatch.setenv("FOODTRACE_WITNESS_TOKEN", token)
+    r = run("--audit", "0")
+    assert r.exit_code == 0, r.output
+    assert f"ok    {f.BEVERAGE}  first seen at size 9; 9 entries audited" in r.stdout
+    assert token not in r.output
+
+    with engine.begin() as conn:  # an amount edited behind the app, its hash left alone
+        body = conn.execute(
+            text("SELECT body FROM entries WHERE ledger_id = :l AND seq = 4"), {"l": lid}
+        ).scalar_one()
+        edited = bytes(body).replace(b"2026-", b"2025-", 1)  # a date a year earlier
+        assert edited != bytes(body)
+        conn.execute(
+            text("UPDATE entries SET body = :b WHERE ledger_id = :l AND seq = 4"),
+            {"b": edited, "l": lid},
+        )
+    _grow(engine, clock, lid, 1, "A")
+    r = run("--audit", "0")  # only the new entry: the edit goes unseen
+    assert r.exit_code == 0, r.output
+    assert f"ok    {f.BEVERAGE}  size 9 -> 10, consistent; 1 entries audited" in r.stdout
+    r = run("--audit", "100")  # every entry: the edited one no longer proves
+    assert r.exit_code == 1
+    assert f"FAIL  {f.BEVERAGE}  entry 4: the bytes served are not the leaf" in r.stdout
+    assert "the entry was altered; last seen: size 10" in r.stdout

@@ -22,6 +22,26 @@ from foodtrace.clock import Clock
 from foodtrace.config import Settings
 from foodtrace.db import WRITE_OPTION
 from foodtrace.ledger.models import Ledger
+from foodtrace.tlog.signer import load_signed_state
+from foodtrace.verify import Report, verify_consistently
+
+
+def verify_against_signer(request: Request, ledger_id: int) -> Report:
+    """Verify one ledger from its stored bytes, and against what the platform signed.
+
+    The checkpoint signatures are checked with the platform's keys (current and
+    rotated), and the ledger against the signer's record kept beside its key:
+    a database restored from an older backup under a running server is missing
+    signed entries, which nothing inside the database can show. The record is
+    read before the snapshot (``verify_consistently``).
+    """
+    signer = request.app.state.signer
+    return verify_consistently(
+        engine=request.app.state.engine,
+        ledger_id=ledger_id,
+        verifiers=signer.verifiers,
+        signed_state=load_signed_state(signer.key_file),
+    )[0]
 
 
 def get_engine(request: Request) -> Engine:

@@ -36,7 +36,7 @@ from foodtrace.db import (
     read_session,
     write_session,
 )
-from foodtrace.tlog.service import open_signer
+from foodtrace.tlog.service import check_not_behind_the_signer, open_signer
 from regulator_view.api import lots_router as regulator_lots_router
 from regulator_view.api import router as regulator_router
 from regulator_view.case_pages import router as regulator_case_pages
@@ -80,6 +80,7 @@ def create_app(
         prepare_database(app.state.engine, settings, clock)
         with read_session(app.state.engine) as session:
             app.state.signer = open_signer(session=session, key_file=settings.signing_key_file)
+            check_not_behind_the_signer(session=session, key_file=settings.signing_key_file)
         app.state.prover = PublicProver(
             engine=app.state.engine, signer=app.state.signer, clock=clock
         )

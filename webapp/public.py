@@ -223,7 +223,7 @@ def case_public(
             ReferralPublic(
                 seq=r.record_seq,
                 to_authority=r.to_authority,
-                to_name=None,
+                to_name=view.referral_names.get(r.record_seq),
                 enterprises=json.loads(r.data),
             )
             for r in view.referrals

@@ -37,6 +37,7 @@ def serve(
         shown = f"[{shown}]" if ":" in shown else shown
         settings = settings.model_copy(update={"public_base_url": f"http://{shown}:{port}"})
     engine = prepare(settings)
+    _refuse_what_cannot_start(settings, engine)
     if demo:
         if is_empty(engine):
             load_demo_into(engine)
@@ -63,3 +64,22 @@ def serve(
         timeout_graceful_shutdown=20,
         **logging,
     )
+
+
+def _refuse_what_cannot_start(settings, engine) -> None:  # type: ignore[no-untyped-def]
+    """The start-up checks of the app, with a plain message and exit code 2 instead of a trace."""
+    from foodtrace.db import read_session
+    from foodtrace.tlog.service import (
+        MissingKeyError,
+        RolledBackError,
+        check_not_behind_the_signer,
+        open_signer,
+    )
+
+    with read_session(engine) as session:
+        try:
+            open_signer(session=session, key_file=settings.signing_key_file)
+            check_not_behind_the_signer(session=session, key_file=settings.signing_key_file)
+        except (MissingKeyError, RolledBackError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None

@@ -186,6 +186,8 @@ def render(
         "user": user,
         "locale": locale,
         "path": request.url.path,
+        # where the language switch comes back to: the same page with the same query
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "now_local": datetime.now(UTC).astimezone(CST),
         "problem_text": lambda p: describe_problem(p, locale),
         **(context or {}),

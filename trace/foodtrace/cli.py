@@ -563,11 +563,29 @@ def witness(
             "first key's name up to its first '/'."
         ),
     ] = None,
+    audit: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Also check the bytes served for every entry new since the last run and for "
+            "this many earlier entries drawn at random (a number at least the ledger's size "
+            "audits all): an entry edited behind the server's back no longer proves.",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FOODTRACE_WITNESS_TOKEN",
+            help="Bearer token of a regulator (or the enterprise) for --audit of private "
+            "entries; better given in the environment than on the command line.",
+        ),
+    ] = None,
 ) -> None:
     """Check that every ledger's new checkpoint extends the last one seen (consistency proofs).
 
     Exit 0 when every ledger holds; 1, naming the ledger and the sizes, when one
-    was rewritten, truncated or forked, or its checkpoint cannot be had. Only
+    was rewritten, truncated or forked, or its checkpoint cannot be had, or
+    (with --audit) an entry's served bytes are not the signed leaf. Only
     ledgers that passed have their new checkpoint kept.
     """
     from pathlib import Path
@@ -582,9 +600,15 @@ def witness(
     name = platform or verifiers[0].name.split("/", 1)[0]
     try:
         seen = load_state(state_path)
-        with httpx.Client(base_url=server, timeout=60) as client:
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        with httpx.Client(base_url=server, timeout=60, headers=headers) as client:
             outcomes = run_witness(
-                client=client, verifiers=verifiers, state=seen, platform=name, ledgers=ledger
+                client=client,
+                verifiers=verifiers,
+                state=seen,
+                platform=name,
+                ledgers=ledger,
+                audit=audit,
             )
     except WitnessError as exc:
         typer.echo(f"WITNESS FAILED: {exc}", err=True)

@@ -554,6 +554,8 @@ class CaseView:
     scope: Scope
     steps: list[CaseStep]
     referrals: list[Referral]
+    referral_names: dict[int, str | None]
+    """Referral seq → the name of the authority referred to, as its entry recorded it."""
     actions: list[dict[str, Any]]
     recovery: dict[tuple[str, str, str], Recovery]
     """(seller credit code, lot code, customer code) → what came back."""
@@ -658,6 +660,12 @@ def case_view(
         scope=scope,
         steps=steps,
         referrals=refs,
+        referral_names={
+            r.record_seq: json.loads(
+                ledger.get_entry(session=session, ledger_id=head.id, seq=r.record_seq).body
+            )["body"].get("to_name")
+            for r in refs
+        },
         actions=actions,
         recovery=recovery,
         lot_recovery=lot_recovery,

@@ -341,6 +341,59 @@ def open_signer(*, session: Session, key_file: str) -> CheckpointSigner:
     return CheckpointSigner.open(key_file, name=platform.name)
 
 
+class RolledBackError(RuntimeError):
+    """The database is behind what the signer signed: it was restored from an older state."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(
+            "the database is behind the checkpoints this platform signed (restored from an "
+            "older backup?): "
+            + "; ".join(problems)
+            + ". Appending now would fork these ledgers. Re-append the lost entries with "
+            "`foodtrace recover-ledger <export bundle>` (RELIABILITY.md, 'Backup and restore'), "
+            "or restore a later backup; then start again."
+        )
+        self.problems = problems
+
+
+def behind_the_signer(*, session: Session, signed_state: dict[str, tuple[int, bytes]]) -> list[str]:
+    """Ledgers the database holds fewer entries of than the signer signed, or another tree.
+
+    ``signed_state`` is the signer's record of what it last signed per origin
+    (``tlog.signer.load_signed_state``). Cheap: one head row per origin. A
+    ledger that is longer than its last signed size but forked below it passes
+    here; the signer refuses to sign it and ``verify`` names it.
+    """
+    problems = []
+    heads = {h.origin: h for h in session.execute(select(Ledger)).scalars()}
+    for origin, (size, root) in sorted(signed_state.items()):
+        head = heads.get(origin)
+        if head is None:
+            problems.append(f"{origin}: signed at size {size}, but the database has no such ledger")
+        elif head.size < size:
+            problems.append(
+                f"{origin}: the database ends at size {head.size}, the signer last signed size "
+                f"{size} (entries {head.size + 1}..{size} are missing)"
+            )
+        elif head.size == size and head_root(head) != root:
+            problems.append(f"{origin}: size {size} has another root than the one signed")
+    return problems
+
+
+def check_not_behind_the_signer(*, session: Session, key_file: str) -> None:
+    """Refuse to serve a database that lost signed entries (:class:`RolledBackError`).
+
+    A server started on a database restored from an older backup would append
+    new entries where signed ones were: a fork that the signer refuses and no
+    recovery can undo. Stopping at start-up keeps the lost tail recoverable.
+    """
+    from foodtrace.tlog.signer import load_signed_state
+
+    problems = behind_the_signer(session=session, signed_state=load_signed_state(key_file))
+    if problems:
+        raise RolledBackError(problems)
+
+
 def grown_ledgers(*, session: Session) -> list[int]:
     """Ledgers with entries that no signed checkpoint covers yet."""
     from sqlalchemy import func

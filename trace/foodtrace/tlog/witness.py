@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +36,18 @@ from typing import Any, Protocol
 
 import httpx
 
-from foodtrace.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from foodtrace.tlog.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    open_checkpoint,
+    verify_tlog_proof,
+)
 from foodtrace.tlog.merkle import EMPTY_ROOT, HASH_SIZE, ProofError, verify_consistency
 from foodtrace.tlog.note import NoteError, Verifier, parse_note
 from foodtrace.tlog.signer import atomic_write
 
 STATE_VERSION = 1
+_random = random.SystemRandom()  # which old entries get audited must not be predictable
 
 
 class HttpClient(Protocol):
@@ -107,18 +114,25 @@ def witness(
     state: dict[str, str],
     platform: str,
     ledgers: Sequence[str] | None = None,
+    audit: int | None = None,
 ) -> list[Outcome]:
     """Check the latest checkpoint of each ledger against ``state``, updating it where all holds.
 
     ``ledgers``: the credit codes to check; by default every ledger the server
     lists, and every ledger seen before (a ledger that disappears from the list
     is still checked, and fails loudly).
+
+    ``audit``: also check the bytes the server serves (:func:`audit_entries`):
+    every entry new since the last checkpoint seen, and ``audit`` entries seen
+    before, drawn at random (all of them when ``audit`` is at least their
+    number). Private entries need the client to carry the credentials of the
+    ledger's enterprise or of a regulator over it.
     """
     keys = list(verifiers)
     codes = {c.upper() for c in ledgers} if ledgers else set(list_ledgers(client)) | set(state)
     outcomes = []
     for code in sorted(codes):
-        outcome, note = _witness_one(client, code, keys, platform, state.get(code))
+        outcome, note = _witness_one(client, code, keys, platform, state.get(code), audit)
         if outcome.ok and note is not None:
             state[code] = note
         outcomes.append(outcome)
@@ -149,8 +163,108 @@ def _hashes(values: Any) -> list[bytes]:
 
 
 def _witness_one(
+    client: HttpClient,
+    code: str,
+    keys: list[Verifier],
+    platform: str,
+    last: str | None,
+    audit: int | None = None,
+) -> tuple[Outcome, str | None]:
+    outcome, note = _extends(client, code, keys, platform, last)
+    if audit is None or not outcome.ok or note is None:
+        return outcome, note
+    new = Checkpoint.parse(parse_note(note).text)
+    old_size = Checkpoint.parse(parse_note(last).text).size if last is not None else 0
+    earlier = range(1, old_size + 1)
+    picked = earlier if audit >= len(earlier) else sorted(_random.sample(earlier, audit))
+    seqs = [*picked, *range(old_size + 1, new.size + 1)]
+    problem = audit_entries(client, code, keys, new, seqs)
+    if problem is not None:
+        kept = old_size if last is not None else None
+        seen = f"; last seen: size {old_size}" if last is not None else ""
+        return Outcome(code, False, problem + seen, kept), None
+    return Outcome(code, True, f"{outcome.message}; {len(seqs)} entries audited", new.size), note
+
+
+def audit_entries(
+    client: HttpClient, code: str, keys: list[Verifier], signed: Checkpoint, seqs: Iterable[int]
+) -> str | None:
+    """Check that the bytes served for each entry are the leaf the signed tree holds at its place.
+
+    For each ``seq`` the server's tlog-proof bundle (the entry's bytes, an
+    inclusion proof and a signed checkpoint) must verify with the given keys,
+    name leaf ``seq - 1``, carry an entry whose ``seq`` is ``seq``, and its
+    checkpoint must be ``signed`` or a later one consistent with it. This sees
+    an entry's bytes edited behind the server's back even when its stored hash
+    was left alone (the log's own consistency cannot). The first problem found,
+    or None.
+    """
+    origin = signed.origin
+    for seq in seqs:
+        try:
+            r = client.get(f"/api/v1/ledgers/{code}/entries/{seq}/tlog-proof")
+        except httpx.HTTPError as exc:
+            return f"entry {seq}: cannot fetch its proof: {exc}"
+        if r.status_code != 200:
+            return f"entry {seq}: the server gave no proof ({_detail(r)})"
+        try:
+            proven = verify_tlog_proof(r.text, verifiers=keys, origin=origin)
+        except (ProofError, NoteError, CheckpointError) as exc:
+            return (
+                f"entry {seq}: the bytes served are not the leaf the signed tree holds ({exc}): "
+                "the entry was altered"
+            )
+        if proven.index != seq - 1:
+            return f"entry {seq}: the server proved leaf {proven.index + 1} instead"
+        try:
+            claimed = json.loads(proven.data).get("seq")
+        except (ValueError, AttributeError):
+            claimed = None
+        if claimed != seq:
+            return f"entry {seq}: the proven bytes say seq {claimed!r}"
+        later = proven.checkpoint
+        if later.size < signed.size or (later.size == signed.size and later.root != signed.root):
+            return (
+                f"entry {seq}: proven against size {later.size}, which does not extend the "
+                f"checkpoint at size {signed.size}"
+            )
+        if later.size > signed.size:
+            problem = _consistent(client, code, signed, later)
+            if problem is not None:
+                return f"entry {seq}: {problem}"
+    return None
+
+
+def _consistent(client: HttpClient, code: str, old: Checkpoint, new: Checkpoint) -> str | None:
+    """None when the server proves ``new`` extends ``old`` (old.size < new.size), else why not."""
+    if old.size == 0:
+        return None if old.root == EMPTY_ROOT else "a checkpoint at size 0 with a non-empty root"
+    try:
+        p = client.get(
+            f"/api/v1/ledgers/{code}/proof/consistency",
+            params={"from": old.size, "to": new.size},
+        )
+    except httpx.HTTPError as exc:
+        return f"cannot fetch the consistency proof from size {old.size} to {new.size}: {exc}"
+    if p.status_code != 200:
+        return f"no consistency proof from size {old.size} to {new.size} ({_detail(p)})"
+    try:
+        proof = _hashes(p.json().get("hashes"))
+        verify_consistency(
+            size1=old.size, size2=new.size, proof=proof, root1=old.root, root2=new.root
+        )
+    except (ProofError, ValueError, AttributeError) as exc:
+        return (
+            f"the checkpoint at size {new.size} is not consistent with the one seen at size "
+            f"{old.size}: the ledger was rewritten or forked ({exc})"
+        )
+    return None
+
+
+def _extends(
     client: HttpClient, code: str, keys: list[Verifier], platform: str, last: str | None
 ) -> tuple[Outcome, str | None]:
+    """The witness proper: the latest signed checkpoint extends the last one seen."""
     origin = f"{platform}/ledger/{code}"
     old = Checkpoint.parse(parse_note(last).text) if last is not None else None
     seen = f"; last seen: size {old.size}" if old is not None else ""
@@ -189,23 +303,7 @@ def _witness_one(
         if old.root != EMPTY_ROOT:
             return fail("the checkpoint seen at size 0 has a root other than the empty tree's")
         return Outcome(code, True, f"size 0 -> {new.size}", new.size), note
-    try:
-        p = client.get(
-            f"/api/v1/ledgers/{code}/proof/consistency",
-            params={"from": old.size, "to": new.size},
-        )
-    except httpx.HTTPError as exc:
-        return fail(f"cannot fetch the consistency proof from size {old.size} to {new.size}: {exc}")
-    if p.status_code != 200:
-        return fail(f"no consistency proof from size {old.size} to {new.size} ({_detail(p)})")
-    try:
-        proof = _hashes(p.json().get("hashes"))
-        verify_consistency(
-            size1=old.size, size2=new.size, proof=proof, root1=old.root, root2=new.root
-        )
-    except (ProofError, ValueError, AttributeError) as exc:
-        return fail(
-            f"the checkpoint at size {new.size} is not consistent with the one seen at size "
-            f"{old.size}: the ledger was rewritten or forked ({exc})"
-        )
+    problem = _consistent(client, code, old, new)
+    if problem is not None:
+        return fail(problem)
     return Outcome(code, True, f"size {old.size} -> {new.size}, consistent", new.size), note
