@@ -40,6 +40,7 @@ from conftest import IN_CI, PG_URL, _pg_admin, _pg_available
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 VENV_BIN = Path(sys.executable).parent
+SECRET = "a wrong guess 4471"
 
 
 # ---------------------------------------------------------------- helpers
@@ -162,6 +163,11 @@ def test_entrypoint_migrates_makes_the_key_and_serves_with_workers(fresh_pg, tmp
         check_ready_then_not_migrated(server, fresh_pg)
         key = tmp_path / "signing" / "platform.key"
         assert key.stat().st_mode & 0o777 == 0o600  # made on the volume, private
+        # a failed sign-in: its password must not reach the JSON log
+        denied = httpx.post(
+            server.base + "/api/v1/auth/token", data={"username": "nobody", "password": SECRET}
+        )
+        assert denied.status_code == 401
         # a page renders (templates and static files are there) and is logged as JSON
         assert httpx.get(server.base + "/login").status_code == 200
         # two workers, one background signer: the advisory lock has exactly one holder
@@ -188,6 +194,8 @@ def test_entrypoint_migrates_makes_the_key_and_serves_with_workers(fresh_pg, tmp
     assert {"method": "GET", "path": "/login", "status": 200}.items() <= access[-1].items()
     assert "checkpoint verifier key (publish it): trace.example.cn+" in server.logs()
     assert "is not a mounted volume" in server.logs()  # tmp_path is no mount: said, not fatal
+    assert "/api/v1/auth/token" in server.logs()
+    assert SECRET not in server.logs()
 
 
 def test_entrypoint_refuses_a_signing_directory_that_is_not_there(tmp_path) -> None:
