@@ -37,7 +37,9 @@ def concerning(session: Session, enterprise: Enterprise, ref: str) -> cases.Case
     if enterprise.credit_code not in mine or case.state == "opened":
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {ref}")
     own = enterprise.credit_code
-    return cases.case_view(session, ref, readable=lambda e: e.credit_code == own)
+    return cases.case_view(
+        session, ref, readable=lambda e: e.credit_code == own, enterprise_id=enterprise.id
+    )
 
 
 @router.get("/cases", response_model=CasesPublic)

@@ -50,6 +50,7 @@ RULES: dict[str, set[str]] = {
     "POST /logout": ALL,
     "GET /lang/{code}": ALL,
     "GET /healthz": ALL,
+    "GET /readyz": ALL,  # load balancers ask without credentials
     # the Merkle log: checkpoints and consistency proofs reveal hashes and sizes only
     "GET /.well-known/foodtrace/checkpoint-key": ALL,
     "GET /api/v1/ledgers": ALL,

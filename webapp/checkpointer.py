@@ -1,11 +1,35 @@
-"""The platform's signer in the app, and the background task that keeps checkpoints current."""
+"""The platform's signer in the app, and the background task that keeps checkpoints current.
+
+With several server processes (``TRACE_WORKERS``, the container) every one has
+the task, but only one of them signs in the background at a time: the one
+that holds the *leader lock* — a PostgreSQL session-level advisory lock, or on
+SQLite an ``flock`` on a file beside the signing key. When the leader dies its
+connection (or file) closes, the lock goes with it, and another worker takes
+over on its next round.
+
+The lock is for economy, not for safety: signing is safe from any number of
+processes at once, which is also why every worker may still sign on demand
+when a proof is asked for. :func:`foodtrace.tlog.service.checkpoint` locks the
+ledger's head row (``SELECT … FOR UPDATE``) and re-reads the latest checkpoint
+under it, so one ledger is signed by one transaction at a time; and the signer
+checks and updates its state file under an ``flock`` of ``<key>.lock``, which
+serialises processes that share the key file (they must: the state lives
+beside the key, docker/compose.yaml mounts one volume for it). Without the
+leader lock N workers would each scan for grown ledgers every second and queue
+on the same head-row locks.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
+from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from foodtrace.clock import Clock
 from foodtrace.db import read_session, write_session
@@ -35,11 +59,85 @@ def sign_grown(engine: Engine, signer: CheckpointSigner, clock: Clock) -> int:
     return signed
 
 
-async def run(engine: Engine, signer: CheckpointSigner, clock: Clock, interval: float) -> None:
-    """Every ``interval`` seconds, sign what grew (in a worker thread: it does I/O)."""
-    while True:
-        await asyncio.sleep(interval)
+LEADER_LOCK_ID = 0x66_74_63_6B  # "ftck": the advisory lock key of the background signer
+
+
+class LeaderLock:
+    """Held by at most one process of an installation: the one that signs in the background."""
+
+    def __init__(self, engine: Engine, key_file: str | Path) -> None:
+        self.engine = engine
+        self.path = Path(key_file).with_name(Path(key_file).name + ".leader")
+        self._conn: Connection | None = None
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None or self._fd is not None
+
+    def acquire(self) -> bool:
+        """Whether this process leads now: keeps its lock, or tries (never waits) to get it."""
+        if self.engine.dialect.name == "postgresql":
+            return self._acquire_pg()
+        return self._acquire_file()
+
+    def _acquire_pg(self) -> bool:
+        if self._conn is not None:
+            try:  # still ours while the session lives
+                self._conn.execute(text("SELECT 1"))
+                return True
+            except SQLAlchemyError:
+                self.release()
         try:
-            await asyncio.to_thread(sign_grown, engine, signer, clock)
-        except Exception:  # keep serving; the next round tries again
-            log.exception("signing checkpoints failed")
+            conn = self.engine.connect()
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_ID})
+            if got.scalar_one():
+                conn.commit()  # the lock is session-level: it outlives this transaction
+                self._conn = conn
+                return True
+            conn.close()
+        except SQLAlchemyError as exc:
+            log.warning("leader lock: database unavailable (%s)", type(exc).__name__)
+        return False
+
+    def _acquire_file(self) -> bool:
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LEADER_LOCK_ID})
+                conn.commit()
+            except SQLAlchemyError:
+                pass  # a dead session holds no lock
+            finally:
+                conn.close()
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # releases the flock
+
+
+async def run(engine: Engine, signer: CheckpointSigner, clock: Clock, interval: float) -> None:
+    """Every ``interval`` seconds, sign what grew if this process leads (in a worker thread:
+    it does I/O)."""
+    leader = LeaderLock(engine, signer.key_file)
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await asyncio.to_thread(leader.acquire):
+                    await asyncio.to_thread(sign_grown, engine, signer, clock)
+            except Exception:  # keep serving; the next round tries again
+                log.exception("signing checkpoints failed")
+    finally:
+        leader.release()

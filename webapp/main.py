@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from enterprise_portal.api import router as enterprise_router
@@ -31,6 +32,7 @@ from foodtrace.db import (
     head_revision,
     make_engine,
     migrate,
+    not_ready,
     read_session,
     write_session,
 )
@@ -129,6 +131,19 @@ def create_app(
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
+        """The process is alive (the container's HEALTHCHECK); says nothing of the database."""
         return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        responses={503: {"description": "not ready: `reason` says why"}},
+    )
+    def readyz() -> JSONResponse:
+        """Ready for traffic: the database answers and is at the code's newest migration."""
+        reason = not_ready(app.state.engine)
+        if reason is not None:
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     return app

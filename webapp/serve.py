@@ -13,15 +13,23 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="Load the demo district first if the database is empty.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes (default TRACE_WORKERS, 1)."),
+    ] = None,
 ) -> None:
     """Migrate if needed and start the server. Plain serve never loads demo data."""
+    import os
+
     import uvicorn
 
     from foodtrace.cli import is_empty, load_demo_into, prepare
     from foodtrace.config import Settings
+    from foodtrace.logs import log_config
     from webapp.main import create_app
 
     settings = Settings()
+    workers = workers or settings.workers
     if "public_base_url" not in settings.model_fields_set:
         # A local run: the QR codes point at this server. Any real installation sets
         # TRACE_PUBLIC_BASE_URL, since the address a server listens on is rarely public.
@@ -35,9 +43,27 @@ def serve(
             load_demo_into(engine)
         else:
             typer.echo("the database is not empty: demo not loaded", err=True)
-    typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    typer.echo(f"QR codes point to {settings.public_base_url} (TRACE_PUBLIC_BASE_URL)")
-    uvicorn.run(create_app(settings, engine=engine), host=host, port=port)
+    # on stderr: stdout carries the server's log, one JSON object a line with TRACE_LOG_FORMAT=json
+    typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", err=True)
+    typer.echo(f"QR codes point to {settings.public_base_url} (TRACE_PUBLIC_BASE_URL)", err=True)
+    logging = {} if (cfg := log_config(settings.log_format)) is None else {"log_config": cfg}
+    if workers == 1:
+        uvicorn.run(create_app(settings, engine=engine), host=host, port=port, **logging)
+        return
+    # Each worker process builds its app from the environment (uvicorn imports the factory
+    # there), so what was decided here travels as an environment variable. The schema is at
+    # head already (prepare above), so no worker migrates.
+    engine.dispose()
+    os.environ["TRACE_PUBLIC_BASE_URL"] = settings.public_base_url
+    uvicorn.run(
+        "webapp.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        timeout_graceful_shutdown=20,
+        **logging,
+    )
 
 
 def _refuse_what_cannot_start(settings, engine) -> None:  # type: ignore[no-untyped-def]

@@ -66,6 +66,35 @@ def migrate() -> None:
     typer.echo(f"database ready: {_redact(settings.database_url)}")
 
 
+@app.command("wait-db")
+def wait_db(
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds to wait (default TRACE_DB_WAIT_S, 60).", min=0),
+    ] = None,
+) -> None:
+    """Wait until the database accepts connections (the container's first step); exit 1 if not."""
+    from sqlalchemy.exc import OperationalError
+
+    from foodtrace.db import wait_for_database
+
+    settings = Settings()
+    limit = settings.db_wait_s if timeout is None else timeout
+    engine = _engine(settings)
+    try:
+        wait_for_database(engine, timeout_s=limit)
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else repr(exc)
+        typer.echo(
+            f"database {_redact(settings.database_url)} unreachable after {limit:g} s: {reason}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"database reachable: {_redact(settings.database_url)}", err=True)
+
+
 @app.command()
 def demo() -> None:
     """Load the demo district (deterministic; needs an empty database)."""

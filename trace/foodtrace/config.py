@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -17,7 +18,7 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="sqlite:///foodtrace.db",
         description="SQLAlchemy URL; SQLite file in the working directory by default, "
-        "postgresql+psycopg://user@host:5432/db for PostgreSQL.",
+        "postgresql+psycopg://user:password@host:5432/db for PostgreSQL.",
     )
     platform_name: str = Field(
         default="trace.example.cn",
@@ -28,8 +29,10 @@ class Settings(BaseSettings):
     signing_key_file: str = Field(
         default="foodtrace-signing.key",
         description="The platform's Ed25519 checkpoint key (C2SP signer key text), created "
-        "with mode 0600 on first use; the last checkpoint signed for each ledger is kept "
-        "beside it in <file>.state.json. Keep both outside the database and its backups.",
+        "with mode 0600 on first use (a key readable by others is refused); the signer keeps "
+        "the last checkpoint it signed for each ledger beside it in <file>.state.json, and "
+        "after a key rotation the verifier keys it replaced in <file>.retired. Keep them "
+        "outside the database and its backups.",
     )
     checkpoint_interval_s: float = Field(
         default=1.0,
@@ -41,7 +44,9 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = Field(
         default=12 * 60, ge=1, description="Lifetime of a bearer token from /api/v1/auth/token."
     )
-    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    sqlite_busy_timeout_ms: int = Field(
+        default=30_000, ge=0, description="How long a SQLite writer waits for the write lock."
+    )
     pool_size: int = Field(default=10, ge=1, description="PostgreSQL connection pool size.")
     public_base_url: str = Field(
         default=LOCAL_BASE_URL,
@@ -49,6 +54,23 @@ class Settings(BaseSettings):
         "platform, e.g. https://trace.example.cn. Every QR code encodes this followed by the "
         "lot's path, so it must be the public address, not the address the server listens on. "
         "Unset, `foodtrace serve` uses the address it listens on.",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Worker processes of `foodtrace serve` (uvicorn); the container runs "
+        "several. Only one of them signs checkpoints in the background at a time.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`text`: uvicorn's usual lines; `json`: one JSON object a line (time, "
+        "level, logger, message, and the request of an access-log line) for a log collector.",
+    )
+    db_wait_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long `foodtrace wait-db` (the container's first step) waits for the "
+        "database to accept connections before giving up.",
     )
 
     @field_validator("public_base_url")

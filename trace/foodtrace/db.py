@@ -107,3 +107,44 @@ def head_revision() -> str | None:
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def not_ready(engine: Engine) -> str | None:
+    """Why the database cannot serve this code (unreachable, not migrated), or None when ready.
+
+    ``/readyz`` answers with it: a load balancer stops sending requests to a
+    server whose database is down, or at another schema version than the code
+    (a restored older backup, code rolled back past a migration).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as exc:
+        first = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()
+        return f"database unreachable: {first[0] if first else type(exc).__name__}"
+    head = head_revision()
+    if current is None:
+        return f"database not migrated (code at {head}): run foodtrace migrate"
+    if current != head:
+        return f"database at migration {current}, code at {head}: run foodtrace migrate"
+    return None
+
+
+def wait_for_database(engine: Engine, *, timeout_s: float, interval_s: float = 1.0) -> None:
+    """Return once the database accepts a connection; raise the last error after ``timeout_s``."""
+    import time
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return
+        except OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(interval_s)

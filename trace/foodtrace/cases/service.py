@@ -384,13 +384,15 @@ def concerned(session: Session, ledger_id: int, case: Case) -> list[Enterprise]:
     )
 
 
-def _completed_codes(session: Session, ref: str) -> set[str]:
-    rows = session.execute(
+def _completed_codes(session: Session, ref: str, *, enterprise_id: int | None = None) -> set[str]:
+    q = (
         select(Enterprise.credit_code)
         .join(RecallAction, RecallAction.enterprise_id == Enterprise.id)
         .where(RecallAction.case_ref == ref, RecallAction.action == "completed")
-    ).scalars()
-    return set(rows)
+    )
+    if enterprise_id is not None:
+        q = q.where(RecallAction.enterprise_id == enterprise_id)
+    return set(session.execute(q).scalars())
 
 
 def _incomplete(session: Session, ledger_id: int, case: Case) -> list[str]:
@@ -615,8 +617,19 @@ def referrals_to(session: Session, authority: Authority) -> list[tuple[str, Refe
     return [(case_id(code, r.case_seq), r, c) for r, c, code in rows]
 
 
-def case_view(session: Session, ref: str, *, readable: Callable[[Enterprise], bool]) -> CaseView:
-    """A case with its live recall scope, steps, referrals and the recall actions so far."""
+def case_view(
+    session: Session,
+    ref: str,
+    *,
+    readable: Callable[[Enterprise], bool],
+    enterprise_id: int | None = None,
+) -> CaseView:
+    """A case with its live recall scope, steps, referrals and the recall actions so far.
+
+    ``enterprise_id``: the view of that enterprise, whose recall actions are the only ones
+    read (another enterprise's actions are in its own ledger: an enterprise's queries stay
+    in its own, docs/scaling.md).
+    """
     authority, head, case = find_case(session, ref)
     assert head.id is not None
     ent = session.execute(
@@ -653,7 +666,7 @@ def case_view(session: Session, ref: str, *, readable: Callable[[Enterprise], bo
             )
         ).scalars()
     )
-    actions, recovery, lot_recovery = _actions(session, ref)
+    actions, recovery, lot_recovery = _actions(session, ref, enterprise_id=enterprise_id)
     return CaseView(
         id=ref,
         authority=authority,
@@ -670,24 +683,28 @@ def case_view(session: Session, ref: str, *, readable: Callable[[Enterprise], bo
         actions=actions,
         recovery=recovery,
         lot_recovery=lot_recovery,
-        completed=_completed_codes(session, ref),
+        completed=_completed_codes(session, ref, enterprise_id=enterprise_id),
         concerned=concerned(session, head.id, case),
         recalled=recalled,
     )
 
 
 def _actions(
-    session: Session, ref: str
+    session: Session, ref: str, *, enterprise_id: int | None = None
 ) -> tuple[
     list[dict[str, Any]], dict[tuple[str, str, str], Recovery], dict[tuple[str, str], Recovery]
 ]:
     from foodtrace.records.models import Customer, Lot
 
-    rows = session.execute(
+    q = (
         select(RecallAction, Enterprise)
         .join(Enterprise, Enterprise.id == RecallAction.enterprise_id)
         .where(RecallAction.case_ref == ref)
-        .order_by(RecallAction.at, RecallAction.enterprise_id, RecallAction.record_seq)
+    )
+    if enterprise_id is not None:
+        q = q.where(RecallAction.enterprise_id == enterprise_id)
+    rows = session.execute(
+        q.order_by(RecallAction.at, RecallAction.enterprise_id, RecallAction.record_seq)
     ).all()
     actions: list[dict[str, Any]] = []
     recovery: dict[tuple[str, str, str], Recovery] = defaultdict(Recovery)
