@@ -332,7 +332,7 @@ def check_lot(
 def _rows(session: Session, stmt: Any) -> list[dict[str, Any]]:
     result = session.connection().execute(stmt)
     cols = list(result.keys())
-    return [dict(zip(cols, r, strict=True)) for r in result]
+    return [dict(zip(cols, r, strict=True)) for r in result.all()]  # fetchall: not row by row
 
 
 def _read_period(
@@ -422,7 +422,7 @@ def _read_period(
             Entry.event_time >= window[0],
             Entry.event_time < window[1],
         )
-    ):
+    ).all():
         times[eid][seq] = (ev, rec)
         # A UTC instant's day in China Standard Time (UTC+8, whole hours) follows from
         # its hour: worked out once per hour, not once per entry.
