@@ -89,11 +89,11 @@ def owner_column(table: str) -> str:
     return "ledger_id" if table in AUTHORITY_TABLES else "enterprise_id"
 
 
-_PRIMARY_KEYS = {name: tuple(c.name for c in t.primary_key.columns) for name, t in TABLES.items()}
-
-
 def primary_key(table: str) -> tuple[str, ...]:
     return _PRIMARY_KEYS[table]
+
+
+_PRIMARY_KEYS = {name: tuple(c.name for c in t.primary_key.columns) for name, t in TABLES.items()}
 
 
 Row = dict[str, Any]
@@ -359,17 +359,6 @@ def canonical_json(value: Any) -> str:
     return rfc8785.dumps(value).decode("utf-8")
 
 
-@lru_cache(maxsize=64)
-def product_data(data: str) -> Row:
-    """A product row's ``data`` (its record as canonical JSON), parsed once per distinct text.
-
-    Every CCP reading and sale consults its product's plan and packaging: an
-    import or a verification replay would otherwise parse the same text for
-    each. The dict is shared between callers, who only read it.
-    """
-    return json.loads(data)  # type: ignore[no-any-return]
-
-
 def instant(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -437,7 +426,7 @@ class Ctx:
 
 def unit_factor(product: Row, unit: str, loc: tuple[str | int, ...]) -> Decimal:
     """How many base units one ``unit`` is, from the product's declared packaging only."""
-    data = product_data(product["data"])
+    data = product_data(product)
     if unit == data["unit"]:
         return Decimal(1)
     for pack in data.get("packaging", []):
@@ -451,6 +440,17 @@ def unit_factor(product: Row, unit: str, loc: tuple[str | int, ...]) -> Decimal:
         type="unit_mismatch",
         allowed=allowed,
     )
+
+
+def product_data(product: Row) -> Row:
+    """The product's record, parsed from its row's ``data`` (read-only: it is shared)."""
+    return _parse_product(product["data"])
+
+
+@lru_cache(maxsize=1024)
+def _parse_product(data: str) -> Row:
+    # A CCP reading, a release test and a sale each read their product's plan: parse once.
+    return json.loads(data)
 
 
 def product_of(ctx: Ctx, lot: Row) -> Row:
@@ -625,7 +625,7 @@ def _production_lot(ctx: Ctx, b: Row) -> None:
 
 def _ccp_record(ctx: Ctx, b: Row) -> None:
     lot = ctx.one("lots", ("lot_code",), "lot", code=b["lot_code"])
-    plan = product_data(product_of(ctx, lot)["data"]).get("ccp_plan", [])
+    plan = product_data(product_of(ctx, lot)).get("ccp_plan", [])
     point = next((p for p in plan if p["code"] == b["ccp"]), None)
     if point is None:
         codes = ", ".join(p["code"] for p in plan) or "none"
@@ -722,7 +722,7 @@ def _release_test(ctx: Ctx, b: Row) -> None:
             date=lot["started_at"],
         )
     ctx.attachments(b)
-    required = [i["item"] for i in product_data(product_of(ctx, lot)["data"])["release_items"]]
+    required = [i["item"] for i in product_data(product_of(ctx, lot))["release_items"]]
     tested = {i["item"] for i in b["items"]}
     missing = [i for i in required if i not in tested]
     if missing:
@@ -903,7 +903,7 @@ def declared_facts(store: Store, lot: Row) -> Row:
     """
     ent = _first(store, "enterprises", "the enterprise's registration")
     product = _first(store, "products", "product", record_seq=lot["product_seq"])
-    pdata = product_data(product["data"])
+    pdata = product_data(product)
     producer = {"name": ent["name"], "credit_code": ent["credit_code"], "address": ent["address"]}
     if ent.get("licence_no"):
         producer["licence_no"] = ent["licence_no"]
