@@ -791,13 +791,23 @@ def bench_consumer(engine: Engine, dist: District, sc: Scale) -> Row:
         signing_key_file=os.environ["TRACE_SIGNING_KEY_FILE"],
     )
     app = create_app(settings, clock=dist.clock)
-    page, png = [], []
+    page, png, first = [], [], []
+    ledgers = min(len(dist.ids), CHAIN)
+    sampled = {(k % ledgers, k % sc.days) for k in range(sc.latency_samples)}
     with TestClient(app) as client:
-        for k in range(3):  # warm up: templates compiled, the first checkpoint signed
-            client.get(f"/01/0{gtin13(k)}/10/L000")
-            client.get(f"/qr/01/0{gtin13(k)}/10/L000.png")
+        # Warm up: templates compiled, each sampled ledger's checkpoint signed and its
+        # tree read (once per ledger and signed size, like the templates), on a lot that
+        # is not sampled: every sample is a lot whose page and code were never asked for.
+        for i in range(ledgers):
+            day = next((d for d in range(sc.days) if (i, d) not in sampled), None)
+            if day is None:
+                continue
+            t = time.perf_counter()
+            client.get(f"/01/0{gtin13(i)}/10/L{day:03d}")
+            client.get(f"/qr/01/0{gtin13(i)}/10/L{day:03d}.png")
+            first.append((time.perf_counter() - t) * 1e3)
         for k in range(sc.latency_samples):
-            i = k % min(len(dist.ids), CHAIN)
+            i = k % ledgers
             path = f"/01/0{gtin13(i)}/10/L{k % sc.days:03d}"
             t = time.perf_counter()
             r = client.get(path)
@@ -817,7 +827,8 @@ def bench_consumer(engine: Engine, dist: District, sc: Scale) -> Row:
         target="p95 ≤ 15 ms each",
         note=f"page p50/p95 {statistics.median(page):.1f}/{pct(page, 0.95):.1f} ms; "
         f"PNG p50/p95 {statistics.median(png):.1f}/{pct(png, 0.95):.1f} ms; "
-        f"both p95 {pct(both, 0.95):.1f} ms",
+        f"both p95 {pct(both, 0.95):.1f} ms; every sample a lot not asked for before; "
+        f"first page + PNG of each ledger (warm-up) max {max(first, default=0):.1f} ms",
     )
     row.met = max(pct(page, 0.95), pct(png, 0.95)) <= 15
     return row

@@ -485,3 +485,21 @@ def test_lots_released_before_declarations_existed_get_theirs_once(
     again = CliRunner().invoke(cli.app, ["declare", "--enterprise", f.BEVERAGE])
     assert f"ok    {f.BEVERAGE}  0 declarations appended" in again.output
     _verified(engine, lid)
+
+
+@pytest.mark.parametrize("size", [*range(1, 40), 63, 64, 65, 127, 128, 129, 1000])
+def test_the_proof_tree_gives_the_rfc_9162_path_of_every_leaf(size: int) -> None:
+    from foodtrace.consumer import ProofTree
+    from foodtrace.tlog import merkle
+
+    leaves = [hashlib.sha256(str(i).encode()).digest() for i in range(size)]
+    tree = ProofTree(leaves)
+    root = merkle.root(leaves)
+    for index in range(size):
+        path = tree.inclusion_proof(index)
+        assert path == merkle.inclusion_proof(index, leaves)
+        merkle.verify_inclusion(
+            index=index, size=size, leaf_hash=leaves[index], proof=path, root=root
+        )
+    with pytest.raises(ValueError, match="0 <= index < size"):
+        tree.inclusion_proof(size)

@@ -93,6 +93,22 @@ def test_the_svg_path_draws_every_dark_module() -> None:
     assert drawn == {(x, y) for y, row in enumerate(matrix) for x, dark in enumerate(row) if dark}
 
 
+@pytest.mark.parametrize("module_px", [8, 3, 1])
+def test_the_png_has_every_module_in_place(module_px: int) -> None:
+    from foodtrace.qr import qr_matrix, qr_png
+
+    text = f"{BASE}/01/{GTIN14}/10/PJ-D12"
+    matrix = qr_matrix(text)
+    image = Image.open(io.BytesIO(qr_png(text, module_px=module_px))).convert("L")
+    side = len(matrix) * module_px
+    assert image.size == (side, side)
+    pixels = image.load()
+    for y in range(side):  # every pixel: black where the module is dark, white elsewhere
+        for x in range(side):
+            assert pixels[x, y] == (0 if matrix[y // module_px][x // module_px] else 255), (x, y)
+    assert [b.text for b in decode(qr_png(text, module_px=module_px))] == [text]
+
+
 # --- the web: codes, labels, the consumer page ----------------------------------------------
 
 

@@ -57,7 +57,7 @@ from foodtrace.clock import local_date
 from foodtrace.ledger.models import Entry
 from foodtrace.records.models import Lot, LotInput, MaterialLot, Sale
 from foodtrace.records.obligations import expected_readings
-from foodtrace.records.projection import DbStore, dec, instant
+from foodtrace.records.projection import TABLES, DbStore, dec, instant
 
 RULES = (
     "materials_checked",
@@ -223,8 +223,33 @@ class EnterpriseResult:
         return weekly_trend([self], self.since, self.until)
 
 
+class PeriodRows:
+    """The derived rows the lot rules read, for one enterprise, read for a whole district.
+
+    ``find`` answers like :meth:`DbStore.find` for the lookups :func:`check_lot`
+    makes (by one column, or every corrective action), from rows read with one
+    query per table for every enterprise at once (:func:`_read_period`).
+    """
+
+    def __init__(self, enterprise_id: int) -> None:
+        self.enterprise_id = enterprise_id
+        self.by: dict[tuple[str, str, Any], list[dict[str, Any]]] = {}
+        self.all: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, table: str, row: dict[str, Any], *columns: str) -> None:
+        self.all.setdefault(table, []).append(row)
+        for col in columns:
+            self.by.setdefault((table, col, row[col]), []).append(row)
+
+    def find(self, table: str, **where: Any) -> list[dict[str, Any]]:
+        if not where:
+            return list(self.all.get(table, []))
+        ((col, value),) = where.items()
+        return list(self.by.get((table, col, value), []))
+
+
 def check_lot(
-    store: DbStore, lot: dict[str, Any], entries: dict[int, tuple[str, str]]
+    store: DbStore | PeriodRows, lot: dict[str, Any], entries: dict[int, tuple[str, str]]
 ) -> LotResult:
     """The rules within one enterprise's ledger for one lot.
 
@@ -304,56 +329,171 @@ def check_lot(
     return result
 
 
-def _own_rules(
-    *, session: Session, enterprise: Enterprise, since: date, until: date
-) -> EnterpriseResult:
-    """The rules within one enterprise's ledger, for its lots produced in [since, until]."""
-    store = DbStore(session, enterprise.id)
-    entries = {
-        seq: (ev, rec)
-        for seq, ev, rec in session.execute(
-            select(Entry.seq, Entry.event_time, Entry.recorded_at).where(
-                Entry.ledger_id == enterprise.id
-            )
+def _rows(session: Session, stmt: Any) -> list[dict[str, Any]]:
+    result = session.connection().execute(stmt)
+    cols = list(result.keys())
+    return [dict(zip(cols, r, strict=True)) for r in result.all()]  # fetchall: not row by row
+
+
+def _read_period(
+    session: Session, ids: list[int], since: date, until: date
+) -> tuple[
+    dict[int, PeriodRows],
+    dict[int, list[dict[str, Any]]],
+    dict[int, set[str]],
+    dict[int, dict[int, tuple[str, str]]],
+]:
+    """The rows the lot rules need for every enterprise of ``ids``: one query per table.
+
+    Returns the rows per enterprise, the lots produced in [since, until] per
+    enterprise, the local days (CST) on which each enterprise recorded an event in
+    the period, and (event time, recorded time) of the entries of the period by seq.
+    """
+    span = (since.isoformat(), until.isoformat())
+    t = {name: TABLES[name] for name in TABLES}
+    lots_t = t["lots"]
+    period_lots = (
+        select(lots_t.c.enterprise_id, lots_t.c.record_seq)
+        .where(lots_t.c.enterprise_id.in_(ids), lots_t.c.production_date.between(*span))
+        .subquery()
+    )
+    rows = {i: PeriodRows(i) for i in ids}
+    lots: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    for lot in _rows(
+        session,
+        select(lots_t).where(
+            lots_t.c.enterprise_id.in_(ids), lots_t.c.production_date.between(*span)
+        ),
+    ):
+        lots[lot["enterprise_id"]].append(lot)
+
+    def of_period_lots(table: str, column: str) -> Any:
+        tab = t[table]
+        return select(tab).join(
+            period_lots,
+            and_(
+                period_lots.c.enterprise_id == tab.c.enterprise_id,
+                period_lots.c.record_seq == tab.c[column],
+            ),
         )
-    }
-    lots = [
-        lot
-        for lot in store.find("lots")
-        if since.isoformat() <= lot["production_date"] <= until.isoformat()
-    ]
-    # One query per table for the period's lots, not one per lot and table.
-    seqs = [lot["record_seq"] for lot in lots]
-    store.prefetch("lot_inputs", "record_seq", seqs)
-    for table in ("ccp_readings", "sales", "release_tests"):
-        store.prefetch(table, "lot_seq", seqs)
-    store.prefetch(
-        "material_lots",
-        "record_seq",
-        (u["material_lot_seq"] for q in seqs for u in store.find("lot_inputs", record_seq=q)),
+
+    for table, column in (
+        ("lot_inputs", "record_seq"),
+        ("ccp_readings", "lot_seq"),
+        ("sales", "lot_seq"),
+        ("release_tests", "lot_seq"),
+    ):
+        for row in _rows(session, of_period_lots(table, column)):
+            rows[row["enterprise_id"]].add(table, row, column)
+    inputs, mls = t["lot_inputs"], t["material_lots"]
+    used = select(mls).where(
+        mls.c.enterprise_id.in_(ids),
+        exists().where(
+            inputs.c.enterprise_id == mls.c.enterprise_id,
+            inputs.c.material_lot_seq == mls.c.record_seq,
+            period_lots.c.enterprise_id == inputs.c.enterprise_id,
+            period_lots.c.record_seq == inputs.c.record_seq,
+        ),
     )
-    results = [
-        check_lot(store, lot, entries)
-        for lot in sorted(lots, key=lambda x: (x["production_date"], x["code"]))
-    ]
-    production_days = {lot["production_date"] for lot in lots}
-    recorded_days = {local_date(instant(ev)).isoformat() for ev, _ in entries.values()}
-    daily = {
-        s["period_date"]
-        for s in store.find("self_inspections", period="daily")
-        if since.isoformat() <= s["period_date"] <= until.isoformat()
-    }
-    return EnterpriseResult(
-        enterprise.credit_code,
-        enterprise.name,
-        results,
-        len(production_days),
-        len(production_days & recorded_days),
-        len(daily),
-        (until - since).days + 1,
-        since,
-        until,
-    )
+    for row in _rows(session, used):
+        rows[row["enterprise_id"]].add("material_lots", row, "record_seq")
+    for table, column in (("products", "record_seq"), ("corrective_actions", "reading_seq")):
+        for row in _rows(session, select(t[table]).where(t[table].c.enterprise_id.in_(ids))):
+            rows[row["enterprise_id"]].add(table, row, column)
+    si = t["self_inspections"]
+    for row in _rows(
+        session,
+        select(si).where(
+            si.c.enterprise_id.in_(ids),
+            si.c.period == "daily",
+            si.c.period_date.between(*span),
+        ),
+    ):
+        rows[row["enterprise_id"]].add("self_inspections", row, "period")
+    # Entries are read for the period only (event time within two days either side, as
+    # text: every event time is an RFC 3339 instant), not the whole ledger.
+    window = ((since - timedelta(days=2)).isoformat(), (until + timedelta(days=2)).isoformat())
+    days: dict[int, set[str]] = {i: set() for i in ids}
+    times: dict[int, dict[int, tuple[str, str]]] = {i: {} for i in ids}
+    local: dict[str, str] = {}
+    for eid, seq, ev, rec in session.execute(
+        select(Entry.ledger_id, Entry.seq, Entry.event_time, Entry.recorded_at).where(
+            Entry.ledger_id.in_(ids),  # type: ignore[attr-defined]
+            Entry.event_time >= window[0],
+            Entry.event_time < window[1],
+        )
+    ).all():
+        times[eid][seq] = (ev, rec)
+        # A UTC instant's day in China Standard Time (UTC+8, whole hours) follows from
+        # its hour: worked out once per hour, not once per entry.
+        key = ev[:13] if ev.endswith("Z") else ev
+        day = local.get(key)
+        if day is None:
+            day = local[key] = local_date(instant(ev)).isoformat()
+        days[eid].add(day)
+    return rows, lots, days, times
+
+
+def _record_times(
+    session: Session, times: dict[int, dict[int, tuple[str, str]]], wanted: dict[int, set[int]]
+) -> None:
+    """Add to ``times`` the (event time, recorded time) of the ``wanted`` entries (seqs per
+    ledger) that the period's read did not find: records of the period's lots entered
+    for events outside it (a sale weeks later), one query per ledger that has any."""
+    for eid, seqs in wanted.items():
+        missing = sorted(seqs - times[eid].keys())
+        for k in range(0, len(missing), 1000):
+            for seq, ev, rec in session.execute(
+                select(Entry.seq, Entry.event_time, Entry.recorded_at).where(
+                    Entry.ledger_id == eid,
+                    Entry.seq.in_(missing[k : k + 1000]),  # type: ignore[attr-defined]
+                )
+            ):
+                times[eid][seq] = (ev, rec)
+
+
+def _own_rules(
+    *, session: Session, enterprises: list[Enterprise], since: date, until: date
+) -> dict[int, EnterpriseResult]:
+    """The rules within each enterprise's ledger, for its lots produced in [since, until]:
+    one query per table for all the enterprises together, not one per enterprise."""
+    ids = [e.id for e in enterprises if e.id is not None]
+    if not ids:
+        return {}
+    rows, lots, recorded_days, times = _read_period(session, ids, since, until)
+    # The entries each lot's records come from, for the timeliness rule.
+    wanted: dict[int, set[int]] = {i: set() for i in ids}
+    for eid, found in lots.items():
+        store = rows[eid]
+        for lot in found:
+            seqs = wanted[eid]
+            seqs.add(lot["current_seq"])
+            for table in ("ccp_readings", "release_tests", "sales"):
+                seqs.update(r["current_seq"] for r in store.find(table, lot_seq=lot["record_seq"]))
+    _record_times(session, times, wanted)
+    out = {}
+    for e in enterprises:
+        eid = e.id
+        assert eid is not None
+        found = lots[eid]
+        results = [
+            check_lot(rows[eid], lot, times[eid])
+            for lot in sorted(found, key=lambda x: (x["production_date"], x["code"]))
+        ]
+        production_days = {lot["production_date"] for lot in found}
+        daily = {s["period_date"] for s in rows[eid].find("self_inspections", period="daily")}
+        out[eid] = EnterpriseResult(
+            e.credit_code,
+            e.name,
+            results,
+            len(production_days),
+            len(production_days & recorded_days[eid]),
+            len(daily),
+            (until - since).days + 1,
+            since,
+            until,
+        )
+    return out
 
 
 def _sales_without_receipt(
@@ -522,10 +662,12 @@ def district_completeness(
     """
     everyone = session.execute(select(Enterprise)).scalars().all()
     by_id = {e.id: e for e in everyone}
-    results = {
-        i: _own_rules(session=session, enterprise=by_id[i], since=since, until=until)
-        for i in enterprise_ids
-    }
+    results = _own_rules(
+        session=session,
+        enterprises=[by_id[i] for i in dict.fromkeys(enterprise_ids)],
+        since=since,
+        until=until,
+    )
     if results:
         seen = {e.id for e in everyone if readable(e)}
         _sales_without_receipt(session, results, seen, since, until)

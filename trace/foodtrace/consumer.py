@@ -40,12 +40,13 @@ from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Ledger
 from foodtrace.ledger.service import get_entry
 from foodtrace.records.models import Lot, Product, PublicDeclarationRow, ReleaseTest
+from foodtrace.tlog import merkle
 from foodtrace.tlog.checkpoint import TLogProof
 from foodtrace.tlog.service import (
     LedgerDamaged,
     entry_proof,
-    inclusion_proof,
     latest_checkpoint,
+    leaf_hashes,
 )
 from foodtrace.tlog.signer import CheckpointSigner, SignerError
 from schemas.records import PUBLIC_KINDS
@@ -93,6 +94,50 @@ class ProofError(RuntimeError):
     """An entry that may not be proven to the public (it is not a public kind)."""
 
 
+class ProofTree:
+    """The RFC 9162 tree of a ledger at one signed size, with every perfect subtree's hash.
+
+    Built once from the stored leaf hashes (O(n)), it gives the inclusion path of
+    any leaf in O(log n) hashes: the same path as :func:`foodtrace.tlog.merkle.
+    inclusion_proof`, which rebuilds every sibling subtree from its leaves for
+    each proof. ``levels[j][i]`` is the hash of leaves ``i·2^j .. (i+1)·2^j - 1``.
+    """
+
+    def __init__(self, leaves: list[bytes]) -> None:
+        self.size = len(leaves)
+        self.levels = [leaves]
+        while len(self.levels[-1]) > 1:
+            below = self.levels[-1]
+            self.levels.append(
+                [merkle.node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+            )
+
+    def _root(self, lo: int, hi: int) -> bytes:
+        """MTH(D[lo:hi]); ``lo`` is a multiple of the largest power of 2 below hi - lo."""
+        n = hi - lo
+        if n & (n - 1) == 0:  # a perfect subtree, aligned: stored
+            return self.levels[n.bit_length() - 1][lo // n]
+        k = 1 << ((n - 1).bit_length() - 1)
+        return merkle.node_hash(self._root(lo, lo + k), self._root(lo + k, hi))
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """PATH(index, D[size]) (RFC 9162 §2.1.3.1); requires 0 <= index < size."""
+        if not 0 <= index < self.size:
+            raise ValueError(f"requires 0 <= index < size, got index {index}, size {self.size}")
+        siblings: list[bytes] = []
+        lo, hi, m = 0, self.size, index
+        while hi - lo > 1:
+            k = 1 << ((hi - lo - 1).bit_length() - 1)  # the largest power of 2 below hi - lo
+            if m < k:
+                siblings.append(self._root(lo + k, hi))
+                hi = lo + k
+            else:
+                siblings.append(self._root(lo, lo + k))
+                lo, m = lo + k, m - k
+        siblings.reverse()
+        return siblings
+
+
 class PublicProver:
     """Makes, and remembers, the tlog-proof@v1 bundles of public entries.
 
@@ -105,14 +150,49 @@ class PublicProver:
     """
 
     def __init__(
-        self, *, engine: Engine, signer: CheckpointSigner, clock: Clock, size: int = 4096
+        self,
+        *,
+        engine: Engine,
+        signer: CheckpointSigner,
+        clock: Clock,
+        size: int = 4096,
+        trees: int = 8,
     ) -> None:
         self.engine = engine
         self.signer = signer
         self.clock = clock
         self.size = size
+        self.trees = trees
         self._cache: OrderedDict[tuple[int, int], str] = OrderedDict()
+        self._trees: OrderedDict[tuple[int, int], ProofTree] = OrderedDict()
+        self._origins: dict[int, str] = {}
         self._lock = threading.Lock()
+
+    def origin(self, session: Session, ledger_id: int) -> str:
+        """A ledger's origin: fixed when the ledger is made, so read once (DESIGN.md)."""
+        origin = self._origins.get(ledger_id)
+        if origin is None:
+            origin = session.execute(
+                select(Ledger.origin).where(Ledger.id == ledger_id)
+            ).scalar_one()
+            self._origins[ledger_id] = origin
+        return origin
+
+    def tree(self, session: Session, ledger_id: int, size: int) -> ProofTree:
+        """The ledger's tree at a signed size, kept for the ``trees`` most recently used:
+        every lot of an enterprise is proven against the same latest checkpoint."""
+        key = (ledger_id, size)
+        with self._lock:
+            tree = self._trees.get(key)
+            if tree is not None:
+                self._trees.move_to_end(key)
+                return tree
+        tree = ProofTree(leaf_hashes(session=session, ledger_id=ledger_id, size=size))
+        with self._lock:
+            self._trees[key] = tree
+            while len(self._trees) > self.trees:
+                self._trees.popitem(last=False)
+        return tree
 
     @property
     def verifier_key(self) -> str:
@@ -151,9 +231,7 @@ class PublicProver:
             raise ProofError(f"entry {ref.seq} is a {kind}: only public entries are proven")
         signed = latest_checkpoint(session=session, ledger_id=ref.ledger_id)
         if signed is not None and signed.size >= ref.seq:
-            path = inclusion_proof(
-                session=session, ledger_id=ref.ledger_id, seq=ref.seq, size=signed.size
-            )
+            path = self.tree(session, ref.ledger_id, signed.size).inclusion_proof(ref.seq - 1)
             return TLogProof(
                 index=ref.seq - 1, hashes=tuple(path), checkpoint=signed.note, extra=entry.body
             )
@@ -270,7 +348,12 @@ def public_lot(
     its declarations, oldest first, then the recall notices naming it.
     """
     seqs = _declaration_seqs(session, enterprise, lot)
-    origin = session.execute(select(Ledger.origin).where(Ledger.id == enterprise.id)).scalar_one()
+    if prover is not None:
+        origin = prover.origin(session, enterprise.id)
+    else:
+        origin = session.execute(
+            select(Ledger.origin).where(Ledger.id == enterprise.id)
+        ).scalar_one()
     if seqs:
         entry = get_entry(session=session, ledger_id=enterprise.id, seq=seqs[-1])
         data = _from_declaration(json.loads(entry.body)["body"])
@@ -278,7 +361,9 @@ def public_lot(
     else:
         data = _from_tables(session, enterprise, lot)
         data["declaration"] = None
-    recalls = recalls_of_lot(session, enterprise.credit_code, lot.code)
+    recall_refs = _recall_refs(session, enterprise, lot)
+    # The notices are read only for a lot some public recall names (most lots: none).
+    recalls = recalls_of_lot(session, enterprise.credit_code, lot.code) if recall_refs else []
     origins: dict[str, str] = {}
     if recalls:
         codes = sorted({r["log"] for r in recalls})
@@ -294,7 +379,7 @@ def public_lot(
         }
         for r in recalls
     ]
-    refs = [PublicEntryRef(enterprise.id, s) for s in seqs] + _recall_refs(session, enterprise, lot)
+    refs = [PublicEntryRef(enterprise.id, s) for s in seqs] + recall_refs
     data["proofs"] = prover.proofs(session, refs) if prover is not None else []
     return data
 

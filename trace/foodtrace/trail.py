@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -103,20 +103,23 @@ class _Walker:
             self.stores[eid] = DbStore(self.session, eid)
         return self.stores[eid]
 
+    def _registered(self) -> None:
+        """Every registered enterprise, read once: a trail crosses a ledger per level, and
+        looking each up by credit code cost a round trip per level."""
+        if not self.by_id:
+            for e in self.session.execute(select(Enterprise)).scalars():
+                assert e.id is not None
+                self.by_id[e.id] = e
+                self.by_code[e.credit_code] = e
+
     def enterprise(self, credit_code: str | None) -> Enterprise | None:
         if not credit_code:
             return None
-        if credit_code not in self.by_code:
-            self.by_code[credit_code] = self.session.execute(
-                select(Enterprise).where(Enterprise.credit_code == credit_code)
-            ).scalar_one_or_none()
-        return self.by_code[credit_code]
+        self._registered()
+        return self.by_code.get(credit_code)
 
     def ent(self, eid: int) -> Enterprise:
-        if eid not in self.by_id:
-            found = self.session.get(Enterprise, eid)
-            assert found is not None
-            self.by_id[eid] = found
+        self._registered()
         return self.by_id[eid]
 
     def hash_of(self, eid: int, seq: int) -> str:
@@ -133,11 +136,18 @@ class _Walker:
                 eid, seq = node.hash[len(_PENDING) :].split(":")
                 wanted.setdefault(int(eid), set()).add(int(seq))
         found: dict[tuple[int, int], str] = {}
-        for eid, seqs in wanted.items():
-            for seq, digest in self.session.execute(
-                select(Entry.seq, Entry.hash).where(
-                    Entry.ledger_id == eid,
-                    Entry.seq.in_(sorted(seqs)),  # type: ignore[attr-defined]
+        if wanted:  # one round trip for every ledger the trail crossed
+            for eid, seq, digest in self.session.execute(
+                select(Entry.ledger_id, Entry.seq, Entry.hash).where(
+                    or_(
+                        *(
+                            and_(
+                                Entry.ledger_id == eid,
+                                Entry.seq.in_(sorted(seqs)),  # type: ignore[attr-defined]
+                            )
+                            for eid, seqs in sorted(wanted.items())
+                        )
+                    )
                 )
             ):
                 found[(eid, seq)] = bytes(digest).hex()

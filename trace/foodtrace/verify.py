@@ -31,15 +31,28 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, literal, select, union_all
 from sqlmodel import Session
 
 from foodtrace.attachments.models import Attachment
-from foodtrace.canonical import ZERO_HASH, CanonicalError, canonical_bytes, leaf_hash
+from foodtrace.canonical import (
+    MAX_SAFE_INTEGER,
+    ZERO_HASH,
+    CanonicalError,
+    canonical_bytes,
+    leaf_hash,
+)
 from foodtrace.errors import RecordError
 from foodtrace.ledger.models import Ledger
 from foodtrace.ledger.service import ENTRY_VERSION, iter_entries
-from foodtrace.records.projection import TABLES, MemoryStore, apply_entry, owner_column, primary_key
+from foodtrace.records.projection import (
+    TABLES,
+    MemoryStore,
+    Row,
+    apply_entry,
+    owner_column,
+    primary_key,
+)
 from foodtrace.tlog.checkpoint import Checkpoint, CheckpointError
 from foodtrace.tlog.merkle import CompactRange
 from foodtrace.tlog.models import SignedCheckpoint
@@ -85,11 +98,67 @@ def _same(a: Any, b: Any) -> bool:
 
 def _raw(value: Any) -> bytes:
     """A stored binary column as bytes, whatever type someone wrote into it."""
+    if type(value) is bytes:
+        return value
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     if isinstance(value, str):
         return value.encode("utf-8")
     return repr(value).encode("utf-8")
+
+
+class _NotFast(Exception):
+    """The fast canonical check cannot vouch for these bytes: take the exact (slow) path."""
+
+
+def _refuse(_value: str) -> Any:
+    raise _NotFast
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_SAFE_INTEGER:
+        raise _NotFast
+    return value
+
+
+def _ascii_keys(obj: dict[str, Any]) -> dict[str, Any]:
+    if "".join(obj).isascii():
+        return obj
+    raise _NotFast
+
+
+_DECODER = json.JSONDecoder(
+    parse_float=_refuse, parse_constant=_refuse, parse_int=_safe_int, object_hook=_ascii_keys
+)
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
+
+
+def canonical_entry(data: bytes) -> dict[str, Any] | None:
+    """The entry ``data`` holds when ``data`` is certainly its RFC 8785 form, else None.
+
+    A fast path for verification (the C ``json`` module instead of the pure-Python
+    ``rfc8785``): None means only "not shown here", and the caller decides with
+    :func:`~foodtrace.canonical.canonical_bytes`. For a JSON object whose numbers
+    are integers within ±(2^53 - 1) (no float, NaN or infinity), whose keys are
+    ASCII, and whose strings encode to UTF-8, ``json.dumps(sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False)`` is byte for byte RFC 8785:
+    ASCII keys sort the same by code point as by UTF-16 code unit (RFC 8785
+    §3.2.3), both escape exactly ``"``, ``\\``, ``\\b \\f \\n \\r \\t`` and
+    the other controls as lowercase ``\\u00xx`` (§3.2.2.2), and integers print
+    as ``str(int)``. The parse hooks refuse everything outside that domain
+    (floats, big integers, non-ASCII keys), so equal bytes prove the form;
+    tests/test_verify_fast.py checks it against ``rfc8785`` on generated values.
+    """
+    try:
+        env = _DECODER.decode(data.decode("utf-8"))
+        if isinstance(env, dict) and _ENCODER.encode(env).encode("utf-8") == data:
+            return env
+    except (_NotFast, ValueError, RecursionError):  # ValueError: bad UTF-8, bad JSON
+        pass
+    return None
 
 
 SignedState = Mapping[str, tuple[int, bytes]]
@@ -136,6 +205,7 @@ def verify_ledger(
     checkpoints = _Checkpoints(session, head, keys, bad)
     checkpoints.reached(tree)
     last_signed = _LastSigned((signed_state or {}).get(head.origin), bad)
+    origin = head.origin
     for row in iter_entries(session=session, ledger_id=ledger_id):
         report.entries_checked += 1
         seq = row.seq
@@ -160,30 +230,45 @@ def verify_ledger(
                     f"hash to {digest.hex()[:16]}…",
                 )
             )
-        try:
-            env = json.loads(data)
-            if not isinstance(env, dict):
-                raise ValueError("not an object")
-        except ValueError as exc:
-            bad(Problem(seq, "bytes", f"stored bytes are not an entry: {exc}"))
-            prev = digest.hex()
-            expected_seq += 1
-            continue
-        try:
-            canonical = canonical_bytes(env) == data
-        except CanonicalError:
-            canonical = False
+        env = canonical_entry(data)
+        canonical = env is not None
+        if env is None:
+            try:
+                env = json.loads(data)
+                if not isinstance(env, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                bad(Problem(seq, "bytes", f"stored bytes are not an entry: {exc}"))
+                prev = digest.hex()
+                expected_seq += 1
+                continue
+            try:
+                canonical = canonical_bytes(env) == data
+            except CanonicalError:
+                canonical = False
         if not canonical:
             bad(Problem(seq, "canonical", "stored bytes are not the RFC 8785 form of the entry"))
-        checks = (
-            ("v", env.get("v"), ENTRY_VERSION),
-            ("log", env.get("log"), head.origin),
-            ("seq", env.get("seq"), seq),
-            ("kind", env.get("kind"), row.kind),
-            ("recorded_at", env.get("recorded_at"), row.recorded_at),
-            ("event_time", env.get("event_time"), row.event_time),
-            ("prev_hash", env.get("prev_hash"), stored_prev.hex()),
-        )
+        prev_hex = stored_prev.hex()
+        if (  # every envelope field as the row states it (the usual case, checked at once)
+            env.get("seq") == seq
+            and env.get("kind") == row.kind
+            and env.get("prev_hash") == prev_hex
+            and env.get("recorded_at") == row.recorded_at
+            and env.get("event_time") == row.event_time
+            and env.get("v") == ENTRY_VERSION
+            and env.get("log") == origin
+        ):
+            checks: tuple[tuple[str, Any, Any], ...] = ()
+        else:
+            checks = (
+                ("v", env.get("v"), ENTRY_VERSION),
+                ("log", env.get("log"), head.origin),
+                ("seq", env.get("seq"), seq),
+                ("kind", env.get("kind"), row.kind),
+                ("recorded_at", env.get("recorded_at"), row.recorded_at),
+                ("event_time", env.get("event_time"), row.event_time),
+                ("prev_hash", env.get("prev_hash"), prev_hex),
+            )
         for name, in_bytes, in_row in checks:
             if in_bytes != in_row:
                 bad(
@@ -349,22 +434,52 @@ class _Checkpoints:
             self.last_good = cp.size
 
 
+def _rows_agree(expected: Mapping[Any, Row], stored: Mapping[Any, Row]) -> bool:
+    """Whether every row is in both and every column the replay gives is stored as given."""
+    if expected.keys() != stored.keys():
+        return False
+    for pk, want in expected.items():
+        have = stored[pk]
+        if want != have and not all(_same(v, have.get(c)) for c, v in want.items()):
+            return False
+    return True
+
+
 def _compare_derived(
     session: Session, ledger_id: int, memory: MemoryStore, bad: Any, last: int
 ) -> None:
     newest = 0
-    for name, table in TABLES.items():
-        stored = {
-            tuple(r[k] for k in primary_key(name)): dict(r)
-            for r in (
-                row._mapping
-                for row in session.execute(
-                    select(table).where(table.c[owner_column(name)] == ledger_id)
+    conn = session.connection()
+    # Which derived tables hold rows of this ledger, in one round trip: an enterprise's
+    # ledger has none in an authority's tables (and often none in several of its own),
+    # and a table with no stored and no expected row needs no read of its own.
+    held = {
+        name
+        for name, count in conn.execute(
+            union_all(
+                *(
+                    select(literal(name), func.count()).where(
+                        table.c[owner_column(name)] == ledger_id
+                    )
+                    for name, table in TABLES.items()
                 )
             )
-        }
+        )
+        if count
+    }
+    for name, table in TABLES.items():
+        if name not in held and not memory.tables.get(name):
+            continue
+        result = conn.execute(select(table).where(table.c[owner_column(name)] == ledger_id))
+        cols = tuple(result.keys())
+        at = [cols.index(k) for k in primary_key(name)]
+        stored = {tuple([r[i] for i in at]): dict(zip(cols, r, strict=True)) for r in result}
         expected = memory.tables.get(name, {})
-        newest = max([newest, *(r.get("current_seq") or 0 for r in stored.values())])
+        if "current_seq" in cols:
+            seqs = [r["current_seq"] or 0 for r in stored.values()]
+            newest = max(newest, max(seqs, default=0))
+        if _rows_agree(expected, stored):
+            continue
         for pk in sorted(set(stored) | set(expected)):
             want, have = expected.get(pk), stored.get(pk)
             if have is None:

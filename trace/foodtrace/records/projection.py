@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Protocol
 
 import rfc8785
@@ -89,7 +90,10 @@ def owner_column(table: str) -> str:
 
 
 def primary_key(table: str) -> tuple[str, ...]:
-    return tuple(c.name for c in TABLES[table].primary_key.columns)
+    return _PRIMARY_KEYS[table]
+
+
+_PRIMARY_KEYS = {name: tuple(c.name for c in t.primary_key.columns) for name, t in TABLES.items()}
 
 
 Row = dict[str, Any]
@@ -247,8 +251,17 @@ _BODY_KINDS = frozenset({RecordKind.RELEASE_TEST, RecordKind.CORRECTION})
 """Entries whose bodies a replay keeps: a public declaration states its release test's items."""
 
 
+_Index = dict[tuple[Any, ...], set[tuple[Any, ...]]]
+"""An equality index of a table in memory: column values -> primary keys."""
+
+
 class MemoryStore:
-    """Derived rows in memory, with equality indexes built on first use."""
+    """Derived rows in memory, with equality indexes built on first use.
+
+    Verification replays a whole ledger through it (one ``put`` and a few
+    ``find`` per entry), so each table keeps its own list of indexes and a
+    lookup that finds one row skips the sort.
+    """
 
     def __init__(self, enterprise_id: int, attachments: Iterable[str] = ()) -> None:
         self.enterprise_id = enterprise_id
@@ -256,43 +269,57 @@ class MemoryStore:
         self.kinds: dict[int, str] = {}
         self.bodies: dict[int, Row] = {}
         self.attachments = set(attachments)
-        self._indexes: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], set[tuple]]] = {}
+        self._indexes: dict[tuple[str, tuple[str, ...]], _Index] = {}
+        self._by_table: dict[str, list[tuple[tuple[str, ...], _Index]]] = defaultdict(list)
 
     def _pk(self, table: str, row: Row) -> tuple[Any, ...]:
-        return tuple(row[k] for k in primary_key(table))
+        return tuple([row[k] for k in _PRIMARY_KEYS[table]])
 
-    def _index(self, table: str, cols: tuple[str, ...]) -> dict[tuple[Any, ...], set[tuple]]:
+    def _index(self, table: str, cols: tuple[str, ...]) -> _Index:
         idx = self._indexes.get((table, cols))
         if idx is None:
             idx = defaultdict(set)
             for pk, row in self.tables[table].items():
-                idx[tuple(row[c] for c in cols)].add(pk)
+                idx[tuple([row[c] for c in cols])].add(pk)
             self._indexes[(table, cols)] = idx
+            self._by_table[table].append((cols, idx))
         return idx
 
     def _unindex(self, table: str, pk: tuple[Any, ...], row: Row) -> None:
-        for (t, cols), idx in self._indexes.items():
-            if t == table:
-                idx[tuple(row[c] for c in cols)].discard(pk)
+        for cols, idx in self._by_table.get(table, ()):
+            idx[tuple([row[c] for c in cols])].discard(pk)
 
     def find(self, table: str, **where: Any) -> list[Row]:
+        rows = self.tables[table]
         if not where:
-            return [dict(r) for r in self.tables[table].values()]
-        cols = tuple(sorted(where))
-        pks = self._index(table, cols).get(tuple(where[c] for c in cols), set())
-        return [dict(self.tables[table][pk]) for pk in sorted(pks)]
+            return [dict(r) for r in rows.values()]
+        if len(where) == 1:  # the usual lookup: by code, by record seq
+            ((col, value),) = where.items()
+            cols: tuple[str, ...] = (col,)
+            key: tuple[Any, ...] = (value,)
+        else:
+            cols = tuple(sorted(where))
+            key = tuple([where[c] for c in cols])
+        idx = self._indexes.get((table, cols))
+        pks = (self._index(table, cols) if idx is None else idx).get(key)
+        if not pks:
+            return []
+        if len(pks) == 1:
+            for pk in pks:
+                return [dict(rows[pk])]
+        return [dict(rows[pk]) for pk in sorted(pks)]
 
     def put(self, table: str, row: Row, *, replace: bool) -> None:
         pk = self._pk(table, row)
-        old = self.tables[table].get(pk)
+        rows = self.tables[table]
+        old = rows.get(pk)
         if old is not None:
             if not replace:
                 raise RecordError.at(msg=f"duplicate derived row {table}{pk}", type="duplicate")
             self._unindex(table, pk, old)
-        self.tables[table][pk] = dict(row)
-        for (t, cols), idx in self._indexes.items():
-            if t == table:
-                idx[tuple(row[c] for c in cols)].add(pk)
+        rows[pk] = dict(row)
+        for cols, idx in self._by_table.get(table, ()):
+            idx[tuple([row[c] for c in cols])].add(pk)
 
     def delete(self, table: str, **where: Any) -> None:
         for row in self.find(table, **where):
@@ -399,7 +426,7 @@ class Ctx:
 
 def unit_factor(product: Row, unit: str, loc: tuple[str | int, ...]) -> Decimal:
     """How many base units one ``unit`` is, from the product's declared packaging only."""
-    data = json.loads(product["data"])
+    data = product_data(product)
     if unit == data["unit"]:
         return Decimal(1)
     for pack in data.get("packaging", []):
@@ -413,6 +440,17 @@ def unit_factor(product: Row, unit: str, loc: tuple[str | int, ...]) -> Decimal:
         type="unit_mismatch",
         allowed=allowed,
     )
+
+
+def product_data(product: Row) -> Row:
+    """The product's record, parsed from its row's ``data`` (read-only: it is shared)."""
+    return _parse_product(product["data"])
+
+
+@lru_cache(maxsize=1024)
+def _parse_product(data: str) -> Row:
+    # A CCP reading, a release test and a sale each read their product's plan: parse once.
+    return json.loads(data)
 
 
 def product_of(ctx: Ctx, lot: Row) -> Row:
@@ -587,7 +625,7 @@ def _production_lot(ctx: Ctx, b: Row) -> None:
 
 def _ccp_record(ctx: Ctx, b: Row) -> None:
     lot = ctx.one("lots", ("lot_code",), "lot", code=b["lot_code"])
-    plan = json.loads(product_of(ctx, lot)["data"]).get("ccp_plan", [])
+    plan = product_data(product_of(ctx, lot)).get("ccp_plan", [])
     point = next((p for p in plan if p["code"] == b["ccp"]), None)
     if point is None:
         codes = ", ".join(p["code"] for p in plan) or "none"
@@ -684,7 +722,7 @@ def _release_test(ctx: Ctx, b: Row) -> None:
             date=lot["started_at"],
         )
     ctx.attachments(b)
-    required = [i["item"] for i in json.loads(product_of(ctx, lot)["data"])["release_items"]]
+    required = [i["item"] for i in product_data(product_of(ctx, lot))["release_items"]]
     tested = {i["item"] for i in b["items"]}
     missing = [i for i in required if i not in tested]
     if missing:
@@ -865,7 +903,7 @@ def declared_facts(store: Store, lot: Row) -> Row:
     """
     ent = _first(store, "enterprises", "the enterprise's registration")
     product = _first(store, "products", "product", record_seq=lot["product_seq"])
-    pdata = json.loads(product["data"])
+    pdata = product_data(product)
     producer = {"name": ent["name"], "credit_code": ent["credit_code"], "address": ent["address"]}
     if ent.get("licence_no"):
         producer["licence_no"] = ent["licence_no"]
