@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -38,6 +38,8 @@ class Entry(SQLModel, table=True):
     """
 
     __tablename__ = "entries"
+    # A period's entries of some ledgers (district completeness) without a scan of them all.
+    __table_args__ = (Index("ix_entries_ledger_event_time", "ledger_id", "event_time"),)
 
     ledger_id: int = Field(primary_key=True, foreign_key="ledgers.id")
     seq: int = Field(primary_key=True, ge=1)
