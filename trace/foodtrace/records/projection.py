@@ -25,12 +25,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-import rfc8785
 from sqlalchemy import Table, and_, bindparam, delete, event, select, update
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.attachments.models import Attachment
+from foodtrace.canonical import dumps as canonical_dumps
 from foodtrace.cases.models import Case, CaseLot, CaseStep, RecallAction, RecalledLot, Referral
 from foodtrace.errors import FieldProblem, RecordError
 from foodtrace.ledger.models import Entry
@@ -329,7 +329,7 @@ def dec_str(value: Decimal) -> str:
 
 
 def canonical_json(value: Any) -> str:
-    return rfc8785.dumps(value).decode("utf-8")
+    return canonical_dumps(value).decode("utf-8")
 
 
 def instant(value: str) -> datetime:
@@ -919,7 +919,7 @@ def _first(store: Store, table: str, what: str, **where: Any) -> Row:
 
 
 def facts_digest(facts: Row) -> str:
-    return hashlib.sha256(rfc8785.dumps(facts)).hexdigest()
+    return hashlib.sha256(canonical_dumps(facts)).hexdigest()
 
 
 def declaration_due(store: Store, lot: Row) -> Row | None:
