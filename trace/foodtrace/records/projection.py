@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import Table, and_, bindparam, delete, event, select, update
@@ -89,7 +90,10 @@ def owner_column(table: str) -> str:
 
 
 def primary_key(table: str) -> tuple[str, ...]:
-    return tuple(c.name for c in TABLES[table].primary_key.columns)
+    return _PRIMARY_KEYS[table]
+
+
+_PRIMARY_KEYS = {name: tuple(c.name for c in t.primary_key.columns) for name, t in TABLES.items()}
 
 
 Row = dict[str, Any]
@@ -315,6 +319,129 @@ class MemoryStore:
         return sha256 in self.attachments
 
 
+class BatchStore:
+    """A :class:`DbStore` whose new rows wait in memory and are written one statement per table.
+
+    Reads see the database (through the DbStore's cache) plus the rows put
+    since the last :meth:`flush`. Inserts (``replace=False``) are held back;
+    a replacement or a delete (a correction) first writes what is held, then
+    goes to the database, so the order of writes is kept. Entries of the batch
+    not yet written are answered from memory (:meth:`remember`).
+    """
+
+    def __init__(self, db: DbStore) -> None:
+        self.db = db
+        self.enterprise_id = db.enterprise_id
+        self.held = MemoryStore(db.enterprise_id)
+        self.rows: dict[str, list[Row]] = {}
+        self.kinds: dict[int, str] = {}
+        self.bodies: dict[int, Row] = {}
+
+    def find(self, table: str, **where: Any) -> list[Row]:
+        rows = self.db.find(table, **where)
+        if table in self.rows:
+            rows += self.held.find(table, **where)
+        return rows
+
+    def put(self, table: str, row: Row, *, replace: bool) -> None:
+        if replace:
+            self.flush()
+            self.db.put(table, row, replace=True)
+            return
+        # Every column, as the database would return the row (all defaults are NULL).
+        full = {c: row.get(c) for c in _COLUMNS[table]}
+        self.held.put(table, full, replace=False)
+        self.rows.setdefault(table, []).append(full)
+
+    def delete(self, table: str, **where: Any) -> None:
+        if table in self.rows and self.held.find(table, **where):
+            self.flush()
+        self.db.delete(table, **where)
+
+    def remember(self, seq: int, kind: str, body: Row) -> None:
+        """Note entry ``seq`` of the batch (not yet written) as it is appended."""
+        self.kinds[seq] = kind
+        if kind in _BODY_KINDS:
+            self.bodies[seq] = body
+
+    def entry_kind(self, seq: int) -> str | None:
+        return self.kinds.get(seq) or self.db.entry_kind(seq)
+
+    def entry_body(self, seq: int) -> Row | None:
+        body = self.bodies.get(seq)
+        return body if body is not None else self.db.entry_body(seq)
+
+    def has_attachment(self, sha256: str) -> bool:
+        return self.db.has_attachment(sha256)
+
+    def flush(self) -> None:
+        """Write the held rows: one executemany (a pipelined batch on psycopg) per table."""
+        if not self.rows:
+            return
+        conn = self.db.session.connection()
+        for table, rows in self.rows.items():
+            conn.execute(TABLES[table].insert(), rows)
+            self.db._invalidate(table)
+        self.rows = {}
+        self.held = MemoryStore(self.enterprise_id)
+
+
+_COLUMNS = {name: tuple(c.name for c in t.columns) for name, t in TABLES.items()}
+
+
+# Master data and lots read by one append are read again by the next: the CCP
+# reading of a lot reads its lot and product, every time. Between transactions
+# of one process the rows are kept per ledger, with the (size, head hash) the
+# ledger had when the transaction that read them committed. They are used only
+# while the locked head still has that size and hash: any later append to the
+# ledger, from any process, moves the head and drops them. Within a transaction
+# every write through a store drops the cached rows of its table first.
+CARRIED_TABLES = frozenset({"products", "suppliers", "customers", "lots", "material_lots"})
+_CARRIED: dict[tuple[str, int], tuple[int, bytes, dict[tuple[Any, ...], list[Row]]]] = {}
+_CARRY = "foodtrace.carry_heads"
+_MAX_CARRIED_LEDGERS = 256
+_MAX_CARRIED_ROWS = 512
+
+
+def _ledger_key(session: Session, ledger_id: int) -> tuple[str, int]:
+    return (str(session.get_bind().url), ledger_id)
+
+
+def resume_cache(session: Session, ledger_id: int, size: int, head_hash: bytes) -> None:
+    """Seed this transaction's find cache with the rows carried for the ledger at this head."""
+    carried = _CARRIED.get(_ledger_key(session, ledger_id))
+    if carried is None or carried[0] != size or carried[1] != head_hash:
+        return
+    cache = session.info.setdefault(_FIND_CACHE, {})
+    for key, rows in carried[2].items():
+        cache.setdefault(key, rows)
+
+
+def carry_cache(session: Session, ledger_id: int, size: int, head_hash: bytes) -> None:
+    """Keep the ledger's cached master rows if this transaction commits with this head."""
+    session.info.setdefault(_CARRY, {})[ledger_id] = (size, bytes(head_hash))
+
+
+@event.listens_for(Session, "after_commit")
+def _carry_found_rows(session: Session) -> None:
+    carry = session.info.pop(_CARRY, None)
+    if not carry:
+        return
+    cache = session.info.get(_FIND_CACHE, {})
+    for ledger_id, (size, head_hash) in carry.items():
+        rows = {k: v for k, v in cache.items() if k[0] == ledger_id and k[1] in CARRIED_TABLES}
+        if len(rows) > _MAX_CARRIED_ROWS:
+            rows = {}
+        if len(_CARRIED) >= _MAX_CARRIED_LEDGERS:
+            _CARRIED.clear()
+        _CARRIED[_ledger_key(session, ledger_id)] = (size, head_hash, rows)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_carry(session: Session, _previous: Any) -> None:
+    session.info.pop(_CARRY, None)
+
+
 # ------------------------------------------------------------------ helpers
 
 
@@ -399,7 +526,7 @@ class Ctx:
 
 def unit_factor(product: Row, unit: str, loc: tuple[str | int, ...]) -> Decimal:
     """How many base units one ``unit`` is, from the product's declared packaging only."""
-    data = json.loads(product["data"])
+    data = product_data(product)
     if unit == data["unit"]:
         return Decimal(1)
     for pack in data.get("packaging", []):
@@ -413,6 +540,17 @@ def unit_factor(product: Row, unit: str, loc: tuple[str | int, ...]) -> Decimal:
         type="unit_mismatch",
         allowed=allowed,
     )
+
+
+def product_data(product: Row) -> Row:
+    """The product's record, parsed from its row's ``data`` (read-only: it is shared)."""
+    return _parse_product(product["data"])
+
+
+@lru_cache(maxsize=1024)
+def _parse_product(data: str) -> Row:
+    # A CCP reading, a release test and a sale each read their product's plan: parse once.
+    return json.loads(data)
 
 
 def product_of(ctx: Ctx, lot: Row) -> Row:
@@ -587,7 +725,7 @@ def _production_lot(ctx: Ctx, b: Row) -> None:
 
 def _ccp_record(ctx: Ctx, b: Row) -> None:
     lot = ctx.one("lots", ("lot_code",), "lot", code=b["lot_code"])
-    plan = json.loads(product_of(ctx, lot)["data"]).get("ccp_plan", [])
+    plan = product_data(product_of(ctx, lot)).get("ccp_plan", [])
     point = next((p for p in plan if p["code"] == b["ccp"]), None)
     if point is None:
         codes = ", ".join(p["code"] for p in plan) or "none"
@@ -684,7 +822,7 @@ def _release_test(ctx: Ctx, b: Row) -> None:
             date=lot["started_at"],
         )
     ctx.attachments(b)
-    required = [i["item"] for i in json.loads(product_of(ctx, lot)["data"])["release_items"]]
+    required = [i["item"] for i in product_data(product_of(ctx, lot))["release_items"]]
     tested = {i["item"] for i in b["items"]}
     missing = [i for i in required if i not in tested]
     if missing:
@@ -865,7 +1003,7 @@ def declared_facts(store: Store, lot: Row) -> Row:
     """
     ent = _first(store, "enterprises", "the enterprise's registration")
     product = _first(store, "products", "product", record_seq=lot["product_seq"])
-    pdata = json.loads(product["data"])
+    pdata = product_data(product)
     producer = {"name": ent["name"], "credit_code": ent["credit_code"], "address": ent["address"]}
     if ent.get("licence_no"):
         producer["licence_no"] = ent["licence_no"]
