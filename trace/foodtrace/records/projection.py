@@ -329,19 +329,31 @@ class BatchStore:
     not yet written are answered from memory (:meth:`remember`).
     """
 
-    def __init__(self, db: DbStore) -> None:
+    def __init__(self, db: DbStore, fresh_from: int) -> None:
         self.db = db
         self.enterprise_id = db.enterprise_id
         self.held = MemoryStore(db.enterprise_id)
         self.rows: dict[str, list[Row]] = {}
         self.kinds: dict[int, str] = {}
         self.bodies: dict[int, Row] = {}
+        self.fresh_from = fresh_from
+        """No row in the database names a seq from here on: the batch's entries are not
+        written, and a derived row only ever names its own entry or earlier ones."""
+        self.applying = fresh_from
+        """The seq whose rows are being applied (set by the batch)."""
+
+    def _fresh(self, where: dict[str, Any]) -> bool:
+        """Whether only held rows can match: ``where`` names a seq of this batch."""
+        for col, value in where.items():
+            if col in SEQ_COLUMNS and type(value) is int and value >= self.fresh_from:
+                return True
+        return False
 
     def find(self, table: str, **where: Any) -> list[Row]:
-        rows = self.db.find(table, **where)
-        if table in self.rows:
-            rows += self.held.find(table, **where)
-        return rows
+        if table not in self.rows:
+            return [] if self._fresh(where) else self.db.find(table, **where)
+        held = self.held.find(table, **where)
+        return held if self._fresh(where) else self.db.find(table, **where) + held
 
     def put(self, table: str, row: Row, *, replace: bool) -> None:
         if replace:
@@ -356,7 +368,8 @@ class BatchStore:
     def delete(self, table: str, **where: Any) -> None:
         if table in self.rows and self.held.find(table, **where):
             self.flush()
-        self.db.delete(table, **where)
+        if not self._fresh(where):  # else nothing in the database can match
+            self.db.delete(table, **where)
 
     def remember(self, seq: int, kind: str, body: Row) -> None:
         """Note entry ``seq`` of the batch (not yet written) as it is appended."""
@@ -384,9 +397,27 @@ class BatchStore:
             self.db._invalidate(table)
         self.rows = {}
         self.held = MemoryStore(self.enterprise_id)
+        # The rows written name seqs up to the one being applied: read those from the database.
+        self.fresh_from = max(self.fresh_from, self.applying + 1)
 
 
 _COLUMNS = {name: tuple(c.name for c in t.columns) for name, t in TABLES.items()}
+SEQ_COLUMNS = frozenset(
+    {
+        "record_seq",
+        "current_seq",
+        "lot_seq",
+        "material_lot_seq",
+        "product_seq",
+        "supplier_seq",
+        "customer_seq",
+        "reading_seq",
+        "case_seq",
+        "corrects_seq",
+    }
+)
+"""Columns that name an entry of the same ledger by its seq (always an earlier or the same
+entry as the one the row derives from)."""
 
 
 # Master data and lots read by one append are read again by the next: the CCP

@@ -296,7 +296,7 @@ class Batch:
         self.defer_head = defer_head
         self.head = ledger.lock_head(session=session, ledger_id=ledger_id)
         resume_cache(session, ledger_id, self.head.size, bytes(self.head.head_hash))
-        self.store = BatchStore(DbStore(session, ledger_id))
+        self.store = BatchStore(DbStore(session, ledger_id), fresh_from=self.head.size + 1)
         self.tree = CompactRange.from_bytes(self.head.size, bytes(self.head.compact_range))
         self.size = self.head.size
         self.head_hash = bytes(self.head.head_hash)
@@ -394,6 +394,7 @@ class Batch:
         to_declare = lots_to_declare(store, kind, body)
         # From here on a refusal may leave rows held or written: the batch is done.
         self._failed = True
+        store.applying = seq
         applied = apply_entry(store, seq, kind, body)
         to_declare |= lots_to_declare(store, kind, body)
         row = self._append(kind, body, actor, self._event_time(kind, model, now), stamp)
@@ -535,6 +536,7 @@ def _declare(*, batch: Batch, lots: set[int], now: datetime) -> list[int]:
             continue
         PublicDeclaration.model_validate(body)  # exactly the public fields, nothing else
         seq = batch.size + 1
+        store.applying = seq
         apply_entry(store, seq, RecordKind.PUBLIC_DECLARATION, body)
         stamp = batch._stamp(now)
         batch._append(RecordKind.PUBLIC_DECLARATION, body, SYSTEM_ACTOR, stamp, stamp)
