@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlmodel import Session
 
 from foodtrace import imports
@@ -24,6 +24,7 @@ from foodtrace.db import read_session, write_session
 from foodtrace.errors import Conflict, RecordError
 from foodtrace.ledger import service as ledger_service
 from foodtrace.ledger.models import Entry, IdempotencyKey, Ledger
+from foodtrace.records import projection
 from foodtrace.records.projection import TABLES, owner_column
 from foodtrace.records.service import Batch, record
 from foodtrace.verify import verify_ledger
@@ -268,3 +269,47 @@ def test_one_open_batch_per_ledger_and_session(engine: Engine, clock: SimulatedC
         with pytest.raises(RuntimeError, match="open batch"):
             record(session=s, ledger_id=lid, kind="customer", data=f.customer(code="X"),
                    actor="qa", clock=clock)  # fmt: skip
+
+
+def _selects(engine: Engine) -> list[str]:
+    seen: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    return seen
+
+
+def _plan_min(value: str) -> dict[str, Any]:
+    product = f.product()
+    product["ccp_plan"][0]["parameters"][0]["min"] = value
+    return {"corrects": 4, "reason": "杀菌温度下限提高", "record": product}
+
+
+def test_master_rows_are_read_once_across_transactions_and_a_correction_is_seen(
+    engine: Engine, clock: SimulatedClock
+) -> None:
+    lid = f.beverage_ledger(engine, clock)  # product at seq 4, its plan: temperature min 85
+    f.add(engine, clock, lid, "ccp_record", f.ccp_record(value="87.0"))
+    selects = _selects(engine)
+    done = f.add(engine, clock, lid, "ccp_record", f.ccp_record(value="87.0"))
+    assert not done.warnings
+    assert len(selects) == 1, selects  # the head lock; the lot and the product were carried
+    assert "FOR UPDATE" in selects[0] or engine.dialect.name == "sqlite"
+    f.add(engine, clock, lid, "correction", _plan_min("90"))
+    done = f.add(engine, clock, lid, "ccp_record", f.ccp_record(value="87.0"))
+    assert [w.type for w in done.warnings] == ["open_deviation"]  # read with the new limit
+
+
+def test_carried_rows_are_dropped_when_another_process_moved_the_head(
+    engine: Engine, clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lid = f.beverage_ledger(engine, clock)
+    f.add(engine, clock, lid, "ccp_record", f.ccp_record(value="87.0"))  # carries lot, product
+    with monkeypatch.context() as other:  # another process: its own (empty) carried rows
+        other.setattr(projection, "_CARRIED", {})
+        f.add(engine, clock, lid, "correction", _plan_min("90"))
+    done = f.add(engine, clock, lid, "ccp_record", f.ccp_record(value="87.0"))
+    assert [w.type for w in done.warnings] == ["open_deviation"]

@@ -428,14 +428,14 @@ entry as the one the row derives from)."""
 # ledger, from any process, moves the head and drops them. Within a transaction
 # every write through a store drops the cached rows of its table first.
 CARRIED_TABLES = frozenset({"products", "suppliers", "customers", "lots", "material_lots"})
-_CARRIED: dict[tuple[str, int], tuple[int, bytes, dict[tuple[Any, ...], list[Row]]]] = {}
+_CARRIED: dict[tuple[Any, int], tuple[int, bytes, dict[tuple[Any, ...], list[Row]]]] = {}
 _CARRY = "foodtrace.carry_heads"
 _MAX_CARRIED_LEDGERS = 256
 _MAX_CARRIED_ROWS = 512
 
 
-def _ledger_key(session: Session, ledger_id: int) -> tuple[str, int]:
-    return (str(session.get_bind().url), ledger_id)
+def _ledger_key(session: Session, ledger_id: int) -> tuple[Any, int]:
+    return (session.get_bind().url, ledger_id)  # a URL is a hashable tuple; str() renders it
 
 
 def resume_cache(session: Session, ledger_id: int, size: int, head_hash: bytes) -> None:
