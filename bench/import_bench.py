@@ -303,7 +303,7 @@ def run(args: argparse.Namespace) -> None:
                 say("\ncProfile of the real import, by cumulative time (foodtrace, rfc8785, DB):")
                 out = io.StringIO()
                 stats = pstats.Stats(profile, stream=out)
-                stats.sort_stats("cumulative").print_stats(
+                stats.sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(
                     r"foodtrace|rfc8785|orm/session.py.*\(execute\)|cursor|pydantic/main", 25
                 )
                 say(out.getvalue())

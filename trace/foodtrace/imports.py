@@ -41,7 +41,7 @@ from sqlmodel import Session
 
 from foodtrace.clock import Clock
 from foodtrace.errors import FieldProblem, RecordError
-from foodtrace.records.service import Recorded, record, validate
+from foodtrace.records.service import Batch, Recorded, record, validate
 from schemas.records import RecordKind
 
 CST_OFFSET = timezone(timedelta(hours=8), "CST")
@@ -1482,8 +1482,65 @@ def _append(
     on_error: Callable[[ParsedRecord, RecordError], None],
     progress: Callable[[int, int], None] | None,
 ) -> list[tuple[ParsedRecord, Recorded]]:
-    """Record ``items`` in order inside one SAVEPOINT, released only if ``keep`` and all succeed.
+    """Record ``items`` in order as one :class:`Batch` inside a SAVEPOINT, kept only if ``keep``.
 
+    The batch checks every record in the state the records above it leave,
+    builds the entries in memory and writes them with one statement per table
+    (a dry run writes nothing). At the first refused record the savepoint is
+    rolled back and the file goes through :func:`_append_checked`, which goes
+    on past each refused row, so that every refused row is reported.
+    """
+    done: list[tuple[ParsedRecord, Recorded]] = []
+    total = len(items)
+    outer = session.begin_nested()
+    try:
+        with Batch(session=session, ledger_id=ledger_id, clock=clock) as batch:
+            for i, (rec, model) in enumerate(items):
+                done.append((rec, batch.record(kind=kind, data=model, actor=actor)))
+                if progress is not None and (i + 1) % CHUNK == 0:
+                    progress(i + 1, total)
+            if not keep:
+                batch.close()  # a dry run: everything was checked, nothing need be written
+    except RecordError:
+        outer.rollback()
+        return _append_checked(
+            session=session,
+            ledger_id=ledger_id,
+            kind=kind,
+            items=items,
+            actor=actor,
+            clock=clock,
+            keep=keep,
+            on_error=on_error,
+            progress=progress,
+        )
+    except BaseException:
+        outer.rollback()
+        raise
+    if progress is not None and total and total % CHUNK:
+        progress(total, total)
+    if keep:
+        outer.commit()
+    else:
+        outer.rollback()
+    return done
+
+
+def _append_checked(
+    *,
+    session: Session,
+    ledger_id: int,
+    kind: RecordKind,
+    items: Sequence[tuple[ParsedRecord, Any]],
+    actor: str,
+    clock: Clock,
+    keep: bool,
+    on_error: Callable[[ParsedRecord, RecordError], None],
+    progress: Callable[[int, int], None] | None,
+) -> list[tuple[ParsedRecord, Recorded]]:
+    """Record ``items`` one by one inside one SAVEPOINT, released only if ``keep`` and all succeed.
+
+    The path of a file with refused rows (see :func:`_append`).
     Records go in chunks of :data:`CHUNK` under a SAVEPOINT each. When one is
     refused, its chunk is rolled back, the records before it are replayed, and
     the import goes on after it; so every record is checked in the state the

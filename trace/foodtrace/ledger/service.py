@@ -145,21 +145,79 @@ def build_entry(
     salt: str,
 ) -> dict[str, Any]:
     """The entry that will be appended as seq ``head.size + 1``."""
+    return entry_dict(
+        origin=head.origin,
+        seq=head.size + 1,
+        prev_hash=head.head_hash if head.size else None,
+        kind=kind,
+        body=body,
+        actor=actor,
+        event_time=event_time,
+        recorded_at=recorded_at,
+        salt=salt,
+    )
+
+
+def entry_dict(
+    *,
+    origin: str,
+    seq: int,
+    prev_hash: bytes | None,
+    kind: str,
+    body: dict[str, Any],
+    actor: str,
+    event_time: str,
+    recorded_at: str,
+    salt: str,
+) -> dict[str, Any]:
+    """Entry ``seq`` of the ledger ``origin``; ``prev_hash`` None for the first (64 zeros)."""
     entry: dict[str, Any] = {
         "v": ENTRY_VERSION,
-        "log": head.origin,
-        "seq": head.size + 1,
+        "log": origin,
+        "seq": seq,
         "kind": kind,
         "event_time": event_time,
         "recorded_at": recorded_at,
         "actor": actor,
         "salt": salt,
         "body": body,
-        "prev_hash": head.head_hash.hex() if head.size else ZERO_HASH,
+        "prev_hash": bytes(prev_hash).hex() if prev_hash is not None else ZERO_HASH,
     }
     if "corrects" in body and kind == "correction":
         entry["corrects"] = body["corrects"]
     return entry
+
+
+def move_head(
+    *,
+    session: Session,
+    head: Ledger,
+    size: int,
+    head_hash: bytes,
+    compact_range: bytes,
+    defer: bool = False,
+) -> None:
+    """Move the (locked) head row after entries up to ``size`` were inserted.
+
+    ``defer``: once, when the (sub)transaction commits (see ``write_entry``).
+    """
+    session.info.setdefault(_APPENDED, set()).add(head.id)
+    if defer:
+        session.info.setdefault(_PENDING, {})[head.id] = head
+    else:
+        session.connection().execute(
+            _MOVE_HEAD,
+            {
+                "b_id": head.id,
+                "b_size": size,
+                "b_head_hash": head_hash,
+                "b_compact_range": compact_range,
+            },
+        )
+    # The row is written (or will be); the in-memory head follows it without being marked dirty.
+    set_committed_value(head, "size", size)
+    set_committed_value(head, "head_hash", head_hash)
+    set_committed_value(head, "compact_range", compact_range)
 
 
 @dataclass(frozen=True)

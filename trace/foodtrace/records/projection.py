@@ -26,12 +26,12 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Protocol
 
-import rfc8785
 from sqlalchemy import Table, and_, bindparam, delete, event, select, update
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.attachments.models import Attachment
+from foodtrace.canonical import dumps as canonical_dumps
 from foodtrace.cases.models import Case, CaseLot, CaseStep, RecallAction, RecalledLot, Referral
 from foodtrace.errors import FieldProblem, RecordError
 from foodtrace.ledger.models import Entry
@@ -342,6 +342,160 @@ class MemoryStore:
         return sha256 in self.attachments
 
 
+class BatchStore:
+    """A :class:`DbStore` whose new rows wait in memory and are written one statement per table.
+
+    Reads see the database (through the DbStore's cache) plus the rows put
+    since the last :meth:`flush`. Inserts (``replace=False``) are held back;
+    a replacement or a delete (a correction) first writes what is held, then
+    goes to the database, so the order of writes is kept. Entries of the batch
+    not yet written are answered from memory (:meth:`remember`).
+    """
+
+    def __init__(self, db: DbStore, fresh_from: int) -> None:
+        self.db = db
+        self.enterprise_id = db.enterprise_id
+        self.held = MemoryStore(db.enterprise_id)
+        self.rows: dict[str, list[Row]] = {}
+        self.kinds: dict[int, str] = {}
+        self.bodies: dict[int, Row] = {}
+        self.fresh_from = fresh_from
+        """No row in the database names a seq from here on: the batch's entries are not
+        written, and a derived row only ever names its own entry or earlier ones."""
+        self.applying = fresh_from
+        """The seq whose rows are being applied (set by the batch)."""
+
+    def _fresh(self, where: dict[str, Any]) -> bool:
+        """Whether only held rows can match: ``where`` names a seq of this batch."""
+        for col, value in where.items():
+            if col in SEQ_COLUMNS and type(value) is int and value >= self.fresh_from:
+                return True
+        return False
+
+    def find(self, table: str, **where: Any) -> list[Row]:
+        if table not in self.rows:
+            return [] if self._fresh(where) else self.db.find(table, **where)
+        held = self.held.find(table, **where)
+        return held if self._fresh(where) else self.db.find(table, **where) + held
+
+    def put(self, table: str, row: Row, *, replace: bool) -> None:
+        if replace:
+            self.flush()
+            self.db.put(table, row, replace=True)
+            return
+        # Every column, as the database would return the row (all defaults are NULL).
+        full = {c: row.get(c) for c in _COLUMNS[table]}
+        self.held.put(table, full, replace=False)
+        self.rows.setdefault(table, []).append(full)
+
+    def delete(self, table: str, **where: Any) -> None:
+        if table in self.rows and self.held.find(table, **where):
+            self.flush()
+        if not self._fresh(where):  # else nothing in the database can match
+            self.db.delete(table, **where)
+
+    def remember(self, seq: int, kind: str, body: Row) -> None:
+        """Note entry ``seq`` of the batch (not yet written) as it is appended."""
+        self.kinds[seq] = kind
+        if kind in _BODY_KINDS:
+            self.bodies[seq] = body
+
+    def entry_kind(self, seq: int) -> str | None:
+        return self.kinds.get(seq) or self.db.entry_kind(seq)
+
+    def entry_body(self, seq: int) -> Row | None:
+        body = self.bodies.get(seq)
+        return body if body is not None else self.db.entry_body(seq)
+
+    def has_attachment(self, sha256: str) -> bool:
+        return self.db.has_attachment(sha256)
+
+    def flush(self) -> None:
+        """Write the held rows: one executemany (a pipelined batch on psycopg) per table."""
+        if not self.rows:
+            return
+        conn = self.db.session.connection()
+        for table, rows in self.rows.items():
+            conn.execute(TABLES[table].insert(), rows)
+            self.db._invalidate(table)
+        self.rows = {}
+        self.held = MemoryStore(self.enterprise_id)
+        # The rows written name seqs up to the one being applied: read those from the database.
+        self.fresh_from = max(self.fresh_from, self.applying + 1)
+
+
+_COLUMNS = {name: tuple(c.name for c in t.columns) for name, t in TABLES.items()}
+SEQ_COLUMNS = frozenset(
+    {
+        "record_seq",
+        "current_seq",
+        "lot_seq",
+        "material_lot_seq",
+        "product_seq",
+        "supplier_seq",
+        "customer_seq",
+        "reading_seq",
+        "case_seq",
+        "corrects_seq",
+    }
+)
+"""Columns that name an entry of the same ledger by its seq (always an earlier or the same
+entry as the one the row derives from)."""
+
+
+# Master data and lots read by one append are read again by the next: the CCP
+# reading of a lot reads its lot and product, every time. Between transactions
+# of one process the rows are kept per ledger, with the (size, head hash) the
+# ledger had when the transaction that read them committed. They are used only
+# while the locked head still has that size and hash: any later append to the
+# ledger, from any process, moves the head and drops them. Within a transaction
+# every write through a store drops the cached rows of its table first.
+CARRIED_TABLES = frozenset({"products", "suppliers", "customers", "lots", "material_lots"})
+_CARRIED: dict[tuple[Any, int], tuple[int, bytes, dict[tuple[Any, ...], list[Row]]]] = {}
+_CARRY = "foodtrace.carry_heads"
+_MAX_CARRIED_LEDGERS = 256
+_MAX_CARRIED_ROWS = 512
+
+
+def _ledger_key(session: Session, ledger_id: int) -> tuple[Any, int]:
+    return (session.get_bind().url, ledger_id)  # a URL is a hashable tuple; str() renders it
+
+
+def resume_cache(session: Session, ledger_id: int, size: int, head_hash: bytes) -> None:
+    """Seed this transaction's find cache with the rows carried for the ledger at this head."""
+    carried = _CARRIED.get(_ledger_key(session, ledger_id))
+    if carried is None or carried[0] != size or carried[1] != head_hash:
+        return
+    cache = session.info.setdefault(_FIND_CACHE, {})
+    for key, rows in carried[2].items():
+        cache.setdefault(key, rows)
+
+
+def carry_cache(session: Session, ledger_id: int, size: int, head_hash: bytes) -> None:
+    """Keep the ledger's cached master rows if this transaction commits with this head."""
+    session.info.setdefault(_CARRY, {})[ledger_id] = (size, bytes(head_hash))
+
+
+@event.listens_for(Session, "after_commit")
+def _carry_found_rows(session: Session) -> None:
+    carry = session.info.pop(_CARRY, None)
+    if not carry:
+        return
+    cache = session.info.get(_FIND_CACHE, {})
+    for ledger_id, (size, head_hash) in carry.items():
+        rows = {k: v for k, v in cache.items() if k[0] == ledger_id and k[1] in CARRIED_TABLES}
+        if len(rows) > _MAX_CARRIED_ROWS:
+            rows = {}
+        if len(_CARRIED) >= _MAX_CARRIED_LEDGERS:
+            _CARRIED.clear()
+        _CARRIED[_ledger_key(session, ledger_id)] = (size, head_hash, rows)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_carry(session: Session, _previous: Any) -> None:
+    session.info.pop(_CARRY, None)
+
+
 # ------------------------------------------------------------------ helpers
 
 
@@ -356,7 +510,7 @@ def dec_str(value: Decimal) -> str:
 
 
 def canonical_json(value: Any) -> str:
-    return rfc8785.dumps(value).decode("utf-8")
+    return canonical_dumps(value).decode("utf-8")
 
 
 def instant(value: str) -> datetime:
@@ -957,7 +1111,7 @@ def _first(store: Store, table: str, what: str, **where: Any) -> Row:
 
 
 def facts_digest(facts: Row) -> str:
-    return hashlib.sha256(rfc8785.dumps(facts)).hexdigest()
+    return hashlib.sha256(canonical_dumps(facts)).hexdigest()
 
 
 def declaration_due(store: Store, lot: Row) -> Row | None:

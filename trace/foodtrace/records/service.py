@@ -9,28 +9,32 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Platform
-from foodtrace.canonical import canonical_bytes
+from foodtrace.canonical import canonical_bytes, leaf_hash
 from foodtrace.clock import Clock, local_date
 from foodtrace.errors import Conflict, FieldProblem, RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.ledger.models import Entry, IdempotencyKey, Ledger
 from foodtrace.records.projection import (
+    BatchStore,
     DbStore,
     Store,
     apply_entry,
+    carry_cache,
     correction_target,
     declaration_due,
     lots_to_declare,
+    resume_cache,
 )
+from foodtrace.tlog.merkle import CompactRange
 from schemas.records import (
     AUTHORITY_KINDS,
     RECORD_SCHEMAS,
@@ -97,22 +101,32 @@ def validate(kind: RecordKind, data: dict[str, Any] | BaseModel) -> BaseModel:
 
 
 def _not_in_future(value: Any, now: datetime, loc: tuple[str | int, ...]) -> None:
+    """Refuse an instant later than ``now`` (with :data:`CLOCK_SKEW`) or a date after today."""
+    _future(value, now, now + CLOCK_SKEW, local_date(now), loc)
+
+
+def _future(
+    value: Any, now: datetime, latest: datetime, today: date, loc: tuple[str | int, ...]
+) -> None:
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return
     if isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            _not_in_future(getattr(value, name), now, (*loc, name))
+        for name, v in value.__dict__.items():  # the model's fields, in order
+            _future(v, now, latest, today, (*loc, name))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _not_in_future(v, now, (*loc, i))
+            _future(v, now, latest, today, (*loc, i))
     elif isinstance(value, datetime):
-        if value > now + CLOCK_SKEW:
+        if value > latest:
             raise RecordError.at(
                 *loc,
                 msg=f"{format_instant(value)} is in the future (now {format_instant(now)})",
                 type="future",
             )
-    elif isinstance(value, date) and value > local_date(now):
+    elif isinstance(value, date) and value > today:
         raise RecordError.at(
-            *loc, msg=f"{value} is in the future (today is {local_date(now)})", type="future"
+            *loc, msg=f"{value} is in the future (today is {today})", type="future"
         )
 
 
@@ -226,111 +240,312 @@ def record(
     must not move itself out of its regulator's jurisdiction. ``facts`` are
     what the caller computed beside the record (a case's recall scope); they
     join the body and so the entry's hashed bytes.
+
+    A batch of one (:class:`Batch`): the same code writes an import's records.
     """
     kind = RecordKind(kind)
+    _refuse_system_kind(kind)
+    model = validate(kind, data)
+    with Batch(session=session, ledger_id=ledger_id, clock=clock, defer_head=defer_head) as batch:
+        return batch.record(
+            kind=kind,
+            data=model,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            may_correct_registration=may_correct_registration,
+            facts=facts,
+        )
+
+
+def _refuse_system_kind(kind: RecordKind) -> None:
     if kind in SYSTEM_KINDS:
         raise RecordError.at(
             msg=f"a {kind} is written by the platform when a lot is released; "
             "it cannot be recorded",
             type="system_kind",
         )
-    model = validate(kind, data)
-    head = ledger.lock_head(session=session, ledger_id=ledger_id)
-    if (kind in AUTHORITY_KINDS) != (head.owner_kind == "authority"):
-        raise RecordError.at(
-            msg=f"a {kind} record does not belong in the ledger of {head.credit_code}",
-            type="wrong_ledger",
+
+
+_OPEN_BATCHES = "foodtrace.open_batches"
+
+
+class Batch:
+    """Records appended to one ledger in order, written with one statement per table.
+
+    Takes the ledger's head lock when created. Each :meth:`record` checks and
+    projects a record against the ledger as the records before it leave it
+    (the database plus what the batch holds), builds its entry — canonical
+    bytes, leaf hash, the chain link, the Merkle compact range — in memory,
+    and holds its rows. :meth:`flush` (also on leaving a ``with`` block without
+    an error) writes the held entries, derived rows and idempotency keys with
+    one executemany per table and moves the head once. The caller commits, or
+    rolls back and nothing was written: the batch is as all-or-nothing as the
+    transaction it runs in. The entries are the ones :func:`record` would have
+    written one by one (it is a batch of one).
+    """
+
+    def __init__(
+        self, *, session: Session, ledger_id: int, clock: Clock, defer_head: bool = False
+    ) -> None:
+        open_batches = session.info.setdefault(_OPEN_BATCHES, set())
+        if ledger_id in open_batches:
+            raise RuntimeError(f"ledger {ledger_id} already has an open batch in this session")
+        self.session = session
+        self.ledger_id = ledger_id
+        self.clock = clock
+        self.defer_head = defer_head
+        self.head = ledger.lock_head(session=session, ledger_id=ledger_id)
+        resume_cache(session, ledger_id, self.head.size, bytes(self.head.head_hash))
+        self.store = BatchStore(DbStore(session, ledger_id), fresh_from=self.head.size + 1)
+        self.tree = CompactRange.from_bytes(self.head.size, bytes(self.head.compact_range))
+        self.size = self.head.size
+        self.head_hash = bytes(self.head.head_hash)
+        self.entries: list[dict[str, Any]] = []
+        self.keys: list[dict[str, Any]] = []
+        self._replays: dict[str, tuple[str, Recorded]] = {}
+        open_batches.add(ledger_id)
+        self._open = True
+        self._failed = False
+        self._now: datetime | None = None
+        self._now_text = ""
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        try:
+            if exc_type is None and self._open:
+                self.flush()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop using the batch (what it holds and has not flushed is dropped)."""
+        if self._open:
+            self.session.info.get(_OPEN_BATCHES, set()).discard(self.ledger_id)
+            self._open = False
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def record(
+        self,
+        *,
+        kind: RecordKind,
+        data: dict[str, Any] | BaseModel,
+        actor: str,
+        idempotency_key: str | None = None,
+        may_correct_registration: bool = False,
+        facts: dict[str, Any] | None = None,
+    ) -> Recorded:
+        """Check and append one record (see :func:`record`).
+
+        A record refused while its rows are applied may leave part of them held,
+        or written (a correction replaces rows at once), as :func:`record`
+        always did: the batch then refuses to flush, and the caller rolls back.
+        A refusal before that (the schema, the ledger, an idempotency conflict,
+        a missing supplier) leaves the batch as it was.
+        """
+        if not self._open:
+            raise RuntimeError("the batch is closed")
+        if self._failed:
+            raise RuntimeError("a record of this batch was refused: roll back")
+        return self._record(
+            kind=kind,
+            data=data,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            may_correct_registration=may_correct_registration,
+            facts=facts,
         )
-    digest = _digest(kind, model) if idempotency_key is not None else ""
-    if idempotency_key is not None:
-        seen = session.get(IdempotencyKey, (ledger_id, idempotency_key))
-        if seen is not None:
-            if seen.request_digest != digest:
-                raise Conflict(
-                    f"idempotency key {idempotency_key!r} was used for a different request "
-                    f"(entry {seen.seq})"
-                )
-            return _replay(session, ledger_id, seq=seen.seq)
-    now = clock.now()
-    _not_in_future(model, now, ())
-    store = DbStore(session, ledger_id)
-    body = prepare(kind, model, store, now, may_correct_registration=may_correct_registration)
-    if facts:
-        body.update(facts)
-    seq = head.size + 1
-    to_declare = lots_to_declare(store, kind, body)
-    applied = apply_entry(store, seq, kind, body)
-    to_declare |= lots_to_declare(store, kind, body)
-    natural = _NATURAL_TIME.get(kind)
-    event_time = model.event_time or (getattr(model, natural) if natural else None) or now
-    entry = ledger.build_entry(
-        head=head,
-        kind=kind,
-        body=body,
-        actor=actor,
-        event_time=format_instant(event_time),
-        recorded_at=format_instant(now),
-        salt=ledger.new_salt(),
-    )
-    appended = ledger.write_entry(session=session, head=head, entry=entry, defer_head=defer_head)
-    declared = _declare(
-        session=session, head=head, store=store, lots=to_declare, now=now, defer_head=defer_head
-    )
-    if idempotency_key is not None:
-        session.execute(
-            insert(IdempotencyKey).values(
-                ledger_id=ledger_id, key=idempotency_key, request_digest=digest, seq=seq
+
+    def _record(
+        self,
+        *,
+        kind: RecordKind,
+        data: dict[str, Any] | BaseModel,
+        actor: str,
+        idempotency_key: str | None,
+        may_correct_registration: bool,
+        facts: dict[str, Any] | None,
+    ) -> Recorded:
+        kind = RecordKind(kind)
+        _refuse_system_kind(kind)
+        model = validate(kind, data)
+        head = self.head
+        if (kind in AUTHORITY_KINDS) != (head.owner_kind == "authority"):
+            raise RecordError.at(
+                msg=f"a {kind} record does not belong in the ledger of {head.credit_code}",
+                type="wrong_ledger",
             )
+        digest = _digest(kind, model) if idempotency_key is not None else ""
+        if idempotency_key is not None:
+            replay = self._replay_of(idempotency_key, digest)
+            if replay is not None:
+                return replay
+        now = self.clock.now()
+        _not_in_future(model, now, ())
+        stamp = self._stamp(now)
+        store = self.store
+        body = prepare(kind, model, store, now, may_correct_registration=may_correct_registration)
+        if facts:
+            body.update(facts)
+        seq = self.size + 1
+        to_declare = lots_to_declare(store, kind, body)
+        # From here on a refusal may leave rows held or written: the batch is done.
+        self._failed = True
+        store.applying = seq
+        applied = apply_entry(store, seq, kind, body)
+        to_declare |= lots_to_declare(store, kind, body)
+        row = self._append(kind, body, actor, self._event_time(kind, model, now), stamp)
+        declared = _declare(batch=self, lots=to_declare, now=now)
+        self._failed = False
+        out = Recorded(
+            seq=seq,
+            kind=kind,
+            hash=row["hash"].hex(),
+            prev_hash=row["prev_hash"].hex(),
+            recorded_at=row["recorded_at"],
+            event_time=row["event_time"],
+            body=body,
+            warnings=applied.warnings,
+            followed_by=declared,
         )
-    return Recorded(
-        seq=seq,
-        kind=kind,
-        hash=appended.hash.hex(),
-        prev_hash=appended.prev_hash.hex(),
-        recorded_at=entry["recorded_at"],
-        event_time=entry["event_time"],
-        body=body,
-        warnings=applied.warnings,
-        followed_by=declared,
-    )
+        if idempotency_key is not None:
+            self.keys.append(
+                {
+                    "ledger_id": self.ledger_id,
+                    "key": idempotency_key,
+                    "request_digest": digest,
+                    "seq": seq,
+                }
+            )
+            self._replays[idempotency_key] = (digest, out)
+        return out
+
+    def _stamp(self, now: datetime) -> str:
+        """``format_instant(now)``, once per distinct clock reading (a bulk import's rows
+        mostly share one)."""
+        if now != self._now:
+            self._now, self._now_text = now, format_instant(now)
+        return self._now_text
+
+    def _event_time(self, kind: RecordKind, model: BaseModel, now: datetime) -> str:
+        """The entry's event time: the record's ``event_time``, else its natural time field,
+        else the time of recording."""
+        if model.event_time is not None:  # type: ignore[attr-defined]
+            return format_instant(model.event_time)  # type: ignore[attr-defined]
+        natural = _NATURAL_TIME.get(kind)
+        if natural and getattr(model, natural) is not None:
+            return format_instant(getattr(model, natural))
+        return self._stamp(now)
+
+    def _replay_of(self, key: str, digest: str) -> Recorded | None:
+        held = self._replays.get(key)
+        if held is not None:
+            if held[0] != digest:
+                raise Conflict(
+                    f"idempotency key {key!r} was used for a different request "
+                    f"(entry {held[1].seq})"
+                )
+            return replace(held[1], replayed=True, warnings=[], followed_by=[])
+        seen = self.session.get(IdempotencyKey, (self.ledger_id, key))
+        if seen is None:
+            return None
+        if seen.request_digest != digest:
+            raise Conflict(
+                f"idempotency key {key!r} was used for a different request (entry {seen.seq})"
+            )
+        return _replay(self.session, self.ledger_id, seq=seen.seq)
+
+    def _append(
+        self, kind: str, body: dict[str, Any], actor: str, event_time: str, recorded_at: str
+    ) -> dict[str, Any]:
+        """Build the next entry in memory: its bytes, hash, chain link and Merkle leaf."""
+        seq = self.size + 1
+        entry = ledger.entry_dict(
+            origin=self.head.origin,
+            seq=seq,
+            prev_hash=self.head_hash if self.size else None,
+            kind=kind,
+            body=body,
+            actor=actor,
+            event_time=event_time,
+            recorded_at=recorded_at,
+            salt=ledger.new_salt(),
+        )
+        data = canonical_bytes(entry)
+        digest = leaf_hash(data)
+        self.tree.append(digest)
+        row = {
+            "ledger_id": self.ledger_id,
+            "seq": seq,
+            "kind": kind,
+            "event_time": event_time,
+            "recorded_at": recorded_at,
+            "prev_hash": bytes.fromhex(entry["prev_hash"]),
+            "hash": digest,
+            "body": data,
+        }
+        self.entries.append(row)
+        self.store.remember(seq, kind, body)
+        self.size = seq
+        self.head_hash = digest
+        return row
+
+    def flush(self) -> None:
+        """Write what the batch holds (entries, derived rows, idempotency keys); move the head."""
+        if not self._open:
+            raise RuntimeError("the batch is closed")
+        if self._failed:
+            raise RuntimeError("a record of this batch was refused: roll back")
+        self.store.flush()
+        if not self.entries:
+            return
+        conn = self.session.connection()
+        conn.execute(_ENTRIES.insert(), self.entries)
+        if self.keys:
+            conn.execute(_KEYS.insert(), self.keys)
+        ledger.move_head(
+            session=self.session,
+            head=self.head,
+            size=self.size,
+            head_hash=self.head_hash,
+            compact_range=self.tree.to_bytes(),
+            defer=self.defer_head,
+        )
+        carry_cache(self.session, self.ledger_id, self.size, self.head_hash)
+        self.entries = []
+        self.keys = []
+        self._replays = {}
 
 
-def _declare(
-    *,
-    session: Session,
-    head: Ledger,
-    store: Store,
-    lots: set[int],
-    now: datetime,
-    defer_head: bool,
-) -> list[int]:
+def _declare(*, batch: Batch, lots: set[int], now: datetime) -> list[int]:
     """Append the public declaration each of ``lots`` needs now (projection.declaration_due).
 
-    In the caller's transaction, right after the entry that made it due, so a
-    lot is never released without its declaration, nor declared without the
-    record behind it. Returns the seqs appended.
+    In the same batch, right after the entry that made it due, so a lot is
+    never released without its declaration, nor declared without the record
+    behind it. Returns the seqs appended.
     """
     out = []
+    store = batch.store
     for lot_seq in sorted(lots):
         found = store.find("lots", record_seq=lot_seq)
         body = declaration_due(store, found[0]) if found else None
         if body is None:
             continue
         PublicDeclaration.model_validate(body)  # exactly the public fields, nothing else
-        seq = head.size + 1
+        seq = batch.size + 1
+        store.applying = seq
         apply_entry(store, seq, RecordKind.PUBLIC_DECLARATION, body)
-        entry = ledger.build_entry(
-            head=head,
-            kind=RecordKind.PUBLIC_DECLARATION,
-            body=body,
-            actor=SYSTEM_ACTOR,
-            event_time=format_instant(now),
-            recorded_at=format_instant(now),
-            salt=ledger.new_salt(),
-        )
-        ledger.write_entry(session=session, head=head, entry=entry, defer_head=defer_head)
+        stamp = batch._stamp(now)
+        batch._append(RecordKind.PUBLIC_DECLARATION, body, SYSTEM_ACTOR, stamp, stamp)
         out.append(seq)
     return out
+
+
+_ENTRIES = Entry.__table__  # type: ignore[attr-defined]
+_KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
 
 
 def declare_released(*, session: Session, ledger_id: int, clock: Clock) -> list[int]:
@@ -340,15 +555,13 @@ def declare_released(*, session: Session, ledger_id: int, clock: Clock) -> list[
     0006_public_declarations): a lot gets its declaration with its release test,
     so only those older lots lack one. Running it again appends nothing.
     """
-    head = ledger.lock_head(session=session, ledger_id=ledger_id)
-    if head.owner_kind != "enterprise":
-        return []
-    store = DbStore(session, ledger_id)
-    declared = {r["lot_seq"] for r in store.find("public_declarations")}
-    lots = {lot["record_seq"] for lot in store.find("lots")} - declared
-    return _declare(
-        session=session, head=head, store=store, lots=lots, now=clock.now(), defer_head=False
-    )
+    with Batch(session=session, ledger_id=ledger_id, clock=clock) as batch:
+        if batch.head.owner_kind != "enterprise":
+            return []
+        store = batch.store
+        declared = {r["lot_seq"] for r in store.find("public_declarations")}
+        lots = {lot["record_seq"] for lot in store.find("lots")} - declared
+        return _declare(batch=batch, lots=lots, now=clock.now())
 
 
 def platform_name(session: Session) -> str:
@@ -391,4 +604,4 @@ def entry_count(session: Session, ledger_id: int) -> int:
     return session.execute(select(Ledger.size).where(Ledger.id == ledger_id)).scalar_one()
 
 
-__all__ = ["Entry", "Recorded", "record", "register_enterprise", "validate"]
+__all__ = ["Batch", "Entry", "Recorded", "record", "register_enterprise", "validate"]
