@@ -1,6 +1,6 @@
 """The fast canonical check of verification against ``rfc8785``, the source of truth.
 
-``verify.canonical_entry`` may say "not shown" (None) for canonical bytes, which
+``canonical.canonical_entry`` may say "not shown" (None) for canonical bytes, which
 only sends them down the exact path; it must never vouch for bytes that
 ``canonical_bytes`` would not produce. No database: pure functions.
 """
@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from foodtrace.canonical import MAX_SAFE_INTEGER, CanonicalError, canonical_bytes
-from foodtrace.verify import canonical_entry
+from foodtrace.canonical import MAX_SAFE_INTEGER, CanonicalError, canonical_bytes, canonical_entry
 from test_canonical import ENTRY, ENTRY_BYTES
 
 # Every string the schemas admit, and then some: controls, quotes, backslashes,

@@ -148,6 +148,52 @@ def canonical_bytes(entry: dict[str, Any]) -> bytes:
         raise CanonicalError(f"entry: {exc}") from None
 
 
+class _NotFast(Exception):
+    """The fast canonical check cannot vouch for these bytes: take the exact (slow) path."""
+
+
+def _refuse(_value: str) -> Any:
+    raise _NotFast
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_SAFE_INTEGER:
+        raise _NotFast
+    return value
+
+
+def _ascii_keys(obj: dict[str, Any]) -> dict[str, Any]:
+    if "".join(obj).isascii():
+        return obj
+    raise _NotFast
+
+
+_DECODER = json.JSONDecoder(
+    parse_float=_refuse, parse_constant=_refuse, parse_int=_safe_int, object_hook=_ascii_keys
+)
+
+
+def canonical_entry(data: bytes) -> dict[str, Any] | None:
+    """The entry ``data`` holds when ``data`` is certainly its RFC 8785 form, else None.
+
+    The read side of the fast path (module docstring): verification parses the
+    stored bytes with the C decoder, whose hooks refuse everything outside the
+    domain where the C encoder writes RFC 8785 (floats, NaN, integers beyond
+    ±(2^53 − 1), non-ASCII keys), and re-encodes them: equal bytes prove the
+    form. None means only "not shown here"; the caller decides with
+    :func:`canonical_bytes` (``rfc8785``). tests/test_verify_fast.py checks it
+    against ``rfc8785`` on generated values.
+    """
+    try:
+        env = _DECODER.decode(data.decode("utf-8"))
+        if isinstance(env, dict) and _encode(env).encode("utf-8") == data:
+            return env
+    except (_NotFast, ValueError, RecursionError):  # ValueError: bad UTF-8, bad JSON
+        pass
+    return None
+
+
 def leaf_hash(data: bytes) -> bytes:
     """SHA-256(0x00 || data): the entry's hash, the chain link and the Merkle leaf."""
     return hashlib.sha256(LEAF_PREFIX + data).digest()

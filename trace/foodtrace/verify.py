@@ -36,10 +36,10 @@ from sqlmodel import Session
 
 from foodtrace.attachments.models import Attachment
 from foodtrace.canonical import (
-    MAX_SAFE_INTEGER,
     ZERO_HASH,
     CanonicalError,
     canonical_bytes,
+    canonical_entry,
     leaf_hash,
 )
 from foodtrace.errors import RecordError
@@ -105,60 +105,6 @@ def _raw(value: Any) -> bytes:
     if isinstance(value, str):
         return value.encode("utf-8")
     return repr(value).encode("utf-8")
-
-
-class _NotFast(Exception):
-    """The fast canonical check cannot vouch for these bytes: take the exact (slow) path."""
-
-
-def _refuse(_value: str) -> Any:
-    raise _NotFast
-
-
-def _safe_int(text: str) -> int:
-    value = int(text)
-    if abs(value) > MAX_SAFE_INTEGER:
-        raise _NotFast
-    return value
-
-
-def _ascii_keys(obj: dict[str, Any]) -> dict[str, Any]:
-    if "".join(obj).isascii():
-        return obj
-    raise _NotFast
-
-
-_DECODER = json.JSONDecoder(
-    parse_float=_refuse, parse_constant=_refuse, parse_int=_safe_int, object_hook=_ascii_keys
-)
-_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
-)
-
-
-def canonical_entry(data: bytes) -> dict[str, Any] | None:
-    """The entry ``data`` holds when ``data`` is certainly its RFC 8785 form, else None.
-
-    A fast path for verification (the C ``json`` module instead of the pure-Python
-    ``rfc8785``): None means only "not shown here", and the caller decides with
-    :func:`~foodtrace.canonical.canonical_bytes`. For a JSON object whose numbers
-    are integers within ±(2^53 - 1) (no float, NaN or infinity), whose keys are
-    ASCII, and whose strings encode to UTF-8, ``json.dumps(sort_keys=True,
-    separators=(",", ":"), ensure_ascii=False)`` is byte for byte RFC 8785:
-    ASCII keys sort the same by code point as by UTF-16 code unit (RFC 8785
-    §3.2.3), both escape exactly ``"``, ``\\``, ``\\b \\f \\n \\r \\t`` and
-    the other controls as lowercase ``\\u00xx`` (§3.2.2.2), and integers print
-    as ``str(int)``. The parse hooks refuse everything outside that domain
-    (floats, big integers, non-ASCII keys), so equal bytes prove the form;
-    tests/test_verify_fast.py checks it against ``rfc8785`` on generated values.
-    """
-    try:
-        env = _DECODER.decode(data.decode("utf-8"))
-        if isinstance(env, dict) and _ENCODER.encode(env).encode("utf-8") == data:
-            return env
-    except (_NotFast, ValueError, RecursionError):  # ValueError: bad UTF-8, bad JSON
-        pass
-    return None
 
 
 SignedState = Mapping[str, tuple[int, bytes]]
