@@ -343,6 +343,22 @@ class District:
             for d in range(self.scale.days):
                 self.day(s, i, d)
 
+    def attach(self) -> int:
+        """The ledgers of this run, generated before (``--reuse``): their entry count."""
+        with read_session(self.engine) as s:
+            found = dict(
+                s.execute(
+                    select(Ledger.credit_code, Ledger.id).where(Ledger.credit_code.in_(self.codes))  # type: ignore[attr-defined]
+                ).all()
+            )
+            missing = [c for c in self.codes if c not in found]
+            if missing:
+                sys.exit(f"run {self.run}: {len(missing)} of its ledgers are not in this database")
+            self.ids = [found[c] for c in self.codes]
+            return sum(
+                s.execute(select(Ledger.size).where(Ledger.id.in_(self.ids))).scalars()  # type: ignore[attr-defined]
+            )
+
     def generate(self, jobs: int = 1) -> int:
         self.register()
         if jobs <= 1:
@@ -919,14 +935,19 @@ def run(args: argparse.Namespace) -> None:
         info["postgresql"] = c.exec_driver_sql("SHOW server_version").scalar()
     say(f"bench {scale_name}: {sc}")
     say(f"machine {info}")
-    run_id = "".join(random.choice(CODE_CHARS) for _ in range(5))
-    dist = District(engine, sc, run_id)
-    t = time.perf_counter()
-    entries = dist.generate(args.jobs)
-    gen_s = time.perf_counter() - t
-    say(f"generated {len(dist.ids)} enterprises, {entries} entries in {gen_s:.1f} s "
-        f"({entries / gen_s:,.0f} entries/s through records.service.Batch, "
-        f"{args.jobs} processes)")  # fmt: skip
+    if args.reuse:
+        dist = District(engine, sc, args.reuse)
+        entries, gen_s = dist.attach(), 0.0
+        say(f"reusing run {args.reuse}: {len(dist.ids)} enterprises, {entries} entries")
+    else:
+        run_id = "".join(random.choice(CODE_CHARS) for _ in range(5))
+        dist = District(engine, sc, run_id)
+        t = time.perf_counter()
+        entries = dist.generate(args.jobs)
+        gen_s = time.perf_counter() - t
+        say(f"generated run {run_id}: {len(dist.ids)} enterprises, {entries} entries in "
+            f"{gen_s:.1f} s ({entries / gen_s:,.0f} entries/s through records.service.Batch, "
+            f"{args.jobs} processes)")  # fmt: skip
     dist.clock.set(datetime(2026, 1, 1, 0, 0, tzinfo=UTC))
     rows: list[Row] = []
     steps: list[tuple[str, Callable[[], Any]]] = [
@@ -939,12 +960,16 @@ def run(args: argparse.Namespace) -> None:
         ("consumer", lambda: rows.append(bench_consumer(engine, dist, sc))),
         ("http", lambda: rows.extend(bench_http(engine, dist, sc))),
     ]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     for name, step in steps:
         if args.only and name not in args.only:
             continue
         say(f"measuring {name} …")
         try:
-            step()
+            if args.profile:
+                profiled(engine, step, RESULTS / f"{scale_name}-{stamp}-profile-{name}.txt")
+            else:
+                step()
         except Exception as exc:  # a failed row is reported, the others still run
             traceback.print_exc()
             rows.append(Row(name, "", None, note=f"FAILED: {type(exc).__name__}: {exc}"[:300]))
@@ -952,8 +977,7 @@ def run(args: argparse.Namespace) -> None:
     say("")
     say(text)
     RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"{scale_name}-{stamp}.json"
+    out = RESULTS / f"{scale_name}{'-profiled' if args.profile else ''}-{stamp}.json"
     out.write_text(
         json.dumps(
             {
@@ -970,6 +994,37 @@ def run(args: argparse.Namespace) -> None:
     )
     say(f"\nwritten {out}")
     engine.dispose()
+
+
+def profiled(engine: Engine, step: Callable[[], Any], out: Path) -> None:
+    """Run ``step`` under cProfile, counting the SQL statements the core's engine sends.
+
+    Writes the statement count and the 30 functions with the most cumulative
+    time to ``out``. Profiling slows Python down, so figures measured this way
+    are for proportions, not for the table (``--profile`` marks the results file).
+    """
+    import cProfile
+    import pstats
+
+    from sqlalchemy import event
+
+    statements: dict[str, int] = {}
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "?"
+        statements[verb] = statements.get(verb, 0) + 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    prof = cProfile.Profile()
+    try:
+        prof.runcall(step)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    buf = io.StringIO()
+    buf.write(f"SQL statements through the core's engine: {statements}\n\n")
+    pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(30)
+    out.write_text(buf.getvalue())
+    say(f"  profile: {out}")
 
 
 def bench_http(engine: Engine, dist: District, sc: Scale) -> list[Row]:
@@ -990,6 +1045,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--only", nargs="*", help="measure only these rows (append import trail scope ...)"
+    )
+    parser.add_argument(
+        "--reuse",
+        metavar="RUN",
+        help="measure the data of an earlier run (its 5-character id, printed as 'generated "
+        "run …') instead of generating; the rows that write add to it",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run each row under cProfile and count its SQL statements; writes "
+        "bench/results/<scale>-<time>-profile-<row>.txt (figures are then for proportions)",
     )
     run(parser.parse_args(argv))
 
