@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft7Validator
 
-from test_trail import _token, district, regulators  # noqa: F401  (fixtures)
+from test_trail import district, regulators  # noqa: F401  (fixtures)
 
 import factories as f
 
@@ -41,7 +41,7 @@ def test_a_document_missing_its_event_time_does_not(engine) -> None:
 def test_trail_export_is_valid_epcis(client, district, regulators) -> None:  # noqa: F811
     r = client.get(
         f"/api/v1/lots/{f.BEVERAGE}/PJ20260301A/trail.epcis.jsonld",
-        headers=_token(client, "reg_city"),
+        headers=f.bearer(client, "reg_city"),
     )
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/ld+json")
