@@ -381,3 +381,19 @@ def test_proof_generation_checks_its_preconditions() -> None:
     with pytest.raises(ValueError, match="0 < size1 <= size2"):
         consistency_proof(4, _leaves(3))
     assert consistency_proof(3, _leaves(3)) == []
+
+
+def test_a_consistency_proof_from_a_compact_range_is_the_proof_from_all_leaves() -> None:
+    """Every (m, n) with m <= n < 130: the compact range of m leaves and the n - m leaves
+    after it give exactly PROOF(m, D[n])."""
+    import hashlib
+
+    from foodtrace.tlog import merkle as m
+
+    leaves = [hashlib.sha256(i.to_bytes(2, "big")).digest() for i in range(130)]
+    for n in range(1, 130):
+        for size1 in range(1, n + 1):
+            old = m.CompactRange.of(leaves[:size1])
+            assert m.consistency_proof_from(old, leaves[size1:n]) == m.consistency_proof(
+                size1, leaves[:n]
+            ), (size1, n)

@@ -386,3 +386,55 @@ def test_verification_catches_a_stale_compact_range(engine, clock) -> None:
         )
         report = _verify(conn, lid)
     assert [(p.seq, p.check) for p in report.problems] == [(None, "merkle")]
+
+
+def test_the_next_signing_proves_from_the_stored_range_and_the_new_entries(
+    engine, clock, signer
+) -> None:
+    """A checkpoint keeps the compact range it was signed at; the consistency proof from its
+    size is made from that range and the entries since (not from every leaf), is the proof
+    all the leaves give, and a range edited behind the app is named by verify and refused
+    by the signer."""
+    from sqlalchemy import event
+
+    lid = beverage_ledger(engine, clock)
+    cp = _checkpoint(engine, clock, lid, signer)
+    assert bytes(cp.compact_range) == bytes(_head(engine, lid).compact_range)
+    _customers(engine, clock, lid, range(1, 14), defer_head=False)  # size 10 -> 23
+    leaves = _stored_leaves(engine, lid)
+    entry_reads: list[str] = []
+
+    def seen(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "FROM entries" in statement:
+            entry_reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with read_session(engine) as s:
+            proof = consistency_proof(session=s, ledger_id=lid, size1=10, size2=23)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert proof == merkle.consistency_proof(10, leaves)
+    assert len(entry_reads) == 1
+    assert "seq >" in entry_reads[0]
+    with read_session(engine) as s:  # from a size never signed: every leaf, same answer
+        assert consistency_proof(session=s, ledger_id=lid, size1=7, size2=23) == (
+            merkle.consistency_proof(7, leaves)
+        )
+    clock.advance(timedelta(seconds=2))
+    assert _checkpoint(engine, clock, lid, signer).size == 23
+
+    # The stored range of the checkpoint at 23, edited: verify names it, the signer refuses.
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE checkpoints SET compact_range = :r WHERE ledger_id = :l AND size = 23"),
+            {"r": bytes(reversed(bytes(_head(engine, lid).compact_range))), "l": lid},
+        )
+    with read_session(engine) as s:
+        report = verify_ledger(session=s, ledger_id=lid)
+    assert (report.first.seq, report.first.check) == (23, "checkpoint"), report.problems
+    assert "stored compact range is not the tree" in report.first.message
+    _customers(engine, clock, lid, range(14, 15), defer_head=False)
+    clock.advance(timedelta(seconds=2))
+    with pytest.raises(InconsistentCheckpointError, match="does not extend it"):
+        _checkpoint(engine, clock, lid, signer)

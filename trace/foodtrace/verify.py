@@ -333,7 +333,7 @@ class _Checkpoints:
 
     def reached(self, tree: CompactRange) -> None:
         while self.pending and self.pending[-1].size == tree.size:
-            self._check(self.pending.pop(), tree.root())
+            self._check(self.pending.pop(), tree.root(), tree.to_bytes())
 
     def beyond(self, tree: CompactRange) -> None:
         """Checkpoints larger than the ledger: entries that were signed are gone."""
@@ -348,7 +348,7 @@ class _Checkpoints:
                 )
             )
 
-    def _check(self, cp: SignedCheckpoint, root: bytes) -> None:
+    def _check(self, cp: SignedCheckpoint, root: bytes, tree: bytes) -> None:
         self.checked += 1
         where = f"checkpoint at size {cp.size}"
         stored_root = bytes(cp.root)
@@ -373,6 +373,11 @@ class _Checkpoints:
             problem = (
                 f"{where} signed root {stored_root.hex()[:16]}… but the entries give "
                 f"{root.hex()[:16]}…: an entry among {first}..{cp.size} was rewritten"
+            )
+        if problem is None and cp.compact_range is not None and bytes(cp.compact_range) != tree:
+            problem = (
+                f"{where}: its stored compact range is not the tree the entries give (the "
+                "next consistency proof is made from it)"
             )
         if problem is not None:
             self.bad(Problem(cp.size, "checkpoint", problem))

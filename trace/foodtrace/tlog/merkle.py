@@ -221,6 +221,54 @@ def consistency_proof(size1: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     return proof
 
 
+def consistency_proof_from(old: CompactRange, new_leaves: Sequence[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) from the compact range of the first m leaves and the leaves after them.
+
+    The same proof as :func:`consistency_proof` over all n leaves, in O(log n +
+    (n - m)) hashing: every hash PROOF asks for is either a perfect subtree of
+    the old tree that its compact range holds (a left subtree MTH(D[0:k]) taken
+    while m > k is the next power of two in m's binary decomposition) or a
+    subtree wholly to the right of m (a right subtree MTH(D[k:n]) taken while
+    m <= k), which the new leaves give.
+    """
+    m, n = old.size, old.size + len(new_leaves)
+    if not 0 < m <= n:
+        raise ValueError(f"requires 0 < size1 <= size2, got size1 {m}, size2 {n}")
+    starts: dict[tuple[int, int], bytes] = {}
+    lo = 0
+    for h, bit in zip(old.hashes, _bits_high_to_low(m), strict=True):
+        starts[(lo, lo + bit)] = h
+        lo += bit
+
+    def mth(a: int, b: int) -> bytes:
+        if a >= m:
+            return _range_root(new_leaves, a - m, b - m)
+        try:
+            return starts[(a, b)]
+        except KeyError:  # cannot happen for a well-formed PROOF; never guess a hash
+            raise ValueError(f"subtree {a}..{b} is not in the compact range of {m}") from None
+
+    proof: list[bytes] = []
+    lo, hi, rel, whole = 0, n, m, True
+    while rel != hi - lo:
+        k = _split(hi - lo)
+        if rel <= k:
+            proof.append(mth(lo + k, hi))
+            hi = lo + k
+        else:
+            proof.append(mth(lo, lo + k))
+            lo, rel, whole = lo + k, rel - k, False
+    if not whole:
+        proof.append(mth(lo, hi))
+    proof.reverse()
+    return proof
+
+
+def _bits_high_to_low(n: int) -> list[int]:
+    """The powers of two that sum to n, largest first (the compact range's subtree sizes)."""
+    return [1 << i for i in range(n.bit_length() - 1, -1, -1) if n >> i & 1]
+
+
 def _check_hashes(proof: Sequence[bytes]) -> None:
     for i, p in enumerate(proof):
         if len(p) != HASH_SIZE:
