@@ -373,3 +373,22 @@ def bearer(client: Any, username: str, password: str = REGULATOR_PASSWORD) -> di
     r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def notified_case(client: Any, regulator: dict[str, str]) -> str:
+    """A failed sample of the world's lot PJ20260301A (enterprise A), opened and notified by
+    the ``regulator`` (Authorization headers) through the API: the case id."""
+    r = client.post(
+        "/api/v1/failed-samples",
+        headers=regulator,
+        json={
+            "credit_code": BEVERAGE, "lot_code": "PJ20260301A", "test_item": "菌落总数",
+            "result": "3200", "limit": "≤100", "sampling_date": "2026-03-02",
+            "report_no": "SJ-1",
+        },
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    r = client.post(f"/api/v1/cases/{case_id}/steps", headers=regulator, json={"state": "notified"})
+    assert r.status_code == 200, r.text
+    return case_id

@@ -234,18 +234,7 @@ def test_every_route_admits_exactly_the_users_its_rule_names(app, client, engine
 
     # a case on A's lot, opened by the district and notified: A is concerned, B is not
     reg = _bearer(client, "reg_in")
-    r = client.post(
-        "/api/v1/failed-samples",
-        headers=reg,
-        json={
-            "credit_code": f.BEVERAGE, "lot_code": "PJ20260301A", "test_item": "菌落总数",
-            "result": "3200", "limit": "≤100", "sampling_date": "2026-03-02",
-            "report_no": "SJ-1",
-        },
-    )  # fmt: skip
-    assert r.status_code == 201, r.text
-    case_id = r.json()["id"]
-    client.post(f"/api/v1/cases/{case_id}/steps", headers=reg, json={"state": "notified"})
+    case_id = f.notified_case(client, reg)
     params = {**PARAMS, "case_id": case_id}
 
     callers: dict[str, TestClient] = {}

@@ -59,18 +59,7 @@ CURRENT: list[str | None] = [None]  # the enterprise's call under way; None: not
 def exercise(app: Any, client: TestClient) -> None:
     """A's admin calls every route the access rules give an enterprise, as test_access does."""
     reg = {"Authorization": "Bearer " + token(client, "reg_in")}
-    r = client.post(
-        "/api/v1/failed-samples",
-        headers=reg,
-        json={
-            "credit_code": f.BEVERAGE, "lot_code": "PJ20260301A", "test_item": "菌落总数",
-            "result": "3200", "limit": "≤100", "sampling_date": "2026-03-02",
-            "report_no": "SJ-1",
-        },
-    )  # fmt: skip
-    assert r.status_code == 201, r.text
-    case_id = r.json()["id"]
-    client.post(f"/api/v1/cases/{case_id}/steps", headers=reg, json={"state": "notified"})
+    case_id = f.notified_case(client, reg)
     params = {**PARAMS, "case_id": case_id}
     with TestClient(app, follow_redirects=False) as c:
         CURRENT[0] = "sign in"
