@@ -182,7 +182,7 @@ def read_entry(
 @router.get("/ledger/verify", response_model=VerifyPublic)
 def verify(request: Request, scope: CurrentEnterpriseUser) -> VerifyPublic:
     """Recompute the whole ledger from its stored bytes; name the first bad entry."""
-    return verify_public(verify_against_signer(request, scope.enterprise_id))
+    return verify_public(verify_against_signer(request, scope.enterprise_id)[0])
 
 
 def _list_route(table: str) -> Any:

@@ -517,7 +517,7 @@ def ledger_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -
         return format_instant(datetime.combine(day, datetime.min.time(), CST)) if day else None
 
     with Session(engine) as session:
-        report = verify_against_signer(request, eid)
+        (report,) = verify_against_signer(request, eid)
         if lot:
             seqs = _lot_seqs(session, eid, lot)
             all_entries = [

@@ -77,7 +77,7 @@ def verify(
     clock: ClockDep,
 ) -> VerifyPublic:
     """Verify an enterprise's ledger from its stored bytes, and against what was signed."""
-    report = verify_against_signer(request, enterprise.id)
+    (report,) = verify_against_signer(request, enterprise.id)
     _log(engine, regulator, {enterprise.id}, "verify the ledger", clock)
     return verify_public(report)
 
@@ -390,11 +390,11 @@ def verify_district(
         for e in session.execute(select(Enterprise).order_by(Enterprise.name)).scalars()
         if covers(regulator.authority, e.region_code)
     ]
-    reports = [verify_against_signer(request, e.id) for e in chosen]
     own = session.execute(
         select(Ledger.id).where(Ledger.credit_code == regulator.authority.credit_code)
     ).scalar_one_or_none()
-    if own is not None:  # the authority's own ledger: its cases, referrals and recalls
-        reports.append(verify_against_signer(request, own))
+    # the authority's own ledger (its cases, referrals and recalls) last
+    ids = [e.id for e in chosen] + ([own] if own is not None else [])
+    reports = verify_against_signer(request, *ids)
     _log(engine, regulator, {e.id for e in chosen}, "verify the ledger", clock)
     return [verify_public(r) for r in reports]

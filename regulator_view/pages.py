@@ -246,11 +246,11 @@ def verify_page(request: Request, user: WebUserDep, engine: EngineDep, clock: Cl
     reports: list[tuple[str, Any]] = []
     if run:
         began = time.monotonic()
-        for e in chosen:
-            reports.append((e.name, verify_public(verify_against_signer(request, e.id))))
+        named = [(e.name, e.id) for e in chosen]
         if own is not None and not only:
-            report = verify_against_signer(request, own)
-            reports.append((authority.name, verify_public(report)))
+            named.append((authority.name, own))
+        found = verify_against_signer(request, *(i for _n, i in named))
+        reports = [(n, verify_public(r)) for (n, _i), r in zip(named, found, strict=True)]
         elapsed = time.monotonic() - began
         _log(engine, _Scope(user, authority), {e.id for e in chosen}, "verify the ledger", clock)
     else:

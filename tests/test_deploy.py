@@ -21,7 +21,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,8 @@ from sqlalchemy.engine import make_url
 
 from conftest import IN_CI, PG_URL, _pg_admin, _pg_available
 
+from servers import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 VENV_BIN = Path(sys.executable).parent
@@ -44,12 +45,6 @@ SECRET = "a wrong guess 4471"
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -276,7 +271,7 @@ def docker_compose() -> str:
     tool = shutil.which("docker-compose")
     if tool is None:
         if IN_CI:
-            pytest.fail("docker-compose is missing: .ci/run installs it (apt-get)")
+            pytest.fail("docker-compose is missing: scripts/test installs it (apt-get)")
         pytest.skip("docker-compose not installed (apt-get install docker-compose)")
     return tool
 
@@ -398,7 +393,7 @@ def image_command() -> list[str]:
     return ["sh", str(sources[entry[0]]), *entry[1:], *cmd]
 
 
-@pytest.mark.slow  # the install alone: 283 s measured under load (pip resolves from file indexes)
+@pytest.mark.slow  # 51 s on a quiet machine, 171-341 s under load: the pip install of the image
 def test_the_images_command_starts_the_app_from_a_clean_venv(fresh_pg, tmp_path) -> None:
     """The build stage replayed: the COPY sources into a build folder, its RUN (python -m venv,
     pip install with the constraints file) with a temporary prefix for /opt/foodtrace; then

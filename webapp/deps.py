@@ -26,22 +26,22 @@ from foodtrace.tlog.signer import load_signed_state
 from foodtrace.verify import Report, verify_consistently
 
 
-def verify_against_signer(request: Request, ledger_id: int) -> Report:
-    """Verify one ledger from its stored bytes, and against what the platform signed.
+def verify_against_signer(request: Request, *ledger_ids: int) -> list[Report]:
+    """Verify ledgers from their stored bytes, and against what the platform signed.
 
     The checkpoint signatures are checked with the platform's keys (current and
     rotated), and the ledger against the signer's record kept beside its key:
     a database restored from an older backup under a running server is missing
     signed entries, which nothing inside the database can show. The record is
-    read before the snapshot (``verify_consistently``).
+    read once, before the ledgers' snapshots (``verify_consistently``).
     """
     signer = request.app.state.signer
-    return verify_consistently(
-        engine=request.app.state.engine,
-        ledger_id=ledger_id,
-        verifiers=signer.verifiers,
-        signed_state=load_signed_state(signer.key_file),
-    )[0]
+    keys, signed = signer.verifiers, load_signed_state(signer.key_file)
+    engine = request.app.state.engine
+    return [
+        verify_consistently(engine=engine, ledger_id=i, verifiers=keys, signed_state=signed)[0]
+        for i in ledger_ids
+    ]
 
 
 def get_engine(request: Request) -> Engine:

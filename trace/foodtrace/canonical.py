@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import rfc8785
@@ -75,55 +76,42 @@ def _check(value: Any, path: str) -> None:
     raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
 
 
-def _entry_ok(value: Any) -> bool:
-    """``_check`` without building paths: True when ``value`` may be put in an entry."""
+def _entry_key(key: str) -> bool:
+    return key.isascii()
+
+
+def _bmp_key(key: str) -> bool:
+    return key.isascii() or max(key) <= _BMP_MAX
+
+
+def _fits(value: Any, key_ok: Callable[[str], bool]) -> bool:
+    """True when the C encoder writes ``value``'s RFC 8785 bytes (see the module docstring)
+    and every object key passes ``key_ok``; False sends the caller to the exact path."""
     t = type(value)
     if t is str or t is bool or value is None:
         return True
     if t is dict:
         for k, v in value.items():
-            if type(k) is not str or not k.isascii():
+            if type(k) is not str or not key_ok(k):
                 return False
-            if type(v) is not str and not _entry_ok(v):
-                return False
-        return True
-    if t is list or t is tuple:
-        for v in value:
-            if type(v) is not str and not _entry_ok(v):
-                return False
-        return True
-    if t is int:
-        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
-    if isinstance(value, str):  # a StrEnum (a record's kind): json writes its value
-        return True
-    return False  # int/dict/list subclasses, floats, other types: the exact check decides
-
-
-def _plain(value: Any) -> bool:
-    """True when the C encoder writes ``value``'s RFC 8785 bytes (see the module docstring)."""
-    t = type(value)
-    if t is str or t is bool or value is None:
-        return True
-    if t is dict:
-        for k, v in value.items():
-            if type(k) is not str or (not k.isascii() and max(k) > _BMP_MAX):
-                return False
-            if type(v) is not str and not _plain(v):
+            if type(v) is not str and not _fits(v, key_ok):
                 return False
         return True
     if t is list or t is tuple:
         for v in value:
-            if type(v) is not str and not _plain(v):
+            if type(v) is not str and not _fits(v, key_ok):
                 return False
         return True
     if t is int:
         return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    # a StrEnum (a record's kind): json writes its value; int/dict/list subclasses,
+    # floats and other types: the exact path decides
     return isinstance(value, str)
 
 
 def dumps(value: Any) -> bytes:
     """RFC 8785 bytes of ``value``: ``rfc8785.dumps``, through the C encoder where identical."""
-    if _plain(value):
+    if _fits(value, _bmp_key):
         try:
             return _encode(value).encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: rfc8785 refuses it below
@@ -133,7 +121,7 @@ def dumps(value: Any) -> bytes:
 
 def canonical_bytes(entry: dict[str, Any]) -> bytes:
     """RFC 8785 bytes of ``entry``, after refusing floats, big integers and non-ASCII keys."""
-    if _entry_ok(entry):
+    if _fits(entry, _entry_key):
         # Only ASCII keys, strings, safe integers, bools and null: the C encoder's bytes are
         # the RFC 8785 bytes.
         try:
