@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import Role, covers
-from foodtrace.completeness import district_completeness, period
+from foodtrace.completeness import MAX_PERIOD_DAYS, district_completeness, period
 from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.records import queries
@@ -186,6 +186,8 @@ def completeness_page(
         pass
     if since > until:
         since, until = until, since
+    # the longest report is a year, ending at the asked-for last day (the page shows the period)
+    since = max(since, until - timedelta(days=MAX_PERIOD_DAYS - 1))
     with Session(engine) as session:
         authority, ents = _regulator(user, session)
         results = district_completeness(

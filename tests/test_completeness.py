@@ -66,6 +66,16 @@ def test_an_enterprise_sees_only_itself_and_bad_periods_are_refused(client, demo
         "/api/v1/completeness", params={"since": "2026-10-31", "until": "2026-10-01"}, headers=h
     )
     assert r.status_code == 422
+    # a report covers at most a year: a longer period is refused, naming the problem,
+    # rather than walking every day of it (the API fuzzer asked for 1,900 years)
+    year = {"since": "2025-10-31", "until": "2026-10-31"}
+    assert client.get("/api/v1/completeness", params=year, headers=h).status_code == 200
+    r = client.get(
+        "/api/v1/completeness", params={"since": "0149-11-21", "until": "2026-10-31"}, headers=h
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "period_too_long"
+    assert "366 days" in r.json()["detail"][0]["msg"]
     assert client.get("/api/v1/completeness").status_code == 401
     admin = _login(client, "admin")
     assert client.get("/api/v1/completeness", headers=admin).status_code == 403
@@ -654,3 +664,10 @@ def test_a_read_of_one_enterprise_is_logged_at_the_enterprises_its_links_were_ch
     # the sugar lot's sale was checked against the beverage maker's incoming checks
     assert sorted(i for i, _ in logged) == sorted([ids["sugar"], ids["beverage"]])
     assert {w for _, w in logged} == {"completeness 2026-03-01..2026-03-31"}
+
+
+def test_the_dashboard_shows_at_most_a_year_ending_at_the_asked_for_day(client, engine, clock):
+    f.regulators(engine, clock)
+    html = _page(client, "reg_yc", {"since": "0149-11-21", "until": "2026-03-10"})
+    assert "2025-03-10 – 2026-03-10" in html  # 366 days, the period the page says it shows
+    assert 'name="since" value="2025-03-10"' in html

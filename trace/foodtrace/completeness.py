@@ -729,6 +729,10 @@ def weekly_trend(results: list[EnterpriseResult], since: date, until: date) -> l
     return out
 
 
+MAX_PERIOD_DAYS = 366
+"""The longest period one completeness report covers (a year): its rules walk every day."""
+
+
 def period(now: datetime, days: int = 30) -> tuple[date, date]:
     today = local_date(now)
     return today - timedelta(days=days), today
