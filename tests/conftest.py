@@ -13,7 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg
@@ -99,16 +99,54 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+DEMO_TODAY = date(2026, 11, 1)
+"""The day the demo district of ``@pytest.mark.demo`` tests ends (its records run up to it)."""
+
+
+def _load_demo(url: str) -> None:
+    from foodtrace.demo import load_demo
+
+    engine = make_engine(url)
+    with write_session(engine) as session:
+        init_platform(session=session, name=PLATFORM, now=START)  # as the engine fixture does
+    load_demo(engine=engine, today=DEMO_TODAY)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_demo_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo district loaded once per run (it takes seconds) for the tests that read it."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    shutil.copyfile(sqlite_template, path)
+    _load_demo(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_demo_template(pg_template: str) -> Iterator[str]:
+    name = f"ft_demo_{uuid.uuid4().hex[:10]}"
+    with _pg_admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    _load_demo(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+    yield name
+    with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of a fresh, migrated database of each kind."""
+    """The URL of a fresh, migrated database of each kind; with ``@pytest.mark.demo``, a
+    copy of a database holding the demo district (``foodtrace.demo``, up to DEMO_TODAY)."""
+    demo = request.node.get_closest_marker("demo") is not None
     if request.param == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
+        template: Path = request.getfixturevalue(
+            "sqlite_demo_template" if demo else "sqlite_template"
+        )
         path = tmp_path / "test.db"
         shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
-    template_name: str = request.getfixturevalue("pg_template")
+    template_name: str = request.getfixturevalue("pg_demo_template" if demo else "pg_template")
     name = f"ft_{os.getpid()}_{next(_counter)}"
     with _pg_admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -506,18 +506,15 @@ def test_master_data_forms(page, db_url) -> None:
 
 @pytest.fixture
 def demo_site(engine, db_url) -> Iterator[str]:
-    """The demo district served, for the regulator's pages."""
-    from datetime import date
-
+    """The demo district served, for the regulator's pages (tests marked ``demo``)."""
     from foodtrace.clock import SystemClock
-    from foodtrace.demo import load_demo
 
-    load_demo(engine=engine, today=date(2026, 11, 1))
     app = create_app(Settings(database_url=db_url), clock=SystemClock(), engine=engine)
     with serving(app) as url:
         yield url
 
 
+@pytest.mark.demo
 def test_regulator_traces_a_lot_and_reads_the_completeness_dashboard(browser, demo_site, db_url):
     from foodtrace.demo import DEMO_PASSWORD
 
@@ -644,6 +641,7 @@ def _login_as(browser, site: str, username: str, width: int = 1280):
     return context, page
 
 
+@pytest.mark.demo
 def test_a_failed_sample_goes_to_closure_in_the_browser(browser, demo_site, db_url) -> None:
     from foodtrace.demo import JUICE
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -204,10 +204,8 @@ def test_a_consistently_rewritten_entry_fails_at_its_checkpoint(
     _fails(forged, key, "entry 12 .*not of")
 
 
+@pytest.mark.demo
 def test_an_exported_demo_ledger_verifies(engine, invoke, tmp_path) -> None:
-    from foodtrace.demo import load_demo
-
-    load_demo(engine=engine, today=date(2026, 11, 1))
     vkey = _vkey(invoke)
     for code in ("91370404MA3F42206T", "91370404MA3793PC3E"):  # the juice and sugar makers
         path = tmp_path / f"{code}.jsonl"

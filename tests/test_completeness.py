@@ -10,7 +10,7 @@ from sqlalchemy import select
 from foodtrace.accounts.models import Enterprise
 from foodtrace.completeness import RULES, district_completeness
 from foodtrace.db import read_session, write_session
-from foodtrace.demo import DEMO_PASSWORD, load_demo
+from foodtrace.demo import DEMO_PASSWORD
 from foodtrace.records.projection import DbStore
 
 import factories as f
@@ -18,17 +18,13 @@ import factories as f
 TODAY = date(2026, 11, 1)
 
 
-@pytest.fixture
-def demo(engine) -> None:
-    load_demo(engine=engine, today=TODAY)
-
-
 def _login(client, username: str) -> dict[str, str]:
     r = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def test_the_demo_defects_appear_and_the_weakest_come_first(client, demo) -> None:
+@pytest.mark.demo
+def test_the_demo_defects_appear_and_the_weakest_come_first(client) -> None:
     r = client.get(
         "/api/v1/completeness",
         params={"since": "2026-10-01", "until": "2026-10-31"},
@@ -56,7 +52,8 @@ def test_the_demo_defects_appear_and_the_weakest_come_first(client, demo) -> Non
     assert list(mk17["failed"]) == ["ccp_readings"]
 
 
-def test_an_enterprise_sees_only_itself_and_bad_periods_are_refused(client, demo) -> None:
+@pytest.mark.demo
+def test_an_enterprise_sees_only_itself_and_bad_periods_are_refused(client) -> None:
     h = _login(client, "juice-op")
     body = client.get(
         "/api/v1/completeness", params={"since": "2026-10-01", "until": "2026-10-31"}, headers=h
