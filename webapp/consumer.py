@@ -16,7 +16,14 @@ from fastapi.responses import JSONResponse, Response
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.clock import CST
-from foodtrace.consumer import PublicProver, find_public_lot, public_lot, public_uri
+from foodtrace.consumer import (
+    PublicLotRead,
+    PublicProver,
+    find_public_lot,
+    public_facts,
+    public_uri,
+    read_public_lot,
+)
 from foodtrace.qr import qr_png, qr_svg
 from foodtrace.records.models import Lot
 from webapp.deps import ClockDep, SessionDep, SettingsDep
@@ -48,7 +55,7 @@ CSP = (
 
 
 def _answer(
-    request: Request, found: tuple[Enterprise, Lot] | None, session: Any, now: datetime, what: str
+    request: Request, found: PublicLotRead | None, session: Any, now: datetime, what: str
 ) -> Response:
     headers = {"Content-Security-Policy": CSP}
     if found is None:
@@ -58,7 +65,7 @@ def _answer(
         page.headers.update(headers)
         return page
     prover: PublicProver = request.app.state.prover
-    data = public_lot(session, *found, prover=prover)
+    data = public_facts(session, found, prover=prover)
     if _wants_json(request):
         return JSONResponse(data)
     today = now.astimezone(CST).date().isoformat()
@@ -81,7 +88,7 @@ def lot_by_code(
     lot_code: LotCode,
 ) -> Response:
     """A lot without a GTIN (common in small workshops), by the producer's credit code."""
-    found = find_public_lot(session, credit_code=credit_code, lot_code=lot_code)
+    found = read_public_lot(session, credit_code=credit_code, lot_code=lot_code)
     return _answer(request, found, session, clock.now(), f"{credit_code} / {lot_code}")
 
 
@@ -90,7 +97,7 @@ def lot_by_gtin(
     request: Request, session: SessionDep, clock: ClockDep, gtin: Gtin, lot_code: LotCode
 ) -> Response:
     """The GS1 Digital Link URI on the package: GTIN-14 and lot."""
-    found = find_public_lot(session, gtin=gtin, lot_code=lot_code)
+    found = read_public_lot(session, gtin=gtin, lot_code=lot_code)
     return _answer(request, found, session, clock.now(), f"GTIN {gtin} / {lot_code}")
 
 

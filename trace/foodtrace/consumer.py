@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, Select, and_, exists, func, or_, select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -37,13 +37,15 @@ from foodtrace.clock import Clock
 from foodtrace.db import write_session
 from foodtrace.digital_link import lot_uri
 from foodtrace.errors import NotFound
-from foodtrace.ledger.models import Ledger
+from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.ledger.service import get_entry
 from foodtrace.records.models import Lot, Product, PublicDeclarationRow, ReleaseTest
 from foodtrace.tlog import merkle
 from foodtrace.tlog.checkpoint import TLogProof
+from foodtrace.tlog.models import SignedCheckpoint
 from foodtrace.tlog.service import (
     LedgerDamaged,
+    checkpoint_at,
     entry_proof,
     latest_checkpoint,
     leaf_hashes,
@@ -54,24 +56,107 @@ from schemas.records import PUBLIC_KINDS
 log = logging.getLogger("foodtrace.consumer")
 
 
+def _named(
+    q: Select[Any], *, credit_code: str | None, gtin: str | None, lot_code: str
+) -> Select[Any] | None:
+    """``q`` (over enterprises joined to lots) narrowed to the lot a URI names, or None."""
+    q = q.where(Lot.code == lot_code)
+    if credit_code is not None:
+        return q.where(Enterprise.credit_code == credit_code.upper())
+    if gtin is not None:
+        if not gtin.isascii() or not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
+            return None
+        # Stored GTINs are GTIN-14; a URI may write a GTIN-13 without its leading 0.
+        full = gtin.zfill(14)
+        return q.where(or_(Lot.gtin == full, Lot.gtin == full.lstrip("0")))
+    return None
+
+
 def find_public_lot(
     session: Session, *, credit_code: str | None = None, gtin: str | None = None, lot_code: str
 ) -> tuple[Enterprise, Lot] | None:
     """A lot by (credit code, lot code), or by (GTIN, lot code) as a GS1 Digital Link names it."""
     q = select(Enterprise, Lot).join(Lot, Lot.enterprise_id == Enterprise.id)
-    q = q.where(Lot.code == lot_code)
-    if credit_code is not None:
-        q = q.where(Enterprise.credit_code == credit_code.upper())
-    elif gtin is not None:
-        if not gtin.isascii() or not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
-            return None
-        # Stored GTINs are GTIN-14; a URI may write a GTIN-13 without its leading 0.
-        full = gtin.zfill(14)
-        q = q.where(or_(Lot.gtin == full, Lot.gtin == full.lstrip("0")))
-    else:
+    q = _named(q, credit_code=credit_code, gtin=gtin, lot_code=lot_code)
+    if q is None:
         return None
     row = session.execute(q).first()
     return (row[0], row[1]) if row else None
+
+
+@dataclass(frozen=True)
+class PublicLotRead:
+    """What the consumer page reads of a lot, in one statement (:func:`read_public_lot`).
+
+    ``declarations`` are the lot's public declaration entries, oldest first;
+    ``signed_size`` is the size of the ledger's latest signed checkpoint (None:
+    none yet), read in the same statement, so a proof made against it is made
+    against the latest; ``recalled`` says whether some public recall notice names
+    the lot (the notices themselves are read only then).
+    """
+
+    enterprise: Enterprise
+    lot: Lot
+    origin: str
+    declarations: tuple[Entry, ...]
+    signed_size: int | None
+    recalled: bool
+
+
+def _page_query() -> Select[Any]:
+    signed = (
+        select(func.max(SignedCheckpoint.size))
+        .where(SignedCheckpoint.ledger_id == Enterprise.id)
+        .scalar_subquery()
+    )
+    recalled = exists().where(
+        RecalledLot.credit_code == Enterprise.credit_code, RecalledLot.lot_code == Lot.code
+    )
+    return (
+        select(Enterprise, Lot, Ledger.origin, Entry, signed, recalled)
+        .join(Lot, Lot.enterprise_id == Enterprise.id)
+        .join(Ledger, Ledger.id == Enterprise.id)
+        .outerjoin(
+            PublicDeclarationRow,
+            and_(
+                PublicDeclarationRow.enterprise_id == Lot.enterprise_id,
+                PublicDeclarationRow.lot_seq == Lot.record_seq,
+            ),
+        )
+        .outerjoin(
+            Entry,
+            and_(
+                Entry.ledger_id == PublicDeclarationRow.enterprise_id,
+                Entry.seq == PublicDeclarationRow.record_seq,
+            ),
+        )
+        .order_by(Enterprise.id, Lot.record_seq, PublicDeclarationRow.record_seq)
+    )
+
+
+def _page_read(rows: list[Any]) -> PublicLotRead | None:
+    """The first lot of the rows (one row per declaration of it, or one without any)."""
+    if not rows:
+        return None
+    enterprise, lot, origin, _, signed_size, recalled = rows[0]
+    return PublicLotRead(
+        enterprise=enterprise,
+        lot=lot,
+        origin=origin,
+        declarations=tuple(r[3] for r in rows if r[1] is lot and r[3] is not None),
+        signed_size=signed_size,
+        recalled=bool(recalled),
+    )
+
+
+def read_public_lot(
+    session: Session, *, credit_code: str | None = None, gtin: str | None = None, lot_code: str
+) -> PublicLotRead | None:
+    """The lot a URI names (as :func:`find_public_lot`), with what its page shows, in one
+    statement: the lot, its ledger's origin and latest signed size, its declarations'
+    entries, and whether a recall names it."""
+    q = _named(_page_query(), credit_code=credit_code, gtin=gtin, lot_code=lot_code)
+    return None if q is None else _page_read(list(session.execute(q).all()))
 
 
 def _best_before(lot: Lot, product: Product) -> str | None:
@@ -147,6 +232,11 @@ class PublicProver:
     inclusion proof against a signed checkpoint stays valid for good, so each
     bundle is made once per entry and kept (in memory, the ``size`` most
     recently used): a page view then costs no proof computation at all.
+
+    A caller that read the ledger's latest signed size in its own statement
+    (:func:`read_public_lot`) passes it, and the checkpoint signed at that size is
+    taken from memory: a signed checkpoint never changes, so what is kept is the
+    latest one seen per ledger, used only when it is still the latest.
     """
 
     def __init__(
@@ -165,18 +255,31 @@ class PublicProver:
         self.trees = trees
         self._cache: OrderedDict[tuple[int, int], str] = OrderedDict()
         self._trees: OrderedDict[tuple[int, int], ProofTree] = OrderedDict()
-        self._origins: dict[int, str] = {}
+        self._signed: dict[int, tuple[int, str]] = {}  # ledger: (size, note), one per ledger
         self._lock = threading.Lock()
 
-    def origin(self, session: Session, ledger_id: int) -> str:
-        """A ledger's origin: fixed when the ledger is made, so read once (DESIGN.md)."""
-        origin = self._origins.get(ledger_id)
-        if origin is None:
-            origin = session.execute(
-                select(Ledger.origin).where(Ledger.id == ledger_id)
-            ).scalar_one()
-            self._origins[ledger_id] = origin
-        return origin
+    def signed(self, session: Session, ledger_id: int, size: int | None) -> tuple[int, str] | None:
+        """The ledger's latest signed checkpoint as (size, note), None if none is.
+
+        ``size`` is the latest signed size if the caller read it (then the note is
+        taken from memory when it is the one kept, else read by its key), None to
+        read the latest here.
+        """
+        if size is not None:
+            with self._lock:
+                known = self._signed.get(ledger_id)
+            if known is not None and known[0] == size:
+                return known
+            row = checkpoint_at(session=session, ledger_id=ledger_id, size=size)
+        else:
+            row = latest_checkpoint(session=session, ledger_id=ledger_id)
+        if row is None:
+            return None
+        known = (row.size, row.note)
+        with self._lock:
+            if ledger_id not in self._signed or self._signed[ledger_id][0] < row.size:
+                self._signed[ledger_id] = known
+        return known
 
     def tree(self, session: Session, ledger_id: int, size: int) -> ProofTree:
         """The ledger's tree at a signed size, kept for the ``trees`` most recently used:
@@ -199,8 +302,17 @@ class PublicProver:
         """The platform's C2SP verifier key (``name+keyid+base64``) that checks every proof."""
         return self.signer.verifier.vkey
 
-    def proofs(self, session: Session, refs: list[PublicEntryRef]) -> list[str]:
-        """The bundles of ``refs`` as text; an entry that cannot be proven now is left out."""
+    def proofs(
+        self,
+        session: Session,
+        refs: list[PublicEntryRef],
+        *,
+        signed_sizes: dict[int, int] | None = None,
+    ) -> list[str]:
+        """The bundles of ``refs`` as text; an entry that cannot be proven now is left out.
+
+        ``signed_sizes`` holds the latest signed size of ledgers the caller read it of.
+        """
         out = []
         for ref in refs:
             key = (ref.ledger_id, ref.seq)
@@ -210,7 +322,8 @@ class PublicProver:
                     self._cache.move_to_end(key)
             if text is None:
                 try:
-                    text = self.prove(session, ref).text()
+                    size = (signed_sizes or {}).get(ref.ledger_id)
+                    text = self.prove(session, ref, signed_size=size).text()
                 except (SignerError, LedgerDamaged) as exc:
                     # The page still shows the record, without the claim; verification
                     # (foodtrace verify) names what is wrong with the ledger.
@@ -223,17 +336,23 @@ class PublicProver:
             out.append(text)
         return out
 
-    def prove(self, session: Session, ref: PublicEntryRef) -> TLogProof:
-        """The bundle of one public entry; :class:`ProofError` for any other kind."""
+    def prove(
+        self, session: Session, ref: PublicEntryRef, *, signed_size: int | None = None
+    ) -> TLogProof:
+        """The bundle of one public entry; :class:`ProofError` for any other kind.
+
+        ``signed_size``: the ledger's latest signed size, if the caller read it.
+        """
         entry = get_entry(session=session, ledger_id=ref.ledger_id, seq=ref.seq)
         kind = json.loads(entry.body).get("kind")
         if kind not in PUBLIC_KINDS or entry.kind not in PUBLIC_KINDS:
             raise ProofError(f"entry {ref.seq} is a {kind}: only public entries are proven")
-        signed = latest_checkpoint(session=session, ledger_id=ref.ledger_id)
-        if signed is not None and signed.size >= ref.seq:
-            path = self.tree(session, ref.ledger_id, signed.size).inclusion_proof(ref.seq - 1)
+        signed = self.signed(session, ref.ledger_id, signed_size)
+        if signed is not None and signed[0] >= ref.seq:
+            size, note = signed
+            path = self.tree(session, ref.ledger_id, size).inclusion_proof(ref.seq - 1)
             return TLogProof(
-                index=ref.seq - 1, hashes=tuple(path), checkpoint=signed.note, extra=entry.body
+                index=ref.seq - 1, hashes=tuple(path), checkpoint=note, extra=entry.body
             )
         with write_session(self.engine) as writing:
             return entry_proof(
@@ -243,19 +362,6 @@ class PublicProver:
                 signer=self.signer,
                 clock=self.clock,
             )
-
-
-def _declaration_seqs(session: Session, enterprise: Enterprise, lot: Lot) -> list[int]:
-    return list(
-        session.execute(
-            select(PublicDeclarationRow.record_seq)
-            .where(
-                PublicDeclarationRow.enterprise_id == enterprise.id,
-                PublicDeclarationRow.lot_seq == lot.record_seq,
-            )
-            .order_by(PublicDeclarationRow.record_seq)
-        ).scalars()
-    )
 
 
 def _recall_refs(session: Session, enterprise: Enterprise, lot: Lot) -> list[PublicEntryRef]:
@@ -347,22 +453,27 @@ def public_lot(
     ``prover``) holds the tlog-proof@v1 bundles of every public entry of the lot:
     its declarations, oldest first, then the recall notices naming it.
     """
-    seqs = _declaration_seqs(session, enterprise, lot)
-    if prover is not None:
-        origin = prover.origin(session, enterprise.id)
-    else:
-        origin = session.execute(
-            select(Ledger.origin).where(Ledger.id == enterprise.id)
-        ).scalar_one()
-    if seqs:
-        entry = get_entry(session=session, ledger_id=enterprise.id, seq=seqs[-1])
-        data = _from_declaration(json.loads(entry.body)["body"])
-        data["declaration"] = {"log": origin, "seq": seqs[-1]}
+    q = _page_query().where(Lot.enterprise_id == enterprise.id, Lot.record_seq == lot.record_seq)
+    read = _page_read(list(session.execute(q).all()))
+    assert read is not None
+    return public_facts(session, read, prover=prover)
+
+
+def public_facts(
+    session: Session, read: PublicLotRead, *, prover: PublicProver | None = None
+) -> dict[str, Any]:
+    """:func:`public_lot` of a lot already read (:func:`read_public_lot`): no further
+    statement unless the lot is not released yet, a recall names it, or a proof is new."""
+    enterprise, lot = read.enterprise, read.lot
+    seqs = [entry.seq for entry in read.declarations]
+    if read.declarations:
+        data = _from_declaration(json.loads(read.declarations[-1].body)["body"])
+        data["declaration"] = {"log": read.origin, "seq": seqs[-1]}
     else:
         data = _from_tables(session, enterprise, lot)
         data["declaration"] = None
-    recall_refs = _recall_refs(session, enterprise, lot)
     # The notices are read only for a lot some public recall names (most lots: none).
+    recall_refs = _recall_refs(session, enterprise, lot) if read.recalled else []
     recalls = recalls_of_lot(session, enterprise.credit_code, lot.code) if recall_refs else []
     origins: dict[str, str] = {}
     if recalls:
@@ -380,7 +491,8 @@ def public_lot(
         for r in recalls
     ]
     refs = [PublicEntryRef(enterprise.id, s) for s in seqs] + recall_refs
-    data["proofs"] = prover.proofs(session, refs) if prover is not None else []
+    signed = {} if read.signed_size is None else {enterprise.id: read.signed_size}
+    data["proofs"] = prover.proofs(session, refs, signed_sizes=signed) if prover is not None else []
     return data
 
 
