@@ -26,7 +26,7 @@ from foodtrace.consumer import (
 )
 from foodtrace.qr import qr_png, qr_svg
 from foodtrace.records.models import Lot
-from webapp.deps import ClockDep, SessionDep, SettingsDep
+from webapp.deps import ClockDep, PublicSessionDep, SettingsDep
 from webapp.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -82,7 +82,7 @@ def _answer(
 @router.get("/lot/{credit_code}/{lot_code}")
 def lot_by_code(
     request: Request,
-    session: SessionDep,
+    session: PublicSessionDep,
     clock: ClockDep,
     credit_code: CreditCode,
     lot_code: LotCode,
@@ -94,7 +94,7 @@ def lot_by_code(
 
 @router.get("/01/{gtin}/10/{lot_code}")
 def lot_by_gtin(
-    request: Request, session: SessionDep, clock: ClockDep, gtin: Gtin, lot_code: LotCode
+    request: Request, session: PublicSessionDep, clock: ClockDep, gtin: Gtin, lot_code: LotCode
 ) -> Response:
     """The GS1 Digital Link URI on the package: GTIN-14 and lot."""
     found = read_public_lot(session, gtin=gtin, lot_code=lot_code)
@@ -118,7 +118,7 @@ def _image(found: tuple[Enterprise, Lot] | None, base_url: str, fmt: str, what: 
 
 @router.get("/qr/01/{gtin}/10/{lot_code}.{fmt}")
 def qr_by_gtin(
-    session: SessionDep, settings: SettingsDep, gtin: Gtin, lot_code: LotCode, fmt: str
+    session: PublicSessionDep, settings: SettingsDep, gtin: Gtin, lot_code: LotCode, fmt: str
 ) -> Response:
     """The QR code of a lot's GS1 Digital Link URI, as PNG or SVG."""
     found = find_public_lot(session, gtin=gtin, lot_code=lot_code)
@@ -127,7 +127,7 @@ def qr_by_gtin(
 
 @router.get("/qr/lot/{credit_code}/{lot_code}.{fmt}")
 def qr_by_code(
-    session: SessionDep,
+    session: PublicSessionDep,
     settings: SettingsDep,
     credit_code: CreditCode,
     lot_code: LotCode,

@@ -44,20 +44,35 @@ def verify_against_signer(request: Request, *ledger_ids: int) -> list[Report]:
     ]
 
 
-def get_engine(request: Request) -> Engine:
+# The three below are ``async def`` although they never wait: FastAPI runs a plain ``def``
+# dependency in the thread pool, a hand-off to a worker thread and back for an attribute read.
+
+
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
     """A read session for the request."""
+    with Session(engine) as session:
+        yield session
+
+
+def get_public_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """A read session for the public pages (a lot's page and QR code), which read in one
+    statement: on PostgreSQL each statement is its own transaction (autocommit). Under READ
+    COMMITTED a transaction gives each statement its own snapshot anyway, so its BEGIN and
+    ROLLBACK were two round trips to the database for nothing. SQLite keeps its transaction."""
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     with Session(engine) as session:
         yield session
 
@@ -78,6 +93,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+PublicSessionDep = Annotated[Session, Depends(get_public_session, scope="function")]
 # scope="function": the commit happens before the response is sent, so a 2xx
 # always means the record is on disk.
 WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
