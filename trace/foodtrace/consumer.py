@@ -25,9 +25,10 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, exists, func, or_, select
+from sqlalchemy import Engine, Select, and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -56,31 +57,54 @@ from schemas.records import PUBLIC_KINDS
 log = logging.getLogger("foodtrace.consumer")
 
 
-def _named(
-    q: Select[Any], *, credit_code: str | None, gtin: str | None, lot_code: str
-) -> Select[Any] | None:
-    """``q`` (over enterprises joined to lots) narrowed to the lot a URI names, or None."""
-    q = q.where(Lot.code == lot_code)
+def _name(
+    *, credit_code: str | None, gtin: str | None, lot_code: str
+) -> tuple[str, dict[str, str]] | None:
+    """How a URI names a lot ("credit_code" or "gtin") and the statement's parameters;
+    None for a name that can name no lot."""
     if credit_code is not None:
-        return q.where(Enterprise.credit_code == credit_code.upper())
+        return "credit_code", {"credit_code": credit_code.upper(), "lot_code": lot_code}
     if gtin is not None:
         if not gtin.isascii() or not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
             return None
         # Stored GTINs are GTIN-14; a URI may write a GTIN-13 without its leading 0.
         full = gtin.zfill(14)
-        return q.where(or_(Lot.gtin == full, Lot.gtin == full.lstrip("0")))
+        return "gtin", {"gtin": full, "gtin_short": full.lstrip("0"), "lot_code": lot_code}
     return None
+
+
+def _named(q: Select[Any], by: str) -> Select[Any]:
+    """``q`` (over enterprises joined to lots) narrowed to the lot named ``by`` (:func:`_name`)."""
+    q = q.where(Lot.code == bindparam("lot_code"))
+    if by == "credit_code":
+        return q.where(Enterprise.credit_code == bindparam("credit_code"))
+    return q.where(or_(Lot.gtin == bindparam("gtin"), Lot.gtin == bindparam("gtin_short")))
+
+
+# The statements are built once (SQLAlchemy then finds their compiled form by identity):
+# building and keying a statement of five joins cost more than half its execution's CPU.
+@cache
+def _lot_statement(by: str) -> Select[Any]:
+    return _named(select(Enterprise, Lot).join(Lot, Lot.enterprise_id == Enterprise.id), by)
+
+
+@cache
+def _page_statement(by: str) -> Select[Any]:
+    if by == "lot":
+        return _page_query().where(
+            Lot.enterprise_id == bindparam("enterprise_id"), Lot.record_seq == bindparam("lot_seq")
+        )
+    return _named(_page_query(), by)
 
 
 def find_public_lot(
     session: Session, *, credit_code: str | None = None, gtin: str | None = None, lot_code: str
 ) -> tuple[Enterprise, Lot] | None:
     """A lot by (credit code, lot code), or by (GTIN, lot code) as a GS1 Digital Link names it."""
-    q = select(Enterprise, Lot).join(Lot, Lot.enterprise_id == Enterprise.id)
-    q = _named(q, credit_code=credit_code, gtin=gtin, lot_code=lot_code)
-    if q is None:
+    named = _name(credit_code=credit_code, gtin=gtin, lot_code=lot_code)
+    if named is None:
         return None
-    row = session.execute(q).first()
+    row = session.execute(_lot_statement(named[0]), named[1]).first()
     return (row[0], row[1]) if row else None
 
 
@@ -155,8 +179,10 @@ def read_public_lot(
     """The lot a URI names (as :func:`find_public_lot`), with what its page shows, in one
     statement: the lot, its ledger's origin and latest signed size, its declarations'
     entries, and whether a recall names it."""
-    q = _named(_page_query(), credit_code=credit_code, gtin=gtin, lot_code=lot_code)
-    return None if q is None else _page_read(list(session.execute(q).all()))
+    named = _name(credit_code=credit_code, gtin=gtin, lot_code=lot_code)
+    if named is None:
+        return None
+    return _page_read(list(session.execute(_page_statement(named[0]), named[1]).all()))
 
 
 def _best_before(lot: Lot, product: Product) -> str | None:
@@ -453,8 +479,8 @@ def public_lot(
     ``prover``) holds the tlog-proof@v1 bundles of every public entry of the lot:
     its declarations, oldest first, then the recall notices naming it.
     """
-    q = _page_query().where(Lot.enterprise_id == enterprise.id, Lot.record_seq == lot.record_seq)
-    read = _page_read(list(session.execute(q).all()))
+    params = {"enterprise_id": enterprise.id, "lot_seq": lot.record_seq}
+    read = _page_read(list(session.execute(_page_statement("lot"), params).all()))
     assert read is not None
     return public_facts(session, read, prover=prover)
 
