@@ -104,14 +104,15 @@ def _qrcode_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
     return tuple(tuple(row) for row in code.get_matrix())
 
 
-# URIs of every length a lot code allows (percent-encoded, so up to 3 bytes a character),
-# and any text: versions 1 to 25, the version information blocks from version 7 on.
+# URIs of every length a lot code allows (64 characters, percent-encoded: up to 12 bytes a
+# character), and any text that fits at level H: versions 1 to 40, the version information
+# blocks from version 7 on.
 _TEXTS = st.one_of(
     st.builds(
         lambda code: lot_uri(BASE, gtin=GTIN14, lot_code=code),
-        st.text(min_size=1, max_size=200),
+        st.text(min_size=1, max_size=64),
     ),
-    st.text(min_size=1, max_size=600),
+    st.text(min_size=1, max_size=300),
 )
 
 
@@ -123,6 +124,24 @@ def test_the_symbol_is_exactly_the_one_qrcode_makes(text: str) -> None:
     from foodtrace.qr import qr_matrix
 
     assert qr_matrix(text) == _qrcode_matrix(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(_TEXTS, st.from_regex(r"[0-9A-Z $%*+./:-]{1,900}", fullmatch=True)),
+    st.sampled_from([0, 1, 2, 3]),
+)
+def test_the_codewords_are_qrcodes(text: str, error_correction: int) -> None:
+    """Every mode (numeric and alphanumeric runs too), level and version up to 40."""
+    from qrcode.util import create_data
+
+    from foodtrace.qr import _codewords
+
+    code = qrcode.QRCode(error_correction=error_correction)
+    code.add_data(text)
+    code.best_fit()
+    expected = create_data(code.version, code.error_correction, code.data_list)
+    assert _codewords(code.version, code.error_correction, code.data_list) == expected
 
 
 @settings(max_examples=40, deadline=None)

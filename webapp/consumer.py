@@ -26,7 +26,7 @@ from foodtrace.consumer import (
 )
 from foodtrace.qr import qr_png, qr_svg
 from foodtrace.records.models import Lot
-from webapp.deps import ClockDep, PublicSessionDep, SettingsDep
+from webapp.deps import ClockDep, EngineDep, SettingsDep, public_session
 from webapp.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -82,23 +82,25 @@ def _answer(
 @router.get("/lot/{credit_code}/{lot_code}")
 def lot_by_code(
     request: Request,
-    session: PublicSessionDep,
+    engine: EngineDep,
     clock: ClockDep,
     credit_code: CreditCode,
     lot_code: LotCode,
 ) -> Response:
     """A lot without a GTIN (common in small workshops), by the producer's credit code."""
-    found = read_public_lot(session, credit_code=credit_code, lot_code=lot_code)
-    return _answer(request, found, session, clock.now(), f"{credit_code} / {lot_code}")
+    with public_session(engine) as session:
+        found = read_public_lot(session, credit_code=credit_code, lot_code=lot_code)
+        return _answer(request, found, session, clock.now(), f"{credit_code} / {lot_code}")
 
 
 @router.get("/01/{gtin}/10/{lot_code}")
 def lot_by_gtin(
-    request: Request, session: PublicSessionDep, clock: ClockDep, gtin: Gtin, lot_code: LotCode
+    request: Request, engine: EngineDep, clock: ClockDep, gtin: Gtin, lot_code: LotCode
 ) -> Response:
     """The GS1 Digital Link URI on the package: GTIN-14 and lot."""
-    found = read_public_lot(session, gtin=gtin, lot_code=lot_code)
-    return _answer(request, found, session, clock.now(), f"GTIN {gtin} / {lot_code}")
+    with public_session(engine) as session:
+        found = read_public_lot(session, gtin=gtin, lot_code=lot_code)
+        return _answer(request, found, session, clock.now(), f"GTIN {gtin} / {lot_code}")
 
 
 def _image(found: tuple[Enterprise, Lot] | None, base_url: str, fmt: str, what: str) -> Response:
@@ -118,21 +120,23 @@ def _image(found: tuple[Enterprise, Lot] | None, base_url: str, fmt: str, what: 
 
 @router.get("/qr/01/{gtin}/10/{lot_code}.{fmt}")
 def qr_by_gtin(
-    session: PublicSessionDep, settings: SettingsDep, gtin: Gtin, lot_code: LotCode, fmt: str
+    engine: EngineDep, settings: SettingsDep, gtin: Gtin, lot_code: LotCode, fmt: str
 ) -> Response:
     """The QR code of a lot's GS1 Digital Link URI, as PNG or SVG."""
-    found = find_public_lot(session, gtin=gtin, lot_code=lot_code)
+    with public_session(engine) as session:
+        found = find_public_lot(session, gtin=gtin, lot_code=lot_code)
     return _image(found, settings.public_base_url, fmt, f"GTIN {gtin} / {lot_code}")
 
 
 @router.get("/qr/lot/{credit_code}/{lot_code}.{fmt}")
 def qr_by_code(
-    session: PublicSessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
     credit_code: CreditCode,
     lot_code: LotCode,
     fmt: str,
 ) -> Response:
     """The QR code of a lot named by its producer's credit code (its GS1 URI if it has a GTIN)."""
-    found = find_public_lot(session, credit_code=credit_code, lot_code=lot_code)
+    with public_session(engine) as session:
+        found = find_public_lot(session, credit_code=credit_code, lot_code=lot_code)
     return _image(found, settings.public_base_url, fmt, f"{credit_code} / {lot_code}")

@@ -21,10 +21,14 @@ from __future__ import annotations
 import struct
 import zlib
 from functools import lru_cache
+from operator import itemgetter
 
 import qrcode
+from qrcode import LUT as qrlut
+from qrcode import base as qrbase
 from qrcode import util as qrutil
 from qrcode.constants import ERROR_CORRECT_Q
+from qrcode.exceptions import DataOverflowError
 
 QUIET_ZONE = 4
 """Modules of white border around the symbol (ISO/IEC 18004 section 6.3.8)."""
@@ -46,7 +50,7 @@ def _symbol(text: str) -> tuple[str, ...]:
     code = qrcode.QRCode(error_correction=ERROR_CORRECT_Q, border=QUIET_ZONE)
     code.add_data(text)
     code.best_fit()
-    data = qrutil.create_data(code.version, code.error_correction, code.data_list)
+    data = _codewords(code.version, code.error_correction, code.data_list)
     layout = _layout(code.version, code.error_correction)
     rows, _ = layout.place(data)
     pattern = best_mask(code.version, code.error_correction, data)
@@ -60,6 +64,75 @@ def _symbol(text: str) -> tuple[str, ...]:
         + tuple(side + cells[r * n : (r + 1) * n] + side for r in range(n))
         + (blank,) * QUIET_ZONE
     )
+
+
+class _BitStream:
+    """``qrcode``'s ``BitBuffer`` as one integer: the bits put, the first most significant."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.length = 0
+
+    def put(self, num: int, length: int) -> None:
+        self.value = (self.value << length) | (num & ((1 << length) - 1))
+        self.length += length
+
+    def put_bit(self, bit: bool) -> None:
+        self.put(int(bool(bit)), 1)
+
+    def __len__(self) -> int:
+        return self.length
+
+
+def _codewords(version: int, error_correction: int, data_list: list[qrutil.QRData]) -> list[int]:
+    """``qrcode.util.create_data``: the data codewords (each segment's mode, length and
+    data, the terminator, padding) and each block's Reed-Solomon codewords, interleaved
+    (ISO/IEC 18004 sections 7.4 to 7.6). The same codewords, with the bits kept in one
+    integer and the remainder computed over GF(256) by table instead of by polynomial
+    objects."""
+    stream = _BitStream()
+    for data in data_list:
+        stream.put(data.mode, 4)
+        stream.put(len(data), qrutil.length_in_bits(data.mode, version))
+        data.write(stream)
+    blocks = qrbase.rs_blocks(version, error_correction)
+    limit = sum(block.data_count * 8 for block in blocks)
+    if len(stream) > limit:
+        raise DataOverflowError(f"Code length overflow. Data size ({len(stream)}) > {limit}")
+    stream.put(0, min(limit - len(stream), 4))  # the terminator
+    stream.put(0, -len(stream) % 8)  # to a whole codeword
+    pad = (limit - len(stream)) // 8
+    codes = stream.value.to_bytes(len(stream) // 8, "big") + (bytes((0xEC, 0x11)) * pad)[:pad]
+    data_blocks: list[bytes] = []
+    ec_blocks: list[list[int]] = []
+    offset = 0
+    for block in blocks:
+        data_blocks.append(codes[offset : offset + block.data_count])
+        offset += block.data_count
+        ec_blocks.append(_rs_remainder(data_blocks[-1], block.total_count - block.data_count))
+    out: list[int] = []
+    for i in range(max(len(b) for b in data_blocks)):
+        out.extend(b[i] for b in data_blocks if i < len(b))
+    for i in range(max(len(b) for b in ec_blocks)):
+        out.extend(b[i] for b in ec_blocks if i < len(b))
+    return out
+
+
+def _rs_remainder(data: bytes, count: int) -> list[int]:
+    """The ``count`` error correction codewords of a block: the remainder of data·x^count
+    divided by the code's generator polynomial over GF(256), by shift register."""
+    log, exp = qrbase.LOG_TABLE, qrbase.EXP_TABLE
+    generator = qrlut.rsPoly_LUT[count]  # 1, g1, ..., g_count; every g_i is non-zero
+    logs = [log[g] for g in generator[1:]]
+    rest = [0] * count
+    for code in data:
+        factor = code ^ rest[0]
+        rest = rest[1:]
+        rest.append(0)
+        if factor:
+            lf = log[factor]
+            rest = [r ^ exp[(lf + lg) % 255] for r, lg in zip(rest, logs, strict=True)]
+    return rest
 
 
 class _Layout:
@@ -122,15 +195,31 @@ class _Layout:
         self.fits11 = line * ((1 << (n - 10)) - 1)
         self.all = (1 << (n * n)) - 1
         self.above = (1 << (n * (n - 1))) - 1  # every row but the last
+        self._gathers: dict[int, tuple[itemgetter[str], itemgetter[str]]] = {}
 
     def place(self, data: list[int]) -> tuple[int, int]:
         """The codewords' bits on the data modules, unmasked (row-major, column-major);
         the remainder bits after the last codeword are light."""
         bits = len(data) * 8
-        value = int.from_bytes(bytes(data), "big")
-        placed = self.order[:bits]
-        dark = [placed[k] for k, bit in enumerate(format(value, f"0{bits}b")) if bit == "1"]
-        return _bits(dark, self.n), _bits(((c, r) for r, c in dark), self.n)
+        row_major, col_major = self._gather(bits)
+        # the codewords' bits, first first, and a light module at index ``bits``
+        stream = format(int.from_bytes(bytes(data), "big"), f"0{bits}b") + "0"
+        return int("".join(row_major(stream)), 2), int("".join(col_major(stream)), 2)
+
+    def _gather(self, bits: int) -> tuple[itemgetter[str], itemgetter[str]]:
+        """For each module, most significant bit first: which of ``bits`` codeword bits
+        is placed there (index ``bits``, a light module, for every other module)."""
+        known = self._gathers.get(bits)
+        if known is not None:
+            return known
+        n = self.n
+        row_major = [bits] * (n * n)
+        col_major = [bits] * (n * n)
+        for k, (r, c) in enumerate(self.order[:bits]):
+            row_major[n * n - 1 - (r * n + c)] = k
+            col_major[n * n - 1 - (c * n + r)] = k
+        known = self._gathers[bits] = itemgetter(*row_major), itemgetter(*col_major)
+        return known
 
 
 def _bits(cells, n: int) -> int:
