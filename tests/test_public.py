@@ -505,6 +505,65 @@ def test_the_proof_tree_gives_the_rfc_9162_path_of_every_leaf(size: int) -> None
         tree.inclusion_proof(size)
 
 
+def test_a_grown_proof_tree_is_the_tree_of_all_its_leaves() -> None:
+    """Grown from every smaller size (in one step or two), the tree holds the same hashes
+    as the tree built from all its leaves, and the tree it grew from is unchanged."""
+    from foodtrace.consumer import ProofTree
+
+    leaves = [hashlib.sha256(str(i).encode()).digest() for i in range(70)]
+    for size in [*range(1, 70), 70]:
+        whole = ProofTree(leaves[:size])
+        for m in range(size + 1):
+            base = ProofTree(leaves[:m])
+            before = [level.copy() for level in base.levels]
+            grown = base.grown(leaves[m:size])
+            assert (grown.size, grown.levels) == (size, whole.levels), (m, size)
+            assert base.levels == before
+            half = (m + size) // 2
+            twice = base.grown(leaves[m:half]).grown(leaves[half:size])
+            assert twice.levels == whole.levels, (m, half, size)
+        assert [grown.inclusion_proof(i) for i in range(size)] == [
+            whole.inclusion_proof(i) for i in range(size)
+        ]
+
+
+def test_a_grown_ledger_is_proven_from_the_tree_kept(web, engine, clock, monkeypatch) -> None:
+    """After the ledger grows and is signed again, a new lot's proof comes from the kept tree
+    grown by the new entries: the same bundle a fresh prover makes from every leaf."""
+    from foodtrace.consumer import PublicProver
+    from foodtrace.tlog.service import checkpoint
+
+    lid = f.beverage_ledger(engine, clock)
+    prover = web.app.state.prover
+    with write_session(engine) as s:  # as the background signer does
+        checkpoint(session=s, ledger_id=lid, signer=prover.signer, clock=clock)
+    assert len(web.get(PAGE, headers=JSON).json()["proofs"]) == 1  # tree at size 10 kept
+    assert list(prover._trees) == [(lid, 10)]
+    with monkeypatch.context() as m:  # from now on no tree is read from every leaf
+        m.setattr("foodtrace.consumer.leaf_hashes", None)
+        text, seq, size = _grow_and_prove(web, engine, clock, lid)
+    assert sorted(n for lid_, n in prover._trees if lid_ == lid) == [10, size]
+    fresh = PublicProver(engine=engine, signer=prover.signer, clock=clock)
+    with read_session(engine) as s:
+        assert fresh.proofs(s, [PublicEntryRef(lid, seq)]) == [text]
+
+
+def _grow_and_prove(web, engine, clock, lid: int) -> tuple[str, int, int]:
+    from foodtrace.tlog.service import checkpoint
+
+    prover = web.app.state.prover
+    f.add(engine, clock, lid, "production_lot", f.production_lot(lot_code="PJ20260302A"))
+    f.add(engine, clock, lid, "release_test", f.release_test(lot_code="PJ20260302A"))
+    clock.advance(timedelta(seconds=5))
+    with write_session(engine) as s:
+        checkpoint(session=s, ledger_id=lid, signer=prover.signer, clock=clock)
+    later = web.get(f"/01/{GTIN14}/10/PJ20260302A", headers=JSON).json()
+    [text] = later["proofs"]
+    size = verify_entry_proof(text, verifiers=[_key(web)], origin=ORIGIN).proof.checkpoint.size
+    assert size > 10
+    return text, later["declaration"]["seq"], size
+
+
 # --- the page's one-statement read, against the statements it replaced -----------------------
 
 

@@ -223,6 +223,26 @@ class ProofTree:
                 [merkle.node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
             )
 
+    def grown(self, leaves: list[bytes]) -> ProofTree:
+        """The tree of this tree's leaves followed by ``leaves``: only the hashes of the new
+        right edge are computed (O(len(leaves) + log n)); this tree is left as it is (a
+        proof may be under way on it)."""
+        tree = object.__new__(ProofTree)
+        tree.levels = [level.copy() for level in self.levels]
+        tree.levels[0].extend(leaves)
+        tree.size = len(tree.levels[0])
+        j = 0
+        while len(tree.levels[j]) > 1:
+            below = tree.levels[j]
+            if j + 1 == len(tree.levels):
+                tree.levels.append([])
+            above = tree.levels[j + 1]
+            # every pair already hashed is a pair of leaves (or subtrees) that did not change
+            for i in range(2 * len(above), len(below) - 1, 2):
+                above.append(merkle.node_hash(below[i], below[i + 1]))
+            j += 1
+        return tree
+
     def _root(self, lo: int, hi: int) -> bytes:
         """MTH(D[lo:hi]); ``lo`` is a multiple of the largest power of 2 below hi - lo."""
         n = hi - lo
@@ -247,6 +267,21 @@ class ProofTree:
                 lo, m = lo + k, m - k
         siblings.reverse()
         return siblings
+
+
+def _leaf_hashes_after(session: Session, ledger_id: int, after: int, size: int) -> list[bytes]:
+    """The stored leaf hashes of entries after+1..size, in order (as ``leaf_hashes``)."""
+    rows = session.execute(
+        select(Entry.seq, Entry.hash)
+        .where(Entry.ledger_id == ledger_id, Entry.seq > after, Entry.seq <= size)
+        .order_by(Entry.seq)
+    ).all()
+    for i, (seq, _h) in enumerate(rows, after + 1):
+        if seq != i:
+            raise LedgerDamaged(f"ledger {ledger_id} has no entry {i}")
+    if len(rows) != size - after:
+        raise LedgerDamaged(f"ledger {ledger_id} has {after + len(rows)} entries, not {size}")
+    return [bytes(h) for _seq, h in rows]
 
 
 class PublicProver:
@@ -309,14 +344,21 @@ class PublicProver:
 
     def tree(self, session: Session, ledger_id: int, size: int) -> ProofTree:
         """The ledger's tree at a signed size, kept for the ``trees`` most recently used:
-        every lot of an enterprise is proven against the same latest checkpoint."""
+        every lot of an enterprise is proven against the same latest checkpoint. When the
+        ledger has grown since a tree kept, that tree is grown by the entries after it
+        (read from its size on) rather than read again from every leaf."""
         key = (ledger_id, size)
         with self._lock:
             tree = self._trees.get(key)
             if tree is not None:
                 self._trees.move_to_end(key)
                 return tree
-        tree = ProofTree(leaf_hashes(session=session, ledger_id=ledger_id, size=size))
+            smaller = [t for (lid, n), t in self._trees.items() if lid == ledger_id and n < size]
+        if smaller:
+            base = max(smaller, key=lambda t: t.size)
+            tree = base.grown(_leaf_hashes_after(session, ledger_id, base.size, size))
+        else:
+            tree = ProofTree(leaf_hashes(session=session, ledger_id=ledger_id, size=size))
         with self._lock:
             self._trees[key] = tree
             while len(self._trees) > self.trees:
