@@ -811,6 +811,19 @@ def bench_verify(engine: Engine, dist: District, sc: Scale) -> tuple[Row, Row]:
 
 
 def bench_consumer(engine: Engine, dist: District, sc: Scale) -> Row:
+    """The consumer page and QR PNG of lots never asked for before, in-process.
+
+    Measured as the app serves them: each request sent to the ASGI app through
+    ``httpx.ASGITransport`` on one event loop (the request, the middleware, the
+    routing, the endpoint in the thread pool, the response). The same requests
+    through ``starlette.testclient.TestClient`` add the test client's own thread
+    portal (the client in one thread, the app's event loop in another, ~8
+    cross-thread calls a request); that is measured too, interleaved, on other
+    lots, and given in the note.
+    """
+    import asyncio
+
+    import httpx
     from fastapi.testclient import TestClient
 
     from foodtrace.config import Settings
@@ -821,46 +834,80 @@ def bench_consumer(engine: Engine, dist: District, sc: Scale) -> Row:
         signing_key_file=os.environ["TRACE_SIGNING_KEY_FILE"],
     )
     app = create_app(settings, clock=dist.clock)
-    page, png, first = [], [], []
     ledgers = min(len(dist.ids), CHAIN)
-    sampled = {(k % ledgers, k % sc.days) for k in range(sc.latency_samples)}
-    with TestClient(app) as client:
+    # Distinct lots (ledger, day): the first n through the app, the next n (as many as
+    # there are) through the test client; every sample is a lot never asked for before.
+    n = sc.latency_samples
+    lots = list(dict.fromkeys((k % ledgers, k % sc.days) for k in range(2 * n)))
+    direct, through_tc = lots[:n], lots[n:]
+    page: dict[str, list[float]] = {"app": [], "tc": []}
+    png: dict[str, list[float]] = {"app": [], "tc": []}
+    cpu: dict[str, list[float]] = {"page": [], "png": []}  # the process's, every thread
+    first = []
+    loop = asyncio.new_event_loop()
+    with TestClient(app) as client:  # runs the lifespan (signer, prover, checkpointer)
+        asgi = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        )
+
+        def get(how: str, path: str) -> httpx.Response:
+            if how == "tc":
+                return client.get(path)
+            return loop.run_until_complete(asgi.get(path))
+
         # Warm up: templates compiled, each sampled ledger's checkpoint signed and its
         # tree read (once per ledger and signed size, like the templates), on a lot that
         # is not sampled: every sample is a lot whose page and code were never asked for.
         for i in range(ledgers):
-            day = next((d for d in range(sc.days) if (i, d) not in sampled), None)
+            day = next((d for d in range(sc.days) if (i, d) not in lots), None)
             if day is None:
                 continue
             t = time.perf_counter()
-            client.get(f"/01/0{gtin13(i)}/10/L{day:03d}")
-            client.get(f"/qr/01/0{gtin13(i)}/10/L{day:03d}.png")
+            get("app", f"/01/0{gtin13(i)}/10/L{day:03d}")
+            get("app", f"/qr/01/0{gtin13(i)}/10/L{day:03d}.png")
             first.append((time.perf_counter() - t) * 1e3)
-        for k in range(sc.latency_samples):
-            i = k % ledgers
-            path = f"/01/0{gtin13(i)}/10/L{k % sc.days:03d}"
-            t = time.perf_counter()
-            r = client.get(path)
-            page.append((time.perf_counter() - t) * 1e3)
+        # interleaved, so that the machine's load falls on both alike
+        pairs = [("app", lot) for lot in direct]
+        for k, lot in enumerate(through_tc):
+            pairs.insert(2 * k + 1, ("tc", lot))
+        for how, (i, day) in pairs:
+            path = f"/01/0{gtin13(i)}/10/L{day:03d}"
+            t, c = time.perf_counter(), time.process_time()
+            r = get(how, path)
+            page[how].append((time.perf_counter() - t) * 1e3)
+            if how == "app":
+                cpu["page"].append((time.process_time() - c) * 1e3)
             assert r.status_code == 200, (path, r.status_code, r.text[:200])
-            t = time.perf_counter()
-            r = client.get(f"/qr{path}.png")
-            png.append((time.perf_counter() - t) * 1e3)
+            t, c = time.perf_counter(), time.process_time()
+            r = get(how, f"/qr{path}.png")
+            png[how].append((time.perf_counter() - t) * 1e3)
+            if how == "app":
+                cpu["png"].append((time.process_time() - c) * 1e3)
             assert r.status_code == 200, (path, r.status_code, r.text[:200])
-    both = [a + b for a, b in zip(page, png, strict=True)]
+        loop.run_until_complete(asgi.aclose())
+    loop.close()
+    pg, pn = page["app"], png["app"]
+    both = [a + b for a, b in zip(pg, pn, strict=True)]
+
+    def p50_95(xs: list[float]) -> str:
+        return f"{statistics.median(xs):.1f}/{pct(xs, 0.95):.1f}" if xs else "—"
+
     row = Row(
-        "consumer page and QR PNG (in-process TestClient)",
+        "consumer page and QR PNG (in-process, the ASGI app on one event loop)",
         "ms",
-        pct(page, 0.95),
-        p50=statistics.median(page),
-        p95=pct(page, 0.95),
+        pct(pg, 0.95),
+        p50=statistics.median(pg),
+        p95=pct(pg, 0.95),
         target="p95 ≤ 15 ms each",
-        note=f"page p50/p95 {statistics.median(page):.1f}/{pct(page, 0.95):.1f} ms; "
-        f"PNG p50/p95 {statistics.median(png):.1f}/{pct(png, 0.95):.1f} ms; "
-        f"both p95 {pct(both, 0.95):.1f} ms; every sample a lot not asked for before; "
+        note=f"page p50/p95 {p50_95(pg)} ms; PNG p50/p95 {p50_95(pn)} ms; "
+        f"both p95 {pct(both, 0.95):.1f} ms; CPU time of the process a request p50 page "
+        f"{statistics.median(cpu['page']):.1f}, PNG {statistics.median(cpu['png']):.1f} ms "
+        f"(steadier than wall time on a loaded machine); through TestClient (its thread portal "
+        f"added; {len(page['tc'])} other lots, interleaved) page {p50_95(page['tc'])}, "
+        f"PNG {p50_95(png['tc'])} ms; every sample a lot not asked for before; "
         f"first page + PNG of each ledger (warm-up) max {max(first, default=0):.1f} ms",
     )
-    row.met = max(pct(page, 0.95), pct(png, 0.95)) <= 15
+    row.met = max(pct(pg, 0.95), pct(pn, 0.95)) <= 15
     return row
 
 

@@ -503,3 +503,220 @@ def test_the_proof_tree_gives_the_rfc_9162_path_of_every_leaf(size: int) -> None
         )
     with pytest.raises(ValueError, match="0 <= index < size"):
         tree.inclusion_proof(size)
+
+
+def test_a_grown_proof_tree_is_the_tree_of_all_its_leaves() -> None:
+    """Grown from every smaller size (in one step or two), the tree holds the same hashes
+    as the tree built from all its leaves, and the tree it grew from is unchanged."""
+    from foodtrace.consumer import ProofTree
+
+    leaves = [hashlib.sha256(str(i).encode()).digest() for i in range(70)]
+    for size in [*range(1, 70), 70]:
+        whole = ProofTree(leaves[:size])
+        for m in range(size + 1):
+            base = ProofTree(leaves[:m])
+            before = [level.copy() for level in base.levels]
+            grown = base.grown(leaves[m:size])
+            assert (grown.size, grown.levels) == (size, whole.levels), (m, size)
+            assert base.levels == before
+            half = (m + size) // 2
+            twice = base.grown(leaves[m:half]).grown(leaves[half:size])
+            assert twice.levels == whole.levels, (m, half, size)
+        assert [grown.inclusion_proof(i) for i in range(size)] == [
+            whole.inclusion_proof(i) for i in range(size)
+        ]
+
+
+def test_a_grown_ledger_is_proven_from_the_tree_kept(web, engine, clock, monkeypatch) -> None:
+    """After the ledger grows and is signed again, a new lot's proof comes from the kept tree
+    grown by the new entries: the same bundle a fresh prover makes from every leaf."""
+    from foodtrace.consumer import PublicProver
+    from foodtrace.tlog.service import checkpoint
+
+    lid = f.beverage_ledger(engine, clock)
+    prover = web.app.state.prover
+    with write_session(engine) as s:  # as the background signer does
+        checkpoint(session=s, ledger_id=lid, signer=prover.signer, clock=clock)
+    assert len(web.get(PAGE, headers=JSON).json()["proofs"]) == 1  # tree at size 10 kept
+    assert list(prover._trees) == [(lid, 10)]
+    with monkeypatch.context() as m:  # from now on no tree is read from every leaf
+        m.setattr("foodtrace.consumer.leaf_hashes", None)
+        text, seq, size = _grow_and_prove(web, engine, clock, lid)
+    assert sorted(n for lid_, n in prover._trees if lid_ == lid) == [10, size]
+    fresh = PublicProver(engine=engine, signer=prover.signer, clock=clock)
+    with read_session(engine) as s:
+        assert fresh.proofs(s, [PublicEntryRef(lid, seq)]) == [text]
+
+
+def _grow_and_prove(web, engine, clock, lid: int) -> tuple[str, int, int]:
+    from foodtrace.tlog.service import checkpoint
+
+    prover = web.app.state.prover
+    f.add(engine, clock, lid, "production_lot", f.production_lot(lot_code="PJ20260302A"))
+    f.add(engine, clock, lid, "release_test", f.release_test(lot_code="PJ20260302A"))
+    clock.advance(timedelta(seconds=5))
+    with write_session(engine) as s:
+        checkpoint(session=s, ledger_id=lid, signer=prover.signer, clock=clock)
+    later = web.get(f"/01/{GTIN14}/10/PJ20260302A", headers=JSON).json()
+    [text] = later["proofs"]
+    size = verify_entry_proof(text, verifiers=[_key(web)], origin=ORIGIN).proof.checkpoint.size
+    assert size > 10
+    return text, later["declaration"]["seq"], size
+
+
+# --- the page's one-statement read, against the statements it replaced -----------------------
+
+
+def _page_before(session, enterprise, lot) -> dict[str, Any]:
+    """The page's facts read as before the one-statement read: a statement each for the
+    declarations, the origin, the latest declaration's entry and the recall references
+    (proofs aside: ``refs`` names the entries it proved, ``signed`` the size it proved at)."""
+    from foodtrace import consumer
+    from foodtrace.cases.service import recalls_of_lot
+    from foodtrace.ledger.models import Ledger
+    from foodtrace.tlog.service import latest_checkpoint
+
+    seqs = list(
+        session.execute(
+            select(PublicDeclarationRow.record_seq)
+            .where(
+                PublicDeclarationRow.enterprise_id == enterprise.id,
+                PublicDeclarationRow.lot_seq == lot.record_seq,
+            )
+            .order_by(PublicDeclarationRow.record_seq)
+        ).scalars()
+    )
+    origin = session.execute(select(Ledger.origin).where(Ledger.id == enterprise.id)).scalar_one()
+    if seqs:
+        entry = ledger.get_entry(session=session, ledger_id=enterprise.id, seq=seqs[-1])
+        data = consumer._from_declaration(json.loads(entry.body)["body"])
+        data["declaration"] = {"log": origin, "seq": seqs[-1]}
+    else:
+        data = consumer._from_tables(session, enterprise, lot)
+        data["declaration"] = None
+    recall_refs = consumer._recall_refs(session, enterprise, lot)
+    recalls = recalls_of_lot(session, enterprise.credit_code, lot.code) if recall_refs else []
+    codes = sorted({r["log"] for r in recalls})
+    origins = dict(
+        session.execute(
+            select(Ledger.credit_code, Ledger.origin).where(Ledger.credit_code.in_(codes))
+        ).all()
+    )
+    data["recalls"] = [
+        {
+            **{k: r[k] for k in ("case", "authority", "announced_at", "reason", "state")},
+            "entry": {"log": origins.get(r["log"]), "seq": r["seq"]},
+        }
+        for r in recalls
+    ]
+    data["refs"] = [(enterprise.id, s) for s in seqs] + [(r.ledger_id, r.seq) for r in recall_refs]
+    signed = latest_checkpoint(session=session, ledger_id=enterprise.id)
+    data["signed"] = None if signed is None else signed.size
+    return data
+
+
+# A later re-test that fails: a second declaration of the lot, saying so.
+_FAILED_RETEST = f.release_test(
+    tested_at="2026-03-01T18:00:00+08:00",
+    items=[
+        {"item": "菌落总数", "result": "300", "unit": "CFU/mL", "limit": "≤100", "passed": False},
+        {"item": "大肠菌群", "result": "<1", "unit": "CFU/mL", "limit": "≤1", "passed": True},
+    ],
+    conclusion="fail",
+)
+
+
+class _Refs:
+    """A prover that names what it is asked to prove, and at which signed size."""
+
+    def proofs(self, session, refs, *, signed_sizes=None) -> list[Any]:
+        return [(r.ledger_id, r.seq, (signed_sizes or {}).get(r.ledger_id)) for r in refs]
+
+
+def _page_now(session, read) -> dict[str, Any]:
+    from foodtrace.consumer import public_facts
+
+    data = public_facts(session, read, prover=_Refs())  # type: ignore[arg-type]
+    asked = data.pop("proofs")
+    data["refs"] = [(ledger_id, seq) for ledger_id, seq, _ in asked]
+    sizes = {size for ledger_id, _, size in asked if ledger_id == read.enterprise.id}
+    data["signed"] = sizes.pop() if sizes else read.signed_size
+    return data
+
+
+def _every_page_reads_as_before(engine) -> int:
+    """Every lot's page, read by each URI that names it, equals the statements' reading."""
+    from foodtrace.accounts.models import Enterprise
+    from foodtrace.consumer import find_public_lot, public_lot, read_public_lot
+    from foodtrace.records.models import Lot
+
+    with read_session(engine) as s:
+        pairs = s.execute(select(Enterprise, Lot).join(Lot, Lot.enterprise_id == Enterprise.id))
+        pairs = pairs.all()
+        for enterprise, lot in pairs:
+            before = _page_before(s, enterprise, lot)
+            names = [{"credit_code": enterprise.credit_code.lower()}]
+            if lot.gtin:
+                names += [{"gtin": lot.gtin}, {"gtin": lot.gtin.lstrip("0")}]
+            for name in names:
+                read = read_public_lot(s, lot_code=lot.code, **name)
+                assert read is not None, name
+                assert (read.enterprise, read.lot) == find_public_lot(s, lot_code=lot.code, **name)
+                assert (read.enterprise.id, read.lot.record_seq) == (enterprise.id, lot.record_seq)
+                assert _page_now(s, read) == before, (lot.code, name)
+            without = {k: v for k, v in before.items() if k not in ("refs", "signed")}
+            assert public_lot(s, enterprise, lot) == {**without, "proofs": []}
+            assert read_public_lot(s, credit_code=enterprise.credit_code, lot_code="NOPE") is None
+        return len(pairs)
+
+
+def test_the_one_statement_read_equals_the_statements_it_replaced(web, engine, clock) -> None:
+    """Released, unreleased, re-tested (two declarations), recalled, without a GTIN, and
+    signed at different sizes: each lot's page reads as it did with five statements."""
+    lid = f.beverage_ledger(engine, clock)
+    f.add(engine, clock, lid, "production_lot", f.production_lot(lot_code="PJ20260302A"))
+    workshop = f.register(engine, clock, f.WORKSHOP, name="小作坊")
+    for kind, data in (
+        ("supplier", f.supplier()),
+        ("product", f.product(gtin=None)),
+        ("material_check", f.material_check()),
+        ("production_lot", f.production_lot(lot_code="WS1")),
+        ("release_test", f.release_test(lot_code="WS1")),
+    ):
+        f.add(engine, clock, workshop, kind, data)
+    assert _every_page_reads_as_before(engine) == 3
+    assert web.get(PAGE, headers=JSON).status_code == 200  # signs a checkpoint
+    # a failing re-test: a second declaration of the lot, after the signed size
+    clock.advance(timedelta(hours=2))
+    f.add(engine, clock, lid, "release_test", _FAILED_RETEST)
+    assert len([d for d in _declarations(engine, lid) if d[1]["lot_code"] == "PJ20260301A"]) == 2
+    assert _every_page_reads_as_before(engine) == 3
+    clock.advance(timedelta(hours=1))
+    f.recall(engine, clock, f.BEVERAGE, "PJ20260301A")
+    f.recall(engine, clock, f.WORKSHOP, "WS1")
+    assert _every_page_reads_as_before(engine) == 3
+
+
+def test_what_changes_shows_on_the_next_view(web, engine, clock) -> None:
+    """The page keeps proofs and the latest checkpoint in memory, never facts: a re-test's
+    declaration and a recall posted after a view show on the very next view, proven."""
+    lid = f.beverage_ledger(engine, clock)
+    first = web.get(PAGE, headers=JSON).json()
+    assert (first["declaration"]["seq"], first["recalls"]) == (9, [])
+    clock.advance(timedelta(hours=2))
+    f.add(engine, clock, lid, "release_test", _FAILED_RETEST)
+    [*_, (latest, _)] = _declarations(engine, lid)
+    second = web.get(PAGE, headers=JSON).json()
+    assert second["declaration"]["seq"] == latest > 9
+    assert second["proofs"][0] == first["proofs"][0]  # the first declaration's, kept
+    case = f.recall(engine, clock, f.BEVERAGE, "PJ20260301A")
+    third = web.get(PAGE, headers=JSON).json()
+    assert [r["case"] for r in third["recalls"]] == [case]
+    assert len(third["proofs"]) == 3  # two declarations, the recall notice
+    seqs = []
+    for text in third["proofs"]:
+        proven = verify_entry_proof(text, verifiers=[_key(web)])
+        seqs.append((proven.entry["kind"], proven.entry["seq"]))
+    assert seqs[:2] == [("public_declaration", 9), ("public_declaration", latest)]
+    assert seqs[2][0] == "public_recall"
+    assert 'class="recall-banner"' in web.get(PAGE).text

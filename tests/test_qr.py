@@ -14,8 +14,11 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import pytest
+import qrcode
 import zxingcpp
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from pydantic import ValidationError
 
@@ -23,7 +26,7 @@ from foodtrace.accounts.service import Role, add_user
 from foodtrace.config import LOCAL_BASE_URL, Settings
 from foodtrace.db import write_session
 from foodtrace.digital_link import encode_segment, gtin14, lot_path, lot_uri
-from foodtrace.qr import qr_svg_path
+from foodtrace.qr import QUIET_ZONE, qr_svg_path
 from webapp.main import create_app
 
 import factories as f
@@ -91,6 +94,93 @@ def test_the_svg_path_draws_every_dark_module() -> None:
     for x, y, w in re.findall(r"M(\d+) (\d+)h(\d+)v1h-\d+z", path):
         drawn |= {(int(x) + i, int(y)) for i in range(int(w))}
     assert drawn == {(x, y) for y, row in enumerate(matrix) for x, dark in enumerate(row) if dark}
+
+
+def _qrcode_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
+    """The symbol as the qrcode package makes it on its own (mask chosen by its penalty)."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_Q, border=QUIET_ZONE)
+    code.add_data(text)
+    code.make(fit=True)
+    return tuple(tuple(row) for row in code.get_matrix())
+
+
+# URIs of every length a lot code allows (64 characters, percent-encoded: up to 12 bytes a
+# character), and any text that fits at level H: versions 1 to 40, the version information
+# blocks from version 7 on.
+_TEXTS = st.one_of(
+    st.builds(
+        lambda code: lot_uri(BASE, gtin=GTIN14, lot_code=code),
+        st.text(min_size=1, max_size=64),
+    ),
+    st.text(min_size=1, max_size=300),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_TEXTS)
+def test_the_symbol_is_exactly_the_one_qrcode_makes(text: str) -> None:
+    """The mask chosen on whole-symbol integers and the modules placed here are qrcode's
+    own (its best_mask_pattern by the same penalty rules, its map_data)."""
+    from foodtrace.qr import qr_matrix
+
+    assert qr_matrix(text) == _qrcode_matrix(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(_TEXTS, st.from_regex(r"[0-9A-Z $%*+./:-]{1,900}", fullmatch=True)),
+    st.sampled_from([0, 1, 2, 3]),
+)
+def test_the_codewords_are_qrcodes(text: str, error_correction: int) -> None:
+    """Every mode (numeric and alphanumeric runs too), level and version up to 40."""
+    from qrcode.util import create_data
+
+    from foodtrace.qr import _codewords
+
+    code = qrcode.QRCode(error_correction=error_correction)
+    code.add_data(text)
+    code.best_fit()
+    expected = create_data(code.version, code.error_correction, code.data_list)
+    assert _codewords(code.version, code.error_correction, code.data_list) == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(_TEXTS)
+def test_every_masks_penalty_is_qrcodes_lost_point(text: str) -> None:
+    from qrcode.util import lost_point
+
+    from foodtrace.qr import _layout, _penalty
+
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_Q)
+    code.add_data(text)
+    code.make(fit=True)
+    layout = _layout(code.version, code.error_correction)
+    n = layout.n
+    for pattern in range(8):
+        code.makeImpl(True, pattern)  # as qrcode scores it: format information light
+        cells = [(r, c) for r in range(n) for c in range(n) if code.modules[r][c]]
+        rows = sum(1 << (r * n + c) for r, c in cells)
+        cols = sum(1 << (c * n + r) for r, c in cells)
+        assert _penalty(rows, cols, layout) == lost_point(code.modules), pattern
+
+
+def test_the_symbol_of_each_mask_is_qrcodes() -> None:
+    """Each of the 8 masks is chosen by some lot URI, and drawn as qrcode draws it."""
+    from foodtrace.qr import qr_matrix, qr_png
+
+    chosen: dict[int, str] = {}
+    for k in range(2000):
+        text = lot_uri(BASE, gtin=GTIN14, lot_code=f"PJ{k:05d}")
+        code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_Q)
+        code.add_data(text)
+        code.make(fit=True)
+        chosen.setdefault(code.best_mask_pattern(), text)
+        if len(chosen) == 8:
+            break
+    assert sorted(chosen) == list(range(8))
+    for text in chosen.values():
+        assert qr_matrix(text) == _qrcode_matrix(text)
+        assert [b.text for b in decode(qr_png(text))] == [text]
 
 
 @pytest.mark.parametrize("module_px", [8, 3, 1])

@@ -16,10 +16,17 @@ from fastapi.responses import JSONResponse, Response
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.clock import CST
-from foodtrace.consumer import PublicProver, find_public_lot, public_lot, public_uri
+from foodtrace.consumer import (
+    PublicLotRead,
+    PublicProver,
+    find_public_lot,
+    public_facts,
+    public_uri,
+    read_public_lot,
+)
 from foodtrace.qr import qr_png, qr_svg
 from foodtrace.records.models import Lot
-from webapp.deps import ClockDep, SessionDep, SettingsDep
+from webapp.deps import ClockDep, EngineDep, SettingsDep, public_session
 from webapp.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -48,7 +55,7 @@ CSP = (
 
 
 def _answer(
-    request: Request, found: tuple[Enterprise, Lot] | None, session: Any, now: datetime, what: str
+    request: Request, found: PublicLotRead | None, session: Any, now: datetime, what: str
 ) -> Response:
     headers = {"Content-Security-Policy": CSP}
     if found is None:
@@ -58,7 +65,7 @@ def _answer(
         page.headers.update(headers)
         return page
     prover: PublicProver = request.app.state.prover
-    data = public_lot(session, *found, prover=prover)
+    data = public_facts(session, found, prover=prover)
     if _wants_json(request):
         return JSONResponse(data)
     today = now.astimezone(CST).date().isoformat()
@@ -75,23 +82,25 @@ def _answer(
 @router.get("/lot/{credit_code}/{lot_code}")
 def lot_by_code(
     request: Request,
-    session: SessionDep,
+    engine: EngineDep,
     clock: ClockDep,
     credit_code: CreditCode,
     lot_code: LotCode,
 ) -> Response:
     """A lot without a GTIN (common in small workshops), by the producer's credit code."""
-    found = find_public_lot(session, credit_code=credit_code, lot_code=lot_code)
-    return _answer(request, found, session, clock.now(), f"{credit_code} / {lot_code}")
+    with public_session(engine) as session:
+        found = read_public_lot(session, credit_code=credit_code, lot_code=lot_code)
+        return _answer(request, found, session, clock.now(), f"{credit_code} / {lot_code}")
 
 
 @router.get("/01/{gtin}/10/{lot_code}")
 def lot_by_gtin(
-    request: Request, session: SessionDep, clock: ClockDep, gtin: Gtin, lot_code: LotCode
+    request: Request, engine: EngineDep, clock: ClockDep, gtin: Gtin, lot_code: LotCode
 ) -> Response:
     """The GS1 Digital Link URI on the package: GTIN-14 and lot."""
-    found = find_public_lot(session, gtin=gtin, lot_code=lot_code)
-    return _answer(request, found, session, clock.now(), f"GTIN {gtin} / {lot_code}")
+    with public_session(engine) as session:
+        found = read_public_lot(session, gtin=gtin, lot_code=lot_code)
+        return _answer(request, found, session, clock.now(), f"GTIN {gtin} / {lot_code}")
 
 
 def _image(found: tuple[Enterprise, Lot] | None, base_url: str, fmt: str, what: str) -> Response:
@@ -111,21 +120,23 @@ def _image(found: tuple[Enterprise, Lot] | None, base_url: str, fmt: str, what: 
 
 @router.get("/qr/01/{gtin}/10/{lot_code}.{fmt}")
 def qr_by_gtin(
-    session: SessionDep, settings: SettingsDep, gtin: Gtin, lot_code: LotCode, fmt: str
+    engine: EngineDep, settings: SettingsDep, gtin: Gtin, lot_code: LotCode, fmt: str
 ) -> Response:
     """The QR code of a lot's GS1 Digital Link URI, as PNG or SVG."""
-    found = find_public_lot(session, gtin=gtin, lot_code=lot_code)
+    with public_session(engine) as session:
+        found = find_public_lot(session, gtin=gtin, lot_code=lot_code)
     return _image(found, settings.public_base_url, fmt, f"GTIN {gtin} / {lot_code}")
 
 
 @router.get("/qr/lot/{credit_code}/{lot_code}.{fmt}")
 def qr_by_code(
-    session: SessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
     credit_code: CreditCode,
     lot_code: LotCode,
     fmt: str,
 ) -> Response:
     """The QR code of a lot named by its producer's credit code (its GS1 URI if it has a GTIN)."""
-    found = find_public_lot(session, credit_code=credit_code, lot_code=lot_code)
+    with public_session(engine) as session:
+        found = find_public_lot(session, credit_code=credit_code, lot_code=lot_code)
     return _image(found, settings.public_base_url, fmt, f"{credit_code} / {lot_code}")

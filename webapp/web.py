@@ -26,7 +26,7 @@ from sqlmodel import Session
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, resolve_token
 from foodtrace.clock import CST
-from webapp.deps import EngineDep, EnterpriseScope, get_clock
+from webapp.deps import EngineDep, EnterpriseScope
 from webapp.i18n import LOCALES, describe_problem, pick_locale, translations
 
 SESSION_COOKIE = "ft_session"
@@ -98,7 +98,7 @@ def optional_web_user(request: Request, engine: EngineDep) -> WebUser | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    clock = get_clock(request)
+    clock = request.app.state.clock
     with Session(engine) as session:
         principal = resolve_token(session=session, token=token, now=clock.now())
         if principal is None:

@@ -25,9 +25,10 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, Select, and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -37,13 +38,15 @@ from foodtrace.clock import Clock
 from foodtrace.db import write_session
 from foodtrace.digital_link import lot_uri
 from foodtrace.errors import NotFound
-from foodtrace.ledger.models import Ledger
+from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.ledger.service import get_entry
 from foodtrace.records.models import Lot, Product, PublicDeclarationRow, ReleaseTest
 from foodtrace.tlog import merkle
 from foodtrace.tlog.checkpoint import TLogProof
+from foodtrace.tlog.models import SignedCheckpoint
 from foodtrace.tlog.service import (
     LedgerDamaged,
+    checkpoint_at,
     entry_proof,
     latest_checkpoint,
     leaf_hashes,
@@ -54,24 +57,132 @@ from schemas.records import PUBLIC_KINDS
 log = logging.getLogger("foodtrace.consumer")
 
 
-def find_public_lot(
-    session: Session, *, credit_code: str | None = None, gtin: str | None = None, lot_code: str
-) -> tuple[Enterprise, Lot] | None:
-    """A lot by (credit code, lot code), or by (GTIN, lot code) as a GS1 Digital Link names it."""
-    q = select(Enterprise, Lot).join(Lot, Lot.enterprise_id == Enterprise.id)
-    q = q.where(Lot.code == lot_code)
+def _name(
+    *, credit_code: str | None, gtin: str | None, lot_code: str
+) -> tuple[str, dict[str, str]] | None:
+    """How a URI names a lot ("credit_code" or "gtin") and the statement's parameters;
+    None for a name that can name no lot."""
     if credit_code is not None:
-        q = q.where(Enterprise.credit_code == credit_code.upper())
-    elif gtin is not None:
+        return "credit_code", {"credit_code": credit_code.upper(), "lot_code": lot_code}
+    if gtin is not None:
         if not gtin.isascii() or not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
             return None
         # Stored GTINs are GTIN-14; a URI may write a GTIN-13 without its leading 0.
         full = gtin.zfill(14)
-        q = q.where(or_(Lot.gtin == full, Lot.gtin == full.lstrip("0")))
-    else:
+        return "gtin", {"gtin": full, "gtin_short": full.lstrip("0"), "lot_code": lot_code}
+    return None
+
+
+def _named(q: Select[Any], by: str) -> Select[Any]:
+    """``q`` (over enterprises joined to lots) narrowed to the lot named ``by`` (:func:`_name`)."""
+    q = q.where(Lot.code == bindparam("lot_code"))
+    if by == "credit_code":
+        return q.where(Enterprise.credit_code == bindparam("credit_code"))
+    return q.where(or_(Lot.gtin == bindparam("gtin"), Lot.gtin == bindparam("gtin_short")))
+
+
+# The statements are built once (SQLAlchemy then finds their compiled form by identity):
+# building and keying a statement of five joins cost more than half its execution's CPU.
+@cache
+def _lot_statement(by: str) -> Select[Any]:
+    return _named(select(Enterprise, Lot).join(Lot, Lot.enterprise_id == Enterprise.id), by)
+
+
+@cache
+def _page_statement(by: str) -> Select[Any]:
+    if by == "lot":
+        return _page_query().where(
+            Lot.enterprise_id == bindparam("enterprise_id"), Lot.record_seq == bindparam("lot_seq")
+        )
+    return _named(_page_query(), by)
+
+
+def find_public_lot(
+    session: Session, *, credit_code: str | None = None, gtin: str | None = None, lot_code: str
+) -> tuple[Enterprise, Lot] | None:
+    """A lot by (credit code, lot code), or by (GTIN, lot code) as a GS1 Digital Link names it."""
+    named = _name(credit_code=credit_code, gtin=gtin, lot_code=lot_code)
+    if named is None:
         return None
-    row = session.execute(q).first()
+    row = session.execute(_lot_statement(named[0]), named[1]).first()
     return (row[0], row[1]) if row else None
+
+
+@dataclass(frozen=True)
+class PublicLotRead:
+    """What the consumer page reads of a lot, in one statement (:func:`read_public_lot`).
+
+    ``declarations`` are the lot's public declaration entries, oldest first;
+    ``signed_size`` is the size of the ledger's latest signed checkpoint (None:
+    none yet), read in the same statement, so a proof made against it is made
+    against the latest; ``recalled`` says whether some public recall notice names
+    the lot (the notices themselves are read only then).
+    """
+
+    enterprise: Enterprise
+    lot: Lot
+    origin: str
+    declarations: tuple[Entry, ...]
+    signed_size: int | None
+    recalled: bool
+
+
+def _page_query() -> Select[Any]:
+    signed = (
+        select(func.max(SignedCheckpoint.size))
+        .where(SignedCheckpoint.ledger_id == Enterprise.id)
+        .scalar_subquery()
+    )
+    recalled = exists().where(
+        RecalledLot.credit_code == Enterprise.credit_code, RecalledLot.lot_code == Lot.code
+    )
+    return (
+        select(Enterprise, Lot, Ledger.origin, Entry, signed, recalled)
+        .join(Lot, Lot.enterprise_id == Enterprise.id)
+        .join(Ledger, Ledger.id == Enterprise.id)
+        .outerjoin(
+            PublicDeclarationRow,
+            and_(
+                PublicDeclarationRow.enterprise_id == Lot.enterprise_id,
+                PublicDeclarationRow.lot_seq == Lot.record_seq,
+            ),
+        )
+        .outerjoin(
+            Entry,
+            and_(
+                Entry.ledger_id == PublicDeclarationRow.enterprise_id,
+                Entry.seq == PublicDeclarationRow.record_seq,
+            ),
+        )
+        .order_by(Enterprise.id, Lot.record_seq, PublicDeclarationRow.record_seq)
+    )
+
+
+def _page_read(rows: list[Any]) -> PublicLotRead | None:
+    """The first lot of the rows (one row per declaration of it, or one without any)."""
+    if not rows:
+        return None
+    enterprise, lot, origin, _, signed_size, recalled = rows[0]
+    return PublicLotRead(
+        enterprise=enterprise,
+        lot=lot,
+        origin=origin,
+        declarations=tuple(r[3] for r in rows if r[1] is lot and r[3] is not None),
+        signed_size=signed_size,
+        recalled=bool(recalled),
+    )
+
+
+def read_public_lot(
+    session: Session, *, credit_code: str | None = None, gtin: str | None = None, lot_code: str
+) -> PublicLotRead | None:
+    """The lot a URI names (as :func:`find_public_lot`), with what its page shows, in one
+    statement: the lot, its ledger's origin and latest signed size, its declarations'
+    entries, and whether a recall names it."""
+    named = _name(credit_code=credit_code, gtin=gtin, lot_code=lot_code)
+    if named is None:
+        return None
+    return _page_read(list(session.execute(_page_statement(named[0]), named[1]).all()))
 
 
 def _best_before(lot: Lot, product: Product) -> str | None:
@@ -112,6 +223,26 @@ class ProofTree:
                 [merkle.node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
             )
 
+    def grown(self, leaves: list[bytes]) -> ProofTree:
+        """The tree of this tree's leaves followed by ``leaves``: only the hashes of the new
+        right edge are computed (O(len(leaves) + log n)); this tree is left as it is (a
+        proof may be under way on it)."""
+        tree = object.__new__(ProofTree)
+        tree.levels = [level.copy() for level in self.levels]
+        tree.levels[0].extend(leaves)
+        tree.size = len(tree.levels[0])
+        j = 0
+        while len(tree.levels[j]) > 1:
+            below = tree.levels[j]
+            if j + 1 == len(tree.levels):
+                tree.levels.append([])
+            above = tree.levels[j + 1]
+            # every pair already hashed is a pair of leaves (or subtrees) that did not change
+            for i in range(2 * len(above), len(below) - 1, 2):
+                above.append(merkle.node_hash(below[i], below[i + 1]))
+            j += 1
+        return tree
+
     def _root(self, lo: int, hi: int) -> bytes:
         """MTH(D[lo:hi]); ``lo`` is a multiple of the largest power of 2 below hi - lo."""
         n = hi - lo
@@ -138,6 +269,21 @@ class ProofTree:
         return siblings
 
 
+def _leaf_hashes_after(session: Session, ledger_id: int, after: int, size: int) -> list[bytes]:
+    """The stored leaf hashes of entries after+1..size, in order (as ``leaf_hashes``)."""
+    rows = session.execute(
+        select(Entry.seq, Entry.hash)
+        .where(Entry.ledger_id == ledger_id, Entry.seq > after, Entry.seq <= size)
+        .order_by(Entry.seq)
+    ).all()
+    for i, (seq, _h) in enumerate(rows, after + 1):
+        if seq != i:
+            raise LedgerDamaged(f"ledger {ledger_id} has no entry {i}")
+    if len(rows) != size - after:
+        raise LedgerDamaged(f"ledger {ledger_id} has {after + len(rows)} entries, not {size}")
+    return [bytes(h) for _seq, h in rows]
+
+
 class PublicProver:
     """Makes, and remembers, the tlog-proof@v1 bundles of public entries.
 
@@ -147,6 +293,11 @@ class PublicProver:
     inclusion proof against a signed checkpoint stays valid for good, so each
     bundle is made once per entry and kept (in memory, the ``size`` most
     recently used): a page view then costs no proof computation at all.
+
+    A caller that read the ledger's latest signed size in its own statement
+    (:func:`read_public_lot`) passes it, and the checkpoint signed at that size is
+    taken from memory: a signed checkpoint never changes, so what is kept is the
+    latest one seen per ledger, used only when it is still the latest.
     """
 
     def __init__(
@@ -165,29 +316,49 @@ class PublicProver:
         self.trees = trees
         self._cache: OrderedDict[tuple[int, int], str] = OrderedDict()
         self._trees: OrderedDict[tuple[int, int], ProofTree] = OrderedDict()
-        self._origins: dict[int, str] = {}
+        self._signed: dict[int, tuple[int, str]] = {}  # ledger: (size, note), one per ledger
         self._lock = threading.Lock()
 
-    def origin(self, session: Session, ledger_id: int) -> str:
-        """A ledger's origin: fixed when the ledger is made, so read once (DESIGN.md)."""
-        origin = self._origins.get(ledger_id)
-        if origin is None:
-            origin = session.execute(
-                select(Ledger.origin).where(Ledger.id == ledger_id)
-            ).scalar_one()
-            self._origins[ledger_id] = origin
-        return origin
+    def signed(self, session: Session, ledger_id: int, size: int | None) -> tuple[int, str] | None:
+        """The ledger's latest signed checkpoint as (size, note), None if none is.
+
+        ``size`` is the latest signed size if the caller read it (then the note is
+        taken from memory when it is the one kept, else read by its key), None to
+        read the latest here.
+        """
+        if size is not None:
+            with self._lock:
+                known = self._signed.get(ledger_id)
+            if known is not None and known[0] == size:
+                return known
+            row = checkpoint_at(session=session, ledger_id=ledger_id, size=size)
+        else:
+            row = latest_checkpoint(session=session, ledger_id=ledger_id)
+        if row is None:
+            return None
+        known = (row.size, row.note)
+        with self._lock:
+            if ledger_id not in self._signed or self._signed[ledger_id][0] < row.size:
+                self._signed[ledger_id] = known
+        return known
 
     def tree(self, session: Session, ledger_id: int, size: int) -> ProofTree:
         """The ledger's tree at a signed size, kept for the ``trees`` most recently used:
-        every lot of an enterprise is proven against the same latest checkpoint."""
+        every lot of an enterprise is proven against the same latest checkpoint. When the
+        ledger has grown since a tree kept, that tree is grown by the entries after it
+        (read from its size on) rather than read again from every leaf."""
         key = (ledger_id, size)
         with self._lock:
             tree = self._trees.get(key)
             if tree is not None:
                 self._trees.move_to_end(key)
                 return tree
-        tree = ProofTree(leaf_hashes(session=session, ledger_id=ledger_id, size=size))
+            smaller = [t for (lid, n), t in self._trees.items() if lid == ledger_id and n < size]
+        if smaller:
+            base = max(smaller, key=lambda t: t.size)
+            tree = base.grown(_leaf_hashes_after(session, ledger_id, base.size, size))
+        else:
+            tree = ProofTree(leaf_hashes(session=session, ledger_id=ledger_id, size=size))
         with self._lock:
             self._trees[key] = tree
             while len(self._trees) > self.trees:
@@ -199,8 +370,17 @@ class PublicProver:
         """The platform's C2SP verifier key (``name+keyid+base64``) that checks every proof."""
         return self.signer.verifier.vkey
 
-    def proofs(self, session: Session, refs: list[PublicEntryRef]) -> list[str]:
-        """The bundles of ``refs`` as text; an entry that cannot be proven now is left out."""
+    def proofs(
+        self,
+        session: Session,
+        refs: list[PublicEntryRef],
+        *,
+        signed_sizes: dict[int, int] | None = None,
+    ) -> list[str]:
+        """The bundles of ``refs`` as text; an entry that cannot be proven now is left out.
+
+        ``signed_sizes`` holds the latest signed size of ledgers the caller read it of.
+        """
         out = []
         for ref in refs:
             key = (ref.ledger_id, ref.seq)
@@ -210,7 +390,8 @@ class PublicProver:
                     self._cache.move_to_end(key)
             if text is None:
                 try:
-                    text = self.prove(session, ref).text()
+                    size = (signed_sizes or {}).get(ref.ledger_id)
+                    text = self.prove(session, ref, signed_size=size).text()
                 except (SignerError, LedgerDamaged) as exc:
                     # The page still shows the record, without the claim; verification
                     # (foodtrace verify) names what is wrong with the ledger.
@@ -223,17 +404,23 @@ class PublicProver:
             out.append(text)
         return out
 
-    def prove(self, session: Session, ref: PublicEntryRef) -> TLogProof:
-        """The bundle of one public entry; :class:`ProofError` for any other kind."""
+    def prove(
+        self, session: Session, ref: PublicEntryRef, *, signed_size: int | None = None
+    ) -> TLogProof:
+        """The bundle of one public entry; :class:`ProofError` for any other kind.
+
+        ``signed_size``: the ledger's latest signed size, if the caller read it.
+        """
         entry = get_entry(session=session, ledger_id=ref.ledger_id, seq=ref.seq)
         kind = json.loads(entry.body).get("kind")
         if kind not in PUBLIC_KINDS or entry.kind not in PUBLIC_KINDS:
             raise ProofError(f"entry {ref.seq} is a {kind}: only public entries are proven")
-        signed = latest_checkpoint(session=session, ledger_id=ref.ledger_id)
-        if signed is not None and signed.size >= ref.seq:
-            path = self.tree(session, ref.ledger_id, signed.size).inclusion_proof(ref.seq - 1)
+        signed = self.signed(session, ref.ledger_id, signed_size)
+        if signed is not None and signed[0] >= ref.seq:
+            size, note = signed
+            path = self.tree(session, ref.ledger_id, size).inclusion_proof(ref.seq - 1)
             return TLogProof(
-                index=ref.seq - 1, hashes=tuple(path), checkpoint=signed.note, extra=entry.body
+                index=ref.seq - 1, hashes=tuple(path), checkpoint=note, extra=entry.body
             )
         with write_session(self.engine) as writing:
             return entry_proof(
@@ -243,19 +430,6 @@ class PublicProver:
                 signer=self.signer,
                 clock=self.clock,
             )
-
-
-def _declaration_seqs(session: Session, enterprise: Enterprise, lot: Lot) -> list[int]:
-    return list(
-        session.execute(
-            select(PublicDeclarationRow.record_seq)
-            .where(
-                PublicDeclarationRow.enterprise_id == enterprise.id,
-                PublicDeclarationRow.lot_seq == lot.record_seq,
-            )
-            .order_by(PublicDeclarationRow.record_seq)
-        ).scalars()
-    )
 
 
 def _recall_refs(session: Session, enterprise: Enterprise, lot: Lot) -> list[PublicEntryRef]:
@@ -347,22 +521,27 @@ def public_lot(
     ``prover``) holds the tlog-proof@v1 bundles of every public entry of the lot:
     its declarations, oldest first, then the recall notices naming it.
     """
-    seqs = _declaration_seqs(session, enterprise, lot)
-    if prover is not None:
-        origin = prover.origin(session, enterprise.id)
-    else:
-        origin = session.execute(
-            select(Ledger.origin).where(Ledger.id == enterprise.id)
-        ).scalar_one()
-    if seqs:
-        entry = get_entry(session=session, ledger_id=enterprise.id, seq=seqs[-1])
-        data = _from_declaration(json.loads(entry.body)["body"])
-        data["declaration"] = {"log": origin, "seq": seqs[-1]}
+    params = {"enterprise_id": enterprise.id, "lot_seq": lot.record_seq}
+    read = _page_read(list(session.execute(_page_statement("lot"), params).all()))
+    assert read is not None
+    return public_facts(session, read, prover=prover)
+
+
+def public_facts(
+    session: Session, read: PublicLotRead, *, prover: PublicProver | None = None
+) -> dict[str, Any]:
+    """:func:`public_lot` of a lot already read (:func:`read_public_lot`): no further
+    statement unless the lot is not released yet, a recall names it, or a proof is new."""
+    enterprise, lot = read.enterprise, read.lot
+    seqs = [entry.seq for entry in read.declarations]
+    if read.declarations:
+        data = _from_declaration(json.loads(read.declarations[-1].body)["body"])
+        data["declaration"] = {"log": read.origin, "seq": seqs[-1]}
     else:
         data = _from_tables(session, enterprise, lot)
         data["declaration"] = None
-    recall_refs = _recall_refs(session, enterprise, lot)
     # The notices are read only for a lot some public recall names (most lots: none).
+    recall_refs = _recall_refs(session, enterprise, lot) if read.recalled else []
     recalls = recalls_of_lot(session, enterprise.credit_code, lot.code) if recall_refs else []
     origins: dict[str, str] = {}
     if recalls:
@@ -380,7 +559,8 @@ def public_lot(
         for r in recalls
     ]
     refs = [PublicEntryRef(enterprise.id, s) for s in seqs] + recall_refs
-    data["proofs"] = prover.proofs(session, refs) if prover is not None else []
+    signed = {} if read.signed_size is None else {enterprise.id: read.signed_size}
+    data["proofs"] = prover.proofs(session, refs, signed_sizes=signed) if prover is not None else []
     return data
 
 
