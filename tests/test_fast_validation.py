@@ -260,3 +260,28 @@ def test_the_future_walk_reaches_into_lists_of_models() -> None:
     with pytest.raises(RecordError) as info:
         _not_in_future(model, NOW, ())
     assert info.value.problems[0].loc == ("items", 1, "when")
+
+
+# ------------------------------------------------------------- held rows
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"enterprise_id": 1, "record_seq": 5, "current_seq": 5, "lot_seq": 2, "ccp": "CCP1"},
+        {"record_seq": 5, "enterprise_id": 1, "current_seq": 5, "not_a_column": "dropped"},
+        {"enterprise_id": 1, "record_seq": 6, "current_seq": 6},
+    ],
+)
+def test_a_held_row_has_every_column_in_column_order(row: dict[str, Any]) -> None:
+    from foodtrace.records.projection import _COLUMNS, BatchStore
+
+    class _NoDb:
+        enterprise_id = 1
+
+    store = BatchStore(_NoDb(), fresh_from=1)  # type: ignore[arg-type]
+    store.put("ccp_readings", row, replace=False)
+    (held,) = store.rows["ccp_readings"]
+    expected = {c: row.get(c) for c in _COLUMNS["ccp_readings"]}
+    assert held == expected
+    assert list(held) == list(expected)

@@ -99,12 +99,18 @@ def _fits(value: Any, key_ok: Callable[[str], bool]) -> bool:
         if value and not (_STR_ONLY.issuperset(map(type, value)) and key_ok("".join(value))):
             return False
         for v in value.values():
-            if type(v) is not str and not _fits(v, key_ok):
+            tv = type(v)
+            if tv is str or (tv is int and -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER):
+                continue
+            if not _fits(v, key_ok):
                 return False
         return True
     if t is list or t is tuple:
         for v in value:
-            if type(v) is not str and not _fits(v, key_ok):
+            tv = type(v)
+            if tv is str or (tv is int and -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER):
+                continue
+            if not _fits(v, key_ok):
                 return False
         return True
     if t is int:
