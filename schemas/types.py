@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from schemas.identifiers import (
@@ -41,7 +41,9 @@ def clean_text(value: Any) -> Any:
     """NFC-normalise text and refuse control characters other than tab and newline."""
     if not isinstance(value, str):
         return value
-    value = unicodedata.normalize("NFC", value).strip()
+    if not value.isascii():  # ASCII text is its own NFC
+        value = unicodedata.normalize("NFC", value)
+    value = value.strip()
     match = _CONTROL.search(value)
     if match:
         raise problem(
@@ -52,20 +54,26 @@ def clean_text(value: Any) -> Any:
     return value
 
 
+# The length and pattern constraints sit inside the ``BeforeValidator`` (after it in
+# ``Annotated``): pydantic-core then checks them in its compiled ``str`` validator, after
+# clean_text. Placed outside, pydantic wraps the field in Python validators, called per
+# field of every record (errors: string_too_short / string_too_long, with the limit).
 def _short_text(max_length: int) -> Any:
-    return Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_length=max_length)]
+    return Annotated[
+        str, StringConstraints(min_length=1, max_length=max_length), BeforeValidator(clean_text)
+    ]
 
 
 Name = _short_text(200)
 """A name, a code or a short label: 1-200 characters."""
 Code = Annotated[
     str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[^\s/?#%\\]+$"),
     BeforeValidator(clean_text),
-    Field(min_length=1, max_length=64, pattern=r"^[^\s/?#%\\]+$"),
 ]
 """An identifier the enterprise chooses (lot code, product code): no spaces or URL
 delimiters, because it appears in paths and GS1 Digital Link URIs."""
-Note = Annotated[str, BeforeValidator(clean_text), Field(max_length=4000)]
+Note = Annotated[str, StringConstraints(max_length=4000), BeforeValidator(clean_text)]
 """Free text: up to 4000 characters, may be empty."""
 
 _DECIMAL_RE = re.compile(r"^-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,6})?$")
@@ -106,7 +114,7 @@ DecimalStr = Annotated[str, BeforeValidator(_decimal_string)]
 """A decimal number as a string, e.g. ``"121.5"``; integers are accepted and converted."""
 Quantity = Annotated[str, BeforeValidator(_decimal_string), AfterValidator(_positive)]
 """A decimal quantity greater than zero."""
-Unit = Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_length=20)]
+Unit = Annotated[str, StringConstraints(min_length=1, max_length=20), BeforeValidator(clean_text)]
 """A unit of measure as written on the record: kg, g, L, 瓶, 箱, °C, CFU/mL …"""
 
 
@@ -123,6 +131,9 @@ def _to_utc(value: datetime) -> datetime:
 def format_instant(value: datetime) -> str:
     """RFC 3339 in UTC with a ``Z``, microseconds only when present."""
     value = value.astimezone(UTC)
+    if value.year >= 1000:
+        # the same text as the strftime below: isoformat writes .ffffff only when non-zero
+        return value.replace(tzinfo=None).isoformat() + "Z"
     if value.microsecond:
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -21,7 +21,7 @@ from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, covers, resolve_token
 from foodtrace.clock import Clock
 from foodtrace.config import Settings
-from foodtrace.db import WRITE_OPTION
+from foodtrace.db import WRITE_OPTION, single_read_engine
 from foodtrace.ledger.models import Ledger
 from foodtrace.tlog.signer import load_signed_state
 from foodtrace.verify import Report, verify_consistently
@@ -128,7 +128,7 @@ def current_principal(
     """The user behind the bearer token; 401 without valid credentials."""
     if not token:
         raise _unauthorized("not authenticated: send Authorization: Bearer <token>")
-    with Session(engine) as session:
+    with Session(single_read_engine(engine)) as session:  # resolve_token sends one SELECT
         principal = resolve_token(session=session, token=token, now=clock.now())
     if principal is None:
         raise _unauthorized("the token is unknown, expired or revoked")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +15,41 @@ from foodtrace.canonical import CanonicalError
 from foodtrace.errors import AccessDenied, Conflict, NotFound, RecordError
 
 _NAMED = re.compile(r"^([a-z_]+)(?: or [a-z_]+)?: (.+)$", re.S)
+
+
+class NoControlCharactersInUrls:
+    """Refuse (422) a URL whose path or query decodes to a control character.
+
+    A pure ASGI middleware: ``@app.middleware("http")`` (Starlette's
+    ``BaseHTTPMiddleware``) runs every request's app in a task of its own and
+    streams the response through a queue, a cost paid on every API call.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            url = Request(scope).url
+            target = unquote(url.path) + unquote(url.query)
+            if any(
+                ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in target
+            ):
+                response = JSONResponse(
+                    {
+                        "detail": [
+                            {
+                                "loc": ["path"],
+                                "msg": "control characters are not allowed in URLs",
+                                "type": "control_character",
+                            }
+                        ]
+                    },
+                    status_code=422,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
@@ -63,25 +100,7 @@ def install(app: FastAPI) -> None:
             )
         raise exc
 
-    @app.middleware("http")
-    async def _no_control_characters_in_urls(request: Request, call_next):  # type: ignore[no-untyped-def]
-        from urllib.parse import unquote
-
-        target = unquote(request.url.path) + unquote(request.url.query)
-        if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in target):
-            return JSONResponse(
-                {
-                    "detail": [
-                        {
-                            "loc": ["path"],
-                            "msg": "control characters are not allowed in URLs",
-                            "type": "control_character",
-                        }
-                    ]
-                },
-                status_code=422,
-            )
-        return await call_next(request)
+    app.add_middleware(NoControlCharactersInUrls)
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

@@ -84,6 +84,9 @@ def _bmp_key(key: str) -> bool:
     return key.isascii() or max(key) <= _BMP_MAX
 
 
+_STR_ONLY = frozenset({str})
+
+
 def _fits(value: Any, key_ok: Callable[[str], bool]) -> bool:
     """True when the C encoder writes ``value``'s RFC 8785 bytes (see the module docstring)
     and every object key passes ``key_ok``; False sends the caller to the exact path."""
@@ -91,15 +94,23 @@ def _fits(value: Any, key_ok: Callable[[str], bool]) -> bool:
     if t is str or t is bool or value is None:
         return True
     if t is dict:
-        for k, v in value.items():
-            if type(k) is not str or not key_ok(k):
-                return False
-            if type(v) is not str and not _fits(v, key_ok):
+        # The keys at once: all exactly str (no subclass), and the rule holds of their
+        # concatenation exactly when it holds of each (both rules are "every character ...").
+        if value and not (_STR_ONLY.issuperset(map(type, value)) and key_ok("".join(value))):
+            return False
+        for v in value.values():
+            tv = type(v)
+            if tv is str or (tv is int and -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER):
+                continue
+            if not _fits(v, key_ok):
                 return False
         return True
     if t is list or t is tuple:
         for v in value:
-            if type(v) is not str and not _fits(v, key_ok):
+            tv = type(v)
+            if tv is str or (tv is int and -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER):
+                continue
+            if not _fits(v, key_ok):
                 return False
         return True
     if t is int:

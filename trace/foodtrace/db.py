@@ -11,11 +11,14 @@ connection begins with ``BEGIN IMMEDIATE`` on SQLite.
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -48,7 +51,53 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000, pool_size: int = 10)
                 conn.exec_driver_sql("BEGIN")
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    _ping_idle_connections(engine)
+    return engine
+
+
+PING_AFTER_IDLE_S = 0.5
+"""A pooled connection idle for longer than this is pinged when checked out (HikariCP's
+``aliveBypassWindowMs`` is the same 500 ms)."""
+
+_LAST_USED = "foodtrace_last_used"
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """``pool_pre_ping``, except for a connection checked in less than
+    :data:`PING_AFTER_IDLE_S` ago.
+
+    ``pool_pre_ping`` sends a ``SELECT 1`` on every checkout: one more round trip
+    for each request's session (an authenticated write checks out two), although
+    a connection that served a request a moment ago was alive then. A connection
+    that sat idle longer, or that psycopg knows is closed, is pinged (or
+    dropped) as before: a failed ping invalidates the pool, and the pool
+    replaces the connection and tries again. A connection lost within the
+    window fails its statement instead, and SQLAlchemy then invalidates the pool
+    (what it does for a connection lost during a request).
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if getattr(dbapi_connection, "closed", False):
+            raise exc.DisconnectionError("the connection is closed")
+        if time.monotonic() - record.info.get(_LAST_USED, 0.0) < PING_AFTER_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as err:
+            # as pool_pre_ping does: the server may have restarted, drop every connection
+            raise exc.InvalidatePoolError(f"the ping failed: {err}") from err
 
 
 def is_write_connection(conn: Connection) -> bool:
@@ -66,6 +115,25 @@ def write_session(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+_SINGLE_READS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def single_read_engine(engine: Engine) -> Engine:
+    """``engine`` for a session that sends one SELECT and needs no transaction around it.
+
+    On PostgreSQL its connections are in autocommit: the statement is its own
+    transaction, and the round trips of ``BEGIN`` and ``ROLLBACK`` are saved
+    (the bearer-token lookup of every API request). A single statement sees one
+    snapshot either way. On SQLite, ``engine`` itself.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    found = _SINGLE_READS.get(engine)
+    if found is None:
+        found = _SINGLE_READS[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return found
 
 
 @contextmanager

@@ -216,22 +216,33 @@ class Principal:
 def resolve_token(*, session: Session, token: str, now: datetime) -> Principal | None:
     """The principal behind a bearer token, or None if it is unknown, expired or revoked."""
     digest = _token_hash(token)
-    row = session.execute(
-        select(ApiToken, User)
+    # The columns, not the two ORM objects: asked on every API request, and nothing
+    # here is changed through the session.
+    tok = session.execute(
+        select(
+            ApiToken.token_hash,
+            ApiToken.revoked,
+            ApiToken.expires_at,
+            User.id,
+            User.username,
+            User.role,
+            User.enterprise_id,
+            User.authority_id,
+            User.active,
+        )
         .join(User, User.id == ApiToken.user_id)
         .where(ApiToken.token_hash == digest)
     ).first()
-    if row is None:
+    if tok is None:
         return None
-    tok, user = row
-    if not hmac.compare_digest(tok.token_hash, digest) or tok.revoked or not user.active:
+    if not hmac.compare_digest(tok.token_hash, digest) or tok.revoked or not tok.active:
         return None
     if (
         tok.expires_at is not None
         and datetime.fromisoformat(tok.expires_at.replace("Z", "+00:00")) <= now
     ):
         return None
-    return Principal(user.id, user.username, Role(user.role), user.enterprise_id, user.authority_id)
+    return Principal(tok.id, tok.username, Role(tok.role), tok.enterprise_id, tok.authority_id)
 
 
 def enterprise_by_code(*, session: Session, credit_code: str) -> Enterprise:

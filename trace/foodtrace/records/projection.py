@@ -173,8 +173,13 @@ class DbStore:
         return self.session.info.setdefault(_FIND_CACHE, {})
 
     def find(self, table: str, **where: Any) -> list[Row]:
-        cols = tuple(sorted(where))
-        key = (self.enterprise_id, table, cols, tuple(where[c] for c in cols))
+        if len(where) == 1:  # the usual lookup: a code, a record seq
+            ((col, value),) = where.items()
+            cols: tuple[str, ...] = (col,)
+            key = (self.enterprise_id, table, cols, (value,))
+        else:
+            cols = tuple(sorted(where))
+            key = (self.enterprise_id, table, cols, tuple(where[c] for c in cols))
         cache = self._cache()
         rows = cache.get(key)
         if rows is None:
@@ -384,7 +389,11 @@ class BatchStore:
             self.db.put(table, row, replace=True)
             return
         # Every column, as the database would return the row (all defaults are NULL).
-        full = {c: row.get(c) for c in _COLUMNS[table]}
+        if _COLUMN_SETS[table].issuperset(row):  # in column order, as below
+            full = dict.fromkeys(_COLUMNS[table])
+            full.update(row)
+        else:
+            full = {c: row.get(c) for c in _COLUMNS[table]}
         self.held.put(table, full, replace=False)
         self.rows.setdefault(table, []).append(full)
 
@@ -425,6 +434,7 @@ class BatchStore:
 
 
 _COLUMNS = {name: tuple(c.name for c in t.columns) for name, t in TABLES.items()}
+_COLUMN_SETS = {name: frozenset(cols) for name, cols in _COLUMNS.items()}
 SEQ_COLUMNS = frozenset(
     {
         "record_seq",

@@ -113,10 +113,14 @@ def _future(
         return
     if isinstance(value, BaseModel):
         for name, v in value.__dict__.items():  # the model's fields, in order
-            _future(v, now, latest, today, (*loc, name))
+            t = type(v)
+            if t is not str and t is not int and t is not bool and v is not None:
+                _future(v, now, latest, today, (*loc, name))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _future(v, now, latest, today, (*loc, i))
+            t = type(v)
+            if t is not str and t is not int and t is not bool and v is not None:
+                _future(v, now, latest, today, (*loc, i))
     elif isinstance(value, datetime):
         if value > latest:
             raise RecordError.at(
