@@ -29,7 +29,7 @@ import hashlib
 import json
 import multiprocessing
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -415,6 +415,27 @@ def _rows_agree(expected: Mapping[Any, Row], stored: Mapping[Any, Row]) -> bool:
     return True
 
 
+def _stored_rows(
+    conn: Any, name: str, table: Any, ledger_id: int
+) -> tuple[tuple[str, ...], Iterable[Sequence[Any]]]:
+    """The ledger's rows of a derived table, as tuples of its columns.
+
+    On PostgreSQL straight from the driver in binary format (a CCP reading's row
+    per entry: no SQLAlchemy row each). The columns are integers, text and
+    booleans, which psycopg returns as SQLAlchemy would.
+    """
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        cols = tuple(c.name for c in table.columns)
+        with conn.connection.driver_connection.cursor(binary=True) as cur:
+            quoted = ", ".join(f'"{c}"' for c in cols)  # "limit" is a column of cases
+            cur.execute(
+                f'SELECT {quoted} FROM "{name}" WHERE "{owner_column(name)}" = %s', (ledger_id,)
+            )
+            return cols, cur.fetchall()
+    result = conn.execute(select(table).where(table.c[owner_column(name)] == ledger_id))
+    return tuple(result.keys()), result
+
+
 def _compare_derived(
     session: Session, ledger_id: int, memory: MemoryStore, bad: Any, last: int
 ) -> None:
@@ -440,10 +461,9 @@ def _compare_derived(
     for name, table in TABLES.items():
         if name not in held and not memory.tables.get(name):
             continue
-        result = conn.execute(select(table).where(table.c[owner_column(name)] == ledger_id))
-        cols = tuple(result.keys())
+        cols, rows = _stored_rows(conn, name, table, ledger_id)
         at = [cols.index(k) for k in primary_key(name)]
-        stored = {tuple([r[i] for i in at]): dict(zip(cols, r, strict=True)) for r in result}
+        stored = {tuple([r[i] for i in at]): dict(zip(cols, r, strict=True)) for r in rows}
         expected = memory.tables.get(name, {})
         if "current_seq" in cols:
             seqs = [r["current_seq"] or 0 for r in stored.values()]
