@@ -32,6 +32,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Engine, func, literal, select, union_all
@@ -113,6 +114,7 @@ def _raw(value: Any) -> bytes:
 
 
 _CCP = str(RecordKind.CCP_RECORD)
+_ENVELOPE = itemgetter("seq", "kind", "prev_hash", "recorded_at", "event_time", "v", "log")
 
 SignedState = Mapping[str, tuple[int, bytes]]
 """The signer's last signed (size, root) per origin (``tlog.signer.load_signed_state``)."""
@@ -158,6 +160,7 @@ def verify_ledger(
     checkpoints = _Checkpoints(session, head, keys, bad)
     checkpoints.reached(tree)
     last_signed = _LastSigned((signed_state or {}).get(head.origin), bad)
+    due = min(checkpoints.due(), last_signed.due())
     origin = head.origin
     direct = DirectReplay(memory)
     remember = memory.remember
@@ -180,8 +183,10 @@ def verify_ledger(
             stored_prev = _raw(stored_prev)
         digest = leaf_hash(data)
         tree.append(digest)
-        checkpoints.reached(tree)
-        last_signed.reached(tree)
+        if tree.size == due:  # a stored checkpoint's size or the signer's: check the root
+            checkpoints.reached(tree)
+            last_signed.reached(tree)
+            due = min(checkpoints.due(), last_signed.due())
         if digest != stored_hash:
             bad(
                 Problem(
@@ -210,21 +215,24 @@ def verify_ledger(
         if not canonical:
             bad(Problem(seq, "canonical", "stored bytes are not the RFC 8785 form of the entry"))
         prev_hex = stored_prev.hex()
-        env_kind = env.get("kind")
-        if not (  # every envelope field as the row states it (the usual case, checked at once)
-            env.get("seq") == seq
-            and env_kind == kind
-            and env.get("prev_hash") == prev_hex
-            and env.get("recorded_at") == recorded_at
-            and env.get("event_time") == event_time
-            and env.get("v") == ENTRY_VERSION
-            and env.get("log") == origin
-        ):
+        try:  # every envelope field as the row states it (the usual case, checked at once)
+            usual = _ENVELOPE(env) == (
+                seq,
+                kind,
+                prev_hex,
+                recorded_at,
+                event_time,
+                ENTRY_VERSION,
+                origin,
+            )
+        except KeyError:
+            usual = False
+        if not usual:
             for name, in_bytes, in_row in (
                 ("v", env.get("v"), ENTRY_VERSION),
                 ("log", env.get("log"), head.origin),
                 ("seq", env.get("seq"), seq),
-                ("kind", env_kind, kind),
+                ("kind", env.get("kind"), kind),
                 ("recorded_at", env.get("recorded_at"), recorded_at),
                 ("event_time", env.get("event_time"), event_time),
                 ("prev_hash", env.get("prev_hash"), prev_hex),
@@ -248,7 +256,7 @@ def verify_ledger(
                 )
             )
         body = env.get("body") or {}
-        entry_kind = str(env_kind)
+        entry_kind = str(env.get("kind"))
         remember(seq, entry_kind, body)
         # A CCP reading (most entries) straight to its row when it applies cleanly; the
         # generic replay otherwise, which also names what does not apply.
@@ -300,6 +308,10 @@ class _LastSigned:
         self.bad = bad
         self.done = self.size == 0
 
+    def due(self) -> int | float:
+        """The tree size at which :meth:`reached` has something to check (inf: none)."""
+        return float("inf") if self.done else self.size
+
     def reached(self, tree: CompactRange) -> None:
         if self.done or tree.size != self.size:
             return
@@ -349,6 +361,10 @@ class _Checkpoints:
         self.bad = bad
         self.checked = 0
         self.last_good = 0
+
+    def due(self) -> int | float:
+        """The tree size at which :meth:`reached` has something to check (inf: none)."""
+        return self.pending[-1].size if self.pending else float("inf")
 
     def reached(self, tree: CompactRange) -> None:
         while self.pending and self.pending[-1].size == tree.size:

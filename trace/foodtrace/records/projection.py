@@ -325,6 +325,17 @@ class MemoryStore:
         for cols, idx in self._by_table.get(table, ()):
             idx[tuple([row[c] for c in cols])].add(pk)
 
+    def put_new(self, table: str, row: Row) -> None:
+        """``put(table, row, replace=False)`` of a row the caller hands over (kept, not copied)."""
+        pk = tuple([row[k] for k in _PRIMARY_KEYS[table]])
+        rows = self.tables[table]
+        if pk in rows:
+            raise RecordError.at(msg=f"duplicate derived row {table}{pk}", type="duplicate")
+        self.versions[table] += 1
+        rows[pk] = row
+        for cols, idx in self._by_table.get(table, ()):
+            idx[tuple([row[c] for c in cols])].add(pk)
+
     def delete(self, table: str, **where: Any) -> None:
         self.versions[table] += 1
         for row in self.find(table, **where):
@@ -1380,9 +1391,10 @@ def apply_entry(store: Store, seq: int, kind: str, body: Row) -> Applied:
 # ------------------------------------------------- the replay's fast path
 
 
-_Point = tuple[int, datetime, Row]
+_Point = tuple[int, datetime, bool, Any, Decimal | None, Decimal | None]
 """What a CCP reading needs of its lot and plan: the lot's seq, the earliest instant a
-reading of it may have (a day before its start), the plan's parameter."""
+reading of it may have (a day before its start), whether the parameter is measured, and
+then its unit and limits (as decimals; None: no such limit)."""
 
 
 class DirectReplay:
@@ -1399,9 +1411,10 @@ class DirectReplay:
     raise (no such lot, a CCP or parameter not in the plan, a unit that does not
     match, a missing value, a reading before its lot, a body that is not an
     object) returns False, and the caller applies the entry the generic way,
-    which raises exactly as before. Warnings (an open deviation) are not kept:
-    a replay discards them. ``tests/test_direct_replay.py`` compares the rows of
-    both ways on generated readings.
+    which raises exactly as before (so does a plan whose limits are not decimals,
+    even where ``_ccp_record`` would not have needed one). Warnings (an open
+    deviation) are not kept: a replay discards them. ``tests/test_direct_replay.py``
+    compares the rows of both ways on generated readings.
     """
 
     def __init__(self, store: MemoryStore) -> None:
@@ -1424,7 +1437,12 @@ class DirectReplay:
         param = next((p for p in point["parameters"] if p["code"] == parameter), None)
         if param is None:
             return None
-        return lot["record_seq"], instant(lot["started_at"]) - timedelta(days=1), param
+        earliest = instant(lot["started_at"]) - timedelta(days=1)
+        if param["kind"] != "numeric":
+            return lot["record_seq"], earliest, False, None, None, None
+        low = dec(param["min"]) if "min" in param else None
+        high = dec(param["max"]) if "max" in param else None
+        return lot["record_seq"], earliest, True, param["unit"], low, high
 
     def ccp_record(self, seq: int, b: Row) -> bool:
         """Put the reading's row and return True, or return False having changed nothing."""
@@ -1440,14 +1458,13 @@ class DirectReplay:
                 found = self.points[key] = self._point(*key)
             if found is None:
                 return False
-            lot_seq, earliest, param = found
-            if param["kind"] == "numeric":
-                if "value" not in b or b.get("unit") != param["unit"]:
+            lot_seq, earliest, numeric, unit, low, high = found
+            if numeric:
+                if "value" not in b or b.get("unit") != unit:
                     return False
                 value = dec(b["value"])
-                deviation = ("min" in param and value < dec(param["min"])) or (
-                    "max" in param and value > dec(param["max"])
-                )
+                # _ccp_record: ("min" in param and value < min) or ("max" in param and value > max)
+                deviation = (low is not None and value < low) or (high is not None and value > high)
             else:
                 if "result" not in b:
                     return False
@@ -1456,7 +1473,7 @@ class DirectReplay:
                 return False
         except Exception:  # noqa: BLE001 - the generic way raises it, or its own error
             return False
-        self.store.put(
+        self.store.put_new(
             "ccp_readings",
             {
                 "enterprise_id": self.store.enterprise_id,
@@ -1472,6 +1489,5 @@ class DirectReplay:
                 "deviation": deviation,
                 "corrective_action": b.get("corrective_action"),
             },
-            replace=False,
         )
         return True
