@@ -379,13 +379,13 @@ def entry_tuples(
         if not raw.autocommit:  # type: ignore[union-attr]
             name = f"foodtrace_entries_{next(_CURSOR_NAMES)}"
             with raw.cursor(name=name, binary=True) as cur:  # type: ignore[union-attr]
-                cur.itersize = batch
                 cur.execute(
                     "SELECT seq, kind, event_time, recorded_at, prev_hash, hash, body "
                     "FROM entries WHERE ledger_id = %s ORDER BY seq",
                     (ledger_id,),
                 )
-                yield from cur
+                while rows := cur.fetchmany(batch):  # a list each: no Python call per row
+                    yield from rows
             return
     table = Entry.__table__  # type: ignore[attr-defined]
     cols = [table.c[c] for c in ENTRY_COLUMNS]
