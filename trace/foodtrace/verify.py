@@ -420,6 +420,25 @@ class _Checkpoints:
             self.last_good = cp.size
 
 
+def _rows_equal(
+    expected: Mapping[Any, Row], rows: list[tuple[Any, ...]], cols: tuple[str, ...], at: list[int]
+) -> bool:
+    """Whether the stored rows are the expected ones exactly, column for column.
+
+    The usual case, compared as tuples (a CCP reading's row per entry: no dict
+    each). A replayed row whose columns are not the table's, in its order, or
+    any difference at all, answers False: :func:`_rows_agree` then decides.
+    """
+    if len(rows) != len(expected):
+        return False
+    want = {}
+    for pk, row in expected.items():
+        if tuple(row) != cols:
+            return False
+        want[pk] = tuple(row.values())
+    return want == {tuple([r[i] for i in at]): r for r in rows}
+
+
 def _rows_agree(expected: Mapping[Any, Row], stored: Mapping[Any, Row]) -> bool:
     """Whether every row is in both and every column the replay gives is stored as given."""
     if expected.keys() != stored.keys():
@@ -477,13 +496,16 @@ def _compare_derived(
     for name, table in TABLES.items():
         if name not in held and not memory.tables.get(name):
             continue
-        cols, rows = _stored_rows(conn, name, table, ledger_id)
+        cols, result = _stored_rows(conn, name, table, ledger_id)
+        rows = [tuple(r) for r in result]
         at = [cols.index(k) for k in primary_key(name)]
-        stored = {tuple([r[i] for i in at]): dict(zip(cols, r, strict=True)) for r in rows}
         expected = memory.tables.get(name, {})
         if "current_seq" in cols:
-            seqs = [r["current_seq"] or 0 for r in stored.values()]
-            newest = max(newest, max(seqs, default=0))
+            i = cols.index("current_seq")
+            newest = max(newest, max((r[i] or 0 for r in rows), default=0))
+        if _rows_equal(expected, rows, cols, at):
+            continue
+        stored = {tuple([r[i] for i in at]): dict(zip(cols, r, strict=True)) for r in rows}
         if _rows_agree(expected, stored):
             continue
         for pk in sorted(set(stored) | set(expected)):
