@@ -61,6 +61,20 @@ def test_verify_exits_1_naming_the_first_bad_entry(engine, clock, invoke, sql, s
     assert f"FAIL  {BEVERAGE}  first bad entry: seq {seq} " in result.output
 
 
+def test_verify_in_parallel_says_what_one_process_says(engine, clock, invoke) -> None:
+    from factories import SUGAR
+
+    beverage_ledger(engine, clock)
+    beverage_ledger(engine, clock, SUGAR)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE lots SET quantity = '401'"))
+    one = invoke("verify", "--jobs", "1")
+    assert one.exit_code == 1, one.output
+    for jobs in ("2", "0"):  # 0: one per core
+        many = invoke("verify", "--jobs", jobs)
+        assert (many.exit_code, many.output) == (1, one.output)
+
+
 def test_verify_unknown_enterprise_is_an_error(engine, invoke) -> None:
     result = invoke("verify", "--enterprise", "91370404MA3386YX15")
     assert result.exit_code == 2

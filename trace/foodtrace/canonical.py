@@ -168,9 +168,44 @@ def _ascii_keys(obj: dict[str, Any]) -> dict[str, Any]:
     raise _NotFast
 
 
-_DECODER = json.JSONDecoder(
+_SCAN = json.JSONDecoder(
     parse_float=_refuse, parse_constant=_refuse, parse_int=_safe_int, object_hook=_ascii_keys
-)
+).scan_once
+"""The C scanner itself: ``JSONDecoder.decode`` adds two regex matches for surrounding
+whitespace, which canonical bytes never have (a leading one makes the scan fail, a
+trailing one leaves ``end`` short of the text)."""
+
+
+def _raise_type_error(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def _c_encoder() -> Callable[[Any], str]:
+    """``_encode`` without its per-call set-up, for trees the decoder just built.
+
+    ``JSONEncoder.encode`` makes a new C encoder on every call, with a dict of the
+    containers seen so far to catch cycles; a tree fresh from the decoder has none.
+    Same C encoder, same arguments otherwise: the same text.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (not CPython): the plain encoder
+        return _encode
+    encoder = make(
+        None,  # markers: no cycle check (a decoded tree has no cycles)
+        _raise_type_error,
+        json.encoder.encode_basestring,  # ensure_ascii=False
+        None,  # indent
+        ":",
+        ",",
+        True,  # sort_keys
+        False,  # skipkeys
+        False,  # allow_nan
+    )
+    join = "".join
+    return lambda value: join(encoder(value, 0))
+
+
+_ENCODE_TREE = _c_encoder()
 
 
 def canonical_entry(data: bytes) -> dict[str, Any] | None:
@@ -179,16 +214,19 @@ def canonical_entry(data: bytes) -> dict[str, Any] | None:
     The read side of the fast path (module docstring): verification parses the
     stored bytes with the C decoder, whose hooks refuse everything outside the
     domain where the C encoder writes RFC 8785 (floats, NaN, integers beyond
-    ±(2^53 − 1), non-ASCII keys), and re-encodes them: equal bytes prove the
-    form. None means only "not shown here"; the caller decides with
-    :func:`canonical_bytes` (``rfc8785``). tests/test_verify_fast.py checks it
-    against ``rfc8785`` on generated values.
+    ±(2^53 − 1), non-ASCII keys), and re-encodes them: equal text proves the
+    form (the bytes are the text's UTF-8, and UTF-8 is one-to-one). None means
+    only "not shown here"; the caller decides with :func:`canonical_bytes`
+    (``rfc8785``). tests/test_verify_fast.py checks it against ``rfc8785`` on
+    generated values.
     """
     try:
-        env = _DECODER.decode(data.decode("utf-8"))
-        if isinstance(env, dict) and _encode(env).encode("utf-8") == data:
+        text = data.decode("utf-8")
+        env, end = _SCAN(text, 0)
+        if end == len(text) and type(env) is dict and _ENCODE_TREE(env) == text:
             return env
-    except (_NotFast, ValueError, RecursionError):  # ValueError: bad UTF-8, bad JSON
+    # StopIteration: nothing to scan; ValueError: bad UTF-8, bad JSON
+    except (_NotFast, StopIteration, ValueError, RecursionError):
         pass
     return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -120,6 +121,15 @@ def verify(
     enterprise: Annotated[
         str | None, typer.Option(help="Credit code of one enterprise; all ledgers if omitted.")
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=0,
+            help="Processes verifying ledgers at once (PostgreSQL); 0: one per core.",
+        ),
+    ] = 1,
 ) -> None:
     """Verify ledgers from their stored bytes; exit 1 naming the first bad entry.
 
@@ -129,7 +139,7 @@ def verify(
     database restored from an older backup is missing signed entries).
     """
     from foodtrace.tlog.signer import SignerError, load_signed_state, load_verifiers
-    from foodtrace.verify import verify_consistently
+    from foodtrace.verify import verify_parallel
 
     settings = Settings()
     engine = _engine(settings)
@@ -142,8 +152,12 @@ def verify(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     verifier = keys[0] if keys else None
-    reports = verify_consistently(
-        engine=engine, credit_code=code, verifiers=keys or None, signed_state=signed_state
+    reports = verify_parallel(
+        engine=engine,
+        processes=jobs or os.cpu_count() or 1,
+        credit_code=code,
+        verifiers=keys or None,
+        signed_state=signed_state,
     )
     if enterprise and not reports:
         typer.echo(f"no ledger for credit code {enterprise}", err=True)

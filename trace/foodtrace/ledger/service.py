@@ -14,6 +14,7 @@ compact range (``foodtrace.tlog.merkle.CompactRange``), moved with every append.
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -354,3 +355,49 @@ def iter_entries(*, session: Session, ledger_id: int, batch: int = 2000) -> Iter
             return
         yield from rows
         last = rows[-1].seq
+
+
+ENTRY_COLUMNS = ("seq", "kind", "event_time", "recorded_at", "prev_hash", "hash", "body")
+_CURSOR_NAMES = itertools.count()
+
+
+def entry_tuples(
+    *, session: Session, ledger_id: int, batch: int = 2000
+) -> Iterator[tuple[Any, ...]]:
+    """Every stored entry of a ledger in seq order, as plain tuples of :data:`ENTRY_COLUMNS`.
+
+    For a reader of every entry (verification). On PostgreSQL it is one
+    server-side cursor in the session's transaction, fetched ``batch`` rows at a
+    time in binary format: bytea arrives as its bytes rather than as hex text to
+    decode, and no SQLAlchemy row is built (half the time per entry of
+    :func:`iter_entries`). Elsewhere (SQLite, or a connection in autocommit, where
+    a cursor cannot outlive its statement) the same rows in keyset batches.
+    """
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        if not raw.autocommit:  # type: ignore[union-attr]
+            name = f"foodtrace_entries_{next(_CURSOR_NAMES)}"
+            with raw.cursor(name=name, binary=True) as cur:  # type: ignore[union-attr]
+                cur.execute(
+                    "SELECT seq, kind, event_time, recorded_at, prev_hash, hash, body "
+                    "FROM entries WHERE ledger_id = %s ORDER BY seq",
+                    (ledger_id,),
+                )
+                while rows := cur.fetchmany(batch):  # a list each: no Python call per row
+                    yield from rows
+            return
+    table = Entry.__table__  # type: ignore[attr-defined]
+    cols = [table.c[c] for c in ENTRY_COLUMNS]
+    last = 0
+    while True:
+        rows = session.execute(
+            select(*cols)
+            .where(table.c.ledger_id == ledger_id, table.c.seq > last)
+            .order_by(table.c.seq)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from (tuple(r) for r in rows)
+        last = rows[-1][0]

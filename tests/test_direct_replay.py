@@ -1,0 +1,277 @@
+"""The replay's fast path for CCP readings (``projection.DirectReplay``) against the generic one.
+
+Verification replays most entries of a ledger, CCP readings, through
+``DirectReplay.ccp_record`` and the others through ``apply_entry``. The fast
+path must leave exactly the rows the generic path leaves, and take nothing
+the generic path would refuse (it returns False instead, and the generic path
+raises its own error). Hypothesis drives both with readings valid and not
+(unknown lots, CCPs and parameters, wrong units, bad decimals and instants,
+missing fields, values of the wrong type) interleaved with new lots and lot
+corrections that move a lot's start or product, which the fast path's kept
+lookups must notice. On the databases: ``verify_ledger`` reports the same with
+the fast path and without it, for a clean ledger and a tampered one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlmodel import Session
+
+from foodtrace.records.projection import DirectReplay, MemoryStore, apply_entry
+from foodtrace.records.service import validate
+from foodtrace.verify import verify_ledger
+from schemas.records import RecordKind
+
+from factories import (
+    add,
+    beverage_ledger,
+    ccp_record,
+    customer,
+    material_check,
+    product,
+    production_lot,
+    supplier,
+)
+
+LOTS = ["PJ20260301A", "PJ20260302B", "PJ20260303C"]
+
+
+def _body(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The entry body the append path stores for ``data`` (validated, dumped)."""
+    model = validate(RecordKind(kind), data)
+    return model.model_dump(mode="json", exclude_none=True, exclude={"event_time"})
+
+
+def _master() -> list[tuple[str, dict[str, Any]]]:
+    second = product(
+        code="PJ1000",
+        gtin="6921234560020",
+        ccp_plan=[
+            {
+                "code": "CCP1",
+                "name": "杀菌",
+                "parameters": [
+                    {"code": "temperature", "name": "温度", "unit": "°C", "max": "90"},
+                    {"code": "seal", "name": "封口", "kind": "pass_fail"},
+                ],
+            }
+        ],
+    )
+    return [
+        ("supplier", _body("supplier", supplier())),
+        ("customer", _body("customer", customer())),
+        ("product", _body("product", product())),
+        ("product", _body("product", second)),
+        ("material_check", _body("material_check", material_check())),
+        ("production_lot", _body("production_lot", production_lot(lot_code=LOTS[0]))),
+        (
+            "production_lot",
+            _body("production_lot", production_lot(lot_code=LOTS[1], product_code="PJ1000")),
+        ),
+    ]
+
+
+def _outcome(
+    store: MemoryStore, seq: int, kind: str, body: Any, direct: DirectReplay | None
+) -> Any:
+    store.remember(seq, kind, body)
+    if direct is not None and kind == "ccp_record" and direct.ccp_record(seq, body):
+        return "direct"
+    try:
+        apply_entry(store, seq, kind, body)
+    except Exception as exc:  # noqa: BLE001 - compared, whatever it is
+        return (type(exc).__name__, str(exc))
+    return None
+
+
+VALUES = st.one_of(
+    st.sampled_from(["86.5", "84.9", "85", "85.0", "90.1", "15", "1E+1", "-0", "NaN", "x", ""]),
+    st.integers(-10, 200),
+    st.floats(allow_nan=True),
+    st.none(),
+    st.lists(st.integers(), max_size=1),
+)
+INSTANTS = st.sampled_from(
+    [
+        "2026-03-01T08:30:00+08:00",
+        "2026-03-01T00:00:00Z",
+        "2026-02-28T07:59:59+08:00",  # a day before a lot started at 08:00 CST, less a second
+        "2026-02-28T08:00:00+08:00",  # exactly a day before
+        "2026-02-20T08:00:00Z",
+        "2026-03-01",
+        "not a time",
+    ]
+)
+POINTS = st.sampled_from(
+    [
+        {"ccp": "CCP1", "parameter": "temperature", "unit": "°C"},
+        {"ccp": "CCP1", "parameter": "holding_time", "unit": "s"},
+        {"ccp": "CCP2", "parameter": "seal"},
+        {"ccp": "CCP1", "parameter": "seal"},  # PJ1000's plan only
+    ]
+)
+WILD = st.fixed_dictionaries(
+    {},
+    optional={
+        "lot_code": st.sampled_from(["NO-SUCH-LOT", LOTS[2]]) | st.integers(0, 2),
+        "ccp": st.sampled_from(["CCP2", "CCP9"]) | st.just(["CCP1"]),
+        "parameter": st.sampled_from(["temperature", "ph"]),
+        "value": VALUES,
+        "unit": st.sampled_from(["°C", "K"]) | st.none(),
+        "result": st.sampled_from(["fail", "unclear"]) | st.integers(0, 1),
+        "measured_at": st.just("not a time") | st.integers(),
+    },
+)
+
+
+@st.composite
+def readings(draw: Any) -> dict[str, Any]:
+    """Mostly a reading that applies, then perhaps a field changed or removed."""
+    body = {
+        "lot_code": draw(st.sampled_from(LOTS[:2])),
+        **draw(POINTS),
+        "measured_at": draw(INSTANTS),
+        "operator": "李强",
+    }
+    if body["parameter"] == "seal":
+        body["result"] = draw(st.sampled_from(["pass", "fail"]))
+    else:
+        body["value"] = draw(st.sampled_from(["86.5", "84.9", "85", "85.0", "90.1", "15", "1E+1"]))
+    if draw(st.booleans()):
+        body["corrective_action"] = "重新杀菌"
+    if draw(st.integers(0, 3)) == 0:
+        body.update(draw(WILD))
+        for key in draw(st.sets(st.sampled_from(sorted(body)), max_size=2)):
+            del body[key]
+    return body
+
+
+READINGS = readings()
+LOT_CHANGES = st.tuples(
+    st.sampled_from(LOTS),
+    st.sampled_from(["PJ500", "PJ1000"]),
+    st.sampled_from(["2026-03-01T08:00:00+08:00", "2026-02-20T08:00:00+08:00"]),
+)
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("reading"), READINGS),
+        st.tuples(st.just("lot"), LOT_CHANGES),
+        st.tuples(st.just("other"), st.just(None)),  # neither lots nor products change
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(STEPS)
+def test_direct_replay_leaves_the_rows_of_the_generic_replay(steps: list[Any]) -> None:
+    generic, fast = MemoryStore(1), MemoryStore(1)
+    direct = DirectReplay(fast)
+    seq = 0
+    lot_seqs: dict[str, int] = {}
+    for kind, body in _master():
+        seq += 1
+        assert _outcome(generic, seq, kind, body, None) is None
+        assert _outcome(fast, seq, kind, body, direct) is None
+    lot_seqs.update({LOTS[0]: seq - 1, LOTS[1]: seq})
+    for step, arg in steps:
+        seq += 1
+        if step == "reading":
+            kind, body = "ccp_record", arg
+        elif step == "other":
+            kind, body = "customer", _body("customer", customer(code=f"C{seq}"))
+        else:
+            code, product_code, started = arg
+            lot = production_lot(
+                lot_code=code,
+                product_code=product_code,
+                started_at=started,
+            )
+            if code in lot_seqs:  # a correction of the lot: its start or product moves
+                kind = "correction"
+                body = {"corrects": lot_seqs[code], "reason": "更正", "record": _body(
+                    "production_lot", lot
+                )}  # fmt: skip
+            else:
+                kind, body = "production_lot", _body("production_lot", lot)
+                lot_seqs[code] = seq
+        want = _outcome(generic, seq, kind, body, None)
+        got = _outcome(fast, seq, kind, body, direct)
+        event(f"{step}: {'fast' if got == 'direct' else 'applied' if got is None else 'refused'}")
+        if got == "direct":
+            assert want is None, (body, want)  # the fast path took only what applies
+        else:
+            assert got == want, body
+        assert fast.tables == generic.tables, body
+
+
+def _deviation_ledger(engine: Any, clock: Any) -> int:
+    """The beverage ledger with readings of every sort: in and out of limits, pass/fail,
+    a corrective action, a corrected reading, and a corrected lot start."""
+    lid = beverage_ledger(engine, clock)  # the lot PJ20260301A, one reading at seq 7
+    add(engine, clock, lid, "ccp_record", ccp_record(value="84.0"))  # 11: a deviation
+    add(
+        engine, clock, lid, "ccp_record", ccp_record(parameter="holding_time", value="16", unit="s")
+    )
+    add(engine, clock, lid, "ccp_record", ccp_record(ccp="CCP2", parameter="seal", value=None,
+                                                     unit=None, result="fail"))  # fmt: skip
+    add(engine, clock, lid, "corrective_action",
+        {"reading_seq": 11, "taken_at": "2026-03-01T09:00:00+08:00", "action": "重新杀菌",
+         "operator": "李强"})  # fmt: skip
+    add(engine, clock, lid, "correction",
+        {"corrects": 12, "reason": "读数抄错", "record": ccp_record(
+            parameter="holding_time", value="14", unit="s")})  # fmt: skip
+    add(engine, clock, lid, "correction",
+        {"corrects": 6, "reason": "开始时间", "record": production_lot(
+            started_at="2026-03-01T07:00:00+08:00")})  # fmt: skip
+    add(engine, clock, lid, "ccp_record", ccp_record(value="85.5"))
+    return lid
+
+
+def _report(engine: Any, lid: int) -> Any:
+    with Session(engine) as s:
+        report = verify_ledger(session=s, ledger_id=lid)
+    return (report.entries_checked, report.problems)
+
+
+def test_verify_reports_the_same_with_and_without_the_fast_path(engine, clock, monkeypatch) -> None:
+    lid = _deviation_ledger(engine, clock)
+    taken: list[int] = []
+    original = DirectReplay.ccp_record
+
+    def counted(self: DirectReplay, seq: int, b: Any) -> bool:
+        done = original(self, seq, b)
+        if done:
+            taken.append(seq)
+        return done
+
+    monkeypatch.setattr(DirectReplay, "ccp_record", counted)
+    fast = _report(engine, lid)
+    assert fast[1] == [], fast
+    assert len(taken) >= 4, taken  # the readings went the fast way
+    with engine.begin() as conn:  # a derived column edited behind the application's back
+        conn.execute(
+            text(
+                "UPDATE ccp_readings SET deviation = :d WHERE enterprise_id = :l "
+                "AND record_seq = 11"
+            ),
+            {"d": False, "l": lid},
+        )
+    tampered_fast = _report(engine, lid)
+    monkeypatch.setattr(DirectReplay, "ccp_record", lambda self, seq, b: False)
+    assert _report(engine, lid) == tampered_fast
+    assert [(p.seq, p.check) for p in tampered_fast[1]] == [(11, "derived")]
+
+
+@pytest.mark.parametrize("kind", ["ccp_record"])
+def test_fast_path_refuses_a_body_that_is_not_an_object(kind: str) -> None:
+    store = MemoryStore(1)
+    direct = DirectReplay(store)
+    for body in ([], "x", 3, None):
+        assert direct.ccp_record(1, body) is False  # type: ignore[arg-type]
+    assert not store.tables.get("ccp_readings")
