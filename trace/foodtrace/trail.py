@@ -14,16 +14,17 @@ and hash of the entry its current view comes from.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Integer, and_, bindparam, func, literal_column, or_, select, tuple_
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.ledger.models import Entry
-from foodtrace.records.projection import DbStore
+from foodtrace.records.projection import TABLES, DbStore, Row
 
 MAX_DEPTH = 12
 
@@ -89,6 +90,268 @@ def _consumed(mnode: Node, node: Node, use: dict[str, Any], lot: dict[str, Any])
 _PENDING = "pending:"
 
 
+# ------------------------------------------------------- set-wise reads
+#
+# A walk asks its stores for a few rows per node; sent one by one that was ~45
+# statements for a 6-level trail. ``_Walker.preload`` asks the database instead
+# for every lot within reach (one recursive CTE per direction, in one statement),
+# then for the rows of each table those lots lead to (one statement per table),
+# and remembers each row set as the answer of the ``find`` a walk will make. The
+# walks then run unchanged and find everything remembered; a lookup it did not
+# foresee still goes to the database.
+
+_COLS = {
+    name: [c.name for c in TABLES[name].c]
+    for name in (
+        "lots",
+        "products",
+        "lot_inputs",
+        "material_lots",
+        "suppliers",
+        "sales",
+        "customers",
+    )
+}
+_PK = {name: tuple(c.name for c in TABLES[name].primary_key.columns) for name in _COLS}
+_BACKWARD, _FORWARD = 0, 1
+
+
+def _labelled(table: str, alias: Any) -> list[Any]:
+    return [alias.c[c].label(f"{table}__{c}") for c in _COLS[table]]
+
+
+def _split(row: Any, *tables: str) -> list[Row | None]:
+    """A joined row as one row per table, in the order selected; None for an outer
+    join's missing side (its primary key is NULL)."""
+    out: list[Row | None] = []
+    i = 0
+    for table in tables:
+        cols = _COLS[table]
+        part = dict(zip(cols, row[i : i + len(cols)], strict=True))
+        out.append(None if part[_PK[table][-1]] is None else part)
+        i += len(cols)
+    return out
+
+
+def _by_pk(table: str, rows: Any) -> list[Row]:
+    """Rows in primary-key order, once each (a join repeats them)."""
+    pk = _PK[table]
+    unique = {tuple(r[c] for c in pk): r for r in rows}
+    return [unique[k] for k in sorted(unique)]
+
+
+def _backward_cte() -> Any:
+    """The lots within ``:last`` steps back of the lots ``:b_start``, with the level of
+    each step: from a lot over its inputs' material lots to the lot the registered
+    supplier (by credit code) holds under the receipt's batch number."""
+    lots, ents = TABLES["lots"], TABLES["enterprises"]
+    inputs, material = TABLES["lot_inputs"], TABLES["material_lots"]
+    anchor = select(
+        lots.c.enterprise_id.label("eid"),
+        lots.c.record_seq.label("seq"),
+        literal_column("0", Integer).label("lvl"),
+    ).where(
+        tuple_(lots.c.enterprise_id, lots.c.record_seq).in_(bindparam("b_start", expanding=True))
+    )
+    back = anchor.cte("back", recursive=True)
+    lot, seller = lots.alias("lot"), ents.alias("seller")
+    step = (
+        select(lot.c.enterprise_id, lot.c.record_seq, back.c.lvl + 1)
+        .select_from(
+            back.join(
+                inputs,
+                and_(inputs.c.enterprise_id == back.c.eid, inputs.c.record_seq == back.c.seq),
+            )
+            .join(
+                material,
+                and_(
+                    material.c.enterprise_id == inputs.c.enterprise_id,
+                    material.c.record_seq == inputs.c.material_lot_seq,
+                ),
+            )
+            .join(seller, seller.c.credit_code == material.c.supplier_credit_code)
+            .join(
+                lot,
+                and_(lot.c.enterprise_id == seller.c.id, lot.c.code == material.c.batch_no),
+            )
+        )
+        .where(back.c.lvl < bindparam("last"))
+    )
+    return back.union(step)
+
+
+def _forward_cte() -> Any:
+    """The lots within ``:last`` steps forward of the lots ``:f_start``, with the level of
+    each step: from a lot to the material lots received under its enterprise's credit
+    code and its code, in any ledger, and the lots that consumed them. (The walk also
+    asks for a sale to that buyer: this finds a superset, with fewer joins to plan.)"""
+    lots, ents = TABLES["lots"], TABLES["enterprises"]
+    inputs, material = TABLES["lot_inputs"], TABLES["material_lots"]
+    anchor = (
+        select(
+            lots.c.enterprise_id.label("eid"),
+            lots.c.record_seq.label("seq"),
+            lots.c.code.label("code"),
+            ents.c.credit_code.label("credit_code"),
+            literal_column("0", Integer).label("lvl"),
+        )
+        .select_from(lots.join(ents, ents.c.id == lots.c.enterprise_id))
+        .where(
+            tuple_(lots.c.enterprise_id, lots.c.record_seq).in_(
+                bindparam("f_start", expanding=True)
+            )
+        )
+    )
+    fwd = anchor.cte("fwd", recursive=True)
+    lot, buyer = lots.alias("lot"), ents.alias("buyer")
+    step = (
+        select(
+            lot.c.enterprise_id, lot.c.record_seq, lot.c.code, buyer.c.credit_code, fwd.c.lvl + 1
+        )
+        .select_from(
+            fwd.join(
+                material,
+                and_(
+                    material.c.supplier_credit_code == fwd.c.credit_code,
+                    material.c.batch_no == fwd.c.code,
+                ),
+            )
+            .join(
+                inputs,
+                and_(
+                    inputs.c.enterprise_id == material.c.enterprise_id,
+                    inputs.c.material_lot_seq == material.c.record_seq,
+                ),
+            )
+            .join(
+                lot,
+                and_(
+                    lot.c.enterprise_id == inputs.c.enterprise_id,
+                    lot.c.record_seq == inputs.c.record_seq,
+                ),
+            )
+            .join(buyer, buyer.c.id == inputs.c.enterprise_id)
+        )
+        .where(fwd.c.lvl < bindparam("last"))
+    )
+    return fwd.union(step)
+
+
+def _reach(backward: bool, forward: bool) -> Any:
+    """Every lot within reach, once per direction at its nearest level, with its product:
+    two recursive CTEs (UNION drops repeats and the level bounds the recursion, so
+    cycles end) and one join, in one statement."""
+    parts = []
+    for direction, wanted, cte in (
+        (_BACKWARD, backward, _backward_cte),
+        (_FORWARD, forward, _forward_cte),
+    ):
+        if wanted:
+            reach = cte()
+            parts.append(
+                select(
+                    literal_column(str(direction), Integer).label("direction"),
+                    reach.c.eid,
+                    reach.c.seq,
+                    func.min(reach.c.lvl).label("lvl"),
+                ).group_by(reach.c.eid, reach.c.seq)
+            )
+    nearest = (parts[0] if len(parts) == 1 else parts[0].union_all(parts[1])).subquery("nearest")
+    lots, products = TABLES["lots"], TABLES["products"]
+    return select(
+        nearest.c.direction,
+        nearest.c.lvl,
+        *_labelled("lots", lots),
+        *_labelled("products", products),
+    ).select_from(
+        nearest.join(
+            lots, and_(lots.c.enterprise_id == nearest.c.eid, lots.c.record_seq == nearest.c.seq)
+        ).outerjoin(
+            products,
+            and_(
+                products.c.enterprise_id == lots.c.enterprise_id,
+                products.c.record_seq == lots.c.product_seq,
+            ),
+        )
+    )
+
+
+@cache
+def _statement(name: str) -> Any:
+    """The set-wise reads, built once (their SQL then stays in SQLAlchemy's cache)."""
+    t = {name: TABLES[name] for name in _COLS}
+    keys = bindparam("keys", expanding=True)
+    if name.startswith("reach_"):
+        return _reach(
+            name in ("reach_both", "reach_backward"), name in ("reach_both", "reach_forward")
+        )
+    if name == "inputs":  # a lot's inputs, each with its material lot and supplier
+        li, ml, sup = t["lot_inputs"], t["material_lots"], t["suppliers"]
+        return (
+            select(*_labelled("lot_inputs", li), *_labelled("material_lots", ml))
+            .add_columns(*_labelled("suppliers", sup))
+            .select_from(
+                li.outerjoin(
+                    ml,
+                    and_(
+                        ml.c.enterprise_id == li.c.enterprise_id,
+                        ml.c.record_seq == li.c.material_lot_seq,
+                    ),
+                ).outerjoin(
+                    sup,
+                    and_(
+                        sup.c.enterprise_id == ml.c.enterprise_id,
+                        sup.c.record_seq == ml.c.supplier_seq,
+                    ),
+                )
+            )
+            .where(tuple_(li.c.enterprise_id, li.c.record_seq).in_(keys))
+        )
+    if name == "sales":  # a lot's sales, each with its customer
+        s, cust = t["sales"], t["customers"]
+        return (
+            select(*_labelled("sales", s), *_labelled("customers", cust))
+            .select_from(
+                s.outerjoin(
+                    cust,
+                    and_(
+                        cust.c.enterprise_id == s.c.enterprise_id,
+                        cust.c.record_seq == s.c.customer_seq,
+                    ),
+                )
+            )
+            .where(tuple_(s.c.enterprise_id, s.c.lot_seq).in_(keys))
+        )
+    if name == "sold":  # a supplier's lot by code, with its sales
+        lot, s = t["lots"], t["sales"]
+        return (
+            select(*_labelled("lots", lot), *_labelled("sales", s))
+            .select_from(
+                lot.outerjoin(
+                    s,
+                    and_(s.c.enterprise_id == lot.c.enterprise_id, s.c.lot_seq == lot.c.record_seq),
+                )
+            )
+            .where(tuple_(lot.c.enterprise_id, lot.c.code).in_(keys))
+        )
+    if name == "received":  # a buyer's receipts of our lot, with the lots that used them
+        ml, li = t["material_lots"], t["lot_inputs"]
+        return (
+            select(*_labelled("material_lots", ml), *_labelled("lot_inputs", li))
+            .select_from(
+                ml.outerjoin(
+                    li,
+                    and_(
+                        li.c.enterprise_id == ml.c.enterprise_id,
+                        li.c.material_lot_seq == ml.c.record_seq,
+                    ),
+                )
+            )
+            .where(tuple_(ml.c.enterprise_id, ml.c.supplier_credit_code, ml.c.batch_no).in_(keys))
+        )
+    raise KeyError(name)
+
+
 class _Walker:
     def __init__(self, session: Session, readable: Callable[[Enterprise], bool]) -> None:
         self.session = session
@@ -97,6 +360,7 @@ class _Walker:
         self.by_code: dict[str, Enterprise | None] = {}
         self.by_id: dict[int, Enterprise] = {}
         self.seen: set[tuple[str, str]] = set()
+        self.all_registered = False
 
     def store(self, eid: int) -> DbStore:
         if eid not in self.stores:
@@ -104,9 +368,10 @@ class _Walker:
         return self.stores[eid]
 
     def _registered(self) -> None:
-        """Every registered enterprise, read once: a trail crosses a ledger per level, and
-        looking each up by credit code cost a round trip per level."""
-        if not self.by_id:
+        """Every registered enterprise, read once, when a lookup missed what ``preload``
+        read (a trail crosses a ledger per level: one round trip each was too many)."""
+        if not self.all_registered:
+            self.all_registered = True
             for e in self.session.execute(select(Enterprise)).scalars():
                 assert e.id is not None
                 self.by_id[e.id] = e
@@ -115,11 +380,13 @@ class _Walker:
     def enterprise(self, credit_code: str | None) -> Enterprise | None:
         if not credit_code:
             return None
-        self._registered()
+        if credit_code not in self.by_code:
+            self._registered()
         return self.by_code.get(credit_code)
 
     def ent(self, eid: int) -> Enterprise:
-        self._registered()
+        if eid not in self.by_id:
+            self._registered()
         return self.by_id[eid]
 
     def hash_of(self, eid: int, seq: int) -> str:
@@ -137,7 +404,7 @@ class _Walker:
                 wanted.setdefault(int(eid), set()).add(int(seq))
         found: dict[tuple[int, int], str] = {}
         if wanted:  # one round trip for every ledger the trail crossed
-            for eid, seq, digest in self.session.execute(
+            for eid, seq, digest in self.session.connection().execute(
                 select(Entry.ledger_id, Entry.seq, Entry.hash).where(
                     or_(
                         *(
@@ -155,6 +422,187 @@ class _Walker:
             if node.hash and node.hash.startswith(_PENDING):
                 eid, seq = node.hash[len(_PENDING) :].split(":")
                 node.hash = found[(int(eid), int(seq))]
+
+    def _rows(self, statement: str, keys: set[tuple[Any, ...]]) -> Iterator[Any]:
+        """The rows of a set-wise read for ``keys`` (a few hundred keys per statement)."""
+        todo = sorted(keys)
+        conn = self.session.connection()
+        for i in range(0, len(todo), 500):
+            yield from conn.execute(_statement(statement), {"keys": todo[i : i + 500]})
+
+    def _load_enterprises(self, ids: set[int], codes: set[str]) -> None:
+        """The registered enterprises among ``ids`` and ``codes``; a code not registered is
+        remembered as such."""
+        ids -= self.by_id.keys()
+        codes -= self.by_code.keys()
+        if self.all_registered or not (ids or codes):
+            return
+        for e in self.session.execute(
+            select(Enterprise).where(
+                or_(
+                    Enterprise.id.in_(sorted(ids)),  # type: ignore[union-attr]
+                    Enterprise.credit_code.in_(sorted(codes)),  # type: ignore[attr-defined]
+                )
+            )
+        ).scalars():
+            assert e.id is not None
+            self.by_id[e.id] = e
+            self.by_code[e.credit_code] = e
+        for code in codes:
+            self.by_code.setdefault(code, None)
+
+    def preload(
+        self,
+        *,
+        backward: Iterable[tuple[int, int]] = (),
+        forward: Iterable[tuple[int, int]] = (),
+        depth: int,
+    ) -> None:
+        """Read what the walks from these lots (enterprise id, record seq) through
+        ``depth`` ledgers will ask for, a statement per table rather than per node.
+
+        The recursive CTE finds each lot's nearest level; a walk reaches a lot at that
+        level or later, and it reads a lot's supplier or buyer side only before the
+        last level, so the rows read here are a superset of what it asks for. Each
+        row set remembered is the whole answer of a ``find``: read with exactly the
+        find's condition (or by primary key).
+        """
+        last = depth - 1
+        back, fwd = sorted(set(backward)), sorted(set(forward))
+        if not (back or fwd):
+            return
+        name = "reach_both" if back and fwd else "reach_backward" if back else "reach_forward"
+        reach: tuple[dict[tuple[int, int], tuple[int, Row]], ...] = ({}, {})
+        found = self.session.connection().execute(
+            _statement(name), {"b_start": back, "f_start": fwd, "last": last}
+        )
+        for row in found:
+            lot, product = _split(row[2:], "lots", "products")
+            assert lot is not None
+            eid, seq = lot["enterprise_id"], lot["record_seq"]
+            reach[row[0]][(eid, seq)] = (row[1], lot)
+            self.store(eid).remember("lots", [lot], record_seq=seq)
+            if product is not None:
+                self.store(eid).remember("products", [product], record_seq=product["record_seq"])
+        back_lots, fwd_lots = reach
+
+        # Backward: each lot's inputs, their material lots and suppliers.
+        inputs: dict[tuple[int, int], list[Row]] = {k: [] for k in back_lots}
+        materials: dict[tuple[int, int], Row] = {}
+        for row in self._rows("inputs", set(back_lots)) if back_lots else ():
+            use, ml, sup = _split(row, "lot_inputs", "material_lots", "suppliers")
+            assert use is not None
+            eid = use["enterprise_id"]
+            inputs[(eid, use["record_seq"])].append(use)
+            if ml is not None:
+                materials[(eid, ml["record_seq"])] = ml
+            if sup is not None:
+                self.store(eid).remember("suppliers", [sup], record_seq=sup["record_seq"])
+        for (eid, seq), uses in inputs.items():
+            self.store(eid).remember("lot_inputs", _by_pk("lot_inputs", uses), record_seq=seq)
+        for (eid, seq), ml in materials.items():
+            self.store(eid).remember("material_lots", [ml], record_seq=seq)
+
+        # Forward: each lot's sales and their customers.
+        sales: dict[tuple[int, int], list[Row]] = {k: [] for k in fwd_lots}
+        for row in self._rows("sales", set(fwd_lots)) if fwd_lots else ():
+            sale, cust = _split(row, "sales", "customers")
+            assert sale is not None
+            eid = sale["enterprise_id"]
+            sales[(eid, sale["lot_seq"])].append(sale)
+            if cust is not None:
+                self.store(eid).remember("customers", [cust], record_seq=cust["record_seq"])
+        for (eid, seq), rows in sales.items():
+            self.store(eid).remember("sales", _by_pk("sales", rows), lot_seq=seq)
+
+        self._load_enterprises(
+            {k[0] for k in back_lots} | {k[0] for k in fwd_lots},
+            (
+                {ml["supplier_credit_code"] for ml in materials.values()}
+                | {s["buyer_credit_code"] for rows in sales.values() for s in rows}
+            )
+            - {None},
+        )
+        self._preload_sold(back_lots, inputs, materials, last)
+        self._preload_received(fwd_lots, sales, last)
+
+    def _preload_sold(
+        self,
+        lots: dict[tuple[int, int], tuple[int, Row]],
+        inputs: dict[tuple[int, int], list[Row]],
+        materials: dict[tuple[int, int], Row],
+        last: int,
+    ) -> None:
+        """Backward across: the lot each registered supplier sold under a receipt's batch
+        number, with that lot's sales."""
+        wanted: set[tuple[int, str]] = set()
+        for (eid, seq), (level, _lot) in lots.items():
+            if level >= last:
+                continue
+            for use in inputs[(eid, seq)]:
+                ml = materials.get((eid, use["material_lot_seq"]))
+                if ml is None or not ml["batch_no"]:
+                    continue
+                seller = self.enterprise(ml["supplier_credit_code"])
+                if seller is not None and self.readable(seller):
+                    assert seller.id is not None
+                    wanted.add((seller.id, ml["batch_no"]))
+        if not wanted:
+            return
+        sold: dict[tuple[int, str], list[Row]] = {k: [] for k in wanted}
+        sales: dict[tuple[int, int], list[Row]] = {}
+        for row in self._rows("sold", wanted):
+            lot, sale = _split(row, "lots", "sales")
+            assert lot is not None
+            eid, seq = lot["enterprise_id"], lot["record_seq"]
+            sold[(eid, lot["code"])].append(lot)
+            sales.setdefault((eid, seq), [])
+            if sale is not None:
+                sales[(eid, seq)].append(sale)
+        for (eid, code), rows in sold.items():
+            self.store(eid).remember("lots", _by_pk("lots", rows), code=code)
+        for (eid, seq), rows in sales.items():
+            self.store(eid).remember("sales", _by_pk("sales", rows), lot_seq=seq)
+
+    def _preload_received(
+        self,
+        lots: dict[tuple[int, int], tuple[int, Row]],
+        sales: dict[tuple[int, int], list[Row]],
+        last: int,
+    ) -> None:
+        """Forward across: the material lots each registered buyer received under our
+        credit code and the lot code, with the lots that consumed them."""
+        wanted: set[tuple[int, str, str]] = set()
+        for (eid, seq), (level, lot) in lots.items():
+            if level >= last:
+                continue
+            me = self.ent(eid)
+            for s in sales[(eid, seq)]:
+                buyer = self.enterprise(s["buyer_credit_code"])
+                if buyer is not None and self.readable(buyer):
+                    assert buyer.id is not None
+                    wanted.add((buyer.id, me.credit_code, lot["code"]))
+        if not wanted:
+            return
+        received: dict[tuple[int, str, str], list[Row]] = {k: [] for k in wanted}
+        uses: dict[tuple[int, int], list[Row]] = {}
+        for row in self._rows("received", wanted):
+            ml, use = _split(row, "material_lots", "lot_inputs")
+            assert ml is not None
+            eid, seq = ml["enterprise_id"], ml["record_seq"]
+            received[(eid, ml["supplier_credit_code"], ml["batch_no"])].append(ml)
+            uses.setdefault((eid, seq), [])
+            if use is not None:
+                uses[(eid, seq)].append(use)
+        for (eid, code, batch), rows in received.items():
+            self.store(eid).remember(
+                "material_lots",
+                _by_pk("material_lots", rows),
+                supplier_credit_code=code,
+                batch_no=batch,
+            )
+        for (eid, seq), rows in uses.items():
+            self.store(eid).remember("lot_inputs", _by_pk("lot_inputs", rows), material_lot_seq=seq)
 
     def lot_node(self, trail: Trail, eid: int, lot: dict[str, Any]) -> Node:
         e = self.ent(eid)
@@ -380,6 +828,12 @@ def lot_trail(
 
         raise NotFound(f"no lot {lot_code!r}")
     trail = Trail(f"lot:{enterprise_id}:{lots[0]['record_seq']}")
+    start = [(enterprise_id, lots[0]["record_seq"])]
+    walker.preload(
+        backward=start if direction in ("backward", "both") else (),
+        forward=start if direction in ("forward", "both") else (),
+        depth=depth,
+    )
     walker.lot_node(trail, enterprise_id, lots[0])
     if direction in ("backward", "both"):
         walker.backward(trail, enterprise_id, lots[0], depth)
@@ -400,7 +854,10 @@ def material_trail(
 
         raise NotFound(f"no material lot {material_lot!r}")
     trail = Trail(f"ml:{enterprise_id}:{found[0]['record_seq']}")
-    walker.forward_material(trail, enterprise_id, found[0], max(1, min(depth, MAX_DEPTH)))
+    depth = max(1, min(depth, MAX_DEPTH))
+    uses = walker.store(enterprise_id).find("lot_inputs", material_lot_seq=found[0]["record_seq"])
+    walker.preload(forward=[(enterprise_id, u["record_seq"]) for u in uses], depth=depth)
+    walker.forward_material(trail, enterprise_id, found[0], depth)
     walker.fill_hashes(trail)
     return trail
 
