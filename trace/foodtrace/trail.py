@@ -116,20 +116,40 @@ _PK = {name: tuple(c.name for c in TABLES[name].primary_key.columns) for name in
 _BACKWARD, _FORWARD = 0, 1
 
 
-def _labelled(table: str, alias: Any) -> list[Any]:
-    return [alias.c[c].label(f"{table}__{c}") for c in _COLS[table]]
+def _labelled(table: str, alias: Any, entry: Any = None) -> list[Any]:
+    """``alias``'s columns, named ``table__column``; then the hash of ``entry``, the
+    entry the row's current view comes from (every node shows it)."""
+    cols = [alias.c[c].label(f"{table}__{c}") for c in _COLS[table]]
+    return cols if entry is None else [*cols, entry.c.hash.label(f"{table}__hash")]
 
 
-def _split(row: Any, *tables: str) -> list[Row | None]:
+def _entry_of(joined: Any, alias: Any, name: str) -> tuple[Any, Any]:
+    """``joined``, outer-joined to the entry of ``alias``'s row's current view."""
+    entry = Entry.__table__.alias(name)  # type: ignore[attr-defined]
+    return joined.outerjoin(
+        entry,
+        and_(entry.c.ledger_id == alias.c.enterprise_id, entry.c.seq == alias.c.current_seq),
+    ), entry
+
+
+def _split(row: Any, hashes: dict[tuple[int, int], str], *tables: str) -> list[Row | None]:
     """A joined row as one row per table, in the order selected; None for an outer
-    join's missing side (its primary key is NULL)."""
+    join's missing side (its primary key is NULL). A table named with ``#`` carries
+    its entry's hash, which goes to ``hashes`` by (ledger, seq)."""
     out: list[Row | None] = []
     i = 0
-    for table in tables:
+    for name in tables:
+        table = name.rstrip("#")
         cols = _COLS[table]
         part = dict(zip(cols, row[i : i + len(cols)], strict=True))
-        out.append(None if part[_PK[table][-1]] is None else part)
         i += len(cols)
+        if part[_PK[table][-1]] is None:
+            part = None
+        if name.endswith("#"):
+            if part is not None and row[i] is not None:
+                hashes[(part["enterprise_id"], part["current_seq"])] = bytes(row[i]).hex()
+            i += 1
+        out.append(part)
     return out
 
 
@@ -140,7 +160,18 @@ def _by_pk(table: str, rows: Any) -> list[Row]:
     return [unique[k] for k in sorted(unique)]
 
 
-def _backward_cte() -> Any:
+def _anchor(lots: Any, name: str, by_code: bool) -> Any:
+    """The start lots: ``:start_code`` of ledger ``:start_eid``, or the (ledger, record
+    seq) pairs ``:<name>``."""
+    if by_code:
+        return and_(
+            lots.c.enterprise_id == bindparam("start_eid"),
+            lots.c.code == bindparam("start_code"),
+        )
+    return tuple_(lots.c.enterprise_id, lots.c.record_seq).in_(bindparam(name, expanding=True))
+
+
+def _backward_cte(by_code: bool) -> Any:
     """The lots within ``:last`` steps back of the lots ``:b_start``, with the level of
     each step: from a lot over its inputs' material lots to the lot the registered
     supplier (by credit code) holds under the receipt's batch number."""
@@ -150,9 +181,7 @@ def _backward_cte() -> Any:
         lots.c.enterprise_id.label("eid"),
         lots.c.record_seq.label("seq"),
         literal_column("0", Integer).label("lvl"),
-    ).where(
-        tuple_(lots.c.enterprise_id, lots.c.record_seq).in_(bindparam("b_start", expanding=True))
-    )
+    ).where(_anchor(lots, "b_start", by_code))
     back = anchor.cte("back", recursive=True)
     lot, seller = lots.alias("lot"), ents.alias("seller")
     step = (
@@ -180,7 +209,7 @@ def _backward_cte() -> Any:
     return back.union(step)
 
 
-def _forward_cte() -> Any:
+def _forward_cte(by_code: bool) -> Any:
     """The lots within ``:last`` steps forward of the lots ``:f_start``, with the level of
     each step: from a lot to the material lots received under its enterprise's credit
     code and its code, in any ledger, and the lots that consumed them. (The walk also
@@ -196,11 +225,7 @@ def _forward_cte() -> Any:
             literal_column("0", Integer).label("lvl"),
         )
         .select_from(lots.join(ents, ents.c.id == lots.c.enterprise_id))
-        .where(
-            tuple_(lots.c.enterprise_id, lots.c.record_seq).in_(
-                bindparam("f_start", expanding=True)
-            )
-        )
+        .where(_anchor(lots, "f_start", by_code))
     )
     fwd = anchor.cte("fwd", recursive=True)
     lot, buyer = lots.alias("lot"), ents.alias("buyer")
@@ -237,17 +262,17 @@ def _forward_cte() -> Any:
     return fwd.union(step)
 
 
-def _reach(backward: bool, forward: bool) -> Any:
-    """Every lot within reach, once per direction at its nearest level, with its product:
-    two recursive CTEs (UNION drops repeats and the level bounds the recursion, so
-    cycles end) and one join, in one statement."""
+def _reach(backward: bool, forward: bool, by_code: bool) -> Any:
+    """Every lot within reach, once per direction at its nearest level, with its product
+    and its entry's hash: two recursive CTEs (UNION drops repeats and the level bounds
+    the recursion, so cycles end) and one join, in one statement."""
     parts = []
     for direction, wanted, cte in (
         (_BACKWARD, backward, _backward_cte),
         (_FORWARD, forward, _forward_cte),
     ):
         if wanted:
-            reach = cte()
+            reach = cte(by_code)
             parts.append(
                 select(
                     literal_column(str(direction), Integer).label("direction"),
@@ -258,15 +283,20 @@ def _reach(backward: bool, forward: bool) -> Any:
             )
     nearest = (parts[0] if len(parts) == 1 else parts[0].union_all(parts[1])).subquery("nearest")
     lots, products = TABLES["lots"], TABLES["products"]
+    joined, entry = _entry_of(
+        nearest.join(
+            lots, and_(lots.c.enterprise_id == nearest.c.eid, lots.c.record_seq == nearest.c.seq)
+        ),
+        lots,
+        "lot_entry",
+    )
     return select(
         nearest.c.direction,
         nearest.c.lvl,
-        *_labelled("lots", lots),
+        *_labelled("lots", lots, entry),
         *_labelled("products", products),
     ).select_from(
-        nearest.join(
-            lots, and_(lots.c.enterprise_id == nearest.c.eid, lots.c.record_seq == nearest.c.seq)
-        ).outerjoin(
+        joined.outerjoin(
             products,
             and_(
                 products.c.enterprise_id == lots.c.enterprise_id,
@@ -281,45 +311,61 @@ def _statement(name: str) -> Any:
     """The set-wise reads, built once (their SQL then stays in SQLAlchemy's cache)."""
     t = {name: TABLES[name] for name in _COLS}
     keys = bindparam("keys", expanding=True)
-    if name.startswith("reach_"):
+    if name.startswith("reach"):  # reach_<backward|forward|both>[_by_code]
         return _reach(
-            name in ("reach_both", "reach_backward"), name in ("reach_both", "reach_forward")
+            "_backward" in name or "_both" in name,
+            "_forward" in name or "_both" in name,
+            name.endswith("_by_code"),
         )
     if name == "inputs":  # a lot's inputs, each with its material lot and supplier
         li, ml, sup = t["lot_inputs"], t["material_lots"], t["suppliers"]
+        joined, ml_entry = _entry_of(
+            li.outerjoin(
+                ml,
+                and_(
+                    ml.c.enterprise_id == li.c.enterprise_id,
+                    ml.c.record_seq == li.c.material_lot_seq,
+                ),
+            ),
+            ml,
+            "ml_entry",
+        )
+        joined, sup_entry = _entry_of(
+            joined.outerjoin(
+                sup,
+                and_(
+                    sup.c.enterprise_id == ml.c.enterprise_id,
+                    sup.c.record_seq == ml.c.supplier_seq,
+                ),
+            ),
+            sup,
+            "sup_entry",
+        )
         return (
-            select(*_labelled("lot_inputs", li), *_labelled("material_lots", ml))
-            .add_columns(*_labelled("suppliers", sup))
-            .select_from(
-                li.outerjoin(
-                    ml,
-                    and_(
-                        ml.c.enterprise_id == li.c.enterprise_id,
-                        ml.c.record_seq == li.c.material_lot_seq,
-                    ),
-                ).outerjoin(
-                    sup,
-                    and_(
-                        sup.c.enterprise_id == ml.c.enterprise_id,
-                        sup.c.record_seq == ml.c.supplier_seq,
-                    ),
-                )
+            select(
+                *_labelled("lot_inputs", li),
+                *_labelled("material_lots", ml, ml_entry),
+                *_labelled("suppliers", sup, sup_entry),
             )
+            .select_from(joined)
             .where(tuple_(li.c.enterprise_id, li.c.record_seq).in_(keys))
         )
     if name == "sales":  # a lot's sales, each with its customer
         s, cust = t["sales"], t["customers"]
+        joined, cust_entry = _entry_of(
+            s.outerjoin(
+                cust,
+                and_(
+                    cust.c.enterprise_id == s.c.enterprise_id,
+                    cust.c.record_seq == s.c.customer_seq,
+                ),
+            ),
+            cust,
+            "cust_entry",
+        )
         return (
-            select(*_labelled("sales", s), *_labelled("customers", cust))
-            .select_from(
-                s.outerjoin(
-                    cust,
-                    and_(
-                        cust.c.enterprise_id == s.c.enterprise_id,
-                        cust.c.record_seq == s.c.customer_seq,
-                    ),
-                )
-            )
+            select(*_labelled("sales", s), *_labelled("customers", cust, cust_entry))
+            .select_from(joined)
             .where(tuple_(s.c.enterprise_id, s.c.lot_seq).in_(keys))
         )
     if name == "sold":  # a supplier's lot by code, with its sales
@@ -336,10 +382,11 @@ def _statement(name: str) -> Any:
         )
     if name == "received":  # a buyer's receipts of our lot, with the lots that used them
         ml, li = t["material_lots"], t["lot_inputs"]
+        joined, ml_entry = _entry_of(ml, ml, "ml_entry")
         return (
-            select(*_labelled("material_lots", ml), *_labelled("lot_inputs", li))
+            select(*_labelled("material_lots", ml, ml_entry), *_labelled("lot_inputs", li))
             .select_from(
-                ml.outerjoin(
+                joined.outerjoin(
                     li,
                     and_(
                         li.c.enterprise_id == ml.c.enterprise_id,
@@ -361,6 +408,8 @@ class _Walker:
         self.by_id: dict[int, Enterprise] = {}
         self.seen: set[tuple[str, str]] = set()
         self.all_registered = False
+        self.hashes: dict[tuple[int, int], str] = {}
+        """Entry hashes by (ledger, seq), read with the rows by :meth:`preload`."""
 
     def store(self, eid: int) -> DbStore:
         if eid not in self.stores:
@@ -398,11 +447,12 @@ class _Walker:
     def fill_hashes(self, trail: Trail) -> None:
         """Replace the nodes' hash placeholders by the entries' hashes."""
         wanted: dict[int, set[int]] = {}
+        found = self.hashes
         for node in trail.nodes.values():
             if node.hash and node.hash.startswith(_PENDING):
                 eid, seq = node.hash[len(_PENDING) :].split(":")
-                wanted.setdefault(int(eid), set()).add(int(seq))
-        found: dict[tuple[int, int], str] = {}
+                if (int(eid), int(seq)) not in found:
+                    wanted.setdefault(int(eid), set()).add(int(seq))
         if wanted:  # one round trip for every ledger the trail crossed
             for eid, seq, digest in self.session.connection().execute(
                 select(Entry.ledger_id, Entry.seq, Entry.hash).where(
@@ -459,25 +509,44 @@ class _Walker:
         depth: int,
     ) -> None:
         """Read what the walks from these lots (enterprise id, record seq) through
-        ``depth`` ledgers will ask for, a statement per table rather than per node.
+        ``depth`` ledgers will ask for, a statement per table rather than per node."""
+        back, fwd = sorted(set(backward)), sorted(set(forward))
+        if back or fwd:
+            name = "reach_both" if back and fwd else "reach_backward" if back else "reach_forward"
+            self._preload(name, {"b_start": back, "f_start": fwd}, depth)
 
-        The recursive CTE finds each lot's nearest level; a walk reaches a lot at that
+    def preload_lot(
+        self, eid: int, code: str, *, backward: bool, forward: bool, depth: int
+    ) -> None:
+        """:meth:`preload` from lot ``code`` of ledger ``eid``, found in the same statement
+        (``find("lots", code=code)`` is then remembered too)."""
+        name = (
+            "reach_both"
+            if backward and forward
+            else "reach_backward"
+            if backward
+            else "reach_forward"
+        )
+        lots = self._preload(f"{name}_by_code", {"start_eid": eid, "start_code": code}, depth)
+        start = [lot for (e, _seq), (level, lot) in lots.items() if e == eid and level == 0]
+        self.store(eid).remember("lots", start[:1], code=code)  # codes are unique per ledger
+
+    def _preload(
+        self, name: str, params: dict[str, Any], depth: int
+    ) -> dict[tuple[int, int], tuple[int, Row]]:
+        """The reads of :meth:`preload`; returns the lots within reach and their levels.
+
+        The recursive CTEs find each lot's nearest level; a walk reaches a lot at that
         level or later, and it reads a lot's supplier or buyer side only before the
         last level, so the rows read here are a superset of what it asks for. Each
         row set remembered is the whole answer of a ``find``: read with exactly the
         find's condition (or by primary key).
         """
         last = depth - 1
-        back, fwd = sorted(set(backward)), sorted(set(forward))
-        if not (back or fwd):
-            return
-        name = "reach_both" if back and fwd else "reach_backward" if back else "reach_forward"
         reach: tuple[dict[tuple[int, int], tuple[int, Row]], ...] = ({}, {})
-        found = self.session.connection().execute(
-            _statement(name), {"b_start": back, "f_start": fwd, "last": last}
-        )
+        found = self.session.connection().execute(_statement(name), {**params, "last": last})
         for row in found:
-            lot, product = _split(row[2:], "lots", "products")
+            lot, product = _split(row[2:], self.hashes, "lots#", "products")
             assert lot is not None
             eid, seq = lot["enterprise_id"], lot["record_seq"]
             reach[row[0]][(eid, seq)] = (row[1], lot)
@@ -490,7 +559,7 @@ class _Walker:
         inputs: dict[tuple[int, int], list[Row]] = {k: [] for k in back_lots}
         materials: dict[tuple[int, int], Row] = {}
         for row in self._rows("inputs", set(back_lots)) if back_lots else ():
-            use, ml, sup = _split(row, "lot_inputs", "material_lots", "suppliers")
+            use, ml, sup = _split(row, self.hashes, "lot_inputs", "material_lots#", "suppliers#")
             assert use is not None
             eid = use["enterprise_id"]
             inputs[(eid, use["record_seq"])].append(use)
@@ -506,7 +575,7 @@ class _Walker:
         # Forward: each lot's sales and their customers.
         sales: dict[tuple[int, int], list[Row]] = {k: [] for k in fwd_lots}
         for row in self._rows("sales", set(fwd_lots)) if fwd_lots else ():
-            sale, cust = _split(row, "sales", "customers")
+            sale, cust = _split(row, self.hashes, "sales", "customers#")
             assert sale is not None
             eid = sale["enterprise_id"]
             sales[(eid, sale["lot_seq"])].append(sale)
@@ -525,6 +594,7 @@ class _Walker:
         )
         self._preload_sold(back_lots, inputs, materials, last)
         self._preload_received(fwd_lots, sales, last)
+        return {**fwd_lots, **back_lots}
 
     def _preload_sold(
         self,
@@ -552,7 +622,7 @@ class _Walker:
         sold: dict[tuple[int, str], list[Row]] = {k: [] for k in wanted}
         sales: dict[tuple[int, int], list[Row]] = {}
         for row in self._rows("sold", wanted):
-            lot, sale = _split(row, "lots", "sales")
+            lot, sale = _split(row, self.hashes, "lots", "sales")
             assert lot is not None
             eid, seq = lot["enterprise_id"], lot["record_seq"]
             sold[(eid, lot["code"])].append(lot)
@@ -587,7 +657,7 @@ class _Walker:
         received: dict[tuple[int, str, str], list[Row]] = {k: [] for k in wanted}
         uses: dict[tuple[int, int], list[Row]] = {}
         for row in self._rows("received", wanted):
-            ml, use = _split(row, "material_lots", "lot_inputs")
+            ml, use = _split(row, self.hashes, "material_lots#", "lot_inputs")
             assert ml is not None
             eid, seq = ml["enterprise_id"], ml["record_seq"]
             received[(eid, ml["supplier_credit_code"], ml["batch_no"])].append(ml)
@@ -822,18 +892,19 @@ def lot_trail(
         raise ValueError(f"direction must be backward, forward or both, not {direction!r}")
     depth = max(1, min(depth, MAX_DEPTH))
     walker = _Walker(session, readable)
+    walker.preload_lot(
+        enterprise_id,
+        lot_code,
+        backward=direction in ("backward", "both"),
+        forward=direction in ("forward", "both"),
+        depth=depth,
+    )
     lots = walker.store(enterprise_id).find("lots", code=lot_code)
     if not lots:
         from foodtrace.errors import NotFound
 
         raise NotFound(f"no lot {lot_code!r}")
     trail = Trail(f"lot:{enterprise_id}:{lots[0]['record_seq']}")
-    start = [(enterprise_id, lots[0]["record_seq"])]
-    walker.preload(
-        backward=start if direction in ("backward", "both") else (),
-        forward=start if direction in ("forward", "both") else (),
-        depth=depth,
-    )
     walker.lot_node(trail, enterprise_id, lots[0])
     if direction in ("backward", "both"):
         walker.backward(trail, enterprise_id, lots[0], depth)
