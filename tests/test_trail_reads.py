@@ -222,8 +222,8 @@ def test_a_six_level_trail_reads_a_statement_per_table(engine, clock) -> None:
     g = _graph(engine, clock, 3)
     counts = []
 
-    def count(*_args: Any) -> None:
-        counts[-1] += 1
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        counts[-1] += not statement.startswith("BEGIN")  # SQLite's, sent by foodtrace.db
 
     event.listen(engine, "before_cursor_execute", count)
     try:
