@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, func, literal_column, or_, select, tuple_
+from sqlalchemy import Integer, and_, bindparam, func, literal_column, or_, select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -160,19 +160,22 @@ def _by_pk(table: str, rows: Any) -> list[Row]:
     return [unique[k] for k in sorted(unique)]
 
 
-def _anchor(lots: Any, name: str, by_code: bool) -> Any:
-    """The start lots: ``:start_code`` of ledger ``:start_eid``, or the (ledger, record
-    seq) pairs ``:<name>``."""
+def _anchor(lots: Any, by_code: bool) -> Any:
+    """The start lots, in ledger ``:start_eid``: lot ``:start_code``, or the lots with
+    record seqs ``:start_seqs``."""
     if by_code:
         return and_(
             lots.c.enterprise_id == bindparam("start_eid"),
             lots.c.code == bindparam("start_code"),
         )
-    return tuple_(lots.c.enterprise_id, lots.c.record_seq).in_(bindparam(name, expanding=True))
+    return and_(
+        lots.c.enterprise_id == bindparam("start_eid"),
+        lots.c.record_seq.in_(bindparam("start_seqs", expanding=True)),
+    )
 
 
 def _backward_cte(by_code: bool) -> Any:
-    """The lots within ``:last`` steps back of the lots ``:b_start``, with the level of
+    """The lots within ``:last`` steps back of the start lots, with the level of
     each step: from a lot over its inputs' material lots to the lot the registered
     supplier (by credit code) holds under the receipt's batch number."""
     lots, ents = TABLES["lots"], TABLES["enterprises"]
@@ -181,7 +184,7 @@ def _backward_cte(by_code: bool) -> Any:
         lots.c.enterprise_id.label("eid"),
         lots.c.record_seq.label("seq"),
         literal_column("0", Integer).label("lvl"),
-    ).where(_anchor(lots, "b_start", by_code))
+    ).where(_anchor(lots, by_code))
     back = anchor.cte("back", recursive=True)
     lot, seller = lots.alias("lot"), ents.alias("seller")
     step = (
@@ -210,7 +213,7 @@ def _backward_cte(by_code: bool) -> Any:
 
 
 def _forward_cte(by_code: bool) -> Any:
-    """The lots within ``:last`` steps forward of the lots ``:f_start``, with the level of
+    """The lots within ``:last`` steps forward of the start lots, with the level of
     each step: from a lot to the material lots received under its enterprise's credit
     code and its code, in any ledger, and the lots that consumed them. (The walk also
     asks for a sale to that buyer: this finds a superset, with fewer joins to plan.)"""
@@ -225,7 +228,7 @@ def _forward_cte(by_code: bool) -> Any:
             literal_column("0", Integer).label("lvl"),
         )
         .select_from(lots.join(ents, ents.c.id == lots.c.enterprise_id))
-        .where(_anchor(lots, "f_start", by_code))
+        .where(_anchor(lots, by_code))
     )
     fwd = anchor.cte("fwd", recursive=True)
     lot, buyer = lots.alias("lot"), ents.alias("buyer")
@@ -308,9 +311,9 @@ def _reach(backward: bool, forward: bool, by_code: bool) -> Any:
 
 @cache
 def _statement(name: str) -> Any:
-    """The set-wise reads, built once (their SQL then stays in SQLAlchemy's cache)."""
+    """The set-wise reads, built once: the reach statement, or a read without its WHERE
+    and the columns its keys are for (:meth:`_Walker._rows`)."""
     t = {name: TABLES[name] for name in _COLS}
-    keys = bindparam("keys", expanding=True)
     if name.startswith("reach"):  # reach_<backward|forward|both>[_by_code]
         return _reach(
             "_backward" in name or "_both" in name,
@@ -346,10 +349,8 @@ def _statement(name: str) -> Any:
                 *_labelled("lot_inputs", li),
                 *_labelled("material_lots", ml, ml_entry),
                 *_labelled("suppliers", sup, sup_entry),
-            )
-            .select_from(joined)
-            .where(tuple_(li.c.enterprise_id, li.c.record_seq).in_(keys))
-        )
+            ).select_from(joined)
+        ), (li.c.enterprise_id, li.c.record_seq)
     if name == "sales":  # a lot's sales, each with its customer
         s, cust = t["sales"], t["customers"]
         joined, cust_entry = _entry_of(
@@ -364,28 +365,27 @@ def _statement(name: str) -> Any:
             "cust_entry",
         )
         return (
-            select(*_labelled("sales", s), *_labelled("customers", cust, cust_entry))
-            .select_from(joined)
-            .where(tuple_(s.c.enterprise_id, s.c.lot_seq).in_(keys))
-        )
+            select(*_labelled("sales", s), *_labelled("customers", cust, cust_entry)).select_from(
+                joined
+            )
+        ), (s.c.enterprise_id, s.c.lot_seq)
     if name == "sold":  # a supplier's lot by code, with its sales
         lot, s = t["lots"], t["sales"]
         return (
-            select(*_labelled("lots", lot), *_labelled("sales", s))
-            .select_from(
+            select(*_labelled("lots", lot), *_labelled("sales", s)).select_from(
                 lot.outerjoin(
                     s,
                     and_(s.c.enterprise_id == lot.c.enterprise_id, s.c.lot_seq == lot.c.record_seq),
                 )
             )
-            .where(tuple_(lot.c.enterprise_id, lot.c.code).in_(keys))
-        )
+        ), (lot.c.enterprise_id, lot.c.code)
     if name == "received":  # a buyer's receipts of our lot, with the lots that used them
         ml, li = t["material_lots"], t["lot_inputs"]
         joined, ml_entry = _entry_of(ml, ml, "ml_entry")
         return (
-            select(*_labelled("material_lots", ml, ml_entry), *_labelled("lot_inputs", li))
-            .select_from(
+            select(
+                *_labelled("material_lots", ml, ml_entry), *_labelled("lot_inputs", li)
+            ).select_from(
                 joined.outerjoin(
                     li,
                     and_(
@@ -394,8 +394,7 @@ def _statement(name: str) -> Any:
                     ),
                 )
             )
-            .where(tuple_(ml.c.enterprise_id, ml.c.supplier_credit_code, ml.c.batch_no).in_(keys))
-        )
+        ), (ml.c.enterprise_id, ml.c.supplier_credit_code, ml.c.batch_no)
     raise KeyError(name)
 
 
@@ -474,11 +473,22 @@ class _Walker:
                 node.hash = found[(int(eid), int(seq))]
 
     def _rows(self, statement: str, keys: set[tuple[Any, ...]]) -> Iterator[Any]:
-        """The rows of a set-wise read for ``keys`` (a few hundred keys per statement)."""
-        todo = sorted(keys)
+        """The rows of a set-wise read whose key columns equal one of ``keys``.
+
+        Written ``(a = ? AND b IN (…)) OR …``, one term per ledger, rather than as a
+        row-value IN: SQLite scans the whole table for ``(a, b) IN (VALUES …)``.
+        """
+        base, cols = _statement(statement)
+        groups: dict[tuple[Any, ...], list[Any]] = {}
+        for key in sorted(keys):
+            groups.setdefault(key[:-1], []).append(key[-1])
+        terms = [
+            and_(*(c == v for c, v in zip(cols[:-1], head, strict=True)), cols[-1].in_(tail))
+            for head, tail in groups.items()
+        ]
         conn = self.session.connection()
-        for i in range(0, len(todo), 500):
-            yield from conn.execute(_statement(statement), {"keys": todo[i : i + 500]})
+        for i in range(0, len(terms), 100):
+            yield from conn.execute(base.where(or_(*terms[i : i + 100])))
 
     def _load_enterprises(self, ids: set[int], codes: set[str]) -> None:
         """The registered enterprises among ``ids`` and ``codes``; a code not registered is
@@ -502,18 +512,20 @@ class _Walker:
             self.by_code.setdefault(code, None)
 
     def preload(
-        self,
-        *,
-        backward: Iterable[tuple[int, int]] = (),
-        forward: Iterable[tuple[int, int]] = (),
-        depth: int,
+        self, eid: int, seqs: Iterable[int], *, backward: bool, forward: bool, depth: int
     ) -> None:
-        """Read what the walks from these lots (enterprise id, record seq) through
-        ``depth`` ledgers will ask for, a statement per table rather than per node."""
-        back, fwd = sorted(set(backward)), sorted(set(forward))
-        if back or fwd:
-            name = "reach_both" if back and fwd else "reach_backward" if back else "reach_forward"
-            self._preload(name, {"b_start": back, "f_start": fwd}, depth)
+        """Read what the walks from lots ``seqs`` of ledger ``eid`` through ``depth``
+        ledgers will ask for: a statement per table rather than a few per node."""
+        todo = sorted(set(seqs))
+        if todo and (backward or forward):
+            name = (
+                "reach_both"
+                if backward and forward
+                else "reach_backward"
+                if backward
+                else "reach_forward"
+            )
+            self._preload(name, {"start_eid": eid, "start_seqs": todo}, depth)
 
     def preload_lot(
         self, eid: int, code: str, *, backward: bool, forward: bool, depth: int
@@ -927,7 +939,9 @@ def material_trail(
     trail = Trail(f"ml:{enterprise_id}:{found[0]['record_seq']}")
     depth = max(1, min(depth, MAX_DEPTH))
     uses = walker.store(enterprise_id).find("lot_inputs", material_lot_seq=found[0]["record_seq"])
-    walker.preload(forward=[(enterprise_id, u["record_seq"]) for u in uses], depth=depth)
+    walker.preload(
+        enterprise_id, [u["record_seq"] for u in uses], backward=False, forward=True, depth=depth
+    )
     walker.forward_material(trail, enterprise_id, found[0], depth)
     walker.fill_hashes(trail)
     return trail
