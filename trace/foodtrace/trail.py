@@ -20,6 +20,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, func, literal_column, or_, select
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -314,6 +315,14 @@ def _statement(name: str) -> Any:
     """The set-wise reads, built once: the reach statement, or a read without its WHERE
     and the columns its keys are for (:meth:`_Walker._rows`)."""
     t = {name: TABLES[name] for name in _COLS}
+    if name == "enterprises":  # registered enterprises by id or credit code
+        ent = TABLES["enterprises"]
+        return select(ent).where(
+            or_(
+                ent.c.id.in_(bindparam("ids", expanding=True)),
+                ent.c.credit_code.in_(bindparam("codes", expanding=True)),
+            )
+        )
     if name.startswith("reach"):  # reach_<backward|forward|both>[_by_code]
         return _reach(
             "_backward" in name or "_both" in name,
@@ -398,6 +407,25 @@ def _statement(name: str) -> Any:
     raise KeyError(name)
 
 
+@cache
+def _keyed(name: str, groups: int) -> Any:
+    """Read ``name`` where ``(g0_0 = ? AND … AND last IN g0_in) OR …``, for ``groups``
+    groups of keys: built once per shape, so that SQLAlchemy does not rebuild the
+    statement's cache key on every trail."""
+    base, cols = _statement(name)
+    return base.where(
+        or_(
+            *(
+                and_(
+                    *(c == bindparam(f"g{g}_{j}") for j, c in enumerate(cols[:-1])),
+                    cols[-1].in_(bindparam(f"g{g}_in", expanding=True)),
+                )
+                for g in range(groups)
+            )
+        )
+    )
+
+
 class _Walker:
     def __init__(self, session: Session, readable: Callable[[Enterprise], bool]) -> None:
         self.session = session
@@ -478,17 +506,17 @@ class _Walker:
         Written ``(a = ? AND b IN (…)) OR …``, one term per ledger, rather than as a
         row-value IN: SQLite scans the whole table for ``(a, b) IN (VALUES …)``.
         """
-        base, cols = _statement(statement)
         groups: dict[tuple[Any, ...], list[Any]] = {}
         for key in sorted(keys):
             groups.setdefault(key[:-1], []).append(key[-1])
-        terms = [
-            and_(*(c == v for c, v in zip(cols[:-1], head, strict=True)), cols[-1].in_(tail))
-            for head, tail in groups.items()
-        ]
+        items = list(groups.items())
         conn = self.session.connection()
-        for i in range(0, len(terms), 100):
-            yield from conn.execute(base.where(or_(*terms[i : i + 100])))
+        for i in range(0, len(items), 100):
+            params: dict[str, Any] = {}
+            for g, (head, tail) in enumerate(items[i : i + 100]):
+                params.update({f"g{g}_{j}": v for j, v in enumerate(head)})
+                params[f"g{g}_in"] = tail
+            yield from conn.execute(_keyed(statement, len(items[i : i + 100])), params)
 
     def _load_enterprises(self, ids: set[int], codes: set[str]) -> None:
         """The registered enterprises among ``ids`` and ``codes``; a code not registered is
@@ -497,17 +525,17 @@ class _Walker:
         codes -= self.by_code.keys()
         if self.all_registered or not (ids or codes):
             return
-        for e in self.session.execute(
-            select(Enterprise).where(
-                or_(
-                    Enterprise.id.in_(sorted(ids)),  # type: ignore[union-attr]
-                    Enterprise.credit_code.in_(sorted(codes)),  # type: ignore[attr-defined]
-                )
-            )
-        ).scalars():
-            assert e.id is not None
-            self.by_id[e.id] = e
-            self.by_code[e.credit_code] = e
+        found = self.session.connection().execute(
+            _statement("enterprises"), {"ids": sorted(ids), "codes": sorted(codes)}
+        )
+        for row in found:
+            # the session's own object where it has one; else a detached copy (Core
+            # rows: the ORM's machinery cost more than the rest of a trail's reads)
+            e = self.session.identity_map.get(identity_key(Enterprise, row.id))
+            if e is None:
+                e = Enterprise(**row._mapping)
+            self.by_id[row.id] = e
+            self.by_code[row.credit_code] = e
         for code in codes:
             self.by_code.setdefault(code, None)
 
