@@ -378,16 +378,6 @@ def _statement(name: str) -> Any:
                 joined
             )
         ), (s.c.enterprise_id, s.c.lot_seq)
-    if name == "sold":  # a supplier's lot by code, with its sales
-        lot, s = t["lots"], t["sales"]
-        return (
-            select(*_labelled("lots", lot), *_labelled("sales", s)).select_from(
-                lot.outerjoin(
-                    s,
-                    and_(s.c.enterprise_id == lot.c.enterprise_id, s.c.lot_seq == lot.c.record_seq),
-                )
-            )
-        ), (lot.c.enterprise_id, lot.c.code)
     if name == "received":  # a buyer's receipts of our lot, with the lots that used them
         ml, li = t["material_lots"], t["lot_inputs"]
         joined, ml_entry = _entry_of(ml, ml, "ml_entry")
@@ -612,9 +602,10 @@ class _Walker:
         for (eid, seq), ml in materials.items():
             self.store(eid).remember("material_lots", [ml], record_seq=seq)
 
-        # Forward: each lot's sales and their customers.
-        sales: dict[tuple[int, int], list[Row]] = {k: [] for k in fwd_lots}
-        for row in self._rows("sales", set(fwd_lots)) if fwd_lots else ():
+        # Each lot's sales and their customers: forward, and backward where the walk
+        # crosses to a supplier's lot (it asks whether that lot was sold to us).
+        sales: dict[tuple[int, int], list[Row]] = {k: [] for k in (*fwd_lots, *back_lots)}
+        for row in self._rows("sales", set(sales)) if sales else ():
             sale, cust = _split(row, self.hashes, "sales", "customers#")
             assert sale is not None
             eid = sale["enterprise_id"]
@@ -643,8 +634,8 @@ class _Walker:
         materials: dict[tuple[int, int], Row],
         last: int,
     ) -> None:
-        """Backward across: the lot each registered supplier sold under a receipt's batch
-        number, with that lot's sales."""
+        """Backward across: the lot each registered supplier holds under a receipt's batch
+        number (its sales were read with the lots' sales)."""
         wanted: set[tuple[int, str]] = set()
         for (eid, seq), (level, _lot) in lots.items():
             if level >= last:
@@ -657,22 +648,14 @@ class _Walker:
                 if seller is not None and self.readable(seller):
                     assert seller.id is not None
                     wanted.add((seller.id, ml["batch_no"]))
-        if not wanted:
-            return
+        # The supplier's lot under that code, if there is one, is within reach: the CTE
+        # followed every input of every lot before the last level, by the same match.
         sold: dict[tuple[int, str], list[Row]] = {k: [] for k in wanted}
-        sales: dict[tuple[int, int], list[Row]] = {}
-        for row in self._rows("sold", wanted):
-            lot, sale = _split(row, self.hashes, "lots", "sales")
-            assert lot is not None
-            eid, seq = lot["enterprise_id"], lot["record_seq"]
-            sold[(eid, lot["code"])].append(lot)
-            sales.setdefault((eid, seq), [])
-            if sale is not None:
-                sales[(eid, seq)].append(sale)
+        for (eid, _seq), (_level, lot) in lots.items():
+            if (eid, lot["code"]) in sold:
+                sold[(eid, lot["code"])].append(lot)
         for (eid, code), rows in sold.items():
             self.store(eid).remember("lots", _by_pk("lots", rows), code=code)
-        for (eid, seq), rows in sales.items():
-            self.store(eid).remember("sales", _by_pk("sales", rows), lot_seq=seq)
 
     def _preload_received(
         self,
