@@ -111,6 +111,7 @@ _COLS = {
         "suppliers",
         "sales",
         "customers",
+        "enterprises",
     )
 }
 _PK = {name: tuple(c.name for c in TABLES[name].primary_key.columns) for name in _COLS}
@@ -294,11 +295,13 @@ def _reach(backward: bool, forward: bool, by_code: bool) -> Any:
         lots,
         "lot_entry",
     )
+    owner = TABLES["enterprises"].alias("owner")
     return select(
         nearest.c.direction,
         nearest.c.lvl,
         *_labelled("lots", lots, entry),
         *_labelled("products", products),
+        *_labelled("enterprises", owner),
     ).select_from(
         joined.outerjoin(
             products,
@@ -306,7 +309,7 @@ def _reach(backward: bool, forward: bool, by_code: bool) -> Any:
                 products.c.enterprise_id == lots.c.enterprise_id,
                 products.c.record_seq == lots.c.product_seq,
             ),
-        )
+        ).outerjoin(owner, owner.c.id == lots.c.enterprise_id)
     )
 
 
@@ -315,14 +318,6 @@ def _statement(name: str) -> Any:
     """The set-wise reads, built once: the reach statement, or a read without its WHERE
     and the columns its keys are for (:meth:`_Walker._rows`)."""
     t = {name: TABLES[name] for name in _COLS}
-    if name == "enterprises":  # registered enterprises by id or credit code
-        ent = TABLES["enterprises"]
-        return select(ent).where(
-            or_(
-                ent.c.id.in_(bindparam("ids", expanding=True)),
-                ent.c.credit_code.in_(bindparam("codes", expanding=True)),
-            )
-        )
     if name.startswith("reach"):  # reach_<backward|forward|both>[_by_code]
         return _reach(
             "_backward" in name or "_both" in name,
@@ -353,12 +348,16 @@ def _statement(name: str) -> Any:
             sup,
             "sup_entry",
         )
+        seller = TABLES["enterprises"].alias("seller")
         return (
             select(
                 *_labelled("lot_inputs", li),
                 *_labelled("material_lots", ml, ml_entry),
                 *_labelled("suppliers", sup, sup_entry),
-            ).select_from(joined)
+                *_labelled("enterprises", seller),
+            ).select_from(
+                joined.outerjoin(seller, seller.c.credit_code == ml.c.supplier_credit_code)
+            )
         ), (li.c.enterprise_id, li.c.record_seq)
     if name == "sales":  # a lot's sales, each with its customer
         s, cust = t["sales"], t["customers"]
@@ -373,10 +372,13 @@ def _statement(name: str) -> Any:
             cust,
             "cust_entry",
         )
+        buyer = TABLES["enterprises"].alias("buyer")
         return (
-            select(*_labelled("sales", s), *_labelled("customers", cust, cust_entry)).select_from(
-                joined
-            )
+            select(
+                *_labelled("sales", s),
+                *_labelled("customers", cust, cust_entry),
+                *_labelled("enterprises", buyer),
+            ).select_from(joined.outerjoin(buyer, buyer.c.credit_code == s.c.buyer_credit_code))
         ), (s.c.enterprise_id, s.c.lot_seq)
     if name == "received":  # a buyer's receipts of our lot, with the lots that used them
         ml, li = t["material_lots"], t["lot_inputs"]
@@ -508,25 +510,15 @@ class _Walker:
                 params[f"g{g}_in"] = tail
             yield from conn.execute(_keyed(statement, len(items[i : i + 100])), params)
 
-    def _load_enterprises(self, ids: set[int], codes: set[str]) -> None:
-        """The registered enterprises among ``ids`` and ``codes``; a code not registered is
-        remembered as such."""
-        ids -= self.by_id.keys()
-        codes -= self.by_code.keys()
-        if self.all_registered or not (ids or codes):
-            return
-        found = self.session.connection().execute(
-            _statement("enterprises"), {"ids": sorted(ids), "codes": sorted(codes)}
-        )
-        for row in found:
-            # the session's own object where it has one; else a detached copy (Core
-            # rows: the ORM's machinery cost more than the rest of a trail's reads)
-            e = self.session.identity_map.get(identity_key(Enterprise, row.id))
-            if e is None:
-                e = Enterprise(**row._mapping)
-            self.by_id[row.id] = e
-            self.by_code[row.credit_code] = e
-        for code in codes:
+    def _know(self, code: str | None, row: Row | None) -> None:
+        """Remember the registered enterprise of ``row`` (read with a lot, a receipt or a
+        sale), or that ``code`` names none: the session's own object where it has one,
+        else a detached copy (constructing it costs less than the ORM's query path)."""
+        if row is not None and row["id"] not in self.by_id:
+            e = self.session.identity_map.get(identity_key(Enterprise, row["id"]))
+            self.by_id[row["id"]] = e = e if e is not None else Enterprise(**row)
+            self.by_code[row["credit_code"]] = e
+        elif row is None and code:
             self.by_code.setdefault(code, None)
 
     def preload(
@@ -576,8 +568,9 @@ class _Walker:
         reach: tuple[dict[tuple[int, int], tuple[int, Row]], ...] = ({}, {})
         found = self.session.connection().execute(_statement(name), {**params, "last": last})
         for row in found:
-            lot, product = _split(row[2:], self.hashes, "lots#", "products")
+            lot, product, owner = _split(row[2:], self.hashes, "lots#", "products", "enterprises")
             assert lot is not None
+            self._know(None, owner)
             eid, seq = lot["enterprise_id"], lot["record_seq"]
             reach[row[0]][(eid, seq)] = (row[1], lot)
             self.store(eid).remember("lots", [lot], record_seq=seq)
@@ -589,8 +582,11 @@ class _Walker:
         inputs: dict[tuple[int, int], list[Row]] = {k: [] for k in back_lots}
         materials: dict[tuple[int, int], Row] = {}
         for row in self._rows("inputs", set(back_lots)) if back_lots else ():
-            use, ml, sup = _split(row, self.hashes, "lot_inputs", "material_lots#", "suppliers#")
+            use, ml, sup, seller = _split(
+                row, self.hashes, "lot_inputs", "material_lots#", "suppliers#", "enterprises"
+            )
             assert use is not None
+            self._know(ml and ml["supplier_credit_code"], seller)
             eid = use["enterprise_id"]
             inputs[(eid, use["record_seq"])].append(use)
             if ml is not None:
@@ -606,8 +602,9 @@ class _Walker:
         # crosses to a supplier's lot (it asks whether that lot was sold to us).
         sales: dict[tuple[int, int], list[Row]] = {k: [] for k in (*fwd_lots, *back_lots)}
         for row in self._rows("sales", set(sales)) if sales else ():
-            sale, cust = _split(row, self.hashes, "sales", "customers#")
+            sale, cust, buyer = _split(row, self.hashes, "sales", "customers#", "enterprises")
             assert sale is not None
+            self._know(sale["buyer_credit_code"], buyer)
             eid = sale["enterprise_id"]
             sales[(eid, sale["lot_seq"])].append(sale)
             if cust is not None:
@@ -615,14 +612,6 @@ class _Walker:
         for (eid, seq), rows in sales.items():
             self.store(eid).remember("sales", _by_pk("sales", rows), lot_seq=seq)
 
-        self._load_enterprises(
-            {k[0] for k in back_lots} | {k[0] for k in fwd_lots},
-            (
-                {ml["supplier_credit_code"] for ml in materials.values()}
-                | {s["buyer_credit_code"] for rows in sales.values() for s in rows}
-            )
-            - {None},
-        )
         self._preload_sold(back_lots, inputs, materials, last)
         self._preload_received(fwd_lots, sales, last)
         return {**fwd_lots, **back_lots}
