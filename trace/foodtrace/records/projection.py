@@ -211,6 +211,15 @@ class DbStore:
         for v, rows in found.items():
             cache[(*key, (v,))] = rows
 
+    def remember(self, table: str, rows: list[Row], **where: Any) -> None:
+        """Remember ``rows`` as the answer of ``find(table, **where)``.
+
+        Requires: ``rows`` are every row of this enterprise's ``table`` whose columns
+        equal ``where``, read in this transaction (a trail reads many keys in one query).
+        """
+        cols = tuple(sorted(where))
+        self._cache()[(self.enterprise_id, table, cols, tuple(where[c] for c in cols))] = rows
+
     def _invalidate(self, table: str) -> None:
         cache = self._cache()
         for key in [k for k in cache if k[1] == table]:
