@@ -42,14 +42,17 @@ so that the pages can show it in the reader's language.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import String, and_, case, exists, func, literal_column, or_, select, union_all
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -227,8 +230,8 @@ class PeriodRows:
     """The derived rows the lot rules read, for one enterprise, read for a whole district.
 
     ``find`` answers like :meth:`DbStore.find` for the lookups :func:`check_lot`
-    makes (by one column, or every corrective action), from rows read with one
-    query per table for every enterprise at once (:func:`_read_period`).
+    and :func:`lot_facts` make (by one column, or every corrective action), from rows
+    read with one query per table for every enterprise at once (:func:`_read_period`).
     """
 
     def __init__(self, enterprise_id: int) -> None:
@@ -248,17 +251,66 @@ class PeriodRows:
         return list(self.by.get((table, col, value), []))
 
 
-def check_lot(
+@dataclass
+class LotFacts:
+    """What the rules need of a lot's CCP readings and of its records' entries: counted
+    in SQL for a district (:func:`_read_period`), or from the rows (:func:`lot_facts`)."""
+
+    inside: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(ccp, parameter) -> readings inside the lot's production window (with the slack)"""
+    open_deviations: int = 0
+    """readings outside their limits closed by no corrective action"""
+    late: int = 0
+    """records of the lot (the lot, its readings, release tests, sales) entered late"""
+
+
+def lot_facts(
     store: DbStore | PeriodRows, lot: dict[str, Any], entries: dict[int, tuple[str, str]]
-) -> LotResult:
-    """The rules within one enterprise's ledger for one lot.
+) -> LotFacts:
+    """The facts of one lot from its reading rows and its entries' times, row by row.
 
     ``entries`` maps seq -> (event_time, recorded_at).
     """
+    readings = store.find("ccp_readings", lot_seq=lot["record_seq"])
+    start = instant(lot["started_at"]) - WINDOW_SLACK
+    end = instant(lot["ended_at"]) + WINDOW_SLACK
+    inside: dict[tuple[str, str], int] = {}
+    for r in readings:
+        if start <= instant(r["measured_at"]) <= end:
+            key = (r["ccp"], r["parameter"])
+            inside[key] = inside.get(key, 0) + 1
+    closed = {a["reading_seq"] for a in store.find("corrective_actions")}
+    open_ = sum(
+        1
+        for r in readings
+        if r["deviation"] and not r["corrective_action"] and r["record_seq"] not in closed
+    )
+    seqs = [lot["current_seq"]] + [r["current_seq"] for r in readings]
+    for table in ("release_tests", "sales"):
+        seqs += [r["current_seq"] for r in store.find(table, lot_seq=lot["record_seq"])]
+    late = sum(
+        1 for s in seqs if s in entries and instant(entries[s][1]) - instant(entries[s][0]) > LATE
+    )
+    return LotFacts(inside, open_, late)
+
+
+def check_lot(
+    store: DbStore | PeriodRows,
+    lot: dict[str, Any],
+    facts: LotFacts,
+    product_data: dict[int, dict[str, Any]] | None = None,
+) -> LotResult:
+    """The rules within one enterprise's ledger for one lot.
+
+    ``facts`` are the lot's readings and entries as the rules need them;
+    ``product_data`` remembers each product's parsed data across a district's lots.
+    """
     product = store.find("products", record_seq=lot["product_seq"])[0]
-    data = json.loads(product["data"])
+    cache = {} if product_data is None else product_data
+    data = cache.get(product["record_seq"])
+    if data is None:
+        data = cache[product["record_seq"]] = json.loads(product["data"])
     result = LotResult(lot["code"], product["name"], lot["production_date"])
-    seqs = [lot["current_seq"]]
     # materials
     for use in store.find("lot_inputs", record_seq=lot["record_seq"]):
         ml = store.find("material_lots", record_seq=use["material_lot_seq"])
@@ -266,18 +318,9 @@ def check_lot(
             name = ml[0]["code"] if ml else f"#{use['material_lot_seq']}"
             result.fail("materials_checked", NO_ACCEPTED_CHECK, material_lot=name)
     # CCP readings inside the window, at the plan's frequency
-    readings = store.find("ccp_readings", lot_seq=lot["record_seq"])
-    start = instant(lot["started_at"]) - WINDOW_SLACK
-    end = instant(lot["ended_at"]) + WINDOW_SLACK
     for point in data.get("ccp_plan", []):
         for param in point["parameters"]:
-            have = sum(
-                1
-                for r in readings
-                if r["ccp"] == point["code"]
-                and r["parameter"] == param["code"]
-                and start <= instant(r["measured_at"]) <= end
-            )
+            have = facts.inside.get((point["code"], param["code"]), 0)
             need = expected_readings(param, lot["started_at"], lot["ended_at"])
             if have < need:
                 result.fail(
@@ -288,15 +331,8 @@ def check_lot(
                     have=have,
                     need=need,
                 )
-    closed = {a["reading_seq"] for a in store.find("corrective_actions")}
-    open_ = [
-        r
-        for r in readings
-        if r["deviation"] and not r["corrective_action"] and r["record_seq"] not in closed
-    ]
-    if open_:
-        result.fail("deviations_closed", OPEN_DEVIATIONS, count=len(open_))
-    seqs += [r["current_seq"] for r in readings]
+    if facts.open_deviations:
+        result.fail("deviations_closed", OPEN_DEVIATIONS, count=facts.open_deviations)
     # release test before the first sale
     sales = store.find("sales", lot_seq=lot["record_seq"])
     required = {i["item"] for i in data.get("release_items", [])}
@@ -314,19 +350,76 @@ def check_lot(
     ):
         # ``released`` records whether a passing test existed when the sale was recorded
         result.fail("release_test", SOLD_BEFORE_TEST)
-    seqs += [t["current_seq"] for t in store.find("release_tests", lot_seq=lot["record_seq"])]
-    seqs += [s["current_seq"] for s in sales]
     if any(not s["buyer_name"] for s in sales):
         result.fail("buyer_fields", NO_BUYER_NAME)
     sold = sum((dec(s["quantity_base"]) for s in sales), Decimal(0))
     if sold > dec(lot["quantity_base"]):
         result.fail("mass_balance", OVERSOLD, sold=sold, produced=lot["quantity_base"])
-    late = [
-        s for s in seqs if s in entries and instant(entries[s][1]) - instant(entries[s][0]) > LATE
-    ]
-    if late:
-        result.fail("timely", LATE_ENTRIES, count=len(late))
+    if facts.late:
+        result.fail("timely", LATE_ENTRIES, count=facts.late)
     return result
+
+
+# The aggregates compare instants as text. That is exact for the form every record's
+# instant is stored in (``format_instant``: UTC, whole seconds, ``YYYY-MM-DDTHH:MM:SSZ``):
+# fixed width, so the text sorts as the time does. An instant in any other form (one with
+# microseconds) is counted as odd, and its lot is checked from the rows instead.
+CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def _canonical(col: Any) -> Any:
+    """SQL: ``col`` has the layout of a whole-second UTC instant."""
+    return and_(
+        func.length(col) == 20,
+        *(func.substr(col, i, 1) == c for i, c in ((5, "-"), (8, "-"), (11, "T"), (14, ":"))),
+        func.substr(col, 17, 1) == ":",
+        func.substr(col, 20, 1) == "Z",
+    )
+
+
+class _shifted(FunctionElement[str]):
+    """SQL: a whole-second UTC instant (text) moved by whole minutes, as the same text.
+    Date arithmetic is the one thing the two databases spell differently."""
+
+    type = String()
+    name = "shifted"
+    inherit_cache = True
+
+    def __init__(self, col: Any, minutes: int) -> None:
+        super().__init__(col, literal_column(str(int(minutes))))
+
+
+@compiles(_shifted, "postgresql")
+def _shifted_postgresql(element: _shifted, compiler: Any, **kw: Any) -> str:
+    col, minutes = (compiler.process(c, **kw) for c in element.clauses)
+    return (
+        f"to_char(CAST(substr({col}, 1, 19) AS TIMESTAMP) + make_interval(mins => {minutes}),"
+        ' \'YYYY-MM-DD"T"HH24:MI:SS"Z"\')'
+    )
+
+
+@compiles(_shifted, "sqlite")
+def _shifted_sqlite(element: _shifted, compiler: Any, **kw: Any) -> str:
+    col, minutes = (compiler.process(c, **kw) for c in element.clauses)
+    return f"strftime('%Y-%m-%dT%H:%M:%SZ', substr({col}, 1, 19), ({minutes}) || ' minutes')"
+
+
+def _minutes(delta: timedelta) -> int:
+    assert delta % timedelta(minutes=1) == timedelta(0)
+    return delta // timedelta(minutes=1)
+
+
+def _late(event_time: Any, recorded_at: Any) -> Any:
+    """SQL: 1 when the entry was recorded more than :data:`LATE` after its event, else 0
+    (both in the canonical form). Only an entry recorded on a later (UTC) day can be
+    late: the date arithmetic is done for those only."""
+    return case(
+        (
+            func.substr(recorded_at, 1, 10) > func.substr(event_time, 1, 10),
+            case((recorded_at > _shifted(event_time, _minutes(LATE)), 1), else_=0),
+        ),
+        else_=0,
+    )
 
 
 def _rows(session: Session, stmt: Any) -> list[dict[str, Any]]:
@@ -335,37 +428,36 @@ def _rows(session: Session, stmt: Any) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in result.all()]  # fetchall: not row by row
 
 
-def _read_period(
-    session: Session, ids: list[int], since: date, until: date
-) -> tuple[
-    dict[int, PeriodRows],
-    dict[int, list[dict[str, Any]]],
-    dict[int, set[str]],
-    dict[int, dict[int, tuple[str, str]]],
-]:
-    """The rows the lot rules need for every enterprise of ``ids``: one query per table.
+@dataclass
+class Period:
+    """What :func:`_read_period` reads for the enterprises of a district."""
 
-    Returns the rows per enterprise, the lots produced in [since, until] per
-    enterprise, the local days (CST) on which each enterprise recorded an event in
-    the period, and (event time, recorded time) of the entries of the period by seq.
-    """
+    rows: dict[int, PeriodRows]
+    lots: dict[int, list[dict[str, Any]]]
+    """the lots produced in the period, per enterprise"""
+    days: dict[int, set[str]]
+    """the local days (CST) on which each enterprise recorded an event in the period"""
+    facts: dict[tuple[int, int], LotFacts]
+    """(enterprise, lot record_seq) -> the lot's facts, counted in SQL"""
+    odd: set[tuple[int, int]]
+    """lots whose facts could not be counted in SQL (an instant not in canonical form)"""
+
+
+def _read_period(session: Session, ids: list[int], since: date, until: date) -> Period:
+    """What the lot rules need for every enterprise of ``ids``: one query per table, and
+    the readings and entries counted per lot in SQL rather than read row by row."""
     span = (since.isoformat(), until.isoformat())
     t = {name: TABLES[name] for name in TABLES}
     lots_t = t["lots"]
-    period_lots = (
-        select(lots_t.c.enterprise_id, lots_t.c.record_seq)
-        .where(lots_t.c.enterprise_id.in_(ids), lots_t.c.production_date.between(*span))
-        .subquery()
-    )
+    in_period = and_(lots_t.c.enterprise_id.in_(ids), lots_t.c.production_date.between(*span))
+    period_lots = select(lots_t.c.enterprise_id, lots_t.c.record_seq).where(in_period).subquery()
     rows = {i: PeriodRows(i) for i in ids}
     lots: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    for lot in _rows(
-        session,
-        select(lots_t).where(
-            lots_t.c.enterprise_id.in_(ids), lots_t.c.production_date.between(*span)
-        ),
-    ):
+    odd: set[tuple[int, int]] = set()
+    for lot in _rows(session, select(lots_t).where(in_period)):
         lots[lot["enterprise_id"]].append(lot)
+        if not (CANONICAL.fullmatch(lot["started_at"]) and CANONICAL.fullmatch(lot["ended_at"])):
+            odd.add((lot["enterprise_id"], lot["record_seq"]))
 
     def of_period_lots(table: str, column: str) -> Any:
         tab = t[table]
@@ -379,7 +471,6 @@ def _read_period(
 
     for table, column in (
         ("lot_inputs", "record_seq"),
-        ("ccp_readings", "lot_seq"),
         ("sales", "lot_seq"),
         ("release_tests", "lot_seq"),
     ):
@@ -397,9 +488,9 @@ def _read_period(
     )
     for row in _rows(session, used):
         rows[row["enterprise_id"]].add("material_lots", row, "record_seq")
-    for table, column in (("products", "record_seq"), ("corrective_actions", "reading_seq")):
-        for row in _rows(session, select(t[table]).where(t[table].c.enterprise_id.in_(ids))):
-            rows[row["enterprise_id"]].add(table, row, column)
+    products = t["products"]
+    for row in _rows(session, select(products).where(products.c.enterprise_id.in_(ids))):
+        rows[row["enterprise_id"]].add("products", row, "record_seq")
     si = t["self_inspections"]
     for row in _rows(
         session,
@@ -410,38 +501,157 @@ def _read_period(
         ),
     ):
         rows[row["enterprise_id"]].add("self_inspections", row, "period")
-    # Entries are read for the period only (event time within two days either side, as
-    # text: every event time is an RFC 3339 instant), not the whole ledger.
-    window = ((since - timedelta(days=2)).isoformat(), (until + timedelta(days=2)).isoformat())
-    days: dict[int, set[str]] = {i: set() for i in ids}
-    times: dict[int, dict[int, tuple[str, str]]] = {i: {} for i in ids}
-    local: dict[str, str] = {}
-    for eid, seq, ev, rec in session.execute(
-        select(Entry.ledger_id, Entry.seq, Entry.event_time, Entry.recorded_at).where(
-            Entry.ledger_id.in_(ids),  # type: ignore[attr-defined]
-            Entry.event_time >= window[0],
-            Entry.event_time < window[1],
+    facts: dict[tuple[int, int], LotFacts] = {}
+    _count_readings(session, in_period, facts, odd)
+    _count_late(session, in_period, facts, odd)
+    return Period(rows, lots, _recorded_days(session, ids, since, until), facts, odd)
+
+
+def _count_readings(
+    session: Session, in_period: Any, facts: dict[tuple[int, int], LotFacts], odd: set
+) -> None:
+    """Per lot and CCP parameter: the readings inside the production window, the open
+    deviations, and the readings entered late; one query for the district."""
+    lots_t, r = TABLES["lots"], TABLES["ccp_readings"]
+    ca, e = TABLES["corrective_actions"], Entry.__table__
+    slack = _minutes(WINDOW_SLACK)
+    # The window of each lot, worked out once per lot (not once per reading).
+    window = (
+        select(
+            lots_t.c.enterprise_id,
+            lots_t.c.record_seq,
+            case((_canonical(lots_t.c.started_at), _shifted(lots_t.c.started_at, -slack))).label(
+                "lo"
+            ),
+            case((_canonical(lots_t.c.ended_at), _shifted(lots_t.c.ended_at, slack))).label("hi"),
         )
-    ).all():
-        times[eid][seq] = (ev, rec)
-        # A UTC instant's day in China Standard Time (UTC+8, whole hours) follows from
-        # its hour: worked out once per hour, not once per entry.
-        key = ev[:13] if ev.endswith("Z") else ev
-        day = local.get(key)
-        if day is None:
-            day = local[key] = local_date(instant(ev)).isoformat()
-        days[eid].add(day)
-    return rows, lots, days, times
+        .where(in_period)
+        .cte("lot_windows")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    closed = exists().where(
+        ca.c.enterprise_id == r.c.enterprise_id, ca.c.reading_seq == r.c.record_seq
+    )
+    sane = and_(
+        _canonical(r.c.measured_at), _canonical(e.c.event_time), _canonical(e.c.recorded_at)
+    )
+    stmt = (
+        select(
+            r.c.enterprise_id,
+            r.c.lot_seq,
+            r.c.ccp,
+            r.c.parameter,
+            func.sum(case((r.c.measured_at.between(window.c.lo, window.c.hi), 1), else_=0)).label(
+                "inside"
+            ),
+            func.sum(
+                case(
+                    (
+                        and_(
+                            r.c.deviation.is_(True),
+                            or_(r.c.corrective_action.is_(None), r.c.corrective_action == ""),
+                        ),
+                        case((closed, 0), else_=1),
+                    ),
+                    else_=0,
+                )
+            ).label("open"),
+            func.sum(case((sane, _late(e.c.event_time, e.c.recorded_at)), else_=0)).label("late"),
+            func.sum(case((sane, 0), else_=1)).label("odd"),
+        )
+        .join(
+            window,
+            and_(window.c.enterprise_id == r.c.enterprise_id, window.c.record_seq == r.c.lot_seq),
+        )
+        .join(e, and_(e.c.ledger_id == r.c.enterprise_id, e.c.seq == r.c.current_seq))
+        .group_by(r.c.enterprise_id, r.c.lot_seq, r.c.ccp, r.c.parameter)
+    )
+    for eid, lot_seq, ccp, parameter, inside, open_, late, n_odd in session.execute(stmt):
+        lot = facts.setdefault((eid, lot_seq), LotFacts())
+        if inside:
+            lot.inside[ccp, parameter] = int(inside)
+        lot.open_deviations += int(open_)
+        lot.late += int(late)
+        if n_odd:
+            odd.add((eid, lot_seq))
+
+
+def _count_late(
+    session: Session, in_period: Any, facts: dict[tuple[int, int], LotFacts], odd: set
+) -> None:
+    """Per lot: its own record, release tests and sales entered late (its readings are
+    counted with them); one query for the district."""
+    lots_t, e = TABLES["lots"], Entry.__table__
+    owners = [select(lots_t.c.enterprise_id, lots_t.c.record_seq, lots_t.c.current_seq)]
+    for name in ("release_tests", "sales"):
+        tab = TABLES[name]
+        owners.append(
+            select(tab.c.enterprise_id, tab.c.lot_seq, tab.c.current_seq).join(
+                lots_t,
+                and_(
+                    lots_t.c.enterprise_id == tab.c.enterprise_id,
+                    lots_t.c.record_seq == tab.c.lot_seq,
+                ),
+            )
+        )
+    records = union_all(*(o.where(in_period) for o in owners)).subquery()
+    enterprise_id, lot_seq, current_seq = records.c
+    sane = and_(_canonical(e.c.event_time), _canonical(e.c.recorded_at))
+    stmt = (
+        select(
+            enterprise_id,
+            lot_seq,
+            func.sum(case((sane, _late(e.c.event_time, e.c.recorded_at)), else_=0)),
+            func.sum(case((sane, 0), else_=1)),
+        )
+        .join(e, and_(e.c.ledger_id == enterprise_id, e.c.seq == current_seq))
+        .group_by(enterprise_id, lot_seq)
+    )
+    for eid, seq, late, n_odd in session.execute(stmt):
+        facts.setdefault((eid, seq), LotFacts()).late += int(late)
+        if n_odd:
+            odd.add((eid, seq))
+
+
+def _recorded_days(
+    session: Session, ids: list[int], since: date, until: date
+) -> dict[int, set[str]]:
+    """The local days (CST) on which each enterprise recorded an event in [since, until].
+
+    The entries are grouped in SQL by UTC date and by whether the hour is before 16:00
+    (CST is UTC+8 whole hours, so each group lies in one local day), and each group's
+    first instant gives its day; an event time in another form is a group of its own.
+    The entries are read for the period only (event time within two days either side, as
+    text: every event time is an RFC 3339 instant), not the whole ledger.
+    """
+    window = ((since - timedelta(days=2)).isoformat(), (until + timedelta(days=2)).isoformat())
+    ev = Entry.__table__.c.event_time
+    ledger_id = Entry.__table__.c.ledger_id
+    key = case(
+        (
+            _canonical(ev),
+            func.substr(ev, 1, 10).concat(case((func.substr(ev, 12, 2) >= "16", "+"), else_="-")),
+        ),
+        else_=ev,
+    )
+    grouped = (
+        select(ledger_id, func.min(ev))
+        .where(ledger_id.in_(ids), ev >= window[0], ev < window[1])
+        .group_by(ledger_id, key)
+    )
+    days: dict[int, set[str]] = {i: set() for i in ids}
+    for eid, first in session.execute(grouped):
+        days[eid].add(local_date(instant(first)).isoformat())
+    return days
 
 
 def _record_times(
     session: Session, times: dict[int, dict[int, tuple[str, str]]], wanted: dict[int, set[int]]
 ) -> None:
     """Add to ``times`` the (event time, recorded time) of the ``wanted`` entries (seqs per
-    ledger) that the period's read did not find: records of the period's lots entered
-    for events outside it (a sale weeks later), one query per ledger that has any."""
+    ledger), one query per ledger that has any."""
     for eid, seqs in wanted.items():
-        missing = sorted(seqs - times[eid].keys())
+        missing = sorted(seqs - times.setdefault(eid, {}).keys())
         for k in range(0, len(missing), 1000):
             for seq, ev, rec in session.execute(
                 select(Entry.seq, Entry.event_time, Entry.recorded_at).where(
@@ -452,6 +662,39 @@ def _record_times(
                 times[eid][seq] = (ev, rec)
 
 
+def _facts_from_rows(session: Session, period: Period) -> None:
+    """The facts of the odd lots (an instant SQL cannot compare as text), from their
+    reading rows and entries, as :func:`lot_facts` counts them."""
+    by_enterprise: dict[int, list[int]] = {}
+    for eid, seq in sorted(period.odd):
+        by_enterprise.setdefault(eid, []).append(seq)
+    readings, actions = TABLES["ccp_readings"], TABLES["corrective_actions"]
+    wanted: dict[int, set[int]] = {}
+    for eid, seqs in by_enterprise.items():
+        store = period.rows[eid]
+        for row in _rows(
+            session,
+            select(readings).where(readings.c.enterprise_id == eid, readings.c.lot_seq.in_(seqs)),
+        ):
+            store.add("ccp_readings", row, "lot_seq")
+        for row in _rows(session, select(actions).where(actions.c.enterprise_id == eid)):
+            store.add("corrective_actions", row, "reading_seq")
+        found = wanted[eid] = set()
+        for lot in period.lots[eid]:
+            if lot["record_seq"] in seqs:
+                found.add(lot["current_seq"])
+                for table in ("ccp_readings", "release_tests", "sales"):
+                    found.update(
+                        r["current_seq"] for r in store.find(table, lot_seq=lot["record_seq"])
+                    )
+    times: dict[int, dict[int, tuple[str, str]]] = {}
+    _record_times(session, times, wanted)
+    for eid in by_enterprise:
+        for lot in period.lots[eid]:
+            if (eid, lot["record_seq"]) in period.odd:
+                period.facts[eid, lot["record_seq"]] = lot_facts(period.rows[eid], lot, times[eid])
+
+
 def _own_rules(
     *, session: Session, enterprises: list[Enterprise], since: date, until: date
 ) -> dict[int, EnterpriseResult]:
@@ -460,34 +703,35 @@ def _own_rules(
     ids = [e.id for e in enterprises if e.id is not None]
     if not ids:
         return {}
-    rows, lots, recorded_days, times = _read_period(session, ids, since, until)
-    # The entries each lot's records come from, for the timeliness rule.
-    wanted: dict[int, set[int]] = {i: set() for i in ids}
-    for eid, found in lots.items():
-        store = rows[eid]
-        for lot in found:
-            seqs = wanted[eid]
-            seqs.add(lot["current_seq"])
-            for table in ("ccp_readings", "release_tests", "sales"):
-                seqs.update(r["current_seq"] for r in store.find(table, lot_seq=lot["record_seq"]))
-    _record_times(session, times, wanted)
+    period = _read_period(session, ids, since, until)
+    if period.odd:
+        _facts_from_rows(session, period)
     out = {}
+    data: dict[int, dict[str, Any]] = {}
     for e in enterprises:
         eid = e.id
         assert eid is not None
-        found = lots[eid]
+        found = period.lots[eid]
+        data.clear()  # record_seq is per ledger
         results = [
-            check_lot(rows[eid], lot, times[eid])
+            check_lot(
+                period.rows[eid],
+                lot,
+                period.facts.get((eid, lot["record_seq"])) or LotFacts(),
+                data,
+            )
             for lot in sorted(found, key=lambda x: (x["production_date"], x["code"]))
         ]
         production_days = {lot["production_date"] for lot in found}
-        daily = {s["period_date"] for s in rows[eid].find("self_inspections", period="daily")}
+        daily = {
+            s["period_date"] for s in period.rows[eid].find("self_inspections", period="daily")
+        }
         out[eid] = EnterpriseResult(
             e.credit_code,
             e.name,
             results,
             len(production_days),
-            len(production_days & recorded_days[eid]),
+            len(production_days & period.days[eid]),
             len(daily),
             (until - since).days + 1,
             since,
