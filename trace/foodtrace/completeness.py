@@ -49,7 +49,18 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, and_, case, exists, func, literal_column, or_, select, union_all
+from sqlalchemy import (
+    Boolean,
+    String,
+    and_,
+    case,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
@@ -367,14 +378,28 @@ def check_lot(
 CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
-def _canonical(col: Any) -> Any:
-    """SQL: ``col`` has the layout of a whole-second UTC instant."""
-    return and_(
-        func.length(col) == 20,
-        *(func.substr(col, i, 1) == c for i, c in ((5, "-"), (8, "-"), (11, "T"), (14, ":"))),
-        func.substr(col, 17, 1) == ":",
-        func.substr(col, 20, 1) == "Z",
-    )
+class _canonical(FunctionElement[bool]):
+    """SQL: every one of the columns has the layout of a whole-second UTC instant: one
+    pattern match of their concatenation per row (PostgreSQL's LIKE is case-sensitive;
+    SQLite's is not, so there GLOB, which also checks the digits)."""
+
+    type = Boolean()
+    name = "canonical"
+    inherit_cache = True
+
+
+@compiles(_canonical, "postgresql")
+def _canonical_postgresql(element: _canonical, compiler: Any, **kw: Any) -> str:
+    cols = [compiler.process(c, **kw) for c in element.clauses]
+    return f"(({' || '.join(cols)}) LIKE '{'____-__-__T__:__:__Z' * len(cols)}')"
+
+
+@compiles(_canonical, "sqlite")
+def _canonical_sqlite(element: _canonical, compiler: Any, **kw: Any) -> str:
+    cols = [compiler.process(c, **kw) for c in element.clauses]
+    d = "[0-9]"
+    one = f"{d * 4}-{d * 2}-{d * 2}T{d * 2}:{d * 2}:{d * 2}Z"
+    return f"(({' || '.join(cols)}) GLOB '{one * len(cols)}')"
 
 
 class _shifted(FunctionElement[str]):
@@ -411,12 +436,17 @@ def _minutes(delta: timedelta) -> int:
 
 def _late(event_time: Any, recorded_at: Any) -> Any:
     """SQL: 1 when the entry was recorded more than :data:`LATE` after its event, else 0
-    (both in the canonical form). Only an entry recorded on a later (UTC) day can be
-    late: the date arithmetic is done for those only."""
+    (an instant in another form counts 0 here: the caller checks such lots from the rows).
+    Only an entry recorded on a later (UTC) day can be late: the date arithmetic is done
+    for those only."""
     return case(
         (
             func.substr(recorded_at, 1, 10) > func.substr(event_time, 1, 10),
-            case((recorded_at > _shifted(event_time, _minutes(LATE)), 1), else_=0),
+            case(
+                (~_canonical(event_time, recorded_at), 0),
+                (recorded_at > _shifted(event_time, _minutes(LATE)), 1),
+                else_=0,
+            ),
         ),
         else_=0,
     )
@@ -532,9 +562,7 @@ def _count_readings(
     closed = exists().where(
         ca.c.enterprise_id == r.c.enterprise_id, ca.c.reading_seq == r.c.record_seq
     )
-    sane = and_(
-        _canonical(r.c.measured_at), _canonical(e.c.event_time), _canonical(e.c.recorded_at)
-    )
+    sane = _canonical(r.c.measured_at, e.c.event_time, e.c.recorded_at)
     stmt = (
         select(
             r.c.enterprise_id,
@@ -556,7 +584,7 @@ def _count_readings(
                     else_=0,
                 )
             ).label("open"),
-            func.sum(case((sane, _late(e.c.event_time, e.c.recorded_at)), else_=0)).label("late"),
+            func.sum(_late(e.c.event_time, e.c.recorded_at)).label("late"),
             func.sum(case((sane, 0), else_=1)).label("odd"),
         )
         .join(
@@ -596,12 +624,12 @@ def _count_late(
         )
     records = union_all(*(o.where(in_period) for o in owners)).subquery()
     enterprise_id, lot_seq, current_seq = records.c
-    sane = and_(_canonical(e.c.event_time), _canonical(e.c.recorded_at))
+    sane = _canonical(e.c.event_time, e.c.recorded_at)
     stmt = (
         select(
             enterprise_id,
             lot_seq,
-            func.sum(case((sane, _late(e.c.event_time, e.c.recorded_at)), else_=0)),
+            func.sum(_late(e.c.event_time, e.c.recorded_at)),
             func.sum(case((sane, 0), else_=1)),
         )
         .join(e, and_(e.c.ledger_id == enterprise_id, e.c.seq == current_seq))
