@@ -18,20 +18,20 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import literal, select
+from sqlalchemy import literal, select, text
 
 import completeness_reference as reference
 from foodtrace.accounts.models import Enterprise
 from foodtrace.completeness import (
     LATE,
     _canonical,
-    _late,
     _own_rules,
     _read_period,
     _shifted,
     district_completeness,
 )
 from foodtrace.db import read_session
+from foodtrace.ledger.models import UNUSUAL_ENTRY
 from foodtrace.records.projection import DbStore
 from schemas.types import format_instant
 
@@ -288,18 +288,27 @@ def test_shifted_is_the_instant_moved(engine, at: datetime, minutes: int) -> Non
     delta=st.one_of(st.integers(-90_000, 200_000), st.sampled_from([86_399, 86_400, 86_401])).map(
         lambda s: timedelta(seconds=s)
     ),
+    micro=st.booleans(),
 )
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-def test_late_is_more_than_a_day_between_event_and_recording(
-    engine, ev: datetime, delta: timedelta
+def test_every_late_entry_is_in_the_unusual_index(
+    engine, ev: datetime, delta: timedelta, micro: bool
 ) -> None:
-    rec = ev + delta
+    """The partial index's condition holds for every entry recorded more than a day after
+    its event (and for every time not in the canonical form)."""
+    rec = ev + delta + timedelta(microseconds=250_000 if micro else 0)
     if not datetime(1900, 1, 2, tzinfo=UTC) <= rec <= datetime(9998, 12, 30, tzinfo=UTC):
         return
-    got = _one(engine, _late(literal(_text(ev)), literal(_text(rec))))
-    assert got == int(delta > LATE)
+    entry = select(
+        literal(_text(ev)).label("event_time"), literal(_text(rec)).label("recorded_at")
+    ).subquery("entries")
+    unusual = text(UNUSUAL_ENTRY[engine.dialect.name])
+    with read_session(engine) as session:
+        held = bool(session.execute(select(unusual).select_from(entry)).scalar_one())
+    if rec - ev > LATE or micro:
+        assert held
 
 
 @pytest.mark.parametrize(
