@@ -59,9 +59,11 @@ from sqlalchemy import (
     exists,
     func,
     literal_column,
+    null,
     or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -861,44 +863,73 @@ def _receipts_without_sale(
         )
         .correlate(me, supplier, MaterialLot)
     )
-    rows = session.execute(
+    columns = (
+        MaterialLot.enterprise_id,
+        MaterialLot.code,
+        MaterialLot.batch_no,
+        MaterialLot.receipt_date,
+        supplier.id,
+        supplier.name,
+        supplier.credit_code,
+    )
+    checked = and_(
+        MaterialLot.enterprise_id.in_(sorted(results)),
+        MaterialLot.batch_no.is_not(None),
+        MaterialLot.batch_no != "",
+    )
+    # Two parts, each driven by the period (not by every receipt of the ledgers): the
+    # material lots the period's lots used, one row per use; and those received in the
+    # period that no lot has used.
+    used = (
         select(
-            MaterialLot.enterprise_id,
-            MaterialLot.code,
-            MaterialLot.batch_no,
-            MaterialLot.receipt_date,
-            supplier.id,
-            supplier.name,
-            supplier.credit_code,
-            consumer.code,
-            sold.label("sold"),
+            *columns, consumer.code.label("lot_code"), sold.label("sold"), MaterialLot.record_seq
+        )
+        .select_from(consumer)
+        .join(
+            LotInput,
+            and_(
+                LotInput.enterprise_id == consumer.enterprise_id,
+                LotInput.record_seq == consumer.record_seq,
+            ),
+        )
+        .join(
+            MaterialLot,
+            and_(
+                MaterialLot.enterprise_id == LotInput.enterprise_id,
+                MaterialLot.record_seq == LotInput.material_lot_seq,
+            ),
         )
         .join(me, me.id == MaterialLot.enterprise_id)
         .join(supplier, supplier.credit_code == MaterialLot.supplier_credit_code)
-        .outerjoin(
-            LotInput,
-            and_(
+        .where(
+            consumer.enterprise_id.in_(sorted(results)),
+            consumer.production_date.between(*span),
+            checked,
+        )
+    )
+    idle = (
+        select(
+            *columns,
+            null().cast(String).label("lot_code"),
+            sold.label("sold"),
+            MaterialLot.record_seq,
+        )
+        .join(me, me.id == MaterialLot.enterprise_id)
+        .join(supplier, supplier.credit_code == MaterialLot.supplier_credit_code)
+        .where(
+            checked,
+            MaterialLot.receipt_date.between(*span),
+            ~exists().where(
                 LotInput.enterprise_id == MaterialLot.enterprise_id,
                 LotInput.material_lot_seq == MaterialLot.record_seq,
             ),
         )
-        .outerjoin(
-            consumer,
-            and_(
-                consumer.enterprise_id == LotInput.enterprise_id,
-                consumer.record_seq == LotInput.record_seq,
-            ),
+    )
+    both = union_all(used, idle).subquery()
+    rows = session.execute(
+        select(*list(both.c)[:-1]).order_by(
+            both.c.enterprise_id, both.c.record_seq, both.c.lot_code
         )
-        .where(
-            MaterialLot.enterprise_id.in_(sorted(results)),
-            MaterialLot.batch_no.is_not(None),
-            MaterialLot.batch_no != "",
-            or_(
-                consumer.production_date.between(*span),
-                and_(consumer.record_seq.is_(None), MaterialLot.receipt_date.between(*span)),
-            ),
-        )
-        .order_by(MaterialLot.enterprise_id, MaterialLot.record_seq, consumer.code)
     ).all()
     lots = _lots_by_code(results)
     done = set()  # a lot may use one material lot on several lines
