@@ -10,7 +10,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -21,17 +22,21 @@ from foodtrace.completeness import (
     NO_ACCEPTED_CHECK,
     NO_BUYER_NAME,
     NO_PASSING_TEST,
+    NOT_RECEIVED_BY_BUYER,
+    NOT_SOLD_BY_SUPPLIER,
     OPEN_DEVIATIONS,
     OVERSOLD,
     SOLD_BEFORE_TEST,
     TOO_FEW_READINGS,
     WINDOW_SLACK,
     EnterpriseResult,
+    Finding,
     LotResult,
-    _receipts_without_sale,
-    _sales_without_receipt,
+    OutsideLink,
+    Reason,
 )
 from foodtrace.ledger.models import Entry
+from foodtrace.records.models import Lot, LotInput, MaterialLot, Sale
 from foodtrace.records.obligations import expected_readings
 from foodtrace.records.projection import TABLES, DbStore, dec, instant
 
@@ -307,6 +312,157 @@ def _own_rules(
             until,
         )
     return out
+
+
+def _sales_without_receipt(
+    session: Session,
+    results: dict[int, EnterpriseResult],
+    readable: set[int],
+    since: date,
+    until: date,
+) -> None:
+    """Sales of the chosen enterprises' lots to registered enterprises, each with whether
+    the buyer recorded its incoming check; one query for the whole district."""
+    seller, buyer = aliased(Enterprise), aliased(Enterprise)
+    # only the ledgers of readable buyers are looked into
+    received = (
+        exists()
+        .where(
+            MaterialLot.enterprise_id == buyer.id,
+            MaterialLot.enterprise_id.in_(sorted(readable)),
+            MaterialLot.supplier_credit_code == seller.credit_code,
+            MaterialLot.batch_no == Lot.code,
+        )
+        .correlate(seller, buyer, Lot)
+    )
+    rows = session.execute(
+        select(
+            Sale.enterprise_id,
+            Lot.code,
+            Sale.quantity,
+            Sale.unit,
+            Sale.sale_date,
+            buyer.id,
+            buyer.name,
+            buyer.credit_code,
+            received.label("received"),
+        )
+        .join(Lot, and_(Lot.enterprise_id == Sale.enterprise_id, Lot.record_seq == Sale.lot_seq))
+        .join(seller, seller.id == Sale.enterprise_id)
+        .join(buyer, buyer.credit_code == Sale.buyer_credit_code)
+        .where(
+            Sale.enterprise_id.in_(sorted(results)),
+            Lot.production_date.between(since.isoformat(), until.isoformat()),
+        )
+        .order_by(Sale.enterprise_id, Sale.sale_date, Sale.record_seq)
+    ).all()
+    lots = _lots_by_code(results)
+    for eid, lot_code, quantity, unit, sale_date, buyer_id, buyer_name, buyer_code, ok in rows:
+        if buyer_id not in readable:
+            results[eid].outside.append(OutsideLink("sale", lot_code, buyer_code, buyer_name))
+            continue
+        results[eid].consulted.add(buyer_id)
+        if ok:
+            continue
+        lots[eid, lot_code].fail(
+            "sale_without_receipt",
+            NOT_RECEIVED_BY_BUYER,
+            quantity=quantity,
+            unit=unit,
+            buyer=buyer_name,
+            date=sale_date,
+        )
+
+
+def _receipts_without_sale(
+    session: Session,
+    results: dict[int, EnterpriseResult],
+    readable: set[int],
+    since: date,
+    until: date,
+) -> None:
+    """Incoming checks of the chosen enterprises naming a registered supplier and a batch
+    it never sold to them; one query for the whole district. The finding goes to every
+    lot produced in the period that used the material lot, or to the enterprise when no
+    lot has used it yet and it was received in the period."""
+    me, supplier = aliased(Enterprise), aliased(Enterprise)
+    consumer, sold_lot = aliased(Lot), aliased(Lot)
+    span = (since.isoformat(), until.isoformat())
+    # only the ledgers of readable suppliers are looked into
+    sold = (
+        exists()
+        .where(
+            Sale.enterprise_id == supplier.id,
+            Sale.enterprise_id.in_(sorted(readable)),
+            Sale.buyer_credit_code == me.credit_code,
+            sold_lot.enterprise_id == Sale.enterprise_id,
+            sold_lot.record_seq == Sale.lot_seq,
+            sold_lot.code == MaterialLot.batch_no,
+        )
+        .correlate(me, supplier, MaterialLot)
+    )
+    rows = session.execute(
+        select(
+            MaterialLot.enterprise_id,
+            MaterialLot.code,
+            MaterialLot.batch_no,
+            MaterialLot.receipt_date,
+            supplier.id,
+            supplier.name,
+            supplier.credit_code,
+            consumer.code,
+            sold.label("sold"),
+        )
+        .join(me, me.id == MaterialLot.enterprise_id)
+        .join(supplier, supplier.credit_code == MaterialLot.supplier_credit_code)
+        .outerjoin(
+            LotInput,
+            and_(
+                LotInput.enterprise_id == MaterialLot.enterprise_id,
+                LotInput.material_lot_seq == MaterialLot.record_seq,
+            ),
+        )
+        .outerjoin(
+            consumer,
+            and_(
+                consumer.enterprise_id == LotInput.enterprise_id,
+                consumer.record_seq == LotInput.record_seq,
+            ),
+        )
+        .where(
+            MaterialLot.enterprise_id.in_(sorted(results)),
+            MaterialLot.batch_no.is_not(None),
+            MaterialLot.batch_no != "",
+            or_(
+                consumer.production_date.between(*span),
+                and_(consumer.record_seq.is_(None), MaterialLot.receipt_date.between(*span)),
+            ),
+        )
+        .order_by(MaterialLot.enterprise_id, MaterialLot.record_seq, consumer.code)
+    ).all()
+    lots = _lots_by_code(results)
+    done = set()  # a lot may use one material lot on several lines
+    for eid, code, batch, received_on, supplier_id, name, credit_code, lot_code, ok in rows:
+        result = results[eid]
+        if supplier_id not in readable:
+            result.outside.append(OutsideLink("receipt", code, credit_code, name))
+            continue
+        result.consulted.add(supplier_id)
+        if ok or (eid, code, lot_code) in done:
+            continue
+        done.add((eid, code, lot_code))
+        params = {"material_lot": code, "supplier": name, "batch": batch}
+        if lot_code is None:
+            reason = Reason(NOT_SOLD_BY_SUPPLIER, params)
+            result.others.append(
+                Finding("receipt_without_sale", None, [reason], received_on, material_lot=code)
+            )
+        else:
+            lots[eid, lot_code].fail("receipt_without_sale", NOT_SOLD_BY_SUPPLIER, **params)
+
+
+def _lots_by_code(results: dict[int, EnterpriseResult]) -> dict[tuple[int, str], LotResult]:
+    return {(eid, lot.lot): lot for eid, r in results.items() for lot in r.lots}
 
 
 def district_completeness(
