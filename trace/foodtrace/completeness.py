@@ -459,6 +459,30 @@ class Period:
     """lots whose readings could not be counted in SQL (an instant not in canonical form)"""
 
 
+_COLUMNS = {
+    "lot_inputs": ("enterprise_id", "record_seq", "material_lot_seq"),
+    "sales": (
+        "enterprise_id",
+        "lot_seq",
+        "current_seq",
+        "sale_date",
+        "released",
+        "buyer_name",
+        "quantity_base",
+    ),
+    "release_tests": (
+        "enterprise_id",
+        "lot_seq",
+        "current_seq",
+        "conclusion",
+        "items",
+        "tested_at",
+    ),
+    "material_lots": ("enterprise_id", "record_seq", "code", "accepted"),
+}
+"""The columns :func:`check_lot` and :func:`lot_facts` read of the many rows of a period."""
+
+
 def _read_period(session: Session, ids: list[int], since: date, until: date) -> Period:
     """What the lot rules need for every enterprise of ``ids``: one query per table, and
     the readings counted per lot in SQL rather than read row by row."""
@@ -477,7 +501,7 @@ def _read_period(session: Session, ids: list[int], since: date, until: date) -> 
 
     def of_period_lots(table: str, column: str) -> Any:
         tab = t[table]
-        return select(tab).join(
+        return select(*(tab.c[c] for c in _COLUMNS[table])).join(
             period_lots,
             and_(
                 period_lots.c.enterprise_id == tab.c.enterprise_id,
@@ -493,7 +517,7 @@ def _read_period(session: Session, ids: list[int], since: date, until: date) -> 
         for row in _rows(session, of_period_lots(table, column)):
             rows[row["enterprise_id"]].add(table, row, column)
     inputs, mls = t["lot_inputs"], t["material_lots"]
-    used = select(mls).where(
+    used = select(*(mls.c[c] for c in _COLUMNS["material_lots"])).where(
         mls.c.enterprise_id.in_(ids),
         exists().where(
             inputs.c.enterprise_id == mls.c.enterprise_id,
