@@ -837,7 +837,7 @@ def _sales_without_receipt(
         .join(seller, seller.id == Sale.enterprise_id)
         .join(buyer, buyer.credit_code == Sale.buyer_credit_code)
         .where(
-            Sale.enterprise_id.in_(sorted(results)),
+            Lot.enterprise_id.in_(sorted(results)),  # (sales: by the lot, one probe each)
             Lot.production_date.between(since.isoformat(), until.isoformat()),
         )
         .order_by(Sale.enterprise_id, Sale.sale_date, Sale.record_seq)
@@ -871,35 +871,57 @@ def _receipts_without_sale(
     it never sold to them; one query for the whole district. The finding goes to every
     lot produced in the period that used the material lot, or to the enterprise when no
     lot has used it yet and it was received in the period."""
-    me, supplier = aliased(Enterprise), aliased(Enterprise)
     consumer, sold_lot = aliased(Lot), aliased(Lot)
     span = (since.isoformat(), until.isoformat())
+    registered = {
+        code: (eid, name)
+        for eid, name, code in session.execute(
+            select(Enterprise.id, Enterprise.name, Enterprise.credit_code)
+        )
+    }
+    # Each row finds its supplier's and its own enterprise's row by key (a join with the
+    # enterprises was planned as a scan of them per receipt where statistics were missing).
+    supplier_id = (
+        select(Enterprise.id)
+        .where(Enterprise.credit_code == MaterialLot.supplier_credit_code)
+        .correlate(MaterialLot)
+        .scalar_subquery()
+    )
+    my_code = (
+        select(Enterprise.credit_code)
+        .where(Enterprise.id == MaterialLot.enterprise_id)
+        .correlate(MaterialLot)
+        .scalar_subquery()
+    )
     # only the ledgers of readable suppliers are looked into
     sold = (
         exists()
         .where(
-            Sale.enterprise_id == supplier.id,
-            Sale.enterprise_id.in_(sorted(readable)),
-            Sale.buyer_credit_code == me.credit_code,
+            # (on the receipt's own column: as a condition on the sales' ledger it was
+            # made part of each index probe, once per readable ledger)
+            MaterialLot.supplier_credit_code.in_(
+                sorted(code for code, (eid, _) in registered.items() if eid in readable)
+            ),
+            Sale.enterprise_id == supplier_id,
+            Sale.buyer_credit_code == my_code,
             sold_lot.enterprise_id == Sale.enterprise_id,
             sold_lot.record_seq == Sale.lot_seq,
             sold_lot.code == MaterialLot.batch_no,
         )
-        .correlate(me, supplier, MaterialLot)
+        .correlate(MaterialLot)
     )
     columns = (
         MaterialLot.enterprise_id,
         MaterialLot.code,
         MaterialLot.batch_no,
         MaterialLot.receipt_date,
-        supplier.id,
-        supplier.name,
-        supplier.credit_code,
+        MaterialLot.supplier_credit_code,
     )
     checked = and_(
         MaterialLot.enterprise_id.in_(sorted(results)),
         MaterialLot.batch_no.is_not(None),
         MaterialLot.batch_no != "",
+        MaterialLot.supplier_credit_code.in_(sorted(registered)),
     )
     # Two parts, each driven by the period (not by every receipt of the ledgers): the
     # material lots the period's lots used, one row per use; and those received in the
@@ -923,38 +945,35 @@ def _receipts_without_sale(
                 MaterialLot.record_seq == LotInput.material_lot_seq,
             ),
         )
-        .join(me, me.id == MaterialLot.enterprise_id)
-        .join(supplier, supplier.credit_code == MaterialLot.supplier_credit_code)
         .where(
             consumer.enterprise_id.in_(sorted(results)),
             consumer.production_date.between(*span),
             checked,
         )
     )
-    idle = (
-        select(
-            *columns,
-            null().cast(String).label("lot_code"),
-            sold.label("sold"),
-            MaterialLot.record_seq,
-        )
-        .join(me, me.id == MaterialLot.enterprise_id)
-        .join(supplier, supplier.credit_code == MaterialLot.supplier_credit_code)
-        .where(
-            checked,
-            MaterialLot.receipt_date.between(*span),
-            ~exists().where(
-                LotInput.enterprise_id == MaterialLot.enterprise_id,
-                LotInput.material_lot_seq == MaterialLot.record_seq,
-            ),
-        )
+    idle = select(
+        *columns,
+        null().cast(String).label("lot_code"),
+        sold.label("sold"),
+        MaterialLot.record_seq,
+    ).where(
+        checked,
+        MaterialLot.receipt_date.between(*span),
+        ~exists().where(
+            LotInput.enterprise_id == MaterialLot.enterprise_id,
+            LotInput.material_lot_seq == MaterialLot.record_seq,
+        ),
     )
     both = union_all(used, idle).subquery()
-    rows = session.execute(
+    found = session.execute(
         select(*list(both.c)[:-1]).order_by(
             both.c.enterprise_id, both.c.record_seq, both.c.lot_code
         )
     ).all()
+    rows = [
+        (eid, code, batch, received_on, *registered[credit_code], credit_code, lot_code, ok)
+        for eid, code, batch, received_on, credit_code, lot_code, ok in found
+    ]
     lots = _lots_by_code(results)
     done = set()  # a lot may use one material lot on several lines
     for eid, code, batch, received_on, supplier_id, name, credit_code, lot_code, ok in rows:
