@@ -370,3 +370,18 @@ def test_canonical_is_the_form_format_instant_gives(engine, text: str, canonical
     assert bool(_one(engine, _canonical(literal(text), literal("2026-03-02T10:30:00Z")))) is (
         canonical
     )
+
+
+def test_the_report_leaves_the_jit_setting_as_it_was(engine, clock, dialect) -> None:
+    if dialect != "postgresql":
+        pytest.skip("JIT is PostgreSQL's")
+    ids = generated_district(engine, clock, 3)
+    with read_session(engine) as session:
+        session.execute(text("SET LOCAL jit = on"))
+        district_completeness(
+            session=session,
+            enterprise_ids=ids,
+            since=START.date(),
+            until=START.date() + timedelta(days=9),
+        )
+        assert session.execute(text("SELECT current_setting('jit')")).scalar_one() == "on"

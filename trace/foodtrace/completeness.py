@@ -1040,10 +1040,10 @@ def _without_jit(session: Session) -> Iterator[None]:
         return
     was = session.execute(text("SELECT current_setting('jit')")).scalar_one()
     session.execute(text("SELECT set_config('jit', 'off', true)"))
-    try:
-        yield
-    finally:
-        session.execute(text("SELECT set_config('jit', :was, true)"), {"was": was})
+    yield
+    # not on an error: the transaction is then rolled back, and the setting with it (and a
+    # statement in a failed transaction would hide the error)
+    session.execute(text("SELECT set_config('jit', :was, true)"), {"was": was})
 
 
 def enterprise_completeness(
