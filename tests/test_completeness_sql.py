@@ -96,6 +96,10 @@ def _lot(
     begin = datetime(day.year, day.month, day.day, 0, 0, tzinfo=UTC)  # 08:00 CST
     end = begin + timedelta(hours=3)
     material = rng.choice(materials)
+    # the lot's entry dated another day (a production day may then have no record), or
+    # at a fraction of a second (an event time in another form)
+    event = rng.choice([None, None, end - timedelta(days=2), end + timedelta(microseconds=5)])
+    extra = {} if event is None else {"event_time": _text(event)}
     lot_rec = s.at(
         end + timedelta(minutes=20),
         lid,
@@ -106,6 +110,7 @@ def _lot(
             started_at=_text(begin),
             ended_at=_text(end),
             materials=[{"material_lot": material, "quantity": "10", "unit": "kg"}],
+            **extra,
         ),
     )
     slack = timedelta(minutes=15)
@@ -253,9 +258,26 @@ def generated_district(engine, clock, seed: int) -> list[int]:
                 when = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
                 s.at(when, lid, "self_inspection", lambda day=day: f.self_inspection(
                     period_date=day.isoformat()))  # fmt: skip
+    # two lots alone on their day, without readings: one whose entry is dated two days
+    # earlier (its day has no record), one at a fraction of a second (its day is found
+    # from an event time in another form only)
+    for code, day, shift in (
+        ("QUIET", date(2026, 3, 20), -timedelta(days=2)),
+        ("MICRO", date(2026, 3, 24), timedelta(microseconds=5)),
+    ):
+        end = datetime(day.year, day.month, day.day, 3, tzinfo=UTC)
+        lot = f.production_lot(
+            lot_code=code,
+            production_date=day.isoformat(),
+            started_at=_text(end - timedelta(hours=3)),
+            ended_at=_text(end),
+            materials=[{"material_lot": "ML-OK", "quantity": "1", "unit": "kg"}],
+            event_time=_text(end + shift),
+        )
+        s.at(end + timedelta(minutes=20), ids[0], "production_lot", lambda x=lot: x)
     s.run(engine, clock)
-    # ML-REJ is found to be rejected after the lots used it
-    clock.advance(timedelta(hours=1))
+    # ML-REJ is found to be rejected after the lots used it (on a day without production)
+    clock.set(datetime(2026, 3, 28, 1, tzinfo=UTC))
     for lid in ids:
         with read_session(engine) as session:
             seq = DbStore(session, lid).find("material_lots", code="ML-REJ")[0]["record_seq"]
@@ -286,6 +308,9 @@ def test_the_sql_counts_give_the_row_by_row_report(engine, clock, seed: int) -> 
                 session=session, enterprises=enterprises, since=since, until=until
             )
             assert new == old
+            if since == PERIODS[0][0]:
+                quiet = new[ids[0]]
+                assert quiet.days_with_records == quiet.production_days - 1
             district = district_completeness(
                 session=session, enterprise_ids=ids, since=since, until=until
             )
