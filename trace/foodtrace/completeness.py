@@ -42,19 +42,37 @@ so that the pages can show it in the reader's language.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import (
+    Boolean,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.clock import local_date
-from foodtrace.ledger.models import Entry
+from foodtrace.ledger.models import UNUSUAL_ENTRY, Entry
 from foodtrace.records.models import Lot, LotInput, MaterialLot, Sale
 from foodtrace.records.obligations import expected_readings
 from foodtrace.records.projection import TABLES, DbStore, dec, instant
@@ -227,8 +245,8 @@ class PeriodRows:
     """The derived rows the lot rules read, for one enterprise, read for a whole district.
 
     ``find`` answers like :meth:`DbStore.find` for the lookups :func:`check_lot`
-    makes (by one column, or every corrective action), from rows read with one
-    query per table for every enterprise at once (:func:`_read_period`).
+    and :func:`lot_facts` make (by one column, or every corrective action), from rows
+    read with one query per table for every enterprise at once (:func:`_read_period`).
     """
 
     def __init__(self, enterprise_id: int) -> None:
@@ -248,17 +266,66 @@ class PeriodRows:
         return list(self.by.get((table, col, value), []))
 
 
-def check_lot(
+@dataclass
+class LotFacts:
+    """What the rules need of a lot's CCP readings and of its records' entries: counted
+    in SQL for a district (:func:`_read_period`), or from the rows (:func:`lot_facts`)."""
+
+    inside: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(ccp, parameter) -> readings inside the lot's production window (with the slack)"""
+    open_deviations: int = 0
+    """readings outside their limits closed by no corrective action"""
+    late: int = 0
+    """records of the lot (the lot, its readings, release tests, sales) entered late"""
+
+
+def lot_facts(
     store: DbStore | PeriodRows, lot: dict[str, Any], entries: dict[int, tuple[str, str]]
-) -> LotResult:
-    """The rules within one enterprise's ledger for one lot.
+) -> LotFacts:
+    """The facts of one lot from its reading rows and its entries' times, row by row.
 
     ``entries`` maps seq -> (event_time, recorded_at).
     """
+    readings = store.find("ccp_readings", lot_seq=lot["record_seq"])
+    start = instant(lot["started_at"]) - WINDOW_SLACK
+    end = instant(lot["ended_at"]) + WINDOW_SLACK
+    inside: dict[tuple[str, str], int] = {}
+    for r in readings:
+        if start <= instant(r["measured_at"]) <= end:
+            key = (r["ccp"], r["parameter"])
+            inside[key] = inside.get(key, 0) + 1
+    closed = {a["reading_seq"] for a in store.find("corrective_actions")}
+    open_ = sum(
+        1
+        for r in readings
+        if r["deviation"] and not r["corrective_action"] and r["record_seq"] not in closed
+    )
+    seqs = [lot["current_seq"]] + [r["current_seq"] for r in readings]
+    for table in ("release_tests", "sales"):
+        seqs += [r["current_seq"] for r in store.find(table, lot_seq=lot["record_seq"])]
+    late = sum(
+        1 for s in seqs if s in entries and instant(entries[s][1]) - instant(entries[s][0]) > LATE
+    )
+    return LotFacts(inside, open_, late)
+
+
+def check_lot(
+    store: DbStore | PeriodRows,
+    lot: dict[str, Any],
+    facts: LotFacts,
+    product_data: dict[int, dict[str, Any]] | None = None,
+) -> LotResult:
+    """The rules within one enterprise's ledger for one lot.
+
+    ``facts`` are the lot's readings and entries as the rules need them;
+    ``product_data`` remembers each product's parsed data across a district's lots.
+    """
     product = store.find("products", record_seq=lot["product_seq"])[0]
-    data = json.loads(product["data"])
+    cache = {} if product_data is None else product_data
+    data = cache.get(product["record_seq"])
+    if data is None:
+        data = cache[product["record_seq"]] = json.loads(product["data"])
     result = LotResult(lot["code"], product["name"], lot["production_date"])
-    seqs = [lot["current_seq"]]
     # materials
     for use in store.find("lot_inputs", record_seq=lot["record_seq"]):
         ml = store.find("material_lots", record_seq=use["material_lot_seq"])
@@ -266,18 +333,9 @@ def check_lot(
             name = ml[0]["code"] if ml else f"#{use['material_lot_seq']}"
             result.fail("materials_checked", NO_ACCEPTED_CHECK, material_lot=name)
     # CCP readings inside the window, at the plan's frequency
-    readings = store.find("ccp_readings", lot_seq=lot["record_seq"])
-    start = instant(lot["started_at"]) - WINDOW_SLACK
-    end = instant(lot["ended_at"]) + WINDOW_SLACK
     for point in data.get("ccp_plan", []):
         for param in point["parameters"]:
-            have = sum(
-                1
-                for r in readings
-                if r["ccp"] == point["code"]
-                and r["parameter"] == param["code"]
-                and start <= instant(r["measured_at"]) <= end
-            )
+            have = facts.inside.get((point["code"], param["code"]), 0)
             need = expected_readings(param, lot["started_at"], lot["ended_at"])
             if have < need:
                 result.fail(
@@ -288,15 +346,8 @@ def check_lot(
                     have=have,
                     need=need,
                 )
-    closed = {a["reading_seq"] for a in store.find("corrective_actions")}
-    open_ = [
-        r
-        for r in readings
-        if r["deviation"] and not r["corrective_action"] and r["record_seq"] not in closed
-    ]
-    if open_:
-        result.fail("deviations_closed", OPEN_DEVIATIONS, count=len(open_))
-    seqs += [r["current_seq"] for r in readings]
+    if facts.open_deviations:
+        result.fail("deviations_closed", OPEN_DEVIATIONS, count=facts.open_deviations)
     # release test before the first sale
     sales = store.find("sales", lot_seq=lot["record_seq"])
     required = {i["item"] for i in data.get("release_items", [])}
@@ -314,19 +365,77 @@ def check_lot(
     ):
         # ``released`` records whether a passing test existed when the sale was recorded
         result.fail("release_test", SOLD_BEFORE_TEST)
-    seqs += [t["current_seq"] for t in store.find("release_tests", lot_seq=lot["record_seq"])]
-    seqs += [s["current_seq"] for s in sales]
     if any(not s["buyer_name"] for s in sales):
         result.fail("buyer_fields", NO_BUYER_NAME)
     sold = sum((dec(s["quantity_base"]) for s in sales), Decimal(0))
     if sold > dec(lot["quantity_base"]):
         result.fail("mass_balance", OVERSOLD, sold=sold, produced=lot["quantity_base"])
-    late = [
-        s for s in seqs if s in entries and instant(entries[s][1]) - instant(entries[s][0]) > LATE
-    ]
-    if late:
-        result.fail("timely", LATE_ENTRIES, count=len(late))
+    if facts.late:
+        result.fail("timely", LATE_ENTRIES, count=facts.late)
     return result
+
+
+# The aggregates compare instants as text. That is exact for the form every record's
+# instant is stored in (``format_instant``: UTC, whole seconds, ``YYYY-MM-DDTHH:MM:SSZ``):
+# fixed width, so the text sorts as the time does. An instant in any other form (one with
+# microseconds) is counted as odd, and its lot is checked from the rows instead.
+CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+class _canonical(FunctionElement[bool]):
+    """SQL: every one of the columns has the layout of a whole-second UTC instant: one
+    pattern match of their concatenation per row (PostgreSQL's LIKE is case-sensitive;
+    SQLite's is not, so there GLOB, which also checks the digits)."""
+
+    type = Boolean()
+    name = "canonical"
+    inherit_cache = True
+
+
+@compiles(_canonical, "postgresql")
+def _canonical_postgresql(element: _canonical, compiler: Any, **kw: Any) -> str:
+    cols = [compiler.process(c, **kw) for c in element.clauses]
+    return f"(({' || '.join(cols)}) LIKE '{'____-__-__T__:__:__Z' * len(cols)}')"
+
+
+@compiles(_canonical, "sqlite")
+def _canonical_sqlite(element: _canonical, compiler: Any, **kw: Any) -> str:
+    cols = [compiler.process(c, **kw) for c in element.clauses]
+    d = "[0-9]"
+    one = f"{d * 4}-{d * 2}-{d * 2}T{d * 2}:{d * 2}:{d * 2}Z"
+    return f"(({' || '.join(cols)}) GLOB '{one * len(cols)}')"
+
+
+class _shifted(FunctionElement[str]):
+    """SQL: a whole-second UTC instant (text) moved by whole minutes, as the same text.
+    Date arithmetic is the one thing the two databases spell differently."""
+
+    type = String()
+    name = "shifted"
+    inherit_cache = True
+
+    def __init__(self, col: Any, minutes: int) -> None:
+        super().__init__(col, literal_column(str(int(minutes))))
+
+
+@compiles(_shifted, "postgresql")
+def _shifted_postgresql(element: _shifted, compiler: Any, **kw: Any) -> str:
+    col, minutes = (compiler.process(c, **kw) for c in element.clauses)
+    return (
+        f"to_char(CAST(substr({col}, 1, 19) AS TIMESTAMP) + make_interval(mins => {minutes}),"
+        ' \'YYYY-MM-DD"T"HH24:MI:SS"Z"\')'
+    )
+
+
+@compiles(_shifted, "sqlite")
+def _shifted_sqlite(element: _shifted, compiler: Any, **kw: Any) -> str:
+    col, minutes = (compiler.process(c, **kw) for c in element.clauses)
+    return f"strftime('%Y-%m-%dT%H:%M:%SZ', substr({col}, 1, 19), ({minutes}) || ' minutes')"
+
+
+def _minutes(delta: timedelta) -> int:
+    assert delta % timedelta(minutes=1) == timedelta(0)
+    return delta // timedelta(minutes=1)
 
 
 def _rows(session: Session, stmt: Any) -> list[dict[str, Any]]:
@@ -335,41 +444,64 @@ def _rows(session: Session, stmt: Any) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in result.all()]  # fetchall: not row by row
 
 
-def _read_period(
-    session: Session, ids: list[int], since: date, until: date
-) -> tuple[
-    dict[int, PeriodRows],
-    dict[int, list[dict[str, Any]]],
-    dict[int, set[str]],
-    dict[int, dict[int, tuple[str, str]]],
-]:
-    """The rows the lot rules need for every enterprise of ``ids``: one query per table.
+@dataclass
+class Period:
+    """What :func:`_read_period` reads for the enterprises of a district."""
 
-    Returns the rows per enterprise, the lots produced in [since, until] per
-    enterprise, the local days (CST) on which each enterprise recorded an event in
-    the period, and (event time, recorded time) of the entries of the period by seq.
-    """
+    rows: dict[int, PeriodRows]
+    lots: dict[int, list[dict[str, Any]]]
+    """the lots produced in the period, per enterprise"""
+    days: dict[int, set[str]]
+    """the production days (CST) of the period on which each enterprise recorded an event"""
+    facts: dict[tuple[int, int], LotFacts]
+    """(enterprise, lot record_seq) -> the lot's facts, counted in SQL"""
+    odd: set[tuple[int, int]]
+    """lots whose readings could not be counted in SQL (an instant not in canonical form)"""
+
+
+_COLUMNS = {
+    "lot_inputs": ("enterprise_id", "record_seq", "material_lot_seq"),
+    "sales": (
+        "enterprise_id",
+        "lot_seq",
+        "current_seq",
+        "sale_date",
+        "released",
+        "buyer_name",
+        "quantity_base",
+    ),
+    "release_tests": (
+        "enterprise_id",
+        "lot_seq",
+        "current_seq",
+        "conclusion",
+        "items",
+        "tested_at",
+    ),
+    "material_lots": ("enterprise_id", "record_seq", "code", "accepted"),
+}
+"""The columns :func:`check_lot` and :func:`lot_facts` read of the many rows of a period."""
+
+
+def _read_period(session: Session, ids: list[int], since: date, until: date) -> Period:
+    """What the lot rules need for every enterprise of ``ids``: one query per table, and
+    the readings counted per lot in SQL rather than read row by row."""
     span = (since.isoformat(), until.isoformat())
     t = {name: TABLES[name] for name in TABLES}
     lots_t = t["lots"]
-    period_lots = (
-        select(lots_t.c.enterprise_id, lots_t.c.record_seq)
-        .where(lots_t.c.enterprise_id.in_(ids), lots_t.c.production_date.between(*span))
-        .subquery()
-    )
+    in_period = and_(lots_t.c.enterprise_id.in_(ids), lots_t.c.production_date.between(*span))
+    period_lots = select(lots_t.c.enterprise_id, lots_t.c.record_seq).where(in_period).subquery()
     rows = {i: PeriodRows(i) for i in ids}
     lots: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    for lot in _rows(
-        session,
-        select(lots_t).where(
-            lots_t.c.enterprise_id.in_(ids), lots_t.c.production_date.between(*span)
-        ),
-    ):
+    odd: set[tuple[int, int]] = set()
+    for lot in _rows(session, select(lots_t).where(in_period)):
         lots[lot["enterprise_id"]].append(lot)
+        if not (CANONICAL.fullmatch(lot["started_at"]) and CANONICAL.fullmatch(lot["ended_at"])):
+            odd.add((lot["enterprise_id"], lot["record_seq"]))
 
     def of_period_lots(table: str, column: str) -> Any:
         tab = t[table]
-        return select(tab).join(
+        return select(*(tab.c[c] for c in _COLUMNS[table])).join(
             period_lots,
             and_(
                 period_lots.c.enterprise_id == tab.c.enterprise_id,
@@ -379,14 +511,13 @@ def _read_period(
 
     for table, column in (
         ("lot_inputs", "record_seq"),
-        ("ccp_readings", "lot_seq"),
         ("sales", "lot_seq"),
         ("release_tests", "lot_seq"),
     ):
         for row in _rows(session, of_period_lots(table, column)):
             rows[row["enterprise_id"]].add(table, row, column)
     inputs, mls = t["lot_inputs"], t["material_lots"]
-    used = select(mls).where(
+    used = select(*(mls.c[c] for c in _COLUMNS["material_lots"])).where(
         mls.c.enterprise_id.in_(ids),
         exists().where(
             inputs.c.enterprise_id == mls.c.enterprise_id,
@@ -397,9 +528,9 @@ def _read_period(
     )
     for row in _rows(session, used):
         rows[row["enterprise_id"]].add("material_lots", row, "record_seq")
-    for table, column in (("products", "record_seq"), ("corrective_actions", "reading_seq")):
-        for row in _rows(session, select(t[table]).where(t[table].c.enterprise_id.in_(ids))):
-            rows[row["enterprise_id"]].add(table, row, column)
+    products = t["products"]
+    for row in _rows(session, select(products).where(products.c.enterprise_id.in_(ids))):
+        rows[row["enterprise_id"]].add("products", row, "record_seq")
     si = t["self_inspections"]
     for row in _rows(
         session,
@@ -410,38 +541,177 @@ def _read_period(
         ),
     ):
         rows[row["enterprise_id"]].add("self_inspections", row, "period")
-    # Entries are read for the period only (event time within two days either side, as
-    # text: every event time is an RFC 3339 instant), not the whole ledger.
+    late, unusual_days = _unusual_entries(session, ids, since, until)
+    facts: dict[tuple[int, int], LotFacts] = {}
+    for eid, found in lots.items():
+        store = rows[eid]
+        for lot in found:
+            seqs = [lot["current_seq"]]
+            for table in ("release_tests", "sales"):
+                seqs += [r["current_seq"] for r in store.find(table, lot_seq=lot["record_seq"])]
+            facts[eid, lot["record_seq"]] = LotFacts(late=sum((eid, s) in late for s in seqs))
+    _count_readings(session, in_period, facts, odd, late)
+    days = _recorded_days(session, in_period, unusual_days)
+    return Period(rows, lots, {i: days.get(i, set()) for i in ids}, facts, odd)
+
+
+def _unusual_entries(
+    session: Session, ids: list[int], since: date, until: date
+) -> tuple[set[tuple[int, int]], dict[int, set[str]]]:
+    """The entries of the ledgers ``ids`` recorded more than a day after their event, as
+    (ledger, seq); and the local days of the period's event times (within two days
+    either side, as text) not in canonical form, per ledger. Read through the partial
+    index of the entries recorded on a later day (``ledger.models.UNUSUAL_ENTRY``)."""
+    e = Entry.__table__
+    unusual = text(f"({UNUSUAL_ENTRY[session.get_bind().dialect.name]})")
     window = ((since - timedelta(days=2)).isoformat(), (until + timedelta(days=2)).isoformat())
-    days: dict[int, set[str]] = {i: set() for i in ids}
-    times: dict[int, dict[int, tuple[str, str]]] = {i: {} for i in ids}
-    local: dict[str, str] = {}
-    for eid, seq, ev, rec in session.execute(
-        select(Entry.ledger_id, Entry.seq, Entry.event_time, Entry.recorded_at).where(
-            Entry.ledger_id.in_(ids),  # type: ignore[attr-defined]
-            Entry.event_time >= window[0],
-            Entry.event_time < window[1],
+    late: set[tuple[int, int]] = set()
+    days: dict[int, set[str]] = {}
+    for lid, seq, ev, rec in session.execute(
+        select(e.c.ledger_id, e.c.seq, e.c.event_time, e.c.recorded_at).where(
+            e.c.ledger_id.in_(ids), unusual
         )
-    ).all():
-        times[eid][seq] = (ev, rec)
-        # A UTC instant's day in China Standard Time (UTC+8, whole hours) follows from
-        # its hour: worked out once per hour, not once per entry.
-        key = ev[:13] if ev.endswith("Z") else ev
-        day = local.get(key)
-        if day is None:
-            day = local[key] = local_date(instant(ev)).isoformat()
-        days[eid].add(day)
-    return rows, lots, days, times
+    ):
+        if instant(rec) - instant(ev) > LATE:
+            late.add((lid, seq))
+        if not CANONICAL.fullmatch(ev) and window[0] <= ev < window[1]:
+            days.setdefault(lid, set()).add(local_date(instant(ev)).isoformat())
+    return late, days
+
+
+def _count_readings(
+    session: Session,
+    in_period: Any,
+    facts: dict[tuple[int, int], LotFacts],
+    odd: set[tuple[int, int]],
+    late: set[tuple[int, int]],
+) -> None:
+    """Per lot and CCP parameter: the readings inside the production window, the open
+    deviations, and the readings entered late (of ``late``); one query for the district."""
+    lots_t, r = TABLES["lots"], TABLES["ccp_readings"]
+    ca = TABLES["corrective_actions"]
+    slack = _minutes(WINDOW_SLACK)
+    # The window of each lot, worked out once per lot (not once per reading).
+    window = (
+        select(
+            lots_t.c.enterprise_id,
+            lots_t.c.record_seq,
+            case((_canonical(lots_t.c.started_at), _shifted(lots_t.c.started_at, -slack))).label(
+                "lo"
+            ),
+            case((_canonical(lots_t.c.ended_at), _shifted(lots_t.c.ended_at, slack))).label("hi"),
+        )
+        .where(in_period)
+        .cte("lot_windows")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    closed = exists().where(
+        ca.c.enterprise_id == r.c.enterprise_id, ca.c.reading_seq == r.c.record_seq
+    )
+    if late:
+        # one number per (ledger, seq): a hashed IN list, whatever the number of ledgers
+        key = r.c.enterprise_id * literal_column(str(_KEY)) + r.c.current_seq
+        keys = bindparam(
+            "late",
+            sorted(lid * _KEY + seq for lid, seq in late),
+            expanding=True,
+            literal_execute=True,
+        )
+        entered_late = func.sum(case((key.in_(keys), 1), else_=0))
+    else:
+        entered_late = literal_column("0")
+    stmt = (
+        select(
+            r.c.enterprise_id,
+            r.c.lot_seq,
+            r.c.ccp,
+            r.c.parameter,
+            func.sum(case((r.c.measured_at.between(window.c.lo, window.c.hi), 1), else_=0)).label(
+                "inside"
+            ),
+            func.sum(
+                case(
+                    (
+                        and_(
+                            r.c.deviation.is_(True),
+                            or_(r.c.corrective_action.is_(None), r.c.corrective_action == ""),
+                        ),
+                        case((closed, 0), else_=1),
+                    ),
+                    else_=0,
+                )
+            ).label("open"),
+            entered_late.label("late"),
+            func.sum(case((_canonical(r.c.measured_at), 0), else_=1)).label("odd"),
+        )
+        .join(
+            window,
+            and_(window.c.enterprise_id == r.c.enterprise_id, window.c.record_seq == r.c.lot_seq),
+        )
+        .group_by(r.c.enterprise_id, r.c.lot_seq, r.c.ccp, r.c.parameter)
+    )
+    for eid, lot_seq, ccp, parameter, inside, open_, n_late, n_odd in session.execute(stmt):
+        lot = facts.setdefault((eid, lot_seq), LotFacts())
+        if inside:
+            lot.inside[ccp, parameter] = int(inside)
+        lot.open_deviations += int(open_)
+        lot.late += int(n_late)
+        if n_odd:
+            odd.add((eid, lot_seq))
+
+
+_KEY = 2**32
+"""(ledger, seq) as one number: ledger * _KEY + seq (a seq is below 2**31)."""
+
+
+def _recorded_days(
+    session: Session, in_period: Any, unusual: dict[int, set[str]]
+) -> dict[int, set[str]]:
+    """The production days of the period on which each enterprise recorded an event.
+
+    A day in CST (UTC+8) is [day-1 16:00Z, day 16:00Z) in UTC: for each lot, the first
+    event time in that range is read from the index on (ledger, event time). One in the
+    canonical form shows an event that day; a day whose first time is in another form is
+    looked at entry by entry. Event times in other forms come from ``unusual``.
+    """
+    lots_t, e = TABLES["lots"], Entry.__table__
+    day = lots_t.c.production_date
+    first = (
+        select(func.min(e.c.event_time))
+        .where(
+            e.c.ledger_id == lots_t.c.enterprise_id,
+            e.c.event_time >= _shifted(day.concat("T00:00:00Z"), -8 * 60),
+            e.c.event_time < day.concat("T16:00:00Z"),
+        )
+        .scalar_subquery()
+    )
+    days = {eid: set(found) for eid, found in unusual.items()}
+    for eid, production_date, ev in session.execute(
+        select(lots_t.c.enterprise_id, day, first).where(in_period).distinct()
+    ):
+        if ev is None:
+            continue
+        if not CANONICAL.fullmatch(ev):
+            lo = f"{date.fromisoformat(production_date) - timedelta(days=1)}T16:00:00Z"
+            hi = f"{production_date}T16:00:00Z"
+            found = session.execute(
+                select(e.c.event_time).where(
+                    e.c.ledger_id == eid, e.c.event_time >= lo, e.c.event_time < hi
+                )
+            ).scalars()
+            if not any(CANONICAL.fullmatch(x) for x in found):
+                continue
+        days.setdefault(eid, set()).add(production_date)
+    return days
 
 
 def _record_times(
     session: Session, times: dict[int, dict[int, tuple[str, str]]], wanted: dict[int, set[int]]
 ) -> None:
     """Add to ``times`` the (event time, recorded time) of the ``wanted`` entries (seqs per
-    ledger) that the period's read did not find: records of the period's lots entered
-    for events outside it (a sale weeks later), one query per ledger that has any."""
+    ledger), one query per ledger that has any."""
     for eid, seqs in wanted.items():
-        missing = sorted(seqs - times[eid].keys())
+        missing = sorted(seqs - times.setdefault(eid, {}).keys())
         for k in range(0, len(missing), 1000):
             for seq, ev, rec in session.execute(
                 select(Entry.seq, Entry.event_time, Entry.recorded_at).where(
@@ -452,6 +722,39 @@ def _record_times(
                 times[eid][seq] = (ev, rec)
 
 
+def _facts_from_rows(session: Session, period: Period) -> None:
+    """The facts of the odd lots (an instant SQL cannot compare as text), from their
+    reading rows and entries, as :func:`lot_facts` counts them."""
+    by_enterprise: dict[int, list[int]] = {}
+    for eid, seq in sorted(period.odd):
+        by_enterprise.setdefault(eid, []).append(seq)
+    readings, actions = TABLES["ccp_readings"], TABLES["corrective_actions"]
+    wanted: dict[int, set[int]] = {}
+    for eid, seqs in by_enterprise.items():
+        store = period.rows[eid]
+        for row in _rows(
+            session,
+            select(readings).where(readings.c.enterprise_id == eid, readings.c.lot_seq.in_(seqs)),
+        ):
+            store.add("ccp_readings", row, "lot_seq")
+        for row in _rows(session, select(actions).where(actions.c.enterprise_id == eid)):
+            store.add("corrective_actions", row, "reading_seq")
+        found = wanted[eid] = set()
+        for lot in period.lots[eid]:
+            if lot["record_seq"] in seqs:
+                found.add(lot["current_seq"])
+                for table in ("ccp_readings", "release_tests", "sales"):
+                    found.update(
+                        r["current_seq"] for r in store.find(table, lot_seq=lot["record_seq"])
+                    )
+    times: dict[int, dict[int, tuple[str, str]]] = {}
+    _record_times(session, times, wanted)
+    for eid in by_enterprise:
+        for lot in period.lots[eid]:
+            if (eid, lot["record_seq"]) in period.odd:
+                period.facts[eid, lot["record_seq"]] = lot_facts(period.rows[eid], lot, times[eid])
+
+
 def _own_rules(
     *, session: Session, enterprises: list[Enterprise], since: date, until: date
 ) -> dict[int, EnterpriseResult]:
@@ -460,34 +763,35 @@ def _own_rules(
     ids = [e.id for e in enterprises if e.id is not None]
     if not ids:
         return {}
-    rows, lots, recorded_days, times = _read_period(session, ids, since, until)
-    # The entries each lot's records come from, for the timeliness rule.
-    wanted: dict[int, set[int]] = {i: set() for i in ids}
-    for eid, found in lots.items():
-        store = rows[eid]
-        for lot in found:
-            seqs = wanted[eid]
-            seqs.add(lot["current_seq"])
-            for table in ("ccp_readings", "release_tests", "sales"):
-                seqs.update(r["current_seq"] for r in store.find(table, lot_seq=lot["record_seq"]))
-    _record_times(session, times, wanted)
+    period = _read_period(session, ids, since, until)
+    if period.odd:
+        _facts_from_rows(session, period)
     out = {}
+    data: dict[int, dict[str, Any]] = {}
     for e in enterprises:
         eid = e.id
         assert eid is not None
-        found = lots[eid]
+        found = period.lots[eid]
+        data.clear()  # record_seq is per ledger
         results = [
-            check_lot(rows[eid], lot, times[eid])
+            check_lot(
+                period.rows[eid],
+                lot,
+                period.facts.get((eid, lot["record_seq"])) or LotFacts(),
+                data,
+            )
             for lot in sorted(found, key=lambda x: (x["production_date"], x["code"]))
         ]
         production_days = {lot["production_date"] for lot in found}
-        daily = {s["period_date"] for s in rows[eid].find("self_inspections", period="daily")}
+        daily = {
+            s["period_date"] for s in period.rows[eid].find("self_inspections", period="daily")
+        }
         out[eid] = EnterpriseResult(
             e.credit_code,
             e.name,
             results,
             len(production_days),
-            len(production_days & recorded_days[eid]),
+            len(production_days & period.days[eid]),
             len(daily),
             (until - since).days + 1,
             since,
@@ -533,7 +837,7 @@ def _sales_without_receipt(
         .join(seller, seller.id == Sale.enterprise_id)
         .join(buyer, buyer.credit_code == Sale.buyer_credit_code)
         .where(
-            Sale.enterprise_id.in_(sorted(results)),
+            Lot.enterprise_id.in_(sorted(results)),  # (sales: by the lot, one probe each)
             Lot.production_date.between(since.isoformat(), until.isoformat()),
         )
         .order_by(Sale.enterprise_id, Sale.sale_date, Sale.record_seq)
@@ -567,61 +871,109 @@ def _receipts_without_sale(
     it never sold to them; one query for the whole district. The finding goes to every
     lot produced in the period that used the material lot, or to the enterprise when no
     lot has used it yet and it was received in the period."""
-    me, supplier = aliased(Enterprise), aliased(Enterprise)
     consumer, sold_lot = aliased(Lot), aliased(Lot)
     span = (since.isoformat(), until.isoformat())
+    registered = {
+        code: (eid, name)
+        for eid, name, code in session.execute(
+            select(Enterprise.id, Enterprise.name, Enterprise.credit_code)
+        )
+    }
+    # Each row finds its supplier's and its own enterprise's row by key (a join with the
+    # enterprises was planned as a scan of them per receipt where statistics were missing).
+    supplier_id = (
+        select(Enterprise.id)
+        .where(Enterprise.credit_code == MaterialLot.supplier_credit_code)
+        .correlate(MaterialLot)
+        .scalar_subquery()
+    )
+    my_code = (
+        select(Enterprise.credit_code)
+        .where(Enterprise.id == MaterialLot.enterprise_id)
+        .correlate(MaterialLot)
+        .scalar_subquery()
+    )
     # only the ledgers of readable suppliers are looked into
     sold = (
         exists()
         .where(
-            Sale.enterprise_id == supplier.id,
-            Sale.enterprise_id.in_(sorted(readable)),
-            Sale.buyer_credit_code == me.credit_code,
+            # (on the receipt's own column: as a condition on the sales' ledger it was
+            # made part of each index probe, once per readable ledger)
+            MaterialLot.supplier_credit_code.in_(
+                sorted(code for code, (eid, _) in registered.items() if eid in readable)
+            ),
+            Sale.enterprise_id == supplier_id,
+            Sale.buyer_credit_code == my_code,
             sold_lot.enterprise_id == Sale.enterprise_id,
             sold_lot.record_seq == Sale.lot_seq,
             sold_lot.code == MaterialLot.batch_no,
         )
-        .correlate(me, supplier, MaterialLot)
+        .correlate(MaterialLot)
     )
-    rows = session.execute(
+    columns = (
+        MaterialLot.enterprise_id,
+        MaterialLot.code,
+        MaterialLot.batch_no,
+        MaterialLot.receipt_date,
+        MaterialLot.supplier_credit_code,
+    )
+    checked = and_(
+        MaterialLot.enterprise_id.in_(sorted(results)),
+        MaterialLot.batch_no.is_not(None),
+        MaterialLot.batch_no != "",
+        MaterialLot.supplier_credit_code.in_(sorted(registered)),
+    )
+    # Two parts, each driven by the period (not by every receipt of the ledgers): the
+    # material lots the period's lots used, one row per use; and those received in the
+    # period that no lot has used.
+    used = (
         select(
-            MaterialLot.enterprise_id,
-            MaterialLot.code,
-            MaterialLot.batch_no,
-            MaterialLot.receipt_date,
-            supplier.id,
-            supplier.name,
-            supplier.credit_code,
-            consumer.code,
-            sold.label("sold"),
+            *columns, consumer.code.label("lot_code"), sold.label("sold"), MaterialLot.record_seq
         )
-        .join(me, me.id == MaterialLot.enterprise_id)
-        .join(supplier, supplier.credit_code == MaterialLot.supplier_credit_code)
-        .outerjoin(
+        .select_from(consumer)
+        .join(
             LotInput,
             and_(
-                LotInput.enterprise_id == MaterialLot.enterprise_id,
-                LotInput.material_lot_seq == MaterialLot.record_seq,
+                LotInput.enterprise_id == consumer.enterprise_id,
+                LotInput.record_seq == consumer.record_seq,
             ),
         )
-        .outerjoin(
-            consumer,
+        .join(
+            MaterialLot,
             and_(
-                consumer.enterprise_id == LotInput.enterprise_id,
-                consumer.record_seq == LotInput.record_seq,
+                MaterialLot.enterprise_id == LotInput.enterprise_id,
+                MaterialLot.record_seq == LotInput.material_lot_seq,
             ),
         )
         .where(
-            MaterialLot.enterprise_id.in_(sorted(results)),
-            MaterialLot.batch_no.is_not(None),
-            MaterialLot.batch_no != "",
-            or_(
-                consumer.production_date.between(*span),
-                and_(consumer.record_seq.is_(None), MaterialLot.receipt_date.between(*span)),
-            ),
+            consumer.enterprise_id.in_(sorted(results)),
+            consumer.production_date.between(*span),
+            checked,
         )
-        .order_by(MaterialLot.enterprise_id, MaterialLot.record_seq, consumer.code)
+    )
+    idle = select(
+        *columns,
+        null().cast(String).label("lot_code"),
+        sold.label("sold"),
+        MaterialLot.record_seq,
+    ).where(
+        checked,
+        MaterialLot.receipt_date.between(*span),
+        ~exists().where(
+            LotInput.enterprise_id == MaterialLot.enterprise_id,
+            LotInput.material_lot_seq == MaterialLot.record_seq,
+        ),
+    )
+    both = union_all(used, idle).subquery()
+    found = session.execute(
+        select(*list(both.c)[:-1]).order_by(
+            both.c.enterprise_id, both.c.record_seq, both.c.lot_code
+        )
     ).all()
+    rows = [
+        (eid, code, batch, received_on, *registered[credit_code], credit_code, lot_code, ok)
+        for eid, code, batch, received_on, credit_code, lot_code, ok in found
+    ]
     lots = _lots_by_code(results)
     done = set()  # a lot may use one material lot on several lines
     for eid, code, batch, received_on, supplier_id, name, credit_code, lot_code, ok in rows:
@@ -662,19 +1014,36 @@ def district_completeness(
     """
     everyone = session.execute(select(Enterprise)).scalars().all()
     by_id = {e.id: e for e in everyone}
-    results = _own_rules(
-        session=session,
-        enterprises=[by_id[i] for i in dict.fromkeys(enterprise_ids)],
-        since=since,
-        until=until,
-    )
-    if results:
-        seen = {e.id for e in everyone if readable(e)}
-        _sales_without_receipt(session, results, seen, since, until)
-        _receipts_without_sale(session, results, seen, since, until)
-        for r in results.values():
-            r.outside = list(dict.fromkeys(r.outside))  # once each, in order
+    with _without_jit(session):
+        results = _own_rules(
+            session=session,
+            enterprises=[by_id[i] for i in dict.fromkeys(enterprise_ids)],
+            since=since,
+            until=until,
+        )
+        if results:
+            seen = {e.id for e in everyone if readable(e)}
+            _sales_without_receipt(session, results, seen, since, until)
+            _receipts_without_sale(session, results, seen, since, until)
+    for r in results.values():
+        r.outside = list(dict.fromkeys(r.outside))  # once each, in order
     return sorted(results.values(), key=lambda r: (r.complete_share, r.credit_code))
+
+
+@contextmanager
+def _without_jit(session: Session) -> Iterator[None]:
+    """PostgreSQL compiles a query it expects to be costly (JIT); for these few, each run
+    once, compiling took longer than running (1.3 s of a 4 s aggregate at district
+    scale). Off for the report, in this transaction only, then as it was."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    was = session.execute(text("SELECT current_setting('jit')")).scalar_one()
+    session.execute(text("SELECT set_config('jit', 'off', true)"))
+    yield
+    # not on an error: the transaction is then rolled back, and the setting with it (and a
+    # statement in a failed transaction would hide the error)
+    session.execute(text("SELECT set_config('jit', :was, true)"), {"was": was})
 
 
 def enterprise_completeness(

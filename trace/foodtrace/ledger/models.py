@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
+
+_INSTANT_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
+UNUSUAL_ENTRY = {
+    "postgresql": "substr(recorded_at, 1, 10) > substr(event_time, 1, 10)"
+    " OR NOT ((event_time || recorded_at) LIKE '____-__-__T__:__:__Z____-__-__T__:__:__Z')",
+    "sqlite": "substr(recorded_at, 1, 10) > substr(event_time, 1, 10)"
+    f" OR NOT ((event_time || recorded_at) GLOB '{_INSTANT_GLOB * 2}')",
+}
+"""The entries recorded on a later (UTC) day than their event, or with a time not in the
+whole-second UTC form ``format_instant`` gives (PostgreSQL's LIKE is case-sensitive,
+SQLite's is not: there GLOB). Only these can be entered more than a day late, which
+district completeness asks of every record of a month; a partial index keeps them, so
+that question reads these few entries and not the month's. A query uses the index when
+its condition contains this text as it is."""
 
 
 class Ledger(SQLModel, table=True):
@@ -39,7 +53,16 @@ class Entry(SQLModel, table=True):
 
     __tablename__ = "entries"
     # A period's entries of some ledgers (district completeness) without a scan of them all.
-    __table_args__ = (Index("ix_entries_ledger_event_time", "ledger_id", "event_time"),)
+    __table_args__ = (
+        Index("ix_entries_ledger_event_time", "ledger_id", "event_time"),
+        Index(
+            "ix_entries_unusual",
+            "ledger_id",
+            "seq",
+            postgresql_where=text(UNUSUAL_ENTRY["postgresql"]),
+            sqlite_where=text(UNUSUAL_ENTRY["sqlite"]),
+        ),
+    )
 
     ledger_id: int = Field(primary_key=True, foreign_key="ledgers.id")
     seq: int = Field(primary_key=True, ge=1)
