@@ -192,11 +192,13 @@ def _lot(
     for n in range(rng.choice([0, 1, 1, 2])):
         sold = day + timedelta(days=rng.choice([0, 1]))
         when = datetime(sold.year, sold.month, sold.day, 6, tzinfo=UTC)
+        at = max(when + _delay(rng), lot_rec + timedelta(seconds=1 + n))
+        to = rng.choice(customers)
         s.at(
-            max(when + _delay(rng), lot_rec + timedelta(seconds=1 + n)),
+            at,
             lid,
             "sale",
-            lambda sold=sold, to=rng.choice(customers): f.sale(
+            lambda sold=sold, to=to: f.sale(
                 lot_code=code,
                 quantity=rng.choice(["100", "250"]),
                 sale_date=sold.isoformat(),
