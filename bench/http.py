@@ -43,14 +43,29 @@ def _wait(port: int, server: subprocess.Popen[bytes], timeout: float = 30) -> No
 
 
 def _peak_rss_mb(pid: int) -> float | None:
+    """The peak RSS (VmHWM) of ``pid`` and of its child processes (uvicorn's workers), summed."""
+    total, found = 0.0, False
+    for p in [pid, *_children(pid)]:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) / 1024
+                        found = True
+        except OSError:
+            continue
+    return total if found else None
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
     except OSError:
-        return None
-    return None
+        return out
+    return [d for c in out for d in (c, *_children(c))]
 
 
 def run_http(engine: Any, dist: Any, sc: Any) -> list[Any]:
@@ -85,12 +100,15 @@ def run_http(engine: Any, dist: Any, sc: Any) -> list[Any]:
     # The server signs checkpoints in the background as in production (every second)
     # unless BENCH_CHECKPOINT_INTERVAL_S says otherwise (0: off, to see what signing costs).
     env["TRACE_CHECKPOINT_INTERVAL_S"] = os.environ.get("BENCH_CHECKPOINT_INTERVAL_S", "1")
+    # Server processes, the same number for both servers (BENCH_HTTP_WORKERS, default 1).
+    workers = int(os.environ.get("BENCH_HTTP_WORKERS", "1"))
     results: dict[str, dict[str, Any]] = {}
     if True:
         for mode in ("bare", "core"):
             port = _free_port()
             server = subprocess.Popen(
-                [sys.executable, "-m", "bench.http", "server", mode, str(port)], env=env
+                [sys.executable, "-m", "bench.http", "server", mode, str(port), str(workers)],
+                env=env,
             )
             try:
                 _wait(port, server)
@@ -131,6 +149,7 @@ def run_http(engine: Any, dist: Any, sc: Any) -> list[Any]:
         baseline_p95=pct(bare["lat"], 0.95),
         target="≥ 60 % of baseline, p95 ≤ 50 ms",
         note=f"{seconds} s each, {CONCURRENCY} httpx clients (threads) in one load process; "
+        f"{workers} server process{'es' if workers > 1 else ''} (uvicorn workers) each; "
         f"errors core {core['errors']}, bare {bare['errors']}; {os.cpu_count()} cores shared "
         "by server, load and PostgreSQL; background checkpoint signing every "
         f"{env['TRACE_CHECKPOINT_INTERVAL_S']} s",
@@ -205,17 +224,29 @@ def _bare_app() -> Any:
     return app
 
 
-def _server(mode: str, port: int) -> None:
+def core_app() -> Any:
+    from foodtrace.config import Settings
+    from webapp.main import create_app
+
+    return create_app(Settings())
+
+
+def bare_app() -> Any:
+    return _bare_app()
+
+
+def _server(mode: str, port: int, workers: int) -> None:
     import uvicorn
 
-    if mode == "bare":
-        app = _bare_app()
-    else:
-        from foodtrace.config import Settings
-        from webapp.main import create_app
-
-        app = create_app(Settings())
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        f"bench.http:{mode}_app",
+        factory=True,
+        workers=workers,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def _load(cfg: dict[str, Any]) -> None:
@@ -271,6 +302,6 @@ def _load(cfg: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "server":
-        _server(sys.argv[2], int(sys.argv[3]))
+        _server(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         _load(json.loads(sys.argv[2]))
