@@ -36,6 +36,16 @@ _counter = itertools.count()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # ``@pytest.mark.db("postgresql")``: a test of one database kind's behaviour is not
+    # collected for the other kind at all (rather than collected and skipped).
+    kept, dropped = [], []
+    for item in items:
+        only = item.get_closest_marker("db")
+        kind = getattr(item, "callspec", None) and item.callspec.params.get("db_url")
+        (dropped if only and kind and kind not in only.args else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
     if LONG:
         return
     skip = pytest.mark.skip(reason="long run: set FOODTRACE_LONG=1")

@@ -399,9 +399,8 @@ def test_canonical_is_the_form_format_instant_gives(engine, text: str, canonical
     )
 
 
-def test_the_report_leaves_the_jit_setting_as_it_was(engine, clock, dialect) -> None:
-    if dialect != "postgresql":
-        pytest.skip("JIT is PostgreSQL's")
+@pytest.mark.db("postgresql")  # JIT is PostgreSQL's
+def test_the_report_leaves_the_jit_setting_as_it_was(engine, clock) -> None:
     ids = generated_district(engine, clock, 3)
     with read_session(engine) as session:
         session.execute(text("SET LOCAL jit = on"))

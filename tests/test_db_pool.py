@@ -13,8 +13,9 @@ from foodtrace import db
 
 @pytest.fixture
 def pg(engine: Engine) -> Engine:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the pool's ping and autocommit reads are PostgreSQL's")
+    """The engine of a test marked ``db("postgresql")``: the pool's ping and autocommit reads
+    are PostgreSQL's."""
+    assert engine.dialect.name == "postgresql"
     return engine
 
 
@@ -41,6 +42,7 @@ def _count_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return pings
 
 
+@pytest.mark.db("postgresql")
 def test_a_connection_idle_past_the_window_is_pinged_and_replaced_when_dead(
     pg: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -52,6 +54,7 @@ def test_a_connection_idle_past_the_window_is_pinged_and_replaced_when_dead(
     assert pings[0] >= 1
 
 
+@pytest.mark.db("postgresql")
 def test_a_connection_used_a_moment_ago_is_not_pinged(
     pg: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -66,6 +69,7 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(
     assert pings[0] == 1
 
 
+@pytest.mark.db("postgresql")
 def test_a_single_read_runs_in_autocommit_and_the_pool_gets_a_transactional_connection(
     pg: Engine,
 ) -> None:
@@ -86,7 +90,6 @@ def test_a_single_read_runs_in_autocommit_and_the_pool_gets_a_transactional_conn
         assert raw.pgconn.transaction_status == psycopg.pq.TransactionStatus.INTRANS
 
 
+@pytest.mark.db("sqlite")
 def test_single_read_engine_is_the_engine_itself_on_sqlite(engine: Engine) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite only")
     assert db.single_read_engine(engine) is engine
