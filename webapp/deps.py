@@ -73,13 +73,10 @@ def public_session(engine: Engine) -> Iterator[Session]:
     route rather than as a dependency: a sync generator dependency enters and exits in the
     thread pool, two more hand-offs to a worker thread and back than the route's own.
 
-    The pages read in one statement, so on PostgreSQL each statement is its own
-    transaction (autocommit): under READ COMMITTED a transaction gives each statement its
-    own snapshot anyway, and its BEGIN and ROLLBACK were two round trips for nothing.
-    SQLite keeps its transaction."""
-    if engine.dialect.name == "postgresql":
-        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-    with Session(engine) as session:
+    On PostgreSQL each statement is its own transaction (autocommit, ``single_read_engine``):
+    under READ COMMITTED a transaction gives each statement its own snapshot anyway, and
+    its BEGIN and ROLLBACK were two round trips for nothing. SQLite keeps its transaction."""
+    with Session(single_read_engine(engine)) as session:
         yield session
 
 

@@ -103,9 +103,6 @@ def optional_web_user(request: Request, engine: EngineDep) -> WebUser | None:
         principal = resolve_token(session=session, token=token, now=clock.now())
         if principal is None:
             return None
-        from foodtrace.accounts.models import User
-
-        user = session.get(User, principal.user_id)
         org = None
         if principal.enterprise_id:
             ent = session.get(Enterprise, principal.enterprise_id)
@@ -113,7 +110,7 @@ def optional_web_user(request: Request, engine: EngineDep) -> WebUser | None:
         elif principal.authority_id:
             auth = session.get(Authority, principal.authority_id)
             org = auth.name if auth else None
-    return WebUser(principal, token, user.display_name if user else principal.username, org)
+    return WebUser(principal, token, principal.display_name or principal.username, org)
 
 
 def web_user(

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -76,7 +76,7 @@ from foodtrace.clock import local_date
 from foodtrace.ledger.models import UNUSUAL_ENTRY, Entry
 from foodtrace.records.models import Lot, LotInput, MaterialLot, Sale
 from foodtrace.records.obligations import expected_readings
-from foodtrace.records.projection import TABLES, DbStore, dec, instant
+from foodtrace.records.projection import TABLES, DbStore, dec, instant, product_data
 
 RULES = (
     "materials_checked",
@@ -314,18 +314,13 @@ def check_lot(
     store: DbStore | PeriodRows,
     lot: dict[str, Any],
     facts: LotFacts,
-    product_data: dict[int, dict[str, Any]] | None = None,
 ) -> LotResult:
     """The rules within one enterprise's ledger for one lot.
 
     ``facts`` are the lot's readings and entries as the rules need them;
-    ``product_data`` remembers each product's parsed data across a district's lots.
     """
     product = store.find("products", record_seq=lot["product_seq"])[0]
-    cache = {} if product_data is None else product_data
-    data = cache.get(product["record_seq"])
-    if data is None:
-        data = cache[product["record_seq"]] = json.loads(product["data"])
+    data = product_data(product)
     result = LotResult(lot["code"], product["name"], lot["production_date"])
     # materials
     for use in store.find("lot_inputs", record_seq=lot["record_seq"]):
@@ -791,18 +786,15 @@ def _own_rules(
     if period.odd:
         _facts_from_rows(session, period)
     out = {}
-    data: dict[int, dict[str, Any]] = {}
     for e in enterprises:
         eid = e.id
         assert eid is not None
         found = period.lots[eid]
-        data.clear()  # record_seq is per ledger
         results = [
             check_lot(
                 period.rows[eid],
                 lot,
                 period.facts.get((eid, lot["record_seq"])) or LotFacts(),
-                data,
             )
             for lot in sorted(found, key=lambda x: (x["production_date"], x["code"]))
         ]
@@ -886,6 +878,7 @@ def _sales_without_receipt(
 
 def _receipts_without_sale(
     session: Session,
+    everyone: Sequence[Enterprise],
     results: dict[int, EnterpriseResult],
     readable: set[int],
     since: date,
@@ -897,12 +890,7 @@ def _receipts_without_sale(
     lot has used it yet and it was received in the period."""
     consumer, sold_lot = aliased(Lot), aliased(Lot)
     span = (since.isoformat(), until.isoformat())
-    registered = {
-        code: (eid, name)
-        for eid, name, code in session.execute(
-            select(Enterprise.id, Enterprise.name, Enterprise.credit_code)
-        )
-    }
+    registered = {e.credit_code: (e.id, e.name) for e in everyone}
     # Each row finds its supplier's and its own enterprise's row by key (a join with the
     # enterprises was planned as a scan of them per receipt where statistics were missing).
     supplier_id = (
@@ -1039,7 +1027,9 @@ def district_completeness(
     """
     everyone = session.execute(select(Enterprise)).scalars().all()
     by_id = {e.id: e for e in everyone}
-    with _without_jit(session):
+    # PostgreSQL compiles a query it expects to be costly (JIT); for these few, each run
+    # once, compiling took longer than running (1.3 s of a 4 s aggregate at district scale)
+    with _pg_settings(session, jit="off"):
         results = _own_rules(
             session=session,
             enterprises=[by_id[i] for i in dict.fromkeys(enterprise_ids)],
@@ -1049,19 +1039,10 @@ def district_completeness(
         if results:
             seen = {e.id for e in everyone if readable(e)}
             _sales_without_receipt(session, results, seen, since, until)
-            _receipts_without_sale(session, results, seen, since, until)
+            _receipts_without_sale(session, everyone, results, seen, since, until)
     for r in results.values():
         r.outside = list(dict.fromkeys(r.outside))  # once each, in order
     return sorted(results.values(), key=lambda r: (r.complete_share, r.credit_code))
-
-
-@contextmanager
-def _without_jit(session: Session) -> Iterator[None]:
-    """PostgreSQL compiles a query it expects to be costly (JIT); for these few, each run
-    once, compiling took longer than running (1.3 s of a 4 s aggregate at district
-    scale). Off for the report, in this transaction only, then as it was."""
-    with _pg_settings(session, jit="off"):
-        yield
 
 
 @contextmanager

@@ -77,9 +77,6 @@ class _BitStream:
         self.value = (self.value << length) | (num & ((1 << length) - 1))
         self.length += length
 
-    def put_bit(self, bit: bool) -> None:
-        self.put(int(bool(bit)), 1)
-
     def __len__(self) -> int:
         return self.length
 

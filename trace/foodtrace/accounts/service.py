@@ -211,6 +211,7 @@ class Principal:
     role: Role
     enterprise_id: int | None
     authority_id: int | None
+    display_name: str | None = None  # the name the pages greet the user by
 
 
 def resolve_token(*, session: Session, token: str, now: datetime) -> Principal | None:
@@ -229,6 +230,7 @@ def resolve_token(*, session: Session, token: str, now: datetime) -> Principal |
             User.enterprise_id,
             User.authority_id,
             User.active,
+            User.display_name,
         )
         .join(User, User.id == ApiToken.user_id)
         .where(ApiToken.token_hash == digest)
@@ -242,7 +244,9 @@ def resolve_token(*, session: Session, token: str, now: datetime) -> Principal |
         and datetime.fromisoformat(tok.expires_at.replace("Z", "+00:00")) <= now
     ):
         return None
-    return Principal(tok.id, tok.username, Role(tok.role), tok.enterprise_id, tok.authority_id)
+    return Principal(
+        tok.id, tok.username, Role(tok.role), tok.enterprise_id, tok.authority_id, tok.display_name
+    )
 
 
 def enterprise_by_code(*, session: Session, credit_code: str) -> Enterprise:
