@@ -73,6 +73,7 @@ from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.clock import local_date
+from foodtrace.errors import RecordError
 from foodtrace.ledger.models import UNUSUAL_ENTRY, Entry
 from foodtrace.records.models import Lot, LotInput, MaterialLot, Sale
 from foodtrace.records.obligations import expected_readings
@@ -1020,11 +1021,20 @@ def district_completeness(
     until: date,
     readable: Callable[[Enterprise], bool] = lambda _e: True,
 ) -> list[EnterpriseResult]:
-    """Every enterprise side by side, weakest records first.
+    """Every enterprise side by side, weakest records first. A period that ends before it
+    begins, or is longer than ``MAX_PERIOD_DAYS``, is refused (``RecordError``).
 
     ``readable`` says which enterprises' records the reader may see: the
     cross-enterprise rules look into no other ledger.
     """
+    if since > until:
+        raise RecordError.at("since", msg="since is after until", type="date_order")
+    if (until - since).days >= MAX_PERIOD_DAYS:
+        raise RecordError.at(
+            "since",
+            msg=f"a report covers at most {MAX_PERIOD_DAYS} days; ask for a shorter period",
+            type="period_too_long",
+        )
     everyone = session.execute(select(Enterprise)).scalars().all()
     by_id = {e.id: e for e in everyone}
     # PostgreSQL compiles a query it expects to be costly (JIT); for these few, each run
