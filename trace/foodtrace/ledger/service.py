@@ -380,8 +380,8 @@ def entry_tuples(
             name = f"foodtrace_entries_{next(_CURSOR_NAMES)}"
             with raw.cursor(name=name, binary=True) as cur:  # type: ignore[union-attr]
                 cur.execute(
-                    "SELECT seq, kind, event_time, recorded_at, prev_hash, hash, body "
-                    "FROM entries WHERE ledger_id = %s ORDER BY seq",
+                    f"SELECT {', '.join(ENTRY_COLUMNS)} FROM entries"
+                    " WHERE ledger_id = %s ORDER BY seq",
                     (ledger_id,),
                 )
                 while rows := cur.fetchmany(batch):  # a list each: no Python call per row
