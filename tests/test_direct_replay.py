@@ -275,3 +275,154 @@ def test_fast_path_refuses_a_body_that_is_not_an_object(kind: str) -> None:
     for body in ([], "x", 3, None):
         assert direct.ccp_record(1, body) is False  # type: ignore[arg-type]
     assert not store.tables.get("ccp_readings")
+
+
+# ------------------------------------------------------------- the append's fast path
+
+
+def _batch_records() -> list[tuple[str, dict[str, Any]]]:
+    """Appended in one batch after :func:`beverage_ledger`'s 10 entries (seq 11 on):
+    readings in and out of limits, pass/fail, one with its corrective action, one
+    closed by a corrective action later in the batch, a correction of a reading, a
+    correction moving the lot's start, a new lot and readings of it."""
+    return [
+        ("ccp_record", ccp_record(value="86.0")),  # 11
+        ("ccp_record", ccp_record(value="84.0")),  # 12: a deviation, open
+        ("ccp_record", ccp_record(value="84.5", corrective_action="重新杀菌")),  # 13
+        ("ccp_record", ccp_record(parameter="holding_time", value="16", unit="s")),  # 14
+        (
+            "ccp_record",
+            ccp_record(ccp="CCP2", parameter="seal", value=None, unit=None, result="fail"),
+        ),
+        (
+            "corrective_action",
+            {
+                "reading_seq": 12,
+                "taken_at": "2026-03-01T09:00:00+08:00",
+                "action": "重新杀菌",
+                "operator": "李强",
+            },
+        ),
+        (
+            "correction",
+            {
+                "corrects": 14,
+                "reason": "读数抄错",
+                "record": ccp_record(parameter="holding_time", value="14", unit="s"),
+            },
+        ),
+        ("ccp_record", ccp_record(value="85.5", measured_at="2026-02-28T08:30:00+08:00")),  # 18
+        (
+            "correction",
+            {
+                "corrects": 6,
+                "reason": "开始时间",
+                "record": production_lot(started_at="2026-03-01T10:00:00+08:00"),
+            },
+        ),
+        ("production_lot", production_lot(lot_code="PJ20260302B")),  # 20
+        ("ccp_record", ccp_record(lot_code="PJ20260302B", value="91.0")),  # 21
+        ("ccp_record", ccp_record(value="85.5", measured_at="2026-03-01T10:30:00+08:00")),  # 22
+    ]
+
+
+def _append_batch(engine: Any, clock: Any, lid: int, records: list[Any]) -> list[Any]:
+    from foodtrace.db import write_session
+    from foodtrace.records.service import Batch
+
+    with (
+        write_session(engine) as session,
+        Batch(session=session, ledger_id=lid, clock=clock) as batch,
+    ):
+        return [batch.record(kind=k, data=d, actor="qa") for k, d in records]
+
+
+def _derived(engine: Any, lid: int) -> Any:
+    with engine.connect() as conn:
+        readings = conn.execute(
+            text(
+                "SELECT record_seq, current_seq, lot_seq, ccp, parameter, value, unit, result,"
+                " measured_at, deviation, corrective_action FROM ccp_readings"
+                " WHERE enterprise_id = :l ORDER BY record_seq"
+            ),
+            {"l": lid},
+        ).all()
+        actions = conn.execute(
+            text("SELECT record_seq, reading_seq FROM corrective_actions WHERE enterprise_id = :l"),
+            {"l": lid},
+        ).all()
+    return [tuple(r) for r in readings], [tuple(a) for a in actions]
+
+
+def _outcome_of(done: list[Any]) -> list[Any]:
+    return [(r.seq, r.kind, r.body, [(w.loc, w.type) for w in r.warnings]) for r in done]
+
+
+def test_batch_fast_path_writes_what_the_generic_path_writes(engine, clock, monkeypatch) -> None:
+    from foodtrace.bulk import COPY_FROM_ROWS
+
+    fast_lid = beverage_ledger(engine, clock)
+    slow_lid = beverage_ledger(engine, clock, "91370404MA3793PC3E")
+    records = _batch_records()
+    assert len(records) < COPY_FROM_ROWS or engine.dialect.name != "postgresql"
+    taken: list[int] = []
+    original = DirectReplay.reading
+
+    def counted(self: DirectReplay, seq: int, b: Any) -> Any:
+        row = original(self, seq, b)
+        if row is not None:
+            taken.append(seq)
+        return row
+
+    monkeypatch.setattr(DirectReplay, "reading", counted)
+    fast = _append_batch(engine, clock, fast_lid, records)
+    # Every plain reading but 18, whose lot's start the correction at 19 then moves: the
+    # kept lookup is dropped, so 22 (before the old start, after the new) is seen anew.
+    assert taken == [11, 12, 13, 14, 15, 18, 21, 22], taken
+    monkeypatch.setattr(DirectReplay, "reading", lambda self, seq, b: None)
+    slow = _append_batch(engine, clock, slow_lid, records)
+    assert _outcome_of(fast) == _outcome_of(slow)
+    assert [w for r in fast for w in r.warnings]  # the open deviation was reported
+    assert _derived(engine, fast_lid) == _derived(engine, slow_lid)
+    assert _report(engine, fast_lid) == (22, [])
+
+
+def test_batch_fast_path_refuses_what_the_generic_path_refuses(engine, clock) -> None:
+    from foodtrace.db import write_session
+    from foodtrace.errors import RecordError
+    from foodtrace.records.service import Batch
+
+    lid = beverage_ledger(engine, clock)
+    bad = [
+        (ccp_record(lot_code="NOPE"), ("lot_code",), "not_found"),
+        (ccp_record(unit="K"), ("unit",), "unit_mismatch"),
+        (ccp_record(ccp="CCP9"), ("ccp",), "not_in_plan"),
+        (ccp_record(measured_at="2026-02-20T08:00:00+08:00"), ("measured_at",), "before_lot"),
+    ]
+    for data, loc, type_ in bad:
+        with (
+            write_session(engine) as session,
+            Batch(session=session, ledger_id=lid, clock=clock) as batch,
+        ):
+            batch.record(kind="ccp_record", data=ccp_record(value="86.0"), actor="qa")
+            with pytest.raises(RecordError) as err:
+                batch.record(kind="ccp_record", data=data, actor="qa")
+            assert [(p.loc, p.type) for p in err.value.problems] == [(loc, type_)]
+            session.rollback()
+            batch.close()
+    # A lot's start moved within the batch: the kept lookup of its earliest reading goes too.
+    early = ccp_record(value="86.0", measured_at="2026-02-28T09:00:00+08:00")
+    moved = {
+        "corrects": 6,
+        "reason": "开始时间",
+        "record": production_lot(started_at="2026-03-01T10:00:00+08:00"),
+    }
+    with write_session(engine) as session, Batch(session=session, ledger_id=lid, clock=clock) as b:
+        b.record(kind="ccp_record", data=early, actor="qa")  # a day before 08:00 is fine
+        b.record(kind="correction", data=moved, actor="qa")
+        with pytest.raises(RecordError) as err:
+            b.record(kind="ccp_record", data=early, actor="qa")  # not a day before 10:00
+        assert [p.type for p in err.value.problems] == ["before_lot"]
+        session.rollback()
+        b.close()
+    assert _report(engine, lid) == (10, [])

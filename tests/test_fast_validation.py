@@ -285,3 +285,28 @@ def test_a_held_row_has_every_column_in_column_order(row: dict[str, Any]) -> Non
     expected = {c: row.get(c) for c in _COLUMNS["ccp_readings"]}
     assert held == expected
     assert list(held) == list(expected)
+
+
+# ------------------------------------------- the entry's event time from the body
+
+
+def test_natural_time_fields_serialize_through_format_instant() -> None:
+    """``Batch._event_time`` takes a record's natural time from its dumped body rather
+    than formatting it again: the same text only while each is an ``Instant``."""
+    from pydantic.functional_serializers import PlainSerializer
+
+    from foodtrace.records.service import _NATURAL_TIME
+    from schemas.records import RECORD_SCHEMAS
+
+    for kind, name in _NATURAL_TIME.items():
+        meta = RECORD_SCHEMAS[kind].model_fields[name].metadata
+        serializers = [m.func for m in meta if isinstance(m, PlainSerializer)]
+        assert serializers == [types.format_instant], (kind, name)
+    reading = CcpRecordCreate.model_validate(
+        {"lot_code": "PJ20260301A", "ccp": "CCP1", "parameter": "temperature",
+         "value": "86.5", "unit": "°C", "measured_at": "2026-03-01T09:00:00.250+08:00",
+         "operator": "李强"}
+    )  # fmt: skip
+    body = reading.model_dump(mode="json", exclude_none=True)
+    assert body["measured_at"] == types.format_instant(reading.measured_at)
+    assert body["measured_at"] == "2026-03-01T01:00:00.250000Z"

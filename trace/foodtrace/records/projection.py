@@ -31,6 +31,7 @@ from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.attachments.models import Attachment
+from foodtrace.bulk import insert_rows
 from foodtrace.canonical import dumps as canonical_dumps
 from foodtrace.cases.models import Case, CaseLot, CaseStep, RecallAction, RecalledLot, Referral
 from foodtrace.errors import FieldProblem, RecordError
@@ -394,6 +395,10 @@ class BatchStore:
         written, and a derived row only ever names its own entry or earlier ones."""
         self.applying = fresh_from
         """The seq whose rows are being applied (set by the batch)."""
+        self.versions: dict[str, int] = defaultdict(int)
+        """How many times each table was written through the store (as
+        :attr:`MemoryStore.versions`; the batch holds the ledger's lock, so no one else
+        writes its rows)."""
 
     def _fresh(self, where: dict[str, Any]) -> bool:
         """Whether only held rows can match: ``where`` names a seq of this batch."""
@@ -409,6 +414,7 @@ class BatchStore:
         return held if self._fresh(where) else self.db.find(table, **where) + held
 
     def put(self, table: str, row: Row, *, replace: bool) -> None:
+        self.versions[table] += 1
         if replace:
             self.flush()
             self.db.put(table, row, replace=True)
@@ -422,7 +428,14 @@ class BatchStore:
         self.held.put(table, full, replace=False)
         self.rows.setdefault(table, []).append(full)
 
+    def put_new(self, table: str, row: Row) -> None:
+        """``put(table, row, replace=False)`` of a row naming every column (kept, not copied)."""
+        self.held.put_new(table, row)
+        self.versions[table] += 1
+        self.rows.setdefault(table, []).append(row)
+
     def delete(self, table: str, **where: Any) -> None:
+        self.versions[table] += 1
         if table in self.rows and self.held.find(table, **where):
             self.flush()
         if not self._fresh(where):  # else nothing in the database can match
@@ -445,12 +458,12 @@ class BatchStore:
         return self.db.has_attachment(sha256)
 
     def flush(self) -> None:
-        """Write the held rows: one executemany (a pipelined batch on psycopg) per table."""
+        """Write the held rows: one statement per table (a COPY on PostgreSQL, see bulk)."""
         if not self.rows:
             return
         conn = self.db.session.connection()
         for table, rows in self.rows.items():
-            conn.execute(TABLES[table].insert(), rows)
+            insert_rows(conn, TABLES[table], rows)
             self.db._invalidate(table)
         self.rows = {}
         self.held = MemoryStore(self.enterprise_id)
@@ -863,13 +876,8 @@ def _ccp_record(ctx: Ctx, b: Row) -> None:
             type="before_lot",
             date=lot["started_at"],
         )
-    if deviation and not b.get("corrective_action"):
-        ctx.out.warn(
-            "value" if "value" in b else "result",
-            msg="outside the critical limits: recorded as an open deviation until a "
-            "corrective action closes it",
-            type="open_deviation",
-        )
+    if deviation:
+        open_deviation(ctx.out, b)
     ctx.put(
         "ccp_readings",
         {
@@ -884,6 +892,17 @@ def _ccp_record(ctx: Ctx, b: Row) -> None:
             "corrective_action": b.get("corrective_action"),
         },
     )
+
+
+def open_deviation(out: Applied, b: Row) -> None:
+    """Warn of a reading outside its limits that names no corrective action."""
+    if not b.get("corrective_action"):
+        out.warn(
+            "value" if "value" in b else "result",
+            msg="outside the critical limits: recorded as an open deviation until a "
+            "corrective action closes it",
+            type="open_deviation",
+        )
 
 
 def _corrective_action(ctx: Ctx, b: Row) -> None:
@@ -1417,7 +1436,8 @@ then its unit and limits (as decimals; None: no such limit)."""
 
 
 class DirectReplay:
-    """The derived row of a CCP reading, straight into a :class:`MemoryStore`.
+    """The derived row of a CCP reading, straight into a :class:`MemoryStore` (a
+    verification's replay) or a :class:`BatchStore` (an append, see ``records.service``).
 
     CCP readings are most of a ledger (48 of the 57 entries of a plant's day), and
     :func:`apply_entry` spends most of its time per reading finding the same lot,
@@ -1432,11 +1452,11 @@ class DirectReplay:
     object) returns False, and the caller applies the entry the generic way,
     which raises exactly as before (so does a plan whose limits are not decimals,
     even where ``_ccp_record`` would not have needed one). Warnings (an open
-    deviation) are not kept: a replay discards them. ``tests/test_direct_replay.py``
-    compares the rows of both ways on generated readings.
+    deviation) are the caller's (:func:`open_deviation`). ``tests/test_direct_replay.py``
+    compares the rows of both ways on generated readings, in memory and in a batch.
     """
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: MemoryStore | BatchStore) -> None:
         self.store = store
         self.points: dict[tuple[Any, Any, Any], _Point | None] = {}
         self.stamp = (-1, -1)
@@ -1465,6 +1485,17 @@ class DirectReplay:
 
     def ccp_record(self, seq: int, b: Row) -> bool:
         """Put the reading's row and return True, or return False having changed nothing."""
+        row = self.reading(seq, b)
+        if row is None:
+            return False
+        self.store.put_new("ccp_readings", row)
+        return True
+
+    def reading(self, seq: int, b: Row) -> Row | None:
+        """The derived row of reading ``b`` (entry ``seq``), or None: apply it the generic way.
+
+        The row names every column of ``ccp_readings``; nothing is put.
+        """
         versions = self.store.versions
         stamp = (versions["lots"], versions["products"])
         if stamp != self.stamp:
@@ -1476,37 +1507,33 @@ class DirectReplay:
             if found is False:
                 found = self.points[key] = self._point(*key)
             if found is None:
-                return False
+                return None
             lot_seq, earliest, numeric, unit, low, high = found
             if numeric:
                 if "value" not in b or b.get("unit") != unit:
-                    return False
+                    return None
                 value = dec(b["value"])
                 # _ccp_record: ("min" in param and value < min) or ("max" in param and value > max)
                 deviation = (low is not None and value < low) or (high is not None and value > high)
             else:
                 if "result" not in b:
-                    return False
+                    return None
                 deviation = b["result"] == "fail"
             if instant(b["measured_at"]) < earliest:
-                return False
+                return None
         except Exception:  # noqa: BLE001 - the generic way raises it, or its own error
-            return False
-        self.store.put_new(
-            "ccp_readings",
-            {
-                "enterprise_id": self.store.enterprise_id,
-                "record_seq": seq,
-                "current_seq": seq,
-                "lot_seq": lot_seq,
-                "ccp": b["ccp"],
-                "parameter": b["parameter"],
-                "value": b.get("value"),
-                "unit": b.get("unit"),
-                "result": b.get("result"),
-                "measured_at": b["measured_at"],
-                "deviation": deviation,
-                "corrective_action": b.get("corrective_action"),
-            },
-        )
-        return True
+            return None
+        return {
+            "enterprise_id": self.store.enterprise_id,
+            "record_seq": seq,
+            "current_seq": seq,
+            "lot_seq": lot_seq,
+            "ccp": b["ccp"],
+            "parameter": b["parameter"],
+            "value": b.get("value"),
+            "unit": b.get("unit"),
+            "result": b.get("result"),
+            "measured_at": b["measured_at"],
+            "deviation": deviation,
+            "corrective_action": b.get("corrective_action"),
+        }

@@ -1,0 +1,60 @@
+"""Many rows into one table in one statement: ``COPY … FROM STDIN`` on PostgreSQL.
+
+A batch (an import, a district's generated day) writes thousands of entries and
+derived rows at once. ``executemany`` of an INSERT is one statement per row
+even when pipelined, and psycopg spends most of its time per row binding and
+sending parameters; ``COPY`` streams the rows as one statement, which the
+server also parses and inserts faster. Everything else about the write is the
+same: the same transaction, the same constraints, the same triggers (COPY fires
+INSERT triggers and checks foreign keys), so a row COPY refuses fails the
+transaction exactly as the INSERT would.
+
+Small batches (a single record through the API) and SQLite keep the INSERT:
+COPY costs one more round trip than a single INSERT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
+
+COPY_FROM_ROWS = 16
+"""From this many rows on, PostgreSQL gets a COPY instead of an executemany."""
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts naming columns of ``table``) into ``table``."""
+    if not rows:
+        return
+    names = rows[0].keys()
+    unknown = names - table.columns.keys()
+    if unknown:  # an INSERT would silently drop them
+        raise ValueError(f"{table.name} has no column {', '.join(sorted(unknown))}")
+    if any(r.keys() != names for r in rows):
+        # An executemany takes the first row's columns for all: the others one by one.
+        for r in rows:
+            conn.execute(table.insert(), r)
+        return
+    if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM_ROWS:
+        conn.execute(table.insert(), list(rows))
+        return
+    columns = [c.name for c in table.columns if c.name in names]
+    quote = conn.dialect.identifier_preparer.quote
+    sql = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:
+            write = copy.write_row
+            for r in rows:
+                write([r[c] for c in columns])
+    except dbapi_error as exc:
+        # As SQLAlchemy raises it for an INSERT: IntegrityError for a duplicate key, etc.
+        raise DBAPIError.instance(sql, None, exc, dbapi_error, dialect=conn.dialect) from exc
+
+
+__all__ = ["COPY_FROM_ROWS", "insert_rows"]
