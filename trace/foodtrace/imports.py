@@ -37,12 +37,13 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session
 
 from foodtrace.clock import Clock
 from foodtrace.errors import FieldProblem, RecordError
 from foodtrace.records.service import Batch, Recorded, record, validate
-from schemas.records import RecordKind
+from schemas.records import RECORD_SCHEMAS, RecordKind
 
 CST_OFFSET = timezone(timedelta(hours=8), "CST")
 """China Standard Time as a fixed offset: spreadsheet instants without a zone are in it.
@@ -1413,6 +1414,12 @@ def _locate(spec: _Spec, parsed: Parsed, rec: ParsedRecord, problem: FieldProble
     return RowError(row, column, message, problem.type, dict(problem.ctx))
 
 
+@cache
+def _list_adapter(kind: RecordKind) -> TypeAdapter[list[Any]]:
+    """A file's records as one list: the same validation as ``validate``, per record."""
+    return TypeAdapter(list[RECORD_SCHEMAS[kind]])  # type: ignore[index]
+
+
 def run_import(
     *,
     session: Session,
@@ -1439,12 +1446,18 @@ def run_import(
     result = ImportResult(kind, dry_run, records=len(parsed.records), errors=list(parsed.errors))
     result.skipped = list(parsed.skipped)
     # Schema checks need no database: refuse those rows before taking the ledger's lock.
-    models = []
-    for rec in parsed.records:
-        try:
-            models.append((rec, validate(kind, rec.data)))
-        except RecordError as exc:
-            result.errors += [_locate(spec, parsed, rec, p) for p in exc.problems]
+    # The whole file in one call to pydantic-core; if any row fails, row by row, so that
+    # each problem is reported against its row.
+    try:
+        valid = _list_adapter(kind).validate_python([rec.data for rec in parsed.records])
+        models = list(zip(parsed.records, valid, strict=True))
+    except ValidationError:
+        models = []
+        for rec in parsed.records:
+            try:
+                models.append((rec, validate(kind, rec.data)))
+            except RecordError as exc:
+                result.errors += [_locate(spec, parsed, rec, p) for p in exc.problems]
     appended = _append(
         session=session,
         ledger_id=ledger_id,
