@@ -25,6 +25,19 @@ COPY_FROM_ROWS = 16
 """From this many rows on, PostgreSQL gets a COPY instead of an executemany."""
 
 
+_BINARY_TYPES = {
+    "Integer": "int4",
+    "BigInteger": "int8",
+    "AutoString": "varchar",
+    "String": "varchar",
+    "Text": "text",
+    "Boolean": "bool",
+    "LargeBinary": "bytea",
+}
+"""PostgreSQL's binary COPY needs each column's type: these SQLAlchemy types' (a table with
+any other column is copied as text)."""
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts naming columns of ``table``) into ``table``."""
     if not rows:
@@ -41,17 +54,24 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM_ROWS:
         conn.execute(table.insert(), list(rows))
         return
-    columns = [c.name for c in table.columns if c.name in names]
+    columns = [c for c in table.columns if c.name in names]
+    types = [_BINARY_TYPES.get(type(c.type).__name__) for c in columns]
     quote = conn.dialect.identifier_preparer.quote
-    sql = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    binary = None not in types  # binary COPY sends bytea as it is, not as hex text
+    sql = f"COPY {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) FROM STDIN" + (
+        " (FORMAT BINARY)" if binary else ""
+    )
+    names_in_order = [c.name for c in columns]
     raw = conn.connection.driver_connection
     assert raw is not None
     dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
         with raw.cursor() as cursor, cursor.copy(sql) as copy:
+            if binary:
+                copy.set_types(types)
             write = copy.write_row
             for r in rows:
-                write([r[c] for c in columns])
+                write([r[c] for c in names_in_order])
     except dbapi_error as exc:
         # As SQLAlchemy raises it for an INSERT: IntegrityError for a duplicate key, etc.
         raise DBAPIError.instance(sql, None, exc, dbapi_error, dialect=conn.dialect) from exc
