@@ -85,3 +85,68 @@ def test_a_column_the_table_lacks_is_refused(engine) -> None:
     with pytest.raises(ValueError, match="ccp_readings has no column colour"), engine.begin() as c:
         insert_rows(c, TABLE, rows)
     assert _read(engine) == []
+
+
+# ------------------------------------------------------------ the collector's pause
+
+
+def test_the_collector_is_paused_inside_and_restored_after() -> None:
+    import gc
+
+    from foodtrace.bulk import no_cycle_collection
+
+    assert gc.isenabled()
+    with no_cycle_collection():
+        assert not gc.isenabled()
+        with no_cycle_collection():  # nested (an import inside another bulk write)
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # still paused: the outer block has not ended
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), no_cycle_collection():
+        raise RuntimeError("an import that fails")
+    assert gc.isenabled()
+
+
+def test_the_collector_resumes_when_the_last_of_several_threads_ends() -> None:
+    import gc
+    import threading
+
+    from foodtrace.bulk import no_cycle_collection
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def first() -> None:
+        with no_cycle_collection():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with no_cycle_collection():
+            second_in.set()
+            first_out.wait(5)
+            seen.append(gc.isenabled())  # the first thread's block ended, not this one
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_a_collector_disabled_before_stays_disabled() -> None:
+    import gc
+
+    from foodtrace.bulk import no_cycle_collection
+
+    gc.disable()
+    try:
+        with no_cycle_collection():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -40,6 +40,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session
 
+from foodtrace.bulk import no_cycle_collection
 from foodtrace.clock import Clock
 from foodtrace.errors import FieldProblem, RecordError
 from foodtrace.records.service import Batch, Recorded, record, validate
@@ -1443,44 +1444,47 @@ def run_import(
     spec = _spec(kind)
     if parsed.kind != kind:
         raise ValueError(f"the file was parsed as {parsed.kind}, not {kind}")
-    result = ImportResult(kind, dry_run, records=len(parsed.records), errors=list(parsed.errors))
-    result.skipped = list(parsed.skipped)
-    # Schema checks need no database: refuse those rows before taking the ledger's lock.
-    # The whole file in one call to pydantic-core; if any row fails, row by row, so that
-    # each problem is reported against its row.
-    try:
-        valid = _list_adapter(kind).validate_python([rec.data for rec in parsed.records])
-        models = list(zip(parsed.records, valid, strict=True))
-    except ValidationError:
-        models = []
-        for rec in parsed.records:
-            try:
-                models.append((rec, validate(kind, rec.data)))
-            except RecordError as exc:
-                result.errors += [_locate(spec, parsed, rec, p) for p in exc.problems]
-    appended = _append(
-        session=session,
-        ledger_id=ledger_id,
-        kind=kind,
-        items=models,
-        actor=actor,
-        clock=clock,
-        keep=not dry_run and not result.errors,
-        on_error=lambda rec, exc: result.errors.extend(
-            _locate(spec, parsed, rec, p) for p in exc.problems
-        ),
-        progress=progress,
-    )
-    result.checked = len(appended)
-    for rec, done in appended:
-        result.warnings += [_locate(spec, parsed, rec, w) for w in done.warnings]
-    if appended and not dry_run and not result.errors:
-        result.written = len(appended)
-        result.first_seq = appended[0][1].seq
-        result.last_seq = appended[-1][1].seq
-    result.errors.sort(key=lambda e: e.row)
-    result.warnings.sort(key=lambda e: e.row)
-    return result
+    with no_cycle_collection():  # the rows it builds live until written: bulk.py
+        result = ImportResult(
+            kind, dry_run, records=len(parsed.records), errors=list(parsed.errors)
+        )
+        result.skipped = list(parsed.skipped)
+        # Schema checks need no database: refuse those rows before taking the ledger's lock.
+        # The whole file in one call to pydantic-core; if any row fails, row by row, so that
+        # each problem is reported against its row.
+        try:
+            valid = _list_adapter(kind).validate_python([rec.data for rec in parsed.records])
+            models = list(zip(parsed.records, valid, strict=True))
+        except ValidationError:
+            models = []
+            for rec in parsed.records:
+                try:
+                    models.append((rec, validate(kind, rec.data)))
+                except RecordError as exc:
+                    result.errors += [_locate(spec, parsed, rec, p) for p in exc.problems]
+        appended = _append(
+            session=session,
+            ledger_id=ledger_id,
+            kind=kind,
+            items=models,
+            actor=actor,
+            clock=clock,
+            keep=not dry_run and not result.errors,
+            on_error=lambda rec, exc: result.errors.extend(
+                _locate(spec, parsed, rec, p) for p in exc.problems
+            ),
+            progress=progress,
+        )
+        result.checked = len(appended)
+        for rec, done in appended:
+            result.warnings += [_locate(spec, parsed, rec, w) for w in done.warnings]
+        if appended and not dry_run and not result.errors:
+            result.written = len(appended)
+            result.first_seq = appended[0][1].seq
+            result.last_seq = appended[-1][1].seq
+        result.errors.sort(key=lambda e: e.row)
+        result.warnings.sort(key=lambda e: e.row)
+        return result
 
 
 def _append(
