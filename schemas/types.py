@@ -130,10 +130,12 @@ def _to_utc(value: datetime) -> datetime:
 
 def format_instant(value: datetime) -> str:
     """RFC 3339 in UTC with a ``Z``, microseconds only when present."""
-    value = value.astimezone(UTC)
+    if value.tzinfo is not UTC:  # a validated Instant is UTC already
+        value = value.astimezone(UTC)
     if value.year >= 1000:
-        # the same text as the strftime below: isoformat writes .ffffff only when non-zero
-        return value.replace(tzinfo=None).isoformat() + "Z"
+        # the same text as the strftime below: isoformat writes .ffffff only when non-zero,
+        # and "+00:00" for UTC, which the Z replaces
+        return value.isoformat()[:-6] + "Z"
     if value.microsecond:
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")

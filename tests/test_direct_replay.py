@@ -426,3 +426,91 @@ def test_batch_fast_path_refuses_what_the_generic_path_refuses(engine, clock) ->
         session.rollback()
         b.close()
     assert _report(engine, lid) == (10, [])
+
+
+def _entries(engine: Any, lid: int, after: int) -> list[Any]:
+    """The entries after seq ``after`` as stored, less what differs by nature (salt, hashes)."""
+    import json
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT body FROM entries WHERE ledger_id = :l AND seq > :s ORDER BY seq"),
+            {"l": lid, "s": after},
+        ).all()
+    out = []
+    for (data,) in rows:
+        env = json.loads(bytes(data))
+        for key in ("salt", "prev_hash", "log"):
+            env.pop(key)
+        out.append(env)
+    return out
+
+
+def _readings() -> list[dict[str, Any]]:
+    return [
+        ccp_record(value="86.0"),
+        ccp_record(value="84.0"),  # an open deviation
+        ccp_record(value="84.5", corrective_action="重新杀菌"),  # a closed one
+        ccp_record(parameter="holding_time", value="16", unit="s"),
+        ccp_record(ccp="CCP2", parameter="seal", value=None, unit=None, result="fail"),
+        ccp_record(value="85.5", event_time="2026-03-01T09:10:00+08:00"),
+        ccp_record(value="85.5", measured_at="2026-02-28T08:30:00+08:00"),
+    ]
+
+
+def test_record_many_writes_what_record_writes(engine, clock, monkeypatch) -> None:
+    from foodtrace.db import write_session
+    from foodtrace.records.service import Batch
+
+    many_lid = beverage_ledger(engine, clock)
+    one_lid = beverage_ledger(engine, clock, "91370404MA3793PC3E")
+    models = [validate(RecordKind.CCP_RECORD, r) for r in _readings() * 3]
+    generic: list[int] = []
+    record = Batch.record
+
+    def counted(self: Batch, **kw: Any) -> Any:
+        generic.append(1)
+        return record(self, **kw)
+
+    monkeypatch.setattr(Batch, "record", counted)
+    with write_session(engine) as s, Batch(session=s, ledger_id=many_lid, clock=clock) as batch:
+        many = batch.record_many(kind=RecordKind.CCP_RECORD, models=models, actor="qa")
+    assert generic == []  # every reading took record_many's own loop
+    with write_session(engine) as s, Batch(session=s, ledger_id=one_lid, clock=clock) as batch:
+        one = [batch.record(kind="ccp_record", data=m, actor="qa") for m in models]
+    assert len(generic) == len(models)
+    assert _outcome_of(many) == _outcome_of(one)
+    assert [(r.event_time, r.recorded_at) for r in many] == [
+        (r.event_time, r.recorded_at) for r in one
+    ]
+    assert any(r.warnings for r in many)
+    assert not all(r.warnings for r in many)
+    assert _entries(engine, many_lid, 10) == _entries(engine, one_lid, 10)
+    assert _derived(engine, many_lid) == _derived(engine, one_lid)
+    assert _report(engine, many_lid) == (10 + len(models), [])
+
+
+@pytest.mark.parametrize(
+    ("data", "type_"),
+    [
+        (ccp_record(lot_code="NOPE"), "not_found"),
+        (ccp_record(unit="K"), "unit_mismatch"),
+        (ccp_record(measured_at="2026-02-20T08:00:00+08:00"), "before_lot"),
+        (ccp_record(measured_at="2026-03-03T08:00:00+08:00"), "future"),
+    ],
+)
+def test_record_many_refuses_what_record_refuses(engine, clock, data: Any, type_: str) -> None:
+    from foodtrace.db import write_session
+    from foodtrace.errors import RecordError
+    from foodtrace.records.service import Batch
+
+    lid = beverage_ledger(engine, clock)
+    models = [validate(RecordKind.CCP_RECORD, r) for r in [*_readings()[:2], data]]
+    with write_session(engine) as s:
+        batch = Batch(session=s, ledger_id=lid, clock=clock)
+        with pytest.raises(RecordError) as err:
+            batch.record_many(kind=RecordKind.CCP_RECORD, models=models, actor="qa")
+        assert [p.type for p in err.value.problems] == [type_]
+        s.rollback()
+        batch.close()
+    assert _report(engine, lid) == (10, [])

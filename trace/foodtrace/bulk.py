@@ -19,6 +19,7 @@ import gc
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -39,6 +40,11 @@ _BINARY_TYPES = {
 }
 """PostgreSQL's binary COPY needs each column's type: these SQLAlchemy types' (a table with
 any other column is copied as text)."""
+
+
+def _one(names: list[str]) -> Any:
+    (name,) = names
+    return lambda r: (r[name],)
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -73,8 +79,11 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
             if binary:
                 copy.set_types(types)
             write = copy.write_row
+            values = (
+                itemgetter(*names_in_order) if len(names_in_order) > 1 else _one(names_in_order)
+            )
             for r in rows:
-                write([r[c] for c in names_in_order])
+                write(values(r))
     except dbapi_error as exc:
         # As SQLAlchemy raises it for an INSERT: IntegrityError for a duplicate key, etc.
         raise DBAPIError.instance(sql, None, exc, dbapi_error, dialect=conn.dialect) from exc

@@ -1512,10 +1512,13 @@ def _append(
     outer = session.begin_nested()
     try:
         with Batch(session=session, ledger_id=ledger_id, clock=clock) as batch:
-            for i, (rec, model) in enumerate(items):
-                done.append((rec, batch.record(kind=kind, data=model, actor=actor)))
-                if progress is not None and (i + 1) % CHUNK == 0:
-                    progress(i + 1, total)
+            for start in range(0, total, CHUNK):
+                chunk = items[start : start + CHUNK]
+                models = [model for _, model in chunk]
+                recorded = batch.record_many(kind=kind, models=models, actor=actor)
+                done += zip((rec for rec, _ in chunk), recorded, strict=True)
+                if progress is not None and len(chunk) == CHUNK:
+                    progress(start + CHUNK, total)
             if not keep:
                 batch.close()  # a dry run: everything was checked, nothing need be written
     except RecordError:

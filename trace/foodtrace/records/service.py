@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -438,6 +439,67 @@ class Batch:
                 }
             )
             self._replays[idempotency_key] = (digest, out)
+        return out
+
+    def record_many(
+        self, *, kind: RecordKind, models: Sequence[BaseModel], actor: str
+    ) -> list[Recorded]:
+        """Record ``models`` (validated records of ``kind``) in order, as :meth:`record`
+        would one by one, without idempotency keys: an import's rows.
+
+        CCP readings, most of what is imported, take a loop of their own: the steps of
+        :meth:`_record` that a reading needs, in the same order and with the same
+        functions, without what only other kinds need (lookups of suppliers and
+        customers, declarations, corrections). A reading the kept lookups cannot take
+        (:class:`DirectReplay` answers None: an unknown lot, a value the plan does not
+        admit …) goes through :meth:`_record`, which applies it or refuses it as always.
+        ``tests/test_direct_replay.py`` compares the entries, rows and warnings of both.
+        """
+        kind = RecordKind(kind)
+        schema = RECORD_SCHEMAS[kind]
+        if kind is not RecordKind.CCP_RECORD or self.head.owner_kind != "enterprise":
+            return [self.record(kind=kind, data=m, actor=actor) for m in models]
+        if not self._open:
+            raise RuntimeError("the batch is closed")
+        if self._failed:
+            raise RuntimeError("a record of this batch was refused: roll back")
+        out: list[Recorded] = []
+        store, direct, clock = self.store, self._direct, self.clock
+        seen: datetime | None = None
+        for model in models:
+            if type(model) is not schema:
+                out.append(self.record(kind=kind, data=model, actor=actor))
+                continue
+            now = clock.now()
+            if now != seen:  # _not_in_future's bounds, once per clock reading
+                seen, latest, today = now, now + CLOCK_SKEW, local_date(now)
+            _future(model, now, latest, today, ())
+            body = model.model_dump(mode="json", exclude_none=True, exclude={"event_time"})
+            seq = self.size + 1
+            reading = direct.reading(seq, body)
+            if reading is None:  # the generic way applies it, or refuses it naming the field
+                out.append(self.record(kind=kind, data=model, actor=actor))
+                continue
+            stamp = self._stamp(now)
+            event_time = self._event_time(kind, model, body, now)
+            store.applying = seq
+            store.put_new("ccp_readings", reading)
+            applied = Applied()
+            if reading["deviation"]:
+                open_deviation(applied, body)
+            row = self._append(kind, body, actor, event_time, stamp)
+            out.append(
+                Recorded(
+                    seq=seq,
+                    kind=kind,
+                    hash=row["hash"].hex(),
+                    prev_hash=row["prev_hash"].hex(),
+                    recorded_at=stamp,
+                    event_time=event_time,
+                    body=body,
+                    warnings=applied.warnings,
+                )
+            )
         return out
 
     def _stamp(self, now: datetime) -> str:
