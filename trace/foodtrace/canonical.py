@@ -103,6 +103,8 @@ def _fits(value: Any, key_ok: Callable[[str], bool]) -> bool:
         # concatenation exactly when it holds of each (both rules are "every character ...").
         if value and not (_STR_ONLY.issuperset(map(type, value)) and key_ok("".join(value))):
             return False
+        if _STR_ONLY.issuperset(map(type, value.values())):  # flat text: a record's body
+            return True
         for v in value.values():
             tv = type(v)
             if tv is str or (tv is int and -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER):
