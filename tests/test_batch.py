@@ -90,6 +90,7 @@ def salts(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
         return base64.b64encode(state["n"].to_bytes(16, "big")).decode("ascii")
 
     monkeypatch.setattr(ledger_service, "new_salt", salt)
+    monkeypatch.setattr(ledger_service, "new_salts", lambda n: [salt() for _ in range(n)])
     return lambda: state.update(n=0)
 
 

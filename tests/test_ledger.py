@@ -173,3 +173,16 @@ def test_each_ledger_has_its_own_seq(engine, clock) -> None:
     assert ra.seq == rb.seq == 2
     with write_session(engine) as s:
         assert s.get(Ledger, a).origin.endswith("91370404MA3F42206T")
+
+
+def test_new_salts_are_what_new_salt_makes() -> None:
+    import base64
+
+    from foodtrace.ledger.service import new_salt, new_salts
+
+    salts = new_salts(300)
+    assert len(salts) == len(set(salts)) == 300
+    for s in [*salts, new_salt()]:
+        assert len(base64.b64decode(s, validate=True)) == 16
+        assert len(s) == 24
+    assert new_salts(0) == []

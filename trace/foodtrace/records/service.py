@@ -466,8 +466,9 @@ class Batch:
         out: list[Recorded] = []
         store, direct, clock = self.store, self._direct, self.clock
         text = kind.value  # the entry's kind as plain text: the same bytes, a shorter encode
+        salts = ledger.new_salts(len(models))
         seen: datetime | None = None
-        for model in models:
+        for i, model in enumerate(models):
             if type(model) is not schema:
                 out.append(self.record(kind=kind, data=model, actor=actor))
                 continue
@@ -488,7 +489,7 @@ class Batch:
             applied = Applied()
             if reading["deviation"]:
                 open_deviation(applied, body)
-            row = self._append(text, body, actor, event_time, stamp)
+            row = self._append(text, body, actor, event_time, stamp, salts[i])
             out.append(
                 Recorded(
                     seq=seq,
@@ -542,7 +543,13 @@ class Batch:
         return _replay(self.session, self.ledger_id, seq=seen.seq)
 
     def _append(
-        self, kind: str, body: dict[str, Any], actor: str, event_time: str, recorded_at: str
+        self,
+        kind: str,
+        body: dict[str, Any],
+        actor: str,
+        event_time: str,
+        recorded_at: str,
+        salt: str | None = None,
     ) -> dict[str, Any]:
         """Build the next entry in memory: its bytes, hash, chain link and Merkle leaf."""
         seq = self.size + 1
@@ -555,7 +562,7 @@ class Batch:
             actor=actor,
             event_time=event_time,
             recorded_at=recorded_at,
-            salt=ledger.new_salt(),
+            salt=salt or ledger.new_salt(),
         )
         data = canonical_bytes(entry)
         digest = leaf_hash(data)
