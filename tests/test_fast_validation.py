@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
@@ -314,3 +314,73 @@ def test_natural_time_fields_serialize_through_format_instant() -> None:
     body = reading.model_dump(mode="json", exclude_none=True)
     assert body["measured_at"] == types.format_instant(reading.measured_at)
     assert body["measured_at"] == "2026-03-01T01:00:00.250000Z"
+
+
+# ------------------------------------------- record_many's dump of a CCP reading
+
+
+def test_the_ccp_reading_schema_has_no_serializer_but_the_instants() -> None:
+    """``_text_dump`` writes a field's text as it is: true while no field of the schema
+    has a serializer of its own (other than an Instant's format_instant)."""
+    from typing import get_args
+
+    from foodtrace.records.service import _instant_fields
+
+    schema = CcpRecordCreate
+    assert _instant_fields(schema) == {"measured_at", "event_time"}
+    assert not schema.model_computed_fields
+    assert schema.model_config.get("extra") == "forbid"
+    assert "model_serializer" not in str(schema.__pydantic_core_schema__)
+    for name, info in schema.model_fields.items():
+        metadata = [*info.metadata]
+        for arg in get_args(info.annotation):
+            metadata += getattr(arg, "__metadata__", ())
+        serializers = [m for m in metadata if "Serializer" in type(m).__name__]
+        expected = [types.format_instant] if name in {"measured_at", "event_time"} else []
+        assert [m.func for m in serializers] == expected, name
+        assert info.serialization_alias is None and info.alias is None, name  # noqa: PT018
+
+
+_READING_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=8
+)
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "lot_code": st.sampled_from(["PJ20260301A", "L009"]),
+            "ccp": st.sampled_from(["CCP1", "CCP2"]),
+            "parameter": st.sampled_from(["temperature", "seal"]),
+            "measured_at": st.datetimes(
+                min_value=datetime(1990, 1, 1), max_value=datetime(2030, 1, 1), timezones=_ZONES
+            ).map(lambda d: d.isoformat()),
+            "operator": _READING_TEXT,
+        },
+        optional={
+            "corrective_action": _READING_TEXT | st.just(""),
+            "event_time": st.just("2026-03-01T09:00:00.5+08:00"),
+        },
+    ),
+    st.one_of(
+        st.fixed_dictionaries(
+            {
+                "value": st.sampled_from(["86.5", "85", "-0.25", 12]),
+                "unit": st.sampled_from(["°C", "s", " kg "]),
+            }
+        ),
+        st.fixed_dictionaries({"result": st.sampled_from(["pass", "fail"])}),
+    ),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_text_dump_is_model_dump(data: dict[str, Any], measure: dict[str, Any]) -> None:
+    from foodtrace.records.service import _instant_fields, _text_dump
+
+    try:
+        model = CcpRecordCreate.model_validate({**data, **measure})
+    except ValidationError:
+        assume(False)  # counted as invalid: most examples are valid readings
+    want = model.model_dump(mode="json", exclude_none=True, exclude={"event_time"})
+    got = _text_dump(model, _instant_fields(CcpRecordCreate))
+    assert got == want
+    assert list(got) == list(want)  # in the same order too
