@@ -497,6 +497,13 @@ def test_record_many_writes_what_record_writes(engine, clock, monkeypatch) -> No
         (ccp_record(unit="K"), "unit_mismatch"),
         (ccp_record(measured_at="2026-02-20T08:00:00+08:00"), "before_lot"),
         (ccp_record(measured_at="2026-03-03T08:00:00+08:00"), "future"),
+        (ccp_record(event_time="2026-03-03T08:00:00+08:00"), "future"),
+        (
+            ccp_record(
+                event_time="2026-03-04T08:00:00+08:00", measured_at="2026-03-03T08:00:00+08:00"
+            ),
+            "future",
+        ),
     ],
 )
 def test_record_many_refuses_what_record_refuses(engine, clock, data: Any, type_: str) -> None:
@@ -506,11 +513,23 @@ def test_record_many_refuses_what_record_refuses(engine, clock, data: Any, type_
 
     lid = beverage_ledger(engine, clock)
     models = [validate(RecordKind.CCP_RECORD, r) for r in [*_readings()[:2], data]]
-    with write_session(engine) as s:
-        batch = Batch(session=s, ledger_id=lid, clock=clock)
-        with pytest.raises(RecordError) as err:
-            batch.record_many(kind=RecordKind.CCP_RECORD, models=models, actor="qa")
-        assert [p.type for p in err.value.problems] == [type_]
-        s.rollback()
-        batch.close()
+    problems = []
+    for many in (True, False):
+        with write_session(engine) as s:
+            batch = Batch(session=s, ledger_id=lid, clock=clock)
+
+            def write(batch: Batch = batch, many: bool = many) -> None:
+                if many:
+                    batch.record_many(kind=RecordKind.CCP_RECORD, models=models, actor="qa")
+                else:
+                    for m in models:
+                        batch.record(kind=RecordKind.CCP_RECORD, data=m, actor="qa")
+
+            with pytest.raises(RecordError) as err:
+                write()
+            problems.append([(p.loc, p.msg, p.type) for p in err.value.problems])
+            s.rollback()
+            batch.close()
+    assert [t for _, _, t in problems[0]] == [type_]
+    assert problems[0] == problems[1]  # the same field, message and type as record's
     assert _report(engine, lid) == (10, [])

@@ -327,7 +327,7 @@ def test_the_ccp_reading_schema_has_no_serializer_but_the_instants() -> None:
     from foodtrace.records.service import _instant_fields
 
     schema = CcpRecordCreate
-    assert _instant_fields(schema) == {"measured_at", "event_time"}
+    assert _instant_fields(schema) == ("event_time", "measured_at")
     assert not schema.model_computed_fields
     assert schema.model_config.get("extra") == "forbid"
     assert "model_serializer" not in str(schema.__pydantic_core_schema__)

@@ -212,19 +212,20 @@ def prepare(
 
 
 @cache
-def _instant_fields(schema: type[BaseModel]) -> frozenset[str]:
-    """The fields of ``schema`` written by ``format_instant`` (``schemas.types.Instant``)."""
-    out = set()
+def _instant_fields(schema: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``schema`` written by ``format_instant`` (``schemas.types.Instant``),
+    in the schema's order."""
+    out = []
     for name, info in schema.model_fields.items():
         metadata = [*info.metadata]
         for arg in get_args(info.annotation):  # Optional[Instant]
             metadata += getattr(arg, "__metadata__", ())
         if any(getattr(m, "func", None) is format_instant for m in metadata):
-            out.add(name)
-    return frozenset(out)
+            out.append(name)
+    return tuple(out)
 
 
-def _text_dump(model: BaseModel, instants: frozenset[str]) -> dict[str, Any] | None:
+def _text_dump(model: BaseModel, instants: tuple[str, ...]) -> dict[str, Any] | None:
     """``model.model_dump(mode="json", exclude_none=True, exclude={"event_time"})`` of a
     record whose values are exact ``str`` or Instants, without pydantic's serializer
     (a fifth of the cost of an imported reading); None for any other value.
@@ -512,10 +513,15 @@ class Batch:
             now = clock.now()
             if now != seen:  # _not_in_future's bounds, once per clock reading
                 seen, latest, today = now, now + CLOCK_SKEW, local_date(now)
-            _future(model, now, latest, today, ())
             body = _text_dump(model, instants)
             if body is None:
+                _future(model, now, latest, today, ())
                 body = model.model_dump(mode="json", exclude_none=True, exclude={"event_time"})
+            else:  # only text and instants: the instants are what _future would look at
+                for name in instants:
+                    value = getattr(model, name)
+                    if value is not None and value > latest:
+                        _future(value, now, latest, today, (name,))
             seq = self.size + 1
             reading = direct.reading(seq, body)
             if reading is None:  # the generic way applies it, or refuses it naming the field
