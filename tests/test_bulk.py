@@ -150,3 +150,11 @@ def test_a_collector_disabled_before_stays_disabled() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_rows_of_one_length_naming_different_columns_are_refused(engine) -> None:
+    rows = _rows(COPY_FROM_ROWS + 4)
+    rows[-1] = {("colour" if k == "unit" else k): v for k, v in rows[-1].items()}
+    with pytest.raises(ValueError, match="colour"), engine.begin() as c:
+        insert_rows(c, TABLE, rows)
+    assert _read(engine) == []

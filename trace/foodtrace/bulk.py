@@ -47,16 +47,22 @@ def _one(names: list[str]) -> Any:
     return lambda r: (r[name],)
 
 
+def _known(table: Table, names: Any) -> None:
+    unknown = names - table.columns.keys()
+    if unknown:  # an INSERT would silently drop them
+        raise ValueError(f"{table.name} has no column {', '.join(sorted(unknown))}")
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts naming columns of ``table``) into ``table``."""
     if not rows:
         return
     names = rows[0].keys()
-    unknown = names - table.columns.keys()
-    if unknown:  # an INSERT would silently drop them
-        raise ValueError(f"{table.name} has no column {', '.join(sorted(unknown))}")
+    _known(table, names)
     if any(r.keys() != names for r in rows):
         # An executemany takes the first row's columns for all: the others one by one.
+        for r in rows:
+            _known(table, r.keys())
         for r in rows:
             conn.execute(table.insert(), r)
         return

@@ -1440,51 +1440,74 @@ def run_import(
     any row failed, everything is rolled back and nothing is written;
     otherwise the entries stay in the session for the caller to commit.
     """
+    # The rows it builds live until written, and die with _run_import's frame, before the
+    # collector resumes (bulk.no_cycle_collection)
+    with no_cycle_collection():
+        return _run_import(
+            session=session,
+            ledger_id=ledger_id,
+            kind=kind,
+            parsed=parsed,
+            actor=actor,
+            clock=clock,
+            dry_run=dry_run,
+            progress=progress,
+        )
+
+
+def _run_import(
+    *,
+    session: Session,
+    ledger_id: int,
+    kind: RecordKind | str,
+    parsed: Parsed,
+    actor: str,
+    clock: Clock,
+    dry_run: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportResult:
     kind = RecordKind(kind)
     spec = _spec(kind)
     if parsed.kind != kind:
         raise ValueError(f"the file was parsed as {parsed.kind}, not {kind}")
-    with no_cycle_collection():  # the rows it builds live until written: bulk.py
-        result = ImportResult(
-            kind, dry_run, records=len(parsed.records), errors=list(parsed.errors)
-        )
-        result.skipped = list(parsed.skipped)
-        # Schema checks need no database: refuse those rows before taking the ledger's lock.
-        # The whole file in one call to pydantic-core; if any row fails, row by row, so that
-        # each problem is reported against its row.
-        try:
-            valid = _list_adapter(kind).validate_python([rec.data for rec in parsed.records])
-            models = list(zip(parsed.records, valid, strict=True))
-        except ValidationError:
-            models = []
-            for rec in parsed.records:
-                try:
-                    models.append((rec, validate(kind, rec.data)))
-                except RecordError as exc:
-                    result.errors += [_locate(spec, parsed, rec, p) for p in exc.problems]
-        appended = _append(
-            session=session,
-            ledger_id=ledger_id,
-            kind=kind,
-            items=models,
-            actor=actor,
-            clock=clock,
-            keep=not dry_run and not result.errors,
-            on_error=lambda rec, exc: result.errors.extend(
-                _locate(spec, parsed, rec, p) for p in exc.problems
-            ),
-            progress=progress,
-        )
-        result.checked = len(appended)
-        for rec, done in appended:
-            result.warnings += [_locate(spec, parsed, rec, w) for w in done.warnings]
-        if appended and not dry_run and not result.errors:
-            result.written = len(appended)
-            result.first_seq = appended[0][1].seq
-            result.last_seq = appended[-1][1].seq
-        result.errors.sort(key=lambda e: e.row)
-        result.warnings.sort(key=lambda e: e.row)
-        return result
+    result = ImportResult(kind, dry_run, records=len(parsed.records), errors=list(parsed.errors))
+    result.skipped = list(parsed.skipped)
+    # Schema checks need no database: refuse those rows before taking the ledger's lock.
+    # The whole file in one call to pydantic-core; if any row fails, row by row, so that
+    # each problem is reported against its row.
+    try:
+        valid = _list_adapter(kind).validate_python([rec.data for rec in parsed.records])
+        models = list(zip(parsed.records, valid, strict=True))
+    except ValidationError:
+        models = []
+        for rec in parsed.records:
+            try:
+                models.append((rec, validate(kind, rec.data)))
+            except RecordError as exc:
+                result.errors += [_locate(spec, parsed, rec, p) for p in exc.problems]
+    appended = _append(
+        session=session,
+        ledger_id=ledger_id,
+        kind=kind,
+        items=models,
+        actor=actor,
+        clock=clock,
+        keep=not dry_run and not result.errors,
+        on_error=lambda rec, exc: result.errors.extend(
+            _locate(spec, parsed, rec, p) for p in exc.problems
+        ),
+        progress=progress,
+    )
+    result.checked = len(appended)
+    for rec, done in appended:
+        result.warnings += [_locate(spec, parsed, rec, w) for w in done.warnings]
+    if appended and not dry_run and not result.errors:
+        result.written = len(appended)
+        result.first_seq = appended[0][1].seq
+        result.last_seq = appended[-1][1].seq
+    result.errors.sort(key=lambda e: e.row)
+    result.warnings.sort(key=lambda e: e.row)
+    return result
 
 
 def _append(
