@@ -324,7 +324,8 @@ class Batch:
     bytes, leaf hash, the chain link, the Merkle compact range — in memory,
     and holds its rows. :meth:`flush` (also on leaving a ``with`` block without
     an error) writes the held entries, derived rows and idempotency keys with
-    one executemany per table and moves the head once. The caller commits, or
+    one statement per table (a COPY on PostgreSQL: bulk.insert_rows) and moves
+    the head once. The caller commits, or
     rolls back and nothing was written: the batch is as all-or-nothing as the
     transaction it runs in. The entries are the ones :func:`record` would have
     written one by one (it is a batch of one).
