@@ -9,12 +9,16 @@ from typing import Any
 
 import anyio.to_thread
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from conftest import ACCESS_PASSWORD
 from foodtrace.db import read_session
 from foodtrace.ledger.models import Entry
+from webapp.errors import control_character_answer
 from webapp.lean import RecordRoute
+from webapp.security import _PLAIN, _PLAIN_BYTES, MAX_JSON_BYTES, Guard
 
 import factories as f
 from snapshots import snapshot
@@ -222,3 +226,46 @@ def test_each_enterprise_appends_to_its_own_ledger(client, world, engine) -> Non
     assert world["a"] in last
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" in r.headers
+
+
+@settings(max_examples=400, deadline=None)
+@given(path=st.text(max_size=40), query=st.binary(max_size=40))
+def test_the_guard_skips_only_urls_that_cannot_decode_to_a_control_character(
+    path: str, query: bytes
+) -> None:
+    """The Guard decodes a URL only when it holds "%" or a byte outside printable ASCII; any
+    URL it lets through unread is one the full check passes too."""
+    scope = {
+        "type": "http",
+        "path": "/" + path,
+        "query_string": query,
+        "headers": [(b"host", b"testserver")],
+    }
+    if _PLAIN.fullmatch(scope["path"]) and _PLAIN_BYTES.fullmatch(query):
+        assert control_character_answer(scope) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/api/v1/ccp-records?x=%00", 422),
+        ("/api/v1/ccp-records%00", 422),
+        ("/api/v1/ccp-records?x=%C2%85", 422),
+        ("/api/v1/ccp-records%2500", 422),  # the path decoded twice, as before
+        ("/api/v1/ccp-records?x=a%20b", 201),
+        ("/api/v1/ccp-records?x=%E4%B8%AD", 201),
+    ],
+)
+def test_one_guard_layer_checks_urls_and_bodies(client, world, url, status) -> None:
+    assert [m.cls for m in client.app.user_middleware] == [Guard]
+    h = bearer(client, "ent_a")
+    r = client.post(url, json=f.ccp_record(), headers=h)
+    assert r.status_code == status, r.text
+    if status == 422:
+        assert r.json()["detail"][0]["type"] == "control_character"
+    else:
+        assert r.headers["x-frame-options"] == "DENY"
+    big = {**f.ccp_record(), "operator": "x" * (MAX_JSON_BYTES + 1)}
+    r = client.post(CCP, json=big, headers=h)
+    assert r.status_code == 413
+    assert r.headers["x-frame-options"] == "DENY"

@@ -39,6 +39,7 @@ from foodtrace.records.service import Recorded, record
 from schemas.records import RecordKind
 from webapp.deps import oauth2_scheme
 from webapp.public import recorded_public
+from webapp.security import JSON_BODY
 
 RECORD_KIND = "foodtrace_record_kind"
 """The attribute of a record route's endpoint naming the kind it records."""
@@ -113,6 +114,9 @@ class RecordRoute(APIRoute):
         kind: RecordKind = getattr(self.endpoint, RECORD_KIND)
         body_fields = self.dependant.body_params
         header_params = self.dependant.header_params
+        assert [(p.name, p.alias) for p in header_params] == [
+            ("idempotency_key", "Idempotency-Key")
+        ]
         embed = self._embed_body_fields
         response_field = self.response_field
         assert response_field is not None
@@ -128,11 +132,18 @@ class RecordRoute(APIRoute):
             if not token or not _is_json(request.headers.get("content-type")):
                 return await declared(request)
             body = await request.body()  # Request keeps it: the declared route reads it again
-            try:
-                received = json.loads(body)
-            except ValueError:
-                return await declared(request)
-            headers, header_errors = request_params_to_args(header_params, request.headers)
+            parsed = request.scope.get(JSON_BODY)
+            if parsed is not None and parsed[0] is body:  # parsed by the Guard already
+                received = parsed[1]
+            else:
+                try:
+                    received = json.loads(body)
+                except ValueError:
+                    return await declared(request)
+            if request.headers.get("idempotency-key") is not None:
+                headers, header_errors = request_params_to_args(header_params, request.headers)
+            else:  # FastAPI's answer for the optional header left out, without asking it
+                headers, header_errors = {"idempotency_key": None}, []
             values, body_errors = await request_body_to_args(
                 body_fields=body_fields, received_body=received, embed_body_fields=embed
             )
