@@ -4,7 +4,9 @@
 load (``python -m bench.http load …``) as child processes. ``core`` is the real
 application (``webapp.main.create_app`` under uvicorn, POST /api/v1/ccp-records with
 a bearer token); ``bare`` is a minimal FastAPI endpoint doing the append row's bare
-psycopg SQL. Peak RSS is the server's VmHWM from /proc.
+psycopg SQL. Peak RSS is the server's VmHWM from /proc; the server's CPU time per request
+(user + system from /proc/PID/stat over the load, divided by the requests sent) is the
+figure to compare on a shared machine, where rates and latencies move with the load.
 """
 
 from __future__ import annotations
