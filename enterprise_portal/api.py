@@ -47,6 +47,7 @@ from webapp.deps import (
     WriteSessionDep,
     verify_against_signer,
 )
+from webapp.lean import RECORD_KIND, RecordRoute
 from webapp.public import recorded_public, user_public, verify_public
 
 router = APIRouter(prefix="/api/v1", tags=["enterprise"])
@@ -91,6 +92,7 @@ def _create_route(kind: RecordKind, schema: type) -> Any:
 
     create.__annotations__["data"] = schema
     create.__name__ = f"create_{kind.value}"
+    setattr(create, RECORD_KIND, kind)
     return create
 
 
@@ -103,6 +105,8 @@ for _kind, (_path, _summary) in RECORD_ROUTES.items():
         response_model=RecordedPublic,
         summary=_summary,
         responses={200: {"description": "An idempotent retry: the first result"}},
+        # well-formed requests take the lean path (one thread hand-off); the rest this route
+        route_class_override=RecordRoute,
     )
 
 

@@ -21,7 +21,7 @@ from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, covers, resolve_token
 from foodtrace.clock import Clock
 from foodtrace.config import Settings
-from foodtrace.db import WRITE_OPTION, single_read_engine
+from foodtrace.db import single_read_engine, write_engine
 from foodtrace.ledger.models import Ledger
 from foodtrace.tlog.signer import load_signed_state
 from foodtrace.verify import Report, verify_consistently
@@ -83,7 +83,7 @@ def public_session(engine: Engine) -> Iterator[Session]:
 def get_write_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
     """One write transaction for the request: committed before the response is sent,
     rolled back if anything raised (then nothing was written)."""
-    with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
+    with Session(write_engine(engine)) as session:
         try:
             yield session
             session.commit()

@@ -17,39 +17,29 @@ from foodtrace.errors import AccessDenied, Conflict, NotFound, RecordError
 _NAMED = re.compile(r"^([a-z_]+)(?: or [a-z_]+)?: (.+)$", re.S)
 
 
-class NoControlCharactersInUrls:
-    """Refuse (422) a URL whose path or query decodes to a control character.
+def control_character_answer(scope: Any) -> JSONResponse | None:
+    """The 422 for a URL whose path or query decodes to a control character, else None.
 
-    A pure ASGI middleware: ``@app.middleware("http")`` (Starlette's
-    ``BaseHTTPMiddleware``) runs every request's app in a task of its own and
-    streams the response through a queue, a cost paid on every API call.
+    Checked for every request by ``webapp.security.Guard`` (a pure ASGI middleware:
+    ``@app.middleware("http")``, Starlette's ``BaseHTTPMiddleware``, runs every
+    request's app in a task of its own and streams the response through a queue).
     """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            url = Request(scope).url
-            target = unquote(url.path) + unquote(url.query)
-            if any(
-                ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in target
-            ):
-                response = JSONResponse(
-                    {
-                        "detail": [
-                            {
-                                "loc": ["path"],
-                                "msg": "control characters are not allowed in URLs",
-                                "type": "control_character",
-                            }
-                        ]
-                    },
-                    status_code=422,
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    url = Request(scope).url
+    target = unquote(url.path) + unquote(url.query)
+    if not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in target):
+        return None
+    return JSONResponse(
+        {
+            "detail": [
+                {
+                    "loc": ["path"],
+                    "msg": "control characters are not allowed in URLs",
+                    "type": "control_character",
+                }
+            ]
+        },
+        status_code=422,
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -99,8 +89,6 @@ def install(app: FastAPI) -> None:
                 headers={"Retry-After": "1"},
             )
         raise exc
-
-    app.add_middleware(NoControlCharactersInUrls)
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

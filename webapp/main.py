@@ -52,7 +52,7 @@ from webapp import (
     platform_admin,
     platform_pages,
 )
-from webapp.security import SecurityHeaders, StrictJson
+from webapp.security import Guard
 
 
 def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
@@ -107,9 +107,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
-    app.add_middleware(StrictJson)
-    app.add_middleware(SecurityHeaders)
     errors.install(app)
+    app.add_middleware(Guard)
     app.include_router(auth.router)
     app.include_router(platform_admin.router)
     app.include_router(enterprise_router)

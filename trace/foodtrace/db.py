@@ -105,10 +105,21 @@ def is_write_connection(conn: Connection) -> bool:
     return conn.dialect.name != "sqlite" or bool(conn.get_execution_options().get(WRITE_OPTION))
 
 
+_WRITES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def write_engine(engine: Engine) -> Engine:
+    """``engine`` for write sessions (``BEGIN IMMEDIATE`` on SQLite), made once per engine."""
+    found = _WRITES.get(engine)
+    if found is None:
+        found = _WRITES[engine] = engine.execution_options(**{WRITE_OPTION: True})
+    return found
+
+
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """A session for one write transaction: commits on success, rolls back on error."""
-    with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
+    with Session(write_engine(engine)) as session:
         try:
             yield session
             session.commit()

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlmodel import Session
 
 from foodtrace.accounts.models import (
@@ -216,25 +216,17 @@ class Principal:
 
 def resolve_token(*, session: Session, token: str, now: datetime) -> Principal | None:
     """The principal behind a bearer token, or None if it is unknown, expired or revoked."""
+    return principal_of(session.connection(), token, now)
+
+
+def principal_of(conn: Connection, token: str, now: datetime) -> Principal | None:
+    """:func:`resolve_token` on a connection: one SELECT, in the connection's transaction.
+
+    Asked on every API request, so the statement is built once (bound parameter,
+    compiled once, no ORM): the write path runs it on its own write connection.
+    """
     digest = _token_hash(token)
-    # The columns, not the two ORM objects: asked on every API request, and nothing
-    # here is changed through the session.
-    tok = session.execute(
-        select(
-            ApiToken.token_hash,
-            ApiToken.revoked,
-            ApiToken.expires_at,
-            User.id,
-            User.username,
-            User.role,
-            User.enterprise_id,
-            User.authority_id,
-            User.active,
-            User.display_name,
-        )
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == digest)
-    ).first()
+    tok = conn.execute(_TOKEN_LOOKUP, {"b_digest": digest}).first()
     if tok is None:
         return None
     if not hmac.compare_digest(tok.token_hash, digest) or tok.revoked or not tok.active:
@@ -247,6 +239,26 @@ def resolve_token(*, session: Session, token: str, now: datetime) -> Principal |
     return Principal(
         tok.id, tok.username, Role(tok.role), tok.enterprise_id, tok.authority_id, tok.display_name
     )
+
+
+_TOKENS = ApiToken.__table__  # type: ignore[attr-defined]
+_USERS = User.__table__  # type: ignore[attr-defined]
+_TOKEN_LOOKUP = (
+    select(
+        _TOKENS.c.token_hash,
+        _TOKENS.c.revoked,
+        _TOKENS.c.expires_at,
+        _USERS.c.id,
+        _USERS.c.username,
+        _USERS.c.role,
+        _USERS.c.enterprise_id,
+        _USERS.c.authority_id,
+        _USERS.c.active,
+        _USERS.c.display_name,
+    )
+    .join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
+    .where(_TOKENS.c.token_hash == bindparam("b_digest"))
+)
 
 
 def enterprise_by_code(*, session: Session, credit_code: str) -> Enterprise:

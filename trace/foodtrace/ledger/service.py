@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from foodtrace.canonical import ZERO_HASH, canonical_bytes, leaf_hash
@@ -53,14 +54,36 @@ def new_ledger(
     return ledger
 
 
-def lock_head(*, session: Session, ledger_id: int) -> Ledger:
+@dataclass
+class Head:
+    """A ledger's head row as locked for an append (``lock_head``): the ``Ledger`` columns
+    an append reads, without an ORM object (``Ledger`` rows loaded in the same session are
+    kept equal to it, see :func:`_follow`)."""
+
+    id: int
+    owner_kind: str
+    credit_code: str
+    origin: str
+    size: int
+    head_hash: bytes
+    compact_range: bytes
+    created_at: str
+
+
+def lock_head(*, session: Session, ledger_id: int) -> Head:
     """Lock the ledger's head row for this transaction; appends are serialised on it.
 
     PostgreSQL: ``SELECT … FOR UPDATE`` (READ COMMITTED). SQLite: the session
     must be a write session (``BEGIN IMMEDIATE``), which already holds the
     database's write lock, so two writers can never read the same head.
+
+    One Core statement built once (every API append takes this lock): no ORM
+    load, no statement to compile or cache key to compute per call. A ``Ledger``
+    of this id already in the session is refreshed from the locked row, as an ORM
+    re-read (``populate_existing``) would.
     """
-    if not is_write_connection(session.connection()):
+    conn = session.connection()
+    if not is_write_connection(conn):
         raise RuntimeError("appending needs a write session (foodtrace.db.write_session)")
     # Within one transaction the lock is already held: reuse the head read then
     # (it follows every append). Any transaction's end, savepoints included,
@@ -68,16 +91,26 @@ def lock_head(*, session: Session, ledger_id: int) -> Ledger:
     held = session.info.setdefault(_HELD, {})
     if ledger_id in held:
         return held[ledger_id]
-    ledger = session.execute(
-        select(Ledger)
-        .where(Ledger.id == ledger_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if ledger is None:
+    row = conn.execute(_LOCK_HEAD, {"b_id": ledger_id}).first()
+    if row is None:
         raise NotFound(f"no ledger {ledger_id}")
-    held[ledger_id] = ledger
-    return ledger
+    head = Head(*row)
+    head.head_hash, head.compact_range = bytes(head.head_hash), bytes(head.compact_range)
+    _follow(session, head)
+    held[ledger_id] = head
+    return head
+
+
+def _follow(session: Session, head: Head) -> None:
+    """Make a ``Ledger`` of ``head``'s id loaded in this session show ``head``'s size, hash
+    and compact range, without marking it changed (the row is, or will be, written)."""
+    if not session.identity_map:
+        return
+    loaded = session.identity_map.get(identity_key(Ledger, head.id))
+    if loaded is not None:
+        set_committed_value(loaded, "size", head.size)
+        set_committed_value(loaded, "head_hash", head.head_hash)
+        set_committed_value(loaded, "compact_range", head.compact_range)
 
 
 _HELD = "foodtrace.locked_heads"
@@ -144,7 +177,7 @@ def new_salts(n: int) -> list[str]:
 
 def build_entry(
     *,
-    head: Ledger,
+    head: Head | Ledger,
     kind: str,
     body: dict[str, Any],
     actor: str,
@@ -199,7 +232,7 @@ def entry_dict(
 def move_head(
     *,
     session: Session,
-    head: Ledger,
+    head: Head,
     size: int,
     head_hash: bytes,
     compact_range: bytes,
@@ -222,10 +255,9 @@ def move_head(
                 "b_compact_range": compact_range,
             },
         )
-    # The row is written (or will be); the in-memory head follows it without being marked dirty.
-    set_committed_value(head, "size", size)
-    set_committed_value(head, "head_hash", head_hash)
-    set_committed_value(head, "compact_range", compact_range)
+    # The row is written (or will be); the in-memory head follows it.
+    head.size, head.head_hash, head.compact_range = size, head_hash, compact_range
+    _follow(session, head)
 
 
 @dataclass(frozen=True)
@@ -237,7 +269,7 @@ class Appended:
 
 
 def write_entry(
-    *, session: Session, head: Ledger, entry: dict[str, Any], defer_head: bool = False
+    *, session: Session, head: Head, entry: dict[str, Any], defer_head: bool = False
 ) -> Appended:
     """Insert ``entry`` and move the head; the caller holds the head lock and commits.
 
@@ -284,15 +316,28 @@ def write_entry(
                 "b_compact_range": compact,
             },
         )
-    # The row is written; the in-memory head follows it without being marked dirty.
-    set_committed_value(head, "size", entry["seq"])
-    set_committed_value(head, "head_hash", digest)
-    set_committed_value(head, "compact_range", compact)
+    # The row is written; the in-memory head follows it.
+    head.size, head.head_hash, head.compact_range = entry["seq"], digest, compact
+    _follow(session, head)
     return Appended(entry["seq"], digest, prev, data)
 
 
 _ENTRIES = Entry.__table__  # type: ignore[attr-defined]
 _LEDGERS = Ledger.__table__  # type: ignore[attr-defined]
+_LOCK_HEAD = (
+    select(
+        _LEDGERS.c.id,
+        _LEDGERS.c.owner_kind,
+        _LEDGERS.c.credit_code,
+        _LEDGERS.c.origin,
+        _LEDGERS.c.size,
+        _LEDGERS.c.head_hash,
+        _LEDGERS.c.compact_range,
+        _LEDGERS.c.created_at,
+    )
+    .where(_LEDGERS.c.id == bindparam("b_id"))
+    .with_for_update()
+)
 _MOVE_HEAD = (
     _LEDGERS.update()
     .where(_LEDGERS.c.id == bindparam("b_id"))
