@@ -66,6 +66,9 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         for r in rows:
             conn.execute(table.insert(), r)
         return
+    if len(rows) == 1:  # one record through the API: a plain INSERT, no executemany set-up
+        conn.execute(table.insert(), rows[0])
+        return
     if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM_ROWS:
         conn.execute(table.insert(), list(rows))
         return
