@@ -740,3 +740,24 @@ def test_deferred_head_moves_keep_the_ledger_whole(engine, clock, monkeypatch) -
         assert s.get(Ledger, lid).size == 22
         report = verify_ledger(session=s, ledger_id=lid)
         assert report.ok, report.problems[:3]
+
+
+def test_the_collector_is_paused_during_an_import_and_resumed_after(
+    engine, clock, monkeypatch
+) -> None:
+    """bulk.no_cycle_collection around run_import: paused while rows are built, and on
+    again after, whether the import wrote or refused its file."""
+    import gc
+
+    monkeypatch.setattr(imports, "CHUNK", 3)
+    lid = f.beverage_ledger(engine, clock)
+    seen: list[bool] = []
+    good = records_file(RecordKind.SALE, [f.sale(quantity="1", document_no=f"GC-{i}")
+                                          for i in range(4)], keep_example=False)  # fmt: skip
+    bad = records_file(RecordKind.SALE, [f.sale(lot_code="NOPE")], keep_example=False)
+    for content in (good, bad):
+        do_import(engine, clock, lid, RecordKind.SALE, "s.xlsx", content,
+                  progress=lambda *a: seen.append(gc.isenabled()))  # fmt: skip
+        assert gc.isenabled()
+    assert seen
+    assert not any(seen)

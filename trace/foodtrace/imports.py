@@ -1421,6 +1421,9 @@ def _list_adapter(kind: RecordKind) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[RECORD_SCHEMAS[kind]])  # type: ignore[index]
 
 
+# The rows an import builds live until written and die with its frame, before the
+# collector resumes (bulk.no_cycle_collection, used as a decorator).
+@no_cycle_collection()
 def run_import(
     *,
     session: Session,
@@ -1440,32 +1443,6 @@ def run_import(
     any row failed, everything is rolled back and nothing is written;
     otherwise the entries stay in the session for the caller to commit.
     """
-    # The rows it builds live until written, and die with _run_import's frame, before the
-    # collector resumes (bulk.no_cycle_collection)
-    with no_cycle_collection():
-        return _run_import(
-            session=session,
-            ledger_id=ledger_id,
-            kind=kind,
-            parsed=parsed,
-            actor=actor,
-            clock=clock,
-            dry_run=dry_run,
-            progress=progress,
-        )
-
-
-def _run_import(
-    *,
-    session: Session,
-    ledger_id: int,
-    kind: RecordKind | str,
-    parsed: Parsed,
-    actor: str,
-    clock: Clock,
-    dry_run: bool,
-    progress: Callable[[int, int], None] | None = None,
-) -> ImportResult:
     kind = RecordKind(kind)
     spec = _spec(kind)
     if parsed.kind != kind:

@@ -878,20 +878,22 @@ def _ccp_record(ctx: Ctx, b: Row) -> None:
         )
     if deviation:
         open_deviation(ctx.out, b)
-    ctx.put(
-        "ccp_readings",
-        {
-            "lot_seq": lot["record_seq"],
-            "ccp": b["ccp"],
-            "parameter": b["parameter"],
-            "value": b.get("value"),
-            "unit": b.get("unit"),
-            "result": b.get("result"),
-            "measured_at": b["measured_at"],
-            "deviation": deviation,
-            "corrective_action": b.get("corrective_action"),
-        },
-    )
+    ctx.put("ccp_readings", _reading_row(b, lot["record_seq"], deviation))
+
+
+def _reading_row(b: Row, lot_seq: int, deviation: bool) -> Row:
+    """A reading's row in ``ccp_readings``, but for its owner and seqs."""
+    return {
+        "lot_seq": lot_seq,
+        "ccp": b["ccp"],
+        "parameter": b["parameter"],
+        "value": b.get("value"),
+        "unit": b.get("unit"),
+        "result": b.get("result"),
+        "measured_at": b["measured_at"],
+        "deviation": deviation,
+        "corrective_action": b.get("corrective_action"),
+    }
 
 
 def open_deviation(out: Applied, b: Row) -> None:
@@ -1527,13 +1529,5 @@ class DirectReplay:
             "enterprise_id": self.store.enterprise_id,
             "record_seq": seq,
             "current_seq": seq,
-            "lot_seq": lot_seq,
-            "ccp": b["ccp"],
-            "parameter": b["parameter"],
-            "value": b.get("value"),
-            "unit": b.get("unit"),
-            "result": b.get("result"),
-            "measured_at": b["measured_at"],
-            "deviation": deviation,
-            "corrective_action": b.get("corrective_action"),
+            **_reading_row(b, lot_seq, deviation),
         }
