@@ -8,13 +8,15 @@ the run instead of skipping its tests.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -143,20 +145,99 @@ def pg_demo_template(pg_template: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+DataBuilder = Callable[[Engine, SimulatedClock], Any]
+_DATA_BUILDERS: dict[str, DataBuilder] = {}
+
+
+def data_fixture(build: DataBuilder) -> Any:
+    """A fixture of test data built once per run, worker and database kind, not once per test.
+
+    ``build(engine, clock)`` writes the data into a fresh database (platform initialised,
+    clock at START) and returns plain values (ids). That database becomes a template: a
+    test asking for the fixture gets a copy of it as its own database (``db_url``), the
+    value ``build`` returned, and its ``clock`` where ``build`` left it. The copy is the
+    same data the builder would have written for the test itself; only the random salts
+    and password-hash salts are shared between tests, which no test relies on.
+    """
+    name = build.__name__
+    key = f"{build.__module__}.{build.__qualname__}"  # modules have builders of one name
+    _DATA_BUILDERS[key] = build
+
+    def fixture(db_url: str, clock: SimulatedClock, _data_templates: dict[Any, Any]) -> Any:
+        _template, value, now = _data_templates[_kind(db_url), key]
+        clock.set(now)
+        return copy.deepcopy(value)  # a test may change what it was given
+
+    fixture.__doc__ = build.__doc__
+    fixture.builds = key  # type: ignore[attr-defined]
+    return pytest.fixture(name=name)(fixture)
+
+
+def _kind(url: str) -> str:
+    return "sqlite" if url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture(scope="session")
+def _data_templates() -> Iterator[dict[Any, Any]]:
+    """(kind, data fixture) -> (template: a file or a database name, value, clock after)."""
+    built: dict[Any, Any] = {}
+    yield built
+    for (kind, _name), (template, _value, _now) in built.items():
+        if kind == "postgresql":
+            with _pg_admin() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+
+
+def _data_template(request: pytest.FixtureRequest, kind: str, base: Any) -> Any:
+    """The template of the test's data fixture (built on first use), or ``base`` without one."""
+    # A test module's own fixture of the same name (a local ``world``) is not the data fixture.
+    defs = request.node._fixtureinfo.name2fixturedefs  # noqa: SLF001 - which fixture wins
+    names = [getattr(defs[n][-1].func, "builds", None) for n in request.fixturenames if n in defs]
+    names = [n for n in names if n is not None]
+    if not names:
+        return base
+    if len(names) > 1 or request.node.get_closest_marker("demo") is not None:
+        raise pytest.UsageError(f"{request.node.nodeid}: one data fixture at most, not on demo")
+    built: dict[Any, Any] = request.getfixturevalue("_data_templates")
+    key = (kind, names[0])
+    if key not in built:
+        clock = SimulatedClock(START)
+        if kind == "sqlite":
+            template: Any = base.with_name(f"{names[0]}.db")  # beside the migrated one
+            shutil.copyfile(base, template)
+            url = f"sqlite:///{template}"
+        else:
+            template = f"ft_data_{uuid.uuid4().hex[:10]}"
+            with _pg_admin() as conn:
+                conn.execute(f'CREATE DATABASE "{template}" TEMPLATE "{base}"')
+            url = make_url(PG_URL).set(database=template).render_as_string(hide_password=False)
+        engine = make_engine(url)
+        try:
+            with write_session(engine) as session:
+                init_platform(session=session, name=PLATFORM, now=clock.now())
+            value = _DATA_BUILDERS[names[0]](engine, clock)
+        finally:
+            engine.dispose()
+        built[key] = (template, value, clock.now())
+    return built[key][0]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a fresh, migrated database of each kind; with ``@pytest.mark.demo``, a
-    copy of a database holding the demo district (``foodtrace.demo``, up to DEMO_TODAY)."""
+    copy of a database holding the demo district (``foodtrace.demo``, up to DEMO_TODAY);
+    for a test of a :func:`data_fixture`, a copy of a database holding that data."""
     demo = request.node.get_closest_marker("demo") is not None
     if request.param == "sqlite":
         template: Path = request.getfixturevalue(
             "sqlite_demo_template" if demo else "sqlite_template"
         )
         path = tmp_path / "test.db"
-        shutil.copyfile(template, path)
+        shutil.copyfile(_data_template(request, "sqlite", template), path)
         yield f"sqlite:///{path}"
         return
     template_name: str = request.getfixturevalue("pg_demo_template" if demo else "pg_template")
+    template_name = _data_template(request, "postgresql", template_name)
     name = f"ft_{os.getpid()}_{next(_counter)}"
     with _pg_admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -214,7 +295,7 @@ def client(app):  # type: ignore[no-untyped-def]
 ACCESS_PASSWORD = "access pass 2026"
 
 
-@pytest.fixture
+@data_fixture
 def world(engine: Engine, clock: SimulatedClock) -> dict[str, int]:
     """Enterprise A (a beverage maker with lot PJ20260301A, GTIN 6921234560013), enterprise B
     (a sugar maker), the district's authority and the next district's, and one user of each

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from conftest import data_fixture
 from foodtrace.accounts.service import Role, add_user, create_authority
 from foodtrace.db import write_session
 from foodtrace.ledger.models import Ledger
@@ -20,7 +21,7 @@ PASSWORD = "correct horse 42"
 AUTHORITY = "11370404MB28543210"
 
 
-@pytest.fixture
+@data_fixture
 def world(engine, clock):
     """Two enterprises (A: beverage, B: meat), their users, a regulator, a platform admin."""
     a = f.register(engine, clock, f.BEVERAGE)

@@ -18,6 +18,7 @@ from io import BytesIO
 import pytest
 from sqlalchemy import select
 
+from conftest import data_fixture
 from foodtrace.accounts.models import Authority
 from foodtrace.accounts.service import Role, add_user, create_authority
 from foodtrace.cases import service as cases
@@ -79,7 +80,7 @@ EXPECTED = {
 }  # not PJ-C (BT2 only, another day), not BT2
 
 
-@pytest.fixture
+@data_fixture
 def district(engine, clock) -> dict[str, int]:
     ids = {
         "sugar": f.register(engine, clock, f.SUGAR, name="枣庄鲁南糖业有限公司"),

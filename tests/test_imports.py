@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
 
+from conftest import data_fixture
 from enterprise_portal import imports_api
 from foodtrace import imports
 from foodtrace.accounts.service import Role, add_user
@@ -147,7 +148,7 @@ def errors_of(result: imports.ImportResult | imports.Parsed) -> list[tuple[int, 
 # ---------------------------------------------------------------- web fixtures
 
 
-@pytest.fixture
+@data_fixture
 def world(engine, clock):
     """The beverage maker (with its product recorded) and its operator; a platform admin."""
     lid = f.register(engine, clock, f.BEVERAGE)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select, text
 
+from conftest import data_fixture
 from foodtrace.accounts.models import Authority
 from foodtrace.accounts.service import Role, add_user, create_authority
 from foodtrace.cases.service import authority_ledger
@@ -33,7 +33,7 @@ PLATFORM = "trace.example.cn"
 PASSWORD = "a long enough pass 1"
 
 
-@pytest.fixture
+@data_fixture
 def world(engine, clock) -> dict[str, int]:
     """The beverage maker (10 entries: its release test's public declaration at 9, the rest
     private), the sugar maker,

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlmodel import Session
 
+from conftest import data_fixture
 from foodtrace.canonical import canonical_bytes, leaf_hash
 from foodtrace.records.projection import TABLES, owner_column, primary_key
 from foodtrace.verify import Report, verify_ledger
@@ -60,7 +61,7 @@ def flip(data: bytes, at: int) -> bytes:
     return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
 
 
-@pytest.fixture
+@data_fixture
 def ledger(engine, clock) -> int:
     lid = beverage_ledger(engine, clock)  # seq 1..10, the release test's declaration at 9
     add(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import data_fixture
 from foodtrace.db import read_session
 from foodtrace.errors import NotFound
 from foodtrace.trail import lot_trail, material_trail
@@ -13,7 +14,7 @@ import factories as f
 SUGAR_PRODUCT = f.SUGAR_PRODUCT
 
 
-@pytest.fixture
+@data_fixture
 def district(engine, clock) -> dict[str, int]:
     """A registered sugar maker whose batch BT20260301 the beverage maker received and used."""
     # the sugar maker lies in the next district (市中区, 370402)
