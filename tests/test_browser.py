@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright import sync_api as playwright_api  # a test extra: missing means fail
 
+from conftest import data_fixture
 from foodtrace.accounts.service import Role, add_user
 from foodtrace.config import Settings
 from foodtrace.db import write_session
@@ -64,9 +65,9 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-@pytest.fixture
-def site(engine, clock, db_url) -> Iterator[str]:
-    """The app on a free port, with a beverage maker, its master data and two users."""
+@data_fixture
+def maker(engine, clock) -> int:
+    """A beverage maker, its master data and two users (op, boss)."""
     lid = f.register(engine, clock)
     for kind, data in (
         ("supplier", f.supplier()),
@@ -93,6 +94,12 @@ def site(engine, clock, db_url) -> Iterator[str]:
             display_name="赵丽",
             enterprise_credit_code=f.BEVERAGE,
         )
+    return lid
+
+
+@pytest.fixture
+def site(maker, engine, clock, db_url) -> Iterator[str]:
+    """The app on a free port, with the beverage maker of ``maker``."""
     app = create_app(Settings(database_url=db_url), clock=clock, engine=engine)
     with serving(app) as url:
         yield url

@@ -152,3 +152,42 @@ def test_an_unreadable_state_stops_signing(signer: CheckpointSigner) -> None:
     signer.state_file.write_text(json.dumps({"version": 2, "origins": {}}))
     with pytest.raises(SignerError, match="unknown version"):
         signer.last_signed(ORIGIN)
+
+
+def test_many_checkpoints_are_signed_with_one_write_of_the_state(
+    signer: CheckpointSigner, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import foodtrace.tlog.signer as signer_module
+
+    logs = {f"{NAME}/ledger/{i}": Log(_leaves(9, bytes([i]))) for i in range(5)}
+    for origin, log in logs.items():
+        signer.sign(Checkpoint(origin, 4, merkle.root(log.leaves[:4])), prove=log.prove)
+    forked = Log(_leaves(9, b"x"))  # the third origin's log, rewritten
+    writes: list[Path] = []
+    real = signer_module.atomic_write
+    monkeypatch.setattr(
+        signer_module, "atomic_write", lambda path, data: (writes.append(path), real(path, data))
+    )
+    asked = []
+    for i, (origin, log) in enumerate(logs.items()):
+        log = forked if i == 2 else log
+        asked.append((Checkpoint(origin, 9, merkle.root(log.leaves)), log.prove))
+    first = logs[f"{NAME}/ledger/0"]
+    asked.append((Checkpoint(f"{NAME}/ledger/0", 7, merkle.root(first.leaves[:7])), first.prove))
+    notes = signer.sign_many(asked)
+    assert writes == [signer.state_file]  # one write for the five signatures
+    assert isinstance(notes[2], InconsistentCheckpointError)
+    # an origin asked twice is checked against what this call signed first: 7 is behind 9
+    assert isinstance(notes[5], InconsistentCheckpointError)
+    assert notes[5].last_size == 9
+    for (checkpoint, _prove), note in zip(asked[:5], notes[:5], strict=True):
+        if isinstance(note, str):
+            opened, _ = open_checkpoint(note, [signer.verifier], origin=checkpoint.origin)
+            assert opened == checkpoint
+    state = {o: signer.last_signed(o) for o in logs}
+    for i, (origin, log) in enumerate(logs.items()):
+        expected = (4, merkle.root(log.leaves[:4])) if i == 2 else (9, merkle.root(log.leaves))
+        assert state[origin] == expected, origin
+    writes.clear()
+    assert all(isinstance(n, InconsistentCheckpointError) for n in signer.sign_many(asked[2:3]))
+    assert writes == []  # nothing signed, nothing written

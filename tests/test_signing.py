@@ -96,3 +96,63 @@ def test_an_app_start_without_the_key_of_a_signed_database_fails(
     app = create_app(Settings(database_url=db_url), clock=clock, engine=engine)
     with pytest.raises(MissingKeyError), TestClient(app):
         pass
+
+
+@pytest.mark.db("postgresql")
+def test_a_checkpoint_is_signed_while_an_append_holds_the_head(engine, clock, tmp_path) -> None:
+    """Signing reads the head and never waits for an append in flight (its lock is its own)."""
+    import threading
+
+    from foodtrace.ledger.service import lock_head
+    from foodtrace.tlog.service import checkpoint
+
+    lid = f.beverage_ledger(engine, clock)
+    with read_session(engine) as s:
+        signer = open_signer(session=s, key_file=str(tmp_path / "signing.key"))
+    holding, release = threading.Event(), threading.Event()
+
+    def append_in_flight() -> None:
+        with write_session(engine) as s:
+            lock_head(session=s, ledger_id=lid)
+            holding.set()
+            release.wait(30)
+
+    appender = threading.Thread(target=append_in_flight)
+    appender.start()
+    try:
+        assert holding.wait(10)
+        with write_session(engine) as s:
+            s.connection().exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+            signed = checkpoint(session=s, ledger_id=lid, signer=signer, clock=clock, force=True)
+            assert signed.size == 10
+    finally:
+        release.set()
+        appender.join(30)
+
+
+def test_a_damaged_ledger_does_not_stop_the_round(engine, clock, tmp_path, caplog) -> None:
+    """One round signs every grown ledger; one whose entries went missing is named, not signed."""
+    from sqlalchemy import delete
+
+    from foodtrace.ledger.models import Entry
+
+    a = f.beverage_ledger(engine, clock)
+    b = f.register(engine, clock, f.SUGAR, name="枣庄鲁南糖业有限公司")
+    with read_session(engine) as s:
+        signer = open_signer(session=s, key_file=str(tmp_path / "signing.key"))
+    assert sign_grown(engine, signer, clock) == 2
+    for code in ("C2", "C3"):
+        f.add(engine, clock, a, "customer", f.customer(code=code, name="客户"))
+        f.add(engine, clock, b, "customer", f.customer(code=code, name="客户"))
+    with write_session(engine) as s:  # behind the application's back
+        s.execute(delete(Entry).where(Entry.ledger_id == a, Entry.seq == 11))
+    clock.advance(timedelta(seconds=2))
+    assert sign_grown(engine, signer, clock) == 1
+    assert f"checkpoint of ledger {a}" in caplog.text
+    assert "lacks entries" in caplog.text
+    with read_session(engine) as s:
+        assert grown_ledgers(session=s) == [a]
+        last = s.execute(
+            select(func.max(SignedCheckpoint.size)).where(SignedCheckpoint.ledger_id == b)
+        ).scalar_one()
+    assert last == 3

@@ -9,14 +9,15 @@ over on its next round.
 
 The lock is for economy, not for safety: signing is safe from any number of
 processes at once, which is also why every worker may still sign on demand
-when a proof is asked for. :func:`foodtrace.tlog.service.checkpoint` locks the
-ledger's head row (``SELECT … FOR UPDATE``) and re-reads the latest checkpoint
-under it, so one ledger is signed by one transaction at a time; and the signer
+when a proof is asked for. :func:`foodtrace.tlog.service.checkpoints` takes a
+checkpoint lock of each ledger (on PostgreSQL an advisory lock, which appends
+do not wait for) and re-reads the head and the latest checkpoint under it, so
+one ledger is signed by one transaction at a time; and the signer
 checks and updates its state file under an ``flock`` of ``<key>.lock``, which
 serialises processes that share the key file (they must: the state lives
 beside the key, docker/compose.yaml mounts one volume for it). Without the
 leader lock N workers would each scan for grown ledgers every second and queue
-on the same head-row locks.
+on the same checkpoint locks.
 """
 
 from __future__ import annotations
@@ -33,29 +34,48 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from foodtrace.clock import Clock
 from foodtrace.db import read_session, write_session
-from foodtrace.tlog.service import checkpoint, grown_ledgers
-from foodtrace.tlog.signer import CheckpointSigner, SignerError
+from foodtrace.tlog.service import LedgerDamaged, checkpoints, grown_ledgers
+from foodtrace.tlog.signer import CheckpointSigner
 
 log = logging.getLogger("foodtrace.checkpoints")
 
 
 def sign_grown(engine: Engine, signer: CheckpointSigner, clock: Clock) -> int:
-    """Sign a checkpoint of every ledger that grew (one transaction each); how many were signed.
+    """Sign a checkpoint of every ledger that grew; how many were signed.
 
-    A ledger the signer refuses (its stored tree is not consistent with what was
-    signed before: a restored backup, a rewrite) is logged loudly and skipped;
-    verification names it.
+    One transaction and one call of the signer (one write of its state) for the
+    round. A ledger the signer refuses (its stored tree is not consistent with
+    what was signed before: a restored backup, a rewrite) is logged loudly and
+    skipped; verification names it. A ledger found damaged (entries missing
+    under a signed size) fails the round's transaction, and the round is done
+    again ledger by ledger, so that it does not stop the others being signed.
     """
     with read_session(engine) as session:
         ids = grown_ledgers(session=session)
+    if not ids:
+        return 0
+    try:
+        with write_session(engine) as session:
+            found = checkpoints(session=session, ledger_ids=ids, signer=signer, clock=clock)
+        for ledger_id, refusal in found.refused.items():
+            log.error("checkpoint of ledger %s refused: %s", ledger_id, refusal)
+        return len(found.issued)
+    except LedgerDamaged as exc:
+        log.error("signing the grown ledgers together failed (%s): one by one", exc)
     signed = 0
     for ledger_id in ids:
         try:
             with write_session(engine) as session:
-                checkpoint(session=session, ledger_id=ledger_id, signer=signer, clock=clock)
-            signed += 1
-        except SignerError as exc:
-            log.error("checkpoint of ledger %s refused: %s", ledger_id, exc)
+                found = checkpoints(
+                    session=session, ledger_ids=[ledger_id], signer=signer, clock=clock
+                )
+            signed += len(found.issued)
+            if found.refused:
+                log.error(
+                    "checkpoint of ledger %s refused: %s", ledger_id, found.refused[ledger_id]
+                )
+        except LedgerDamaged as exc:
+            log.error("checkpoint of ledger %s: %s", ledger_id, exc)
     return signed
 
 

@@ -1,7 +1,7 @@
 """Engines, sessions and migrations for SQLite (embedded default) and PostgreSQL.
 
 Appends to a ledger are serialised in the append transaction (DESIGN.md):
-on PostgreSQL by ``SELECT … FOR UPDATE`` on the ledger's head row; on SQLite
+on PostgreSQL by ``SELECT … FOR NO KEY UPDATE`` on the ledger's head row; on SQLite
 by ``BEGIN IMMEDIATE`` in WAL mode with a busy timeout. pysqlite's own
 transaction handling is switched off so that we emit ``BEGIN`` ourselves
 (SQLAlchemy docs, "Serializable isolation / Savepoints / Transactional DDL").

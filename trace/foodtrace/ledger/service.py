@@ -73,7 +73,7 @@ class Head:
 def lock_head(*, session: Session, ledger_id: int) -> Head:
     """Lock the ledger's head row for this transaction; appends are serialised on it.
 
-    PostgreSQL: ``SELECT … FOR UPDATE`` (READ COMMITTED). SQLite: the session
+    PostgreSQL: ``SELECT … FOR NO KEY UPDATE`` (READ COMMITTED). SQLite: the session
     must be a write session (``BEGIN IMMEDIATE``), which already holds the
     database's write lock, so two writers can never read the same head.
 
@@ -336,7 +336,9 @@ _LOCK_HEAD = (
         _LEDGERS.c.created_at,
     )
     .where(_LEDGERS.c.id == bindparam("b_id"))
-    .with_for_update()
+    # FOR NO KEY UPDATE: appends exclude each other, but rows that merely reference the
+    # ledger (a signed checkpoint, whose foreign key takes KEY SHARE) need not wait for them.
+    .with_for_update(key_share=True)
 )
 _MOVE_HEAD = (
     _LEDGERS.update()

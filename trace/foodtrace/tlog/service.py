@@ -17,22 +17,23 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlmodel import Session
 
 from foodtrace.canonical import CanonicalError, canonical_bytes
 from foodtrace.clock import Clock
-from foodtrace.db import read_session, write_session
+from foodtrace.db import is_write_connection, read_session, write_session
 from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Entry, Ledger
-from foodtrace.ledger.service import appended_in_transaction, get_entry, lock_head
+from foodtrace.ledger.service import appended_in_transaction, get_entry
 from foodtrace.tlog import merkle
 from foodtrace.tlog.checkpoint import Checkpoint, TLogProof, VerifiedProof, verify_tlog_proof
 from foodtrace.tlog.models import SignedCheckpoint
 from foodtrace.tlog.note import Verifier
-from foodtrace.tlog.signer import CheckpointSigner
+from foodtrace.tlog.signer import CheckpointSigner, InconsistentCheckpointError
 from schemas.types import format_instant
 
 CHECKPOINT_INTERVAL = timedelta(seconds=1)
@@ -172,6 +173,114 @@ def _instant(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+CHECKPOINT_LOCK = 0x6674_6370  # "ftcp": first key of a ledger's (PostgreSQL) checkpoint lock
+
+
+def _lock_for_checkpoint(session: Session, ledger_id: int) -> Ledger:
+    """Serialise the checkpoints of one ledger, without stopping its appends; its head, re-read.
+
+    PostgreSQL: a transaction-level advisory lock of the ledger (two int4 keys, a key
+    space apart from the background signer's leader lock); the head row is only read,
+    so appends to the ledger go on while it is signed, and the re-read sees every append
+    committed before the lock was granted (READ COMMITTED). SQLite: the write session
+    already holds the database's write lock.
+    """
+    conn = session.connection()
+    if not is_write_connection(conn):
+        raise RuntimeError(
+            "signing a checkpoint needs a write session (foodtrace.db.write_session)"
+        )
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": CHECKPOINT_LOCK, "id": ledger_id}
+        )
+    head = session.get(Ledger, ledger_id, populate_existing=True)
+    if head is None:
+        raise NotFound(f"no ledger {ledger_id}")
+    return head
+
+
+@dataclass
+class Checkpoints:
+    """What :func:`checkpoints` found or signed, per ledger."""
+
+    latest: dict[int, SignedCheckpoint]
+    """the latest signed checkpoint of each ledger not refused (new or found current)"""
+    issued: list[int]
+    """the ledgers signed anew"""
+    refused: dict[int, InconsistentCheckpointError]
+    """the ledgers the signer refused (their stored tree does not extend what it signed)"""
+
+
+def checkpoints(
+    *,
+    session: Session,
+    ledger_ids: Iterable[int],
+    signer: CheckpointSigner,
+    clock: Clock,
+    force: bool = False,
+) -> Checkpoints:
+    """Each ledger's latest signed checkpoint, issuing new ones where out of date.
+
+    A new one is signed when the ledger has grown since the latest and that is
+    at least a second old, or at once with ``force`` (a proof was asked for).
+    Signing needs a write session; one ledger's checkpoints are issued one at a
+    time (:func:`_lock_for_checkpoint`) and cover committed entries only:
+    appending and checkpointing in one transaction is refused, since a signed
+    size can never be signed again with another root. The ledgers due are
+    signed with one call of the signer (one write of its state); a ledger the
+    signer refuses maps to the refusal, and the others are signed all the same.
+    """
+    ids = sorted(set(ledger_ids))  # one lock order for every caller
+    for ledger_id in ids:
+        if appended_in_transaction(session, ledger_id):
+            raise RuntimeError(
+                "checkpoint() in the transaction that appended to the ledger: commit first"
+            )
+    now = clock.now()
+    found = Checkpoints({}, [], {})
+    due: list[tuple[Ledger, bytes]] = []
+    for ledger_id in ids:
+        head = session.get(Ledger, ledger_id)
+        if head is None:
+            raise NotFound(f"no ledger {ledger_id}")
+        latest = latest_checkpoint(session=session, ledger_id=ledger_id)
+        if not _is_current(latest, head, now, force):
+            head = _lock_for_checkpoint(session, ledger_id)
+            latest = latest_checkpoint(session=session, ledger_id=ledger_id)
+        if _is_current(latest, head, now, force):
+            assert latest is not None
+            found.latest[ledger_id] = latest
+        else:
+            due.append((head, head_root(head)))
+    notes = signer.sign_many(
+        [
+            (Checkpoint(head.origin, head.size, root), partial(_prover, session, head.id))
+            for head, root in due
+        ]
+    )
+    for (head, root), note in zip(due, notes, strict=True):
+        if isinstance(note, InconsistentCheckpointError):
+            found.refused[head.id] = note
+            continue
+        found.latest[head.id] = signed = SignedCheckpoint(
+            ledger_id=head.id,
+            size=head.size,
+            root=root,
+            note=note,
+            signed_at=format_instant(now),
+            compact_range=bytes(head.compact_range),
+        )
+        session.add(signed)
+        found.issued.append(head.id)
+    session.flush()
+    return found
+
+
+def _prover(session: Session, ledger_id: int, size1: int, size2: int) -> list[bytes]:
+    return consistency_proof(session=session, ledger_id=ledger_id, size1=size1, size2=size2)
+
+
 def checkpoint(
     *,
     session: Session,
@@ -180,50 +289,14 @@ def checkpoint(
     clock: Clock,
     force: bool = False,
 ) -> SignedCheckpoint:
-    """The ledger's latest signed checkpoint, issuing a new one when it is out of date.
-
-    A new one is signed when the ledger has grown since the latest and that is
-    at least a second old, or at once with ``force`` (a proof was asked for).
-    Signing needs a write session (the head row is locked, so one ledger's
-    checkpoints are issued one at a time) and covers committed entries only:
-    appending and checkpointing in one transaction is refused, since a signed
-    size can never be signed again with another root.
-    """
-    if appended_in_transaction(session, ledger_id):
-        raise RuntimeError(
-            "checkpoint() in the transaction that appended to the ledger: commit first"
-        )
-    now = clock.now()
-    head = session.get(Ledger, ledger_id)
-    if head is None:
-        raise NotFound(f"no ledger {ledger_id}")
-    latest = latest_checkpoint(session=session, ledger_id=ledger_id)
-    if _is_current(latest, head, now, force):
-        assert latest is not None
-        return latest
-    head = lock_head(session=session, ledger_id=ledger_id)  # re-reads the head, locked
-    latest = latest_checkpoint(session=session, ledger_id=ledger_id)
-    if _is_current(latest, head, now, force):
-        assert latest is not None
-        return latest
-    root = head_root(head)
-    note = signer.sign(
-        Checkpoint(head.origin, head.size, root),
-        prove=lambda size1, size2: consistency_proof(
-            session=session, ledger_id=ledger_id, size1=size1, size2=size2
-        ),
+    """The ledger's latest signed checkpoint, issuing a new one when it is out of date
+    (:func:`checkpoints` for one ledger; the signer's refusal is raised)."""
+    found = checkpoints(
+        session=session, ledger_ids=[ledger_id], signer=signer, clock=clock, force=force
     )
-    signed = SignedCheckpoint(
-        ledger_id=ledger_id,
-        size=head.size,
-        root=root,
-        note=note,
-        signed_at=format_instant(now),
-        compact_range=bytes(head.compact_range),
-    )
-    session.add(signed)
-    session.flush()
-    return signed
+    if ledger_id in found.refused:
+        raise found.refused[ledger_id]
+    return found.latest[ledger_id]
 
 
 def fresh_checkpoint(

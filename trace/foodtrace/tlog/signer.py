@@ -164,17 +164,41 @@ class CheckpointSigner:
         tree grew; the proof comes from the caller's copy of the log, and the
         signer checks it against the (size, root) it recorded itself.
         """
-        origin = checkpoint.origin
+        (note,) = self.sign_many([(checkpoint, prove)])
+        if isinstance(note, InconsistentCheckpointError):
+            raise note
+        return note
+
+    def sign_many(
+        self, requests: Sequence[tuple[Checkpoint, ConsistencyProver]]
+    ) -> list[str | InconsistentCheckpointError]:
+        """Each checkpoint's signed note, or why it was refused, as :meth:`sign` decides.
+
+        One lock, one read of the state and one (fsynced) write of it for all of
+        them, before any note is returned: the background signer's round over
+        the ledgers that grew costs one state write, not one per ledger. A
+        refusal refuses that checkpoint only; an origin asked twice is checked
+        against what this call signed first.
+        """
+        notes: list[str | InconsistentCheckpointError] = []
         with self._locked():
             state = self._read_state()
-            last = state.get(origin)
-            if last is not None:
-                self._check_consistent(checkpoint, last, prove)
-            note = sign_note(checkpoint.text(), [self._key])
-            if last is None or checkpoint.size > last[0]:
-                state[origin] = (checkpoint.size, checkpoint.root)
+            grown = False
+            for checkpoint, prove in requests:
+                last = state.get(checkpoint.origin)
+                if last is not None:
+                    try:
+                        self._check_consistent(checkpoint, last, prove)
+                    except InconsistentCheckpointError as exc:
+                        notes.append(exc)
+                        continue
+                notes.append(sign_note(checkpoint.text(), [self._key]))
+                if last is None or checkpoint.size > last[0]:
+                    state[checkpoint.origin] = (checkpoint.size, checkpoint.root)
+                    grown = True
+            if grown:
                 self._write_state(state)
-            return note
+        return notes
 
     def _check_consistent(
         self, checkpoint: Checkpoint, last: tuple[int, bytes], prove: ConsistencyProver
