@@ -298,7 +298,7 @@ def test_master_rows_are_read_once_across_transactions_and_a_correction_is_seen(
     done = f.add(engine, clock, lid, "ccp_record", f.ccp_record(value="87.0"))
     assert not done.warnings
     assert len(selects) == 1, selects  # the head lock; the lot and the product were carried
-    assert "FOR UPDATE" in selects[0] or engine.dialect.name == "sqlite"
+    assert "FOR NO KEY UPDATE" in selects[0] or engine.dialect.name == "sqlite"
     f.add(engine, clock, lid, "correction", _plan_min("90"))
     done = f.add(engine, clock, lid, "ccp_record", f.ccp_record(value="87.0"))
     assert [w.type for w in done.warnings] == ["open_deviation"]  # read with the new limit

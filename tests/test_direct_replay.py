@@ -14,6 +14,8 @@ the fast path and without it, for a clean ledger and a tampered one.
 
 from __future__ import annotations
 
+import random
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlmodel import Session
 
-from foodtrace.records.projection import DirectReplay, MemoryStore, apply_entry
+from foodtrace.records.projection import TABLES, DirectReplay, MemoryStore, apply_entry
 from foodtrace.records.service import validate
 from foodtrace.verify import verify_ledger
 from schemas.records import RecordKind
@@ -35,6 +37,7 @@ from factories import (
     material_check,
     product,
     production_lot,
+    sale,
     supplier,
 )
 
@@ -533,3 +536,59 @@ def test_record_many_refuses_what_record_refuses(engine, clock, data: Any, type_
     assert [t for _, _, t in problems[0]] == [type_]
     assert problems[0] == problems[1]  # the same field, message and type as record's
     assert _report(engine, lid) == (10, [])
+
+
+def test_the_mass_balance_of_many_sales_is_the_sum_of_the_others(engine, clock) -> None:
+    """Each sale is checked against the lot's other sales (a running total, not a re-sum):
+    appended one by one or in a batch, and through a correction, the oversold warnings fall
+    on the same records, and both ledgers verify (the replay keeps totals of its own)."""
+    from foodtrace.db import write_session
+    from foodtrace.records.service import Batch
+
+    def steps(append: Any) -> list[list[str]]:
+        # beverage_ledger's lot: 400 箱 produced, 100 sold; 5 sales of 60 reach 400 exactly
+        done = [append("sale", sale(quantity="60")) for _ in range(5)]
+        fifth = done[-1].seq
+        for quantity in ("60", "61"):  # checked against the others, not against itself too
+            fixed = {"corrects": fifth, "reason": "数量录错", "record": sale(quantity=quantity)}
+            done.append(append("correction", fixed))
+        done += [append("sale", sale(quantity="60")) for _ in range(2)]
+        return [[w.type for w in r.warnings] for r in done]
+
+    expected = [[]] * 6 + [["oversold"]] * 3
+    one = beverage_ledger(engine, clock)
+    assert steps(lambda kind, data: add(engine, clock, one, kind, data)) == expected
+    other = beverage_ledger(engine, clock, "91370404MA3793PC3E")
+    with (
+        write_session(engine) as session,
+        Batch(session=session, ledger_id=other, clock=clock) as batch,
+    ):
+        assert steps(lambda kind, data: batch.record(kind=kind, data=data, actor="qa")) == expected
+    for lid in (one, other):
+        assert _report(engine, lid)[1] == []
+
+
+def test_a_memory_stores_running_total_follows_puts_replacements_and_deletes() -> None:
+    rng = random.Random(7)
+    store = MemoryStore(1)
+    row = dict.fromkeys(c.name for c in TABLES["sales"].columns)
+
+    def expected(lot: int) -> Decimal:
+        return sum(
+            (Decimal(r["quantity_base"]) for r in store.find("sales", lot_seq=lot)), Decimal(0)
+        )
+
+    for step in range(400):
+        seq, lot = rng.randrange(1, 40), rng.randrange(1, 4)
+        qty = f"{rng.randrange(0, 10_000)}.{rng.randrange(0, 1000):03d}"
+        new = {**row, "enterprise_id": 1, "record_seq": seq, "current_seq": seq + step,
+               "lot_seq": lot, "quantity_base": qty}  # fmt: skip
+        if rng.random() < 0.1:
+            store.delete("sales", record_seq=seq)
+        else:
+            store.put("sales", new, replace=True)
+        if step == 50:
+            assert store.total("sales", "quantity_base", lot_seq=lot) == expected(lot)  # built
+        if step > 50:
+            for k in (1, 2, 3):
+                assert store.total("sales", "quantity_base", lot_seq=k) == expected(k), step

@@ -109,6 +109,10 @@ class Store(Protocol):
         """This enterprise's rows of ``table`` whose columns equal ``where``."""
         ...
 
+    def total(self, table: str, column: str, **where: Any) -> Decimal:
+        """The sum of ``column`` (decimal text) over the rows ``find(table, **where)`` gives."""
+        ...
+
     def put(self, table: str, row: Row, *, replace: bool) -> None:
         """Insert ``row``; with ``replace``, overwrite the row with the same primary key."""
         ...
@@ -143,6 +147,17 @@ def _find_statement(table: str, cols: tuple[str, ...]) -> Any:
 
 
 _FIND_CACHE = "foodtrace.find_cache"
+
+_Totals = dict[tuple[Any, ...], Decimal]
+"""A running total of a column in memory: column values -> the sum of the rows' amounts."""
+
+
+def _amount(value: Any) -> Decimal:
+    return Decimal(0) if value is None else dec(value)
+
+
+def _sum(rows: Iterable[Row], column: str) -> Decimal:
+    return sum((_amount(r[column]) for r in rows), Decimal(0))
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -188,6 +203,17 @@ class DbStore:
             result = self.session.connection().execute(_find_statement(table, cols), params)
             rows = cache[key] = [dict(r._mapping) for r in result]
         return [dict(r) for r in rows]
+
+    def total(self, table: str, column: str, **where: Any) -> Decimal:
+        # Remembered like the rows it sums (and forgotten with them): an import of a lot's
+        # sales asks for the lot's earlier sales once per sale.
+        cols = tuple(sorted(where))
+        key = (self.enterprise_id, table, cols, tuple(where[c] for c in cols), "total", column)
+        cache = self._cache()
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = _sum(self.find(table, **where), column)
+        return found
 
     def prefetch(self, table: str, column: str, values: Iterable[Any]) -> None:
         """Remember ``find(table, column=v)`` for every ``v`` with one query, not one each:
@@ -286,6 +312,8 @@ class MemoryStore:
         self.attachments = set(attachments)
         self._indexes: dict[tuple[str, tuple[str, ...]], _Index] = {}
         self._by_table: dict[str, list[tuple[tuple[str, ...], _Index]]] = defaultdict(list)
+        self._totals: dict[str, list[tuple[tuple[str, ...], str, _Totals]]] = defaultdict(list)
+        self._total_of: dict[tuple[str, tuple[str, ...], str], _Totals] = {}
         self.versions: dict[str, int] = defaultdict(int)
         """How many times each table was written: what was read from it is still true while
         its count stays (:class:`DirectReplay` keeps lookups that long)."""
@@ -306,6 +334,24 @@ class MemoryStore:
     def _unindex(self, table: str, pk: tuple[Any, ...], row: Row) -> None:
         for cols, idx in self._by_table.get(table, ()):
             idx[tuple([row[c] for c in cols])].discard(pk)
+        for cols, column, totals in self._totals.get(table, ()):
+            totals[tuple([row[c] for c in cols])] -= _amount(row[column])
+
+    def _count_in(self, table: str, row: Row) -> None:
+        for cols, column, totals in self._totals.get(table, ()):
+            totals[tuple([row[c] for c in cols])] += _amount(row[column])
+
+    def total(self, table: str, column: str, **where: Any) -> Decimal:
+        """Kept up to date by every write once asked for (a running total per key, like the
+        equality indexes): a lot's thousandth sale costs what its first did."""
+        cols = tuple(sorted(where))
+        totals = self._total_of.get((table, cols, column))
+        if totals is None:
+            totals = self._total_of[table, cols, column] = defaultdict(Decimal)
+            for row in self.tables[table].values():
+                totals[tuple([row[c] for c in cols])] += _amount(row[column])
+            self._totals[table].append((cols, column, totals))
+        return totals.get(tuple([where[c] for c in cols]), Decimal(0))
 
     def find(self, table: str, **where: Any) -> list[Row]:
         rows = self.tables[table]
@@ -339,6 +385,7 @@ class MemoryStore:
         rows[pk] = dict(row)
         for cols, idx in self._by_table.get(table, ()):
             idx[tuple([row[c] for c in cols])].add(pk)
+        self._count_in(table, row)
 
     def put_new(self, table: str, row: Row) -> None:
         """``put(table, row, replace=False)`` of a row the caller hands over (kept, not copied)."""
@@ -350,6 +397,7 @@ class MemoryStore:
         rows[pk] = row
         for cols, idx in self._by_table.get(table, ()):
             idx[tuple([row[c] for c in cols])].add(pk)
+        self._count_in(table, row)
 
     def delete(self, table: str, **where: Any) -> None:
         self.versions[table] += 1
@@ -412,6 +460,10 @@ class BatchStore:
             return [] if self._fresh(where) else self.db.find(table, **where)
         held = self.held.find(table, **where)
         return held if self._fresh(where) else self.db.find(table, **where) + held
+
+    def total(self, table: str, column: str, **where: Any) -> Decimal:
+        held = self.held.total(table, column, **where) if table in self.rows else Decimal(0)
+        return held if self._fresh(where) else self.db.total(table, column, **where) + held
 
     def put(self, table: str, row: Row, *, replace: bool) -> None:
         self.versions[table] += 1
@@ -978,14 +1030,16 @@ def _sale(ctx: Ctx, b: Row) -> None:
             type="unreleased_sale",
         )
     base_qty = dec(b["quantity"]) * factor
-    sold = sum(
-        (
-            dec(s["quantity_base"])
-            for s in ctx.store.find("sales", lot_seq=lot["record_seq"])
-            if s["record_seq"] != ctx.record_seq
-        ),
-        Decimal(0),
-    )
+    sold = ctx.store.total("sales", "quantity_base", lot_seq=lot["record_seq"])
+    if ctx.replace:  # a correction: the sale it corrects is not sold besides it
+        sold -= _sum(
+            (
+                s
+                for s in ctx.store.find("sales", record_seq=ctx.record_seq)
+                if s["lot_seq"] == lot["record_seq"]
+            ),
+            "quantity_base",
+        )
     if sold + base_qty > dec(lot["quantity_base"]):
         ctx.out.warn(
             "quantity",
