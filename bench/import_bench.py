@@ -19,7 +19,8 @@ With ``TRACE_DATABASE_URL`` the database must exist; it is migrated and a new
 enterprise (a fresh credit code) is registered in it on every run, so the
 bench never touches other ledgers. Without it a temporary SQLite file is used
 and removed. ``--lots 1`` puts every sale on one lot, the worst case for the
-mass-balance check (it reads all earlier sales of the lot for each sale).
+mass-balance check (a running total of the lot's other sales since session 6;
+it summed every earlier sale for each sale before).
 """
 
 from __future__ import annotations
