@@ -9,11 +9,13 @@ the run instead of skipping its tests.
 from __future__ import annotations
 
 import copy
+import fcntl
 import itertools
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -125,24 +127,87 @@ def _load_demo(url: str) -> None:
     engine.dispose()
 
 
+def _xdist_shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path | None:
+    """Under pytest-xdist, a directory all workers of this run share; None without xdist."""
+    if not hasattr(request.config, "workerinput"):
+        return None
+    return tmp_path_factory.getbasetemp().parent
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+SHARED_DEMO_DB = "ft_demo_run_{controller}"
+"""The demo database all xdist workers of a run copy (the controller is their parent);
+the controller drops it when the run ends (``pytest_sessionfinish``)."""
+
+
 @pytest.fixture(scope="session")
-def sqlite_demo_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo district loaded once per run (it takes seconds) for the tests that read it."""
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    shutil.copyfile(sqlite_template, path)
-    _load_demo(f"sqlite:///{path}")
+def sqlite_demo_template(
+    request: pytest.FixtureRequest,
+    sqlite_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """The demo district loaded once per run (it takes seconds) for the tests that read it:
+    under xdist by the first worker that needs it, for all of them."""
+    shared = _xdist_shared(request, tmp_path_factory)
+    if shared is None:
+        path = tmp_path_factory.mktemp("demo") / "demo.db"
+        shutil.copyfile(sqlite_template, path)
+        _load_demo(f"sqlite:///{path}")
+        return path
+    path = shared / "demo.db"
+    with _file_lock(shared / "demo.db.lock"):
+        if not path.exists():
+            building = shared / f"demo.db.{os.getpid()}"
+            shutil.copyfile(sqlite_template, building)
+            _load_demo(f"sqlite:///{building}")
+            building.rename(path)
     return path
 
 
 @pytest.fixture(scope="session")
-def pg_demo_template(pg_template: str) -> Iterator[str]:
-    name = f"ft_demo_{uuid.uuid4().hex[:10]}"
-    with _pg_admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    _load_demo(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+def pg_demo_template(
+    request: pytest.FixtureRequest, pg_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    shared = _xdist_shared(request, tmp_path_factory)
+    if shared is None:
+        name = f"ft_demo_{uuid.uuid4().hex[:10]}"
+        with _pg_admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+        _load_demo(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+        yield name
+        with _pg_admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
+    name = SHARED_DEMO_DB.format(controller=os.getppid())
+    with _file_lock(shared / "pg-demo.lock"):
+        if not (shared / "pg-demo.done").exists():
+            with _pg_admin() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+            _load_demo(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+            (shared / "pg-demo.done").touch()
     yield name
-    with _pg_admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # The xdist controller (not a worker, and only if workers ran) drops the shared demo.
+    if hasattr(session.config, "workerinput"):
+        return
+    if getattr(session.config.option, "numprocesses", None) and _pg_available() is None:
+        with _pg_admin() as conn:
+            name = SHARED_DEMO_DB.format(controller=os.getpid())
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 DataBuilder = Callable[[Engine, SimulatedClock], Any]

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from conftest import LONG
 from foodtrace.canonical import CanonicalError, canonical_bytes, dumps, leaf_hash
 from schemas.records import RECORD_SCHEMAS, RecordKind
 
@@ -103,8 +104,13 @@ _TREES = st.recursive(
 )
 
 
+def _examples(n: int) -> int:
+    """Examples of a property: a third of ``n`` in CI, five times ``n`` with FOODTRACE_LONG=1."""
+    return n * 5 if LONG else n // 3
+
+
 @given(_TREES)
-@settings(max_examples=400)
+@settings(max_examples=_examples(400))
 def test_dumps_of_any_json_tree_is_rfc8785(tree: Any) -> None:
     assert dumps(tree) == rfc8785.dumps(tree)
 
@@ -116,7 +122,7 @@ def test_dumps_of_any_json_tree_is_rfc8785(tree: Any) -> None:
         max_leaves=20,
     )
 )
-@settings(max_examples=300)
+@settings(max_examples=_examples(300))
 def test_dumps_falls_back_to_rfc8785_for_floats_and_big_integers(tree: Any) -> None:
     try:
         expected = rfc8785.dumps(tree)
@@ -153,7 +159,7 @@ _ENTRY_TREES = st.recursive(
 
 
 @given(st.dictionaries(_ASCII_KEY, _ENTRY_TREES, max_size=8))
-@settings(max_examples=400)
+@settings(max_examples=_examples(400))
 def test_canonical_bytes_of_any_admitted_entry_is_rfc8785(entry: dict[str, Any]) -> None:
     assert canonical_bytes(entry) == rfc8785.dumps(entry)
 
@@ -207,7 +213,7 @@ def _records(draw: st.DrawFn) -> tuple[RecordKind, dict[str, Any]]:
 
 
 @given(_records(), _INPUT_TEXT, st.integers(1, 2**53 - 1))
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=_examples(200), suppress_health_check=[HealthCheck.too_slow])
 def test_canonical_bytes_of_record_entries_is_rfc8785(
     rec: tuple[RecordKind, dict[str, Any]], actor: str, seq: int
 ) -> None:
@@ -258,7 +264,7 @@ def _admitted(draw: st.DrawFn) -> tuple[RecordKind, dict[str, Any]]:
 
 
 @given(_admitted(), _INPUT_TEXT)
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=_examples(200), suppress_health_check=[HealthCheck.too_slow])
 def test_canonical_bytes_of_admitted_records_is_rfc8785(
     rec: tuple[RecordKind, dict[str, Any]], actor: str
 ) -> None:

@@ -67,7 +67,7 @@ SEED = int(os.environ.get("FOODTRACE_SEED", "0")) or random.SystemRandom().randr
 
 CLIENTS = 32
 LOAD_SECONDS = 120.0 if LONG else 3.0
-KILLS = 20 if LONG else 3
+KILLS = 20 if LONG else 2
 KILL_AFTER = (1.0, 10.0) if LONG else (0.5, 1.5)
 """Seconds of load (uniformly drawn) between a restart and the next kill."""
 IMPORT_ROWS = 20_000 if LONG else 2000

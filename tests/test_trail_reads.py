@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
+from conftest import LONG
 from foodtrace.clock import Clock
 from foodtrace.db import read_session
 from foodtrace.errors import NotFound
@@ -164,7 +165,7 @@ def _inside(e: Any) -> bool:
     return e.region_code == INSIDE
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4] if LONG else [1])
 def test_the_set_wise_trail_equals_the_node_by_node_walk(engine, clock, seed) -> None:
     g = _graph(engine, clock, seed)
     cases = [
