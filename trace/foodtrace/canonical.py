@@ -9,8 +9,8 @@ below 2^53, object keys are ASCII. The bytes are stored exactly as hashed.
 Fast path. For the values an entry may hold, ``orjson.dumps(v,
 option=OPT_SORT_KEYS)`` writes exactly the RFC 8785 bytes, as does the standard
 library's C encoder, ``json.dumps(v, sort_keys=True, separators=(",", ":"),
-ensure_ascii=False)`` (which verification's read side uses, below), at a third
-of its cost:
+ensure_ascii=False)``, at a third of its cost. Verification's read side
+(:func:`canonical_entry`) writes the decoded entry back with orjson too:
 
 - strings: both escape only ``"``, ``\\``, and U+0000–U+001F (``\\b \\t \\n \\f \\r``
   by name, the others as ``\\u00xx`` in lower-case hex) and write everything
@@ -50,9 +50,6 @@ _BMP_MAX = "\uffff"
 
 _orjson = orjson.dumps
 _SORT_KEYS = orjson.OPT_SORT_KEYS
-_encode = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-).encode
 
 
 class CanonicalError(ValueError):
@@ -183,46 +180,15 @@ whitespace, which canonical bytes never have (a leading one makes the scan fail,
 trailing one leaves ``end`` short of the text)."""
 
 
-def _raise_type_error(value: Any) -> Any:
-    raise TypeError(f"{type(value).__name__} is not a JSON value")
-
-
-def _c_encoder() -> Callable[[Any], str]:
-    """``_encode`` without its per-call set-up, for trees the decoder just built.
-
-    ``JSONEncoder.encode`` makes a new C encoder on every call, with a dict of the
-    containers seen so far to catch cycles; a tree fresh from the decoder has none.
-    Same C encoder, same arguments otherwise: the same text.
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator (not CPython): the plain encoder
-        return _encode
-    encoder = make(
-        None,  # markers: no cycle check (a decoded tree has no cycles)
-        _raise_type_error,
-        json.encoder.encode_basestring,  # ensure_ascii=False
-        None,  # indent
-        ":",
-        ",",
-        True,  # sort_keys
-        False,  # skipkeys
-        False,  # allow_nan
-    )
-    join = "".join
-    return lambda value: join(encoder(value, 0))
-
-
-_ENCODE_TREE = _c_encoder()
-
-
 def canonical_entry(data: bytes) -> dict[str, Any] | None:
     """The entry ``data`` holds when ``data`` is certainly its RFC 8785 form, else None.
 
     The read side of the fast path (module docstring): verification parses the
     stored bytes with the C decoder, whose hooks refuse everything outside the
-    domain where the C encoder writes RFC 8785 (floats, NaN, integers beyond
-    ±(2^53 − 1), non-ASCII keys), and re-encodes them: equal text proves the
-    form (the bytes are the text's UTF-8, and UTF-8 is one-to-one). None means
+    domain where orjson writes RFC 8785 (floats, NaN, integers beyond
+    ±(2^53 − 1), non-ASCII keys), and writes them back: equal bytes prove the
+    form (a lone surrogate makes orjson refuse, as it does in
+    :func:`canonical_bytes`). None means
     only "not shown here"; the caller decides with :func:`canonical_bytes`
     (``rfc8785``). tests/test_verify_fast.py checks it against ``rfc8785`` on
     generated values.
@@ -230,10 +196,11 @@ def canonical_entry(data: bytes) -> dict[str, Any] | None:
     try:
         text = data.decode("utf-8")
         env, end = _SCAN(text, 0)
-        if end == len(text) and type(env) is dict and _ENCODE_TREE(env) == text:
+        if end == len(text) and type(env) is dict and _orjson(env, option=_SORT_KEYS) == data:
             return env
-    # StopIteration: nothing to scan; ValueError: bad UTF-8, bad JSON
-    except (_NotFast, StopIteration, ValueError, RecursionError):
+    # StopIteration: nothing to scan; ValueError: bad UTF-8, bad JSON; JSONEncodeError: a
+    # lone surrogate, or nesting deeper than orjson writes
+    except (_NotFast, StopIteration, ValueError, RecursionError, orjson.JSONEncodeError):
         pass
     return None
 
