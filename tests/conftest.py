@@ -159,19 +159,22 @@ def sqlite_demo_template(
 ) -> Path:
     """The demo district loaded once per run (it takes seconds) for the tests that read it:
     under xdist by the first worker that needs it, for all of them."""
+
+    def build(path: Path) -> None:
+        building = path.with_name(f"{path.name}.{os.getpid()}")  # whole, or not there
+        shutil.copyfile(sqlite_template, building)
+        _load_demo(f"sqlite:///{building}")
+        building.rename(path)
+
     shared = _xdist_shared(request, tmp_path_factory)
     if shared is None:
         path = tmp_path_factory.mktemp("demo") / "demo.db"
-        shutil.copyfile(sqlite_template, path)
-        _load_demo(f"sqlite:///{path}")
+        build(path)
         return path
     path = shared / "demo.db"
     with _file_lock(shared / "demo.db.lock"):
         if not path.exists():
-            building = shared / f"demo.db.{os.getpid()}"
-            shutil.copyfile(sqlite_template, building)
-            _load_demo(f"sqlite:///{building}")
-            building.rename(path)
+            build(path)
     return path
 
 
@@ -179,12 +182,16 @@ def sqlite_demo_template(
 def pg_demo_template(
     request: pytest.FixtureRequest, pg_template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
+    def build(name: str) -> None:
+        with _pg_admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+        _load_demo(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+
     shared = _xdist_shared(request, tmp_path_factory)
     if shared is None:
         name = f"ft_demo_{uuid.uuid4().hex[:10]}"
-        with _pg_admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-        _load_demo(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+        build(name)
         yield name
         with _pg_admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -192,10 +199,7 @@ def pg_demo_template(
     name = SHARED_DEMO_DB.format(controller=os.getppid())
     with _file_lock(shared / "pg-demo.lock"):
         if not (shared / "pg-demo.done").exists():
-            with _pg_admin() as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-            _load_demo(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+            build(name)
             (shared / "pg-demo.done").touch()
     yield name
 

@@ -55,28 +55,25 @@ def sign_grown(engine: Engine, signer: CheckpointSigner, clock: Clock) -> int:
     if not ids:
         return 0
     try:
-        with write_session(engine) as session:
-            found = checkpoints(session=session, ledger_ids=ids, signer=signer, clock=clock)
-        for ledger_id, refusal in found.refused.items():
-            log.error("checkpoint of ledger %s refused: %s", ledger_id, refusal)
-        return len(found.issued)
+        return _sign(engine, ids, signer, clock)
     except LedgerDamaged as exc:
         log.error("signing the grown ledgers together failed (%s): one by one", exc)
     signed = 0
     for ledger_id in ids:
         try:
-            with write_session(engine) as session:
-                found = checkpoints(
-                    session=session, ledger_ids=[ledger_id], signer=signer, clock=clock
-                )
-            signed += len(found.issued)
-            if found.refused:
-                log.error(
-                    "checkpoint of ledger %s refused: %s", ledger_id, found.refused[ledger_id]
-                )
+            signed += _sign(engine, [ledger_id], signer, clock)
         except LedgerDamaged as exc:
             log.error("checkpoint of ledger %s: %s", ledger_id, exc)
     return signed
+
+
+def _sign(engine: Engine, ids: list[int], signer: CheckpointSigner, clock: Clock) -> int:
+    """Sign the ledgers ``ids`` in one transaction; how many were signed (refusals logged)."""
+    with write_session(engine) as session:
+        found = checkpoints(session=session, ledger_ids=ids, signer=signer, clock=clock)
+    for ledger_id, refusal in found.refused.items():
+        log.error("checkpoint of ledger %s refused: %s", ledger_id, refusal)
+    return len(found.issued)
 
 
 LEADER_LOCK_ID = 0x66_74_63_6B  # "ftck": the advisory lock key of the background signer
