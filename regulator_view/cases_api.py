@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Authority
-from foodtrace.accounts.service import covers
 from foodtrace.cases import service as cases
 from foodtrace.clock import Clock
 from foodtrace.epcis import trail_document
@@ -54,7 +53,7 @@ def own_case(session: Session, authority: Authority, ref: str) -> cases.CaseView
         session, ledger_id=head.id, case_seq=case.record_seq, to=authority
     ):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {ref}")
-    return cases.case_view(session, ref, readable=lambda e: covers(authority, e.region_code))
+    return cases.case_view(session, ref, viewer=authority)
 
 
 def _viewed(engine: Any, regulator: Any, view: cases.CaseView, what: str, clock: Clock) -> None:
@@ -95,9 +94,7 @@ def record_failed_sample(
     )
     if opened.recorded.replayed:
         response.status_code = status.HTTP_200_OK
-    view = cases.case_view(
-        session, opened.case_id, readable=lambda e: covers(regulator.authority, e.region_code)
-    )
+    view = cases.case_view(session, opened.case_id, viewer=regulator.authority)
     response.headers["Location"] = f"/api/v1/cases/{opened.case_id}"
     out = case_public(session, view, next_states=regulator_next_states(view.case.state))
     session.commit()
@@ -182,9 +179,7 @@ def case_step(
         actor=regulator.principal.username,
         clock=clock,
     )
-    view = cases.case_view(
-        session, case_id, readable=lambda e: covers(regulator.authority, e.region_code)
-    )
+    view = cases.case_view(session, case_id, viewer=regulator.authority)
     out = case_public(session, view, next_states=regulator_next_states(view.case.state))
     session.commit()
     _viewed(engine, regulator, view, f"case {case_id}: {state}", clock)

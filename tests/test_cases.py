@@ -365,7 +365,7 @@ def test_outside_the_jurisdiction_becomes_a_referral_shown_to_both(engine, clock
             }
         ]
         # the referring authority sees it on its own case
-        view = cases.case_view(s, opened.case_id, readable=lambda e: e.region_code == "370404")
+        view = cases.case_view(s, opened.case_id, viewer=_authority(s))
         assert [r.to_authority for r in view.referrals] == [CITY_AUTH]
         assert list(view.referral_names.values()) == ["市中区市场监督管理局"]
 

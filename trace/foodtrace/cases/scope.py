@@ -27,11 +27,12 @@ names the enterprise, and the case refers it to its authority (协查).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -106,6 +107,8 @@ class Scope:
     outside: list[Node] = field(default_factory=list)
     """Enterprises the trail reaches but the reader may not open (to refer, 协查)."""
     suspect_materials: list[str] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)
+    """Lots of the recorded scope (credit code, lot code) no longer found under that code."""
 
     def lot(self, credit_code: str, lot_code: str) -> ScopeLot | None:
         for lot in self.lots:
@@ -126,8 +129,16 @@ def recall_scope(
     readable: Callable[[Enterprise], bool] = lambda _e: True,
     suspect_materials: list[str] | None = None,
     depth: int = 6,
+    pinned: Sequence[tuple[str, str, str]] | None = None,
 ) -> Scope:
-    """The recall scope of lot ``lot_code`` of enterprise ``enterprise_id``; see the module."""
+    """The recall scope of lot ``lot_code`` of enterprise ``enterprise_id``; see the module.
+
+    ``pinned``: the lots a case recorded as its scope when it was opened, as (credit code,
+    lot code, reason). The scope's lots are then exactly those, whatever the walk finds now:
+    the authority decided the scope once, in its ledger, and everyone who acts on the case
+    (the regulator and each enterprise) reads that decision. The walk still gives each lot
+    its trail node and why it is in scope; sales and mass balances are read live.
+    """
     depth = max(1, min(depth, MAX_DEPTH))
     walker = _Walker(session, readable)
     store = walker.store(enterprise_id)
@@ -223,6 +234,19 @@ def recall_scope(
         _, eid, seq = node_id.split(":")
         scope.lots.append(_scope_lot(walker, trail, int(eid), int(seq), reason, via))
         scope.sales += _sales(walker, int(eid), int(seq))
+    if pinned is not None:
+        scope.lots, scope.sales = [], []
+        for credit_code, code, reason in pinned:
+            ent = walker.enterprise(credit_code)
+            found = walker.store(ent.id).find("lots", code=code) if ent is not None else []
+            if ent is None or not found:  # its code was corrected since the case opened
+                scope.missing.append((credit_code, code))
+                continue
+            seq = found[0]["record_seq"]
+            live = reasons.get(f"lot:{ent.id}:{seq}")
+            via = live[1] if live is not None and live[0] == reason else ""
+            scope.lots.append(_scope_lot(walker, trail, ent.id, seq, reason, via))
+            scope.sales += _sales(walker, ent.id, seq)
     order = {r: i for i, r in enumerate(REASONS)}
     scope.lots.sort(key=lambda s: (order[s.reason], s.credit_code, s.production_date, s.lot_code))
     scope.sales.sort(key=lambda s: (s.credit_code, s.lot_code, s.sale_date, s.seq))
@@ -277,10 +301,10 @@ def _scope_lot(
     lot = store.find("lots", record_seq=seq)[0]
     product = store.find("products", record_seq=lot["product_seq"])[0]
     sold = sum((dec(s["quantity_base"]) for s in store.find("sales", lot_seq=seq)), Decimal(0))
-    node = trail.nodes[f"lot:{eid}:{seq}"]
+    node = trail.nodes.get(f"lot:{eid}:{seq}")
     e = walker.ent(eid)
     return ScopeLot(
-        node=node.id,
+        node=f"lot:{eid}:{seq}",
         enterprise_id=eid,
         credit_code=e.credit_code,
         enterprise=e.name,
@@ -294,8 +318,21 @@ def _scope_lot(
         unit=product["unit"],
         production_date=lot["production_date"],
         seq=lot["current_seq"],
-        hash=node.hash or "",
+        hash=(node.hash if node is not None else None)
+        or _entry_hash(walker, eid, lot["current_seq"]),
     )
+
+
+def _entry_hash(walker: _Walker, eid: int, seq: int) -> str:
+    """The hash of an entry of a lot the walk did not reach (a pinned lot, see recall_scope)."""
+    from foodtrace.ledger.models import Entry
+
+    digest = (
+        walker.session.connection()
+        .execute(select(Entry.hash).where(Entry.ledger_id == eid, Entry.seq == seq))
+        .scalar_one()
+    )
+    return bytes(digest).hex()
 
 
 def _sales(walker: _Walker, eid: int, seq: int) -> list[ScopeSale]:

@@ -621,14 +621,21 @@ def case_view(
     session: Session,
     ref: str,
     *,
-    readable: Callable[[Enterprise], bool],
+    viewer: Authority | None = None,
     enterprise_id: int | None = None,
 ) -> CaseView:
-    """A case with its live recall scope, steps, referrals and the recall actions so far.
+    """A case with its recall scope, steps, referrals and the recall actions so far.
 
-    ``enterprise_id``: the view of that enterprise, whose recall actions are the only ones
-    read (another enterprise's actions are in its own ledger: an enterprise's queries stay
-    in its own, docs/scaling.md).
+    The scope's lots are the ones the case recorded when it was opened (an entry of the
+    authority's ledger), for the authority's regulators and for every enterprise alike;
+    an enterprise's view (``enterprise_id``, no ``viewer``) is that same scope, which the
+    caller filters to the enterprise's own lots and customers (``case_public(only=…)``).
+    An authority the case was referred to (``viewer`` another authority) sees the scope
+    as its own jurisdiction reaches it.
+
+    ``enterprise_id``: the recall actions read are that enterprise's only (another
+    enterprise's actions are in its own ledger: an enterprise's queries stay in its own,
+    docs/scaling.md).
     """
     authority, head, case = find_case(session, ref)
     assert head.id is not None
@@ -638,12 +645,18 @@ def case_view(
     body = json.loads(
         ledger.get_entry(session=session, ledger_id=head.id, seq=case.record_seq).body
     )
+    referred = viewer is not None and viewer.credit_code != authority.credit_code
+    recorded = [
+        (cl.credit_code, cl.lot_code, cl.reason)
+        for cl in _case_lots(session, head.id, case.record_seq)
+    ]
     scope = recall_scope(
         session=session,
         enterprise_id=ent.id,
         lot_code=case.lot_code,
-        readable=readable,
+        readable=_jurisdiction(viewer if referred else authority),  # type: ignore[arg-type]
         suspect_materials=body["body"]["scope"]["suspect_materials"],
+        pinned=None if referred else recorded,
     )
     steps = list(
         session.execute(

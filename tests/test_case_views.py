@@ -1,0 +1,179 @@
+"""Every enterprise that must act on a case sees exactly its part of the authority's scope
+(issue 15), on random worlds (tests/worlds.py): several suppliers, makers that receive the
+same batch more than once, distributors that receive lots of several makers, repack and
+sell on, corrected batch numbers and sales, CCP deviation windows.
+
+For each world a lot of a maker fails a sample and the case is notified; then, through
+the HTTP API and the pages:
+
+- the regulator's scope holds every lot that, by the generator's own account, shares a
+  suspect material with the sampled lot or was made from it;
+- each registered enterprise's view of the case (API and 召回 page) is the regulator's
+  scope filtered to its own lots and its own customers: nothing fewer, nothing of anyone
+  else's; an enterprise with no lot in scope gets 404;
+- a recall action on every lot and customer of that view is accepted, and once each
+  enterprise has declared its recall complete the case is "recall recorded".
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from sqlalchemy import select
+
+import worlds
+from conftest import LONG
+from foodtrace.accounts.models import Authority
+from foodtrace.accounts.service import Role, add_user, create_authority
+from foodtrace.db import write_session
+from schemas.identifiers import credit_code_check_char
+from schemas.types import format_instant
+
+AUTH_PREFIX = "11370404MB2854321"
+AUTH = AUTH_PREFIX + credit_code_check_char(AUTH_PREFIX)
+PASSWORD = "world pass 2026"
+SEEDS = list(range(12)) if LONG else [3, 8]
+
+
+def _users(engine, clock, world: worlds.World) -> None:
+    with write_session(engine) as s:
+        create_authority(
+            session=s, credit_code=AUTH, name="峄城区市场监督管理局", region_codes=["370404"],
+            now=clock.now(),
+        )  # fmt: skip
+        add_user(
+            session=s, username="reg", password=PASSWORD, role=Role.REGULATOR, now=clock.now(),
+            authority_credit_code=AUTH,
+        )  # fmt: skip
+        for ent in world.ents.values():
+            add_user(
+                session=s, username=ent.key.lower(), password=PASSWORD,
+                role=Role.ENTERPRISE_USER, now=clock.now(), enterprise_credit_code=ent.credit_code,
+            )  # fmt: skip
+        assert s.execute(select(Authority)).first() is not None
+
+
+def _bearer(client, user: str) -> dict[str, str]:
+    r = client.post("/api/v1/auth/token", data={"username": user, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _page_login(client, user: str) -> None:
+    form = client.get("/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    data = {"username": user, "password": PASSWORD}
+    if token:
+        data["csrf_token"] = token.group(1)
+    r = client.post("/login", data=data, follow_redirects=False)
+    assert r.status_code in (302, 303), r.text
+
+
+def _lots(case: dict) -> set[tuple[str, str, str]]:
+    return {(x["credit_code"], x["lot_code"], x["reason"]) for x in case["lots"]}
+
+
+def _sales(case: dict) -> list[tuple]:
+    return sorted(
+        (x["credit_code"], x["lot_code"], x["customer_code"], x["quantity"], x["seq"])
+        for x in case["sales"]
+    )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_enterprise_sees_exactly_its_part_of_the_scope(client, engine, clock, seed) -> None:
+    world = worlds.build(engine, clock, seed)
+    _users(engine, clock, world)
+    rng = random.Random(seed * 7919)
+    maker = rng.choice(world.makers())
+    lot = rng.choice(maker.lots)
+    materials = sorted(world.made[(maker.credit_code, lot)])
+    suspects = None if rng.random() < 0.6 else rng.sample(materials, 1)
+    reg = _bearer(client, "reg")
+    sample = {
+        "credit_code": maker.credit_code, "lot_code": lot, "test_item": "菌落总数",
+        "result": "15000", "limit": "≤100", "sampling_date": "2026-03-01", "report_no": "SJ-W",
+    }  # fmt: skip
+    if suspects is not None:
+        sample["suspect_materials"] = suspects
+    r = client.post("/api/v1/failed-samples", headers=reg, json=sample)
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    r = client.post(f"/api/v1/cases/{case_id}/steps", headers=reg, json={"state": "notified"})
+    assert r.status_code == 200, r.text
+    scope = client.get(f"/api/v1/cases/{case_id}", headers=reg).json()
+    in_scope = {(c, code) for c, code, _reason in _lots(scope)}
+
+    # The regulator's scope holds what the world says it must (every material suspect).
+    must = worlds.downstream(world, {(maker.credit_code, lot)})
+    if suspects is None:
+        must |= worlds.shared_material(world, (maker.credit_code, lot))
+    assert must <= in_scope, (seed, sorted(must - in_scope))
+
+    concerned = {c for c, _code in in_scope}
+    for ent in world.ents.values():
+        headers = _bearer(client, ent.key.lower())
+        r = client.get(f"/api/v1/enterprise/cases/{case_id}", headers=headers)
+        if ent.credit_code not in concerned:
+            assert r.status_code == 404, (seed, ent.key, r.text)
+            continue
+        assert r.status_code == 200, (seed, ent.key, r.text)
+        mine = r.json()
+        # exactly the regulator's scope filtered to this enterprise
+        assert _lots(mine) == {x for x in _lots(scope) if x[0] == ent.credit_code}, (seed, ent.key)
+        assert _sales(mine) == [x for x in _sales(scope) if x[0] == ent.credit_code]
+        assert {x["credit_code"] for x in mine["sales"]} <= {ent.credit_code}
+        by_lot = {
+            x["lot_code"]: (x["produced"], x["sold"], x["held"])
+            for x in scope["lots"]
+            if x["credit_code"] == ent.credit_code
+        }
+        got = {x["lot_code"]: (x["produced"], x["sold"], x["held"]) for x in mine["lots"]}
+        assert got == by_lot
+
+        # the 召回 page shows the same lots, and no other enterprise's
+        with type(client)(client.app) as web:
+            _page_login(web, ent.key.lower())
+            page = web.get(f"/cases/{case_id}")
+            assert page.status_code == 200, page.text
+            for x in mine["lots"]:
+                assert x["lot_code"] in page.text
+            # (the case names the sampled lot to everyone it concerns: its subject)
+            others = {code for c, code in in_scope if c != ent.credit_code} - {lot}
+            shown = set(re.findall(r"[SMD]\d-(?:BT|L|P)\d", page.text))
+            assert not shown & others, (seed, ent.key, shown & others)
+
+        # a recall action on every lot and customer of the view is accepted
+        at = format_instant(clock.now())
+        for x in mine["sales"]:
+            for action in (
+                {"action": "notification", "customer_code": x["customer_code"],
+                 "lot_code": x["lot_code"]},
+                {"action": "recovery", "customer_code": x["customer_code"],
+                 "lot_code": x["lot_code"], "quantity": "1", "unit": x["base_unit"]},
+            ):  # fmt: skip
+                r = client.post(
+                    "/api/v1/enterprise/recall-actions",
+                    headers=headers,
+                    json={"case": case_id, "at": at, **action},
+                )
+                assert r.status_code == 201, (seed, ent.key, action, r.text)
+        for x in mine["lots"]:
+            r = client.post(
+                "/api/v1/enterprise/recall-actions",
+                headers=headers,
+                json={"case": case_id, "at": at, "action": "disposal", "lot_code": x["lot_code"],
+                      "quantity": "1", "unit": x["unit"], "method": "销毁"},
+            )  # fmt: skip
+            assert r.status_code == 201, (seed, ent.key, r.text)
+        r = client.post(
+            "/api/v1/enterprise/recall-actions",
+            headers=headers,
+            json={"case": case_id, "at": at, "action": "completed"},
+        )
+        assert r.status_code == 201, (seed, ent.key, r.text)
+    final = client.get(f"/api/v1/cases/{case_id}", headers=reg).json()
+    assert final["state"] == "recall_recorded", (seed, final["state"])
+    assert _lots(final) == _lots(scope)
