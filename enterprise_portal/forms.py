@@ -319,7 +319,15 @@ def spec_for(kind: RecordKind, opts: Options, values: dict[str, str], now: datet
             N_("Production lot"),
             [
                 Field("product_code", N_("Product"), "select", choices=opts.products()),
-                Field("lot_code", N_("Lot code")),
+                Field(
+                    "lot_code",
+                    N_("Lot code"),
+                    hint=N_(
+                        "Up to 20 letters, digits or - . _ / fit the GS1 code on the package; a "
+                        "longer code, or one with Chinese characters, is accepted and its QR "
+                        "code carries the platform address instead."
+                    ),
+                ),
                 Field("production_date", N_("Production date"), "date"),
                 Field("started_at", N_("Production started"), "datetime"),
                 Field("ended_at", N_("Production ended"), "datetime"),

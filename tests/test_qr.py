@@ -110,7 +110,8 @@ def _qrcode_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
 # blocks from version 7 on.
 _TEXTS = st.one_of(
     st.builds(
-        lambda code: lot_uri(BASE, gtin=GTIN14, lot_code=code),
+        # a code that is no GS1 batch/lot number gets the platform path (longer)
+        lambda code: lot_uri(BASE, gtin=GTIN14, lot_code=code, credit_code=f.BEVERAGE),
         st.text(min_size=1, max_size=64),
     ),
     st.text(min_size=1, max_size=300),

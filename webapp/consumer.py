@@ -24,6 +24,7 @@ from foodtrace.consumer import (
     public_uri,
     read_public_lot,
 )
+from foodtrace.digital_link import ai10_problem, lot_path
 from foodtrace.qr import qr_png, qr_svg
 from foodtrace.records.models import Lot
 from webapp.deps import ClockDep, EngineDep, SettingsDep, public_session
@@ -55,13 +56,35 @@ CSP = (
 
 
 def _answer(
-    request: Request, found: PublicLotRead | None, session: Any, now: datetime, what: str
+    request: Request,
+    found: PublicLotRead | None,
+    session: Any,
+    now: datetime,
+    what: str,
+    not_gs1: tuple[str, str | None] | None = None,
 ) -> Response:
+    """The consumer page (or JSON) of ``found``; a not-found page when it is None.
+
+    ``not_gs1``: the GS1 path named a lot code that is not a GS1 AI 10 value (why, and
+    the lot's platform path where such a lot exists): its QR code carries that path.
+    """
     headers = {"Content-Security-Policy": CSP}
     if found is None:
         if _wants_json(request):
-            return JSONResponse({"detail": f"no lot {what}"}, status_code=404)
-        page = render(request, "consumer_lot.html", {"lot": None, "what": what}, status_code=404)
+            detail = f"no lot {what}"
+            if not_gs1 is not None:
+                detail = (
+                    f"{what}: the lot code is not a GS1 batch/lot number ({not_gs1[0]}), so no "
+                    "GS1 Digital Link names it; such a lot is at /lot/<credit code>/<lot>"
+                    + (f": {not_gs1[1]}" if not_gs1[1] else "")
+                )
+            return JSONResponse({"detail": detail}, status_code=404)
+        page = render(
+            request,
+            "consumer_lot.html",
+            {"lot": None, "what": what, "not_gs1": not_gs1},
+            status_code=404,
+        )
         page.headers.update(headers)
         return page
     prover: PublicProver = request.app.state.prover
@@ -97,10 +120,20 @@ def lot_by_code(
 def lot_by_gtin(
     request: Request, engine: EngineDep, clock: ClockDep, gtin: Gtin, lot_code: LotCode
 ) -> Response:
-    """The GS1 Digital Link URI on the package: GTIN-14 and lot."""
+    """The GS1 Digital Link URI on the package: GTIN-14 and lot.
+
+    Only for a lot code that is a GS1 AI 10 value: a lot whose code is not one has its QR
+    code (and page) at the platform path, and this path answers 404 saying so.
+    """
+    what = f"GTIN {gtin} / {lot_code}"
     with public_session(engine) as session:
+        problem = ai10_problem(lot_code)
+        if problem is not None:
+            lot = find_public_lot(session, gtin=gtin, lot_code=lot_code)
+            path = lot_path(lot_code=lot_code, credit_code=lot[0].credit_code) if lot else None
+            return _answer(request, None, session, clock.now(), what, not_gs1=(problem, path))
         found = read_public_lot(session, gtin=gtin, lot_code=lot_code)
-        return _answer(request, found, session, clock.now(), f"GTIN {gtin} / {lot_code}")
+        return _answer(request, found, session, clock.now(), what)
 
 
 def _image(found: tuple[Enterprise, Lot] | None, base_url: str, fmt: str, what: str) -> Response:
@@ -122,7 +155,14 @@ def _image(found: tuple[Enterprise, Lot] | None, base_url: str, fmt: str, what: 
 def qr_by_gtin(
     engine: EngineDep, settings: SettingsDep, gtin: Gtin, lot_code: LotCode, fmt: str
 ) -> Response:
-    """The QR code of a lot's GS1 Digital Link URI, as PNG or SVG."""
+    """The QR code of a lot's GS1 Digital Link URI, as PNG or SVG (none for a lot code that
+    is not a GS1 batch/lot number: that lot's code is at /qr/lot/…)."""
+    if ai10_problem(lot_code) is not None:
+        return JSONResponse(
+            {"detail": f"{lot_code!r} is not a GS1 batch/lot number: {ai10_problem(lot_code)}; "
+             "its QR code is at /qr/lot/<credit code>/<lot>"},
+            status_code=404,
+        )  # fmt: skip
     with public_session(engine) as session:
         found = find_public_lot(session, gtin=gtin, lot_code=lot_code)
     return _image(found, settings.public_base_url, fmt, f"GTIN {gtin} / {lot_code}")

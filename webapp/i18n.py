@@ -125,6 +125,7 @@ ERROR_IDS = [
     N_("error.unreleased_sale"),
     N_("error.oversold"),
     N_("error.over_consumption"),
+    N_("error.not_gs1_lot"),
     N_("error.wrong_ledger"),
     N_("error.bad_transition"),
     N_("error.recall_incomplete"),

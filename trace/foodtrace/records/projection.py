@@ -34,6 +34,7 @@ from foodtrace.attachments.models import Attachment
 from foodtrace.bulk import insert_rows
 from foodtrace.canonical import dumps as canonical_dumps
 from foodtrace.cases.models import Case, CaseLot, CaseStep, RecallAction, RecalledLot, Referral
+from foodtrace.digital_link import ai10_problem
 from foodtrace.errors import FieldProblem, RecordError
 from foodtrace.ledger.models import Entry
 from foodtrace.records.models import (
@@ -791,6 +792,15 @@ def _material_check(ctx: Ctx, b: Row) -> None:
 def _production_lot(ctx: Ctx, b: Row) -> None:
     product = ctx.one("products", ("product_code",), "product", code=b["product_code"])
     ctx.unique("lots", ("lot_code",), "lot code", code=b["lot_code"])
+    not_gs1 = ai10_problem(b["lot_code"]) if product["gtin"] else None
+    if not_gs1 is not None:  # accepted (factories use such codes), but not in a GS1 code
+        ctx.out.warn(
+            "lot_code",
+            msg=f"lot code {b['lot_code']!r} is not a GS1 batch/lot number ({not_gs1}): its QR "
+            "code carries the platform address /lot/<credit code>/<lot>, not the GS1 Digital "
+            "Link of the product's GTIN",
+            type="not_gs1_lot",
+        )
     factor = unit_factor(product, b["unit"], ("unit",))
     inputs = []
     for i, use in enumerate(b["materials"]):
