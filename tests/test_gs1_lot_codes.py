@@ -226,3 +226,24 @@ def test_recording_or_importing_such_a_lot_warns_and_keeps_it(client, engine, cl
         materials=[{"material_lot": "ML-0301-01", "quantity": "1", "unit": "kg"}],
     )  # fmt: skip
     assert not f.add(engine, clock, lid, "production_lot", lot).warnings
+
+
+def test_an_import_warns_of_such_a_lot_and_writes_it(engine, clock) -> None:
+    from schemas.records import RecordKind
+    from test_imports import do_import, records_file
+
+    lid = f.register(engine, clock, f.BEVERAGE)
+    f.add(engine, clock, lid, "supplier", f.supplier())
+    f.add(engine, clock, lid, "product", f.product(gtin=GTIN13))
+    f.add(engine, clock, lid, "material_check", f.material_check())
+    lots = [
+        f.production_lot(lot_code=code, materials=[
+            {"material_lot": "ML-0301-01", "quantity": "1", "unit": "kg"}])
+        for code in ("PJ-D12", "PJ-RC-批次1")
+    ]  # fmt: skip
+    content = records_file(RecordKind.PRODUCTION_LOT, lots, keep_example=False)
+    result = do_import(engine, clock, lid, RecordKind.PRODUCTION_LOT, "l.xlsx", content)
+    assert result.errors == []
+    assert result.written == 2
+    assert [(w.row, w.column) for w in result.warnings] == [(3, "生产批号")]
+    assert "not a GS1 batch/lot number" in result.warnings[0].message
