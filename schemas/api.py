@@ -370,6 +370,35 @@ class RecallActionPublic(BaseModel):
     quantity_base: str | None
     method: str | None
     note: str | None
+    open_items: list[dict[str, Any]] | None = None
+
+
+class OpenItemPublic(BaseModel):
+    """What an enterprise's recall still owes, and the reason it gave at completion, if any."""
+
+    credit_code: str
+    kind: str = Field(description="customer (not notified) | lot (held or recovered, not disposed)")
+    code: str = Field(description="the customer's or the lot's code")
+    name: str
+    quantity: str | None = Field(default=None, description="left to dispose of (base unit)")
+    unit: str | None = None
+    reason: str | None = Field(
+        default=None,
+        description="customer_closed | unreachable | reported_to_bureau | retest_cleared | other",
+    )
+    note: str | None = None
+
+
+class RecallProgressPublic(BaseModel):
+    """An enterprise's recall so far."""
+
+    credit_code: str
+    enterprise: str
+    customers: int
+    customers_notified: int
+    lots: int
+    lots_disposed: int = Field(description="lots with nothing held or recovered left over")
+    completed: bool
 
 
 class ConcernedPublic(BaseModel):
@@ -409,6 +438,11 @@ class CasePublic(CaseSummaryPublic):
     referrals: list[ReferralPublic]
     actions: list[RecallActionPublic]
     concerned: list[ConcernedPublic]
+    progress: list[RecallProgressPublic] = []
+    open_items: list[OpenItemPublic] = Field(
+        default_factory=list,
+        description="every item still open in the recall, with the reason given for it",
+    )
     next_states: list[str] = Field(description="the steps the reader may take now")
     trail: TrailPublic | None = None
 

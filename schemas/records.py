@@ -548,6 +548,38 @@ class ReferralCreate(_Record):
     note: Note | None = None
 
 
+OPEN_ITEM_REASONS = (
+    "customer_closed",
+    "unreachable",
+    "reported_to_bureau",
+    "retest_cleared",
+    "other",
+)
+"""Why an item of a recall stays open when the recall is declared complete."""
+
+
+class RecallOpenItem(BaseModel):
+    """An item of the enterprise's recall left open at completion, and why: a customer not
+    notified (``customer_code``) or a lot whose held quantity has no disposal (``lot_code``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_code: Code | None = None
+    lot_code: Code | None = None
+    reason: Literal[
+        "customer_closed", "unreachable", "reported_to_bureau", "retest_cleared", "other"
+    ]
+    note: Note | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> RecallOpenItem:
+        if (self.customer_code is None) == (self.lot_code is None):
+            raise ValueError("an open item names a customer_code or a lot_code, one of them")
+        if self.reason == "other" and not self.note:
+            raise ValueError("note: say why when the reason is other")
+        return self
+
+
 class RecallActionCreate(_Record):
     """召回 (Art. 63): what the enterprise did for a case: notified a customer, recovered a
     quantity, disposed of it, or declared its recall complete."""
@@ -561,6 +593,13 @@ class RecallActionCreate(_Record):
     unit: Unit | None = None
     method: Name | None = Field(default=None, description="How it was disposed of, e.g. 销毁")
     note: Note | None = None
+    open_items: list[RecallOpenItem] | None = Field(
+        default=None,
+        max_length=1000,
+        description="With `completed`: each customer not notified and each lot whose held "
+        "quantity has no disposal, with the reason it stays open (a completion is refused "
+        "while an item is open without one)",
+    )
 
     @model_validator(mode="after")
     def _fields(self) -> RecallActionCreate:
@@ -575,6 +614,8 @@ class RecallActionCreate(_Record):
                 raise ValueError(f"{name}: a {self.action} needs its {name}")
         if (self.quantity is None) != (self.unit is None):
             raise ValueError("unit: a quantity needs its unit")
+        if self.open_items is not None and self.action != "completed":
+            raise ValueError("open_items: only a completion lists the items left open")
         return self
 
 

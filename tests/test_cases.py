@@ -456,9 +456,13 @@ def test_a_case_goes_from_failed_sample_to_closed_with_the_recall_public(
     r = client.post("/api/v1/enterprise/recall-actions", json=recovery, headers=bev)
     assert r.status_code == 201
     assert r.json()[0]["warnings"] == []
-    too_much = {**recovery, "quantity": "31"}
+    # MART bought 30 箱 of PJ-A: all 720 瓶 are back, so one more is refused with the numbers
+    too_much = {**recovery, "quantity": "1"}
     r = client.post("/api/v1/enterprise/recall-actions", json=too_much, headers=bev)
-    assert [w["type"] for w in r.json()[0]["warnings"]] == ["over_recovered"]
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["type"] == "over_recovered"
+    assert "sold 720 瓶" in r.json()["detail"][0]["msg"]
+    assert "at most 0 瓶" in r.json()["detail"][0]["msg"]
     disposal = {"case": ref, "action": "disposal", "lot_code": "PJ-A", "quantity": "1680",
                 "unit": "瓶", "method": "监督销毁", "at": "2026-03-02T02:00:00Z"}  # fmt: skip
     assert (
@@ -471,15 +475,36 @@ def test_a_case_goes_from_failed_sample_to_closed_with_the_recall_public(
     )
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"][-1] == "lot_code"
-    # the regulator cannot verify while the workshop and the sugar maker have not finished
+    # completion is refused while customers are not notified and stock has no disposal ...
     done = {"case": ref, "action": "completed", "at": "2026-03-02T03:00:00Z"}
-    assert (
-        client.post("/api/v1/enterprise/recall-actions", json=done, headers=bev).status_code == 201
+    r = client.post("/api/v1/enterprise/recall-actions", json=done, headers=bev)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["type"] == "recall_open"
+    assert "DIST01" in r.json()["detail"][0]["msg"]
+
+    def reasons(headers):
+        view = client.get(f"/api/v1/enterprise/cases/{ref}", headers=headers).json()
+        assert view["open_items"], view
+        return [
+            {f"{x['kind']}_code": x["code"], "reason": "reported_to_bureau"}
+            for x in view["open_items"]
+        ]
+
+    # ... and accepted when each open item carries its reason
+    r = client.post(
+        "/api/v1/enterprise/recall-actions", json={**done, "open_items": reasons(bev)}, headers=bev
     )
+    assert r.status_code == 201, r.text
+    # the regulator cannot verify while the workshop and the sugar maker have not finished
     r = client.post(f"/api/v1/cases/{ref}/steps", json={"state": "verified"}, headers=reg)
     assert r.status_code == 422
     for user in ("ws", "sug"):
-        r = client.post("/api/v1/enterprise/recall-actions", json=done, headers=_auth(client, user))
+        headers = _auth(client, user)
+        r = client.post(
+            "/api/v1/enterprise/recall-actions",
+            json={**done, "open_items": reasons(headers)},
+            headers=headers,
+        )
         assert r.status_code == 201, r.text
     case = client.get(f"/api/v1/cases/{ref}", headers=reg).json()
     assert case["state"] == "recall_recorded"
@@ -488,12 +513,18 @@ def test_a_case_goes_from_failed_sample_to_closed_with_the_recall_public(
     ]
     assert all(c["completed"] for c in case["concerned"] if c["in_jurisdiction"])
     pja = next(x for x in case["lots"] if x["lot_code"] == "PJ-A")
-    assert (pja["recovered"], pja["disposed"]) == ("1464", "1680")  # 30 + 31 箱 of 24 瓶
+    assert (pja["recovered"], pja["disposed"]) == ("720", "1680")  # 30 箱 of 24 瓶
+    # the regulator sees every item left open and its reason before verifying
+    assert case["open_items"]
+    assert all(x["reason"] == "reported_to_bureau" for x in case["open_items"])
+    progress = {p["credit_code"]: p for p in case["progress"]}
+    assert progress[f.BEVERAGE]["completed"]
+    assert progress[f.BEVERAGE]["customers_notified"] < progress[f.BEVERAGE]["customers"]
     mart = next(
         s for s in case["sales"] if s["lot_code"] == "PJ-A" and s["customer_code"] == "MART"
     )
     assert mart["notified"]
-    assert mart["recovered"] == "1464"
+    assert mart["recovered"] == "720"
     for state in ("verified", "closed"):
         r = client.post(
             f"/api/v1/cases/{ref}/steps", json={"state": state, "note": "核查完毕"}, headers=reg

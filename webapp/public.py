@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise, User
 from foodtrace.accounts.service import user_codes
+from foodtrace.cases import service as cases
 from foodtrace.cases.models import Case
 from foodtrace.cases.scope import quantity
 from foodtrace.cases.service import CaseView, Recovery
@@ -24,8 +26,10 @@ from schemas.api import (
     CaseSummaryPublic,
     ConcernedPublic,
     EnterprisePublic,
+    OpenItemPublic,
     ProblemPublic,
     RecallActionPublic,
+    RecallProgressPublic,
     RecordedPublic,
     ReferralPublic,
     TrailEdgePublic,
@@ -241,9 +245,55 @@ def case_public(
             for e in view.concerned
             if mine(e.credit_code)
         ],
+        progress=_progress(view, only),
+        open_items=_open_items(view, only),
         next_states=next_states,
         trail=trail,
     )
+
+
+def _reasons(view: CaseView) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(credit code, kind, code) → the reason a completion gave for leaving it open."""
+    out = {}
+    for a in view.actions:
+        for item in a.get("open_items") or []:
+            kind = "customer" if item.get("customer_code") else "lot"
+            code = item.get("customer_code") or item.get("lot_code")
+            out[(a["credit_code"], kind, code)] = item
+    return out
+
+
+def _open_items(view: CaseView, only: str | None) -> list[OpenItemPublic]:
+    reasons = _reasons(view)
+    out = []
+    for x in cases.open_items(view, only):
+        given = reasons.get((x.credit_code, x.kind, x.code), {})
+        out.append(OpenItemPublic(**vars(x), reason=given.get("reason"), note=given.get("note")))
+    return out
+
+
+def _progress(view: CaseView, only: str | None) -> list[RecallProgressPublic]:
+    items = cases.open_items(view, only)
+    names = {e.credit_code: e.name for e in view.concerned}
+    out = []
+    for code in sorted({s.credit_code for s in view.scope.lots}):
+        if only is not None and code != only:
+            continue
+        customers = {x.customer_code for x in view.scope.sales if x.credit_code == code}
+        lots = [s for s in view.scope.lots if s.credit_code == code]
+        mine = [x for x in items if x.credit_code == code]
+        out.append(
+            RecallProgressPublic(
+                credit_code=code,
+                enterprise=names.get(code, lots[0].enterprise),
+                customers=len(customers),
+                customers_notified=len(customers) - sum(x.kind == "customer" for x in mine),
+                lots=len(lots),
+                lots_disposed=len(lots) - sum(x.kind == "lot" for x in mine),
+                completed=code in view.completed,
+            )
+        )
+    return out
 
 
 def trail_public(trail: Trail) -> TrailPublic:

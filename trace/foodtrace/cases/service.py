@@ -34,7 +34,7 @@ from sqlmodel import Session
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import covers, region_covers
 from foodtrace.cases.models import Case, CaseLot, CaseStep, RecallAction, RecalledLot, Referral
-from foodtrace.cases.scope import Scope, recall_scope
+from foodtrace.cases.scope import Scope, quantity, recall_scope
 from foodtrace.clock import Clock
 from foodtrace.errors import AccessDenied, NotFound, RecordError
 from foodtrace.ledger import service as ledger
@@ -472,6 +472,10 @@ def record_recall_action(
         raise RecordError.at(
             "action", msg="the recall was already declared complete", type="duplicate"
         )
+    if model.action in ("recovery", "disposal"):
+        _check_balance(session, enterprise, model)
+    elif model.action == "completed":
+        _check_completion(session, enterprise, model)
     out = [
         record(
             session=session,
@@ -502,6 +506,153 @@ def record_recall_action(
             )
         )
     return out
+
+
+def _check_balance(session: Session, enterprise: Enterprise, model: RecallActionCreate) -> None:
+    """Mass balance, in the product's base unit, over every recall action of the lot so far
+    (corrections included, as the derived rows hold them): recovered from a customer at most
+    what that customer was sold of the lot; disposed of at most what is held plus what was
+    recovered. Refused with the numbers (422); the projection stays lenient so that entries
+    written before this rule still verify."""
+    from foodtrace.records.projection import DbStore, dec_str, unit_factor
+
+    store = DbStore(session, enterprise.id)
+    lots = store.find("lots", code=model.lot_code)
+    if not lots or model.quantity is None or model.unit is None:
+        return  # the projection names what is missing
+    lot = lots[0]
+    product = store.find("products", record_seq=lot["product_seq"])[0]
+    base = dec(model.quantity) * unit_factor(product, model.unit, ("unit",))
+    unit = json.loads(product["data"])["unit"]
+    sales = store.find("sales", lot_seq=lot["record_seq"])
+    done = store.find("recall_actions", lot_seq=lot["record_seq"])
+
+    def total(rows: list[dict[str, Any]]) -> Decimal:
+        return sum((dec(r["quantity_base"]) for r in rows if r["quantity_base"]), Decimal(0))
+
+    if model.action == "recovery":
+        found = store.find("customers", code=model.customer_code)
+        if not found:
+            return
+        cust = found[0]
+        sold = total([x for x in sales if x["customer_seq"] == cust["record_seq"]])
+        before = total(
+            [
+                a
+                for a in done
+                if a["action"] == "recovery" and a["customer_seq"] == cust["record_seq"]
+            ]
+        )
+        if before + base > sold:
+            raise RecordError.at(
+                "quantity",
+                msg=f"{cust['name']} was sold {dec_str(sold)} {unit} of lot {lot['code']!r} and "
+                f"{dec_str(before)} {unit} were recovered already; {dec_str(base)} {unit} more "
+                f"would recover more than was sold (at most {dec_str(sold - before)} {unit})",
+                type="over_recovered",
+                sold=dec_str(sold),
+                recovered=dec_str(before),
+                most=dec_str(sold - before),
+                unit=unit,
+            )
+        return
+    held = dec(lot["quantity_base"]) - total(sales)
+    recovered = total([a for a in done if a["action"] == "recovery"])
+    disposed = total([a for a in done if a["action"] == "disposal"])
+    most = max(held, Decimal(0)) + recovered - disposed
+    if base > most:
+        raise RecordError.at(
+            "quantity",
+            msg=f"lot {lot['code']!r} holds {dec_str(max(held, Decimal(0)))} {unit}, "
+            f"{dec_str(recovered)} {unit} were recovered and {dec_str(disposed)} {unit} "
+            f"disposed of already; {dec_str(base)} {unit} is more than the "
+            f"{dec_str(most)} {unit} left to dispose of",
+            type="over_disposed",
+            most=dec_str(most),
+            unit=unit,
+        )
+
+
+@dataclass
+class OpenItem:
+    """What an enterprise's recall still owes: a customer not told, or a quantity held or
+    recovered with no disposal."""
+
+    credit_code: str
+    kind: str  # "customer" or "lot"
+    code: str
+    name: str
+    quantity: str | None = None
+    unit: str | None = None
+
+
+def open_items(view: CaseView, credit_code: str | None = None) -> list[OpenItem]:
+    """The open items of each enterprise's part of the case (of ``credit_code``'s only)."""
+    out: list[OpenItem] = []
+    customers: dict[tuple[str, str], str] = {}
+    notified: set[tuple[str, str]] = set()
+    for x in view.scope.sales:
+        if credit_code is not None and x.credit_code != credit_code:
+            continue
+        key = (x.credit_code, x.customer_code)
+        customers[key] = x.customer
+        for lot in (x.lot_code, "*"):
+            if view.recovery.get((x.credit_code, lot, x.customer_code), Recovery()).notified:
+                notified.add(key)
+    out += [
+        OpenItem(cc, "customer", code, name)
+        for (cc, code), name in sorted(customers.items())
+        if (cc, code) not in notified
+    ]
+    for lot in view.scope.lots:
+        if credit_code is not None and lot.credit_code != credit_code:
+            continue
+        got = view.lot_recovery.get((lot.credit_code, lot.lot_code), Recovery())
+        left = max(lot.held, Decimal(0)) + got.recovered - got.disposed
+        if left > 0:
+            out.append(
+                OpenItem(
+                    lot.credit_code, "lot", lot.lot_code, lot.product, quantity(left), lot.unit
+                )
+            )
+    return out
+
+
+def _check_completion(session: Session, enterprise: Enterprise, model: RecallActionCreate) -> None:
+    """A recall is declared complete only when every customer of the enterprise's part of the
+    scope was notified and every quantity held or recovered was disposed of, or when each
+    item still open carries its reason (model.open_items)."""
+    view = case_view(session, model.case, enterprise_id=enterprise.id)
+    items = open_items(view, enterprise.credit_code)
+    given = {
+        ("customer", i.customer_code) if i.customer_code else ("lot", i.lot_code)
+        for i in model.open_items or []
+    }
+    known = {(x.kind, x.code) for x in items}
+    stray = sorted(f"{k} {c}" for k, c in given - known)
+    if stray:
+        raise RecordError.at(
+            "open_items",
+            msg=f"not open in this recall: {', '.join(stray)}",
+            type="not_in_scope",
+        )
+    missing = [x for x in items if (x.kind, x.code) not in given]
+    if missing:
+        words = [
+            f"customer {x.name} ({x.code}) not notified"
+            if x.kind == "customer"
+            else f"lot {x.code}: {x.quantity} {x.unit} with no disposal"
+            for x in missing
+        ]
+        raise RecordError.at(
+            "open_items",
+            msg=f"the recall is not complete: {'; '.join(words[:20])}"
+            + (f" and {len(words) - 20} more" if len(words) > 20 else "")
+            + ". Finish them, or give each a reason (customer closed, unreachable, reported "
+            "to the bureau)",
+            type="recall_open",
+            count=len(missing),
+        )
 
 
 def _completed_refs(session: Session, enterprise_id: int) -> set[str]:
@@ -746,6 +897,7 @@ def _actions(
                 "quantity_base": a.quantity_base,
                 "method": body.get("method"),
                 "note": body.get("note"),
+                "open_items": body.get("open_items"),
             }
         )
         if lot is None:
