@@ -12,8 +12,10 @@ become a formula there ("CSV injection", "formula injection"; OWASP, CWE-1236):
   dates are dates, so the sheet sorts and sums.
 - CSV has no types: a text field that begins with ``=``, ``+``, ``-``, ``@``, tab or
   carriage return (or with spaces before one of them) gets one leading apostrophe,
-  the OWASP rule; a spreadsheet shows the rest as text. A number column's values
-  are written as plain decimal numbers (``-5`` stays ``-5``: a number, not a formula).
+  the OWASP rule; a spreadsheet shows the rest as text. (So does text that begins with
+  apostrophes before such text: one apostrophe off always gives the text back.) A
+  number column's values are written as plain decimal numbers (``-5`` stays ``-5``:
+  a number, not a formula).
 
 Characters XML 1.0 cannot carry (C0 controls other than tab, newline and carriage
 return) are replaced by U+FFFD rather than failing the export; records never hold
@@ -70,10 +72,16 @@ so such a number is written as text instead (nothing in an export is silently ch
 
 
 def needs_quote(text: str) -> bool:
-    """Whether a spreadsheet would read ``text`` as a formula (after any leading spaces)."""
-    return text.startswith(FORMULA_TRIGGERS) or (
-        text[:1].isspace() and text.lstrip(" \u3000").startswith(FORMULA_TRIGGERS)
-    )
+    """Whether a CSV field of ``text`` needs the apostrophe: a spreadsheet would read it as a
+    formula (after any leading whitespace), or it already begins with apostrophes before
+    such text (so that taking one apostrophe off always gives the text back)."""
+    text = text.lstrip("'")
+    return text.startswith(FORMULA_TRIGGERS) or text.lstrip().startswith(FORMULA_TRIGGERS)
+
+
+def csv_unquote(field: str) -> str:
+    """The text a CSV field of :func:`csv_field` was written from (the inverse)."""
+    return field[1:] if field.startswith("'") and needs_quote(field[1:]) else field
 
 
 def _number(value: Any) -> int | Decimal | None:
@@ -230,6 +238,7 @@ __all__ = [
     "Sheet",
     "csv_bytes",
     "csv_field",
+    "csv_unquote",
     "needs_quote",
     "set_cell",
     "xlsx_bytes",
