@@ -36,6 +36,7 @@ from schemas.api import (
     UserPublic,
     VerifyPublic,
 )
+from schemas.params import Count, Instant, Seq
 from schemas.records import RECORD_SCHEMAS, RecordKind
 from schemas.types import format_instant
 from webapp.deps import (
@@ -51,7 +52,6 @@ from webapp.lean import RECORD_KIND, RecordRoute
 from webapp.public import recorded_public, user_public, verify_public
 
 router = APIRouter(prefix="/api/v1", tags=["enterprise"])
-from schemas.records import MAX_SEQ  # noqa: E402
 
 RECORD_ROUTES: dict[RecordKind, tuple[str, str]] = {
     RecordKind.PRODUCT: ("/products", "Record a product with its CCP plan and release-test items"),
@@ -148,11 +148,11 @@ def _instant(value: datetime | None) -> str | None:
 def list_ledger(
     scope: CurrentEnterpriseUser,
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
+    offset: Annotated[Count, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     kind: RecordKind | None = None,
-    since: Annotated[datetime | None, Query(description="recorded at or after (RFC 3339)")] = None,
-    until: Annotated[datetime | None, Query(description="recorded before (RFC 3339)")] = None,
+    since: Annotated[Instant | None, Query(description="recorded at or after (RFC 3339)")] = None,
+    until: Annotated[Instant | None, Query(description="recorded before (RFC 3339)")] = None,
 ) -> EntriesPublic:
     """The ledger's entries, newest first: seq, kind, times, hashes."""
     entries, count = ledger.list_entries(
@@ -175,7 +175,7 @@ def list_ledger(
 
 @router.get("/ledger/entries/{seq}", response_model=EntryPublic)
 def read_entry(
-    seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], scope: CurrentEnterpriseUser, session: SessionDep
+    seq: Annotated[Seq, Path()], scope: CurrentEnterpriseUser, session: SessionDep
 ) -> EntryPublic:
     """One entry with its record as stored, and the corrections that point at it."""
     entry = ledger.get_entry(session=session, ledger_id=scope.enterprise_id, seq=seq)
@@ -287,7 +287,7 @@ def create_token(
 
 @router.delete("/enterprise/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_token(
-    token_id: Annotated[int, Path(ge=1, le=MAX_SEQ)],
+    token_id: Annotated[Seq, Path()],
     scope: CurrentEnterpriseAdmin,
     session: WriteSessionDep,
 ) -> None:

@@ -8,9 +8,9 @@ every post :data:`CsrfUser` as well.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
@@ -39,6 +39,7 @@ from foodtrace.ledger import service as ledger
 from foodtrace.records import obligations, queries
 from foodtrace.records.projection import DbStore
 from foodtrace.records.service import record
+from schemas.params import FormCount, FormDate, Seq
 from schemas.records import SYSTEM_KINDS, RecordKind
 from webapp.deps import ClockDep, EngineDep, verify_against_signer
 from webapp.i18n import N_, translations
@@ -51,6 +52,9 @@ from webapp.web import (
     render,
     request_locale,
 )
+
+PageSeq = Annotated[Seq, Path()]
+"""An entry's seq in a page's path (/ledger/{seq})."""
 
 router = APIRouter(include_in_schema=False)
 
@@ -380,7 +384,9 @@ def _entry_view(
 
 
 @router.get("/ledger/{seq}")
-def entry_page(seq: int, request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
+def entry_page(
+    seq: PageSeq, request: Request, pair: PageEnterpriseUser, engine: EngineDep
+) -> Response:
     with Session(engine) as session:
         entry, env, history = _entry_view(session, pair[1].enterprise_id, seq)
     return render(
@@ -411,7 +417,7 @@ def _current_body(session: Session, eid: int, seq: int) -> dict[str, Any]:
 
 @router.get("/ledger/{seq}/correct")
 def correct_page(
-    seq: int, request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
+    seq: PageSeq, request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
 ) -> Response:
     with Session(engine) as session:
         entry, env, _ = _entry_view(session, pair[1].enterprise_id, seq)
@@ -432,7 +438,7 @@ def correct_page(
 
 @router.post("/ledger/{seq}/correct")
 async def save_correction(
-    seq: int,
+    seq: PageSeq,
     request: Request,
     pair: PageEnterpriseUser,
     user: CsrfUser,
@@ -494,27 +500,32 @@ async def save_correction(
 
 
 @router.get("/ledger")
-def ledger_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
+def ledger_page(
+    request: Request,
+    pair: PageEnterpriseUser,
+    engine: EngineDep,
+    page: Annotated[FormCount, Query()] = None,
+    since: Annotated[FormDate, Query()] = None,
+    until: Annotated[FormDate, Query()] = None,
+) -> Response:
     q = request.query_params
     eid = pair[1].enterprise_id
-    page = max(0, int(q.get("page", "0") or 0)) if q.get("page", "0").isdigit() else 0
+    page = page or 0
     kind = q.get("kind") or None
     if kind not in KIND_LABELS:
         kind = None
-    since = q.get("since") or None
-    until = q.get("until") or None
     lot = (q.get("lot") or "").strip() or None
     from datetime import date, datetime, timedelta
 
     from foodtrace.clock import CST
     from schemas.types import format_instant
 
-    def day_start(d: str | None, plus: int = 0) -> str | None:
-        try:
-            day = date.fromisoformat(d) + timedelta(days=plus) if d else None
-        except ValueError:
+    def day_start(day: date | None, plus: int = 0) -> str | None:
+        if day is None:
             return None
-        return format_instant(datetime.combine(day, datetime.min.time(), CST)) if day else None
+        return format_instant(
+            datetime.combine(day + timedelta(days=plus), datetime.min.time(), CST)
+        )
 
     with Session(engine) as session:
         (report,) = verify_against_signer(request, eid)
@@ -557,7 +568,12 @@ def ledger_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -
             "entries": rows,
             "count": count,
             "kind_labels": KIND_LABELS,
-            "f": {"kind": kind, "lot": lot, "since": since, "until": until},
+            "f": {
+                "kind": kind,
+                "lot": lot,
+                "since": since.isoformat() if since else None,
+                "until": until.isoformat() if until else None,
+            },
             "prev_url": f"/ledger?{urlencode({**base, 'page': page - 1})}" if page > 0 else None,
             "next_url": f"/ledger?{urlencode({**base, 'page': page + 1})}"
             if (page + 1) * 50 < count
@@ -716,7 +732,11 @@ async def create_token_page(
 
 @router.post("/admin/tokens/{token_id}/revoke")
 def revoke_token_page(
-    token_id: int, request: Request, pair: PageEnterpriseAdmin, user: CsrfUser, engine: EngineDep
+    token_id: Annotated[Seq, Path()],
+    request: Request,
+    pair: PageEnterpriseAdmin,
+    user: CsrfUser,
+    engine: EngineDep,
 ) -> Response:
     with Session(engine) as session:
         revoke_api_token(session=session, enterprise_id=pair[1].enterprise_id, token_id=token_id)

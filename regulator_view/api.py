@@ -39,6 +39,7 @@ from schemas.api import (
     TrailPublic,
     VerifyPublic,
 )
+from schemas.params import CalendarDate
 from webapp.deps import (
     ClockDep,
     CurrentPrincipal,
@@ -212,7 +213,7 @@ def find_lots(
     lot: Annotated[str | None, Query(max_length=64)] = None,
     gtin: Annotated[str | None, Query(pattern=r"^[0-9]{8,14}$")] = None,
     product: Annotated[str | None, Query(max_length=200)] = None,
-    date: Annotated[date | None, Query(description="production date")] = None,
+    date: Annotated[CalendarDate | None, Query(description="production date")] = None,
 ) -> list[LotFoundPublic]:
     """Find lots in the jurisdiction: by (GTIN, lot) as on the package, by lot code, or by
     product name (a part of it) and production date. Then trace one by credit code and lot."""
@@ -245,10 +246,10 @@ def completeness(
         str | None, Query(pattern=r"^[0-9]{2,6}$", description="a region code prefix")
     ] = None,
     since: Annotated[
-        date | None, Query(description="first production date (default: 30 days ago)")
+        CalendarDate | None, Query(description="first production date (default: 30 days ago)")
     ] = None,
     until: Annotated[
-        date | None, Query(description="last production date (default: today)")
+        CalendarDate | None, Query(description="last production date (default: today)")
     ] = None,
 ) -> CompletenessPublic:
     """Record completeness per lot, per enterprise and for the district (DESIGN.md rules),

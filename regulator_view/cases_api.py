@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Annotated, Any, Literal
 
@@ -15,7 +14,8 @@ from foodtrace.clock import Clock
 from foodtrace.epcis import trail_document
 from foodtrace.errors import NotFound
 from foodtrace.records.service import platform_name
-from foodtrace.trail import EXPORT_COLUMNS, export_rows
+from foodtrace.sheets import Column, Kind, Sheet, xlsx_bytes
+from foodtrace.trail import export_sheet
 from regulator_view.api import _log
 from schemas.api import CasePublic, CasesPublic, CaseStepRequest
 from schemas.records import CASE_ID_PATTERN, CASE_TRANSITIONS, CaseState, FailedSampleCreate
@@ -230,57 +230,62 @@ _REASONS = {
 }
 
 
+_LOT_COLUMNS = [
+    Column("企业"),
+    Column("统一社会信用代码"),
+    Column("批号"),
+    Column("产品"),
+    Column("原因"),
+    Column("依据"),
+    Column("生产日期", Kind.DATE),
+    Column("单位"),
+    Column("生产量", Kind.NUMBER),
+    Column("已销售", Kind.NUMBER),
+    Column("库存", Kind.NUMBER),
+    Column("已召回", Kind.NUMBER),
+    Column("已处置", Kind.NUMBER),
+    Column("账本序号", Kind.NUMBER),
+    Column("条目哈希"),
+]
+_SALE_COLUMNS = [
+    Column("销售企业"),
+    Column("批号"),
+    Column("客户"),
+    Column("客户信用代码"),
+    Column("平台注册"),
+    Column("数量", Kind.NUMBER),
+    Column("单位"),
+    Column("折合", Kind.NUMBER),
+    Column("基本单位"),
+    Column("销售日期", Kind.DATE),
+    Column("已通知"),
+    Column("已召回", Kind.NUMBER),
+    Column("账本序号", Kind.NUMBER),
+]
+"""The scope's sheets: quantities in the base unit and seqs as numbers, dates as dates."""
+
+
 def scope_xlsx(session: Session, view: cases.CaseView) -> bytes:
     """Three sortable sheets: 受影响批次 (mass balance), 客户 (who bought), 追溯 (events)."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
     public = case_public(session, view, next_states=[], with_trail=False)
-    wb = Workbook()
-    sheets: list[tuple[str, list[str], list[list[Any]]]] = [
-        (
-            "受影响批次",
-            ["企业", "统一社会信用代码", "批号", "产品", "原因", "依据", "生产日期", "单位",
-             "生产量", "已销售", "库存", "已召回", "已处置", "账本序号", "条目哈希"],
-            [
-                [x.enterprise, x.credit_code, x.lot_code, x.product,
-                 _REASONS.get(x.reason, x.reason), x.via, x.production_date, x.unit,
-                 x.produced, x.sold, x.held, x.recovered, x.disposed, x.seq, x.hash]
-                for x in public.lots
-            ],
-        ),
-        (
-            "客户",
-            ["销售企业", "批号", "客户", "客户信用代码", "平台注册", "数量", "单位", "折合",
-             "基本单位", "销售日期", "已通知", "已召回", "账本序号"],
-            [
-                [s.enterprise, s.lot_code, s.customer, s.customer_credit_code or "",
-                 "是" if s.registered else "否", s.quantity, s.unit, s.quantity_base,
-                 s.base_unit, s.sale_date, "是" if s.notified else "否", s.recovered, s.seq]
-                for s in public.sales
-            ],
-        ),
-        (
-            "追溯",
-            [zh for _, zh in EXPORT_COLUMNS],
-            [[r[k] for k, _ in EXPORT_COLUMNS] for r in export_rows(view.scope.trail)],
-        ),
-    ]  # fmt: skip
-    first = True
-    for title, header, rows in sheets:
-        ws = wb.active if first else wb.create_sheet()
-        first = False
-        ws.title = title
-        ws.append(header)
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        for row in rows:
-            ws.append(row)
-        ws.freeze_panes = "A2"
-        ws.auto_filter.ref = ws.dimensions
-        for i, name in enumerate(header, start=1):
-            width = max([len(name) * 2, *(len(str(r[i - 1])) for r in rows)])
-            ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, width + 2)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    lots = Sheet(
+        "受影响批次",
+        _LOT_COLUMNS,
+        [
+            [x.enterprise, x.credit_code, x.lot_code, x.product,
+             _REASONS.get(x.reason, x.reason), x.via, x.production_date, x.unit,
+             x.produced, x.sold, x.held, x.recovered, x.disposed, x.seq, x.hash]
+            for x in public.lots
+        ],
+    )  # fmt: skip
+    sales = Sheet(
+        "客户",
+        _SALE_COLUMNS,
+        [
+            [s.enterprise, s.lot_code, s.customer, s.customer_credit_code or "",
+             "是" if s.registered else "否", s.quantity, s.unit, s.quantity_base,
+             s.base_unit, s.sale_date, "是" if s.notified else "否", s.recovered, s.seq]
+            for s in public.sales
+        ],
+    )  # fmt: skip
+    return xlsx_bytes([lots, sales, export_sheet(view.scope.trail)])

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlmodel import Session
@@ -22,6 +22,7 @@ from foodtrace.trail import export_rows, lot_trail
 from regulator_view.api import _log, _read, completeness_public, trail_file
 from regulator_view.charts import percent, sparkline, week_chart, week_text
 from regulator_view.graph import lot_link, svg
+from schemas.params import FormCount, FormDate
 from webapp.deps import ClockDep, EngineDep, verify_against_signer
 from webapp.i18n import N_, translations
 from webapp.public import enterprise_public, verify_public
@@ -89,16 +90,15 @@ def home(request: Request, user: WebUserDep, engine: EngineDep) -> Response:
     return render(request, "regulator_home.html", {"enterprises": data}, user=user)
 
 
-def _query(request: Request, ents: list[Enterprise]) -> dict[str, Any]:
+def _query(request: Request, ents: list[Enterprise], depth: int | None) -> dict[str, Any]:
     q = request.query_params
-    depth = q.get("depth", "6")
     return {
         "credit_code": q.get("credit_code") or (ents[0].credit_code if ents else ""),
         "lot": (q.get("lot") or "").strip(),
         "direction": q.get("direction")
         if q.get("direction") in ("backward", "forward")
         else "both",
-        "depth": max(1, min(12, int(depth))) if depth.isdigit() else 6,
+        "depth": 6 if depth is None else max(1, min(12, depth)),
     }
 
 
@@ -127,12 +127,20 @@ def _trail_for(
 
 
 @router.get("/regulator/trail")
-def trail_page(request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep) -> Response:
+def trail_page(
+    request: Request,
+    user: WebUserDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    depth: Annotated[FormCount, Query()] = None,
+    date: Annotated[FormDate, Query()] = None,
+) -> Response:
     with Session(engine) as session:
         _, ents = _regulator(user, session)
-        q = _query(request, ents)
+        q = _query(request, ents, depth)
         context: dict[str, Any] = {"enterprises": ents, "q": q, "trail": None}
-        find = {k: (request.query_params.get(k) or "").strip() for k in ("gtin", "product", "date")}
+        find = {k: (request.query_params.get(k) or "").strip() for k in ("gtin", "product")}
+        find["date"] = date.isoformat() if date else ""
         context["find"] = find
         if find["gtin"] or find["product"]:
             context["found"] = queries.find_lots(
@@ -163,11 +171,16 @@ def trail_page(request: Request, user: WebUserDep, engine: EngineDep, clock: Clo
 
 @router.get("/regulator/trail/export.{ext}")
 def trail_export(
-    ext: str, request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep
+    ext: str,
+    request: Request,
+    user: WebUserDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    depth: Annotated[FormCount, Query()] = None,
 ) -> Response:
     with Session(engine) as session:
         _, ents = _regulator(user, session)
-        q = _query(request, ents)
+        q = _query(request, ents, depth)
         if ext not in ("csv", "xlsx", "epcis.jsonld"):
             raise NotFound(ext)
         found = _trail_for(session, engine, clock, user, q, f"trail.{ext}")
@@ -176,14 +189,15 @@ def trail_export(
 
 @router.get("/regulator/completeness")
 def completeness_page(
-    request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep
+    request: Request,
+    user: WebUserDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    since: Annotated[FormDate, Query()] = None,
+    until: Annotated[FormDate, Query()] = None,
 ) -> Response:
-    since, until = period(clock.now())
-    try:
-        since = date.fromisoformat(request.query_params.get("since") or since.isoformat())
-        until = date.fromisoformat(request.query_params.get("until") or until.isoformat())
-    except ValueError:
-        pass
+    default_since, default_until = period(clock.now())
+    since, until = since or default_since, until or default_until
     if since > until:
         since, until = until, since
     # the longest report is a year, ending at the asked-for last day (the page shows the period)

@@ -42,6 +42,31 @@ def control_character_answer(scope: Any) -> JSONResponse | None:
     )
 
 
+def validation_problems(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """The request's problems, each with loc, msg, type and ctx (the input left out)."""
+    problems = []
+    for e in exc.errors():
+        loc = list(e.get("loc", ()))
+        msg = str(e.get("msg", "")).removeprefix("Value error, ")
+        named = _NAMED.match(msg)
+        if named and loc == ["body"]:
+            loc, msg = ["body", named.group(1)], named.group(2)
+        ctx = {k: v for k, v in (e.get("ctx") or {}).items() if k != "error"}
+        problems.append({"loc": loc, "msg": msg, "type": e.get("type", "invalid"), "ctx": ctx})
+    return problems
+
+
+def validation_answer(exc: RequestValidationError) -> JSONResponse:
+    """The API's 422: FastAPI's own answer, without echoing the input back (it may be 1 MB).
+
+    A model-level check names its field at the start of its message ("ended_at: …"): the
+    field goes in ``loc`` too, as the core does (records.service.problems_from)."""
+    detail = [
+        {"loc": p["loc"], "msg": p["msg"], "type": p["type"]} for p in validation_problems(exc)
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RecordError)
     async def _record(_: Request, exc: RecordError) -> JSONResponse:
@@ -50,18 +75,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        # Like FastAPI's own answer, without echoing the input back (it may be 1 MB).
-        # A model-level check names its field at the start of its message ("ended_at: …"):
-        # put the field in ``loc`` too, as the core does (records.service.problems_from).
-        detail = []
-        for e in exc.errors():
-            loc = list(e.get("loc", ()))
-            msg = str(e.get("msg", "")).removeprefix("Value error, ")
-            named = _NAMED.match(msg)
-            if named and loc == ["body"]:
-                loc, msg = ["body", named.group(1)], named.group(2)
-            detail.append({"loc": loc, "msg": msg, "type": e.get("type", "invalid")})
-        return JSONResponse({"detail": detail}, status_code=422)
+        return validation_answer(exc)
 
     @app.exception_handler(CanonicalError)
     async def _canonical(_: Request, exc: CanonicalError) -> JSONResponse:

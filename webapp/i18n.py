@@ -80,6 +80,7 @@ ERROR_IDS = [
     N_("error.greater_than_equal"),
     N_("error.less_than_equal"),
     N_("error.date_parsing"),
+    N_("error.date_out_of_range"),
     N_("error.date_from_datetime_parsing"),
     N_("error.datetime_parsing"),
     N_("error.datetime_from_date_parsing"),

@@ -37,6 +37,7 @@ from schemas.api import (
     LedgerListedPublic,
     LedgersPublic,
 )
+from schemas.params import Count, Seq
 from webapp.deps import (
     ClockDep,
     EngineDep,
@@ -49,7 +50,7 @@ from webapp.deps import (
 router = APIRouter(tags=["ledger proofs"])
 
 TEXT = "text/plain; charset=utf-8"
-Size = Annotated[int, Query(ge=0, description="a tree size (number of entries)")]
+Size = Annotated[Count, Query(description="a tree size (number of entries)")]
 
 
 def _signer(request: Request) -> CheckpointSigner:
@@ -161,10 +162,10 @@ def inclusion_proof(
     session: SessionDep,
     engine: EngineDep,
     clock: ClockDep,
-    seq: Annotated[int, Query(ge=1, description="the entry (leaf index seq - 1)")],
+    seq: Annotated[Seq, Query(description="the entry (leaf index seq - 1)")],
     size: Annotated[
-        int | None,
-        Query(ge=1, description="the tree size; default: the latest checkpoint, signed now"),
+        Seq | None,
+        Query(description="the tree size; default: the latest checkpoint, signed now"),
     ] = None,
 ) -> InclusionProofPublic:
     """RFC 9162 inclusion proof of entry ``seq`` in the tree of ``size`` entries.
@@ -220,8 +221,8 @@ def inclusion_proof(
 def consistency_proof(
     access: LedgerAccessDep,
     session: SessionDep,
-    from_: Annotated[int, Query(alias="from", ge=0, description="the older tree size")],
-    to: Annotated[int, Query(ge=0, description="the newer tree size")],
+    from_: Annotated[Count, Query(alias="from", description="the older tree size")],
+    to: Annotated[Count, Query(description="the newer tree size")],
 ) -> ConsistencyProofPublic:
     """RFC 9162 consistency proof from the tree of ``from`` entries to that of ``to``.
 
@@ -256,7 +257,7 @@ def tlog_proof(
     session: SessionDep,
     engine: EngineDep,
     clock: ClockDep,
-    seq: Annotated[int, Path(ge=1)],
+    seq: Annotated[Seq, Path()],
 ) -> PlainTextResponse:
     """The C2SP tlog-proof@v1 bundle of entry ``seq`` against the latest checkpoint.
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.exceptions import HTTPException
+from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
@@ -26,7 +26,8 @@ from foodtrace.accounts.service import (
 from foodtrace.db import write_session
 from webapp.auth import client_address
 from webapp.deps import ClockDep, EngineDep, SettingsDep
-from webapp.i18n import LOCALES, translations
+from webapp.errors import validation_answer, validation_problems
+from webapp.i18n import LOCALES, describe_problem, translations
 from webapp.web import (
     LANG_COOKIE,
     SESSION_COOKIE,
@@ -169,6 +170,30 @@ def install(app: FastAPI) -> None:
         return redirect(f"/login?next={quote(exc.next_url, safe='')}")
 
     from fastapi.exception_handlers import http_exception_handler
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        # A page's address with a parameter out of range (/ledger?page=99…9): a page that
+        # names the parameter; the API (and every form post) keeps its JSON answer.
+        path = request.url.path
+        if path.startswith(("/api/", "/.well-known/")) or request.method not in ("GET", "HEAD"):
+            return validation_answer(exc)
+        locale = request_locale(request)
+        t = translations(locale)
+        lines = [
+            f"{p['loc'][-1] if p['loc'] else ''}: {describe_problem(p, locale)}"
+            for p in validation_problems(exc)
+        ]
+        return render(
+            request,
+            "message.html",
+            {
+                "title": t.gettext("The address is not valid"),
+                "message": "; ".join(lines),
+                "tone": "bad",
+            },
+            status_code=422,
+        )
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:

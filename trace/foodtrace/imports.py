@@ -44,6 +44,8 @@ from foodtrace.bulk import no_cycle_collection
 from foodtrace.clock import Clock
 from foodtrace.errors import FieldProblem, RecordError
 from foodtrace.records.service import Batch, Recorded, record, validate
+from foodtrace.sheets import Column as SheetColumn
+from foodtrace.sheets import Kind, Sheet, csv_bytes, set_cell
 from schemas.records import RECORD_SCHEMAS, RecordKind
 
 CST_OFFSET = timezone(timedelta(hours=8), "CST")
@@ -656,14 +658,15 @@ def _display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+def _kind(col: Column) -> Kind:
+    return {DATE: Kind.DATE, DECIMAL: Kind.NUMBER, INT: Kind.NUMBER}.get(col.type, Kind.TEXT)
+
+
 def template_csv(kind: RecordKind | str) -> bytes:
     """A CSV template: Chinese header row and one example row, UTF-8 with BOM for Excel."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
     cols = columns(kind)
-    writer.writerow([c.header_zh for c in cols])
-    writer.writerow([c.example for c in cols])
-    return out.getvalue().encode("utf-8-sig")
+    head = [SheetColumn(c.header_zh, _kind(c)) for c in cols]
+    return csv_bytes(Sheet(title(kind), head, [[c.example for c in cols]]))
 
 
 def template_xlsx(kind: RecordKind | str) -> bytes:
@@ -681,7 +684,7 @@ def template_xlsx(kind: RecordKind | str) -> bytes:
     header_fill = PatternFill("solid", fgColor="DDEBF7")
     for j, col in enumerate(spec.columns, start=1):
         letter = get_column_letter(j)
-        cell = ws.cell(row=1, column=j, value=col.header_zh)
+        cell = set_cell(ws.cell(row=1, column=j), col.header_zh, Kind.TEXT)
         # Required headers in dark red: the 说明 sheet says so too.
         cell.font = Font(bold=True, color="C00000" if col.required else "000000")
         cell.fill = header_fill
@@ -692,8 +695,9 @@ def template_xlsx(kind: RecordKind | str) -> bytes:
         ws.column_dimensions[letter].number_format = fmt
         width = max(_display_width(col.header_zh), _display_width(col.example), 8) + 2
         ws.column_dimensions[letter].width = min(width, 40)
-        example = ws.cell(row=2, column=j, value=_example_value(col))
+        example = ws.cell(row=2, column=j)
         example.number_format = fmt
+        set_cell(example, _example_value(col))
         example.font = Font(color="808080", italic=True)
         if col.choices:
             labels = [label for _, label in col.choices]
@@ -711,27 +715,34 @@ def template_xlsx(kind: RecordKind | str) -> bytes:
     ws.freeze_panes = "A2"
 
     notes = wb.create_sheet("说明")
-    notes.append([f"{spec.title_zh}模板：填写说明"])
+    _text_row(notes, [f"{spec.title_zh}模板：填写说明"])
     notes["A1"].font = Font(bold=True, size=14)
     for line in _general_notes(spec):
-        notes.append([line])
+        _text_row(notes, [line])
     notes.append([])
     head_row = notes.max_row + 1
-    notes.append(["列名", "English", "必填", "填写说明", "示例"])
+    _text_row(notes, ["列名", "English", "必填", "填写说明", "示例"])
     for cell in notes[head_row]:
         cell.font = Font(bold=True)
         cell.fill = header_fill
     for col in spec.columns:
         choices = "/".join(label for _, label in col.choices)
         note = col.note_zh or (f"可选：{choices}" if choices else "")
-        notes.append(
-            [col.header_zh, col.header_en, "是" if col.required else "否", note, col.example]
+        _text_row(
+            notes, [col.header_zh, col.header_en, "是" if col.required else "否", note, col.example]
         )
     for letter, width in zip("ABCDE", (18, 22, 6, 60, 24), strict=True):
         notes.column_dimensions[letter].width = width
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _text_row(ws: Any, texts: list[str]) -> None:
+    """A row of text cells (strings, never formulas) below the sheet's last row."""
+    from openpyxl.cell import WriteOnlyCell
+
+    ws.append([set_cell(WriteOnlyCell(ws), text, Kind.TEXT) for text in texts])
 
 
 def _general_notes(spec: _Spec) -> list[str]:

@@ -26,6 +26,7 @@ from sqlmodel import Session
 from foodtrace.accounts.models import Enterprise
 from foodtrace.ledger.models import Entry
 from foodtrace.records.projection import TABLES, DbStore, Row
+from foodtrace.sheets import Column, Kind, Sheet, csv_bytes, xlsx_bytes
 
 MAX_DEPTH = 12
 
@@ -1004,40 +1005,23 @@ def export_rows(trail: Trail) -> list[dict[str, Any]]:
     return rows
 
 
+_EXPORT_KINDS = {"quantity": Kind.NUMBER, "date": Kind.DATE, "seq": Kind.NUMBER}
+
+
+def export_sheet(trail: Trail, title: str = "追溯") -> Sheet:
+    """The trail's rows as a typed sheet (quantities and seqs numbers, dates dates)."""
+    return Sheet(
+        title,
+        [Column(zh, _EXPORT_KINDS.get(key, Kind.TEXT)) for key, zh in EXPORT_COLUMNS],
+        [[row[k] for k, _ in EXPORT_COLUMNS] for row in export_rows(trail)],
+    )
+
+
 def export_csv(trail: Trail) -> bytes:
     """UTF-8 with BOM, so that Excel opens the Chinese headers correctly."""
-    import csv
-    import io
-
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([zh for _, zh in EXPORT_COLUMNS])
-    for row in export_rows(trail):
-        writer.writerow([row[k] for k, _ in EXPORT_COLUMNS])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return csv_bytes(export_sheet(trail))
 
 
 def export_xlsx(trail: Trail) -> bytes:
     """A sortable sheet: bold frozen header, an auto-filter, widths to fit."""
-    import io
-
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    rows = export_rows(trail)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "追溯"
-    ws.append([zh for _, zh in EXPORT_COLUMNS])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        ws.append([row[k] for k, _ in EXPORT_COLUMNS])
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = ws.dimensions
-    for i, (key, zh) in enumerate(EXPORT_COLUMNS, start=1):
-        width = max([len(zh) * 2, *(len(str(r[key])) for r in rows)])
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, width + 2)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return xlsx_bytes([export_sheet(trail)])
