@@ -516,6 +516,14 @@ class RecalledLot(BaseModel):
     lot_code: Code
     product: Name
     gtin: Gtin | None = None
+    why: Literal["sampled", "downstream", "ccp_deviation", "source", "shared_material"] | None = (
+        Field(default=None, description="Why the lot is recalled (the case's scope reason)")
+    )
+    via: Name | None = Field(
+        default=None,
+        description="What brings it in: the sampled lot it was made from, the shared material "
+        "lot, the deviation",
+    )
 
 
 class PublicRecallCreate(_Record):

@@ -710,3 +710,42 @@ def test_lots_are_found_by_gtin_lot_code_or_product_and_date(client, engine, clo
     )
     r = client.get("/api/v1/regulator/lots", headers=reg)
     assert r.status_code == 422
+
+
+def test_the_consumer_page_says_why_each_lot_is_recalled(client, engine, clock, district) -> None:
+    """The sampled lot names its failed item and result; a lot recalled for sharing a material
+    or a deviation says so and that it did not fail itself (issue 23), in the proven notice."""
+    opened = _open(engine, clock)
+    with write_session(engine) as s:
+        cases.advance(
+            session=s, authority=_authority(s), case_seq=opened.recorded.seq, state="notified",
+            note=None, actor="reg", clock=clock,
+        )  # fmt: skip
+    sampled = client.get("/01/06921234560013/10/PJ-A").text
+    assert "本批次官方抽检不合格" in sampled
+    assert "菌落总数不合格" in sampled
+    assert "本批次本身并未检出不合格" not in sampled
+    for path, words in (
+        (f"/lot/{f.WORKSHOP}/WS-2", "使用了同一批原料"),
+        ("/01/06921234560013/10/PJ-E", "关键控制点偏离限值"),
+        ("/01/06921234560013/10/PJ-B", "使用了同一批原料"),
+    ):
+        page = client.get(path).text
+        assert words in page, path
+        assert "本批次本身并未检出不合格" in page, path
+        assert "PJ-A" in page  # the failed lot it is linked to
+        data = client.get(path, headers={"Accept": "application/json"}).json()
+        [notice] = data["recalls"]
+        assert notice["why"] in ("shared_material", "ccp_deviation")
+
+
+def test_a_passed_release_test_beside_a_recall_is_said_to_be_the_test_before_it(
+    client, engine, clock
+) -> None:
+    f.beverage_ledger(engine, clock)
+    path = "/01/06921234560013/10/PJ20260301A"
+    assert "在召回之前的出厂检验结果" not in client.get(path).text
+    f.recall(engine, clock, f.BEVERAGE, "PJ20260301A")
+    page = client.get(path).text
+    assert "在召回之前的出厂检验结果" in page
+    assert "本批次官方抽检不合格" in page

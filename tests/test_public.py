@@ -604,7 +604,11 @@ def _page_before(session, enterprise, lot) -> dict[str, Any]:
     )
     data["recalls"] = [
         {
-            **{k: r[k] for k in ("case", "authority", "announced_at", "reason", "state")},
+            **{
+                k: r[k]
+                for k in ("case", "authority", "announced_at", "reason", "state", "why", "via")
+            },
+            "index": r["index"],
             "entry": {"log": origins.get(r["log"]), "seq": r["seq"]},
         }
         for r in recalls

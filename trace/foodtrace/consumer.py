@@ -553,7 +553,11 @@ def public_facts(
         )
     data["recalls"] = [
         {
-            **{k: r[k] for k in ("case", "authority", "announced_at", "reason", "state")},
+            **{
+                k: r[k]
+                for k in ("case", "authority", "announced_at", "reason", "state", "why", "via")
+            },
+            "index": r["index"],
             "entry": {"log": origins.get(r["log"]), "seq": r["seq"]},
         }
         for r in recalls

@@ -355,11 +355,34 @@ def _recall_lots(
             "enterprise": ent.name,
             "lot_code": lot.code,
             "product": product,
+            "why": cl.reason,
         }
         if lot.gtin:
             item["gtin"] = lot.gtin
+        if cl.reason != "sampled":  # said to the public: what links it to the failed lot
+            item["via"] = _public_via(session, case, cl)[:200]
         out.append(item)
     return out
+
+
+def _public_via(session: Session, case: Case, cl: CaseLot) -> str:
+    """What links a lot of the scope to the failed lot, in words a shopper reads: the failed
+    lot and, for a shared material, the material lot's name and batch (never a customer or
+    a quantity)."""
+    failed = f"{case.enterprise} {case.product} {case.lot_code}"
+    if cl.reason == "shared_material" or cl.reason == "source":
+        from foodtrace.ledger.models import Entry
+
+        body = json.loads(
+            session.execute(
+                select(Entry.body).where(
+                    Entry.ledger_id == case.ledger_id, Entry.seq == case.record_seq
+                )
+            ).scalar_one()
+        )["body"]
+        materials = ", ".join(body["scope"].get("suspect_materials") or [])
+        return f"{failed}（{materials}）" if materials else failed
+    return failed
 
 
 def _case_lots(session: Session, ledger_id: int, seq: int) -> list[CaseLot]:
@@ -933,11 +956,26 @@ def recalls_of_lot(session: Session, credit_code: str, lot_code: str) -> list[di
     for rl, case, code in rows:
         entry = ledger.get_entry(session=session, ledger_id=rl.ledger_id, seq=rl.record_seq)
         body = json.loads(entry.body)["body"]
+        named = next(
+            (
+                x
+                for x in body["lots"]
+                if (x["credit_code"], x["lot_code"]) == (credit_code, lot_code)
+            ),
+            {},
+        )
+        why = named.get("why") or (
+            "sampled" if (case.credit_code, case.lot_code) == (credit_code, lot_code) else None
+        )
         out.append(
             {
                 "case": case_id(code, case.record_seq),
                 "authority": names.get(code, code),
                 "announced_at": entry.recorded_at,
+                "why": why,
+                "via": named.get("via"),
+                "index": body["lots"].index(named) if named else None,
+                "sampled_lot": case.lot_code,
                 "reason": body["reason"],
                 "state": case.state,
                 "seq": rl.record_seq,
