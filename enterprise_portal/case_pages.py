@@ -16,7 +16,7 @@ from foodtrace.clock import CST
 from foodtrace.db import write_session
 from foodtrace.errors import RecordError
 from webapp.deps import ClockDep, EngineDep
-from webapp.labels import ACTION_LABELS, STATE_LABELS
+from webapp.labels import ACTION_LABELS, OPEN_REASON_LABELS, STATE_LABELS
 from webapp.public import case_public, case_summary_public
 from webapp.web import CsrfUser, PageEnterpriseUser, redirect, render
 
@@ -62,6 +62,7 @@ def _page(
             "customers": sorted({(s.customer_code, s.customer) for s in case.sales}),
             "state_labels": STATE_LABELS,
             "action_labels": ACTION_LABELS,
+            "open_reason_labels": OPEN_REASON_LABELS,
             "open": case.state in ("notified", "recall_underway"),
             "done": ent.credit_code in view.completed,
             "values": values or {"action": "notification", "at": now},
@@ -92,6 +93,18 @@ async def record_action(
     values = {k: str(form.get(k) or "").strip() for k in FIELDS}
     data: dict[str, Any] = {k: v for k, v in values.items() if v}
     data["case"] = case_id
+    if values["action"] == "completed":  # each open item's reason, from its select
+        items = []
+        for key, reason in form.multi_items():
+            kind, _, code = key.removeprefix("reason:").partition(":")
+            if key.startswith("reason:") and str(reason) and kind in ("customer", "lot"):
+                item = {f"{kind}_code": code, "reason": str(reason)}
+                note = str(form.get(f"note:{kind}:{code}") or "").strip()
+                if note:
+                    item["note"] = note
+                items.append(item)
+        if items:
+            data["open_items"] = items
     if values["at"]:
         try:  # the browser's datetime-local is China Standard Time
             data["at"] = datetime.fromisoformat(values["at"]).replace(tzinfo=CST).isoformat()
@@ -102,10 +115,17 @@ async def record_action(
             ent = session.get(Enterprise, pair[1].enterprise_id)
             assert ent is not None
             concerning(session, ent, case_id)
-            cases.record_recall_action(
-                session=session, enterprise=ent, data=data, actor=user.principal.username,
-                clock=clock,
-            )  # fmt: skip
+            if values["action"] == "notify_all":
+                cases.notify_customers(
+                    session=session, enterprise=ent, case_ref=case_id,
+                    lot_code=values["lot_code"], at=data.get("at") or "", note=data.get("note"),
+                    actor=user.principal.username, clock=clock,
+                )  # fmt: skip
+            else:
+                cases.record_recall_action(
+                    session=session, enterprise=ent, data=data, actor=user.principal.username,
+                    clock=clock,
+                )  # fmt: skip
     except RecordError as exc:
         problems = [
             {"loc": list(p.loc), "msg": p.msg, "type": p.type, "ctx": p.ctx} for p in exc.problems

@@ -10,8 +10,9 @@ from sqlmodel import Session
 from foodtrace.accounts.models import Enterprise
 from foodtrace.cases import service as cases
 from foodtrace.errors import NotFound
-from schemas.api import CasePublic, CasesPublic, RecordedPublic
+from schemas.api import CasePublic, CasesPublic, NotifyAllRequest, RecordedPublic
 from schemas.records import CASE_ID_PATTERN, RecallActionCreate
+from schemas.types import format_instant
 from webapp.deps import (
     ClockDep,
     CurrentEnterpriseUser,
@@ -98,5 +99,41 @@ def record_recall_action(
         idempotency_key=idempotency_key,
     )
     if written[0].replayed:
+        response.status_code = status.HTTP_200_OK
+    return [recorded_public(r) for r in written]
+
+
+@router.post(
+    "/cases/{case_id}/notify-all",
+    status_code=status.HTTP_201_CREATED,
+    response_model=list[RecordedPublic],
+    responses={200: {"description": "An idempotent retry: nothing more was written"}},
+)
+def notify_all(
+    case_id: CaseId,
+    data: NotifyAllRequest,
+    scope: CurrentEnterpriseUser,
+    session: WriteSessionDep,
+    clock: ClockDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> list[RecordedPublic]:
+    """Notify every customer of a lot of the case who was not notified of it yet: one
+    notification entry per customer (the answer lists them, with any case step)."""
+    ent = session.get(Enterprise, scope.enterprise_id)
+    assert ent is not None
+    concerning(session, ent, case_id)
+    written = cases.notify_customers(
+        session=session,
+        enterprise=ent,
+        case_ref=case_id,
+        lot_code=data.lot_code,
+        at=format_instant(data.at),
+        note=data.note,
+        actor=scope.actor,
+        clock=clock,
+        idempotency_key=idempotency_key,
+    )
+    if written and all(r.replayed for r in written):
         response.status_code = status.HTTP_200_OK
     return [recorded_public(r) for r in written]

@@ -120,7 +120,30 @@ def today(
         view = obligations.today_view(
             session=session, enterprise_id=pair[1].enterprise_id, now=clock.now()
         )
-    return render(request, "today.html", {"today": view, "kind_labels": KIND_LABELS}, user=pair[0])
+        recalls = _recalls(session, pair[1].enterprise_id)
+    return render(
+        request,
+        "today.html",
+        {"today": view, "kind_labels": KIND_LABELS, "recalls": recalls},
+        user=pair[0],
+    )
+
+
+def _recalls(session: Session, enterprise_id: int) -> list[Any]:
+    """The recalls waiting for the enterprise's actions, each with its progress (top of
+    Today: a recall comes before every other record owed)."""
+    from foodtrace.accounts.models import Enterprise
+    from foodtrace.cases import service as cases
+    from webapp.public import case_public
+
+    ent = session.get(Enterprise, enterprise_id)
+    out = []
+    for ref, _case in cases.open_recalls(session, ent) if ent is not None else []:
+        view = cases.case_view(session, ref, enterprise_id=enterprise_id)
+        out.append(
+            case_public(session, view, next_states=[], only=ent.credit_code, with_trail=False)
+        )
+    return out
 
 
 def _query_values(request: Request) -> dict[str, str]:

@@ -18,7 +18,7 @@ from regulator_view.pages import _regulator, _Scope
 from schemas.records import CASE_ID_PATTERN
 from webapp.deps import ClockDep, EngineDep
 from webapp.i18n import N_
-from webapp.labels import ACTION_LABELS, STATE_LABELS
+from webapp.labels import ACTION_LABELS, OPEN_REASON_LABELS, STATE_LABELS
 from webapp.public import case_public, case_summary_public
 from webapp.web import CsrfUser, WebUser, WebUserDep, redirect, render
 
@@ -60,6 +60,7 @@ def _labels() -> dict[str, Any]:
         "reason_labels": REASON_LABELS,
         "action_labels": ACTION_LABELS,
         "step_buttons": STEP_BUTTONS,
+        "open_reason_labels": OPEN_REASON_LABELS,
     }
 
 
@@ -161,6 +162,34 @@ def case_page(
     )
 
 
+CONFIRMED = ("notified", "verified", "closed")
+"""Steps that cannot be undone: the page asks again, saying what they will do."""
+
+
+def _confirm(
+    request: Request, user: WebUser, engine: Any, ref: str, state: str, note: str | None
+) -> Response:
+    """What a step will do, before it is taken: how many consumer pages a notification
+    publishes the recall on; what is still open in the recall before verifying or closing."""
+    with Session(engine) as session:
+        authority, _ents = _regulator(user, session)
+        view = own_case(session, authority, ref)
+        if view.authority.credit_code != authority.credit_code:
+            raise HTTPException(status.HTTP_404_NOT_FOUND)
+        case = case_public(session, view, next_states=regulator_next_states(view.case.state))
+        pages = (
+            cases.recall_preview(session, authority, view.case.record_seq)
+            if state == "notified"
+            else []
+        )
+    return render(
+        request,
+        "case_confirm.html",
+        {"case": case, "state": state, "note": note or "", "pages": pages, **_labels()},
+        user=user,
+    )
+
+
 @router.post("/regulator/cases/{case_id}/step")
 async def case_step(
     case_id: str, request: Request, user: CsrfUser, engine: EngineDep, clock: ClockDep
@@ -169,6 +198,8 @@ async def case_step(
     state = str(form.get("state") or "")
     note = str(form.get("note") or "").strip() or None
     ref = _case_id(case_id)
+    if state in CONFIRMED and form.get("confirm") != "1":
+        return _confirm(request, user, engine, ref, state, note)
     try:
         with write_session(engine) as session:
             authority, _ents = _regulator(user, session)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.types import Name
+from schemas.types import Code, Instant, Name, Note
 
 
 class ProblemPublic(BaseModel):
@@ -289,6 +289,16 @@ class CaseStepRequest(BaseModel):
 
     state: str = Field(description="notified | recall_underway | verified | closed")
     note: str | None = Field(default=None, max_length=4000)
+
+
+class NotifyAllRequest(BaseModel):
+    """Notify every customer of a lot in the case not yet notified of it (one entry each)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lot_code: Code
+    at: Instant
+    note: Note | None = Field(default=None, description="How they were told, e.g. 电话通知")
 
 
 class CaseLotPublic(BaseModel):

@@ -650,7 +650,7 @@ def _login_as(browser, site: str, username: str, width: int = 1280):
 
 @pytest.mark.demo
 def test_a_failed_sample_goes_to_closure_in_the_browser(browser, demo_site, db_url) -> None:
-    from foodtrace.demo import JUICE
+    from foodtrace.demo import JUICE, WORKSHOP
 
     reg_ctx, reg = _login_as(browser, demo_site, "regulator")
     reg.goto("/regulator/cases")
@@ -687,6 +687,13 @@ def test_a_failed_sample_goes_to_closure_in_the_browser(browser, demo_site, db_u
     reg.fill("#case-step textarea[name=note]", "责令召回")
     reg.click("#case-step button[value=notified]")
     reg.wait_for_load_state()
+    # a step that cannot be undone asks again, saying how many consumer pages it reaches
+    effect = reg.locator("#confirm-effect").inner_text()
+    assert "16 个批次的消费者页面" in effect, effect
+    assert reg.locator(".confirm-lots li").count() == 16
+    shot(reg, "case-notify-confirm", db_url)
+    reg.click("#confirm-step")
+    reg.wait_for_load_state()
     assert "已通知企业" in reg.locator("#case-states li.now").inner_text()
 
     case_id = case_url.rsplit("/", 1)[1]
@@ -695,28 +702,51 @@ def test_a_failed_sample_goes_to_closure_in_the_browser(browser, demo_site, db_u
         ent.goto("/cases")
         ent.click(f"a[href='/cases/{case_id}']")
         ent.wait_for_load_state()
+        assert "召回进度" in ent.locator("#recall-progress").inner_text()
         if user == "juice-admin":
-            customer = ent.locator("#recall-action select[name=customer_code] option").nth(1)
-            ent.select_option(
-                "#recall-action select[name=customer_code]", customer.get_attribute("value")
-            )
-            ent.select_option("#recall-action select[name=action]", "notification")
-            ent.click("#recall-action button[type=submit]")
+            assert ent.locator("#recall-badge").inner_text() == "1"
+            before = ent.locator("#recall-progress").inner_text()
+            ent.click("button[data-lot='PJ-D05']")  # every customer of the lot in one step
             ent.wait_for_load_state()
             assert ent.locator(".notice.ok[role=status]").count() == 1, ent.locator(
                 "main"
             ).inner_text()[:800]
             assert "已通知客户" in ent.locator("#my-actions").inner_text()
+            assert ent.locator("#recall-progress").inner_text() != before
+            # a recovery beyond what the customer bought is refused, with the numbers
+            row = ent.locator("#my-customers tr").nth(1).locator("td")
+            code = row.nth(1).inner_text().rsplit("(", 1)[1].rstrip(")")
+            ent.select_option("#recall-action select[name=action]", "recovery")
+            ent.select_option("#recall-action select[name=lot_code]", row.nth(0).inner_text())
+            ent.select_option("#recall-action select[name=customer_code]", code)
+            ent.fill("#recall-action input[name=quantity]", "999999")
+            ent.fill("#recall-action input[name=unit]", "瓶")
+            ent.click("#recall-action button[type=submit]")
+            ent.wait_for_load_state()
+            refused = ent.locator("#recall-action").locator("xpath=..").inner_text()
+            assert "召回数量超过了销售给该客户的数量" in refused, refused[:800]
             shot(ent, "case-enterprise", db_url)
-        ent.click("#recall-complete button")
+        # completing with items open is possible only with a reason for each
+        for select in ent.locator("#open-reasons select").all():
+            select.select_option("unreachable")
+        shot(ent, f"case-complete-{user}", db_url)
+        ent.click("#recall-complete button[type=submit]")
         ent.wait_for_load_state()
-        assert "贵企业已声明召回完成" in ent.locator("main").inner_text()
+        assert "贵企业已声明召回完成" in ent.locator("main").inner_text(), ent.locator(
+            "main"
+        ).inner_text()[:800]
         ctx.close()
 
     reg.goto(case_url)
     assert "召回已记录" in reg.locator("#case-states li.now").inner_text()
     for state in ("verified", "closed"):
         reg.click(f"#case-step button[value={state}]")
+        reg.wait_for_load_state()
+        # before verifying or closing, the regulator sees every item left open and its reason
+        assert "无法联系客户" in reg.locator("#confirm-open").inner_text()
+        if state == "verified":
+            shot(reg, "case-verify-confirm", db_url)
+        reg.click("#confirm-step")
         reg.wait_for_load_state()
     assert "已结案" in reg.locator("#case-states li.now").inner_text()
     shot(reg, "case-closed", db_url)
@@ -729,5 +759,12 @@ def test_a_failed_sample_goes_to_closure_in_the_browser(browser, demo_site, db_u
     assert "本批次产品已召回" in page.locator(".recall-banner").inner_text()
     assert page.locator("#status-recalled").is_visible()  # no "passed" badge beside a recall
     assert page.locator("#status-release").count() == 0
+    assert "本批次官方抽检不合格" in page.locator(".recall-banner").inner_text()
     shot(page, "consumer-recalled", db_url)
+    # a lot recalled for sharing the sugar batch says so, and that it did not fail itself
+    page.goto(f"/lot/{WORKSHOP}/WS-D04")
+    banner = page.locator(".recall-banner").inner_text()
+    assert "使用了同一批原料" in banner, banner
+    assert "本批次本身并未检出不合格" in banner, banner
+    shot(page, "consumer-recalled-shared-material", db_url)
     consumer.close()

@@ -133,6 +133,8 @@ ERROR_IDS = [
     N_("error.case_state"),
     N_("error.not_in_scope"),
     N_("error.over_recovered"),
+    N_("error.over_disposed"),
+    N_("error.recall_open"),
     N_("error.duplicate_key"),
     N_("error.too_deep"),
 ]

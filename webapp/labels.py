@@ -18,3 +18,12 @@ ACTION_LABELS = {
     "disposal": N_("Disposed of"),
     "completed": N_("Recall declared complete"),
 }
+
+OPEN_REASON_LABELS = {
+    "customer_closed": N_("Customer closed down"),
+    "unreachable": N_("Customer unreachable"),
+    "reported_to_bureau": N_("Reported to the bureau"),
+    "retest_cleared": N_("A re-test cleared the lot"),
+    "other": N_("Other (say why in the note)"),
+}
+"""Why an item of a recall stays open at completion (schemas.records.RecallOpenItem)."""

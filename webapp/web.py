@@ -187,9 +187,26 @@ def render(
         "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "now_local": datetime.now(UTC).astimezone(CST),
         "problem_text": lambda p: describe_problem(p, locale),
+        "open_recalls": lambda: _open_recalls(request, user),
         **(context or {}),
     }
     return HTMLResponse(env.get_template(template).render(ctx), status_code=status_code)
+
+
+def _open_recalls(request: Request, user: WebUser | None) -> int:
+    """How many cases wait for the signed-in enterprise's recall actions (the 召回 tab's
+    badge); read only by the pages that show it."""
+    from sqlmodel import Session
+
+    from foodtrace.accounts.models import Enterprise
+    from foodtrace.cases.service import open_recalls
+
+    eid = user.principal.enterprise_id if user is not None else None
+    if eid is None:
+        return 0
+    with Session(request.app.state.engine) as session:
+        ent = session.get(Enterprise, eid)
+        return len(open_recalls(session, ent)) if ent is not None else 0
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -325,6 +325,17 @@ def advance(
     return out
 
 
+def recall_preview(session: Session, authority: Authority, case_seq: int) -> list[dict[str, Any]]:
+    """The lots a notification now would name in the public recall notice (their consumer
+    pages show the recall from then on): for the regulator's confirmation."""
+    head = session.execute(
+        select(Ledger).where(Ledger.credit_code == authority.credit_code)
+    ).scalar_one_or_none()
+    if head is None or head.id is None:
+        raise NotFound(f"no case {case_seq}")
+    return _recall_lots(session, authority, head.id, _case_row(session, head.id, case_seq))
+
+
 def _recall_lots(
     session: Session, authority: Authority, ledger_id: int, case: Case
 ) -> list[dict[str, Any]]:
@@ -676,6 +687,63 @@ def _check_completion(session: Session, enterprise: Enterprise, model: RecallAct
             type="recall_open",
             count=len(missing),
         )
+
+
+def notify_customers(
+    *,
+    session: Session,
+    enterprise: Enterprise,
+    case_ref: str,
+    lot_code: str,
+    at: str,
+    actor: str,
+    clock: Clock,
+    note: str | None = None,
+    idempotency_key: str | None = None,
+) -> list[Recorded]:
+    """Notify every customer of a lot of the enterprise's part of the case not yet notified
+    of it: one notification entry per customer, as if recorded one by one, in one
+    transaction. A retry with the same key writes nothing more (each customer's entry has
+    the key and its customer code)."""
+    view = case_view(session, case_ref, enterprise_id=enterprise.id)
+    lots = {s.lot_code for s in view.scope.lots if s.credit_code == enterprise.credit_code}
+    if lot_code not in lots:
+        raise RecordError.at(
+            "lot_code",
+            msg=f"lot {lot_code!r} is not in the scope of case {case_ref}",
+            type="not_in_scope",
+        )
+    todo = []
+    for x in view.scope.sales:
+        if x.credit_code != enterprise.credit_code or x.lot_code != lot_code:
+            continue
+        done = view.recovery.get((x.credit_code, lot_code, x.customer_code), Recovery())
+        if not done.notified and x.customer_code not in todo:
+            todo.append(x.customer_code)
+    out: list[Recorded] = []
+    for code in todo:
+        data = {"case": case_ref, "action": "notification", "at": at, "lot_code": lot_code,
+                "customer_code": code, "note": note}  # fmt: skip
+        out += record_recall_action(
+            session=session,
+            enterprise=enterprise,
+            data={k: v for k, v in data.items() if v is not None},
+            actor=actor,
+            clock=clock,
+            idempotency_key=f"{idempotency_key}:{code}" if idempotency_key else None,
+        )
+    return out
+
+
+def open_recalls(session: Session, enterprise: Enterprise) -> list[tuple[str, Case]]:
+    """The cases in which the enterprise has recall actions to record (notified or under
+    way, and not yet declared complete by it)."""
+    done = _completed_refs(session, enterprise.id)  # type: ignore[arg-type]
+    return [
+        (ref, case)
+        for ref, case, _name in list_cases(session, enterprise=enterprise)
+        if CaseState(case.state) in ENTERPRISE_ACTIVE and ref not in done
+    ]
 
 
 def _completed_refs(session: Session, enterprise_id: int) -> set[str]:

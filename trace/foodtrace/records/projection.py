@@ -1110,6 +1110,10 @@ def _recall_action(ctx: Ctx, b: Row) -> None:
                 msg=f"{customer['name']} was sold {dec_str(sold)} of lot {lot['code']!r}; "
                 f"{base} recovered is more than that",
                 type="over_recovered",
+                sold=dec_str(sold),
+                recovered="0",
+                most=dec_str(sold),
+                unit=product_data(product_of(ctx, lot))["unit"],
             )
     ctx.put(
         "recall_actions",
