@@ -30,7 +30,7 @@ import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -42,7 +42,7 @@ from sqlmodel import Session
 
 from foodtrace.bulk import no_cycle_collection
 from foodtrace.clock import Clock
-from foodtrace.errors import FieldProblem, RecordError
+from foodtrace.errors import FieldProblem, FoodtraceError, RecordError
 from foodtrace.records.service import Batch, Recorded, record, validate
 from schemas.records import RECORD_SCHEMAS, RecordKind
 
@@ -50,14 +50,48 @@ CST_OFFSET = timezone(timedelta(hours=8), "CST")
 """China Standard Time as a fixed offset: spreadsheet instants without a zone are in it.
 (Not Asia/Shanghai, whose 1986-1991 summer time would turn some dates into +09:00.)"""
 
-MAX_DATA_ROWS = 100_000
-"""A file with more data rows is refused: split it."""
 MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
 """An XLSX whose parts unpack to more than this is refused (zip bomb)."""
 TEMPLATE_ROWS = 5000
 """How many rows of a template get the column formats and dropdowns."""
 CHUNK = 200
 """Records appended under one SAVEPOINT when all goes well; also the progress interval."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one file may hold (``TRACE_IMPORT_MAX_*``). A file past any of them is refused
+    whole, from the sheet's declared size or as soon as reading reaches the limit, so that
+    what an import costs follows from what it holds, never from what a file pretends."""
+
+    rows: int = 100_000
+    """Rows of the sheet, the header and blank rows included (the last row number)."""
+    columns: int = 64
+    """Cells a row may have, blank ones included (the widest template has 18)."""
+    cell_chars: int = 32_767
+    """Characters in one cell: Excel's own limit."""
+
+
+class TooLarge(FoodtraceError):
+    """A file past one of its :class:`Limits`: refused before its rows are read (413).
+
+    ``found`` is what the file has, or None when reading stopped at the limit."""
+
+    _WHAT = {
+        "rows": ("行（含表头和空行）", "rows (the header and blank rows included)"),
+        "columns": ("列（含空白单元格）", "columns (blank cells included)"),
+        "cell_chars": ("个字符一个单元格", "characters in a cell"),
+    }
+
+    def __init__(self, limit: str, allowed: int, found: int | None) -> None:
+        zh, en = self._WHAT[limit]
+        has_zh = f"这个文件有 {found:,}" if found is not None else "这个文件超过了这个数"
+        has_en = f"this file has {found:,}" if found is not None else "this file has more"
+        self.limit, self.allowed, self.found = limit, allowed, found
+        self.message_zh = f"最多 {allowed:,} {zh}，{has_zh}：请删去多余的行列或拆分后分别导入"
+        self.message_en = f"at most {allowed:,} {en}; {has_en}"
+        super().__init__(f"{self.message_zh} ({self.message_en})")
+
 
 IMPORTABLE: tuple[RecordKind, ...] = (
     RecordKind.SUPPLIER,
@@ -805,14 +839,18 @@ class _CellProblem(Exception):
     pass
 
 
-def parse(kind: RecordKind | str, filename: str, content: bytes) -> Parsed:
-    """Read a filled CSV or XLSX template into records; collect every cell it cannot read."""
+def parse(
+    kind: RecordKind | str, filename: str, content: bytes, limits: Limits | None = None
+) -> Parsed:
+    """Read a filled CSV or XLSX template into records; collect every cell it cannot read.
+
+    Raises :class:`TooLarge` for a file past ``limits``: nothing of it is read."""
     kind = RecordKind(kind)
     spec = _spec(kind)
     cols = {c.key: c for c in spec.columns}
     parsed = Parsed(kind)
     try:
-        table = _read_table(filename, content)
+        table = _read_table(filename, content, limits or Limits())
         header_row, header_cells = _find_header(spec, table)
         mapping = _map_headers(spec, header_row, header_cells, parsed)
     except _FileProblem as exc:
@@ -835,11 +873,6 @@ def parse(kind: RecordKind | str, filename: str, content: bytes) -> Parsed:
         if all(_blank(v) for v in values.values()):
             continue
         parsed.data_rows += 1
-        if parsed.data_rows > MAX_DATA_ROWS:
-            parsed.errors.append(
-                RowError(row_no, "", f"文件超过 {MAX_DATA_ROWS} 行数据，请拆分后分别导入")
-            )
-            return parsed
         if _is_example(cols, values):
             parsed.skipped.append(row_no)
             continue
@@ -873,16 +906,16 @@ def _blank(value: Any) -> bool:
 Table = list[tuple[int, list[Any]]]
 
 
-def _read_table(filename: str, content: bytes) -> Table:
+def _read_table(filename: str, content: bytes, limits: Limits) -> Table:
     name = filename.lower()
     if content.startswith(b"PK\x03\x04") or name.endswith((".xlsx", ".xlsm")):
-        return _read_xlsx(content)
+        return _read_xlsx(content, limits)
     if content.startswith(b"\xd0\xcf\x11\xe0") or name.endswith((".xls", ".et")):
         raise _FileProblem("不支持旧版 Excel（.xls）文件，请在 Excel 中另存为 .xlsx 或 CSV")
-    return _read_csv(content)
+    return _read_csv(content, limits)
 
 
-def _read_csv(content: bytes) -> Table:
+def _read_csv(content: bytes, limits: Limits) -> Table:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -894,10 +927,22 @@ def _read_csv(content: bytes) -> Table:
     first = text.split("\n", 1)[0]
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    table: Table = []
     try:
-        return [(i, row) for i, row in enumerate(reader, start=1)]
+        # The module's own field limit (131,072 characters) is above the cell limit.
+        for i, row in enumerate(reader, start=1):
+            if i > limits.rows:
+                raise TooLarge("rows", limits.rows, None)
+            if len(row) > limits.columns:
+                raise TooLarge("columns", limits.columns, len(row))
+            if row and max(map(len, row)) > limits.cell_chars:
+                raise TooLarge("cell_chars", limits.cell_chars, max(map(len, row)))
+            table.append((i, row))
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise TooLarge("cell_chars", limits.cell_chars, None) from None
         raise _FileProblem(f"CSV 格式错误（第 {reader.line_num} 行）：{exc}") from None
+    return table
 
 
 def _has_time(number_format: str) -> bool:
@@ -905,7 +950,7 @@ def _has_time(number_format: str) -> bool:
     return "h" in fmt or "s" in fmt
 
 
-def _read_xlsx(content: bytes) -> Table:
+def _read_xlsx(content: bytes, limits: Limits) -> Table:
     from openpyxl import load_workbook
 
     try:
@@ -920,24 +965,97 @@ def _read_xlsx(content: bytes) -> Table:
     try:
         sheets = [ws for ws in wb.worksheets if ws.title != "说明"] or wb.worksheets
         ws = sheets[0]
-        # A stale <dimension> (common in files written by other tools) would cut rows off.
-        ws.reset_dimensions()
-        table: Table = []
-        for i, row in enumerate(ws.iter_rows(), start=1):
-            values = []
-            for cell in row:
-                value = cell.value
-                if isinstance(value, datetime) and not _has_time(
-                    getattr(cell, "number_format", "")
-                ):
-                    value = value.date()  # a date cell: no time was written
-                values.append(value)
-            table.append((i, values))
-            if i > MAX_DATA_ROWS + 20 and any(not _blank(v) for v in values):
-                break
-        return table
+        # The size the sheet declares (<dimension ref="A1:P600">), read before any row:
+        # past a limit, the file is refused at once. A stale or missing one (common in
+        # files written by other tools) is no guide, so the rows are bounded as they come.
+        if (ws.max_row or 0) > limits.rows:
+            raise TooLarge("rows", limits.rows, ws.max_row)
+        if (ws.max_column or 0) > limits.columns:
+            raise TooLarge("columns", limits.columns, ws.max_column)
+        try:
+            return list(_sheet_rows(ws, limits))
+        except TooLarge:
+            raise
+        except Exception as exc:  # a damaged sheet part
+            raise _FileProblem(f"无法读取 XLSX 文件：{type(exc).__name__}") from None
     finally:
         wb.close()
+
+
+def _sheet_rows(ws: Any, limits: Limits) -> Iterator[tuple[int, list[Any]]]:
+    """The sheet's rows as (row number, cell values), read by :class:`_BoundedSheetParser`.
+
+    What ``ReadOnlyWorksheet.iter_rows`` does, without padding missing rows: a sheet
+    with one cell in row 1,048,576 would otherwise yield a million empty rows."""
+    from openpyxl.cell.read_only import ReadOnlyCell
+
+    wb = ws.parent
+    with ws._get_source() as source:  # noqa: SLF001 - the sheet part, as openpyxl opens it
+        parser = _bounded_parser()(
+            source,
+            ws._shared_strings,  # noqa: SLF001
+            data_only=True,
+            epoch=wb.epoch,
+            date_formats=wb._date_formats,  # noqa: SLF001
+            timedelta_formats=wb._timedelta_formats,  # noqa: SLF001
+        )
+        parser.limits = limits
+        for row_no, cells in parser.parse():
+            if not cells:
+                yield row_no, []
+                continue
+            width = max(c["column"] for c in cells)
+            if width > limits.columns:
+                raise TooLarge("columns", limits.columns, width)
+            values: list[Any] = [None] * width
+            for cell in cells:
+                value = cell["value"]
+                if isinstance(value, str) and len(value) > limits.cell_chars:
+                    raise TooLarge("cell_chars", limits.cell_chars, len(value))
+                if isinstance(value, datetime) and not _has_time(
+                    ReadOnlyCell(ws, **cell).number_format
+                ):
+                    value = value.date()  # a date cell: no time was written
+                values[cell["column"] - 1] = value
+            yield row_no, values
+
+
+@cache
+def _bounded_parser() -> type:
+    """openpyxl's sheet parser, refusing a row or a cell past the limits as its tag *starts*.
+
+    ``WorkSheetParser.parse`` hands over a row once the XML parser has built all of it:
+    a row of 16,384 cells (or of ten million unnumbered ``<c/>``) is built whole, then
+    read cell by cell in Python. Here the start of each ``<row>`` and ``<c>`` is counted
+    first, so a file past a limit costs no more than the limit."""
+    from openpyxl.worksheet._reader import CELL_TAG, ROW_TAG, WorkSheetParser
+    from openpyxl.xml.functions import iterparse
+
+    class BoundedSheetParser(WorkSheetParser):  # type: ignore[misc]
+        limits = Limits()
+
+        def parse(self) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+            limits = self.limits
+            row_no = cells = 0
+            for event, element in iterparse(self.source, events=("start", "end")):
+                tag = element.tag
+                if event == "start":
+                    if tag == CELL_TAG:
+                        cells += 1
+                        if cells > limits.columns:
+                            raise TooLarge("columns", limits.columns, None)
+                    elif tag == ROW_TAG:
+                        cells = 0
+                        number = element.get("r")
+                        row_no = int(number) if number and number.isdigit() else row_no + 1
+                        if row_no > limits.rows:
+                            raise TooLarge("rows", limits.rows, row_no if number else None)
+                elif tag == ROW_TAG:
+                    row = self.parse_row(element)
+                    element.clear()
+                    yield row
+
+    return BoundedSheetParser
 
 
 # -- the header row
@@ -954,6 +1072,8 @@ def _find_header(spec: _Spec, table: Table) -> tuple[int, list[Any]]:
     known = _header_index(spec)
     best: tuple[int, int, list[Any]] | None = None
     for row_no, cells in table[:10]:
+        if row_no > 10:
+            break
         hits = sum(1 for v in cells if not _blank(v) and _match(known, v) is not None)
         if hits and (best is None or hits > best[0]):
             best = (hits, row_no, cells)
@@ -1654,6 +1774,7 @@ __all__ = [
     "IMPORTABLE",
     "Column",
     "ImportResult",
+    "Limits",
     "Parsed",
     "ParsedRecord",
     "RowError",
@@ -1664,4 +1785,5 @@ __all__ = [
     "template_csv",
     "template_xlsx",
     "title",
+    "TooLarge",
 ]
