@@ -26,6 +26,7 @@ holding the binary float nearest 12.1 is recorded as ``"12.1"``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import unicodedata
@@ -42,9 +43,12 @@ from sqlmodel import Session
 
 from foodtrace.bulk import no_cycle_collection
 from foodtrace.clock import Clock
-from foodtrace.errors import FieldProblem, FoodtraceError, RecordError
+from foodtrace.errors import Conflict, FieldProblem, FoodtraceError, RecordError
+from foodtrace.ledger.models import ImportKey
+from foodtrace.ledger.service import lock_head
 from foodtrace.records.service import Batch, Recorded, record, validate
 from schemas.records import RECORD_SCHEMAS, RecordKind
+from schemas.types import format_instant
 
 CST_OFFSET = timezone(timedelta(hours=8), "CST")
 """China Standard Time as a fixed offset: spreadsheet instants without a zone are in it.
@@ -1755,9 +1759,10 @@ def import_file(
     clock: Clock,
     dry_run: bool,
     progress: Callable[[int, int], None] | None = None,
+    limits: Limits | None = None,
 ) -> ImportResult:
     """:func:`parse` then :func:`run_import`: the one call a route makes."""
-    parsed = parse(kind, filename, content)
+    parsed = parse(kind, filename, content, limits)
     return run_import(
         session=session,
         ledger_id=ledger_id,
@@ -1770,8 +1775,99 @@ def import_file(
     )
 
 
+def request_digest(kind: RecordKind | str, content: bytes) -> str:
+    """What an import's idempotency key stands for: the record kind and the file's bytes."""
+    return hashlib.sha256(
+        b"foodtrace import\x00" + RecordKind(kind).value.encode() + b"\x00" + content
+    ).hexdigest()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An import's answer as the caller rendered it: its status and its bytes."""
+
+    status: int
+    body: bytes
+    replayed: bool = False
+
+
+def _answered(session: Session, ledger_id: int, key: str, digest: str) -> Answer | None:
+    seen = session.get(ImportKey, (ledger_id, key), populate_existing=True)
+    if seen is None:
+        return None
+    if seen.request_digest != digest:
+        raise Conflict(
+            f"idempotency key {key!r} was used for another file (entries "
+            f"{seen.first_seq}-{seen.last_seq}); nothing was written"
+        )
+    return Answer(seen.status, bytes(seen.answer), replayed=True)
+
+
+def import_once(
+    *,
+    session: Session,
+    ledger_id: int,
+    kind: RecordKind | str,
+    filename: str,
+    content: bytes,
+    actor: str,
+    clock: Clock,
+    key: str,
+    answer: Callable[[ImportResult], tuple[int, bytes]],
+    progress: Callable[[int, int], None] | None = None,
+    limits: Limits | None = None,
+) -> Answer:
+    """Import a file (not a dry run) under an idempotency key, as every other write is.
+
+    The first import that writes anything under ``key`` stores ``answer(result)`` in
+    the same transaction as its entries; the same file under the same key later gets
+    that answer again (``replayed``) and writes nothing, another file :class:`Conflict`.
+    An import that wrote nothing (a bad row) stores nothing: a retry checks it again.
+    The key is looked up once before the file is read (a retry of a finished import
+    answers at once) and again under the ledger's head lock, which the import then
+    keeps: of two tries running together, the second waits and replays the first.
+    """
+    kind = RecordKind(kind)
+    digest = request_digest(kind, content)
+    held = _answered(session, ledger_id, key, digest)
+    if held is not None:
+        return held
+    parsed = parse(kind, filename, content, limits)
+    lock_head(session=session, ledger_id=ledger_id)
+    held = _answered(session, ledger_id, key, digest)
+    if held is not None:
+        return held
+    result = run_import(
+        session=session,
+        ledger_id=ledger_id,
+        kind=kind,
+        parsed=parsed,
+        actor=actor,
+        clock=clock,
+        dry_run=False,
+        progress=progress,
+    )
+    status, body = answer(result)
+    if result.written and result.first_seq is not None and result.last_seq is not None:
+        session.add(
+            ImportKey(
+                ledger_id=ledger_id,
+                key=key,
+                request_digest=digest,
+                status=status,
+                answer=body,
+                first_seq=result.first_seq,
+                last_seq=result.last_seq,
+                created_at=format_instant(clock.now()),
+            )
+        )
+        session.flush()
+    return Answer(status, body)
+
+
 __all__ = [
     "IMPORTABLE",
+    "Answer",
     "Column",
     "ImportResult",
     "Limits",
@@ -1780,7 +1876,9 @@ __all__ = [
     "RowError",
     "columns",
     "import_file",
+    "import_once",
     "parse",
+    "request_digest",
     "run_import",
     "template_csv",
     "template_xlsx",
