@@ -31,7 +31,7 @@ import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -928,6 +928,9 @@ def _read_csv(content: bytes, limits: Limits) -> Table:
             text = content.decode("gb18030")
         except UnicodeDecodeError:
             raise _FileProblem("无法识别文件编码：请保存为 UTF-8 或 GB18030 编码的 CSV") from None
+    if '"' not in text and text.count("\n") > limits.rows:
+        # no quoted field, so no line break inside one: each line is a row
+        raise TooLarge("rows", limits.rows, text.count("\n") + (not text.endswith("\n")))
     first = text.split("\n", 1)[0]
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -961,105 +964,99 @@ def _read_xlsx(content: bytes, limits: Limits) -> Table:
         with zipfile.ZipFile(io.BytesIO(content)) as zf:
             if sum(i.file_size for i in zf.infolist()) > MAX_UNZIPPED_BYTES:
                 raise _FileProblem("XLSX 文件解压后过大，请拆分后分别导入")
+            for info in zf.infolist():
+                if info.filename.lower().endswith(".xml"):
+                    with zf.open(info) as part:
+                        _check_extent(part, limits)
         wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except _FileProblem:
+    except (_FileProblem, TooLarge):
         raise
     except Exception as exc:  # openpyxl raises many kinds on a damaged file
         raise _FileProblem(f"无法读取 XLSX 文件：{type(exc).__name__}") from None
     try:
         sheets = [ws for ws in wb.worksheets if ws.title != "说明"] or wb.worksheets
         ws = sheets[0]
-        # The size the sheet declares (<dimension ref="A1:P600">), read before any row:
-        # past a limit, the file is refused at once. A stale or missing one (common in
-        # files written by other tools) is no guide, so the rows are bounded as they come.
-        if (ws.max_row or 0) > limits.rows:
-            raise TooLarge("rows", limits.rows, ws.max_row)
-        if (ws.max_column or 0) > limits.columns:
-            raise TooLarge("columns", limits.columns, ws.max_column)
-        try:
-            return list(_sheet_rows(ws, limits))
-        except TooLarge:
-            raise
-        except Exception as exc:  # a damaged sheet part
-            raise _FileProblem(f"无法读取 XLSX 文件：{type(exc).__name__}") from None
+        # A stale <dimension> (common in files written by other tools) would cut rows off.
+        ws.reset_dimensions()
+        table: Table = []
+        for i, row in enumerate(ws.iter_rows(), start=1):
+            values = []
+            for cell in row:
+                value = cell.value
+                if isinstance(value, str) and len(value) > limits.cell_chars:
+                    raise TooLarge("cell_chars", limits.cell_chars, len(value))
+                if isinstance(value, datetime) and not _has_time(
+                    getattr(cell, "number_format", "")
+                ):
+                    value = value.date()  # a date cell: no time was written
+                values.append(value)
+            table.append((i, values))
+        return table
     finally:
         wb.close()
 
 
-def _sheet_rows(ws: Any, limits: Limits) -> Iterator[tuple[int, list[Any]]]:
-    """The sheet's rows as (row number, cell values), read by :class:`_BoundedSheetParser`.
-
-    What ``ReadOnlyWorksheet.iter_rows`` does, without padding missing rows: a sheet
-    with one cell in row 1,048,576 would otherwise yield a million empty rows."""
-    from openpyxl.cell.read_only import ReadOnlyCell
-
-    wb = ws.parent
-    with ws._get_source() as source:  # noqa: SLF001 - the sheet part, as openpyxl opens it
-        parser = _bounded_parser()(
-            source,
-            ws._shared_strings,  # noqa: SLF001
-            data_only=True,
-            epoch=wb.epoch,
-            date_formats=wb._date_formats,  # noqa: SLF001
-            timedelta_formats=wb._timedelta_formats,  # noqa: SLF001
-        )
-        parser.limits = limits
-        for row_no, cells in parser.parse():
-            if not cells:
-                yield row_no, []
-                continue
-            width = max(c["column"] for c in cells)
-            if width > limits.columns:
-                raise TooLarge("columns", limits.columns, width)
-            values: list[Any] = [None] * width
-            for cell in cells:
-                value = cell["value"]
-                if isinstance(value, str) and len(value) > limits.cell_chars:
-                    raise TooLarge("cell_chars", limits.cell_chars, len(value))
-                if isinstance(value, datetime) and not _has_time(
-                    ReadOnlyCell(ws, **cell).number_format
-                ):
-                    value = value.date()  # a date cell: no time was written
-                values[cell["column"] - 1] = value
-            yield row_no, values
+_SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main "
+_DIMENSION, _ROW, _CELL = f"{_SHEET_NS}dimension", f"{_SHEET_NS}row", f"{_SHEET_NS}c"
 
 
-@cache
-def _bounded_parser() -> type:
-    """openpyxl's sheet parser, refusing a row or a cell past the limits as its tag *starts*.
+def _check_extent(part: Any, limits: Limits) -> None:
+    """Refuse (:class:`TooLarge`) a sheet past the limits before openpyxl reads any of it.
 
-    ``WorkSheetParser.parse`` hands over a row once the XML parser has built all of it:
-    a row of 16,384 cells (or of ten million unnumbered ``<c/>``) is built whole, then
-    read cell by cell in Python. Here the start of each ``<row>`` and ``<c>`` is counted
-    first, so a file past a limit costs no more than the limit."""
-    from openpyxl.worksheet._reader import CELL_TAG, ROW_TAG, WorkSheetParser
-    from openpyxl.xml.functions import iterparse
+    openpyxl is no guard: opening a sheet without a ``<dimension>`` reads all of it to
+    find none; its rows come padded, one empty row for each missing one up to the last
+    (a cell in row 1,048,576 makes a million); and a row is handed over once all its
+    cells are built (16,384 of them, or ten million unnumbered ``<c/>``). So first the
+    sheet's declared size (``<dimension ref="A1:P600">``) is read, and past a limit the
+    file is refused at once; a stale or missing one is no guide, so then each ``<row>``
+    and ``<c>`` is counted as its tag *starts* (numbered or not), and the file refused
+    at the first past a limit: a file past a limit costs no more than the limit. Expat
+    itself does the reading (no tree is built), and a document type declaration, which
+    no spreadsheet part has, is refused. Any XML part of the file is checked so; only a
+    worksheet has these tags.
+    """
+    from xml.parsers import expat
 
-    class BoundedSheetParser(WorkSheetParser):  # type: ignore[misc]
-        limits = Limits()
+    from openpyxl.utils.cell import column_index_from_string, range_boundaries
 
-        def parse(self) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-            limits = self.limits
-            row_no = cells = 0
-            for event, element in iterparse(self.source, events=("start", "end")):
-                tag = element.tag
-                if event == "start":
-                    if tag == CELL_TAG:
-                        cells += 1
-                        if cells > limits.columns:
-                            raise TooLarge("columns", limits.columns, None)
-                    elif tag == ROW_TAG:
-                        cells = 0
-                        number = element.get("r")
-                        row_no = int(number) if number and number.isdigit() else row_no + 1
-                        if row_no > limits.rows:
-                            raise TooLarge("rows", limits.rows, row_no if number else None)
-                elif tag == ROW_TAG:
-                    row = self.parse_row(element)
-                    element.clear()
-                    yield row
+    at = {"row": 0, "cells": 0, "column": 0}
 
-    return BoundedSheetParser
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        if tag == _CELL:
+            at["cells"] += 1
+            ref = attrs.get("r")
+            if ref:
+                letters = ref.rstrip("0123456789")
+                at["column"] = column_index_from_string(letters) if len(letters) < 4 else 16_385
+            else:
+                at["column"] += 1
+            if at["cells"] > limits.columns or at["column"] > limits.columns:
+                raise TooLarge("columns", limits.columns, at["column"] if ref else None)
+        elif tag == _ROW:
+            at["cells"] = at["column"] = 0
+            number = attrs.get("r")
+            at["row"] = int(number) if number and number.isdigit() else at["row"] + 1
+            if at["row"] > limits.rows:
+                raise TooLarge("rows", limits.rows, at["row"] if number else None)
+        elif tag == _DIMENSION:
+            try:
+                _, _, last_col, last_row = range_boundaries(attrs.get("ref", ""))
+            except (TypeError, ValueError):
+                return  # no size after all: counted as it comes
+            if (last_row or 0) > limits.rows:
+                raise TooLarge("rows", limits.rows, last_row)
+            if (last_col or 0) > limits.columns:
+                raise TooLarge("columns", limits.columns, last_col)
+
+    def doctype(*_: Any) -> None:
+        raise _FileProblem("XLSX 文件含有文档类型声明（DTD），无法导入")
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = doctype
+    while chunk := part.read(64 * 1024):
+        parser.Parse(chunk, False)
+    parser.Parse(b"", True)
 
 
 # -- the header row
