@@ -87,10 +87,18 @@ class TooLarge(FoodtraceError):
         "cell_chars": ("个字符一个单元格", "characters in a cell"),
     }
 
-    def __init__(self, limit: str, allowed: int, found: int | None) -> None:
+    _HOW = {
+        "has": ("这个文件有 {n:,}", "this file has {n:,}"),
+        "declares": ("这个表格声明的范围有 {n:,}", "this sheet declares {n:,}"),
+        "reaches": ("这个文件用到第 {n:,}", "this file reaches number {n:,}"),
+    }
+
+    def __init__(self, limit: str, allowed: int, found: int | None, how: str = "has") -> None:
         zh, en = self._WHAT[limit]
-        has_zh = f"这个文件有 {found:,}" if found is not None else "这个文件超过了这个数"
-        has_en = f"this file has {found:,}" if found is not None else "this file has more"
+        if found is None:
+            has_zh, has_en = "这个文件超过了这个数", "this file has more"
+        else:
+            has_zh, has_en = (t.format(n=found) for t in self._HOW[how])
         self.limit, self.allowed, self.found = limit, allowed, found
         self.message_zh = f"最多 {allowed:,} {zh}，{has_zh}：请删去多余的行列或拆分后分别导入"
         self.message_en = f"at most {allowed:,} {en}; {has_en}"
@@ -1031,22 +1039,22 @@ def _check_extent(part: Any, limits: Limits) -> None:
             else:
                 at["column"] += 1
             if at["cells"] > limits.columns or at["column"] > limits.columns:
-                raise TooLarge("columns", limits.columns, at["column"] if ref else None)
+                raise TooLarge("columns", limits.columns, at["column"] if ref else None, "reaches")
         elif tag == _ROW:
             at["cells"] = at["column"] = 0
             number = attrs.get("r")
             at["row"] = int(number) if number and number.isdigit() else at["row"] + 1
             if at["row"] > limits.rows:
-                raise TooLarge("rows", limits.rows, at["row"] if number else None)
+                raise TooLarge("rows", limits.rows, at["row"] if number else None, "reaches")
         elif tag == _DIMENSION:
             try:
                 _, _, last_col, last_row = range_boundaries(attrs.get("ref", ""))
             except (TypeError, ValueError):
                 return  # no size after all: counted as it comes
             if (last_row or 0) > limits.rows:
-                raise TooLarge("rows", limits.rows, last_row)
+                raise TooLarge("rows", limits.rows, last_row, "declares")
             if (last_col or 0) > limits.columns:
-                raise TooLarge("columns", limits.columns, last_col)
+                raise TooLarge("columns", limits.columns, last_col, "declares")
 
     def doctype(*_: Any) -> None:
         raise _FileProblem("XLSX 文件含有文档类型声明（DTD），无法导入")
