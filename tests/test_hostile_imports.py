@@ -306,6 +306,7 @@ def test_web_jobs_live_on_disk_capped_per_user_and_expiring(client, world, engin
     assert len(on_disk) == settings_.import_jobs_per_user == 5
     assert set(on_disk) == set(ids[-5:])  # the oldest went first
     assert (root / ids[-1] / "upload").read_bytes() == content
+    assert (root / ids[-1]).stat().st_mode & 0o077 == 0  # the server's user only
     assert import_jobs.Jobs(settings_).get(ids[-1], world).status == "checked"
     assert client.get(f"/import/{ids[0]}").status_code == 404
     with_settings(client, import_job_ttl_s=0.001)
