@@ -90,7 +90,7 @@ class TooLarge(FoodtraceError):
     _HOW = {
         "has": ("这个文件有 {n:,}", "this file has {n:,}"),
         "declares": ("这个表格声明的范围有 {n:,}", "this sheet declares {n:,}"),
-        "reaches": ("这个文件用到第 {n:,}", "this file reaches number {n:,}"),
+        "reaches": ("这个文件用到第 {n:,} {unit_zh}", "this file reaches {unit_en} {n:,}"),
     }
 
     def __init__(self, limit: str, allowed: int, found: int | None, how: str = "has") -> None:
@@ -98,7 +98,10 @@ class TooLarge(FoodtraceError):
         if found is None:
             has_zh, has_en = "这个文件超过了这个数", "this file has more"
         else:
-            has_zh, has_en = (t.format(n=found) for t in self._HOW[how])
+            unit_zh, unit_en = ("行", "row") if limit == "rows" else ("列", "column")
+            has_zh, has_en = (
+                t.format(n=found, unit_zh=unit_zh, unit_en=unit_en) for t in self._HOW[how]
+            )
         self.limit, self.allowed, self.found = limit, allowed, found
         self.message_zh = f"最多 {allowed:,} {zh}，{has_zh}：请删去多余的行列或拆分后分别导入"
         self.message_en = f"at most {allowed:,} {en}; {has_en}"
