@@ -3,103 +3,135 @@
 An upload is checked in a background thread (every row through the core, then
 rolled back) while the page shows progress; the user sees every bad row with its
 row number and column, and only a file without errors can be confirmed, which
-appends all its rows in one transaction. Jobs live in the process's memory for
-an hour: a restart forgets unconfirmed uploads, which is safe (nothing was written).
+appends all its rows in one transaction. Jobs are kept on disk
+(``enterprise_portal.import_jobs``), so any worker process shows or confirms them;
+unconfirmed ones expire, which is safe (nothing was written). Confirming is
+idempotent: the job's id is the import's idempotency key, so a confirm sent twice
+(a double click, a retry after a lost answer, two workers) writes the file once.
 """
 
 from __future__ import annotations
 
-import secrets
+import json
 import threading
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
+from enterprise_portal import import_jobs
+from enterprise_portal.import_jobs import Busy, Job, Jobs, Slot
 from foodtrace import imports
+from foodtrace.config import Settings
 from foodtrace.db import WRITE_OPTION
 from foodtrace.errors import NotFound
+from foodtrace.imports import ImportResult, RowError
 from schemas.records import RecordKind
-from webapp.deps import ClockDep, EngineDep
+from webapp.deps import ClockDep, EngineDep, SettingsDep
 from webapp.web import CsrfUser, PageEnterpriseUser, redirect, render
 
 router = APIRouter(include_in_schema=False)
-MAX_BYTES = 20 * 1024 * 1024
-JOB_TTL = 3600
-
-
-@dataclass
-class Job:
-    id: str
-    enterprise_id: int
-    username: str
-    kind: RecordKind
-    label: str
-    filename: str
-    content: bytes
-    status: str = "checking"  # checking checked importing done failed
-    done: int = 0
-    total: int = 0
-    result: Any = None
-    message: str = ""
-    created: float = field(default_factory=time.monotonic)
-
-
-_jobs: dict[str, Job] = {}
-_lock = threading.Lock()
+MAX_ERRORS_KEPT = 1000
 
 
 def _kinds() -> list[tuple[str, str]]:
     return [(k.value, imports.title(k)) for k in imports.IMPORTABLE]
 
 
-def _job(job_id: str, enterprise_id: int) -> Job:
-    with _lock:
-        for key in [k for k, j in _jobs.items() if time.monotonic() - j.created > JOB_TTL]:
-            del _jobs[key]
-        job = _jobs.get(job_id)
-    if job is None or job.enterprise_id != enterprise_id:
-        raise NotFound("no such import")
-    return job
+def _rows(rows: list[RowError]) -> list[dict[str, Any]]:
+    return [
+        {"row": e.row, "column": e.column, "message": e.message, "type": e.type, "ctx": e.ctx}
+        for e in rows[:MAX_ERRORS_KEPT]
+    ]
 
 
-def _run(job: Job, engine: Any, clock: Any, *, dry_run: bool) -> None:
+def _result(result: ImportResult) -> dict[str, Any]:
+    """What the job page shows of a check or an import (kept in the job's JSON)."""
+    return {
+        "records": result.records,
+        "checked": result.checked,
+        "written": result.written,
+        "first_seq": result.first_seq,
+        "last_seq": result.last_seq,
+        "error_count": len(result.errors),
+        "errors": _rows(result.errors),
+        "warnings": _rows(result.warnings),
+        "skipped": result.skipped,
+    }
+
+
+def _answer(result: ImportResult) -> tuple[int, bytes]:
+    body = json.dumps(_result(result), ensure_ascii=False, default=str).encode()
+    return (201 if result.ok else 422), body
+
+
+def _run(
+    job: Job, slot: Slot, engine: Any, clock: Any, settings: Settings, *, dry_run: bool
+) -> None:
+    jobs = Jobs(settings)
+
     def progress(done: int, total: int) -> None:
         job.done, job.total = done, total
+        jobs.save(job)
 
     try:
+        content = jobs.content(job)
+        limits = import_jobs.limits(settings)
         with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
-            result = imports.import_file(
-                session=session,
-                ledger_id=job.enterprise_id,
-                kind=job.kind,
-                filename=job.filename,
-                content=job.content,
-                actor=job.username,
-                clock=clock,
-                dry_run=dry_run,
-                progress=progress,
-            )
-            if dry_run or result.errors:
+            if dry_run:
+                result = imports.import_file(
+                    session=session, ledger_id=job.enterprise_id, kind=job.kind,
+                    filename=job.filename, content=content, actor=job.username, clock=clock,
+                    dry_run=True, progress=progress, limits=limits,
+                )  # fmt: skip
                 session.rollback()
+                job.result = _result(result)
+                job.status = "checked"
             else:
+                once = imports.import_once(
+                    session=session, ledger_id=job.enterprise_id, kind=job.kind,
+                    filename=job.filename, content=content, actor=job.username, clock=clock,
+                    key=f"web-import:{job.id}", answer=_answer, progress=progress,
+                    limits=limits,
+                )  # fmt: skip
                 session.commit()
-        job.result = result
-        job.done = job.total = result.records
-        job.status = "done" if not dry_run and not result.errors else "checked"
+                job.result = json.loads(once.body)
+                job.status = "done" if once.status == 201 else "checked"
+        job.done = job.total = job.result["records"]
+    except imports.TooLarge as exc:
+        job.status, job.message = "refused", str(exc)
     except Exception as exc:  # noqa: BLE001 - shown to the user; nothing was written
         job.status, job.message = "failed", f"{type(exc).__name__}: {exc}"
+    finally:
+        slot.release()
+        jobs.save(job)
 
 
-def _start(job: Job, engine: Any, clock: Any, *, dry_run: bool) -> None:
+def _start(job: Job, engine: Any, clock: Any, settings: Settings, *, dry_run: bool) -> None:
+    """Run the check (or the import) in a thread, holding an import slot (or raise Busy)."""
+    slot = import_jobs.take_slot(settings, job.enterprise_id)
     job.status = "checking" if dry_run else "importing"
     job.done = 0
+    Jobs(settings).save(job)
     threading.Thread(
-        target=_run, args=(job, engine, clock), kwargs={"dry_run": dry_run}, daemon=True
+        target=_run,
+        args=(job, slot, engine, clock, settings),
+        kwargs={"dry_run": dry_run},
+        daemon=True,
     ).start()
+
+
+def _refused(request: Request, pair: Any, message: str, code: int, **headers: str) -> Response:
+    response = render(
+        request,
+        "import.html",
+        {"kinds": _kinds(), "job": None, "error": message},
+        user=pair[0],
+        status_code=code,
+    )
+    response.headers.update(headers)
+    return response
 
 
 @router.get("/import")
@@ -132,55 +164,72 @@ def template(name: str, pair: PageEnterpriseUser) -> Response:
 
 @router.post("/import")
 async def upload(
-    request: Request, pair: PageEnterpriseUser, user: CsrfUser, engine: EngineDep, clock: ClockDep
+    request: Request,
+    pair: PageEnterpriseUser,
+    user: CsrfUser,
+    engine: EngineDep,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> Response:
     form = await request.form()
     kind = str(form.get("kind", ""))
     upload = form.get("file")
     labels = dict(_kinds())
     if kind not in labels or upload is None or isinstance(upload, str) or not upload.filename:
-        return render(
-            request,
-            "import.html",
-            {"kinds": _kinds(), "job": None, "error": "choose a kind and a file"},
-            user=pair[0],
-            status_code=422,
+        return _refused(request, pair, "choose a kind and a file", 422)
+    most = settings.import_max_bytes
+    content = await upload.read(most + 1)
+    if len(content) > most:
+        mb = f"{most / (1024 * 1024):g}"
+        return _refused(request, pair, f"文件超过 {mb} MB (the file is larger than {mb} MB)", 413)
+    jobs = Jobs(settings)
+    try:
+        job = jobs.create(
+            enterprise_id=pair[1].enterprise_id,
+            username=user.principal.username,
+            kind=RecordKind(kind).value,
+            label=labels[kind],
+            filename=upload.filename,
+            content=content,
         )
-    content = await upload.read(MAX_BYTES + 1)
-    if len(content) > MAX_BYTES:
-        return render(
-            request,
-            "import.html",
-            {"kinds": _kinds(), "job": None, "error": "the file is larger than 20 MB"},
-            user=pair[0],
-            status_code=413,
-        )
-    job = Job(
-        secrets.token_urlsafe(12),
-        pair[1].enterprise_id,
-        user.principal.username,
-        RecordKind(kind),
-        labels[kind],
-        upload.filename,
-        content,
-    )
-    with _lock:
-        _jobs[job.id] = job
-    _start(job, engine, clock, dry_run=True)
+        try:
+            _start(job, engine, clock, settings, dry_run=True)
+        except Busy:
+            jobs.remove(job)
+            raise
+    except Busy as exc:
+        return _refused(request, pair, str(exc), 429, **{"Retry-After": str(exc.retry_after)})
     return redirect(f"/import/{job.id}")
 
 
 @router.get("/import/{job_id}")
-def job_page(job_id: str, request: Request, pair: PageEnterpriseUser) -> Response:
-    job = _job(job_id, pair[1].enterprise_id)
-    return render(request, "import.html", {"kinds": _kinds(), "job": job}, user=pair[0])
+def job_page(
+    job_id: str, request: Request, pair: PageEnterpriseUser, settings: SettingsDep
+) -> Response:
+    job = Jobs(settings).get(job_id, pair[1].enterprise_id)
+    return render(
+        request,
+        "import.html",
+        {"kinds": _kinds(), "job": job},
+        user=pair[0],
+        status_code=413 if job.status == "refused" else 200,
+    )
 
 
 @router.post("/import/{job_id}/confirm")
 def confirm(
-    job_id: str, pair: PageEnterpriseUser, user: CsrfUser, engine: EngineDep, clock: ClockDep
+    job_id: str,
+    request: Request,
+    pair: PageEnterpriseUser,
+    user: CsrfUser,
+    engine: EngineDep,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> Response:
-    job = _job(job_id, pair[1].enterprise_id)
-    if job.status == "checked" and job.result is not None and not job.result.errors:
-        _start(job, engine, clock, dry_run=False)
+    job = Jobs(settings).get(job_id, pair[1].enterprise_id)
+    if job.status == "checked" and job.result is not None and not job.result["error_count"]:
+        try:
+            _start(job, engine, clock, settings, dry_run=False)
+        except Busy as exc:
+            return _refused(request, pair, str(exc), 429, **{"Retry-After": str(exc.retry_after)})
     return redirect(f"/import/{job.id}")

@@ -13,15 +13,21 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, HTTPException, Query, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
+from enterprise_portal import import_jobs
 from foodtrace import imports
 from foodtrace.imports import ImportResult, RowError
 from schemas.imports import ImportResultPublic, RowErrorPublic
 from schemas.records import RecordKind
-from webapp.deps import ClockDep, CurrentEnterpriseUser, WriteSessionDep
+from webapp.deps import (
+    ClockDep,
+    CurrentEnterpriseUser,
+    IdempotencyKeyDep,
+    SettingsDep,
+    WriteSessionDep,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["import"])
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_ERRORS_SHOWN = 1000
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -103,14 +109,23 @@ def _public(result: ImportResult, filename: str) -> ImportResultPublic:
     )
 
 
+def _answer(result: ImportResult, filename: str) -> tuple[int, bytes]:
+    """A real import's status and JSON bytes (what an idempotency key replays)."""
+    public = _public(result, filename)
+    code = status.HTTP_201_CREATED if result.ok else 422
+    return code, public.model_dump_json().encode()
+
+
 @router.post(
     "/imports/{kind}",
     response_model=ImportResultPublic,
     summary="Import a filled spreadsheet (CSV or XLSX)",
     responses={
         201: {"model": ImportResultPublic, "description": "Every row was recorded"},
-        413: {"description": "The file is larger than 20 MB"},
+        409: {"description": "The Idempotency-Key was used for another file: nothing written"},
+        413: {"description": "The file is past a limit (bytes, rows, columns, cell size)"},
         422: {"model": ImportResultPublic, "description": "Some rows are bad: nothing written"},
+        429: {"description": "Too many imports at once: retry after Retry-After seconds"},
     },
 )
 def import_spreadsheet(
@@ -119,34 +134,70 @@ def import_spreadsheet(
     scope: CurrentEnterpriseUser,
     session: WriteSessionDep,
     clock: ClockDep,
+    settings: SettingsDep,
     dry_run: Annotated[
         bool, Query(description="Check every row and write nothing (the default)")
     ] = True,
+    idempotency_key: IdempotencyKeyDep = None,
 ) -> Response | ImportResultPublic:
     """Check (``dry_run=true``) or import a spreadsheet into the caller's ledger.
 
     A dry run answers 200 with every problem by row and column. An import
     answers 201 when every row was recorded, in one transaction, and 422 with
     the same per-row list when any row is bad; then nothing is written.
+    With an ``Idempotency-Key``, an import that was written answers the same
+    file under the same key again with its first answer (byte for byte, and
+    ``Idempotency-Replayed: true``) and writes nothing; another file 409.
+    A file past a limit (``TRACE_IMPORT_MAX_*``) is refused whole with 413 naming
+    the limit; past the concurrent imports allowed, 429 with ``Retry-After``.
     """
-    content = file.file.read(MAX_UPLOAD_BYTES + 1)
-    if len(content) > MAX_UPLOAD_BYTES:
+    most = settings.import_max_bytes
+    content = file.file.read(most + 1)
+    if len(content) > most:
         raise HTTPException(
             413,  # Content Too Large; Starlette renamed the constant between versions
-            detail=f"文件超过 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB，请拆分后分别导入 "
-            f"(the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB)",
+            detail=f"文件超过 {most / (1024 * 1024):g} MB，请拆分后分别导入 "
+            f"(the file is larger than {most / (1024 * 1024):g} MB)",
         )
     filename = file.filename or ""
-    result = imports.import_file(
-        session=session,
-        ledger_id=scope.enterprise_id,
-        kind=KINDS[kind],
-        filename=filename,
-        content=content,
-        actor=scope.actor,
-        clock=clock,
-        dry_run=dry_run,
-    )
+    try:
+        with import_jobs.take_slot(settings, scope.enterprise_id):
+            if not dry_run and idempotency_key is not None:
+                once = imports.import_once(
+                    session=session,
+                    ledger_id=scope.enterprise_id,
+                    kind=KINDS[kind],
+                    filename=filename,
+                    content=content,
+                    actor=scope.actor,
+                    clock=clock,
+                    key=idempotency_key,
+                    answer=lambda result: _answer(result, filename),
+                    limits=import_jobs.limits(settings),
+                )
+                return Response(
+                    once.body,
+                    status_code=once.status,
+                    media_type="application/json",
+                    headers={"Idempotency-Replayed": "true"} if once.replayed else None,
+                )
+            result = imports.import_file(
+                session=session,
+                ledger_id=scope.enterprise_id,
+                kind=KINDS[kind],
+                filename=filename,
+                content=content,
+                actor=scope.actor,
+                clock=clock,
+                dry_run=dry_run,
+                limits=import_jobs.limits(settings),
+            )
+    except imports.TooLarge as exc:
+        raise HTTPException(413, detail=str(exc)) from None
+    except import_jobs.Busy as exc:
+        raise HTTPException(
+            429, detail=str(exc), headers={"Retry-After": str(exc.retry_after)}
+        ) from None
     public = _public(result, filename)
     if dry_run:
         return public

@@ -319,9 +319,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _own_signing_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test signs with a key (and signer state) of its own, never one in the checkout;
-    background checkpointing is off unless a test turns it on (it would race the test)."""
+    background checkpointing is off unless a test turns it on (it would race the test);
+    web import jobs and import slots live in the test's own directory."""
     monkeypatch.setenv("TRACE_SIGNING_KEY_FILE", str(tmp_path / "signing.key"))
     monkeypatch.setenv("TRACE_CHECKPOINT_INTERVAL_S", "0")
+    monkeypatch.setenv("TRACE_IMPORT_DIR", str(tmp_path / "imports"))  # jobs and import slots
 
 
 @pytest.fixture

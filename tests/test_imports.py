@@ -557,8 +557,14 @@ def test_dry_run_writes_nothing(client, world, engine) -> None:
     assert snapshot(engine) == before
 
 
-def test_upload_size_limit(client, world, monkeypatch) -> None:
-    monkeypatch.setattr(imports_api, "MAX_UPLOAD_BYTES", 1000)
+def with_settings(client, **changes: Any) -> None:
+    """Change the running app's settings (those read per request)."""
+    state = client.app.state
+    state.settings = state.settings.model_copy(update=changes)
+
+
+def test_upload_size_limit(client, world) -> None:
+    with_settings(client, import_max_bytes=1000)
     r = upload(client, login(client), RecordKind.SALE, b"x" * 1001, dry_run=True, name="s.csv")
     assert r.status_code == 413
     assert "MB" in r.json()["detail"]

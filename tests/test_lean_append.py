@@ -16,6 +16,7 @@ from sqlalchemy import select
 from conftest import ACCESS_PASSWORD
 from foodtrace.db import read_session
 from foodtrace.ledger.models import Entry
+from webapp.body_limit import BodyLimit
 from webapp.errors import control_character_answer
 from webapp.lean import RecordRoute
 from webapp.security import _PLAIN, _PLAIN_BYTES, MAX_JSON_BYTES, Guard
@@ -257,7 +258,8 @@ def test_the_guard_skips_only_urls_that_cannot_decode_to_a_control_character(
     ],
 )
 def test_one_guard_layer_checks_urls_and_bodies(client, world, url, status) -> None:
-    assert [m.cls for m in client.app.user_middleware] == [Guard]
+    # the body limit (webapp.body_limit) in front: a header scan for most requests
+    assert [m.cls for m in client.app.user_middleware] == [BodyLimit, Guard]
     h = bearer(client, "ent_a")
     r = client.post(url, json=f.ccp_record(), headers=h)
     assert r.status_code == status, r.text

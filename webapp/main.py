@@ -52,6 +52,7 @@ from webapp import (
     platform_admin,
     platform_pages,
 )
+from webapp.body_limit import BodyLimit
 from webapp.security import Guard
 
 
@@ -109,6 +110,10 @@ def create_app(
     app.state.clock = clock
     errors.install(app)
     app.add_middleware(Guard)
+    # outermost: a body over its route's limit is refused before anything reads it
+    app.add_middleware(
+        BodyLimit, default=settings.body_max_bytes, upload=settings.upload_body_max_bytes
+    )
     app.include_router(auth.router)
     app.include_router(platform_admin.router)
     app.include_router(enterprise_router)

@@ -73,6 +73,72 @@ class Settings(BaseSettings):
         "database to accept connections before giving up.",
     )
 
+    import_max_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="Rows a spreadsheet import may have, the header and blank rows included "
+        "(its last row number). A sheet declaring more (<dimension ref>), or reaching more as "
+        "it is read, is refused (413) before its rows are checked.",
+    )
+    import_max_columns: int = Field(
+        default=64,
+        ge=18,
+        description="Cells a row of an import may have, blank ones included (the widest "
+        "template has 18 columns). Past it the file is refused (413).",
+    )
+    import_max_cell_chars: int = Field(
+        default=32_767,
+        ge=1,
+        description="Characters in one cell or CSV field of an import (Excel's own limit).",
+    )
+    import_max_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        description="Size of one uploaded import file (XLSX or CSV); larger is refused (413).",
+    )
+    import_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Imports (API calls and web checks or confirms) reading or writing at "
+        "once in all, across the server's processes; one more is refused with 429 and "
+        "Retry-After.",
+    )
+    import_concurrency_per_enterprise: int = Field(
+        default=1,
+        ge=1,
+        description="Imports running at once for one enterprise; one more gets 429.",
+    )
+    import_dir: str = Field(
+        default="",
+        description="Directory for web import jobs (the uploaded file and its check, until "
+        "confirmed or expired) and the import slots' lock files; shared by the server's "
+        "processes. Empty: foodtrace-imports in the system's temp directory.",
+    )
+    import_job_ttl_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long an unconfirmed web import job is kept on disk.",
+    )
+    import_jobs_per_user: int = Field(
+        default=5,
+        ge=1,
+        description="Web import jobs kept per user: a new upload removes the user's oldest "
+        "finished one; with this many still running, it is refused (429).",
+    )
+    body_max_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Request body of every route but the uploads below: a larger "
+        "Content-Length is refused (413) before the body is read, and a chunked body "
+        "as soon as it passes the limit.",
+    )
+    upload_body_max_bytes: int = Field(
+        default=21 * 1024 * 1024,
+        ge=1024,
+        description="Request body of the upload routes (attachments, imports, record "
+        "forms with scans): the 20 MB file limits plus room for the form around them.",
+    )
+
     @field_validator("public_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:

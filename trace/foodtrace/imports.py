@@ -26,6 +26,7 @@ holding the binary float nearest 12.1 is recorded as ``"12.1"``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import unicodedata
@@ -42,24 +43,72 @@ from sqlmodel import Session
 
 from foodtrace.bulk import no_cycle_collection
 from foodtrace.clock import Clock
-from foodtrace.errors import FieldProblem, RecordError
+from foodtrace.errors import Conflict, FieldProblem, FoodtraceError, RecordError
+from foodtrace.ledger.models import ImportKey
+from foodtrace.ledger.service import lock_head
 from foodtrace.records.service import Batch, Recorded, record, validate
 from foodtrace.sheets import Column as SheetColumn
 from foodtrace.sheets import Kind, Sheet, csv_bytes, set_cell
 from schemas.records import RECORD_SCHEMAS, RecordKind
+from schemas.types import format_instant
 
 CST_OFFSET = timezone(timedelta(hours=8), "CST")
 """China Standard Time as a fixed offset: spreadsheet instants without a zone are in it.
 (Not Asia/Shanghai, whose 1986-1991 summer time would turn some dates into +09:00.)"""
 
-MAX_DATA_ROWS = 100_000
-"""A file with more data rows is refused: split it."""
 MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
 """An XLSX whose parts unpack to more than this is refused (zip bomb)."""
 TEMPLATE_ROWS = 5000
 """How many rows of a template get the column formats and dropdowns."""
 CHUNK = 200
 """Records appended under one SAVEPOINT when all goes well; also the progress interval."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one file may hold (``TRACE_IMPORT_MAX_*``). A file past any of them is refused
+    whole, from the sheet's declared size or as soon as reading reaches the limit, so that
+    what an import costs follows from what it holds, never from what a file pretends."""
+
+    rows: int = 100_000
+    """Rows of the sheet, the header and blank rows included (the last row number)."""
+    columns: int = 64
+    """Cells a row may have, blank ones included (the widest template has 18)."""
+    cell_chars: int = 32_767
+    """Characters in one cell: Excel's own limit."""
+
+
+class TooLarge(FoodtraceError):
+    """A file past one of its :class:`Limits`: refused before its rows are read (413).
+
+    ``found`` is what the file has, or None when reading stopped at the limit."""
+
+    _WHAT = {
+        "rows": ("行（含表头和空行）", "rows (the header and blank rows included)"),
+        "columns": ("列（含空白单元格）", "columns (blank cells included)"),
+        "cell_chars": ("个字符一个单元格", "characters in a cell"),
+    }
+
+    _HOW = {
+        "has": ("这个文件有 {n:,}", "this file has {n:,}"),
+        "declares": ("这个表格声明的范围有 {n:,}", "this sheet declares {n:,}"),
+        "reaches": ("这个文件用到第 {n:,} {unit_zh}", "this file reaches {unit_en} {n:,}"),
+    }
+
+    def __init__(self, limit: str, allowed: int, found: int | None, how: str = "has") -> None:
+        zh, en = self._WHAT[limit]
+        if found is None:
+            has_zh, has_en = "这个文件超过了这个数", "this file has more"
+        else:
+            unit_zh, unit_en = ("行", "row") if limit == "rows" else ("列", "column")
+            has_zh, has_en = (
+                t.format(n=found, unit_zh=unit_zh, unit_en=unit_en) for t in self._HOW[how]
+            )
+        self.limit, self.allowed, self.found = limit, allowed, found
+        self.message_zh = f"最多 {allowed:,} {zh}，{has_zh}：请删去多余的行列或拆分后分别导入"
+        self.message_en = f"at most {allowed:,} {en}; {has_en}"
+        super().__init__(f"{self.message_zh} ({self.message_en})")
+
 
 IMPORTABLE: tuple[RecordKind, ...] = (
     RecordKind.SUPPLIER,
@@ -816,14 +865,18 @@ class _CellProblem(Exception):
     pass
 
 
-def parse(kind: RecordKind | str, filename: str, content: bytes) -> Parsed:
-    """Read a filled CSV or XLSX template into records; collect every cell it cannot read."""
+def parse(
+    kind: RecordKind | str, filename: str, content: bytes, limits: Limits | None = None
+) -> Parsed:
+    """Read a filled CSV or XLSX template into records; collect every cell it cannot read.
+
+    Raises :class:`TooLarge` for a file past ``limits``: nothing of it is read."""
     kind = RecordKind(kind)
     spec = _spec(kind)
     cols = {c.key: c for c in spec.columns}
     parsed = Parsed(kind)
     try:
-        table = _read_table(filename, content)
+        table = _read_table(filename, content, limits or Limits())
         header_row, header_cells = _find_header(spec, table)
         mapping = _map_headers(spec, header_row, header_cells, parsed)
     except _FileProblem as exc:
@@ -846,11 +899,6 @@ def parse(kind: RecordKind | str, filename: str, content: bytes) -> Parsed:
         if all(_blank(v) for v in values.values()):
             continue
         parsed.data_rows += 1
-        if parsed.data_rows > MAX_DATA_ROWS:
-            parsed.errors.append(
-                RowError(row_no, "", f"文件超过 {MAX_DATA_ROWS} 行数据，请拆分后分别导入")
-            )
-            return parsed
         if _is_example(cols, values):
             parsed.skipped.append(row_no)
             continue
@@ -884,16 +932,16 @@ def _blank(value: Any) -> bool:
 Table = list[tuple[int, list[Any]]]
 
 
-def _read_table(filename: str, content: bytes) -> Table:
+def _read_table(filename: str, content: bytes, limits: Limits) -> Table:
     name = filename.lower()
     if content.startswith(b"PK\x03\x04") or name.endswith((".xlsx", ".xlsm")):
-        return _read_xlsx(content)
+        return _read_xlsx(content, limits)
     if content.startswith(b"\xd0\xcf\x11\xe0") or name.endswith((".xls", ".et")):
         raise _FileProblem("不支持旧版 Excel（.xls）文件，请在 Excel 中另存为 .xlsx 或 CSV")
-    return _read_csv(content)
+    return _read_csv(content, limits)
 
 
-def _read_csv(content: bytes) -> Table:
+def _read_csv(content: bytes, limits: Limits) -> Table:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -902,13 +950,28 @@ def _read_csv(content: bytes) -> Table:
             text = content.decode("gb18030")
         except UnicodeDecodeError:
             raise _FileProblem("无法识别文件编码：请保存为 UTF-8 或 GB18030 编码的 CSV") from None
+    if '"' not in text and text.count("\n") > limits.rows:
+        # no quoted field, so no line break inside one: each line is a row
+        raise TooLarge("rows", limits.rows, text.count("\n") + (not text.endswith("\n")))
     first = text.split("\n", 1)[0]
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    table: Table = []
     try:
-        return [(i, row) for i, row in enumerate(reader, start=1)]
+        # The module's own field limit (131,072 characters) is above the cell limit.
+        for i, row in enumerate(reader, start=1):
+            if i > limits.rows:
+                raise TooLarge("rows", limits.rows, None)
+            if len(row) > limits.columns:
+                raise TooLarge("columns", limits.columns, len(row))
+            if row and max(map(len, row)) > limits.cell_chars:
+                raise TooLarge("cell_chars", limits.cell_chars, max(map(len, row)))
+            table.append((i, row))
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise TooLarge("cell_chars", limits.cell_chars, None) from None
         raise _FileProblem(f"CSV 格式错误（第 {reader.line_num} 行）：{exc}") from None
+    return table
 
 
 def _has_time(number_format: str) -> bool:
@@ -916,15 +979,19 @@ def _has_time(number_format: str) -> bool:
     return "h" in fmt or "s" in fmt
 
 
-def _read_xlsx(content: bytes) -> Table:
+def _read_xlsx(content: bytes, limits: Limits) -> Table:
     from openpyxl import load_workbook
 
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as zf:
             if sum(i.file_size for i in zf.infolist()) > MAX_UNZIPPED_BYTES:
                 raise _FileProblem("XLSX 文件解压后过大，请拆分后分别导入")
+            for info in zf.infolist():
+                if info.filename.lower().endswith(".xml"):
+                    with zf.open(info) as part:
+                        _check_extent(part, limits)
         wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except _FileProblem:
+    except (_FileProblem, TooLarge):
         raise
     except Exception as exc:  # openpyxl raises many kinds on a damaged file
         raise _FileProblem(f"无法读取 XLSX 文件：{type(exc).__name__}") from None
@@ -938,17 +1005,80 @@ def _read_xlsx(content: bytes) -> Table:
             values = []
             for cell in row:
                 value = cell.value
+                if isinstance(value, str) and len(value) > limits.cell_chars:
+                    raise TooLarge("cell_chars", limits.cell_chars, len(value))
                 if isinstance(value, datetime) and not _has_time(
                     getattr(cell, "number_format", "")
                 ):
                     value = value.date()  # a date cell: no time was written
                 values.append(value)
             table.append((i, values))
-            if i > MAX_DATA_ROWS + 20 and any(not _blank(v) for v in values):
-                break
         return table
     finally:
         wb.close()
+
+
+_SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main "
+_DIMENSION, _ROW, _CELL = f"{_SHEET_NS}dimension", f"{_SHEET_NS}row", f"{_SHEET_NS}c"
+
+
+def _check_extent(part: Any, limits: Limits) -> None:
+    """Refuse (:class:`TooLarge`) a sheet past the limits before openpyxl reads any of it.
+
+    openpyxl is no guard: opening a sheet without a ``<dimension>`` reads all of it to
+    find none; its rows come padded, one empty row for each missing one up to the last
+    (a cell in row 1,048,576 makes a million); and a row is handed over once all its
+    cells are built (16,384 of them, or ten million unnumbered ``<c/>``). So first the
+    sheet's declared size (``<dimension ref="A1:P600">``) is read, and past a limit the
+    file is refused at once; a stale or missing one is no guide, so then each ``<row>``
+    and ``<c>`` is counted as its tag *starts* (numbered or not), and the file refused
+    at the first past a limit: a file past a limit costs no more than the limit. Expat
+    itself does the reading (no tree is built), and a document type declaration, which
+    no spreadsheet part has, is refused. Any XML part of the file is checked so; only a
+    worksheet has these tags.
+    """
+    from xml.parsers import expat
+
+    from openpyxl.utils.cell import column_index_from_string, range_boundaries
+
+    at = {"row": 0, "cells": 0, "column": 0}
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        if tag == _CELL:
+            at["cells"] += 1
+            ref = attrs.get("r")
+            if ref:
+                letters = ref.rstrip("0123456789")
+                at["column"] = column_index_from_string(letters) if len(letters) < 4 else 16_385
+            else:
+                at["column"] += 1
+            if at["cells"] > limits.columns or at["column"] > limits.columns:
+                raise TooLarge("columns", limits.columns, at["column"] if ref else None, "reaches")
+        elif tag == _ROW:
+            at["cells"] = at["column"] = 0
+            number = attrs.get("r")
+            at["row"] = int(number) if number and number.isdigit() else at["row"] + 1
+            if at["row"] > limits.rows:
+                raise TooLarge("rows", limits.rows, at["row"] if number else None, "reaches")
+        elif tag == _DIMENSION:
+            try:
+                _, _, last_col, last_row = range_boundaries(attrs.get("ref", ""))
+            except (TypeError, ValueError):
+                return  # no size after all: counted as it comes
+            if (last_row or 0) > limits.rows:
+                raise TooLarge("rows", limits.rows, last_row, "declares")
+            if (last_col or 0) > limits.columns:
+                raise TooLarge("columns", limits.columns, last_col, "declares")
+
+    def doctype(*_: Any) -> None:
+        raise _FileProblem("XLSX 文件含有文档类型声明（DTD），无法导入")
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = doctype
+    while chunk := part.read(64 * 1024):
+        parser.Parse(chunk, False)
+    parser.Parse(b"", True)
 
 
 # -- the header row
@@ -965,6 +1095,8 @@ def _find_header(spec: _Spec, table: Table) -> tuple[int, list[Any]]:
     known = _header_index(spec)
     best: tuple[int, int, list[Any]] | None = None
     for row_no, cells in table[:10]:
+        if row_no > 10:
+            break
         hits = sum(1 for v in cells if not _blank(v) and _match(known, v) is not None)
         if hits and (best is None or hits > best[0]):
             best = (hits, row_no, cells)
@@ -1646,9 +1778,10 @@ def import_file(
     clock: Clock,
     dry_run: bool,
     progress: Callable[[int, int], None] | None = None,
+    limits: Limits | None = None,
 ) -> ImportResult:
     """:func:`parse` then :func:`run_import`: the one call a route makes."""
-    parsed = parse(kind, filename, content)
+    parsed = parse(kind, filename, content, limits)
     return run_import(
         session=session,
         ledger_id=ledger_id,
@@ -1661,18 +1794,113 @@ def import_file(
     )
 
 
+def request_digest(kind: RecordKind | str, content: bytes) -> str:
+    """What an import's idempotency key stands for: the record kind and the file's bytes."""
+    return hashlib.sha256(
+        b"foodtrace import\x00" + RecordKind(kind).value.encode() + b"\x00" + content
+    ).hexdigest()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An import's answer as the caller rendered it: its status and its bytes."""
+
+    status: int
+    body: bytes
+    replayed: bool = False
+
+
+def _answered(session: Session, ledger_id: int, key: str, digest: str) -> Answer | None:
+    seen = session.get(ImportKey, (ledger_id, key), populate_existing=True)
+    if seen is None:
+        return None
+    if seen.request_digest != digest:
+        raise Conflict(
+            f"idempotency key {key!r} was used for another file (entries "
+            f"{seen.first_seq}-{seen.last_seq}); nothing was written"
+        )
+    return Answer(seen.status, bytes(seen.answer), replayed=True)
+
+
+def import_once(
+    *,
+    session: Session,
+    ledger_id: int,
+    kind: RecordKind | str,
+    filename: str,
+    content: bytes,
+    actor: str,
+    clock: Clock,
+    key: str,
+    answer: Callable[[ImportResult], tuple[int, bytes]],
+    progress: Callable[[int, int], None] | None = None,
+    limits: Limits | None = None,
+) -> Answer:
+    """Import a file (not a dry run) under an idempotency key, as every other write is.
+
+    The first import that writes anything under ``key`` stores ``answer(result)`` in
+    the same transaction as its entries; the same file under the same key later gets
+    that answer again (``replayed``) and writes nothing, another file :class:`Conflict`.
+    An import that wrote nothing (a bad row) stores nothing: a retry checks it again.
+    The key is looked up once before the file is read (a retry of a finished import
+    answers at once) and again under the ledger's head lock, which the import then
+    keeps: of two tries running together, the second waits and replays the first.
+    """
+    kind = RecordKind(kind)
+    digest = request_digest(kind, content)
+    held = _answered(session, ledger_id, key, digest)
+    if held is not None:
+        return held
+    parsed = parse(kind, filename, content, limits)
+    lock_head(session=session, ledger_id=ledger_id)
+    held = _answered(session, ledger_id, key, digest)
+    if held is not None:
+        return held
+    result = run_import(
+        session=session,
+        ledger_id=ledger_id,
+        kind=kind,
+        parsed=parsed,
+        actor=actor,
+        clock=clock,
+        dry_run=False,
+        progress=progress,
+    )
+    status, body = answer(result)
+    if result.written and result.first_seq is not None and result.last_seq is not None:
+        session.add(
+            ImportKey(
+                ledger_id=ledger_id,
+                key=key,
+                request_digest=digest,
+                status=status,
+                answer=body,
+                first_seq=result.first_seq,
+                last_seq=result.last_seq,
+                created_at=format_instant(clock.now()),
+            )
+        )
+        session.flush()
+    return Answer(status, body)
+
+
 __all__ = [
     "IMPORTABLE",
+    "Answer",
     "Column",
     "ImportResult",
+    "Limits",
     "Parsed",
     "ParsedRecord",
     "RowError",
     "columns",
     "import_file",
+    "import_once",
     "parse",
+    "request_digest",
     "run_import",
     "template_csv",
     "template_xlsx",
     "title",
+    "TooLarge",
 ]

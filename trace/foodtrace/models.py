@@ -9,7 +9,7 @@ from foodtrace.accounts.models import (
 )
 from foodtrace.attachments.models import Attachment
 from foodtrace.cases.models import Case, CaseLot, CaseStep, RecallAction, RecalledLot, Referral
-from foodtrace.ledger.models import Entry, IdempotencyKey, Ledger
+from foodtrace.ledger.models import Entry, IdempotencyKey, ImportKey, Ledger
 from foodtrace.records.models import (
     CcpReading,
     Correction,
@@ -41,6 +41,7 @@ __all__ = [
     "Enterprise",
     "Entry",
     "IdempotencyKey",
+    "ImportKey",
     "Ledger",
     "Lot",
     "LotInput",

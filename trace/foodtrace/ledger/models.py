@@ -84,3 +84,24 @@ class IdempotencyKey(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=128)
     request_digest: str = Field(max_length=64)
     seq: int
+
+
+class ImportKey(SQLModel, table=True):
+    """An import's idempotency key, the file it came with, and the answer it was given.
+
+    Written in the import's own transaction, so a key is stored exactly when the
+    file's entries are: a retry with the same key and the same file gets this answer
+    again and writes nothing; another file under the key is refused (409)."""
+
+    __tablename__ = "import_keys"
+
+    ledger_id: int = Field(primary_key=True, foreign_key="ledgers.id")
+    key: str = Field(primary_key=True, max_length=160)
+    request_digest: str = Field(max_length=64)
+    """SHA-256 (hex) of the record kind and the file's bytes."""
+    status: int
+    answer: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    """The answer's JSON bytes, as first sent."""
+    first_seq: int
+    last_seq: int
+    created_at: str = Field(max_length=32)
