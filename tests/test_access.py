@@ -248,7 +248,7 @@ def test_every_route_admits_exactly_the_users_its_rule_names(app, client, engine
         csrf[user] = ""
         if user != "anon":
             headers[user] = _bearer(c, user)
-            c.post("/login", data={"username": user, "password": PASSWORD})
+            f.page_login(c, user, PASSWORD)
             csrf[user] = csrf_token(c.cookies[SESSION_COOKIE])
     before = _ledger_bytes(engine)
     wrong: list[str] = []

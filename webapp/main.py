@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from enterprise_portal.api import router as enterprise_router
 from enterprise_portal.case_pages import router as enterprise_case_pages
@@ -109,6 +110,10 @@ def create_app(
     app.state.clock = clock
     errors.install(app)
     app.add_middleware(Guard)
+    if settings.trusted_proxy_list:
+        # X-Forwarded-For and -Proto believed from these peers only (outermost, so that the
+        # Guard and the sign-in throttle see the client and the scheme the proxy saw).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     app.include_router(auth.router)
     app.include_router(platform_admin.router)
     app.include_router(enterprise_router)
