@@ -119,6 +119,10 @@ def mark_authenticated(request: Request) -> None:
         flags.append(True)
 
 
+UsernamePath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="user name")
+]
+
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 

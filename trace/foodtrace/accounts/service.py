@@ -492,18 +492,16 @@ def _refuse_last_admin(session: Session, user: User) -> None:
         )
 
 
-def user_changes(*, session: Session, user_ids: list[int], limit: int = 200) -> list[UserChange]:
-    """The recorded changes of these users, newest first."""
-    if not user_ids:
-        return []
-    return list(
-        session.execute(
-            select(UserChange)
-            .where(UserChange.user_id.in_(user_ids))
-            .order_by(UserChange.id.desc())
-            .limit(limit)
-        ).scalars()
-    )
+def user_changes(
+    *, session: Session, user_ids: list[int] | None, limit: int = 200
+) -> list[UserChange]:
+    """The recorded changes of these users (None: of every user), newest first."""
+    query = select(UserChange).order_by(UserChange.id.desc()).limit(limit)
+    if user_ids is not None:
+        if not user_ids:
+            return []
+        query = query.where(UserChange.user_id.in_(user_ids))
+    return list(session.execute(query).scalars())
 
 
 def log_reads(
@@ -645,9 +643,7 @@ def begin_login(
         stmt = stmt.on_conflict_do_update(
             index_elements=[table.c.key],
             set_={
-                "failures": case(
-                    (table.c.last_failure_s < stale, 1), else_=table.c.failures + 1
-                ),
+                "failures": case((table.c.last_failure_s < stale, 1), else_=table.c.failures + 1),
                 "last_failure_s": t,
             },
         ).returning(table.c.failures, table.c.blocked_until_s)
