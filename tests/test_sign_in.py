@@ -19,13 +19,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import ACCESS_PASSWORD as PASSWORD
-from foodtrace.accounts.service import ThrottlePolicy, address_key
 from foodtrace.config import Settings
 from webapp.main import create_app
-from webapp.web import LOGIN_COOKIE, SESSION_COOKIE
+from webapp.web import SESSION_COOKIE
 
 import factories as f
 
+LOGIN_COOKIE = "ft_login"  # webapp.web.LOGIN_COOKIE, named here so that older code runs this
 ATTACKER = "203.0.113.66"
 VICTIM = "198.51.100.7"
 
@@ -193,6 +193,8 @@ def test_a_refused_proxy_setting_names_the_problem() -> None:
 def test_an_ipv6_client_is_one_address_for_its_whole_64(ip, low) -> None:
     import ipaddress
 
+    from foodtrace.accounts.service import address_key
+
     other = ipaddress.IPv6Address((int(ip) >> 64 << 64) | low)
     if ip.ipv4_mapped is None and other.ipv4_mapped is None:
         assert address_key(str(ip)) == address_key(str(other))
@@ -205,6 +207,8 @@ def test_an_ipv6_client_is_one_address_for_its_whole_64(ip, low) -> None:
     failures=st.integers(0, 10_000),
 )
 def test_the_delay_grows_and_stops_at_its_ceiling(free, delay, most, failures) -> None:
+    from foodtrace.accounts.service import ThrottlePolicy
+
     policy = ThrottlePolicy(delay_s=delay, max_delay_s=most)
     now, then = policy.delay(failures, free), policy.delay(failures + 1, free)
     assert now <= then <= most

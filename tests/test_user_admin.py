@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from conftest import ACCESS_PASSWORD as PASSWORD
-from foodtrace.accounts.models import User, UserChange
-from foodtrace.accounts.service import Role, change_user
+from foodtrace.accounts.models import User
+from foodtrace.accounts.service import Role
 from foodtrace.db import read_session
 from foodtrace.errors import Conflict, NotFound, RecordError
 from webapp.web import SESSION_COOKIE, csrf_token
@@ -37,6 +37,8 @@ def _patch(client: TestClient, who: dict[str, str], user: str, admin: bool = Fal
 
 
 def _changes(engine: Any) -> list[tuple[str, str, str, str, str]]:
+    from foodtrace.accounts.models import UserChange
+
     with read_session(engine) as s:
         rows = s.execute(select(UserChange).order_by(UserChange.id)).scalars()
         return [(c.username, c.field, c.old, c.new, c.actor) for c in rows]
@@ -149,6 +151,9 @@ def test_any_sequence_of_changes_keeps_an_active_admin_and_its_history(
 ) -> None:
     """Whatever sequence of changes is asked for, enterprise A keeps an active admin, each
     effective change leaves exactly one history row, and a refused one changes nothing."""
+    from foodtrace.accounts.models import UserChange
+    from foodtrace.accounts.service import change_user
+
     with Session(engine) as s:
         try:
             users = {u.username: u for u in s.execute(select(User)).scalars()}
@@ -183,6 +188,8 @@ def test_any_sequence_of_changes_keeps_an_active_admin_and_its_history(
 
 
 def test_the_service_refuses_what_it_cannot_do(engine, clock, world) -> None:
+    from foodtrace.accounts.service import change_user
+
     with Session(engine) as s:
         with pytest.raises(NotFound):
             change_user(
