@@ -4,8 +4,11 @@ A page is authenticated by the ``ft_session`` cookie, which carries an opaque
 token stored hashed like any bearer token (so logging out or a password reset
 ends it). Every form posted with that cookie carries a CSRF token derived from
 the session token (HMAC-SHA256), checked before anything else; a cross-site
-page cannot read the cookie and so cannot forge it. Bearer-token API calls do
-not use the cookie and are not subject to CSRF.
+page cannot read the cookie and so cannot forge it; a post whose ``Origin`` is another
+site is refused as well. The login form, before any session, carries a random token that
+is also in the ``ft_login`` cookie (double submit), so another site cannot sign a browser
+in to an account of its choosing (login CSRF). Bearer-token API calls do not use the
+cookie and are not subject to CSRF.
 """
 
 from __future__ import annotations
