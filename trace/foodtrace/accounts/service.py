@@ -419,10 +419,10 @@ def change_user(
         if user.authority_id
         else select(Platform.id)
     )
-    session.execute(owner.with_for_update()).all()
-    session.refresh(user, with_for_update=True)
     if active is None and role is None:
         raise RecordError.at("body", msg='give "active" or "role"', type="missing")
+    session.execute(owner.with_for_update()).all()
+    session.refresh(user, with_for_update=True)
     new_role = Role(user.role)
     if role is not None:
         try:
@@ -447,15 +447,13 @@ def change_user(
     admin = user.role in (Role.ENTERPRISE_ADMIN, Role.PLATFORM_ADMIN)
     if user.active and admin and not keeps_admin:
         _refuse_last_admin(session, user)
-    changes = [
-        (name, str(old), str(new))
-        for name, old, new in (
-            ("active", str(user.active).lower(), str(new_active).lower()),
-            ("role", user.role, new_role.value),
-        )
-        if old != new
-    ]
+    changes = (
+        ("active", str(user.active).lower(), str(new_active).lower()),
+        ("role", str(user.role), new_role.value),
+    )
     for name, old, new in changes:
+        if old == new:
+            continue
         session.add(
             UserChange(
                 user_id=user.id,
@@ -595,9 +593,11 @@ def address_key(address: str) -> str:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return _key(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is 192.0.2.1
+            return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else str(ip)
+    return str(ip)
 
 
 @dataclass(frozen=True)
@@ -650,8 +650,9 @@ def begin_login(
         failures, until = session.execute(stmt).one()
         if until > t:
             raise LoginThrottled(until - t)
-        blocked[key] = t + policy.delay(failures, free) if failures >= free else 0
-        if blocked[key]:
+        wait = policy.delay(failures, free)
+        blocked[key] = t + wait if wait else 0
+        if wait:
             session.execute(
                 update(table).where(table.c.key == key).values(blocked_until_s=blocked[key])
             )
