@@ -139,17 +139,19 @@ def test_the_throttle_is_shared_by_every_server_process(db_url, engine, clock, w
 def test_forwarded_for_is_believed_from_configured_proxies_only(db_url, engine, clock, world):
     """X-Forwarded-For from a peer that is not in TRACE_TRUSTED_PROXIES is ignored (so
     rotating it does not escape the throttle); from a configured proxy it names the client."""
-    settings = Settings(database_url=db_url, trusted_proxies="10.0.0.1, 192.168.7.0/24")
-    app = create_app(settings, clock=clock, engine=engine)
+    # two free attempts (TRACE_LOGIN_FREE_ATTEMPTS) rather than five: fewer argon2 checks
+    app = _app(
+        db_url, engine, clock, trusted_proxies="10.0.0.1, 192.168.7.0/24", login_free_attempts=2
+    )
     with _from(app, "10.0.0.9") as untrusted:
         codes = [
             _token(untrusted, "wrong", **{"X-Forwarded-For": f"198.18.0.{i}"}).status_code
-            for i in range(6)
+            for i in range(3)
         ]
-        assert codes == [401] * 5 + [429]
+        assert codes == [401] * 2 + [429]
     with _from(app, "10.0.0.1") as proxy, _from(app, "192.168.7.20") as proxy2:
         attacker = {"X-Forwarded-For": f"1.2.3.4, {ATTACKER}"}  # the proxy appended ATTACKER
-        assert [_token(proxy, "wrong", **attacker).status_code for _ in range(5)] == [401] * 5
+        assert [_token(proxy, "wrong", **attacker).status_code for _ in range(2)] == [401] * 2
         assert _token(proxy2, PASSWORD, **attacker).status_code == 429
         assert _token(proxy, PASSWORD, **{"X-Forwarded-For": VICTIM}).status_code == 200
         # the proxy's scheme is believed too: a Secure session cookie behind its TLS
@@ -160,13 +162,13 @@ def test_forwarded_for_is_believed_from_configured_proxies_only(db_url, engine, 
         assert page.status_code == 303
         assert "Secure" in page.headers["set-cookie"]
     # and with no trusted proxy (the default), 127.0.0.1 is a client like any other
-    plain = create_app(Settings(database_url=db_url), clock=clock, engine=engine)
+    plain = _app(db_url, engine, clock, login_free_attempts=2)
     with _from(plain, "127.0.0.1") as local:
         codes = [
             _token(local, "wrong", "ent_b", **{"X-Forwarded-For": f"198.18.1.{i}"}).status_code
-            for i in range(6)
+            for i in range(3)
         ]
-        assert codes == [401] * 5 + [429]
+        assert codes == [401] * 2 + [429]
 
 
 @pytest.mark.db("sqlite")
