@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
 
 from foodtrace.accounts.service import (
+    change_user,
     create_api_token,
     list_api_tokens,
     reads_of,
@@ -34,6 +35,7 @@ from schemas.api import (
     TodayPublic,
     UserCreate,
     UserPublic,
+    UserUpdate,
     VerifyPublic,
 )
 from schemas.params import Count, Instant, Seq
@@ -45,6 +47,7 @@ from webapp.deps import (
     CurrentEnterpriseUser,
     IdempotencyKeyDep,
     SessionDep,
+    UsernamePath,
     WriteSessionDep,
     verify_against_signer,
 )
@@ -245,6 +248,38 @@ def add_enterprise_user(
         now=clock.now(),
         display_name=data.display_name,
         enterprise_credit_code=own.credit_code,
+    )
+    return user_public(session, user)
+
+
+@router.patch(
+    "/enterprise/users/{username}",
+    response_model=UserPublic,
+    responses={
+        404: {"description": "no such user in your enterprise"},
+        409: {"description": "the enterprise's last active admin"},
+    },
+)
+def change_enterprise_user(
+    username: UsernamePath,
+    data: UserUpdate,
+    scope: CurrentEnterpriseAdmin,
+    session: WriteSessionDep,
+    clock: ClockDep,
+) -> UserPublic:
+    """Disable or enable one of the enterprise's users, or change their role; recorded.
+
+    A disabled user's sessions and tokens stop at their next request (401). The last active
+    admin of the enterprise can be neither disabled nor demoted (409).
+    """
+    user = change_user(
+        session=session,
+        username=username,
+        actor=scope.actor,
+        now=clock.now(),
+        active=data.active,
+        role=data.role,
+        enterprise_id=scope.enterprise_id,
     )
     return user_public(session, user)
 

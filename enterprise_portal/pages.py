@@ -32,6 +32,7 @@ from foodtrace.accounts.service import (
     list_api_tokens,
     reads_of,
     revoke_api_token,
+    user_changes,
 )
 from foodtrace.attachments.service import store_attachment
 from foodtrace.errors import Conflict, NotFound, RecordError
@@ -44,6 +45,7 @@ from schemas.records import SYSTEM_KINDS, RecordKind
 from webapp.deps import ClockDep, EngineDep, verify_against_signer
 from webapp.i18n import N_, translations
 from webapp.timeline import lot_timeline
+from webapp.user_changes import apply_user_change
 from webapp.web import (
     CsrfUser,
     PageEnterpriseAdmin,
@@ -682,12 +684,14 @@ def master_page(
 
 def _users_page(request: Request, pair: Any, session: Session, **extra: Any) -> Response:
     eid = pair[1].enterprise_id
+    users = enterprise_users(session=session, enterprise_id=eid)
     return render(
         request,
         "users.html",
         {
-            "users": enterprise_users(session=session, enterprise_id=eid),
+            "users": users,
             "tokens": list_api_tokens(session=session, enterprise_id=eid),
+            "changes": user_changes(session=session, user_ids=[u.id for u in users if u.id]),
             "role_labels": ROLE_LABELS,
             **extra,
         },
@@ -732,6 +736,37 @@ async def add_user_page(
             session.rollback()
             return _users_page(request, pair, session, error=str(exc))
         return _users_page(request, pair, session, notice=t.gettext("User added."))
+
+
+@router.post("/admin/users/{username}")
+async def change_user_page(
+    username: str,
+    request: Request,
+    pair: PageEnterpriseAdmin,
+    user: CsrfUser,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> Response:
+    """Disable, enable or change the role of one of the enterprise's users."""
+    values, _ = await _posted(request)
+    outcome = apply_user_change(
+        request=request,
+        engine=engine,
+        clock=clock,
+        actor=user.principal.username,
+        username=username,
+        form=values,
+        enterprise_id=pair[1].enterprise_id,
+    )
+    with Session(engine) as session:
+        return _users_page(
+            request,
+            pair,
+            session,
+            notice=outcome.notice,
+            error=outcome.error,
+            status_code=outcome.status_code,
+        )
 
 
 @router.post("/admin/tokens")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from schemas.types import Code, Instant, Name, Note
 
@@ -116,8 +116,22 @@ class UserPublic(BaseModel):
     username: str
     display_name: str
     role: str
+    active: bool = True
     enterprise_credit_code: str | None = None
     authority_credit_code: str | None = None
+
+
+class UserUpdate(BaseModel):
+    """Switch a user off or on, or change their role (PATCH): at least one of the two."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    active: StrictBool | None = Field(
+        default=None, description="false: the user's sessions and tokens stop at once"
+    )
+    role: Name | None = Field(
+        default=None, description="enterprise_user or enterprise_admin (for an enterprise's user)"
+    )
 
 
 class PasswordReset(BaseModel):

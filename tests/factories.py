@@ -392,3 +392,18 @@ def notified_case(client: Any, regulator: dict[str, str]) -> str:
     r = client.post(f"/api/v1/cases/{case_id}/steps", headers=regulator, json={"state": "notified"})
     assert r.status_code == 200, r.text
     return case_id
+
+
+def page_login(client: Any, username: str, password: str, **kwargs: Any) -> Any:
+    """Sign a test client's browser in through the login page, as a browser does: the form
+    (and its pre-session CSRF cookie) first, then the post with the form's token."""
+    import re
+
+    form = client.get("/login", follow_redirects=False)
+    if form.status_code != 200:  # signed in already: the login page sends the browser home
+        client.cookies.delete("ft_session")
+        form = client.get("/login", follow_redirects=False)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text[:2000]
+    data = {"username": username, "password": password, "csrf_token": token.group(1)}
+    return client.post("/login", data={**data, **kwargs.pop("data", {})}, **kwargs)

@@ -69,9 +69,11 @@ RULES: dict[str, set[str]] = {
     "POST /api/v1/admin/authorities": {"admin"},
     "POST /api/v1/admin/users": {"admin"},
     "POST /api/v1/admin/users/{username}/password": {"admin"},
+    "PATCH /api/v1/admin/users/{username}": {"admin"},
     "GET /platform": {"admin"},
     "POST /platform/enterprises": {"admin"},
     "POST /platform/password": {"admin"},
+    "POST /platform/users": {"admin"},
     # an enterprise's own ledger
     **{
         f"POST /api/v1/{p}": ENTERPRISE
@@ -113,6 +115,7 @@ RULES: dict[str, set[str]] = {
     "GET /api/v1/enterprise/cases/{case_id}": {"ent_a", "ent_a_admin"},
     "POST /api/v1/enterprise/recall-actions": ENTERPRISE,
     "POST /api/v1/enterprise/users": {"ent_a_admin"},
+    "PATCH /api/v1/enterprise/users/{username}": {"ent_a_admin"},
     "GET /api/v1/enterprise/tokens": {"ent_a_admin"},
     "POST /api/v1/enterprise/tokens": {"ent_a_admin"},
     "DELETE /api/v1/enterprise/tokens/{token_id}": {"ent_a_admin"},
@@ -144,6 +147,7 @@ RULES: dict[str, set[str]] = {
     "GET /cases/{case_id}": {"ent_a", "ent_a_admin"},
     "GET /admin/users": {"ent_a_admin"},
     "POST /admin/users": {"ent_a_admin"},
+    "POST /admin/users/{username}": {"ent_a_admin"},
     "POST /admin/tokens": {"ent_a_admin"},
     "POST /admin/tokens/{token_id}/revoke": {"ent_a_admin"},
     # regulators; reg_out is outside the jurisdiction of enterprise A and of the case
@@ -248,7 +252,7 @@ def test_every_route_admits_exactly_the_users_its_rule_names(app, client, engine
         csrf[user] = ""
         if user != "anon":
             headers[user] = _bearer(c, user)
-            c.post("/login", data={"username": user, "password": PASSWORD})
+            f.page_login(c, user, PASSWORD)
             csrf[user] = csrf_token(c.cookies[SESSION_COOKIE])
     before = _ledger_bytes(engine)
     wrong: list[str] = []

@@ -45,6 +45,7 @@ from factories import (
     ccp_record,
     customer,
     material_check,
+    page_login,
     product,
     production_lot,
     register,
@@ -527,7 +528,7 @@ def test_a_running_server_checks_every_ledger_against_the_signer(
             assert (first["seq"], first["check"]) == (a + 1, "signer"), report
             assert f"the signer last signed this ledger at size {c}" in first["message"]
 
-        web.post("/login", data={"username": "reg_in", "password": ACCESS_PASSWORD})
+        page_login(web, "reg_in", ACCESS_PASSWORD)
         page = web.get("/regulator/verify", params={"run": "1", "credit_code": BEVERAGE})
         assert page.status_code == 200
         assert f"the signer last signed this ledger at size {c}" in page.text

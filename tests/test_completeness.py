@@ -574,9 +574,10 @@ def test_a_regulator_sees_only_the_jurisdiction_and_links_out_of_it_by_name(
 
 def _page(client, username: str, params: dict, lang: str = "zh_Hans") -> str:
     client.cookies.set("lang", lang)
-    r = client.post(
-        "/login",
-        data={"username": username, "password": "regulator pass 1"},
+    r = f.page_login(
+        client,
+        username,
+        "regulator pass 1",
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text

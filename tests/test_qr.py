@@ -275,9 +275,7 @@ def web(db_url, engine, clock) -> Iterator[TestClient]:
 
 
 def _page_login(client: TestClient, username: str) -> None:
-    r = client.post(
-        "/login", data={"username": username, "password": PASSWORD}, follow_redirects=False
-    )
+    r = f.page_login(client, username, PASSWORD, follow_redirects=False)
     assert r.status_code == 303, r.text
 
 

@@ -64,7 +64,7 @@ def exercise(app: Any, client: TestClient) -> None:
     with TestClient(app, follow_redirects=False) as c:
         CURRENT[0] = "sign in"
         bearer = {"Authorization": "Bearer " + token(c, USER)}
-        c.post("/login", data={"username": USER, "password": PASSWORD})
+        f.page_login(c, USER, PASSWORD)
         csrf = csrf_token(c.cookies[SESSION_COOKIE])
         # a real write through the API, so that an append's statements are captured too
         CURRENT[0] = "POST /api/v1/customers"

@@ -25,6 +25,7 @@ from foodtrace.db import single_read_engine, write_engine
 from foodtrace.ledger.models import Ledger
 from foodtrace.tlog.signer import load_signed_state
 from foodtrace.verify import Report, verify_consistently
+from webapp.security import NO_STORE
 
 
 def verify_against_signer(request: Request, *ledger_ids: int) -> list[Report]:
@@ -110,6 +111,18 @@ IdempotencyKeyDep = Annotated[
     ),
 ]
 
+
+def mark_authenticated(request: Request) -> None:
+    """This answer is someone's own: no cache (a browser's, a proxy's) may keep it."""
+    flags = request.scope.get(NO_STORE)
+    if flags is not None:
+        flags.append(True)
+
+
+UsernamePath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="user name")
+]
+
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
@@ -120,9 +133,13 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 def current_principal(
-    engine: EngineDep, clock: ClockDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     """The user behind the bearer token; 401 without valid credentials."""
+    mark_authenticated(request)  # a refusal is not for caches either
     if not token:
         raise _unauthorized("not authenticated: send Authorization: Bearer <token>")
     with Session(single_read_engine(engine)) as session:  # resolve_token sends one SELECT
@@ -136,7 +153,10 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 def optional_principal(
-    engine: EngineDep, clock: ClockDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal | None:
     """The user behind the bearer token, or None without one; 401 for a bad token.
 
@@ -144,7 +164,7 @@ def optional_principal(
     """
     if not token:
         return None
-    return current_principal(engine, clock, token)
+    return current_principal(request, engine, clock, token)
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]

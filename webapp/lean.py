@@ -37,7 +37,7 @@ from foodtrace.clock import Clock
 from foodtrace.db import write_engine
 from foodtrace.records.service import Recorded, record
 from schemas.records import RecordKind
-from webapp.deps import oauth2_scheme
+from webapp.deps import mark_authenticated, oauth2_scheme
 from webapp.public import recorded_public
 from webapp.security import JSON_BODY
 
@@ -131,6 +131,7 @@ class RecordRoute(APIRoute):
             token = await oauth2_scheme(request)
             if not token or not _is_json(request.headers.get("content-type")):
                 return await declared(request)
+            mark_authenticated(request)
             body = await request.body()  # Request keeps it: the declared route reads it again
             parsed = request.scope.get(JSON_BODY)
             if parsed is not None and parsed[0] is body:  # parsed by the Guard already

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from enterprise_portal.api import router as enterprise_router
 from enterprise_portal.case_pages import router as enterprise_case_pages
@@ -110,6 +111,10 @@ def create_app(
     app.state.clock = clock
     errors.install(app)
     app.add_middleware(Guard)
+    if settings.trusted_proxy_list:
+        # X-Forwarded-For and -Proto believed from these peers only (outermost, so that the
+        # Guard and the sign-in throttle see the client and the scheme the proxy saw).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     # outermost: a body over its route's limit is refused before anything reads it
     app.add_middleware(
         BodyLimit, default=settings.body_max_bytes, upload=settings.upload_body_max_bytes

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hmac
+import re
+import secrets
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -13,23 +15,14 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
 
-from foodtrace.accounts.service import (
-    ENTERPRISE_ROLES,
-    LoginThrottled,
-    Role,
-    authenticate,
-    check_login_throttle,
-    issue_token,
-    note_login,
-    revoke_token,
-)
-from foodtrace.db import write_session
-from webapp.auth import client_address
+from foodtrace.accounts.service import ENTERPRISE_ROLES, LoginThrottled, Role, revoke_token
+from webapp.auth import sign_in
 from webapp.deps import ClockDep, EngineDep, SettingsDep
 from webapp.errors import validation_answer, validation_problems
 from webapp.i18n import LOCALES, describe_problem, translations
 from webapp.web import (
     LANG_COOKIE,
+    LOGIN_COOKIE,
     SESSION_COOKIE,
     CsrfUser,
     LoginRequired,
@@ -37,9 +30,13 @@ from webapp.web import (
     redirect,
     render,
     request_locale,
+    same_origin,
+    secure_cookie,
 )
 
 router = APIRouter(include_in_schema=False)
+LOGIN_COOKIE_AGE = 24 * 3600  # a login form left open for a day still works
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def home_of(role: Role) -> str:
@@ -65,11 +62,33 @@ def index(request: Request, user: OptionalWebUserDep) -> Response:
     return render(request, "index.html", user=user)
 
 
+def _login_form(request: Request, status_code: int = 200, **context: object) -> Response:
+    """The login page with its pre-session CSRF token, in a cookie and in the form (double
+    submit): a cross-site page can neither read the cookie nor set it for this site."""
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if not _TOKEN.fullmatch(token):
+        token = secrets.token_urlsafe(32)
+    response = render(
+        request, "login.html", {"login_csrf": token, **context}, status_code=status_code
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        max_age=LOGIN_COOKIE_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookie(request),
+        path="/login",
+    )
+    response.headers["Cache-Control"] = "no-store"  # the token is this browser's only
+    return response
+
+
 @router.get("/login")
 def login_page(request: Request, user: OptionalWebUserDep, next: str | None = None) -> Response:  # noqa: A002
     if user is not None:
         return redirect(_safe_next(next) or home_of(user.principal.role))
-    return render(request, "login.html", {"next": _safe_next(next)})
+    return _login_form(request, next=_safe_next(next))
 
 
 @router.post("/login")
@@ -81,62 +100,64 @@ def login(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form(max_length=2000)] = "",  # noqa: A002
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    address = client_address(request)
     t = translations(request_locale(request))
-    with Session(engine) as session:
-        try:
-            check_login_throttle(
-                session=session, username=username.strip(), address=address, now=clock.now()
+    again = {"username": username, "next": _safe_next(next)}
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    if (
+        not same_origin(request)
+        or not cookie
+        or not hmac.compare_digest(csrf_token.encode(), cookie.encode())
+    ):
+        # Login CSRF: a page elsewhere must not sign this browser in (as its own account).
+        return _login_form(
+            request,
+            status_code=403,
+            error=t.gettext(
+                "The sign-in form had expired or came from another site. Sign in again."
+            ),
+            **again,
+        )
+    try:
+        signed_in = sign_in(
+            request=request,
+            engine=engine,
+            clock=clock,
+            settings=settings,
+            username=username.strip(),
+            password=password,
+            token_name="web",
+        )
+    except LoginThrottled as exc:
+        response = _login_form(
+            request,
+            status_code=429,
+            error=t.gettext(
+                "Too many failed sign-ins from your address. Try again in %(seconds)s seconds."
             )
-        except LoginThrottled as exc:
-            minutes = exc.retry_after // 60 + 1
-            return render(
-                request,
-                "login.html",
-                {
-                    "error": t.gettext(
-                        "Too many failed sign-ins. Try again in %(minutes)s minutes."
-                    )
-                    % {"minutes": minutes},
-                    "username": username,
-                    "next": _safe_next(next),
-                },
-                status_code=429,
-            )
-        user = authenticate(session=session, username=username.strip(), password=password)
-        session.rollback()
-        if user is None:
-            with write_session(engine) as ws:
-                note_login(
-                    session=ws, username=username.strip(), address=address, now=clock.now(),
-                    ok=False,
-                )  # fmt: skip
-            return render(
-                request,
-                "login.html",
-                {
-                    "error": t.gettext("Wrong user name or password."),
-                    "username": username,
-                    "next": _safe_next(next),
-                },
-                status_code=401,
-            )
-        ttl = timedelta(minutes=settings.token_ttl_minutes)
-        role = Role(user.role)
-    with write_session(engine) as ws:
-        token = issue_token(session=ws, user=ws.merge(user), now=clock.now(), ttl=ttl, name="web")
-        note_login(session=ws, username=user.username, address=address, now=clock.now(), ok=True)
-    response = redirect(_safe_next(next) or home_of(role))
+            % {"seconds": exc.retry_after},
+            **again,
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if signed_in is None:
+        return _login_form(
+            request, status_code=401, error=t.gettext("Wrong user name or password."), **again
+        )
+    user, token = signed_in
+    response = redirect(_safe_next(next) or home_of(Role(user.role)))
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=int(ttl.total_seconds()),
+        max_age=settings.token_ttl_minutes * 60,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=secure_cookie(request),
         path="/",
     )
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 from sqlalchemy import select
 
 from foodtrace.accounts.models import Enterprise
-from foodtrace.accounts.service import add_user, create_authority, set_password
+from foodtrace.accounts.service import add_user, change_user, create_authority, set_password
 from foodtrace.ledger.models import Ledger
 from foodtrace.records.service import register_enterprise
 from schemas.api import (
@@ -17,9 +17,16 @@ from schemas.api import (
     RecordedPublic,
     UserCreate,
     UserPublic,
+    UserUpdate,
 )
 from schemas.records import EnterpriseCreate
-from webapp.deps import ClockDep, CurrentPlatformAdmin, SessionDep, WriteSessionDep
+from webapp.deps import (
+    ClockDep,
+    CurrentPlatformAdmin,
+    SessionDep,
+    UsernamePath,
+    WriteSessionDep,
+)
 from webapp.public import enterprise_public, recorded_public, user_public
 
 router = APIRouter(prefix="/api/v1/admin", tags=["platform admin"])
@@ -86,3 +93,34 @@ def reset_password(
 ) -> None:
     """Set a new password; every token of the old one stops working."""
     set_password(session=session, username=username, password=data.password)
+
+
+@router.patch(
+    "/users/{username}",
+    response_model=UserPublic,
+    responses={
+        404: {"description": "no such user"},
+        409: {"description": "the last active admin of an enterprise or of the platform"},
+    },
+)
+def change(
+    username: UsernamePath,
+    data: UserUpdate,
+    admin: CurrentPlatformAdmin,
+    session: WriteSessionDep,
+    clock: ClockDep,
+) -> UserPublic:
+    """Disable or enable any user, or change their role within their kind; recorded.
+
+    A disabled user's sessions and tokens stop at their next request (401). The last active
+    admin of an enterprise, or of the platform, can be neither disabled nor demoted (409).
+    """
+    user = change_user(
+        session=session,
+        username=username,
+        actor=admin.username,
+        now=clock.now(),
+        active=data.active,
+        role=data.role,
+    )
+    return user_public(session, user)

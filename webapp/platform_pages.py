@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
-from foodtrace.accounts.service import Role, add_user, set_password
+from foodtrace.accounts.service import Role, add_user, set_password, user_changes
 from foodtrace.db import WRITE_OPTION
 from foodtrace.errors import Conflict, NotFound, RecordError
 from foodtrace.ledger.models import Ledger
@@ -16,6 +16,7 @@ from foodtrace.records.service import register_enterprise
 from webapp.deps import ClockDep, EngineDep
 from webapp.i18n import describe_problem, translations
 from webapp.public import enterprise_public
+from webapp.user_changes import apply_user_change
 from webapp.web import CsrfUser, PagePlatformAdmin, render, request_locale
 
 router = APIRouter(include_in_schema=False)
@@ -28,10 +29,16 @@ def _page(request: Request, user, session: Session, **extra) -> Response:  # typ
         .order_by(Enterprise.name)
     ).all()
     status_code = extra.pop("status_code", 200)
+    changes = user_changes(session=session, user_ids=None, limit=50)
     return render(
         request,
         "platform.html",
-        {"enterprises": [enterprise_public(e, n) for e, n in rows], "values": {}, **extra},
+        {
+            "enterprises": [enterprise_public(e, n) for e, n in rows],
+            "values": {},
+            "changes": changes,
+            **extra,
+        },
         user=user,
         status_code=status_code,
     )
@@ -110,3 +117,26 @@ async def reset(
             session.rollback()
             return _page(request, user, session, errors=[str(exc)], status_code=422)
         return _page(request, user, session, notice=t.gettext("Password reset."))
+
+
+@router.post("/platform/users")
+async def change(
+    request: Request, user: PagePlatformAdmin, _csrf: CsrfUser, engine: EngineDep, clock: ClockDep
+) -> Response:
+    """Disable, enable or change the role of any user."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    outcome = apply_user_change(
+        request=request,
+        engine=engine,
+        clock=clock,
+        actor=user.principal.username,
+        username=form.get("username", ""),
+        form=form,
+        enterprise_id=None,
+    )
+    with Session(engine) as session:
+        if outcome.error:
+            return _page(
+                request, user, session, errors=[outcome.error], status_code=outcome.status_code
+            )
+        return _page(request, user, session, notice=outcome.notice)

@@ -91,6 +91,7 @@ def user_public(session: Session, u: User) -> UserPublic:
         username=u.username,
         display_name=u.display_name,
         role=u.role,
+        active=u.active,
         enterprise_credit_code=ent,
         authority_credit_code=auth,
     )

@@ -16,6 +16,11 @@ from typing import Any
 
 from webapp.errors import control_character_answer
 
+NO_STORE = "foodtrace.no_store"
+"""The scope key under which :class:`Guard` leaves a list; a request whose caller was
+authenticated appends to it (``webapp.deps.mark_authenticated``), and its answer then
+carries ``Cache-Control: no-store``."""
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
@@ -88,6 +93,7 @@ class Guard:
                 return
         path: str = scope.get("path", "")
         https = scope.get("scheme") == "https"
+        scope[NO_STORE] = authenticated = []  # webapp.deps.mark_authenticated appends to it
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -98,6 +104,10 @@ class Guard:
                     extra.append((b"content-security-policy", CSP.encode()))
                 if https:
                     extra.append((b"strict-transport-security", b"max-age=31536000"))
+                if authenticated:  # someone's own answer: no cache may keep it
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    present.discard(b"cache-control")
+                    extra.append((b"cache-control", b"no-store"))
                 headers += [(k, v) for k, v in extra if k not in present]
                 message = {**message, "headers": headers}
             await send(message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,9 +46,13 @@ def serve(
     # on stderr: stdout carries the server's log, one JSON object a line with TRACE_LOG_FORMAT=json
     typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", err=True)
     typer.echo(f"QR codes point to {settings.public_base_url} (TRACE_PUBLIC_BASE_URL)", err=True)
-    logging = {} if (cfg := log_config(settings.log_format)) is None else {"log_config": cfg}
+    # uvicorn would believe X-Forwarded-For from 127.0.0.1 (its default): the app believes it
+    # from TRACE_TRUSTED_PROXIES only (webapp.main), so uvicorn's own is off.
+    options: dict[str, Any] = {"proxy_headers": False}
+    if (cfg := log_config(settings.log_format)) is not None:
+        options["log_config"] = cfg
     if workers == 1:
-        uvicorn.run(create_app(settings, engine=engine), host=host, port=port, **logging)
+        uvicorn.run(create_app(settings, engine=engine), host=host, port=port, **options)
         return
     # Each worker process builds its app from the environment (uvicorn imports the factory
     # there), so what was decided here travels as an environment variable. The schema is at
@@ -62,7 +66,7 @@ def serve(
         port=port,
         workers=workers,
         timeout_graceful_shutdown=20,
-        **logging,
+        **options,
     )
 
 

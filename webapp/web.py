@@ -4,8 +4,11 @@ A page is authenticated by the ``ft_session`` cookie, which carries an opaque
 token stored hashed like any bearer token (so logging out or a password reset
 ends it). Every form posted with that cookie carries a CSRF token derived from
 the session token (HMAC-SHA256), checked before anything else; a cross-site
-page cannot read the cookie and so cannot forge it. Bearer-token API calls do
-not use the cookie and are not subject to CSRF.
+page cannot read the cookie and so cannot forge it; a post whose ``Origin`` is another
+site is refused as well. The login form, before any session, carries a random token that
+is also in the ``ft_login`` cookie (double submit), so another site cannot sign a browser
+in to an account of its choosing (login CSRF). Bearer-token API calls do not use the
+cookie and are not subject to CSRF.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -26,10 +29,12 @@ from sqlmodel import Session
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, resolve_token
 from foodtrace.clock import CST
-from webapp.deps import EngineDep, EnterpriseScope
+from webapp.deps import EngineDep, EnterpriseScope, mark_authenticated
 from webapp.i18n import LOCALES, describe_problem, pick_locale, translations
 
 SESSION_COOKIE = "ft_session"
+LOGIN_COOKIE = "ft_login"
+"""The login form's pre-session CSRF token (double submit: cookie and form field)."""
 LANG_COOKIE = "lang"
 TEMPLATE_DIRS = [
     Path(__file__).parent / "templates",
@@ -103,6 +108,7 @@ def optional_web_user(request: Request, engine: EngineDep) -> WebUser | None:
         principal = resolve_token(session=session, token=token, now=clock.now())
         if principal is None:
             return None
+        mark_authenticated(request)
         org = None
         if principal.enterprise_id:
             ent = session.get(Enterprise, principal.enterprise_id)
@@ -155,8 +161,37 @@ def page_platform_admin(user: WebUserDep) -> WebUser:
 PagePlatformAdmin = Annotated[WebUser, Depends(page_platform_admin)]
 
 
+def secure_cookie(request: Request) -> bool:
+    """Whether a cookie set in answer to ``request`` is marked Secure: always with
+    TRACE_SECURE_COOKIES (behind a TLS proxy the request itself is plain http), else when
+    the request came over HTTPS."""
+    return bool(request.app.state.settings.secure_cookies) or request.url.scheme == "https"
+
+
+def same_origin(request: Request) -> bool:
+    """False for a request the browser says another site sent (``Sec-Fetch-Site:
+    cross-site``, or an ``Origin`` that is neither this host nor TRACE_PUBLIC_BASE_URL's).
+
+    A request without ``Origin`` (an older browser, a script) passes: the CSRF token
+    still guards it."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    allowed = {
+        request.headers.get("host", "").lower(),
+        urlsplit(request.app.state.settings.public_base_url).netloc.lower(),
+    }
+    return parts.scheme in ("http", "https") and parts.netloc.lower() in allowed - {""}
+
+
 async def check_csrf(request: Request, user: WebUserDep) -> WebUser:
-    """Refuse a cookie-authenticated form post whose CSRF token is missing or wrong."""
+    """Refuse a cookie-authenticated form post whose CSRF token is missing or wrong, or that
+    another site's page sent."""
+    if not same_origin(request):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="a form from another site")
     form = await request.form()
     sent = str(form.get("csrf_token", ""))
     if not hmac.compare_digest(sent, user.csrf):

@@ -684,6 +684,55 @@ def user_add(
     typer.echo(f"user {username} created ({role})")
 
 
+def _change_user(username: str, **change: object) -> None:
+    """Apply one change to a user as the operator of this command, recorded as ``cli:<login>``."""
+    import getpass
+
+    from foodtrace.accounts.service import change_user
+    from foodtrace.clock import SystemClock
+    from foodtrace.db import write_session
+    from foodtrace.errors import Conflict, NotFound, RecordError
+
+    engine = prepare(Settings())
+    try:
+        with write_session(engine) as session:
+            user = change_user(
+                session=session,
+                username=username,
+                actor=f"cli:{getpass.getuser()}",
+                now=SystemClock().now(),
+                **change,  # type: ignore[arg-type]
+            )
+            state = "active" if user.active else "disabled"
+            typer.echo(f"user {username}: {state}, {user.role}")
+    except (RecordError, NotFound, Conflict) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@user_app.command("disable")
+def user_disable(username: str) -> None:
+    """Switch a user off: every session and token of theirs stops at its next request."""
+    _change_user(username, active=False)
+
+
+@user_app.command("enable")
+def user_enable(username: str) -> None:
+    """Switch a user back on (they sign in again: no old session comes back)."""
+    _change_user(username, active=True)
+
+
+@user_app.command("role")
+def user_role(
+    username: str,
+    role: Annotated[
+        str, typer.Argument(help="enterprise_user or enterprise_admin (within an enterprise)")
+    ],
+) -> None:
+    """Change a user's role (an enterprise's users between operator and admin)."""
+    _change_user(username, role=role)
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 

@@ -139,6 +139,65 @@ class Settings(BaseSettings):
         "forms with scans): the 20 MB file limits plus room for the form around them.",
     )
 
+    login_free_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins one address may make for one user name before each "
+        "further attempt from there waits (429 with Retry-After); other addresses are not "
+        "affected, so nobody can lock a user out.",
+    )
+    login_address_free_attempts: int = Field(
+        default=20,
+        ge=1,
+        description="Failed sign-ins one address (an IPv6 /64) may make, for any user names, "
+        "before each further attempt from there waits.",
+    )
+    login_delay_s: int = Field(
+        default=30,
+        ge=1,
+        description="The first wait once an address is over its free attempts; it doubles "
+        "with each further failure, up to TRACE_LOGIN_MAX_DELAY_S.",
+    )
+    login_max_delay_s: int = Field(
+        default=3600, ge=1, description="The longest wait between sign-in attempts."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Addresses (or networks, e.g. 172.16.0.0/12) of the reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed, comma-separated. Empty (the "
+        "default): no proxy is trusted, the client is the TCP peer. The sign-in throttle "
+        "counts per client address, so set this to the TLS proxy in front of the server and "
+        "nothing else.",
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark the session and sign-in cookies Secure (sent over HTTPS only) "
+        "whatever the scheme of the request: on behind a TLS proxy (the production compose "
+        "file); off for a local http run. Requests that arrive over HTTPS get Secure cookies "
+        "either way.",
+    )
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """TRACE_TRUSTED_PROXIES as a list (empty: trust none)."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        import ipaddress
+
+        for item in (p.strip() for p in value.split(",")):
+            if not item:
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"must be IP addresses or networks, comma-separated: {item!r}"
+                ) from None
+        return value
+
     @field_validator("public_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:

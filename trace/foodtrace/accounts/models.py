@@ -88,12 +88,36 @@ class RegulatorRead(SQLModel, table=True):
     what: str = Field(max_length=300)
 
 
-class LoginFailure(SQLModel, table=True):
-    """A failed sign-in: counted to slow down password guessing (cleared by a success)."""
+class LoginThrottle(SQLModel, table=True):
+    """Failed sign-ins of one key, counted to slow down password guessing.
 
-    __tablename__ = "login_failures"
+    A key is ``user:<user name>@<address>`` or ``address:<address>``, never a user
+    name alone: guesses from one address slow down that address only, so nobody
+    can lock a user out from everywhere. Times are Unix seconds (compared in SQL).
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=160)
+    failures: int
+    last_failure_s: int = Field(index=True)
+    blocked_until_s: int
+
+
+class UserChange(SQLModel, table=True):
+    """One change of a user account (disabled, enabled, role): who made it and when.
+
+    Appended, never updated: the account's history. User accounts are not ledger
+    records, so the account row itself changes; this table keeps what it was.
+    """
+
+    __tablename__ = "user_changes"
 
     id: int | None = Field(default=None, primary_key=True)
-    username: str = Field(max_length=64, index=True)
-    address: str = Field(max_length=64, index=True)
-    at: str = Field(max_length=32, index=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    username: str = Field(max_length=64)
+    field: str = Field(max_length=16, description="active or role")
+    old: str = Field(max_length=32)
+    new: str = Field(max_length=32)
+    actor: str = Field(max_length=100)
+    at: str = Field(max_length=32)

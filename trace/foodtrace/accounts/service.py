@@ -8,20 +8,22 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, case, delete, select, update
 from sqlmodel import Session
 
 from foodtrace.accounts.models import (
     ApiToken,
     Authority,
     Enterprise,
-    LoginFailure,
+    LoginThrottle,
     Platform,
     RegulatorRead,
     User,
+    UserChange,
 )
 from foodtrace.errors import Conflict, NotFound, RecordError
 from schemas.identifiers import IdentifierError, check_credit_code, check_region_code
@@ -385,6 +387,121 @@ def enterprise_users(*, session: Session, enterprise_id: int) -> list[User]:
     )
 
 
+def change_user(
+    *,
+    session: Session,
+    username: str,
+    actor: str,
+    now: datetime,
+    active: bool | None = None,
+    role: Role | str | None = None,
+    enterprise_id: int | None = None,
+) -> User:
+    """Disable, enable or change the role of a user; each change kept in ``user_changes``.
+
+    ``enterprise_id``: the changer is that enterprise's admin, who reaches its own users
+    only (any other user is not found) and gives enterprise roles only. Without it, the
+    platform admin (API, pages) or the operator of the CLI. A disabled user's sessions and
+    tokens are revoked (each stops at its next request; enabling the user again brings
+    none back). The last active admin of an enterprise, and the last active platform
+    admin, can be neither disabled nor demoted (:class:`Conflict`).
+    """
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None or (enterprise_id is not None and user.enterprise_id != enterprise_id):
+        raise NotFound(f"no user {username!r}" + (" in your enterprise" if enterprise_id else ""))
+    # Changes of one enterprise's (one authority's, the platform's) users take turns: its row
+    # is locked first, then the user's, always in that order (PostgreSQL; SQLite's write lock
+    # serialises anyway). So two admins disabling each other at once cannot both succeed.
+    owner: Any = (
+        select(Enterprise.id).where(Enterprise.id == user.enterprise_id)
+        if user.enterprise_id
+        else select(Authority.id).where(Authority.id == user.authority_id)
+        if user.authority_id
+        else select(Platform.id)
+    )
+    if active is None and role is None:
+        raise RecordError.at("body", msg='give "active" or "role"', type="missing")
+    session.execute(owner.with_for_update()).all()
+    session.refresh(user, with_for_update=True)
+    new_role = Role(user.role)
+    if role is not None:
+        try:
+            new_role = Role(role)
+        except ValueError:
+            allowed = ", ".join(r.value for r in Role)
+            raise RecordError.at(
+                "role", msg=f"{role!r} is not a role ({allowed})", type="invalid"
+            ) from None
+        same_kind = {Role(user.role), new_role} <= set(ENTERPRISE_ROLES) or new_role == user.role
+        if enterprise_id is not None and new_role not in ENTERPRISE_ROLES:
+            raise RecordError.at("role", msg="enterprise_user or enterprise_admin", type="invalid")
+        if not same_kind:
+            raise RecordError.at(
+                "role",
+                msg=f"a {user.role} cannot become a {new_role} (an account stays with its "
+                "enterprise, authority or the platform): add a new user instead",
+                type="invalid",
+            )
+    new_active = user.active if active is None else bool(active)
+    keeps_admin = new_active and new_role == user.role
+    admin = user.role in (Role.ENTERPRISE_ADMIN, Role.PLATFORM_ADMIN)
+    if user.active and admin and not keeps_admin:
+        _refuse_last_admin(session, user)
+    changes = (
+        ("active", str(user.active).lower(), str(new_active).lower()),
+        ("role", str(user.role), new_role.value),
+    )
+    for name, old, new in changes:
+        if old == new:
+            continue
+        session.add(
+            UserChange(
+                user_id=user.id,
+                username=user.username,
+                field=name,
+                old=old,
+                new=new,
+                actor=actor[:100],
+                at=format_instant(now),
+            )
+        )
+    user.active = new_active
+    user.role = new_role.value
+    if not new_active:
+        session.execute(update(ApiToken).where(ApiToken.user_id == user.id).values(revoked=True))
+    session.flush()
+    return user
+
+
+def _refuse_last_admin(session: Session, user: User) -> None:
+    """Conflict if ``user`` is the only active admin of their enterprise (or of the platform)."""
+    others = select(User.id).where(
+        User.id != user.id, User.active.is_(True), User.role == user.role
+    )
+    if user.role == Role.ENTERPRISE_ADMIN:
+        others = others.where(User.enterprise_id == user.enterprise_id)
+        what = "the enterprise's last active admin"
+    else:
+        what = "the platform's last active admin"
+    if not session.execute(others).first():
+        raise Conflict(
+            f"{user.username!r} is {what}: make another user admin first, then disable or "
+            "demote this one"
+        )
+
+
+def user_changes(
+    *, session: Session, user_ids: list[int] | None, limit: int = 200
+) -> list[UserChange]:
+    """The recorded changes of these users (None: of every user), newest first."""
+    query = select(UserChange).order_by(UserChange.id.desc()).limit(limit)
+    if user_ids is not None:
+        if not user_ids:
+            return []
+        query = query.where(UserChange.user_id.in_(user_ids))
+    return list(session.execute(query).scalars())
+
+
 def log_reads(
     *,
     session: Session,
@@ -424,16 +541,38 @@ def reads_of(*, session: Session, enterprise_id: int, limit: int = 200) -> list[
 
 # ------------------------------------------------------------------ throttling
 
-THROTTLE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_USER = 5
-MAX_FAILURES_PER_ADDRESS = 20
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """How sign-in guessing is slowed down (the ``TRACE_LOGIN_*`` settings).
+
+    Two keys are counted for every attempt: the (user name, address) pair and the
+    address alone. Once a key has failed ``free`` times, each further failure makes
+    that key wait ``delay_s * 2**(failures - free)`` seconds (at most ``max_delay_s``)
+    before its next attempt. A user name alone is never a key: another address with
+    the right password is not slowed down by what one address tries.
+    """
+
+    free_attempts: int = 5
+    address_free_attempts: int = 20
+    delay_s: int = 30
+    max_delay_s: int = 3600
+    forget_after_s: int = 24 * 3600  # a key with no failure for this long starts again
+
+    def delay(self, failures: int, free: int) -> int:
+        """The wait after the ``failures``-th failure of a key allowed ``free`` ones (0: none)."""
+        if failures < free:
+            return 0
+        return min(self.delay_s << min(failures - free, 32), self.max_delay_s)
 
 
 class LoginThrottled(Exception):
-    """Too many failed sign-ins for this user name or from this address: wait."""
+    """Too many failed sign-ins from this address (for this user name, or for any): wait."""
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed sign-ins; try again in {retry_after // 60 + 1} minutes")
+        super().__init__(
+            f"too many failed sign-ins from your address; try again in {retry_after} seconds"
+        )
         self.retry_after = retry_after
 
 
@@ -445,34 +584,96 @@ def _key(text: str) -> str:
     return text[:64]
 
 
-def check_login_throttle(*, session: Session, username: str, address: str, now: datetime) -> None:
-    """Raise :class:`LoginThrottled` when the user name or the address failed too often lately.
+def address_key(address: str) -> str:
+    """The throttled unit of an address: an IPv4 address, or an IPv6 address's /64 (one
+    host is usually given a whole /64, so its addresses are one client)."""
+    import ipaddress
 
-    Checked before the password, so that a throttled guess learns nothing.
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return _key(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is 192.0.2.1
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """An attempt counted before its password is checked (so that parallel guesses cannot
+    all slip in before the first failure is written); a success takes it back."""
+
+    user_key: str
+    address_key: str
+    address_blocked_until: int
+
+
+def _throttle_keys(username: str, address: str) -> tuple[str, str]:
+    addr = address_key(address)
+    return f"user:{_key(username)}@{addr}", f"address:{addr}"
+
+
+def begin_login(
+    *, session: Session, username: str, address: str, now: datetime, policy: ThrottlePolicy
+) -> LoginAttempt:
+    """Count a sign-in attempt as a failure until it succeeds; raise :class:`LoginThrottled`
+    while the pair or the address must wait (then the caller's transaction, rolled back,
+    counts nothing).
+
+    Runs in its own short write transaction, before the password is checked. Each key is
+    counted and read in one statement (an upsert returning the row): on PostgreSQL it
+    holds the key's row lock to the commit (the pair's key first, then the address's, in
+    every transaction, so none waits on another in a circle), on SQLite the write lock
+    does. So parallel attempts of one key are counted one after another, and no more of
+    them reach the password check than the policy lets through.
     """
-    from sqlalchemy import func
-
-    since = format_instant(now - THROTTLE_WINDOW)
-    for column, value, limit in (
-        (LoginFailure.username, _key(username), MAX_FAILURES_PER_USER),
-        (LoginFailure.address, _key(address), MAX_FAILURES_PER_ADDRESS),
-    ):
-        count, first = session.execute(
-            select(func.count(), func.min(LoginFailure.at)).where(
-                column == value, LoginFailure.at >= since
-            )
-        ).one()
-        if count >= limit:
-            oldest = datetime.fromisoformat(first.replace("Z", "+00:00"))
-            wait = int((oldest + THROTTLE_WINDOW - now).total_seconds()) + 1
-            raise LoginThrottled(max(wait, 1))
-
-
-def note_login(*, session: Session, username: str, address: str, now: datetime, ok: bool) -> None:
-    """Count a failure; a success clears the user name's failures."""
-    if ok:
-        session.execute(delete(LoginFailure).where(LoginFailure.username == _key(username)))
+    table = LoginThrottle.__table__  # type: ignore[attr-defined]
+    t = int(now.timestamp())
+    stale = t - policy.forget_after_s
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
     else:
-        session.add(
-            LoginFailure(username=_key(username), address=_key(address), at=format_instant(now))
+        from sqlalchemy.dialects.sqlite import insert
+    user_key, addr_key = _throttle_keys(username, address)
+    blocked = {}
+    for key, free in ((user_key, policy.free_attempts), (addr_key, policy.address_free_attempts)):
+        stmt = insert(table).values(key=key, failures=1, last_failure_s=t, blocked_until_s=0)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                "failures": case((table.c.last_failure_s < stale, 1), else_=table.c.failures + 1),
+                "last_failure_s": t,
+            },
+        ).returning(table.c.failures, table.c.blocked_until_s)
+        failures, until = session.execute(stmt).one()
+        if until > t:
+            raise LoginThrottled(until - t)
+        wait = policy.delay(failures, free)
+        blocked[key] = t + wait if wait else 0
+        if wait:
+            session.execute(
+                update(table).where(table.c.key == key).values(blocked_until_s=blocked[key])
+            )
+    # Forget what has been quiet for a day, so the table holds only recent guessing.
+    session.execute(delete(table).where(table.c.last_failure_s < stale))
+    return LoginAttempt(user_key, addr_key, blocked[addr_key])
+
+
+def login_succeeded(*, session: Session, attempt: LoginAttempt) -> None:
+    """Take back a successful attempt: the pair starts again, the address loses the one
+    failure this attempt counted (and the wait it alone caused)."""
+    table = LoginThrottle.__table__  # type: ignore[attr-defined]
+    session.execute(delete(table).where(table.c.key == attempt.user_key))
+    session.execute(
+        update(table)
+        .where(table.c.key == attempt.address_key, table.c.failures > 0)
+        .values(
+            failures=table.c.failures - 1,
+            blocked_until_s=case(
+                (table.c.blocked_until_s == attempt.address_blocked_until, 0),
+                else_=table.c.blocked_until_s,
+            ),
         )
+    )
