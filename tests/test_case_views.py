@@ -36,6 +36,8 @@ from foodtrace.db import write_session
 from schemas.identifiers import credit_code_check_char
 from schemas.types import format_instant
 
+import factories as f
+
 AUTH_PREFIX = "11370404MB2854321"
 AUTH = AUTH_PREFIX + credit_code_check_char(AUTH_PREFIX)
 PASSWORD = "world pass 2026"
@@ -67,12 +69,7 @@ def _bearer(client, user: str) -> dict[str, str]:
 
 
 def _page_login(client, user: str) -> None:
-    form = client.get("/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
-    data = {"username": user, "password": PASSWORD}
-    if token:
-        data["csrf_token"] = token.group(1)
-    r = client.post("/login", data=data, follow_redirects=False)
+    r = f.page_login(client, user, PASSWORD, follow_redirects=False)
     assert r.status_code in (302, 303), r.text
 
 

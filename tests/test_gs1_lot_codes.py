@@ -197,8 +197,7 @@ def test_the_gs1_path_of_a_code_that_is_no_gs1_lot_answers_404_saying_why(web, g
 
 
 def test_the_label_sheet_and_the_forms_say_so(web, gs1_lots) -> None:
-    r = web.post("/login", data={"username": "bev-op", "password": PASSWORD},
-                 follow_redirects=False)  # fmt: skip
+    r = f.page_login(web, "bev-op", PASSWORD, follow_redirects=False)
     assert r.status_code in (302, 303)
     sheet = web.get(f"/lots/{BAD_LOTS[0]}/labels")
     assert sheet.status_code == 200

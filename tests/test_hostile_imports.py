@@ -263,8 +263,7 @@ def test_concurrent_imports_are_bounded_per_enterprise_and_in_all(client, world,
 def page_login(client, username: str = "a_op") -> str:
     from test_imports import PASSWORD
 
-    r = client.post("/login", data={"username": username, "password": PASSWORD},
-                    follow_redirects=False)  # fmt: skip
+    r = f.page_login(client, username, PASSWORD, follow_redirects=False)
     assert r.status_code == 303, r.text
     page = client.get("/import").text
     return re.search(r'name="csrf_token" value="([^"]+)"', page)[1]

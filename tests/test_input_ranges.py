@@ -78,7 +78,7 @@ def _callers(app: Any, users: tuple[str, ...] = CALLERS) -> dict[str, TestClient
         c.__enter__()
         r = c.post("/api/v1/auth/token", data={"username": user, "password": ACCESS_PASSWORD})
         c.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-        c.post("/login", data={"username": user, "password": ACCESS_PASSWORD})
+        f.page_login(c, user, ACCESS_PASSWORD)
         out[user] = c
     return out
 

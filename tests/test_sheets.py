@@ -251,7 +251,7 @@ def _exports(client, case_id: str) -> dict[str, bytes]:
     trail = f"/api/v1/lots/{f.BEVERAGE}/{CODES['lot']}/trail"
     page_trail = {"credit_code": f.BEVERAGE, "lot": CODES["lot"]}
     with TestClient(client.app) as web:
-        r = web.post("/login", data={"username": "reg_yc", "password": f.REGULATOR_PASSWORD})
+        r = f.page_login(web, "reg_yc", f.REGULATOR_PASSWORD)
         assert r.status_code < 400, r.text
         pages = {
             "page trail.csv": web.get("/regulator/trail/export.csv", params=page_trail),
