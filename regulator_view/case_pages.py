@@ -83,9 +83,33 @@ def _list_context(session: Session, user: WebUser) -> dict[str, Any]:
 def cases_page(request: Request, user: WebUserDep, engine: EngineDep) -> Response:
     with Session(engine) as session:
         context = _list_context(session, user)
-    context["values"] = {"credit_code": request.query_params.get("credit_code", "")}
-    context["values"]["lot_code"] = request.query_params.get("lot", "")
+        context["values"] = {"credit_code": request.query_params.get("credit_code", "")}
+        context["values"]["lot_code"] = request.query_params.get("lot", "")
+        context["materials"] = _materials(session, context, context["values"])
     return render(request, "cases.html", context, user=user)
+
+
+def _materials(session: Session, context: dict[str, Any], values: dict[str, Any]) -> list[Any]:
+    """The material lots the named lot consumed, offered as the suspects to choose from (a
+    lot of an enterprise in the jurisdiction only)."""
+    from foodtrace.records.projection import DbStore
+
+    ent = next(
+        (e for e in context["enterprises"] if e.credit_code == values.get("credit_code")), None
+    )
+    if ent is None or not values.get("lot_code"):
+        return []
+    store = DbStore(session, ent.id)
+    lots = store.find("lots", code=values["lot_code"])
+    if not lots:
+        return []
+    out = []
+    for use in store.find("lot_inputs", record_seq=lots[0]["record_seq"]):
+        ml = store.find("material_lots", record_seq=use["material_lot_seq"])[0]
+        out.append(
+            {"code": ml["code"], "name": ml["material_name"], "batch_no": ml.get("batch_no")}
+        )
+    return sorted(out, key=lambda m: m["code"])
 
 
 @router.post("/regulator/cases")
@@ -95,9 +119,11 @@ async def record_failed_sample(
     form = await request.form()
     values = {k: str(form.get(k) or "").strip() for k in FIELDS}
     data: dict[str, Any] = {k: v for k, v in values.items() if v and k != "suspect_materials"}
-    if values["suspect_materials"]:
-        data["suspect_materials"] = values["suspect_materials"].replace("，", ",").split(",")
-        data["suspect_materials"] = [c.strip() for c in data["suspect_materials"] if c.strip()]
+    chosen = [str(v).strip() for v in form.getlist("suspect_material") if str(v).strip()]
+    typed = values["suspect_materials"].replace("，", ",").split(",")
+    suspects = list(dict.fromkeys(chosen + [c.strip() for c in typed if c.strip()]))
+    if suspects:
+        data["suspect_materials"] = suspects
     try:
         with write_session(engine) as session:
             authority, _ents = _regulator(user, session)
@@ -111,6 +137,7 @@ async def record_failed_sample(
     except RecordError as exc:
         with Session(engine) as session:
             context = _list_context(session, user)
+            context["materials"] = _materials(session, context, values)
         context.update(
             values=values,
             problems=[

@@ -192,6 +192,7 @@ def case_public(
             )
         ).scalars()
     }
+    items = cases.open_items(view, only)
     trail = None
     if with_trail and only is None:
         trail = trail_public(scope.trail)
@@ -246,8 +247,8 @@ def case_public(
             for e in view.concerned
             if mine(e.credit_code)
         ],
-        progress=_progress(view, only),
-        open_items=_open_items(view, only),
+        progress=_progress(view, only, items),
+        open_items=_open_items(items, _reasons(view)),
         next_states=next_states,
         trail=trail,
     )
@@ -264,17 +265,19 @@ def _reasons(view: CaseView) -> dict[tuple[str, str, str], dict[str, Any]]:
     return out
 
 
-def _open_items(view: CaseView, only: str | None) -> list[OpenItemPublic]:
-    reasons = _reasons(view)
+def _open_items(
+    items: list[cases.OpenItem], reasons: dict[tuple[str, str, str], dict[str, Any]]
+) -> list[OpenItemPublic]:
     out = []
-    for x in cases.open_items(view, only):
+    for x in items:
         given = reasons.get((x.credit_code, x.kind, x.code), {})
         out.append(OpenItemPublic(**vars(x), reason=given.get("reason"), note=given.get("note")))
     return out
 
 
-def _progress(view: CaseView, only: str | None) -> list[RecallProgressPublic]:
-    items = cases.open_items(view, only)
+def _progress(
+    view: CaseView, only: str | None, items: list[cases.OpenItem]
+) -> list[RecallProgressPublic]:
     names = {e.credit_code: e.name for e in view.concerned}
     out = []
     for code in sorted({s.credit_code for s in view.scope.lots}):
