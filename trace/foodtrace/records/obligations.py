@@ -13,14 +13,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from foodtrace.clock import local_date
 from foodtrace.ledger.models import Entry
-from foodtrace.records.projection import DbStore, instant
+from foodtrace.records.projection import DbStore, dec, dec_str, instant
 
 RECENT_DAYS = 30
 
@@ -30,7 +32,7 @@ class Obligation:
     """One thing still owed. ``severity`` 1 is the worst."""
 
     severity: int
-    code: str  # open_deviation | unreleased_sale | untested_lot | missing_ccp | self_inspection
+    code: str  # open_deviation | unreleased_sale | oversold | untested_lot | missing_ccp | …
     link: str
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -98,8 +100,31 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
                 },
             )
         )
-    since = (today - timedelta(days=RECENT_DAYS)).isoformat()
     products = {p["record_seq"]: p for p in store.find("products")}
+    # A sale beyond what the lot made (its mass balance broken) stays owed until a
+    # correction of a sale or of the lot mends it.
+    sold: dict[int, Decimal] = {}
+    for s in store.find("sales"):
+        sold[s["lot_seq"]] = sold.get(s["lot_seq"], Decimal(0)) + dec(s["quantity_base"])
+    for seq, total in sorted(sold.items()):
+        lot = lots.get(seq)
+        if lot is None or total <= dec(lot["quantity_base"]):
+            continue
+        unit = json.loads(products[lot["product_seq"]]["data"])["unit"]
+        out.append(
+            Obligation(
+                2,
+                "oversold",
+                f"/lots/{quote(lot['code'], safe='')}",
+                {
+                    "lot": lot["code"],
+                    "sold": dec_str(total),
+                    "produced": dec_str(dec(lot["quantity_base"])),
+                    "unit": unit,
+                },
+            )
+        )
+    since = (today - timedelta(days=RECENT_DAYS)).isoformat()
     for lot in sorted(lots.values(), key=lambda x: x["production_date"]):
         if lot["production_date"] < since:
             continue

@@ -1,0 +1,45 @@
+"""A sale beyond what a lot made is warned when saved and stays owed on Today until a
+correction mends it (issue 23)."""
+
+from __future__ import annotations
+
+from foodtrace.db import read_session
+from foodtrace.records.obligations import owed
+
+import factories as f
+
+
+def _oversold(engine, clock, lid) -> list:
+    with read_session(engine) as s:
+        return [
+            o for o in owed(session=s, enterprise_id=lid, now=clock.now()) if o.code == "oversold"
+        ]
+
+
+def test_an_oversold_lot_is_owed_until_corrected(engine, clock) -> None:
+    lid = f.beverage_ledger(engine, clock)  # lot PJ20260301A: 400 箱 of 24 瓶, 100 箱 sold
+    assert _oversold(engine, clock, lid) == []
+    too_much = f.add(engine, clock, lid, "sale", f.sale(quantity="350", customer_code="DIST01"))
+    assert "oversold" in {w.type for w in too_much.warnings}
+    [item] = _oversold(engine, clock, lid)
+    assert item.params == {"lot": "PJ20260301A", "sold": "10800", "produced": "9600", "unit": "瓶"}
+    assert item.severity == 2
+    fixed = {**f.sale(quantity="30", customer_code="DIST01")}
+    f.add(engine, clock, lid, "correction",
+          {"corrects": too_much.seq, "reason": "数量录错", "record": fixed})  # fmt: skip
+    assert _oversold(engine, clock, lid) == []
+
+
+def test_the_today_page_shows_it(client, engine, clock) -> None:
+    from foodtrace.accounts.service import Role, add_user
+    from foodtrace.db import write_session
+
+    lid = f.beverage_ledger(engine, clock)
+    f.add(engine, clock, lid, "sale", f.sale(quantity="350", customer_code="DIST01"))
+    with write_session(engine) as s:
+        add_user(session=s, username="bev", password="bev pass 2026", role=Role.ENTERPRISE_USER,
+                 now=clock.now(), enterprise_credit_code=f.BEVERAGE)  # fmt: skip
+    f.page_login(client, "bev", "bev pass 2026")
+    page = client.get("/today").text
+    assert 'data-code="oversold"' in page
+    assert "销量超过产量" in page
