@@ -34,6 +34,8 @@ class Field:
     hint: str | None = None
     translate_choices: bool = False
     readonly: bool = False
+    hint_args: dict[str, Any] | None = None
+    """Values for a translated hint's placeholders (the hint is then a catalogue id)."""
 
 
 @dataclass
@@ -141,6 +143,19 @@ class Options:
             (p["unit"], f"{p['unit']} (= {p['quantity']} {product['unit']})")
             for p in product.get("packaging", [])
         ]
+
+    def unsold(self, lot_code: str) -> dict[str, str] | None:
+        """What a lot made and has not sold yet, in its product's base unit (the sale form
+        says it before the sale is saved)."""
+        lot = self.lot(lot_code)
+        product = self.lot_product(lot_code)
+        if lot is None or product is None:
+            return None
+        sold = sum(
+            (dec(s["quantity_base"]) for s in self.store.find("sales", lot_seq=lot["record_seq"])),
+            Decimal(0),
+        )
+        return {"left": dec_str(dec(lot["quantity_base"]) - sold), "unit": product["unit"]}
 
     def released(self, lot_code: str) -> bool:
         lot = self.lot(lot_code)
@@ -455,12 +470,19 @@ def spec_for(kind: RecordKind, opts: Options, values: dict[str, str], now: datet
             multipart=True,
         )
     if kind is K.SALE:
+        left = opts.unsold(lot) if lot else None
         return Spec(
             kind,
             N_("Sale"),
             [
                 Field("lot_code", N_("Lot"), "select", choices=opts.lots()),
-                Field("quantity", N_("Quantity"), "decimal"),
+                Field(
+                    "quantity",
+                    N_("Quantity"),
+                    "decimal",
+                    hint=N_("%(left)s %(unit)s of this lot are not sold yet") if left else None,
+                    hint_args=left,
+                ),
                 Field(
                     "unit",
                     N_("Unit"),
