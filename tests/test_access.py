@@ -114,6 +114,7 @@ RULES: dict[str, set[str]] = {
     "POST /api/v1/imports/{kind}": ENTERPRISE,
     "GET /api/v1/enterprise/cases/{case_id}": {"ent_a", "ent_a_admin"},
     "POST /api/v1/enterprise/recall-actions": ENTERPRISE,
+    "POST /api/v1/enterprise/cases/{case_id}/notify-all": ENTERPRISE,
     "POST /api/v1/enterprise/users": {"ent_a_admin"},
     "PATCH /api/v1/enterprise/users/{username}": {"ent_a_admin"},
     "GET /api/v1/enterprise/tokens": {"ent_a_admin"},
