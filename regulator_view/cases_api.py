@@ -12,18 +12,16 @@ from sqlmodel import Session
 from foodtrace.accounts.models import Authority
 from foodtrace.accounts.service import covers
 from foodtrace.cases import service as cases
-from foodtrace.clock import Clock
 from foodtrace.epcis import trail_document
 from foodtrace.errors import NotFound
 from foodtrace.records.service import platform_name
 from foodtrace.trail import EXPORT_COLUMNS, export_rows
-from regulator_view.api import _log
+from regulator_view.reads import RegulatorReads, RegulatorReadsDep
 from schemas.api import CasePublic, CasesPublic, CaseStepRequest
 from schemas.records import CASE_ID_PATTERN, CASE_TRANSITIONS, CaseState, FailedSampleCreate
 from webapp.deps import (
     ClockDep,
     CurrentRegulator,
-    EngineDep,
     IdempotencyKeyDep,
     SessionDep,
     WriteSessionDep,
@@ -57,9 +55,9 @@ def own_case(session: Session, authority: Authority, ref: str) -> cases.CaseView
     return cases.case_view(session, ref, readable=lambda e: covers(authority, e.region_code))
 
 
-def _viewed(engine: Any, regulator: Any, view: cases.CaseView, what: str, clock: Clock) -> None:
-    ids = {s.enterprise_id for s in view.scope.lots}
-    _log(engine, regulator, ids, what, clock)
+def _viewed(reads: RegulatorReads, regulator: Any, view: cases.CaseView, what: str) -> None:
+    """A case's answer reads the records of every enterprise with a lot in its scope."""
+    reads.read(regulator, {s.enterprise_id for s in view.scope.lots}, what)
 
 
 @router.post(
@@ -72,7 +70,7 @@ def record_failed_sample(
     data: FailedSampleCreate,
     regulator: CurrentRegulator,
     session: WriteSessionDep,
-    engine: EngineDep,
+    reads: RegulatorReadsDep,
     clock: ClockDep,
     response: Response,
     idempotency_key: IdempotencyKeyDep = None,
@@ -101,7 +99,7 @@ def record_failed_sample(
     response.headers["Location"] = f"/api/v1/cases/{opened.case_id}"
     out = case_public(session, view, next_states=regulator_next_states(view.case.state))
     session.commit()
-    _viewed(engine, regulator, view, f"case {opened.case_id}: recall scope", clock)
+    _viewed(reads, regulator, view, f"case {opened.case_id}: recall scope")
     return out
 
 
@@ -123,8 +121,7 @@ def get_case(
     case_id: CaseId,
     regulator: CurrentRegulator,
     session: SessionDep,
-    engine: EngineDep,
-    clock: ClockDep,
+    reads: RegulatorReadsDep,
 ) -> CasePublic:
     """A case: the failed sample, the recall scope as it stands now, the steps so far, the
     referrals, and every recall action the enterprises recorded."""
@@ -133,7 +130,7 @@ def get_case(
     out = case_public(
         session, view, next_states=regulator_next_states(view.case.state) if mine else []
     )
-    _viewed(engine, regulator, view, f"case {case_id}", clock)
+    _viewed(reads, regulator, view, f"case {case_id}")
     return out
 
 
@@ -157,7 +154,7 @@ def case_step(
     step: CaseStepRequest,
     regulator: CurrentRegulator,
     session: WriteSessionDep,
-    engine: EngineDep,
+    reads: RegulatorReadsDep,
     clock: ClockDep,
 ) -> CasePublic:
     """Move the case on: notify the enterprises (this publishes the recall notice for the
@@ -187,7 +184,7 @@ def case_step(
     )
     out = case_public(session, view, next_states=regulator_next_states(view.case.state))
     session.commit()
-    _viewed(engine, regulator, view, f"case {case_id}: {state}", clock)
+    _viewed(reads, regulator, view, f"case {case_id}: {state}")
     return out
 
 
@@ -200,13 +197,13 @@ def scope_export(
     fmt: ScopeFormat,
     regulator: CurrentRegulator,
     session: SessionDep,
-    engine: EngineDep,
+    reads: RegulatorReadsDep,
     clock: ClockDep,
 ) -> Response:
     """The recall scope as a workbook (lots with mass balance, customers with quantities,
     trail events) or as a GS1 EPCIS 2.0 JSON-LD document of its trail."""
     view = own_case(session, regulator.authority, case_id)
-    _viewed(engine, regulator, view, f"case {case_id}: scope.{fmt}", clock)
+    _viewed(reads, regulator, view, f"case {case_id}: scope.{fmt}")
     return scope_file(session, view, fmt, now=clock.now())
 
 

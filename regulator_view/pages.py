@@ -19,9 +19,10 @@ from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.records import queries
 from foodtrace.records.service import platform_name
 from foodtrace.trail import export_rows, lot_trail
-from regulator_view.api import _log, _read, completeness_public, trail_file
+from regulator_view.api import _read, completeness_public, trail_file
 from regulator_view.charts import percent, sparkline, week_chart, week_text
 from regulator_view.graph import lot_link, svg
+from regulator_view.reads import RegulatorReads, RegulatorReadsDep
 from webapp.deps import ClockDep, EngineDep, verify_against_signer
 from webapp.i18n import N_, translations
 from webapp.public import enterprise_public, verify_public
@@ -103,7 +104,7 @@ def _query(request: Request, ents: list[Enterprise]) -> dict[str, Any]:
 
 
 def _trail_for(
-    session: Session, engine: Any, clock: Any, user: WebUser, q: dict[str, Any], what: str
+    session: Session, reads: RegulatorReads, user: WebUser, q: dict[str, Any], what: str
 ) -> Any:
     authority, ents = _regulator(user, session)
     ent = next((e for e in ents if e.credit_code == q["credit_code"]), None)
@@ -122,14 +123,16 @@ def _trail_for(
         for n in found.nodes.values()
         if not n.outside and n.type in ("lot", "material_lot")
     }
-    _log(engine, _Scope(user, authority), ids | {ent.id}, f"{what} of lot {q['lot']}", clock)
+    reads.read(_Scope(user, authority), ids | {ent.id}, f"{what} of lot {q['lot']}")
     return found
 
 
 @router.get("/regulator/trail")
-def trail_page(request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep) -> Response:
+def trail_page(
+    request: Request, user: WebUserDep, engine: EngineDep, reads: RegulatorReadsDep
+) -> Response:
     with Session(engine) as session:
-        _, ents = _regulator(user, session)
+        authority, ents = _regulator(user, session)
         q = _query(request, ents)
         context: dict[str, Any] = {"enterprises": ents, "q": q, "trail": None}
         find = {k: (request.query_params.get(k) or "").strip() for k in ("gtin", "product", "date")}
@@ -143,10 +146,17 @@ def trail_page(request: Request, user: WebUserDep, engine: EngineDep, clock: Clo
                 product=find["product"] or None,
                 production_date=find["date"] or None,
             )
+            by_code = {e.credit_code: e.id for e in ents}
+            asked = " ".join(f"{k}={v}" for k, v in find.items() if v)
+            reads.read(
+                _Scope(user, authority),
+                {by_code[row["credit_code"]] for row in context["found"]},
+                f"find lots {asked}",
+            )
             q["lot"] = ""
         if q["lot"]:
             try:
-                found = _trail_for(session, engine, clock, user, q, "trail")
+                found = _trail_for(session, reads, user, q, "trail")
             except NotFound as exc:
                 context["error"] = str(exc)
             else:
@@ -163,20 +173,29 @@ def trail_page(request: Request, user: WebUserDep, engine: EngineDep, clock: Clo
 
 @router.get("/regulator/trail/export.{ext}")
 def trail_export(
-    ext: str, request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep
+    ext: str,
+    request: Request,
+    user: WebUserDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    reads: RegulatorReadsDep,
 ) -> Response:
     with Session(engine) as session:
         _, ents = _regulator(user, session)
         q = _query(request, ents)
         if ext not in ("csv", "xlsx", "epcis.jsonld"):
             raise NotFound(ext)
-        found = _trail_for(session, engine, clock, user, q, f"trail.{ext}")
+        found = _trail_for(session, reads, user, q, f"trail.{ext}")
         return trail_file(found, ext, platform=platform_name(session), now=clock.now())
 
 
 @router.get("/regulator/completeness")
 def completeness_page(
-    request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep
+    request: Request,
+    user: WebUserDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    reads: RegulatorReadsDep,
 ) -> Response:
     since, until = period(clock.now())
     try:
@@ -197,13 +216,7 @@ def completeness_page(
             until=until,
             readable=lambda e: covers(authority, e.region_code),
         )
-    _log(
-        engine,
-        _Scope(user, authority),
-        _read(ents, results),
-        f"completeness {since}..{until}",
-        clock,
-    )
+    reads.read(_Scope(user, authority), _read(ents, results), f"completeness {since}..{until}")
     data = completeness_public(results, since, until)
     # one findings scale for every enterprise, so that their charts compare at a glance
     most = max((w.findings for e in data.enterprises for w in e.trend), default=0)
@@ -234,7 +247,13 @@ def completeness_page(
 
 
 @router.get("/regulator/verify")
-def verify_page(request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep) -> Response:
+def verify_page(
+    request: Request,
+    user: WebUserDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    reads: RegulatorReadsDep,
+) -> Response:
     """Verification on demand: every ledger of the jurisdiction and the authority's, or one."""
     run = request.query_params.get("run")
     only = request.query_params.get("credit_code")
@@ -254,7 +273,7 @@ def verify_page(request: Request, user: WebUserDep, engine: EngineDep, clock: Cl
         found = verify_against_signer(request, *(i for _n, i in named))
         reports = [(n, verify_public(r)) for (n, _i), r in zip(named, found, strict=True)]
         elapsed = time.monotonic() - began
-        _log(engine, _Scope(user, authority), {e.id for e in chosen}, "verify the ledger", clock)
+        reads.read(_Scope(user, authority), {e.id for e in chosen}, "verify the ledger")
     else:
         elapsed = 0.0
     return render(
@@ -279,7 +298,7 @@ def lot_page(
     request: Request,
     user: WebUserDep,
     engine: EngineDep,
-    clock: ClockDep,
+    reads: RegulatorReadsDep,
 ) -> Response:
     """A lot's records in time order, each with its ledger seq and hash (read-only)."""
     with Session(engine) as session:
@@ -296,7 +315,7 @@ def lot_page(
                 select(Entry.seq, Entry.hash).where(Entry.ledger_id == ent.id, Entry.seq.in_(seqs))
             )
         }
-    _log(engine, _Scope(user, authority), {ent.id}, f"records of lot {lot_code}", clock)
+    reads.read(_Scope(user, authority), {ent.id}, f"records of lot {lot_code}")
     return render(
         request,
         "reg_lot.html",
