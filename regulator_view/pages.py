@@ -36,6 +36,7 @@ RULE_LABELS = {
     "deviations_closed": N_("Deviations closed"),
     "release_test": N_("Release test"),
     "buyer_fields": N_("Buyer fields"),
+    "code_form": N_("Code form"),
     "mass_balance": N_("Mass balance"),
     "timely": N_("Entered in time"),
     "receipt_without_sale": N_("Receipt without sale"),
@@ -63,6 +64,7 @@ REASONS = (
         "to this enterprise"
     ),
     N_("sold {quantity} {unit} to {buyer} on {date}: no incoming check of it there"),
+    N_("code {code} breaks the code rule: {problem}"),
 )
 
 
