@@ -6,7 +6,7 @@ import io
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Authority
@@ -29,6 +29,10 @@ from webapp.deps import (
 from webapp.public import case_public, case_summary_public
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
+
+MAX_SALES_PAGE = 5000
+"""The longest page of a case's sales (a lot with 22k sales made the case JSON 11 MB)."""
+
 
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="e.g. 11370404004321071W-1")]
 
@@ -122,16 +126,41 @@ def get_case(
     regulator: CurrentRegulator,
     session: SessionDep,
     reads: RegulatorReadsDep,
+    sales_limit: Annotated[
+        int, Query(ge=1, le=MAX_SALES_PAGE, description="sales in scope a page")
+    ] = MAX_SALES_PAGE,
+    sales_after: Annotated[
+        int | None, Query(ge=0, le=10**7, description="the cursor of the sales: `sales_next`")
+    ] = None,
 ) -> CasePublic:
     """A case: the failed sample, the recall scope as it stands now, the steps so far, the
-    referrals, and every recall action the enterprises recorded."""
+    referrals, and every recall action the enterprises recorded.
+
+    The sales in scope come a page at a time (``sales_limit``, 5000 at most), in the
+    scope's order; ``sales_next`` is the cursor of the next page (``sales_after``)."""
     view = own_case(session, regulator.authority, case_id)
     mine = view.authority.credit_code == regulator.authority.credit_code
     out = case_public(
         session, view, next_states=regulator_next_states(view.case.state) if mine else []
     )
     _viewed(reads, regulator, view, f"case {case_id}")
-    return out
+    return page_sales(out, sales_limit, sales_after)
+
+
+def page_sales(case: CasePublic, limit: int, after: int | None) -> CasePublic:
+    """A page of the case's sales: those after position ``after`` (the cursor a page gives
+    as ``sales_next``), ``limit`` of them; the scope's order is a stable one, so a cursor
+    stays valid while the scope does not change."""
+    start = after or 0
+    page = case.sales[start : start + limit]
+    end = start + len(page)
+    return case.model_copy(
+        update={
+            "sales": page,
+            "sales_count": len(case.sales),
+            "sales_next": end if end < len(case.sales) else None,
+        }
+    )
 
 
 def own_case_to_step(

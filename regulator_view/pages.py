@@ -25,6 +25,7 @@ from regulator_view.graph import lot_link, svg
 from regulator_view.reads import RegulatorReads, RegulatorReadsDep
 from webapp.deps import ClockDep, EngineDep, verify_against_signer
 from webapp.i18n import N_, translations
+from webapp.paging import first_part
 from webapp.public import enterprise_public, verify_public
 from webapp.timeline import lot_timeline
 from webapp.web import WebUser, WebUserDep, render, request_locale
@@ -162,10 +163,12 @@ def trail_page(
             except NotFound as exc:
                 context["error"] = str(exc)
             else:
+                part = first_part(request, export_rows(found), "rows")
                 context.update(
                     trail=found,
                     graph=svg(found, lot_link),
-                    rows=export_rows(found),
+                    rows=part.items,
+                    part=part,
                     outside=", ".join(
                         n.enterprise or "" for n in found.nodes.values() if n.outside
                     ),

@@ -52,6 +52,7 @@ from webapp import (
     platform_admin,
     platform_pages,
 )
+from webapp.deps import VerifyCache
 from webapp.security import Guard
 
 
@@ -107,6 +108,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.verify_cache = VerifyCache(settings.verify_cache_s)
     errors.install(app)
     app.add_middleware(Guard)
     app.include_router(auth.router)
