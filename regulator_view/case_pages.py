@@ -19,6 +19,7 @@ from schemas.records import CASE_ID_PATTERN
 from webapp.deps import ClockDep, EngineDep
 from webapp.i18n import N_
 from webapp.labels import ACTION_LABELS, STATE_LABELS
+from webapp.paging import first_part
 from webapp.public import case_public, case_summary_public
 from webapp.web import CsrfUser, WebUser, WebUserDep, redirect, render
 
@@ -152,7 +153,14 @@ def case_page(
     return render(
         request,
         "case.html",
-        {"case": case, "graph": graph, "totals": totals, "mine": mine, **_labels()},
+        {
+            "case": case,
+            "sales": first_part(request, case.sales, "sales"),
+            "graph": graph,
+            "totals": totals,
+            "mine": mine,
+            **_labels(),
+        },
         user=user,
     )
 

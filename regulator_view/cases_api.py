@@ -32,6 +32,8 @@ router = APIRouter(prefix="/api/v1", tags=["cases"])
 
 MAX_SALES_PAGE = 5000
 """The longest page of a case's sales (a lot with 22k sales made the case JSON 11 MB)."""
+SALES_PAGE = 1000
+"""A page of a case's sales unless ``sales_limit`` says otherwise."""
 
 
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="e.g. 11370404004321071W-1")]
@@ -101,7 +103,11 @@ def record_failed_sample(
         session, opened.case_id, readable=lambda e: covers(regulator.authority, e.region_code)
     )
     response.headers["Location"] = f"/api/v1/cases/{opened.case_id}"
-    out = case_public(session, view, next_states=regulator_next_states(view.case.state))
+    out = page_sales(
+        case_public(session, view, next_states=regulator_next_states(view.case.state)),
+        SALES_PAGE,
+        None,
+    )
     session.commit()
     _viewed(reads, regulator, view, f"case {opened.case_id}: recall scope")
     return out
@@ -128,7 +134,7 @@ def get_case(
     reads: RegulatorReadsDep,
     sales_limit: Annotated[
         int, Query(ge=1, le=MAX_SALES_PAGE, description="sales in scope a page")
-    ] = MAX_SALES_PAGE,
+    ] = SALES_PAGE,
     sales_after: Annotated[
         int | None, Query(ge=0, le=10**7, description="the cursor of the sales: `sales_next`")
     ] = None,
@@ -136,7 +142,7 @@ def get_case(
     """A case: the failed sample, the recall scope as it stands now, the steps so far, the
     referrals, and every recall action the enterprises recorded.
 
-    The sales in scope come a page at a time (``sales_limit``, 5000 at most), in the
+    The sales in scope come a page at a time (``sales_limit``: 1000, 5000 at most), in the
     scope's order; ``sales_next`` is the cursor of the next page (``sales_after``)."""
     view = own_case(session, regulator.authority, case_id)
     mine = view.authority.credit_code == regulator.authority.credit_code
@@ -211,7 +217,11 @@ def case_step(
     view = cases.case_view(
         session, case_id, readable=lambda e: covers(regulator.authority, e.region_code)
     )
-    out = case_public(session, view, next_states=regulator_next_states(view.case.state))
+    out = page_sales(
+        case_public(session, view, next_states=regulator_next_states(view.case.state)),
+        SALES_PAGE,
+        None,
+    )
     session.commit()
     _viewed(reads, regulator, view, f"case {case_id}: {state}")
     return out

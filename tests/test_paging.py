@@ -148,6 +148,12 @@ def test_long_lists_on_pages_show_a_first_part_and_more(app, engine, clock, worl
         more = re.search(r'href="([^"]*rows=\d+#rows)"', trail.replace("&amp;", "&"))
         assert more, "no link to more"
         assert _rows(reg.get(more.group(1)).text, "trail-rows") > FIRST
+        case_id = f.notified_case(reg, f.bearer(reg, "reg_in", PASSWORD))
+        case = reg.get(f"/regulator/cases/{case_id}").text
+        assert _rows(case, "scope-sales") == FIRST
+        more = re.search(r'href="([^"]*sales=\d+#sales)"', case.replace("&amp;", "&"))
+        assert more, "no link to more"
+        assert _rows(reg.get(more.group(1)).text, "scope-sales") == FIRST + 31
     finally:
         ent.__exit__(None, None, None)
         reg.__exit__(None, None, None)
