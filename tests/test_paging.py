@@ -236,3 +236,50 @@ def test_without_the_cache_every_view_verifies(db_url, engine, clock, world, ver
         assert verifications == [world["a"], world["a"]]
     finally:
         ent.__exit__(None, None, None)
+
+
+def _lot_seqs_as_before(engine: Any, eid: int, lot_code: str) -> set[int]:
+    """The entries ``/ledger?lot=`` listed before it read only their seqs (its old code)."""
+    from foodtrace.db import read_session
+    from foodtrace.records import queries
+    from foodtrace.records.projection import DbStore
+
+    with read_session(engine) as session:
+        store = DbStore(session, eid)
+        lot_seq = store.find("lots", code=lot_code)[0]["record_seq"]
+        seqs = {lot_seq}
+        for table in ("ccp_readings", "release_tests", "sales"):
+            seqs |= {r["record_seq"] for r in store.find(table, lot_seq=lot_seq)}
+        readings = {r["record_seq"] for r in store.find("ccp_readings", lot_seq=lot_seq)}
+        seqs |= {
+            a["record_seq"]
+            for a in store.find("corrective_actions")
+            if a["reading_seq"] in readings
+        }
+        fixes = queries.corrections_of(session=session, enterprise_id=eid, seqs=sorted(seqs))
+        return seqs | {s for cs in fixes.values() for s in cs}
+
+
+def test_the_ledger_page_of_a_lot_lists_its_entries_a_page_at_a_time(app, engine, clock, world):
+    lid = world["a"]
+    _sales(engine, clock, lid, 60)
+    reading = f.add(engine, clock, lid, "ccp_record", f.ccp_record(value="80.1")).seq
+    f.add(engine, clock, lid, "corrective_action", {
+        "reading_seq": reading, "action": "重新杀菌", "taken_at": "2026-03-01T09:00:00+08:00",
+        "operator": "李强",
+    })  # fmt: skip
+    f.add(engine, clock, lid, "correction", {
+        "corrects": 10, "reason": "数量录错", "record": f.sale(quantity="90"),
+    })  # fmt: skip
+    expected = _lot_seqs_as_before(engine, lid, "PJ20260301A")
+    ent = _login(app, "ent_a")
+    try:
+        listed: list[int] = []
+        for page in range(3):
+            html = ent.get(f"/ledger?lot=PJ20260301A&page={page}").text
+            listed += [int(s) for s in re.findall(r'<td><a href="/ledger/(\d+)">', html)]
+        sales = ent.get("/ledger?lot=PJ20260301A&kind=sale").text
+    finally:
+        ent.__exit__(None, None, None)
+    assert listed == sorted(expected, reverse=True)
+    assert len(re.findall(r'<td><a href="/ledger/(\d+)">', sales)) == 50  # 61 sales: a page
