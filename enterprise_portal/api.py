@@ -55,6 +55,8 @@ from webapp.lean import RECORD_KIND, RecordRoute
 from webapp.public import recorded_public, user_public, verify_public
 
 router = APIRouter(prefix="/api/v1", tags=["enterprise"])
+MAX_PAGE = 500
+"""The longest page of a list (``limit``); a longer one is refused (422)."""
 
 RECORD_ROUTES: dict[RecordKind, tuple[str, str]] = {
     RecordKind.PRODUCT: ("/products", "Record a product with its CCP plan and release-test items"),
@@ -152,28 +154,36 @@ def list_ledger(
     scope: CurrentEnterpriseUser,
     session: SessionDep,
     offset: Annotated[Count, Query()] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     kind: RecordKind | None = None,
     since: Annotated[Instant | None, Query(description="recorded at or after (RFC 3339)")] = None,
     until: Annotated[Instant | None, Query(description="recorded before (RFC 3339)")] = None,
+    before: Annotated[
+        Seq | None,
+        Query(description="the cursor: entries older than this seq (`next`)"),
+    ] = None,
 ) -> EntriesPublic:
-    """The ledger's entries, newest first: seq, kind, times, hashes."""
+    """The ledger's entries, newest first: seq, kind, times, hashes; a page at most
+    ``limit`` long (500 at most), the next one at ``before=<next>``."""
     entries, count = ledger.list_entries(
         session=session,
         ledger_id=scope.enterprise_id,
         offset=offset,
-        limit=limit,
+        limit=limit + 1,  # one more: whether a next page exists
         kind=kind,
         since=_instant(since),
         until=_instant(until),
+        before=before,
     )
+    more = len(entries) > limit
+    entries = entries[:limit]
     fixes = queries.corrections_of(
         session=session, enterprise_id=scope.enterprise_id, seqs=[e.seq for e in entries]
     )
     data = [
         queries.entry_public(e, corrected_by=fixes.get(e.seq), with_body=False) for e in entries
     ]
-    return EntriesPublic(data=data, count=count)
+    return EntriesPublic(data=data, count=count, next=entries[-1].seq if more else None)
 
 
 @router.get("/ledger/entries/{seq}", response_model=EntryPublic)
@@ -285,15 +295,32 @@ def change_enterprise_user(
 
 
 @router.get("/today", response_model=TodayPublic)
-def read_today(scope: CurrentEnterpriseUser, session: SessionDep, clock: ClockDep) -> TodayPublic:
-    """What was recorded today, and what the enterprise still owes, worst first."""
+def read_today(
+    scope: CurrentEnterpriseUser,
+    session: SessionDep,
+    clock: ClockDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="entries recorded a page")] = 200,
+    before: Annotated[
+        Seq | None,
+        Query(description="the cursor: entries older than this seq (`next`)"),
+    ] = None,
+) -> TodayPublic:
+    """What was recorded today (newest first, a page of at most ``limit``; the next page at
+    ``before=<next>``), and what the enterprise still owes, worst first."""
+    now = clock.now()
     view = obligations.today_view(
-        session=session, enterprise_id=scope.enterprise_id, now=clock.now()
+        session=session, enterprise_id=scope.enterprise_id, now=now, limit=limit + 1, before=before
     )
+    more = len(view.recorded) > limit
+    recorded = view.recorded[:limit]
     return TodayPublic(
         day=view.day.isoformat(),
-        recorded=view.recorded,
+        recorded=recorded,
         owed=[ObligationPublic(**vars(o)) for o in view.owed],
+        recorded_count=obligations.recorded_today_count(
+            session=session, enterprise_id=scope.enterprise_id, now=now
+        ),
+        next=recorded[-1]["seq"] if more else None,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlmodel import Session
 
 from enterprise_portal.forms import (
@@ -37,13 +38,15 @@ from foodtrace.accounts.service import (
 from foodtrace.attachments.service import store_attachment
 from foodtrace.errors import Conflict, NotFound, RecordError
 from foodtrace.ledger import service as ledger
+from foodtrace.ledger.models import Entry
 from foodtrace.records import obligations, queries
-from foodtrace.records.projection import DbStore
+from foodtrace.records.projection import TABLES
 from foodtrace.records.service import record
 from schemas.params import FormCount, FormDate, Seq
 from schemas.records import SYSTEM_KINDS, RecordKind
-from webapp.deps import ClockDep, EngineDep, verify_against_signer
+from webapp.deps import ClockDep, EngineDep, verify_cached
 from webapp.i18n import N_, translations
+from webapp.paging import first_part, wanted
 from webapp.timeline import lot_timeline
 from webapp.user_changes import apply_user_change
 from webapp.web import (
@@ -118,15 +121,18 @@ def records_index(request: Request, pair: PageEnterpriseUser) -> Response:
 def today(
     request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
 ) -> Response:
+    eid, now = pair[1].enterprise_id, clock.now()
     with Session(engine) as session:
         view = obligations.today_view(
-            session=session, enterprise_id=pair[1].enterprise_id, now=clock.now()
+            session=session, enterprise_id=eid, now=now, limit=wanted(request, "recorded")
         )
-        recalls = _recalls(session, pair[1].enterprise_id)
+        total = obligations.recorded_today_count(session=session, enterprise_id=eid, now=now)
+        recalls = _recalls(session, eid)
+    part = first_part(request, view.recorded, "recorded", total=total)
     return render(
         request,
         "today.html",
-        {"today": view, "kind_labels": KIND_LABELS, "recalls": recalls},
+        {"today": view, "part": part, "kind_labels": KIND_LABELS, "recalls": recalls},
         user=pair[0],
     )
 
@@ -553,16 +559,24 @@ def ledger_page(
         )
 
     with Session(engine) as session:
-        (report,) = verify_against_signer(request, eid)
+        report = verify_cached(request, eid)
         if lot:
             seqs = _lot_seqs(session, eid, lot)
-            all_entries = [
-                ledger.get_entry(session=session, ledger_id=eid, seq=s)
-                for s in sorted(seqs, reverse=True)
-            ]
-            entries = [e for e in all_entries if (not kind or e.kind == kind)]
-            count = len(entries)
-            entries = entries[page * 50 : (page + 1) * 50]
+            if kind:  # the kinds of the ledger's entries (two small columns), not the entries
+                of_kind = session.execute(
+                    select(Entry.seq).where(Entry.ledger_id == eid, Entry.kind == kind)
+                ).scalars()
+                seqs &= set(of_kind)
+            count = len(seqs)
+            # only the page's entries are read (a lot with 22k sales: 50 of them, not 22k)
+            shown = sorted(seqs, reverse=True)[page * 50 : (page + 1) * 50]
+            entries = list(
+                session.execute(
+                    select(Entry)
+                    .where(Entry.ledger_id == eid, Entry.seq.in_(shown))
+                    .order_by(Entry.seq.desc())
+                ).scalars()
+            )
         else:
             entries, count = ledger.list_entries(
                 session=session,
@@ -609,22 +623,48 @@ def ledger_page(
 
 
 def _lot_seqs(session: Session, eid: int, lot_code: str) -> set[int]:
-    """Every entry about a lot: the lot, its readings, tests, sales, their corrections."""
-    store = DbStore(session, eid)
-    lots = store.find("lots", code=lot_code)
-    if not lots:
+    """Every entry about a lot: the lot, its readings, tests, sales, their corrections.
+
+    Only the seq columns are read (a lot with 22k sales: 22k integers, not 22k rows)."""
+    t = TABLES
+    lot_seq = session.execute(
+        select(t["lots"].c.record_seq).where(
+            t["lots"].c.enterprise_id == eid, t["lots"].c.code == lot_code
+        )
+    ).scalar_one_or_none()
+    if lot_seq is None:
         return set()
-    lot_seq = lots[0]["record_seq"]
     seqs = {lot_seq}
     for table in ("ccp_readings", "release_tests", "sales"):
-        seqs |= {r["record_seq"] for r in store.find(table, lot_seq=lot_seq)}
-    readings = {r["record_seq"] for r in store.find("ccp_readings", lot_seq=lot_seq)}
-    seqs |= {
-        a["record_seq"] for a in store.find("corrective_actions") if a["reading_seq"] in readings
-    }
-    fixes = queries.corrections_of(session=session, enterprise_id=eid, seqs=sorted(seqs))
-    for cs in fixes.values():
-        seqs |= set(cs)
+        c = t[table].c
+        seqs |= set(
+            session.execute(
+                select(c.record_seq).where(c.enterprise_id == eid, c.lot_seq == lot_seq)
+            ).scalars()
+        )
+    readings, actions = t["ccp_readings"].c, t["corrective_actions"].c
+    seqs |= set(
+        session.execute(
+            select(actions.record_seq)
+            .join(t["ccp_readings"], readings.record_seq == actions.reading_seq)
+            .where(
+                actions.enterprise_id == eid,
+                readings.enterprise_id == eid,
+                readings.lot_seq == lot_seq,
+            )
+        ).scalars()
+    )
+    corrections = t["corrections"].c
+    targets = sorted(seqs)
+    for i in range(0, len(targets), 10_000):  # within every database's bound-parameter limit
+        seqs |= set(
+            session.execute(
+                select(corrections.record_seq).where(
+                    corrections.enterprise_id == eid,
+                    corrections.corrects_seq.in_(targets[i : i + 10_000]),
+                )
+            ).scalars()
+        )
     return seqs
 
 

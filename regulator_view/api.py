@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
@@ -10,7 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from foodtrace.accounts.models import Authority, Enterprise
-from foodtrace.accounts.service import Role, covers, log_reads
+from foodtrace.accounts.service import Role, covers
 from foodtrace.completeness import (
     EnterpriseResult,
     Finding,
@@ -19,13 +20,13 @@ from foodtrace.completeness import (
     period,
     weekly_trend,
 )
-from foodtrace.db import write_session
 from foodtrace.epcis import trail_document
 from foodtrace.errors import RecordError
 from foodtrace.ledger.models import Ledger
 from foodtrace.records import queries
 from foodtrace.records.service import platform_name
 from foodtrace.trail import MAX_DEPTH, export_csv, export_xlsx, lot_trail
+from regulator_view.reads import RegulatorReadsDep
 from schemas.api import (
     CompletenessPublic,
     CompletenessWeekPublic,
@@ -44,7 +45,6 @@ from webapp.deps import (
     ClockDep,
     CurrentPrincipal,
     CurrentRegulator,
-    EngineDep,
     RegulatedEnterprise,
     SessionDep,
     verify_against_signer,
@@ -74,26 +74,12 @@ def verify(
     request: Request,
     enterprise: RegulatedEnterprise,
     regulator: CurrentRegulator,
-    engine: EngineDep,
-    clock: ClockDep,
+    reads: RegulatorReadsDep,
 ) -> VerifyPublic:
     """Verify an enterprise's ledger from its stored bytes, and against what was signed."""
     (report,) = verify_against_signer(request, enterprise.id)
-    _log(engine, regulator, {enterprise.id}, "verify the ledger", clock)
+    reads.read(regulator, {enterprise.id}, "verify the ledger")
     return verify_public(report)
-
-
-def _log(engine: Any, regulator: Any, enterprise_ids: set[int], what: str, clock: Any) -> None:
-    """Every regulator read of an enterprise's records is logged (who, when, what)."""
-    with write_session(engine) as ws:
-        log_reads(
-            session=ws,
-            enterprise_ids=enterprise_ids,
-            authority_id=regulator.authority.id,
-            username=regulator.principal.username,
-            what=what,
-            now=clock.now(),
-        )
 
 
 TrailDirection = Literal["backward", "forward", "both"]
@@ -103,8 +89,7 @@ def _trail(
     enterprise: Any,
     regulator: Any,
     session: Any,
-    engine: Any,
-    clock: Any,
+    reads: Any,
     lot_code: str,
     direction: str,
     depth: int,
@@ -123,12 +108,8 @@ def _trail(
         for n in found.nodes.values()
         if not n.outside and n.type in ("lot", "material_lot")
     }
-    _log(
-        engine,
-        regulator,
-        ids | {enterprise.id},
-        f"{what} of lot {lot_code} ({direction}, depth {depth})",
-        clock,
+    reads.read(
+        regulator, ids | {enterprise.id}, f"{what} of lot {lot_code} ({direction}, depth {depth})"
     )
     return found
 
@@ -142,8 +123,7 @@ def trail(
     enterprise: RegulatedEnterprise,
     regulator: CurrentRegulator,
     session: SessionDep,
-    engine: EngineDep,
-    clock: ClockDep,
+    reads: RegulatorReadsDep,
     lot_code: LotCode,
     direction: TrailDirection = "both",
     depth: Depth = 6,
@@ -153,9 +133,7 @@ def trail(
     Where the trail leads outside the regulator's jurisdiction it names the
     enterprise and stops: its records are not shown.
     """
-    found = _trail(
-        enterprise, regulator, session, engine, clock, lot_code, direction, depth, "trail"
-    )
+    found = _trail(enterprise, regulator, session, reads, lot_code, direction, depth, "trail")
     return trail_public(found)
 
 
@@ -191,7 +169,7 @@ def trail_export(
     enterprise: RegulatedEnterprise,
     regulator: CurrentRegulator,
     session: SessionDep,
-    engine: EngineDep,
+    reads: RegulatorReadsDep,
     clock: ClockDep,
     lot_code: LotCode,
     fmt: TrailFormat,
@@ -201,7 +179,7 @@ def trail_export(
     """The trail as CSV or XLSX (one row per traceability event, with its ledger seq and
     hash) or as a GS1 EPCIS 2.0 JSON-LD document (CBV 2.0 business steps)."""
     found = _trail(
-        enterprise, regulator, session, engine, clock, lot_code, direction, depth, f"trail.{fmt}"
+        enterprise, regulator, session, reads, lot_code, direction, depth, f"trail.{fmt}"
     )
     return trail_file(found, fmt, platform=platform_name(session), now=clock.now())
 
@@ -210,6 +188,7 @@ def trail_export(
 def find_lots(
     regulator: CurrentRegulator,
     session: SessionDep,
+    reads: RegulatorReadsDep,
     lot: Annotated[str | None, Query(max_length=64)] = None,
     gtin: Annotated[str | None, Query(pattern=r"^[0-9]{8,14}$")] = None,
     product: Annotated[str | None, Query(max_length=200)] = None,
@@ -219,19 +198,22 @@ def find_lots(
     product name (a part of it) and production date. Then trace one by credit code and lot."""
     if not (lot or gtin or product):
         raise RecordError.at("lot", msg="give a lot code, a GTIN or a product name", type="missing")
-    ids = [
-        e.id
+    ents = {
+        e.credit_code: e.id
         for e in session.execute(select(Enterprise)).scalars()
         if covers(regulator.authority, e.region_code)
-    ]
+    }
     found = queries.find_lots(
         session=session,
-        enterprise_ids=ids,
+        enterprise_ids=list(ents.values()),
         lot_code=lot,
         gtin=gtin,
         product=product,
         production_date=date.isoformat() if date else None,
     )
+    asked = " ".join(f"{k}={v}" for k, v in (("lot", lot), ("gtin", gtin), ("product", product),
+                                              ("date", date)) if v)  # fmt: skip
+    reads.read(regulator, {ents[row["credit_code"]] for row in found}, f"find lots {asked}")
     return [LotFoundPublic(**row) for row in found]
 
 
@@ -239,7 +221,7 @@ def find_lots(
 def completeness(
     principal: CurrentPrincipal,
     session: SessionDep,
-    engine: EngineDep,
+    reads: RegulatorReadsDep,
     clock: ClockDep,
     enterprise: Annotated[str | None, Query(max_length=18, description="a credit code")] = None,
     region: Annotated[
@@ -292,15 +274,8 @@ def completeness(
         readable=readable,
     )
     if principal.role is Role.REGULATOR and principal.authority_id is not None:
-        with write_session(engine) as ws:
-            log_reads(
-                session=ws,
-                enterprise_ids=_read(chosen, results),
-                authority_id=principal.authority_id,
-                username=principal.username,
-                what=f"completeness {since}..{until}",
-                now=clock.now(),
-            )
+        reader = SimpleNamespace(authority=authority, principal=principal)
+        reads.read(reader, _read(chosen, results), f"completeness {since}..{until}")
     return completeness_public(results, since, until)
 
 
@@ -379,8 +354,7 @@ def verify_district(
     request: Request,
     regulator: CurrentRegulator,
     session: SessionDep,
-    engine: EngineDep,
-    clock: ClockDep,
+    reads: RegulatorReadsDep,
 ) -> list[VerifyPublic]:
     """Verify every ledger in the jurisdiction from its stored bytes: a report per enterprise,
     and one for the authority's own ledger (last)."""
@@ -395,5 +369,5 @@ def verify_district(
     # the authority's own ledger (its cases, referrals and recalls) last
     ids = [e.id for e in chosen] + ([own] if own is not None else [])
     reports = verify_against_signer(request, *ids)
-    _log(engine, regulator, {e.id for e in chosen}, "verify the ledger", clock)
+    reads.read(regulator, {e.id for e in chosen}, "verify the ledger")
     return [verify_public(r) for r in reports]

@@ -11,14 +11,15 @@ from sqlmodel import Session
 from foodtrace.cases import service as cases
 from foodtrace.db import write_session
 from foodtrace.errors import RecordError
-from regulator_view.api import _log
 from regulator_view.cases_api import _REASONS, own_case, regulator_next_states, scope_file
 from regulator_view.graph import lot_link, svg
 from regulator_view.pages import _regulator, _Scope
+from regulator_view.reads import RegulatorReadsDep
 from schemas.records import CASE_ID_PATTERN
 from webapp.deps import ClockDep, EngineDep
 from webapp.i18n import N_
 from webapp.labels import ACTION_LABELS, OPEN_REASON_LABELS, STATE_LABELS
+from webapp.paging import first_part
 from webapp.public import case_public, case_summary_public
 from webapp.web import CsrfUser, WebUser, WebUserDep, redirect, render
 
@@ -159,7 +160,7 @@ def _case_id(case_id: str) -> str:
 
 @router.get("/regulator/cases/{case_id}")
 def case_page(
-    case_id: str, request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep
+    case_id: str, request: Request, user: WebUserDep, engine: EngineDep, reads: RegulatorReadsDep
 ) -> Response:
     with Session(engine) as session:
         authority, _ents = _regulator(user, session)
@@ -169,12 +170,8 @@ def case_page(
             session, view, next_states=regulator_next_states(view.case.state) if mine else []
         )
         graph = svg(view.scope.trail, lot_link)
-    _log(
-        engine,
-        _Scope(user, authority),
-        {s.enterprise_id for s in view.scope.lots},
-        f"case {case_id}",
-        clock,
+    reads.read(
+        _Scope(user, authority), {s.enterprise_id for s in view.scope.lots}, f"case {case_id}"
     )
     totals = {
         "lots": len(case.lots),
@@ -184,7 +181,14 @@ def case_page(
     return render(
         request,
         "case.html",
-        {"case": case, "graph": graph, "totals": totals, "mine": mine, **_labels()},
+        {
+            "case": case,
+            "sales": first_part(request, case.sales, "sales"),
+            "graph": graph,
+            "totals": totals,
+            "mine": mine,
+            **_labels(),
+        },
         user=user,
     )
 
@@ -261,7 +265,12 @@ async def case_step(
 
 @router.get("/regulator/cases/{case_id}/scope.{ext}")
 def scope_export(
-    case_id: str, ext: str, user: WebUserDep, engine: EngineDep, clock: ClockDep
+    case_id: str,
+    ext: str,
+    user: WebUserDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    reads: RegulatorReadsDep,
 ) -> Response:
     if ext not in ("xlsx", "epcis.jsonld"):
         raise HTTPException(status.HTTP_404_NOT_FOUND)
@@ -269,11 +278,9 @@ def scope_export(
         authority, _ents = _regulator(user, session)
         view = own_case(session, authority, _case_id(case_id))
         answer = scope_file(session, view, ext, now=clock.now())
-    _log(
-        engine,
+    reads.read(
         _Scope(user, authority),
         {s.enterprise_id for s in view.scope.lots},
         f"case {case_id}: scope.{ext}",
-        clock,
     )
     return answer

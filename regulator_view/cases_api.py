@@ -5,24 +5,22 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Authority
 from foodtrace.cases import service as cases
-from foodtrace.clock import Clock
 from foodtrace.epcis import trail_document
 from foodtrace.errors import NotFound
 from foodtrace.records.service import platform_name
 from foodtrace.sheets import Column, Kind, Sheet, xlsx_bytes
 from foodtrace.trail import export_sheet
-from regulator_view.api import _log
+from regulator_view.reads import RegulatorReads, RegulatorReadsDep
 from schemas.api import CasePublic, CasesPublic, CaseStepRequest
 from schemas.records import CASE_ID_PATTERN, CASE_TRANSITIONS, CaseState, FailedSampleCreate
 from webapp.deps import (
     ClockDep,
     CurrentRegulator,
-    EngineDep,
     IdempotencyKeyDep,
     SessionDep,
     WriteSessionDep,
@@ -30,6 +28,12 @@ from webapp.deps import (
 from webapp.public import case_public, case_summary_public
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
+
+MAX_SALES_PAGE = 5000
+"""The longest page of a case's sales (a lot with 22k sales made the case JSON 11 MB)."""
+SALES_PAGE = 1000
+"""A page of a case's sales unless ``sales_limit`` says otherwise."""
+
 
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="e.g. 11370404004321071W-1")]
 
@@ -56,9 +60,9 @@ def own_case(session: Session, authority: Authority, ref: str) -> cases.CaseView
     return cases.case_view(session, ref, viewer=authority)
 
 
-def _viewed(engine: Any, regulator: Any, view: cases.CaseView, what: str, clock: Clock) -> None:
-    ids = {s.enterprise_id for s in view.scope.lots}
-    _log(engine, regulator, ids, what, clock)
+def _viewed(reads: RegulatorReads, regulator: Any, view: cases.CaseView, what: str) -> None:
+    """A case's answer reads the records of every enterprise with a lot in its scope."""
+    reads.read(regulator, {s.enterprise_id for s in view.scope.lots}, what)
 
 
 @router.post(
@@ -71,7 +75,7 @@ def record_failed_sample(
     data: FailedSampleCreate,
     regulator: CurrentRegulator,
     session: WriteSessionDep,
-    engine: EngineDep,
+    reads: RegulatorReadsDep,
     clock: ClockDep,
     response: Response,
     idempotency_key: IdempotencyKeyDep = None,
@@ -96,9 +100,13 @@ def record_failed_sample(
         response.status_code = status.HTTP_200_OK
     view = cases.case_view(session, opened.case_id, viewer=regulator.authority)
     response.headers["Location"] = f"/api/v1/cases/{opened.case_id}"
-    out = case_public(session, view, next_states=regulator_next_states(view.case.state))
+    out = page_sales(
+        case_public(session, view, next_states=regulator_next_states(view.case.state)),
+        SALES_PAGE,
+        None,
+    )
     session.commit()
-    _viewed(engine, regulator, view, f"case {opened.case_id}: recall scope", clock)
+    _viewed(reads, regulator, view, f"case {opened.case_id}: recall scope")
     return out
 
 
@@ -120,18 +128,42 @@ def get_case(
     case_id: CaseId,
     regulator: CurrentRegulator,
     session: SessionDep,
-    engine: EngineDep,
-    clock: ClockDep,
+    reads: RegulatorReadsDep,
+    sales_limit: Annotated[
+        int, Query(ge=1, le=MAX_SALES_PAGE, description="sales in scope a page")
+    ] = SALES_PAGE,
+    sales_after: Annotated[
+        int | None, Query(ge=0, le=10**7, description="the cursor of the sales: `sales_next`")
+    ] = None,
 ) -> CasePublic:
     """A case: the failed sample, the recall scope as it stands now, the steps so far, the
-    referrals, and every recall action the enterprises recorded."""
+    referrals, and every recall action the enterprises recorded.
+
+    The sales in scope come a page at a time (``sales_limit``: 1000, 5000 at most), in the
+    scope's order; ``sales_next`` is the cursor of the next page (``sales_after``)."""
     view = own_case(session, regulator.authority, case_id)
     mine = view.authority.credit_code == regulator.authority.credit_code
     out = case_public(
         session, view, next_states=regulator_next_states(view.case.state) if mine else []
     )
-    _viewed(engine, regulator, view, f"case {case_id}", clock)
-    return out
+    _viewed(reads, regulator, view, f"case {case_id}")
+    return page_sales(out, sales_limit, sales_after)
+
+
+def page_sales(case: CasePublic, limit: int, after: int | None) -> CasePublic:
+    """A page of the case's sales: those after position ``after`` (the cursor a page gives
+    as ``sales_next``), ``limit`` of them; the scope's order is a stable one, so a cursor
+    stays valid while the scope does not change."""
+    start = after or 0
+    page = case.sales[start : start + limit]
+    end = start + len(page)
+    return case.model_copy(
+        update={
+            "sales": page,
+            "sales_count": len(case.sales),
+            "sales_next": end if end < len(case.sales) else None,
+        }
+    )
 
 
 def own_case_to_step(
@@ -154,7 +186,7 @@ def case_step(
     step: CaseStepRequest,
     regulator: CurrentRegulator,
     session: WriteSessionDep,
-    engine: EngineDep,
+    reads: RegulatorReadsDep,
     clock: ClockDep,
 ) -> CasePublic:
     """Move the case on: notify the enterprises (this publishes the recall notice for the
@@ -180,9 +212,13 @@ def case_step(
         clock=clock,
     )
     view = cases.case_view(session, case_id, viewer=regulator.authority)
-    out = case_public(session, view, next_states=regulator_next_states(view.case.state))
+    out = page_sales(
+        case_public(session, view, next_states=regulator_next_states(view.case.state)),
+        SALES_PAGE,
+        None,
+    )
     session.commit()
-    _viewed(engine, regulator, view, f"case {case_id}: {state}", clock)
+    _viewed(reads, regulator, view, f"case {case_id}: {state}")
     return out
 
 
@@ -195,13 +231,13 @@ def scope_export(
     fmt: ScopeFormat,
     regulator: CurrentRegulator,
     session: SessionDep,
-    engine: EngineDep,
+    reads: RegulatorReadsDep,
     clock: ClockDep,
 ) -> Response:
     """The recall scope as a workbook (lots with mass balance, customers with quantities,
     trail events) or as a GS1 EPCIS 2.0 JSON-LD document of its trail."""
     view = own_case(session, regulator.authority, case_id)
-    _viewed(engine, regulator, view, f"case {case_id}: scope.{fmt}", clock)
+    _viewed(reads, regulator, view, f"case {case_id}: scope.{fmt}")
     return scope_file(session, view, fmt, now=clock.now())
 
 

@@ -19,12 +19,14 @@ from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.records import queries
 from foodtrace.records.service import platform_name
 from foodtrace.trail import export_rows, lot_trail
-from regulator_view.api import _log, _read, completeness_public, trail_file
+from regulator_view.api import _read, completeness_public, trail_file
 from regulator_view.charts import percent, sparkline, week_chart, week_text
 from regulator_view.graph import lot_link, svg
+from regulator_view.reads import RegulatorReads, RegulatorReadsDep
 from schemas.params import FormCount, FormDate
 from webapp.deps import ClockDep, EngineDep, verify_against_signer
 from webapp.i18n import N_, translations
+from webapp.paging import first_part
 from webapp.public import enterprise_public, verify_public
 from webapp.timeline import lot_timeline
 from webapp.web import WebUser, WebUserDep, render, request_locale
@@ -36,6 +38,7 @@ RULE_LABELS = {
     "deviations_closed": N_("Deviations closed"),
     "release_test": N_("Release test"),
     "buyer_fields": N_("Buyer fields"),
+    "code_form": N_("Code form"),
     "mass_balance": N_("Mass balance"),
     "timely": N_("Entered in time"),
     "receipt_without_sale": N_("Receipt without sale"),
@@ -63,6 +66,7 @@ REASONS = (
         "to this enterprise"
     ),
     N_("sold {quantity} {unit} to {buyer} on {date}: no incoming check of it there"),
+    N_("code {code} breaks the code rule: {problem}"),
 )
 
 
@@ -103,7 +107,7 @@ def _query(request: Request, ents: list[Enterprise], depth: int | None) -> dict[
 
 
 def _trail_for(
-    session: Session, engine: Any, clock: Any, user: WebUser, q: dict[str, Any], what: str
+    session: Session, reads: RegulatorReads, user: WebUser, q: dict[str, Any], what: str
 ) -> Any:
     authority, ents = _regulator(user, session)
     ent = next((e for e in ents if e.credit_code == q["credit_code"]), None)
@@ -122,7 +126,7 @@ def _trail_for(
         for n in found.nodes.values()
         if not n.outside and n.type in ("lot", "material_lot")
     }
-    _log(engine, _Scope(user, authority), ids | {ent.id}, f"{what} of lot {q['lot']}", clock)
+    reads.read(_Scope(user, authority), ids | {ent.id}, f"{what} of lot {q['lot']}")
     return found
 
 
@@ -131,12 +135,12 @@ def trail_page(
     request: Request,
     user: WebUserDep,
     engine: EngineDep,
-    clock: ClockDep,
+    reads: RegulatorReadsDep,
     depth: Annotated[FormCount, Query()] = None,
     date: Annotated[FormDate, Query()] = None,
 ) -> Response:
     with Session(engine) as session:
-        _, ents = _regulator(user, session)
+        authority, ents = _regulator(user, session)
         q = _query(request, ents, depth)
         context: dict[str, Any] = {"enterprises": ents, "q": q, "trail": None}
         find = {k: (request.query_params.get(k) or "").strip() for k in ("gtin", "product")}
@@ -151,17 +155,26 @@ def trail_page(
                 product=find["product"] or None,
                 production_date=find["date"] or None,
             )
+            by_code = {e.credit_code: e.id for e in ents}
+            asked = " ".join(f"{k}={v}" for k, v in find.items() if v)
+            reads.read(
+                _Scope(user, authority),
+                {by_code[row["credit_code"]] for row in context["found"]},
+                f"find lots {asked}",
+            )
             q["lot"] = ""
         if q["lot"]:
             try:
-                found = _trail_for(session, engine, clock, user, q, "trail")
+                found = _trail_for(session, reads, user, q, "trail")
             except NotFound as exc:
                 context["error"] = str(exc)
             else:
+                part = first_part(request, export_rows(found), "rows")
                 context.update(
                     trail=found,
                     graph=svg(found, lot_link),
-                    rows=export_rows(found),
+                    rows=part.items,
+                    part=part,
                     outside=", ".join(
                         n.enterprise or "" for n in found.nodes.values() if n.outside
                     ),
@@ -176,6 +189,7 @@ def trail_export(
     user: WebUserDep,
     engine: EngineDep,
     clock: ClockDep,
+    reads: RegulatorReadsDep,
     depth: Annotated[FormCount, Query()] = None,
 ) -> Response:
     with Session(engine) as session:
@@ -183,7 +197,7 @@ def trail_export(
         q = _query(request, ents, depth)
         if ext not in ("csv", "xlsx", "epcis.jsonld"):
             raise NotFound(ext)
-        found = _trail_for(session, engine, clock, user, q, f"trail.{ext}")
+        found = _trail_for(session, reads, user, q, f"trail.{ext}")
         return trail_file(found, ext, platform=platform_name(session), now=clock.now())
 
 
@@ -193,6 +207,7 @@ def completeness_page(
     user: WebUserDep,
     engine: EngineDep,
     clock: ClockDep,
+    reads: RegulatorReadsDep,
     since: Annotated[FormDate, Query()] = None,
     until: Annotated[FormDate, Query()] = None,
 ) -> Response:
@@ -211,13 +226,7 @@ def completeness_page(
             until=until,
             readable=lambda e: covers(authority, e.region_code),
         )
-    _log(
-        engine,
-        _Scope(user, authority),
-        _read(ents, results),
-        f"completeness {since}..{until}",
-        clock,
-    )
+    reads.read(_Scope(user, authority), _read(ents, results), f"completeness {since}..{until}")
     data = completeness_public(results, since, until)
     # one findings scale for every enterprise, so that their charts compare at a glance
     most = max((w.findings for e in data.enterprises for w in e.trend), default=0)
@@ -248,7 +257,13 @@ def completeness_page(
 
 
 @router.get("/regulator/verify")
-def verify_page(request: Request, user: WebUserDep, engine: EngineDep, clock: ClockDep) -> Response:
+def verify_page(
+    request: Request,
+    user: WebUserDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    reads: RegulatorReadsDep,
+) -> Response:
     """Verification on demand: every ledger of the jurisdiction and the authority's, or one."""
     run = request.query_params.get("run")
     only = request.query_params.get("credit_code")
@@ -268,7 +283,7 @@ def verify_page(request: Request, user: WebUserDep, engine: EngineDep, clock: Cl
         found = verify_against_signer(request, *(i for _n, i in named))
         reports = [(n, verify_public(r)) for (n, _i), r in zip(named, found, strict=True)]
         elapsed = time.monotonic() - began
-        _log(engine, _Scope(user, authority), {e.id for e in chosen}, "verify the ledger", clock)
+        reads.read(_Scope(user, authority), {e.id for e in chosen}, "verify the ledger")
     else:
         elapsed = 0.0
     return render(
@@ -293,7 +308,7 @@ def lot_page(
     request: Request,
     user: WebUserDep,
     engine: EngineDep,
-    clock: ClockDep,
+    reads: RegulatorReadsDep,
 ) -> Response:
     """A lot's records in time order, each with its ledger seq and hash (read-only)."""
     with Session(engine) as session:
@@ -310,7 +325,7 @@ def lot_page(
                 select(Entry.seq, Entry.hash).where(Entry.ledger_id == ent.id, Entry.seq.in_(seqs))
             )
         }
-    _log(engine, _Scope(user, authority), {ent.id}, f"records of lot {lot_code}", clock)
+    reads.read(_Scope(user, authority), {ent.id}, f"records of lot {lot_code}")
     return render(
         request,
         "reg_lot.html",

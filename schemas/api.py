@@ -52,6 +52,10 @@ class EntryPublic(BaseModel):
 class EntriesPublic(BaseModel):
     data: list[EntryPublic]
     count: int
+    next: int | None = Field(
+        default=None,
+        description="The cursor of the next page: pass it as `before`; null on the last page",
+    )
 
 
 class VerifyProblemPublic(BaseModel):
@@ -193,6 +197,14 @@ class TodayPublic(BaseModel):
     day: str
     recorded: list[dict[str, Any]]
     owed: list[ObligationPublic]
+    recorded_count: int | None = Field(
+        default=None, description="How many entries were recorded today in all"
+    )
+    next: int | None = Field(
+        default=None,
+        description="The cursor of the next page of `recorded`: pass it as `before`; null on "
+        "the last page",
+    )
 
 
 class TrailNodePublic(BaseModel):
@@ -469,6 +481,12 @@ class CasePublic(CaseSummaryPublic):
     )
     next_states: list[str] = Field(description="the steps the reader may take now")
     trail: TrailPublic | None = None
+    sales_count: int | None = Field(default=None, description="sales in scope in all")
+    sales_next: int | None = Field(
+        default=None,
+        description="the cursor of the next page of `sales`: pass it as `sales_after`; null "
+        "on the last page",
+    )
 
 
 class CasesPublic(BaseModel):

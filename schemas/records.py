@@ -19,6 +19,7 @@ from schemas.types import (
     Code,
     CreditCode,
     DecimalStr,
+    DocumentNo,
     Gtin,
     Instant,
     LocalDate,
@@ -28,6 +29,7 @@ from schemas.types import (
     RegionCode,
     ScLicence,
     Sha256Hex,
+    StoredCode,
     Unit,
     require_credit_check,
 )
@@ -97,7 +99,7 @@ class EnterpriseCreate(_Record):
     licence_no: ScLicence | None = Field(
         default=None, description="Food production licence (SC…); required for manufacturers."
     )
-    workshop_registration_no: Name | None = Field(
+    workshop_registration_no: DocumentNo | None = Field(
         default=None, description="小作坊登记证 number, for workshops."
     )
     region_code: RegionCode
@@ -204,7 +206,9 @@ class SupplierCreate(_Record):
     credit_code: CreditCode | None = Field(
         default=None, description="Required when the supplier is a registered enterprise."
     )
-    licence_no: Name | None = Field(default=None, description="Production or business licence")
+    licence_no: DocumentNo | None = Field(
+        default=None, description="Production or business licence"
+    )
     address: Name
     contact: Name
 
@@ -248,8 +252,10 @@ class MaterialCheckCreate(_Record):
     receipt_date: LocalDate
     supplier_code: Code
     supplier_licence_checked: bool
-    supplier_licence_no: Name | None = None
-    certificate_no: Name = Field(description="Certificate of conformity or inspection report no.")
+    supplier_licence_no: DocumentNo | None = None
+    certificate_no: DocumentNo = Field(
+        description="Certificate of conformity or inspection report no."
+    )
     accepted: bool = Field(description="Acceptance result")
     inspector: Name
     attachments: list[Sha256Hex] = Field(default_factory=list, max_length=20)
@@ -367,7 +373,7 @@ class ReleaseTestCreate(_Record):
     items: list[TestResult] = Field(min_length=1, max_length=50)
     conclusion: Literal["pass", "fail"]
     inspector: Name
-    report_no: Name
+    report_no: DocumentNo
     attachments: list[Sha256Hex] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
@@ -387,7 +393,7 @@ class SaleCreate(_Record):
     unit: Unit
     sale_date: LocalDate
     customer_code: Code
-    document_no: Name | None = Field(default=None, description="Delivery note or invoice no.")
+    document_no: DocumentNo | None = Field(default=None, description="Delivery note or invoice no.")
     notes: Note | None = None
 
 
@@ -475,15 +481,15 @@ class FailedSampleCreate(_Record):
     """抽检不合格: an official sample of a lot failed; the regulator opens a case."""
 
     credit_code: CreditCode = Field(description="The enterprise whose lot was sampled")
-    lot_code: Code
+    lot_code: StoredCode
     product: Name | None = Field(default=None, description="As on the report; default: the lot's")
     test_item: Name = Field(description="e.g. 菌落总数")
     result: Name = Field(description='As reported, e.g. "3.2×10⁴" or "检出"')
     limit: Name = Field(description='e.g. "≤1×10⁴"')
     unit: Unit | None = None
     sampling_date: LocalDate
-    report_no: Name
-    suspect_materials: list[Code] | None = Field(
+    report_no: DocumentNo
+    suspect_materials: list[StoredCode] | None = Field(
         default=None,
         max_length=100,
         description="The lot's material lots under suspicion; default: every one it consumed. "
@@ -513,7 +519,7 @@ class RecalledLot(BaseModel):
 
     credit_code: CreditCode
     enterprise: Name
-    lot_code: Code
+    lot_code: StoredCode
     product: Name
     gtin: Gtin | None = None
     why: Literal["sampled", "downstream", "ccp_deviation", "source", "shared_material"] | None = (
@@ -677,7 +683,7 @@ class PublicDeclaration(_Record):
     entry of an enterprise's ledger ever proven to the public.
     """
 
-    lot_code: Code
+    lot_code: StoredCode
     gtin: Gtin | None = None
     product: Name
     specification: Name

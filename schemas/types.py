@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
+import regex
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints
 from pydantic_core import PydanticCustomError
 
@@ -66,13 +67,166 @@ def _short_text(max_length: int) -> Any:
 
 Name = _short_text(200)
 """A name, a code or a short label: 1-200 characters."""
+
+
+# ------------------------------------------------------------------ codes
+#
+# A code (a lot, a material lot, a product, a supplier, a customer, a document number) is
+# read by people off a label and compared by machines byte for byte: two codes that look
+# the same must be the same code. So a code is refused, not silently repaired, when it
+# would display like another (issue 22): it must already be NFC (a code is stored as
+# typed), carry no invisible character (Unicode Default_Ignorable_Code_Point, format Cf,
+# private use Co, surrogate Cs, unassigned Cn, which includes the noncharacters), no
+# fullwidth or other compatibility form (NFKC-stable; the hint names the ASCII form),
+# not consist of dots only ("." and ".." are path segments: their links cannot be
+# reached), and not mix scripts the way UTS #39 ("Moderately Restrictive", section 5.2)
+# refuses: Latin with Cyrillic or Greek (РJ-D12), or any two of those, or a letter of a
+# script outside UTS #31's Recommended scripts. Latin with Han, kana or Hangul stays
+# allowed: "PJ-RC-批次1". Stored entries are never re-validated, so codes written before
+# the rule still replay and verify; completeness lists them (rule ``code_form``).
+#
+# General categories, NFC and NFKC come from the stdlib's unicodedata (one Unicode
+# version for the normaliser and the category check); Default_Ignorable_Code_Point and
+# Script_Extensions, which the stdlib lacks, from the ``regex`` module.
+
+_IGNORABLE = regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{Noncharacter_Code_Point}]")
+_REFUSED_CATEGORIES = {
+    "Cf": "a format character",
+    "Co": "a private-use character",
+    "Cs": "a surrogate",
+    "Cn": "an unassigned code point or a noncharacter",
+}
+# UTS #31 Table 5 (Recommended scripts); Common and Inherited go with any script.
+_RECOMMENDED = (
+    "Latin", "Han", "Hiragana", "Katakana", "Hangul", "Bopomofo", "Cyrillic", "Greek",
+    "Arabic", "Armenian", "Bengali", "Devanagari", "Ethiopic", "Georgian", "Gujarati",
+    "Gurmukhi", "Hebrew", "Kannada", "Khmer", "Lao", "Malayalam", "Myanmar", "Oriya",
+    "Sinhala", "Tamil", "Telugu", "Thaana", "Thai", "Tibetan",
+)  # fmt: skip
+_SCX = {name: regex.compile(rf"\p{{scx={name}}}") for name in _RECOMMENDED}
+_NEUTRAL = regex.compile(r"[\p{scx=Common}\p{scx=Inherited}]")
+# UTS #39 5.1: Han, kana and Hangul resolve to the writing systems that combine them.
+_AUGMENT = {
+    "Han": {"Han", "Hanb", "Jpan", "Kore"},
+    "Hiragana": {"Hiragana", "Jpan"},
+    "Katakana": {"Katakana", "Jpan"},
+    "Hangul": {"Hangul", "Kore"},
+    "Bopomofo": {"Bopomofo", "Hanb"},
+}
+_LOOKALIKE = {"Latin", "Cyrillic", "Greek"}
+
+
+def _char(c: str) -> str:
+    return f"U+{ord(c):04X} {unicodedata.name(c, '(no name)')}"
+
+
+def _scripts(c: str) -> set[str]:
+    """The recommended scripts of ``c`` (its Script_Extensions), augmented as UTS #39 5.1."""
+    out: set[str] = set()
+    for name, pattern in _SCX.items():
+        if pattern.match(c):
+            out |= _AUGMENT.get(name, {name})
+    return out
+
+
+def check_code(value: str) -> str:
+    """Refuse a code that is not NFC, holds an invisible or compatibility character, is dots
+    only, or mixes lookalike scripts (see above); return it unchanged otherwise."""
+    if value.strip(".") == "":
+        raise problem(
+            "code_dots", f"{value!r} is only dots, which links cannot reach; use a real code"
+        )
+    if value.isascii():  # every rule below concerns non-ASCII characters
+        return value
+    if not unicodedata.is_normalized("NFC", value):
+        raise problem(
+            "code_not_nfc",
+            "the code is not in Unicode NFC form (a letter typed as a base and a combining "
+            f"mark); type it again, or use {unicodedata.normalize('NFC', value)!r}",
+            normalized=unicodedata.normalize("NFC", value),
+        )
+    for i, c in enumerate(value):
+        what = _REFUSED_CATEGORIES.get(unicodedata.category(c))
+        if what is None and _IGNORABLE.match(c):
+            what = "an invisible (default-ignorable) character"
+        if what is not None:
+            raise problem(
+                "code_invisible",
+                f"the code contains {what}, {_char(c)}, at position {i}: codes that look "
+                "the same must be the same code; delete it",
+                char=f"U+{ord(c):04X}",
+                position=i,
+            )
+    folded = unicodedata.normalize("NFKC", value)
+    if folded != value:
+        i, c = next((i, c) for i, c in enumerate(value) if unicodedata.normalize("NFKC", c) != c)
+        raise problem(
+            "code_compatibility",
+            f"the code contains {_char(c)} at position {i}, a fullwidth or compatibility "
+            f"form; type {folded!r} instead",
+            char=f"U+{ord(c):04X}",
+            position=i,
+            suggestion=folded,
+        )
+    resolved: set[str] | None = None
+    used: dict[str, str] = {}  # a script: the first letter of it
+    for c in value:
+        if _NEUTRAL.match(c):
+            continue
+        scripts = _scripts(c)
+        if not scripts:
+            raise problem(
+                "code_script",
+                f"the code contains {_char(c)}, a letter of a script not recommended for "
+                "identifiers (UTS #31)",
+                char=f"U+{ord(c):04X}",
+            )
+        for name in scripts & _LOOKALIKE:
+            used.setdefault(name, c)
+        resolved = scripts if resolved is None else resolved & scripts
+    if resolved is not None and not resolved:
+        lookalikes = sorted(used)
+        if len(lookalikes) > 1 or (lookalikes and lookalikes != ["Latin"]):
+            # Latin with Cyrillic or Greek, or those two together: letters that look alike
+            detail = ", ".join(f"{_char(used[n])} ({n})" for n in lookalikes)
+            raise problem(
+                "code_mixed_script",
+                f"the code mixes the scripts {' and '.join(lookalikes)} ({detail}): such "
+                "letters look alike (UTS #39); write it in one script",
+                scripts=" + ".join(lookalikes),
+            )
+    return value
+
+
+def clean_code(value: Any) -> Any:
+    """:func:`check_code`, then :func:`clean_text`: the one rule of every code field."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    return clean_text(check_code(value)) if value else value
+
+
 Code = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[^\s/?#%\\]+$"),
+    BeforeValidator(clean_code),
+]
+"""An identifier the enterprise chooses (lot code, product code): no spaces or URL
+delimiters, because it appears in paths and GS1 Digital Link URIs; :func:`check_code`."""
+StoredCode = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64, pattern=r"^[^\s/?#%\\]+$"),
     BeforeValidator(clean_text),
 ]
-"""An identifier the enterprise chooses (lot code, product code): no spaces or URL
-delimiters, because it appears in paths and GS1 Digital Link URIs."""
+"""A code that names something already stored (checked against the store where used),
+which may predate :func:`check_code`: what the platform copies from a stored lot into a
+public declaration, and a regulator's reference to a sampled or recalled lot (a case must
+reach any stored lot, a confusable one first)."""
+DocumentNo = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), BeforeValidator(clean_code)
+]
+"""A document's number (certificate, report, delivery note, licence): the code rule of
+:func:`check_code`, spaces and slashes allowed ("SJ 2026/031")."""
 Note = Annotated[str, StringConstraints(max_length=4000), BeforeValidator(clean_text)]
 """Free text: up to 4000 characters, may be empty."""
 

@@ -311,6 +311,17 @@ def break_timely(engine, clock, ids) -> str:
     return "R7"
 
 
+def break_code_form(engine, clock, ids) -> str:
+    """A lot code written before the code rule (with a zero-width space): kept, listed."""
+    from unittest.mock import patch
+
+    import schemas.types
+
+    with patch.object(schemas.types, "check_code", lambda value: value):
+        juice_lot(engine, clock, ids["beverage"], "R8\u200b", NEXT)
+    return "R8\u200b"
+
+
 BREAKERS = {
     "materials_checked": break_materials_checked,
     "ccp_readings": break_ccp_readings,
@@ -318,6 +329,7 @@ BREAKERS = {
     "release_test": break_release_test,
     "receipt_without_sale": break_receipt_without_sale,
     "sale_without_receipt": break_sale_without_receipt,
+    "code_form": break_code_form,
     "mass_balance": break_mass_balance,
     "timely": break_timely,
 }

@@ -54,6 +54,7 @@ from webapp import (
     platform_pages,
 )
 from webapp.body_limit import BodyLimit
+from webapp.deps import VerifyCache
 from webapp.security import Guard
 
 
@@ -109,6 +110,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.verify_cache = VerifyCache(settings.verify_cache_s)
     errors.install(app)
     app.add_middleware(Guard)
     if settings.trusted_proxy_list:

@@ -11,6 +11,10 @@ finding that names the lot and why:
                          precedes the first sale (Art. 51, 52)
 - ``buyer_fields``       every sale carries the buyer's name, address and contact (Art. 51)
 - ``mass_balance``       sold never exceeds produced
+- ``code_form``          the lot's code, its product's and its material lots' codes keep
+                         the code rule (``schemas.types.check_code``: no invisible or
+                         fullwidth characters, no mixed lookalike scripts, not dots only);
+                         codes written before the rule stay as they are and are listed here
 - ``timely``             the lot's records were entered within a day of the event
                          (back-filling is a warning sign)
 
@@ -50,6 +54,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pydantic_core import PydanticCustomError
 from sqlalchemy import (
     Boolean,
     String,
@@ -79,6 +84,7 @@ from foodtrace.ledger.models import UNUSUAL_ENTRY, Entry
 from foodtrace.records.models import Lot, LotInput, MaterialLot, Sale
 from foodtrace.records.obligations import expected_readings
 from foodtrace.records.projection import TABLES, DbStore, dec, instant, product_data
+from schemas.types import check_code
 
 RULES = (
     "materials_checked",
@@ -88,6 +94,7 @@ RULES = (
     "receipt_without_sale",
     "sale_without_receipt",
     "buyer_fields",
+    "code_form",
     "mass_balance",
     "timely",
 )
@@ -109,6 +116,7 @@ NOT_SOLD_BY_SUPPLIER = (
     "material lot {material_lot}: {supplier} recorded no sale of batch {batch} to this enterprise"
 )
 NOT_RECEIVED_BY_BUYER = "sold {quantity} {unit} to {buyer} on {date}: no incoming check of it there"
+CODE_FORM = "code {code} breaks the code rule: {problem}"
 MESSAGES = (
     NO_ACCEPTED_CHECK,
     TOO_FEW_READINGS,
@@ -120,6 +128,7 @@ MESSAGES = (
     LATE_ENTRIES,
     NOT_SOLD_BY_SUPPLIER,
     NOT_RECEIVED_BY_BUYER,
+    CODE_FORM,
 )
 
 
@@ -324,12 +333,15 @@ def check_lot(
     product = store.find("products", record_seq=lot["product_seq"])[0]
     data = product_data(product)
     result = LotResult(lot["code"], product["name"], lot["production_date"])
+    _code_form(result, lot["code"], product["code"])
     # materials
     for use in store.find("lot_inputs", record_seq=lot["record_seq"]):
         ml = store.find("material_lots", record_seq=use["material_lot_seq"])
         if not ml or not ml[0]["accepted"]:
             name = ml[0]["code"] if ml else f"#{use['material_lot_seq']}"
             result.fail("materials_checked", NO_ACCEPTED_CHECK, material_lot=name)
+        if ml:
+            _code_form(result, ml[0]["code"])
     # CCP readings inside the window, at the plan's frequency
     for point in data.get("ccp_plan", []):
         for param in point["parameters"]:
@@ -371,6 +383,17 @@ def check_lot(
     if facts.late:
         result.fail("timely", LATE_ENTRIES, count=facts.late)
     return result
+
+
+def _code_form(result: LotResult, *codes: str) -> None:
+    """Fail ``code_form`` for each code that the code rule would refuse today."""
+    for code in codes:
+        if code.isascii() and code.strip("."):
+            continue  # the rule's fast path: an ASCII code that is not dots only keeps it
+        try:
+            check_code(code)
+        except PydanticCustomError as exc:
+            result.fail("code_form", CODE_FORM, code=ascii(code), problem=exc.message())
 
 
 # The aggregates compare instants as text. That is exact for the form every record's

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
         description="`text`: uvicorn's usual lines; `json`: one JSON object a line (time, "
         "level, logger, message, and the request of an access-log line) for a log collector.",
     )
+    verify_cache_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="How long a page's verification result (the ledger page's badge) is "
+        "reused while the ledger's head (size, head hash), its checkpoints and the signer's "
+        "record of it are unchanged; 0 verifies on every view. A stored entry's bytes "
+        "tampered with meanwhile are caught at the next change of the head or after this "
+        "long: the regulator's verification and `foodtrace verify` always verify in full.",
+    )
     db_wait_s: float = Field(
         default=60.0,
         ge=0,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -37,8 +37,9 @@ from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.errors import NotFound, RecordError
-from foodtrace.records.projection import dec, dec_str
+from foodtrace.records.projection import TABLES, dec, dec_str
 from foodtrace.trail import MAX_DEPTH, Node, Trail, _Walker
+from schemas.types import format_instant
 
 REASONS = ("sampled", "downstream", "ccp_deviation", "source", "shared_material")
 """Why a lot is in scope, in the order they are looked for (the first one found names it)."""
@@ -164,12 +165,12 @@ def recall_scope(
     forward("downstream", lot_code, lambda: walker.forward_lot(trail, enterprise_id, lot, depth))
 
     # 2. Lots sharing a CCP deviation window with it.
-    deviations = _deviations(store, lot)
-    lots_by_seq = {r["record_seq"]: r for r in store.find("lots")}
-    plan_ccps = _plan_ccps(store)
+    deviations = _deviations(session, store, enterprise_id, lot)
+    lots_by_seq = {d["lot_seq"]: store.find("lots", record_seq=d["lot_seq"])[0] for d in deviations}
+    plan_ccps = _plan_ccps(store) if deviations else {}
     for d in deviations:
         start, end = _instant(d["measured_at"]), _instant(d["closed_at"])
-        for other in lots_by_seq.values():
+        for other in _lots_between(session, enterprise_id, d["measured_at"], d["closed_at"]):
             if _instant(other["started_at"]) > end or _instant(other["ended_at"]) < start:
                 continue
             if d["ccp"] not in plan_ccps.get(other["product_seq"], set()):
@@ -253,11 +254,45 @@ def recall_scope(
     return scope
 
 
-def _deviations(store: object, lot: dict) -> list[dict]:
+# Instants are compared as text in SQL only to narrow the rows read, with a margin: a
+# stored instant is RFC 3339 UTC ("…T08:30:00Z", or with a fraction, "…T08:30:00.5Z", which
+# sorts before the whole second as text); the exact comparison is made on the parsed values.
+_MARGIN = timedelta(seconds=2)
+
+
+def _widened(first: str, last: str) -> tuple[str, str]:
+    return (
+        format_instant(_instant(first) - _MARGIN),
+        format_instant(_instant(last) + _MARGIN),
+    )
+
+
+def _lots_between(session: Session, eid: int, first: str, last: str) -> list[dict]:
+    """E's lots whose production window may overlap [first, last] (a superset: the caller
+    compares the parsed instants), not every lot E ever made (a case costs what it finds)."""
+    low, high = _widened(first, last)
+    t = TABLES["lots"]
+    rows = session.connection().execute(
+        select(t).where(t.c.enterprise_id == eid, t.c.started_at <= high, t.c.ended_at >= low)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def _deviations(session: Session, store: object, eid: int, lot: dict) -> list[dict]:
     """E's deviations taken during the lot's production, each with the end of its window."""
     start, end = _instant(lot["started_at"]), _instant(lot["ended_at"])
+    low, high = _widened(lot["started_at"], lot["ended_at"])
+    t = TABLES["ccp_readings"]
+    readings = session.connection().execute(
+        select(t).where(
+            t.c.enterprise_id == eid,
+            t.c.deviation.is_(True),
+            t.c.measured_at >= low,
+            t.c.measured_at <= high,
+        )
+    )
     out = []
-    for d in store.find("ccp_readings", deviation=True):  # type: ignore[attr-defined]
+    for d in (dict(r._mapping) for r in readings):
         if not start <= _instant(d["measured_at"]) <= end:
             continue
         actions = store.find("corrective_actions", reading_seq=d["record_seq"])  # type: ignore[attr-defined]

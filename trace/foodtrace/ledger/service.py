@@ -377,8 +377,13 @@ def list_entries(
     since: str | None = None,
     until: str | None = None,
     descending: bool = True,
+    before: int | None = None,
 ) -> tuple[list[Entry], int]:
-    """A page of a ledger's entries (newest first by default) and the count that match."""
+    """A page of a ledger's entries (newest first by default) and the count that match.
+
+    ``before``: a keyset cursor, only entries with a smaller seq (newest first); with it
+    the count is of every match, as without, so that pages can say "n of count".
+    """
     conds = [Entry.ledger_id == ledger_id]
     if kind:
         conds.append(Entry.kind == kind)
@@ -388,8 +393,9 @@ def list_entries(
         conds.append(Entry.recorded_at < until)
     count = session.execute(select(func.count()).select_from(Entry).where(*conds)).scalar_one()
     order = Entry.seq.desc() if descending else Entry.seq.asc()
+    page = [*conds, Entry.seq < before] if before is not None else conds
     rows = session.execute(
-        select(Entry).where(*conds).order_by(order).offset(offset).limit(limit)
+        select(Entry).where(*page).order_by(order).offset(offset).limit(limit)
     ).scalars()
     return list(rows), count
 

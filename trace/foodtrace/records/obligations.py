@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from foodtrace.clock import local_date
@@ -185,17 +185,38 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
     return out
 
 
-def recorded_today(*, session: Session, enterprise_id: int, now: datetime) -> list[dict[str, Any]]:
-    """Entries recorded since local midnight, newest first."""
-    start_local = datetime.combine(local_date(now), datetime.min.time())
+def _today_since(now: datetime) -> str:
     from foodtrace.clock import CST
     from schemas.types import format_instant
 
-    since = format_instant(start_local.replace(tzinfo=CST))
+    start_local = datetime.combine(local_date(now), datetime.min.time())
+    return format_instant(start_local.replace(tzinfo=CST))
+
+
+def recorded_today_count(*, session: Session, enterprise_id: int, now: datetime) -> int:
+    """How many entries were recorded since local midnight."""
+    return session.execute(
+        select(func.count())
+        .select_from(Entry)
+        .where(Entry.ledger_id == enterprise_id, Entry.recorded_at >= _today_since(now))
+    ).scalar_one()
+
+
+def recorded_today(
+    *,
+    session: Session,
+    enterprise_id: int,
+    now: datetime,
+    limit: int | None = None,
+    before: int | None = None,
+) -> list[dict[str, Any]]:
+    """Entries recorded since local midnight, newest first; at most ``limit`` of them, and
+    only those older than seq ``before`` (a keyset cursor) when given."""
+    conds = [Entry.ledger_id == enterprise_id, Entry.recorded_at >= _today_since(now)]
+    if before is not None:
+        conds.append(Entry.seq < before)
     rows = session.execute(
-        select(Entry)
-        .where(Entry.ledger_id == enterprise_id, Entry.recorded_at >= since)
-        .order_by(Entry.seq.desc())
+        select(Entry).where(*conds).order_by(Entry.seq.desc()).limit(limit)
     ).scalars()
     out = []
     for e in rows:
@@ -235,9 +256,19 @@ def summary(kind: str, body: dict[str, Any]) -> str:
     return " · ".join(str(body[k]) for k in keys if body.get(k) not in (None, ""))[:80]
 
 
-def today_view(*, session: Session, enterprise_id: int, now: datetime) -> Today:
+def today_view(
+    *,
+    session: Session,
+    enterprise_id: int,
+    now: datetime,
+    limit: int | None = None,
+    before: int | None = None,
+) -> Today:
+    """Today's entries (a page of them: ``limit``, ``before``) and what is still owed."""
     return Today(
         local_date(now),
-        recorded_today(session=session, enterprise_id=enterprise_id, now=now),
+        recorded_today(
+            session=session, enterprise_id=enterprise_id, now=now, limit=limit, before=before
+        ),
         owed(session=session, enterprise_id=enterprise_id, now=now),
     )
