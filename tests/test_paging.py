@@ -121,10 +121,7 @@ def _login(app: Any, user: str) -> Any:
 
     c = TestClient(app)
     c.__enter__()
-    assert c.post("/login", data={"username": user, "password": PASSWORD}).status_code in (
-        200,
-        303,
-    )
+    assert f.page_login(c, user, PASSWORD).status_code in (200, 303)
     return c
 
 

@@ -113,7 +113,7 @@ def test_every_regulator_read_of_enterprise_records_is_logged(app, client, engin
     }
     web = type(client)(app)
     with web:
-        r = web.post("/login", data={"username": "reg_in", "password": PASSWORD})
+        r = f.page_login(web, "reg_in", PASSWORD)
         assert r.status_code in (200, 303), r.text
         unlogged = []
         for path, variants in CALLS.items():

@@ -254,6 +254,60 @@ def recall_scope(
     return scope
 
 
+def recorded_scope(
+    *,
+    session: Session,
+    enterprise_id: int,
+    pinned: Sequence[tuple[str, str, str]],
+    suspect_materials: list[str],
+    sampled_lot: str | None = None,
+) -> Scope:
+    """One enterprise's part of a case's recorded scope, read from its own ledger only.
+
+    ``pinned``: the case's recorded lots (credit code, lot code, reason); the enterprise's
+    own are kept, with their live sales and mass balances. No walk is made: the authority
+    decided the scope when it opened the case, and an enterprise's queries stay in its own
+    ledger (docs/scaling.md). ``sampled_lot``: the sampled lot's code when the enterprise
+    made it, whose CCP deviations the enterprise sees.
+    """
+    me_reads = {enterprise_id}
+    walker = _Walker(session, lambda e: e.id in me_reads)
+    me = walker.ent(enterprise_id)
+    store = walker.store(enterprise_id)
+    scope = Scope(trail=Trail(""), suspect_materials=list(suspect_materials))
+    for credit_code, code, reason in pinned:
+        if credit_code != me.credit_code:
+            continue
+        found = store.find("lots", code=code)
+        if not found:  # its code was corrected since the case opened
+            scope.missing.append((credit_code, code))
+            continue
+        seq = found[0]["record_seq"]
+        via = ", ".join(suspect_materials) if reason in ("shared_material", "source") else ""
+        scope.lots.append(_scope_lot(walker, scope.trail, enterprise_id, seq, reason, via))
+        scope.sales += _sales(walker, enterprise_id, seq)
+    if sampled_lot is not None:
+        lots = store.find("lots", code=sampled_lot)
+        if lots:
+            by_seq = {r["record_seq"]: r for r in store.find("lots")}
+            scope.deviations = [
+                Deviation(
+                    me.credit_code,
+                    by_seq[d["lot_seq"]]["code"],
+                    d["ccp"],
+                    d["parameter"],
+                    d["measured_at"],
+                    d["corrected_at"],
+                    d["current_seq"],
+                )
+                for d in _deviations(session, store, enterprise_id, lots[0])
+            ]
+    order = {r: i for i, r in enumerate(REASONS)}
+    scope.lots.sort(key=lambda s: (order[s.reason], s.credit_code, s.production_date, s.lot_code))
+    scope.sales.sort(key=lambda s: (s.credit_code, s.lot_code, s.sale_date, s.seq))
+    return scope
+
+
 # Instants are compared as text in SQL only to narrow the rows read, with a margin: a
 # stored instant is RFC 3339 UTC ("…T08:30:00Z", or with a fraction, "…T08:30:00.5Z", which
 # sorts before the whole second as text); the exact comparison is made on the parsed values.

@@ -34,7 +34,7 @@ from sqlmodel import Session
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import covers, region_covers
 from foodtrace.cases.models import Case, CaseLot, CaseStep, RecallAction, RecalledLot, Referral
-from foodtrace.cases.scope import Scope, quantity, recall_scope
+from foodtrace.cases.scope import Scope, quantity, recall_scope, recorded_scope
 from foodtrace.clock import Clock
 from foodtrace.errors import AccessDenied, NotFound, RecordError
 from foodtrace.ledger import service as ledger
@@ -892,14 +892,24 @@ def case_view(
         (cl.credit_code, cl.lot_code, cl.reason)
         for cl in _case_lots(session, head.id, case.record_seq)
     ]
-    scope = recall_scope(
-        session=session,
-        enterprise_id=ent.id,
-        lot_code=case.lot_code,
-        readable=_jurisdiction(viewer if referred else authority),  # type: ignore[arg-type]
-        suspect_materials=body["body"]["scope"]["suspect_materials"],
-        pinned=None if referred else recorded,
-    )
+    suspects = body["body"]["scope"]["suspect_materials"]
+    if viewer is None and enterprise_id is not None:  # an enterprise: its part, its ledger
+        scope = recorded_scope(
+            session=session,
+            enterprise_id=enterprise_id,
+            pinned=recorded,
+            suspect_materials=suspects,
+            sampled_lot=case.lot_code if enterprise_id == ent.id else None,
+        )
+    else:
+        scope = recall_scope(
+            session=session,
+            enterprise_id=ent.id,
+            lot_code=case.lot_code,
+            readable=_jurisdiction(viewer if referred else authority),  # type: ignore[arg-type]
+            suspect_materials=suspects,
+            pinned=None if referred else recorded,
+        )
     steps = list(
         session.execute(
             select(CaseStep)
