@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
 from foodtrace.accounts.models import Authority, Enterprise
@@ -25,7 +25,7 @@ from foodtrace.errors import RecordError
 from foodtrace.ledger.models import Ledger
 from foodtrace.records import queries
 from foodtrace.records.service import platform_name
-from foodtrace.trail import MAX_DEPTH, export_csv, export_xlsx, lot_trail
+from foodtrace.trail import MAX_DEPTH, export_csv_chunks, export_xlsx_chunks, lot_trail
 from regulator_view.reads import RegulatorReadsDep
 from schemas.api import (
     CompletenessPublic,
@@ -150,18 +150,13 @@ def trail_file(found: Any, fmt: str, *, platform: str, now: Any) -> Response:
     after FSMA 204) or a GS1 EPCIS 2.0 JSON-LD document."""
     import json
 
-    if fmt == "csv":
-        body = export_csv(found)
-    elif fmt == "xlsx":
-        body = export_xlsx(found)
-    else:
-        document = trail_document(found, platform=platform, now=now)
-        body = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
-    return Response(
-        body,
-        media_type=_MEDIA[fmt],
-        headers={"Content-Disposition": f'attachment; filename="trail.{fmt}"'},
-    )
+    headers = {"Content-Disposition": f'attachment; filename="trail.{fmt}"'}
+    if fmt in ("csv", "xlsx"):  # streamed: a lot with 22k sales is a large sheet
+        chunks = export_csv_chunks(found) if fmt == "csv" else export_xlsx_chunks(found)
+        return StreamingResponse(chunks, media_type=_MEDIA[fmt], headers=headers)
+    document = trail_document(found, platform=platform, now=now)
+    body = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+    return Response(body, media_type=_MEDIA[fmt], headers=headers)
 
 
 @lots_router.get("/lots/{credit_code}/{lot_code}/trail.{fmt}", response_class=Response)

@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
+from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Authority
@@ -13,7 +14,7 @@ from foodtrace.cases import service as cases
 from foodtrace.epcis import trail_document
 from foodtrace.errors import NotFound
 from foodtrace.records.service import platform_name
-from foodtrace.sheets import Column, Kind, Sheet, xlsx_bytes
+from foodtrace.sheets import Column, Kind, Sheet, xlsx_bytes, xlsx_chunks
 from foodtrace.trail import export_sheet
 from regulator_view.reads import RegulatorReads, RegulatorReadsDep
 from schemas.api import CasePublic, CasesPublic, CaseStepRequest
@@ -243,9 +244,12 @@ def scope_export(
 
 def scope_file(session: Session, view: cases.CaseView, fmt: str, *, now: Any) -> Response:
     """A case's recall scope as a download (the API's and the page's)."""
-    if fmt == "xlsx":
-        body = scope_xlsx(session, view)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    if fmt == "xlsx":  # streamed from a spooled file: a large scope is a large workbook
+        return StreamingResponse(
+            xlsx_chunks(scope_sheets(session, view)),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="case-{view.id}.xlsx"'},
+        )
     else:
         doc = trail_document(view.scope.trail, platform=platform_name(session), now=now)
         body = json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
@@ -303,6 +307,11 @@ _SALE_COLUMNS = [
 
 def scope_xlsx(session: Session, view: cases.CaseView) -> bytes:
     """Three sortable sheets: 受影响批次 (mass balance), 客户 (who bought), 追溯 (events)."""
+    return xlsx_bytes(scope_sheets(session, view))
+
+
+def scope_sheets(session: Session, view: cases.CaseView) -> list[Sheet]:
+    """The sheets of :func:`scope_xlsx`."""
     public = case_public(session, view, next_states=[], with_trail=False)
     lots = Sheet(
         "受影响批次",
@@ -324,4 +333,4 @@ def scope_xlsx(session: Session, view: cases.CaseView) -> bytes:
             for s in public.sales
         ],
     )  # fmt: skip
-    return xlsx_bytes([lots, sales, export_sheet(view.scope.trail)])
+    return [lots, sales, export_sheet(view.scope.trail)]

@@ -22,7 +22,16 @@ from conftest import LONG, data_fixture
 from foodtrace.accounts.service import Role, add_user
 from foodtrace.db import write_session
 from foodtrace.imports import IMPORTABLE, template_csv, template_xlsx
-from foodtrace.sheets import FORMULA_TRIGGERS, Column, Kind, Sheet, csv_bytes, xlsx_bytes
+from foodtrace.sheets import (
+    FORMULA_TRIGGERS,
+    Column,
+    Kind,
+    Sheet,
+    csv_bytes,
+    csv_chunks,
+    xlsx_bytes,
+    xlsx_chunks,
+)
 
 import factories as f
 
@@ -157,6 +166,23 @@ def test_hostile_text_stays_text_and_numbers_stay_numbers(
         if row[1] is not None:  # a number of 15 digits at most: a double holds it
             assert isinstance(got[1], int | float)
             assert Decimal(repr(got[1])).quantize(Decimal("0.001")) == row[1]
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(
+    texts=st.lists(hostile_text(), min_size=0, max_size=30),
+    every=st.integers(1, 7),
+)
+def test_a_streamed_export_is_the_export(texts: list[str], every: int) -> None:
+    """The streamed CSV is byte for byte the built one, in a chunk per ``every`` rows; the
+    streamed workbook holds the same cells (its ZIP carries times, so not the same bytes)."""
+    sheet = Sheet(
+        "t", [Column("名称"), Column("行", Kind.NUMBER)], [[t, i] for i, t in enumerate(texts)]
+    )
+    chunks = list(csv_chunks(sheet, rows_a_chunk=every))
+    assert b"".join(chunks) == csv_bytes(sheet)
+    assert len(chunks) >= max(1, len(texts) // every)
+    assert check_xlsx(b"".join(xlsx_chunks([sheet], chunk=1000))) == check_xlsx(xlsx_bytes([sheet]))
 
 
 def test_a_number_a_spreadsheet_would_round_is_written_as_text() -> None:

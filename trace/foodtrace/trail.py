@@ -26,7 +26,7 @@ from sqlmodel import Session
 from foodtrace.accounts.models import Enterprise
 from foodtrace.ledger.models import Entry
 from foodtrace.records.projection import TABLES, DbStore, Row
-from foodtrace.sheets import Column, Kind, Sheet, csv_bytes, xlsx_bytes
+from foodtrace.sheets import Column, Kind, Sheet, csv_bytes, csv_chunks, xlsx_bytes, xlsx_chunks
 
 MAX_DEPTH = 12
 
@@ -1020,6 +1020,16 @@ def export_sheet(trail: Trail, title: str = "追溯") -> Sheet:
 def export_csv(trail: Trail) -> bytes:
     """UTF-8 with BOM, so that Excel opens the Chinese headers correctly."""
     return csv_bytes(export_sheet(trail))
+
+
+def export_csv_chunks(trail: Trail) -> Iterator[bytes]:
+    """:func:`export_csv`, streamed."""
+    return csv_chunks(export_sheet(trail))
+
+
+def export_xlsx_chunks(trail: Trail) -> Iterator[bytes]:
+    """:func:`export_xlsx`, streamed from a spooled file."""
+    return xlsx_chunks([export_sheet(trail)])
 
 
 def export_xlsx(trail: Trail) -> bytes:
