@@ -162,18 +162,21 @@ def import_spreadsheet(
     filename = file.filename or ""
     try:
         with import_jobs.take_slot(settings, scope.enterprise_id):
+            common = {
+                "session": session,
+                "ledger_id": scope.enterprise_id,
+                "kind": KINDS[kind],
+                "filename": filename,
+                "content": content,
+                "actor": scope.actor,
+                "clock": clock,
+                "limits": import_jobs.limits(settings),
+            }
             if not dry_run and idempotency_key is not None:
                 once = imports.import_once(
-                    session=session,
-                    ledger_id=scope.enterprise_id,
-                    kind=KINDS[kind],
-                    filename=filename,
-                    content=content,
-                    actor=scope.actor,
-                    clock=clock,
+                    **common,
                     key=idempotency_key,
                     answer=lambda result: _answer(result, filename),
-                    limits=import_jobs.limits(settings),
                 )
                 return Response(
                     once.body,
@@ -181,17 +184,7 @@ def import_spreadsheet(
                     media_type="application/json",
                     headers={"Idempotency-Replayed": "true"} if once.replayed else None,
                 )
-            result = imports.import_file(
-                session=session,
-                ledger_id=scope.enterprise_id,
-                kind=KINDS[kind],
-                filename=filename,
-                content=content,
-                actor=scope.actor,
-                clock=clock,
-                dry_run=dry_run,
-                limits=import_jobs.limits(settings),
-            )
+            result = imports.import_file(**common, dry_run=dry_run)
     except imports.TooLarge as exc:
         raise HTTPException(413, detail=str(exc)) from None
     except import_jobs.Busy as exc:
