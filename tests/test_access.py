@@ -46,6 +46,7 @@ RULES: dict[str, set[str]] = {
     "GET /qr/lot/{credit_code}/{lot_code}.{fmt}": ALL,
     "GET /": ALL,
     "GET /login": ALL,
+    "GET /lookup": ALL,
     "POST /login": ALL,
     "POST /logout": ALL,
     "GET /lang/{code}": ALL,

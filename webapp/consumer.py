@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.clock import CST
@@ -100,6 +100,31 @@ def _answer(
     )
     page.headers.update(headers)
     return page
+
+
+@router.get("/lookup")
+def lookup(
+    request: Request,
+    engine: EngineDep,
+    clock: ClockDep,
+    code: Annotated[str, Query(max_length=64)] = "",
+    lot: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """The home page's look-up: a GTIN (the barcode's digits) or a producer's credit code,
+    and a lot number, lead to the lot's consumer page (303), or to a page saying no such lot
+    is recorded (404)."""
+    code, lot = code.strip().replace(" ", ""), lot.strip()
+    what = f"{code} / {lot}"
+    with public_session(engine) as session:
+        found = None
+        if code and lot:
+            if code.isdigit():
+                found = find_public_lot(session, gtin=code, lot_code=lot)
+            else:
+                found = find_public_lot(session, credit_code=code.upper(), lot_code=lot)
+        if found is None:
+            return _answer(request, None, session, clock.now(), what)
+    return RedirectResponse(public_uri(*found, ""), status_code=303)
 
 
 @router.get("/lot/{credit_code}/{lot_code}")

@@ -10,12 +10,14 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.exceptions import HTTPException, RequestValidationError
-from fastapi.responses import Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from foodtrace.accounts.service import ENTERPRISE_ROLES, LoginThrottled, Role, revoke_token
+from foodtrace.errors import NotFound
 from webapp.auth import sign_in
 from webapp.deps import ClockDep, EngineDep, SettingsDep
 from webapp.errors import validation_answer, validation_problems
@@ -179,6 +181,15 @@ def set_language(code: str, next: str | None = None) -> Response:  # noqa: A002
     return response
 
 
+def _wants_json(request: Request) -> bool:
+    """An API client (its paths, or a request that asks for JSON, not HTML) gets JSON; a
+    browser asking for a page gets a page in its language."""
+    if request.url.path.startswith(("/api/", "/.well-known/")):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
 def install(app: FastAPI) -> None:
     """Static files, the shared pages, and HTML answers for page errors."""
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
@@ -216,9 +227,21 @@ def install(app: FastAPI) -> None:
             status_code=422,
         )
 
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> Response:
-        if request.url.path.startswith("/api/") or request.url.path.startswith("/.well-known/"):
+    @app.exception_handler(NotFound)  # the core's "no such lot / case": a page for a page
+    async def _not_found(request: Request, exc: NotFound) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": str(exc)}, status_code=404)
+        t = translations(request_locale(request))
+        return render(
+            request,
+            "message.html",
+            {"title": t.gettext("Not found"), "message": str(exc), "tone": "bad"},
+            status_code=404,
+        )
+
+    @app.exception_handler(StarletteHTTPException)  # the router's 404 for an unknown page too
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_json(request):
             return await http_exception_handler(request, exc)
         t = translations(request_locale(request))
         titles = {403: t.gettext("Not allowed"), 404: t.gettext("Not found")}

@@ -1,0 +1,52 @@
+"""The home page's look-up leads to the lot's page, and a browser asking for a page that
+does not exist gets a page, not JSON (issue 24, item 1)."""
+
+from __future__ import annotations
+
+import re
+
+import factories as f
+
+GTIN = "6921234560013"
+
+
+def test_the_home_page_finds_a_lot_by_gtin_or_credit_code(client, engine, clock) -> None:
+    lid = f.beverage_ledger(engine, clock)
+    f.add(engine, clock, lid, "production_lot", f.production_lot(
+        lot_code="PJ-RC-批次1",
+        materials=[{"material_lot": "ML-0301-01", "quantity": "1", "unit": "kg"}]))  # fmt: skip
+    home = client.get("/").text
+    form = re.search(r'<form method="get" action="([^"]+)">', home)
+    assert form
+    assert form.group(1) == "/lookup"
+    assert 'inputmode="numeric"' not in home  # a credit code has letters
+    for code, lot, where in (
+        (GTIN, "PJ20260301A", f"/01/0{GTIN}/10/PJ20260301A"),
+        ("0" + GTIN, "PJ20260301A", f"/01/0{GTIN}/10/PJ20260301A"),
+        (f.BEVERAGE, "PJ20260301A", f"/01/0{GTIN}/10/PJ20260301A"),
+        (f.BEVERAGE.lower(), "PJ20260301A", f"/01/0{GTIN}/10/PJ20260301A"),
+        (f" {GTIN} ", " PJ20260301A ", f"/01/0{GTIN}/10/PJ20260301A"),
+        (GTIN, "PJ-RC-批次1", f"/lot/{f.BEVERAGE}/PJ-RC-%E6%89%B9%E6%AC%A11"),
+    ):
+        r = client.get("/lookup", params={"code": code, "lot": lot}, follow_redirects=False)
+        assert r.status_code == 303, (code, lot, r.text[:300])
+        assert r.headers["location"] == where
+        assert client.get(where).status_code == 200
+    for code, lot in ((GTIN, "NOPE"), ("123", "PJ20260301A"), ("", "")):
+        r = client.get("/lookup", params={"code": code, "lot": lot})
+        assert r.status_code == 404
+        assert r.headers["content-type"].startswith("text/html")
+        assert "没有查到" in r.text
+
+
+def test_an_unknown_page_is_a_page_and_an_unknown_api_path_is_json(client) -> None:
+    page = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<html" in page.text
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404
+    assert api.json()["detail"]
+    asked = client.get("/no-such-page", headers={"Accept": "application/json"})
+    assert asked.status_code == 404
+    assert asked.json()["detail"]
