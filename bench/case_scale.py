@@ -3,7 +3,8 @@ scope, GET /api/v1/cases/{id} as the regulator, before and after ~10x more recor
 nothing to do with the case, on SQLite and PostgreSQL, through the app in process::
 
     createdb -h 127.0.0.1 -U postgres case_scale      # once; the bench empties it
-    .venv/bin/python -m bench.case_scale [--days 100] [--grow 8] [--own-days 100] [--repeat 7] [--profile]
+    .venv/bin/python -m bench.case_scale [--days 100] [--grow 8] [--own-days 100] \
+        [--repeat 7] [--profile]
 
 The district is bench/district.py's: supply chains of 7 enterprises recording every day a
 receipt, a lot, CCP readings, a release test and sales. Chain 0's first enterprise sells
