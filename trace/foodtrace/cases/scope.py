@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -289,11 +289,10 @@ def recorded_scope(
     if sampled_lot is not None:
         lots = store.find("lots", code=sampled_lot)
         if lots:
-            by_seq = {r["record_seq"]: r for r in store.find("lots")}
-            scope.deviations = [
+            scope.deviations = [  # each deviation's own lot, not every lot of the ledger
                 Deviation(
                     me.credit_code,
-                    by_seq[d["lot_seq"]]["code"],
+                    store.find("lots", record_seq=d["lot_seq"])[0]["code"],
                     d["ccp"],
                     d["parameter"],
                     d["measured_at"],
@@ -332,19 +331,24 @@ def _lots_between(session: Session, eid: int, first: str, last: str) -> list[dic
     return [dict(r._mapping) for r in rows]
 
 
+def deviations_between(eid: int, low: str, high: str) -> Select:
+    """E's deviating readings measured in [low, high]: through the partial index of
+    deviations (``records.models.DEVIATION_PREDICATE``, which ``is_(True)`` states), not
+    through every reading E took."""
+    t = TABLES["ccp_readings"]
+    return select(t).where(
+        t.c.enterprise_id == eid,
+        t.c.deviation.is_(True),
+        t.c.measured_at >= low,
+        t.c.measured_at <= high,
+    )
+
+
 def _deviations(session: Session, store: object, eid: int, lot: dict) -> list[dict]:
     """E's deviations taken during the lot's production, each with the end of its window."""
     start, end = _instant(lot["started_at"]), _instant(lot["ended_at"])
     low, high = _widened(lot["started_at"], lot["ended_at"])
-    t = TABLES["ccp_readings"]
-    readings = session.connection().execute(
-        select(t).where(
-            t.c.enterprise_id == eid,
-            t.c.deviation.is_(True),
-            t.c.measured_at >= low,
-            t.c.measured_at <= high,
-        )
-    )
+    readings = session.connection().execute(deviations_between(eid, low, high))
     out = []
     for d in (dict(r._mapping) for r in readings):
         if not start <= _instant(d["measured_at"]) <= end:

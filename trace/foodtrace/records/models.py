@@ -11,7 +11,7 @@ Decimals are kept as the decimal strings of the entry; dates as ISO strings.
 
 from __future__ import annotations
 
-from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -114,9 +114,26 @@ class LotInput(SQLModel, table=True):
     unit: str = Field(max_length=20)
 
 
+DEVIATION_PREDICATE = {"postgresql": "deviation IS true", "sqlite": "deviation IS 1"}
+"""The partial index's predicate, as ``CcpReading.deviation.is_(True)`` renders on each
+database: a planner uses a partial index only for a query that states its predicate."""
+
+
 class CcpReading(_Derived, table=True):
     __tablename__ = "ccp_readings"
-    __table_args__ = (Index("ix_ccp_readings_lot", "enterprise_id", "lot_seq"),)
+    __table_args__ = (
+        Index("ix_ccp_readings_lot", "enterprise_id", "lot_seq"),
+        # An enterprise's deviations in a time window (a case's CCP scope) without a scan
+        # of every reading it took: only deviations are kept, so writes of the usual
+        # in-limit reading cost nothing more (migration 0012; the predicate is the query's).
+        Index(
+            "ix_ccp_readings_deviation",
+            "enterprise_id",
+            "measured_at",
+            postgresql_where=text(DEVIATION_PREDICATE["postgresql"]),
+            sqlite_where=text(DEVIATION_PREDICATE["sqlite"]),
+        ),
+    )
 
     lot_seq: int
     ccp: str = Field(max_length=64)
