@@ -79,9 +79,12 @@ def grow(dist: District, chains: int, own_days: int) -> None:
             register_enterprise(
                 session=s,
                 data={
-                    "credit_code": code, "name": f"无关食品有限公司{i:03d}",
-                    "kind": "manufacturer", "licence_no": f"SC1073704040{i:04d}",
-                    "region_code": "370404", "address": "山东省枣庄市峄城区",
+                    "credit_code": code,
+                    "name": f"无关食品有限公司{i:03d}",
+                    "kind": "manufacturer",
+                    "licence_no": f"SC1073704040{i:04d}",
+                    "region_code": "370404",
+                    "address": "山东省枣庄市峄城区",
                     "contact": "0632-7711234",
                 },  # fmt: skip
                 actor="bench",
@@ -272,4 +275,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
