@@ -159,8 +159,8 @@ def profile(engine: Engine, api: Api, out: Path) -> str:
     """The GET's work (the case's view and its public JSON) under cProfile in this thread,
     with its SQL statements counted and timed (execute and fetch); the costliest first."""
     from foodtrace.accounts.models import Authority
-    from regulator_view.cases_api import own_case, page_sales
-    from webapp.public import case_public
+    from regulator_view.cases_api import own_case
+    from webapp.public import case_public, page_sales
 
     statements: dict[str, list[float]] = {}
     began: list[float] = []

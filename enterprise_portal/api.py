@@ -52,7 +52,13 @@ from webapp.deps import (
     verify_against_signer,
 )
 from webapp.lean import RECORD_KIND, RecordRoute
-from webapp.public import recorded_public, user_public, verify_public
+from webapp.public import (
+    MAX_SALES_PAGE,
+    SALES_PAGE,
+    recorded_public,
+    user_public,
+    verify_public,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["enterprise"])
 MAX_PAGE = 500
@@ -232,9 +238,27 @@ def read_lot(
     lot_code: Annotated[str, Path(min_length=1, max_length=64)],
     scope: CurrentEnterpriseUser,
     session: SessionDep,
+    sales_limit: Annotated[
+        int, Query(ge=1, le=MAX_SALES_PAGE, description="sales a page")
+    ] = SALES_PAGE,
+    sales_after: Annotated[
+        int | None, Query(ge=0, le=10**7, description="the cursor of the sales: `sales_next`")
+    ] = None,
 ) -> LotPublic:
-    """A lot with its current records in time order and its mass balance."""
-    return queries.lot_view(session=session, enterprise_id=scope.enterprise_id, lot_code=lot_code)
+    """A lot with its current records in time order and its mass balance (computed over
+    every sale). Its sales come a page at a time (``sales_limit``: 1000, 5000 at most);
+    ``sales_next`` is the next page's ``sales_after``."""
+    view = queries.lot_view(session=session, enterprise_id=scope.enterprise_id, lot_code=lot_code)
+    start = sales_after or 0
+    page = view.sales[start : start + sales_limit]
+    end = start + len(page)
+    return view.model_copy(
+        update={
+            "sales": page,
+            "sales_count": len(view.sales),
+            "sales_next": end if end < len(view.sales) else None,
+        }
+    )
 
 
 @router.post("/enterprise/users", status_code=status.HTTP_201_CREATED, response_model=UserPublic)

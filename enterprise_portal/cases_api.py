@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -20,7 +20,14 @@ from webapp.deps import (
     SessionDep,
     WriteSessionDep,
 )
-from webapp.public import case_public, case_summary_public, recorded_public
+from webapp.public import (
+    MAX_SALES_PAGE,
+    SALES_PAGE,
+    case_public,
+    case_summary_public,
+    page_sales,
+    recorded_public,
+)
 
 router = APIRouter(prefix="/api/v1/enterprise", tags=["enterprise"])
 
@@ -50,13 +57,26 @@ def my_cases(scope: CurrentEnterpriseUser, session: SessionDep) -> CasesPublic:
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic)
-def my_case(case_id: CaseId, scope: CurrentEnterpriseUser, session: SessionDep) -> CasePublic:
+def my_case(
+    case_id: CaseId,
+    scope: CurrentEnterpriseUser,
+    session: SessionDep,
+    sales_limit: Annotated[
+        int, Query(ge=1, le=MAX_SALES_PAGE, description="sales in scope a page")
+    ] = SALES_PAGE,
+    sales_after: Annotated[
+        int | None, Query(ge=0, le=10**7, description="the cursor of the sales: `sales_next`")
+    ] = None,
+) -> CasePublic:
     """A case as the enterprise sees it: its own lots in scope, its customers with the
-    quantities to recall, and its recall actions so far."""
+    quantities to recall, and its recall actions so far. The sales come a page at a time
+    (``sales_limit``: 1000, 5000 at most); ``sales_next`` is the next page's ``sales_after``.
+    """
     ent = session.get(Enterprise, scope.enterprise_id)
     assert ent is not None
     view = concerning(session, ent, case_id)
-    return case_public(session, view, next_states=[], only=ent.credit_code, with_trail=False)
+    out = case_public(session, view, next_states=[], only=ent.credit_code, with_trail=False)
+    return page_sales(out, sales_limit, sales_after)
 
 
 @router.post(

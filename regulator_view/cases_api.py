@@ -26,14 +26,15 @@ from webapp.deps import (
     SessionDep,
     WriteSessionDep,
 )
-from webapp.public import case_public, case_summary_public
+from webapp.public import (
+    MAX_SALES_PAGE,
+    SALES_PAGE,
+    case_public,
+    case_summary_public,
+    page_sales,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
-
-MAX_SALES_PAGE = 5000
-"""The longest page of a case's sales (a lot with 22k sales made the case JSON 11 MB)."""
-SALES_PAGE = 1000
-"""A page of a case's sales unless ``sales_limit`` says otherwise."""
 
 
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="e.g. 11370404004321071W-1")]
@@ -149,22 +150,6 @@ def get_case(
     )
     _viewed(reads, regulator, view, f"case {case_id}")
     return page_sales(out, sales_limit, sales_after)
-
-
-def page_sales(case: CasePublic, limit: int, after: int | None) -> CasePublic:
-    """A page of the case's sales: those after position ``after`` (the cursor a page gives
-    as ``sales_next``), ``limit`` of them; the scope's order is a stable one, so a cursor
-    stays valid while the scope does not change."""
-    start = after or 0
-    page = case.sales[start : start + limit]
-    end = start + len(page)
-    return case.model_copy(
-        update={
-            "sales": page,
-            "sales_count": len(case.sales),
-            "sales_next": end if end < len(case.sales) else None,
-        }
-    )
 
 
 def own_case_to_step(

@@ -168,6 +168,10 @@ class LotPublic(BaseModel):
     corrections: list[dict[str, Any]]
     balance: dict[str, str]
     open_deviations: int
+    sales_count: int | None = Field(default=None, description="the lot's sales in all")
+    sales_next: int | None = Field(
+        default=None, description="the cursor of the next page of sales (`sales_after`)"
+    )
 
 
 class ApiTokenCreate(BaseModel):

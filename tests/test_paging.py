@@ -280,3 +280,43 @@ def test_the_ledger_page_of_a_lot_lists_its_entries_a_page_at_a_time(app, engine
         ent.__exit__(None, None, None)
     assert listed == sorted(expected, reverse=True)
     assert len(re.findall(r'<td><a href="/ledger/(\d+)">', sales)) == 50  # 61 sales: a page
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5])
+def test_a_lots_sales_and_an_enterprises_case_sales_come_a_page_at_a_time(
+    client, engine, clock, limit
+) -> None:
+    """The lot API and the enterprise's case view page their sales like the regulator's
+    case: every sale once across the pages, the count, the mass balance over all of them."""
+    lid = f.beverage_ledger(engine, clock)
+    for i in range(6):
+        f.add(engine, clock, lid, "sale", f.sale(quantity=str(i + 1), customer_code="DIST01"))
+    from foodtrace.accounts.service import Role, add_user
+    from foodtrace.db import write_session
+
+    with write_session(engine) as s:
+        add_user(
+            session=s,
+            username="bev-pg",
+            password="bev pass 2026",
+            role=Role.ENTERPRISE_USER,
+            now=clock.now(),
+            enterprise_credit_code=f.BEVERAGE,
+        )
+    h = f.bearer(client, "bev-pg", "bev pass 2026")
+    whole = client.get("/api/v1/lots/PJ20260301A", headers=h, params={"sales_limit": 5000}).json()
+    assert whole["sales_count"] == 7
+    assert whole["sales_next"] is None
+    seen, after = [], None
+    while True:
+        params = {"sales_limit": limit, **({"sales_after": after} if after is not None else {})}
+        page = client.get("/api/v1/lots/PJ20260301A", headers=h, params=params).json()
+        assert len(page["sales"]) <= limit
+        assert page["balance"] == whole["balance"]
+        seen += page["sales"]
+        after = page["sales_next"]
+        if after is None:
+            break
+    assert seen == whole["sales"]
+    r = client.get("/api/v1/lots/PJ20260301A", headers=h, params={"sales_limit": 5001})
+    assert r.status_code == 422

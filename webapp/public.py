@@ -112,6 +112,28 @@ def case_summary_public(ref: str, case: Case, authority: str) -> CaseSummaryPubl
     )
 
 
+MAX_SALES_PAGE = 5000
+"""The longest page of sales in an answer (a lot with 22k sales made the case JSON 11 MB)."""
+SALES_PAGE = 1000
+"""A page of sales unless ``sales_limit`` says otherwise."""
+
+
+def page_sales(case: CasePublic, limit: int, after: int | None) -> CasePublic:
+    """A page of the case's sales: those after position ``after`` (the cursor a page gives
+    as ``sales_next``), ``limit`` of them; the scope's order is a stable one, so a cursor
+    stays valid while the scope does not change."""
+    start = after or 0
+    page = case.sales[start : start + limit]
+    end = start + len(page)
+    return case.model_copy(
+        update={
+            "sales": page,
+            "sales_count": len(case.sales),
+            "sales_next": end if end < len(case.sales) else None,
+        }
+    )
+
+
 def case_public(
     session: Session,
     view: CaseView,
