@@ -283,11 +283,9 @@ def test_the_ledger_page_of_a_lot_lists_its_entries_a_page_at_a_time(app, engine
 
 
 @pytest.mark.parametrize("limit", [1, 2, 5])
-def test_a_lots_sales_and_an_enterprises_case_sales_come_a_page_at_a_time(
-    client, engine, clock, limit
-) -> None:
-    """The lot API and the enterprise's case view page their sales like the regulator's
-    case: every sale once across the pages, the count, the mass balance over all of them."""
+def test_a_lots_sales_come_a_page_at_a_time(client, engine, clock, limit) -> None:
+    """The lot API pages its sales like a case: every sale once across the pages, the
+    count, and the mass balance over all of them."""
     lid = f.beverage_ledger(engine, clock)
     for i in range(6):
         f.add(engine, clock, lid, "sale", f.sale(quantity=str(i + 1), customer_code="DIST01"))
