@@ -749,3 +749,22 @@ def test_a_passed_release_test_beside_a_recall_is_said_to_be_the_test_before_it(
     page = client.get(path).text
     assert "在召回之前的出厂检验结果" in page
     assert "本批次官方抽检不合格" in page
+
+
+def test_an_enterprises_case_view_pages_its_sales(client, engine, clock, district) -> None:
+    _users(engine, clock)
+    reg, bev = _auth(client, "reg"), _auth(client, "bev")
+    ref = client.post("/api/v1/failed-samples", json=SAMPLE, headers=reg).json()["id"]
+    client.post(f"/api/v1/cases/{ref}/steps", json={"state": "notified"}, headers=reg)
+    whole = client.get(f"/api/v1/enterprise/cases/{ref}", headers=bev).json()
+    assert whole["sales_count"] == len(whole["sales"]) > 2
+    seen, after = [], None
+    while True:
+        params = {"sales_limit": 2, **({"sales_after": after} if after is not None else {})}
+        page = client.get(f"/api/v1/enterprise/cases/{ref}", headers=bev, params=params).json()
+        assert len(page["sales"]) <= 2
+        seen += page["sales"]
+        after = page["sales_next"]
+        if after is None:
+            break
+    assert seen == whole["sales"]
