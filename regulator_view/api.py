@@ -50,6 +50,7 @@ from webapp.deps import (
     verify_against_signer,
 )
 from webapp.public import enterprise_public, trail_public, verify_public
+from webapp.web import attachment
 
 router = APIRouter(prefix="/api/v1/regulator", tags=["regulator"])
 lots_router = APIRouter(prefix="/api/v1", tags=["regulator"])
@@ -150,7 +151,8 @@ def trail_file(found: Any, fmt: str, *, platform: str, now: Any) -> Response:
     after FSMA 204) or a GS1 EPCIS 2.0 JSON-LD document."""
     import json
 
-    headers = {"Content-Disposition": f'attachment; filename="trail.{fmt}"'}
+    lot = found.nodes[found.start].code if found.start in found.nodes else None
+    headers = {"Content-Disposition": attachment(f"{lot or 'trail'}-追溯", fmt, now)}
     if fmt in ("csv", "xlsx"):  # streamed: a lot with 22k sales is a large sheet
         chunks = export_csv_chunks(found) if fmt == "csv" else export_xlsx_chunks(found)
         return StreamingResponse(chunks, media_type=_MEDIA[fmt], headers=headers)

@@ -33,6 +33,7 @@ from webapp.public import (
     case_summary_public,
     page_sales,
 )
+from webapp.web import attachment
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -227,13 +228,17 @@ def scope_export(
     return scope_file(session, view, fmt, now=clock.now())
 
 
+def _scope_stem(view: cases.CaseView) -> str:
+    return f"{view.case.lot_code}-召回范围-案件{view.case.record_seq}"
+
+
 def scope_file(session: Session, view: cases.CaseView, fmt: str, *, now: Any) -> Response:
     """A case's recall scope as a download (the API's and the page's)."""
     if fmt == "xlsx":  # streamed from a spooled file: a large scope is a large workbook
         return StreamingResponse(
             xlsx_chunks(scope_sheets(session, view)),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="case-{view.id}.xlsx"'},
+            headers={"Content-Disposition": attachment(_scope_stem(view), "xlsx", now)},
         )
     else:
         doc = trail_document(view.scope.trail, platform=platform_name(session), now=now)
@@ -242,7 +247,7 @@ def scope_file(session: Session, view: cases.CaseView, fmt: str, *, now: Any) ->
     return Response(
         body,
         media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="case-{view.id}.{fmt}"'},
+        headers={"Content-Disposition": attachment(_scope_stem(view), fmt, now)},
     )
 
 

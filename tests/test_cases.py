@@ -22,6 +22,7 @@ from conftest import data_fixture
 from foodtrace.accounts.models import Authority
 from foodtrace.accounts.service import Role, add_user, create_authority
 from foodtrace.cases import service as cases
+from foodtrace.clock import CST
 from foodtrace.db import read_session, write_session
 from foodtrace.errors import AccessDenied, RecordError
 from foodtrace.verify import verify_ledger
@@ -768,3 +769,20 @@ def test_an_enterprises_case_view_pages_its_sales(client, engine, clock, distric
         if after is None:
             break
     assert seen == whole["sales"]
+
+
+def test_exports_are_named_by_their_lot_and_day(client, engine, clock, district) -> None:
+    from urllib.parse import quote, unquote
+
+    _users(engine, clock)
+    reg = _auth(client, "reg")
+    day = clock.now().astimezone(CST).date().isoformat()
+    r = client.get(f"/api/v1/lots/{f.BEVERAGE}/PJ-A/trail.csv", headers=reg)
+    assert r.status_code == 200
+    disposition = r.headers["content-disposition"]
+    assert f"filename*=UTF-8''{quote(f'PJ-A-追溯-{day}.csv', safe='')}" in disposition
+    assert f'filename="PJ-A-__-{day}.csv"' in disposition  # the ASCII fallback
+    ref = client.post("/api/v1/failed-samples", json=SAMPLE, headers=reg).json()["id"]
+    r = client.get(f"/api/v1/cases/{ref}/scope.xlsx", headers=reg)
+    name = unquote(r.headers["content-disposition"].split("UTF-8''")[1])
+    assert name == f"PJ-A-召回范围-案件{ref.rsplit('-', 1)[1]}-{day}.xlsx"

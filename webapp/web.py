@@ -244,5 +244,16 @@ def _open_recalls(request: Request, user: WebUser | None) -> int:
         return len(open_recalls(session, ent)) if ent is not None else 0
 
 
+def attachment(stem: str, ext: str, now: datetime) -> str:
+    """A download's Content-Disposition naming what it is and when, e.g.
+    ``PJ-D05-追溯-2026-12-07.csv`` (RFC 6266: ``filename*`` in UTF-8, and an ASCII
+    ``filename`` for clients that lack it)."""
+    from urllib.parse import quote
+
+    name = f"{stem}-{now.astimezone(CST).date().isoformat()}.{ext}"
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "-._") else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
