@@ -47,6 +47,7 @@ RULES: dict[str, set[str]] = {
     "GET /": ALL,
     "GET /login": ALL,
     "GET /lookup": ALL,
+    "GET /favicon.ico": ALL,
     "POST /login": ALL,
     "POST /logout": ALL,
     "GET /lang/{code}": ALL,

@@ -50,3 +50,11 @@ def test_an_unknown_page_is_a_page_and_an_unknown_api_path_is_json(client) -> No
     asked = client.get("/no-such-page", headers={"Accept": "application/json"})
     assert asked.status_code == 404
     assert asked.json()["detail"]
+
+
+def test_the_site_has_an_icon(client) -> None:
+    r = client.get("/favicon.ico")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("image/svg+xml")
+    assert r.content.startswith(b"<svg")
+    assert 'rel="icon"' in client.get("/").text

@@ -86,6 +86,15 @@ def _login_form(request: Request, status_code: int = 200, **context: object) -> 
     return response
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page says: the site's icon, not a 404."""
+    body = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
+    return Response(
+        body, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
 @router.get("/login")
 def login_page(request: Request, user: OptionalWebUserDep, next: str | None = None) -> Response:  # noqa: A002
     if user is not None:
