@@ -1,5 +1,5 @@
-"""The home page's look-up leads to the lot's page, and a browser asking for a page that
-does not exist gets a page, not JSON (issue 24, item 1)."""
+"""The home page's look-up, pages for browsers, the site icon, and what a saved record says
+(issue 24, items 1 and 13)."""
 
 from __future__ import annotations
 
@@ -58,3 +58,23 @@ def test_the_site_has_an_icon(client) -> None:
     assert r.headers["content-type"].startswith("image/svg+xml")
     assert r.content.startswith(b"<svg")
     assert 'rel="icon"' in client.get("/").text
+
+
+def test_a_saved_record_says_what_was_saved_with_a_link(client, engine, clock) -> None:
+    from foodtrace.accounts.service import Role, add_user
+    from foodtrace.db import write_session
+
+    f.beverage_ledger(engine, clock)
+    with write_session(engine) as s:
+        add_user(
+            session=s,
+            username="bev",
+            password="bev pass 2026",
+            role=Role.ENTERPRISE_USER,
+            now=clock.now(),
+            enterprise_credit_code=f.BEVERAGE,
+        )
+    f.page_login(client, "bev", "bev pass 2026")
+    page = client.get("/records/sale/new?saved=9").text
+    assert "已保存：销售" in page
+    assert '<a href="/ledger/9">在账本中查看（第 9 条）</a>' in page
