@@ -53,8 +53,10 @@ from webapp.deps import (
 )
 from webapp.lean import RECORD_KIND, RecordRoute
 from webapp.public import (
-    MAX_SALES_PAGE,
     SALES_PAGE,
+    SalesAfter,
+    SalesLimit,
+    page_sales,
     recorded_public,
     user_public,
     verify_public,
@@ -238,27 +240,14 @@ def read_lot(
     lot_code: Annotated[str, Path(min_length=1, max_length=64)],
     scope: CurrentEnterpriseUser,
     session: SessionDep,
-    sales_limit: Annotated[
-        int, Query(ge=1, le=MAX_SALES_PAGE, description="sales a page")
-    ] = SALES_PAGE,
-    sales_after: Annotated[
-        int | None, Query(ge=0, le=10**7, description="the cursor of the sales: `sales_next`")
-    ] = None,
+    sales_limit: SalesLimit = SALES_PAGE,
+    sales_after: SalesAfter = None,
 ) -> LotPublic:
     """A lot with its current records in time order and its mass balance (computed over
     every sale). Its sales come a page at a time (``sales_limit``: 1000, 5000 at most);
     ``sales_next`` is the next page's ``sales_after``."""
     view = queries.lot_view(session=session, enterprise_id=scope.enterprise_id, lot_code=lot_code)
-    start = sales_after or 0
-    page = view.sales[start : start + sales_limit]
-    end = start + len(page)
-    return view.model_copy(
-        update={
-            "sales": page,
-            "sales_count": len(view.sales),
-            "sales_next": end if end < len(view.sales) else None,
-        }
-    )
+    return page_sales(view, sales_limit, sales_after)
 
 
 @router.post("/enterprise/users", status_code=status.HTTP_201_CREATED, response_model=UserPublic)

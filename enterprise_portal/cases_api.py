@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Response, status
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
@@ -21,8 +21,9 @@ from webapp.deps import (
     WriteSessionDep,
 )
 from webapp.public import (
-    MAX_SALES_PAGE,
     SALES_PAGE,
+    SalesAfter,
+    SalesLimit,
     case_public,
     case_summary_public,
     page_sales,
@@ -61,12 +62,8 @@ def my_case(
     case_id: CaseId,
     scope: CurrentEnterpriseUser,
     session: SessionDep,
-    sales_limit: Annotated[
-        int, Query(ge=1, le=MAX_SALES_PAGE, description="sales in scope a page")
-    ] = SALES_PAGE,
-    sales_after: Annotated[
-        int | None, Query(ge=0, le=10**7, description="the cursor of the sales: `sales_next`")
-    ] = None,
+    sales_limit: SalesLimit = SALES_PAGE,
+    sales_after: SalesAfter = None,
 ) -> CasePublic:
     """A case as the enterprise sees it: its own lots in scope, its customers with the
     quantities to recall, and its recall actions so far. The sales come a page at a time

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
@@ -27,8 +27,9 @@ from webapp.deps import (
     WriteSessionDep,
 )
 from webapp.public import (
-    MAX_SALES_PAGE,
     SALES_PAGE,
+    SalesAfter,
+    SalesLimit,
     case_public,
     case_summary_public,
     page_sales,
@@ -132,12 +133,8 @@ def get_case(
     regulator: CurrentRegulator,
     session: SessionDep,
     reads: RegulatorReadsDep,
-    sales_limit: Annotated[
-        int, Query(ge=1, le=MAX_SALES_PAGE, description="sales in scope a page")
-    ] = SALES_PAGE,
-    sales_after: Annotated[
-        int | None, Query(ge=0, le=10**7, description="the cursor of the sales: `sales_next`")
-    ] = None,
+    sales_limit: SalesLimit = SALES_PAGE,
+    sales_after: SalesAfter = None,
 ) -> CasePublic:
     """A case: the failed sample, the recall scope as it stands now, the steps so far, the
     referrals, and every recall action the enterprises recorded.

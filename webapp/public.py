@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
+from fastapi import Query
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -112,24 +114,35 @@ def case_summary_public(ref: str, case: Case, authority: str) -> CaseSummaryPubl
     )
 
 
+Paged = TypeVar("Paged", bound=BaseModel)
+
 MAX_SALES_PAGE = 5000
 """The longest page of sales in an answer (a lot with 22k sales made the case JSON 11 MB)."""
 SALES_PAGE = 1000
 """A page of sales unless ``sales_limit`` says otherwise."""
 
 
-def page_sales(case: CasePublic, limit: int, after: int | None) -> CasePublic:
-    """A page of the case's sales: those after position ``after`` (the cursor a page gives
-    as ``sales_next``), ``limit`` of them; the scope's order is a stable one, so a cursor
-    stays valid while the scope does not change."""
+SalesLimit = Annotated[
+    int, Query(ge=1, le=MAX_SALES_PAGE, description="sales a page (1000; 5000 at most)")
+]
+SalesAfter = Annotated[
+    int | None, Query(ge=0, le=10**7, description="the cursor of the sales: `sales_next`")
+]
+
+
+def page_sales(answer: Paged, limit: int, after: int | None) -> Paged:
+    """A page of an answer's sales (a case's, a lot's): those after position ``after`` (the
+    cursor a page gives as ``sales_next``), ``limit`` of them, with ``sales_count``; the
+    order is a stable one, so a cursor stays valid while the sales do not change."""
+    sales = answer.sales  # type: ignore[attr-defined]
     start = after or 0
-    page = case.sales[start : start + limit]
+    page = sales[start : start + limit]
     end = start + len(page)
-    return case.model_copy(
+    return answer.model_copy(
         update={
             "sales": page,
-            "sales_count": len(case.sales),
-            "sales_next": end if end < len(case.sales) else None,
+            "sales_count": len(sales),
+            "sales_next": end if end < len(sales) else None,
         }
     )
 
