@@ -607,30 +607,31 @@ def spec_for(kind: RecordKind, opts: Options, values: dict[str, str], now: datet
 def prefill(
     kind: RecordKind, opts: Options, values: dict[str, str], now: datetime, display_name: str
 ) -> dict[str, str]:
-    """Sensible starting values: today, now, the user's name, the lot's test items."""
+    """Starting values that record nothing nobody checked: today's date where the record
+    is of today (a receipt, a production run, a sale, a period), now, the user's name, the
+    lot's test items. Never an outcome (accepted, passed, a test's conclusion, an item
+    found normal) and never a date the user did not give (a material's production date)."""
     out: dict[str, str] = {}
     today = now.astimezone(CST).date().isoformat()
     local_now = _local_now(now)
-    for name in ("receipt_date", "production_date", "sale_date", "period_date"):
+    for name in ("receipt_date", "sale_date", "period_date"):
         out[name] = today
+    if kind is RecordKind.PRODUCTION_LOT:
+        out["production_date"] = today
     for name in ("measured_at", "tested_at", "taken_at", "started_at", "ended_at"):
         out[name] = local_now
     for name in ("inspector", "operator"):
         out[name] = display_name
-    out["accepted"] = "true"
     if kind is RecordKind.RELEASE_TEST and values.get("lot_code"):
         product = opts.lot_product(values["lot_code"])
         for i, item in enumerate((product or {}).get("release_items", [])):
             out[f"items.{i}.item"] = item["item"]
             out[f"items.{i}.limit"] = item["limit"]
             out[f"items.{i}.unit"] = item.get("unit") or ""
-            out[f"items.{i}.passed"] = "true"
-        out["conclusion"] = "pass"
     if kind is RecordKind.SELF_INSPECTION:
         period = values.get("period") or "daily"
         for i, item in enumerate(CHECKLISTS.get(period, CHECKLISTS["daily"])):
             out[f"items.{i}.item"] = item
-            out[f"items.{i}.result"] = "ok"
     if kind is RecordKind.PRODUCT:
         for i in range(6):
             out[f"ccp.{i}.kind"] = "numeric"

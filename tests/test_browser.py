@@ -201,6 +201,7 @@ def test_a_days_work_empties_the_today_list(page, db_url) -> None:
     page.check("#supplier_licence_checked")
     page.fill("#supplier_licence_no", "SC10137040400011")
     page.fill("#certificate_no", "HG-0302")
+    page.select_option("#accepted", "true")  # nothing is preset to accepted
     page.set_input_files(
         "#attachments",
         files=[
@@ -243,6 +244,9 @@ def test_a_days_work_empties_the_today_list(page, db_url) -> None:
     page.goto("/records/release_test/new?lot=PJ20260302A")
     page.fill("[name='items.0.result']", "40")
     page.fill("[name='items.1.result']", "<1")
+    for i in (0, 1):  # nothing is preset to passed
+        page.select_option(f"[name='items.{i}.passed']", "true")
+    page.select_option("#conclusion", "pass")
     page.fill("#report_no", "JC-0302")
     page.fill("#tested_at", "2026-03-02T08:20")
     save(page)
@@ -261,6 +265,8 @@ def test_a_days_work_empties_the_today_list(page, db_url) -> None:
             page.fill("#period_date", "2026-03-02")  # a Monday
         if period == "monthly":
             page.fill("#period_date", "2026-03-01")
+        for select in page.locator("select[name$='.result']").all():  # nothing preset 正常
+            select.select_option("ok")
         save(page)
         assert page.locator(".notice.ok").is_visible(), page.content()[:2000]
     assert owed_codes(page) == []

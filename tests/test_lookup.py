@@ -78,3 +78,43 @@ def test_a_saved_record_says_what_was_saved_with_a_link(client, engine, clock) -
     page = client.get("/records/sale/new?saved=9").text
     assert "已保存：销售" in page
     assert '<a href="/ledger/9">在账本中查看（第 9 条）</a>' in page
+
+
+def test_no_form_presets_an_outcome_or_a_date_nobody_gave(client, engine, clock) -> None:
+    """Issue 24, item 6: accepted, passed, a test's conclusion and a self-inspection item's
+    result start empty; an incoming check's optional production date is not today."""
+    from foodtrace.accounts.service import Role, add_user
+    from foodtrace.db import write_session
+
+    f.beverage_ledger(engine, clock)
+    with write_session(engine) as s:
+        add_user(
+            session=s,
+            username="bev",
+            password="bev pass 2026",
+            role=Role.ENTERPRISE_USER,
+            now=clock.now(),
+            enterprise_credit_code=f.BEVERAGE,
+        )
+    f.page_login(client, "bev", "bev pass 2026")
+
+    def chosen(page: str, name: str) -> list[str]:
+        found = re.search(
+            rf'<select id="{re.escape(name)}" name="{re.escape(name)}"[^>]*>(.*?)</select>',
+            page,
+            re.S,
+        )
+        assert found, name
+        return re.findall(r'<option value="([^"]*)" selected', found.group(1))
+
+    check = client.get("/records/material_check/new").text
+    assert chosen(check, "accepted") == []
+    assert 'id="production_date"' in check
+    assert not re.search(r'id="production_date"[^>]*value="\d', check)
+    test = client.get("/records/release_test/new?lot_code=PJ20260301A").text
+    assert chosen(test, "conclusion") == []
+    assert chosen(test, "items.0.passed") == []
+    daily = client.get("/records/self_inspection/new?period=daily").text
+    assert chosen(daily, "items.0.result") == []
+    lot = client.get("/records/production_lot/new").text
+    assert re.search(r'id="production_date"[^>]*value="\d{4}-\d\d-\d\d"', lot)  # a run is of today
