@@ -786,3 +786,38 @@ def test_exports_are_named_by_their_lot_and_day(client, engine, clock, district)
     r = client.get(f"/api/v1/cases/{ref}/scope.xlsx", headers=reg)
     name = unquote(r.headers["content-disposition"].split("UTF-8''")[1])
     assert name == f"PJ-A-召回范围-案件{ref.rsplit('-', 1)[1]}-{day}.xlsx"
+
+
+def test_notify_all_retried_answers_the_same_and_writes_once(client, engine, clock, district):
+    """A retry of notify-all with its Idempotency-Key gets the first answer again and writes
+    nothing more; another enterprise cannot notify for a case that is not its own."""
+    from sqlalchemy import func
+
+    from foodtrace.ledger.models import Entry
+
+    _users(engine, clock)
+    reg, bev = _auth(client, "reg"), _auth(client, "bev")
+    ref = client.post("/api/v1/failed-samples", json=SAMPLE, headers=reg).json()["id"]
+    client.post(f"/api/v1/cases/{ref}/steps", json={"state": "notified"}, headers=reg)
+    body = {"lot_code": "PJ-A", "at": "2026-03-02T00:10:00Z", "note": "电话通知"}
+    keyed = {**bev, "Idempotency-Key": "notify-pja-1"}
+    first = client.post(f"/api/v1/enterprise/cases/{ref}/notify-all", json=body, headers=keyed)
+    assert first.status_code == 201, first.text
+    assert [r["kind"] for r in first.json()].count("recall_action") == 2  # DIST01 and MART
+    with read_session(engine) as s:
+        size = s.execute(select(func.count()).select_from(Entry)).scalar_one()
+    again = client.post(f"/api/v1/enterprise/cases/{ref}/notify-all", json=body, headers=keyed)
+    assert again.status_code == 200, again.text
+    # the same recall actions (a case step the first try moved is not a replay of this call,
+    # as for a single recall action retried)
+    actions = [r["seq"] for r in first.json() if r["kind"] == "recall_action"]
+    assert [r["seq"] for r in again.json()] == actions
+    with read_session(engine) as s:
+        assert s.execute(select(func.count()).select_from(Entry)).scalar_one() == size
+    # the workshop has no PJ-A: refused, naming the lot, nothing written
+    ws = _auth(client, "ws")
+    r = client.post(f"/api/v1/enterprise/cases/{ref}/notify-all", json=body, headers=ws)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][-1] == "lot_code"
+    with read_session(engine) as s:
+        assert s.execute(select(func.count()).select_from(Entry)).scalar_one() == size

@@ -703,8 +703,8 @@ def notify_customers(
 ) -> list[Recorded]:
     """Notify every customer of a lot of the enterprise's part of the case not yet notified
     of it: one notification entry per customer, as if recorded one by one, in one
-    transaction. A retry with the same key writes nothing more (each customer's entry has
-    the key and its customer code)."""
+    transaction. A retry with the same key writes nothing more and answers as the first
+    try did (each customer's entry has the key and its customer code, and is replayed)."""
     view = case_view(session, case_ref, enterprise_id=enterprise.id)
     lots = {s.lot_code for s in view.scope.lots if s.credit_code == enterprise.credit_code}
     if lot_code not in lots:
@@ -713,12 +713,18 @@ def notify_customers(
             msg=f"lot {lot_code!r} is not in the scope of case {case_ref}",
             type="not_in_scope",
         )
+    from foodtrace.ledger.models import IdempotencyKey
+
+    def keyed(code: str) -> bool:  # notified by an earlier try under this key: replayed
+        key = f"{idempotency_key}:{code}"
+        return bool(idempotency_key) and session.get(IdempotencyKey, (enterprise.id, key))
+
     todo = []
     for x in view.scope.sales:
         if x.credit_code != enterprise.credit_code or x.lot_code != lot_code:
             continue
         done = view.recovery.get((x.credit_code, lot_code, x.customer_code), Recovery())
-        if not done.notified and x.customer_code not in todo:
+        if (not done.notified or keyed(x.customer_code)) and x.customer_code not in todo:
             todo.append(x.customer_code)
     out: list[Recorded] = []
     for code in todo:
