@@ -10,6 +10,24 @@ import factories as f
 GTIN = "6921234560013"
 
 
+def _signed_in(client, engine, clock) -> None:
+    """The beverage maker's ledger, and its user signed in through the login page."""
+    from foodtrace.accounts.service import Role, add_user
+    from foodtrace.db import write_session
+
+    f.beverage_ledger(engine, clock)
+    with write_session(engine) as s:
+        add_user(
+            session=s,
+            username="bev",
+            password="bev pass 2026",
+            role=Role.ENTERPRISE_USER,
+            now=clock.now(),
+            enterprise_credit_code=f.BEVERAGE,
+        )
+    f.page_login(client, "bev", "bev pass 2026")
+
+
 def test_the_home_page_finds_a_lot_by_gtin_or_credit_code(client, engine, clock) -> None:
     lid = f.beverage_ledger(engine, clock)
     f.add(engine, clock, lid, "production_lot", f.production_lot(
@@ -61,20 +79,7 @@ def test_the_site_has_an_icon(client) -> None:
 
 
 def test_a_saved_record_says_what_was_saved_with_a_link(client, engine, clock) -> None:
-    from foodtrace.accounts.service import Role, add_user
-    from foodtrace.db import write_session
-
-    f.beverage_ledger(engine, clock)
-    with write_session(engine) as s:
-        add_user(
-            session=s,
-            username="bev",
-            password="bev pass 2026",
-            role=Role.ENTERPRISE_USER,
-            now=clock.now(),
-            enterprise_credit_code=f.BEVERAGE,
-        )
-    f.page_login(client, "bev", "bev pass 2026")
+    _signed_in(client, engine, clock)
     page = client.get("/records/sale/new?saved=9").text
     assert "已保存：销售" in page
     assert '<a href="/ledger/9">在账本中查看（第 9 条）</a>' in page
@@ -83,20 +88,7 @@ def test_a_saved_record_says_what_was_saved_with_a_link(client, engine, clock) -
 def test_no_form_presets_an_outcome_or_a_date_nobody_gave(client, engine, clock) -> None:
     """Issue 24, item 6: accepted, passed, a test's conclusion and a self-inspection item's
     result start empty; an incoming check's optional production date is not today."""
-    from foodtrace.accounts.service import Role, add_user
-    from foodtrace.db import write_session
-
-    f.beverage_ledger(engine, clock)
-    with write_session(engine) as s:
-        add_user(
-            session=s,
-            username="bev",
-            password="bev pass 2026",
-            role=Role.ENTERPRISE_USER,
-            now=clock.now(),
-            enterprise_credit_code=f.BEVERAGE,
-        )
-    f.page_login(client, "bev", "bev pass 2026")
+    _signed_in(client, engine, clock)
 
     def chosen(page: str, name: str) -> list[str]:
         found = re.search(
