@@ -19,7 +19,8 @@ from typing import Any
 from sqlmodel import Session
 
 from foodtrace.clock import CST
-from foodtrace.records.projection import DbStore, dec, dec_str
+from foodtrace.records.derive import dec, dec_str
+from foodtrace.records.projection import DbStore
 from schemas.records import RecordKind
 from webapp.i18n import N_
 

@@ -36,9 +36,10 @@ from foodtrace.completeness import (
     Reason,
 )
 from foodtrace.ledger.models import Entry
+from foodtrace.records.derive import dec, instant
 from foodtrace.records.models import Lot, LotInput, MaterialLot, Sale
 from foodtrace.records.obligations import expected_readings
-from foodtrace.records.projection import TABLES, DbStore, dec, instant
+from foodtrace.records.projection import TABLES, DbStore
 
 
 class PeriodRows:

@@ -81,9 +81,10 @@ from foodtrace.accounts.models import Enterprise
 from foodtrace.clock import local_date
 from foodtrace.errors import RecordError
 from foodtrace.ledger.models import UNUSUAL_ENTRY, Entry
+from foodtrace.records.derive import dec, instant, product_data
 from foodtrace.records.models import Lot, LotInput, MaterialLot, Sale
 from foodtrace.records.obligations import expected_readings
-from foodtrace.records.projection import TABLES, DbStore, dec, instant, product_data
+from foodtrace.records.projection import TABLES, DbStore
 from schemas.types import check_code
 
 RULES = (

@@ -25,7 +25,8 @@ from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.ledger.models import Entry
-from foodtrace.records.projection import TABLES, DbStore, Row
+from foodtrace.records.derive import Row
+from foodtrace.records.projection import TABLES, DbStore
 from foodtrace.sheets import Column, Kind, Sheet, csv_bytes, csv_chunks, xlsx_bytes, xlsx_chunks
 
 MAX_DEPTH = 12

@@ -49,11 +49,11 @@ from foodtrace.canonical import (
 from foodtrace.errors import RecordError
 from foodtrace.ledger.models import Ledger
 from foodtrace.ledger.service import ENTRY_VERSION, entry_tuples
+from foodtrace.records.derive import Row
 from foodtrace.records.projection import (
     TABLES,
     DirectReplay,
     MemoryStore,
-    Row,
     apply_entry,
     owner_column,
     primary_key,

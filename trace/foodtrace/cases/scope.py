@@ -37,7 +37,8 @@ from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.errors import NotFound, RecordError
-from foodtrace.records.projection import TABLES, dec, dec_str
+from foodtrace.records.derive import dec, dec_str
+from foodtrace.records.projection import TABLES
 from foodtrace.trail import MAX_DEPTH, Node, Trail, _Walker
 from schemas.types import format_instant
 

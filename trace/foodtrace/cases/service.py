@@ -39,7 +39,7 @@ from foodtrace.clock import Clock
 from foodtrace.errors import AccessDenied, NotFound, RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.ledger.models import Ledger
-from foodtrace.records.projection import dec
+from foodtrace.records.derive import dec
 from foodtrace.records.service import SYSTEM_ACTOR, Recorded, platform_name, record, validate
 from schemas.records import (
     CASE_ID_PATTERN,
@@ -548,7 +548,8 @@ def _check_balance(session: Session, enterprise: Enterprise, model: RecallAction
     what that customer was sold of the lot; disposed of at most what is held plus what was
     recovered. Refused with the numbers (422); the projection stays lenient so that entries
     written before this rule still verify."""
-    from foodtrace.records.projection import DbStore, dec_str, unit_factor
+    from foodtrace.records.derive import dec_str, unit_factor
+    from foodtrace.records.projection import DbStore
 
     store = DbStore(session, enterprise.id)
     lots = store.find("lots", code=model.lot_code)

@@ -22,7 +22,8 @@ from sqlmodel import Session
 
 from foodtrace.clock import local_date
 from foodtrace.ledger.models import Entry
-from foodtrace.records.projection import DbStore, dec, dec_str, instant
+from foodtrace.records.derive import dec, dec_str, instant
+from foodtrace.records.projection import DbStore
 
 RECENT_DAYS = 30
 

@@ -11,8 +11,9 @@ from sqlmodel import Session
 
 from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Entry
+from foodtrace.records.derive import dec, dec_str
 from foodtrace.records.models import Correction
-from foodtrace.records.projection import TABLES, DbStore, dec, dec_str
+from foodtrace.records.projection import TABLES, DbStore
 from schemas.api import EntryPublic, LotPublic
 
 LISTABLE = ("products", "suppliers", "customers", "material_lots", "lots")

@@ -26,25 +26,21 @@ from foodtrace.clock import Clock, local_date
 from foodtrace.errors import Conflict, FieldProblem, RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.ledger.models import Entry, IdempotencyKey, Ledger
+from foodtrace.records.derive import Applied, Store
+from foodtrace.records.kinds import BY_KIND
+from foodtrace.records.kinds.ccp_record import open_deviation
+from foodtrace.records.kinds.public_declaration import declaration_due, lots_to_declare
 from foodtrace.records.projection import (
-    Applied,
     BatchStore,
     DbStore,
     DirectReplay,
-    Store,
     apply_entry,
     carry_cache,
     correction_target,
-    declaration_due,
-    lots_to_declare,
-    open_deviation,
     resume_cache,
 )
 from foodtrace.tlog.merkle import CompactRange
 from schemas.records import (
-    AUTHORITY_KINDS,
-    RECORD_SCHEMAS,
-    SYSTEM_KINDS,
     EnterpriseCreate,
     PublicDeclaration,
     RecordKind,
@@ -95,7 +91,7 @@ _NAMED = re.compile(r"^([a-z_]+)(?: or [a-z_]+)?: (.+)$", re.S)
 
 def validate(kind: RecordKind, data: dict[str, Any] | BaseModel) -> BaseModel:
     """Check ``data`` against the schema of ``kind``; raise :class:`RecordError` naming fields."""
-    schema = RECORD_SCHEMAS[kind]
+    schema = BY_KIND[kind].schema
     if isinstance(data, schema):
         return data
     if isinstance(data, BaseModel):
@@ -140,13 +136,12 @@ def _future(
         )
 
 
-_NATURAL_TIME = {
-    RecordKind.PRODUCTION_LOT: "ended_at",
-    RecordKind.CCP_RECORD: "measured_at",
-    RecordKind.CORRECTIVE_ACTION: "taken_at",
-    RecordKind.RELEASE_TEST: "tested_at",
-    RecordKind.RECALL_ACTION: "at",
-}
+def known_kind(kind: str) -> RecordKind:
+    """The registered kind named ``kind`` (``records/kinds``); ValueError if there is none."""
+    found = BY_KIND.get(kind)
+    if found is None:
+        raise ValueError(f"{kind!r} is not a record kind")
+    return found.kind  # type: ignore[return-value]  # a RecordKind, or a str a test registered
 
 
 def _snapshot(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -168,28 +163,19 @@ def prepare(
     that the entry is evidence on its own.
     """
     body = model.model_dump(mode="json", exclude_none=True, exclude={"event_time"})
-    if kind == RecordKind.MATERIAL_CHECK:
-        found = store.find("suppliers", code=body["supplier_code"])
+    snap = BY_KIND[kind].snapshot
+    if snap is not None:
+        found = store.find(snap.table, code=body[snap.code_field])
         if not found:
             raise RecordError.at(
-                "supplier_code",
-                msg=f"supplier {body['supplier_code']!r} does not exist; record the supplier first",
+                snap.code_field,
+                msg=f"{snap.what} {body[snap.code_field]!r} does not exist; "
+                f"record the {snap.what} first",
                 type="not_found",
             )
-        body["supplier"] = _snapshot(
-            found[0], ("name", "credit_code", "address", "contact", "licence_no")
-        )
-    elif kind == RecordKind.SALE:
-        found = store.find("customers", code=body["customer_code"])
-        if not found:
-            raise RecordError.at(
-                "customer_code",
-                msg=f"customer {body['customer_code']!r} does not exist; record the customer first",
-                type="not_found",
-            )
-        body["buyer"] = _snapshot(found[0], ("name", "credit_code", "address", "contact"))
+        body[snap.into] = _snapshot(found[0], snap.keys)
     elif kind == RecordKind.CORRECTION:
-        target = RecordKind(correction_target(store, body["corrects"]))
+        target = known_kind(correction_target(store, body["corrects"]))
         if target is RecordKind.ENTERPRISE and not may_correct_registration:
             raise RecordError.at(
                 "corrects",
@@ -198,7 +184,7 @@ def prepare(
                 type="immutable",
             )
         try:
-            inner = RECORD_SCHEMAS[target].model_validate(body["record"])
+            inner = BY_KIND[target].schema.model_validate(body["record"])
         except ValidationError as exc:
             raise problems_from(exc, ("record",)) from None
         try:
@@ -289,7 +275,7 @@ def record(
 
     A batch of one (:class:`Batch`): the same code writes an import's records.
     """
-    kind = RecordKind(kind)
+    kind = known_kind(kind)
     _refuse_system_kind(kind)
     model = validate(kind, data)
     with Batch(session=session, ledger_id=ledger_id, clock=clock, defer_head=defer_head) as batch:
@@ -304,7 +290,7 @@ def record(
 
 
 def _refuse_system_kind(kind: RecordKind) -> None:
-    if kind in SYSTEM_KINDS:
+    if BY_KIND[kind].system:
         raise RecordError.at(
             msg=f"a {kind} is written by the platform when a lot is released; "
             "it cannot be recorded",
@@ -417,11 +403,11 @@ class Batch:
         may_correct_registration: bool,
         facts: dict[str, Any] | None,
     ) -> Recorded:
-        kind = RecordKind(kind)
+        kind = known_kind(kind)
         _refuse_system_kind(kind)
         model = validate(kind, data)
         head = self.head
-        if (kind in AUTHORITY_KINDS) != (head.owner_kind == "authority"):
+        if BY_KIND[kind].owner != head.owner_kind:
             raise RecordError.at(
                 msg=f"a {kind} record does not belong in the ledger of {head.credit_code}",
                 type="wrong_ledger",
@@ -493,8 +479,8 @@ class Batch:
         admit …) goes through :meth:`_record`, which applies it or refuses it as always.
         ``tests/test_direct_replay.py`` compares the entries, rows and warnings of both.
         """
-        kind = RecordKind(kind)
-        schema = RECORD_SCHEMAS[kind]
+        kind = known_kind(kind)
+        schema = BY_KIND[kind].schema
         if kind is not RecordKind.CCP_RECORD or self.head.owner_kind != "enterprise":
             return [self.record(kind=kind, data=m, actor=actor) for m in models]
         if not self._open:
@@ -564,7 +550,7 @@ class Batch:
         else the time of recording."""
         if model.event_time is not None:  # type: ignore[attr-defined]
             return format_instant(model.event_time)  # type: ignore[attr-defined]
-        natural = _NATURAL_TIME.get(kind)
+        natural = BY_KIND[kind].natural_time
         if natural and getattr(model, natural) is not None:
             # The body has it as format_instant wrote it (schemas.types.Instant's serializer)
             return body[natural]  # type: ignore[no-any-return]
