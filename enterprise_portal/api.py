@@ -4,7 +4,9 @@ Every route takes :data:`CurrentEnterpriseUser`: the ledger written or read is
 always the caller's own, taken from their account.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
@@ -20,6 +22,7 @@ from foodtrace.attachments.service import store_attachment
 from foodtrace.errors import RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.records import obligations, queries
+from foodtrace.records.kinds import REGISTRY, KindSpec
 from foodtrace.records.service import record
 from schemas.api import (
     ApiTokenCreate,
@@ -39,7 +42,6 @@ from schemas.api import (
     VerifyPublic,
 )
 from schemas.params import Count, Instant, Seq
-from schemas.records import RECORD_SCHEMAS, RecordKind
 from schemas.types import format_instant
 from webapp.deps import (
     ClockDep,
@@ -63,25 +65,16 @@ from webapp.public import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["enterprise"])
+
+RecordKind = StrEnum(  # type: ignore[misc]
+    "RecordKind", {k.kind.upper(): k.kind for k in REGISTRY}
+)
+RecordKind.__doc__ = """The kinds of ledger entry. The value is the entry's ``kind`` field."""
 MAX_PAGE = 500
 """The longest page of a list (``limit``); a longer one is refused (422)."""
 
-RECORD_ROUTES: dict[RecordKind, tuple[str, str]] = {
-    RecordKind.PRODUCT: ("/products", "Record a product with its CCP plan and release-test items"),
-    RecordKind.SUPPLIER: ("/suppliers", "Record a supplier"),
-    RecordKind.CUSTOMER: ("/customers", "Record a customer (buyer)"),
-    RecordKind.MATERIAL_CHECK: ("/material-checks", "Record an incoming-material check (Art. 50)"),
-    RecordKind.PRODUCTION_LOT: ("/production-lots", "Record a production lot and its materials"),
-    RecordKind.CCP_RECORD: ("/ccp-records", "Record a CCP reading"),
-    RecordKind.CORRECTIVE_ACTION: ("/corrective-actions", "Close a CCP deviation"),
-    RecordKind.RELEASE_TEST: ("/release-tests", "Record a release test (Art. 51)"),
-    RecordKind.SALE: ("/sales", "Record a sale (Art. 51)"),
-    RecordKind.SELF_INSPECTION: ("/self-inspections", "Record a self-inspection"),
-    RecordKind.CORRECTION: ("/corrections", "Correct an earlier entry (the original stays)"),
-}
 
-
-def _create_route(kind: RecordKind, schema: type) -> Any:
+def _create_route(kind: str, schema: type) -> Any:
     def create(
         data: Any,
         scope: CurrentEnterpriseUser,
@@ -104,23 +97,31 @@ def _create_route(kind: RecordKind, schema: type) -> Any:
         return recorded_public(result)
 
     create.__annotations__["data"] = schema
-    create.__name__ = f"create_{kind.value}"
+    create.__name__ = f"create_{kind}"
     setattr(create, RECORD_KIND, kind)
     return create
 
 
-for _kind, (_path, _summary) in RECORD_ROUTES.items():
-    router.add_api_route(
-        _path,
-        _create_route(_kind, RECORD_SCHEMAS[_kind]),
-        methods=["POST"],
-        status_code=status.HTTP_201_CREATED,
-        response_model=RecordedPublic,
-        summary=_summary,
-        responses={200: {"description": "An idempotent retry: the first result"}},
-        # well-formed requests take the lean path (one thread hand-off); the rest this route
-        route_class_override=RecordRoute,
-    )
+def add_record_routes(target: APIRouter, kinds: Iterable[KindSpec]) -> None:
+    """``POST /api/v1/enterprise<api_path>`` for every kind with an API path: the record's
+    schema is the body, the answer the entry as appended."""
+    for spec in kinds:
+        if spec.api_path is None:
+            continue
+        target.add_api_route(
+            spec.api_path,
+            _create_route(spec.kind, spec.schema),
+            methods=["POST"],
+            status_code=status.HTTP_201_CREATED,
+            response_model=RecordedPublic,
+            summary=spec.api_summary,
+            responses={200: {"description": "An idempotent retry: the first result"}},
+            # well-formed requests take the lean path (one thread hand-off); the rest this route
+            route_class_override=RecordRoute,
+        )
+
+
+add_record_routes(router, REGISTRY)
 
 
 @router.post("/attachments", status_code=status.HTTP_201_CREATED, response_model=AttachmentPublic)

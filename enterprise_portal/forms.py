@@ -11,15 +11,19 @@ the production form offers accepted material lots with what remains of them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from types import UnionType
 from typing import Any
 
 from sqlmodel import Session
 
 from foodtrace.clock import CST
 from foodtrace.records.derive import dec, dec_str
+from foodtrace.records.kinds import REGISTRY, KindSpec
+from foodtrace.records.kinds.release_test import released
 from foodtrace.records.projection import DbStore
 from schemas.records import RecordKind
 from webapp.i18n import N_
@@ -50,7 +54,7 @@ class Rows:
 
 @dataclass
 class Spec:
-    kind: RecordKind
+    kind: str
     title: str
     items: list[Field | Rows] = field(default_factory=list)
     multipart: bool = False
@@ -160,10 +164,7 @@ class Options:
 
     def released(self, lot_code: str) -> bool:
         lot = self.lot(lot_code)
-        return bool(lot) and any(
-            t["conclusion"] == "pass"
-            for t in self.store.find("release_tests", lot_seq=lot["record_seq"])
-        )
+        return bool(lot) and released(self.store.find("release_tests", lot_seq=lot["record_seq"]))
 
     def material_lots(self) -> list[tuple[str, str]]:
         out = []
@@ -254,359 +255,369 @@ def deviates(p: dict[str, Any], value: str | None, result: str | None) -> bool:
     )
 
 
-def spec_for(kind: RecordKind, opts: Options, values: dict[str, str], now: datetime) -> Spec:
-    """The form of one record kind; ``values`` are what the user chose so far (e.g. the lot)."""
-    K = RecordKind
-    lot = values.get("lot_code", "")
-    if kind is K.SUPPLIER or kind is K.CUSTOMER:
-        items: list[Field | Rows] = [
-            Field("code", N_("Code"), hint=N_("Your own short code, e.g. SUGAR01")),
-            Field("name", N_("Name")),
+def _party_form(kind: str, opts: Options, values: dict[str, str], now: datetime) -> Spec:
+    items: list[Field | Rows] = [
+        Field("code", N_("Code"), hint=N_("Your own short code, e.g. SUGAR01")),
+        Field("name", N_("Name")),
+        Field(
+            "credit_code",
+            N_("Unified social credit code"),
+            required=False,
+            hint=N_("Required when it is a registered enterprise"),
+        ),
+    ]
+    if kind is RecordKind.SUPPLIER:
+        items.append(Field("licence_no", N_("Licence number"), required=False))
+    items += [
+        Field("address", N_("Address")),
+        Field("contact", N_("Contact (person and phone)")),
+    ]
+    return Spec(kind, N_("Supplier") if kind is RecordKind.SUPPLIER else "Customer", items)
+
+
+def _material_check_form(kind: str, opts: Options, values: dict[str, str], now: datetime) -> Spec:
+    return Spec(
+        kind,
+        N_("Incoming material check"),
+        [
+            Field("supplier_code", N_("Supplier"), "select", choices=opts.suppliers()),
+            Field("material_name", N_("Material name")),
             Field(
-                "credit_code",
-                N_("Unified social credit code"),
-                required=False,
-                hint=N_("Required when it is a registered enterprise"),
+                "material_type",
+                N_("Material type"),
+                "select",
+                choices=MATERIAL_TYPES,
+                translate_choices=True,
             ),
-        ]
-        if kind is K.SUPPLIER:
-            items.append(Field("licence_no", N_("Licence number"), required=False))
-        items += [
-            Field("address", N_("Address")),
-            Field("contact", N_("Contact (person and phone)")),
-        ]
-        return Spec(kind, N_("Supplier") if kind is K.SUPPLIER else "Customer", items)
-    if kind is K.MATERIAL_CHECK:
-        return Spec(
-            kind,
-            N_("Incoming material check"),
-            [
-                Field("supplier_code", N_("Supplier"), "select", choices=opts.suppliers()),
-                Field("material_name", N_("Material name")),
-                Field(
-                    "material_type",
-                    N_("Material type"),
-                    "select",
-                    choices=MATERIAL_TYPES,
-                    translate_choices=True,
+            Field("specification", N_("Specification"), hint=N_("e.g. 50 kg/bag")),
+            Field("quantity", N_("Quantity"), "decimal"),
+            Field("unit", N_("Unit"), hint=N_("e.g. kg")),
+            Field("batch_no", N_("Supplier's batch number"), required=False),
+            Field("production_date", N_("Production date"), "date", required=False),
+            Field("shelf_life", N_("Shelf life"), hint=N_("e.g. 24 months")),
+            Field("receipt_date", N_("Receipt date"), "date"),
+            Field(
+                "material_lot",
+                N_("Our material lot code"),
+                hint=N_("The code you write on the received goods"),
+            ),
+            Field(
+                "supplier_licence_checked",
+                N_("Supplier licence checked"),
+                "check",
+                required=False,
+            ),
+            Field("supplier_licence_no", N_("Supplier licence number"), required=False),
+            Field("certificate_no", N_("Certificate or inspection report number")),
+            Field(
+                "accepted",
+                N_("Acceptance result"),
+                "select",
+                choices=[("true", N_("Accepted")), ("false", N_("Rejected"))],
+                translate_choices=True,
+            ),
+            Field("inspector", N_("Inspector")),
+            Field(
+                "attachments",
+                N_("Certificate or report scans"),
+                "file",
+                required=False,
+                hint=N_("PDF or photo"),
+            ),
+            Field("notes", N_("Notes"), "textarea", required=False),
+        ],
+        multipart=True,
+    )
+
+
+def _production_lot_form(kind: str, opts: Options, values: dict[str, str], now: datetime) -> Spec:
+    return Spec(
+        kind,
+        N_("Production lot"),
+        [
+            Field("product_code", N_("Product"), "select", choices=opts.products()),
+            Field(
+                "lot_code",
+                N_("Lot code"),
+                hint=N_(
+                    "Up to 20 letters, digits or - . _ / fit the GS1 code on the package; a "
+                    "longer code, or one with Chinese characters, is accepted and its QR "
+                    "code carries the platform address instead."
                 ),
-                Field("specification", N_("Specification"), hint=N_("e.g. 50 kg/bag")),
-                Field("quantity", N_("Quantity"), "decimal"),
-                Field("unit", N_("Unit"), hint=N_("e.g. kg")),
-                Field("batch_no", N_("Supplier's batch number"), required=False),
-                Field("production_date", N_("Production date"), "date", required=False),
-                Field("shelf_life", N_("Shelf life"), hint=N_("e.g. 24 months")),
-                Field("receipt_date", N_("Receipt date"), "date"),
-                Field(
-                    "material_lot",
-                    N_("Our material lot code"),
-                    hint=N_("The code you write on the received goods"),
-                ),
-                Field(
-                    "supplier_licence_checked",
-                    N_("Supplier licence checked"),
-                    "check",
-                    required=False,
-                ),
-                Field("supplier_licence_no", N_("Supplier licence number"), required=False),
-                Field("certificate_no", N_("Certificate or inspection report number")),
-                Field(
-                    "accepted",
-                    N_("Acceptance result"),
-                    "select",
-                    choices=[("true", N_("Accepted")), ("false", N_("Rejected"))],
-                    translate_choices=True,
-                ),
-                Field("inspector", N_("Inspector")),
-                Field(
-                    "attachments",
-                    N_("Certificate or report scans"),
-                    "file",
-                    required=False,
-                    hint=N_("PDF or photo"),
-                ),
-                Field("notes", N_("Notes"), "textarea", required=False),
-            ],
-            multipart=True,
-        )
-    if kind is K.PRODUCTION_LOT:
-        return Spec(
-            kind,
-            N_("Production lot"),
-            [
-                Field("product_code", N_("Product"), "select", choices=opts.products()),
-                Field(
-                    "lot_code",
-                    N_("Lot code"),
-                    hint=N_(
-                        "Up to 20 letters, digits or - . _ / fit the GS1 code on the package; a "
-                        "longer code, or one with Chinese characters, is accepted and its QR "
-                        "code carries the platform address instead."
+            ),
+            Field("production_date", N_("Production date"), "date"),
+            Field("started_at", N_("Production started"), "datetime"),
+            Field("ended_at", N_("Production ended"), "datetime"),
+            Field("quantity", N_("Quantity produced"), "decimal"),
+            Field("unit", N_("Unit"), hint=N_("The product's unit or a declared packaging unit")),
+            Rows(
+                "materials",
+                N_("Materials used"),
+                [
+                    Field(
+                        "material_lot",
+                        N_("Material lot"),
+                        "select",
+                        choices=opts.material_lots(),
                     ),
-                ),
-                Field("production_date", N_("Production date"), "date"),
-                Field("started_at", N_("Production started"), "datetime"),
-                Field("ended_at", N_("Production ended"), "datetime"),
-                Field("quantity", N_("Quantity produced"), "decimal"),
-                Field(
-                    "unit", N_("Unit"), hint=N_("The product's unit or a declared packaging unit")
-                ),
-                Rows(
-                    "materials",
-                    N_("Materials used"),
-                    [
-                        Field(
-                            "material_lot",
-                            N_("Material lot"),
-                            "select",
-                            choices=opts.material_lots(),
-                        ),
-                        Field("quantity", N_("Quantity used"), "decimal"),
-                    ],
-                    count=5,
-                    hint=N_("Accepted material lots, with what remains of each"),
-                ),
-                Field("notes", N_("Notes"), "textarea", required=False),
-            ],
-        )
-    if kind is K.CCP_RECORD:
-        point = values.get("point", "")
-        param = opts.plan_parameter(lot, point) if lot else None
-        items = [
+                    Field("quantity", N_("Quantity used"), "decimal"),
+                ],
+                count=5,
+                hint=N_("Accepted material lots, with what remains of each"),
+            ),
+            Field("notes", N_("Notes"), "textarea", required=False),
+        ],
+    )
+
+
+def _ccp_record_form(kind: str, opts: Options, values: dict[str, str], now: datetime) -> Spec:
+    lot = values.get("lot_code", "")
+    point = values.get("point", "")
+    param = opts.plan_parameter(lot, point) if lot else None
+    items = [
+        Field("lot_code", N_("Lot"), "select", choices=opts.lots()),
+        Field(
+            "point",
+            N_("CCP and parameter"),
+            "select",
+            choices=opts.plan_points(lot) if lot else [],
+            hint=N_("Choose the lot first: its product's CCP plan is offered here"),
+        ),
+    ]
+    if param is None or param.get("kind") != "pass_fail":
+        items += [
+            Field(
+                "value",
+                N_("Measured value"),
+                "decimal",
+                required=False,
+                hint=limits_text(param) if param else None,
+            )
+        ]
+    if param is None or param.get("kind") == "pass_fail":
+        items += [
+            Field(
+                "result",
+                N_("Result"),
+                "select",
+                required=False,
+                choices=[("pass", N_("Pass")), ("fail", N_("Fail"))],
+                translate_choices=True,
+            )
+        ]
+    items += [
+        Field("measured_at", N_("Measured at"), "datetime"),
+        Field("operator", N_("Operator")),
+        Field(
+            "corrective_action",
+            N_("Corrective action"),
+            "textarea",
+            required=False,
+            hint=N_("Required when the reading is outside its critical limits"),
+        ),
+    ]
+    return Spec(kind, N_("CCP reading"), items)
+
+
+def _corrective_action_form(
+    kind: str, opts: Options, values: dict[str, str], now: datetime
+) -> Spec:
+    return Spec(
+        kind,
+        N_("Corrective action"),
+        [
+            Field("reading_seq", N_("Open deviation"), "select", choices=opts.open_deviations()),
+            Field("action", N_("What was done"), "textarea"),
+            Field("taken_at", N_("Done at"), "datetime"),
+            Field("operator", N_("Operator")),
+        ],
+    )
+
+
+def _release_test_form(kind: str, opts: Options, values: dict[str, str], now: datetime) -> Spec:
+    lot = values.get("lot_code", "")
+    product = opts.lot_product(lot) if lot else None
+    n = max(4, len(product["release_items"]) if product else 0)
+    return Spec(
+        kind,
+        N_("Release test"),
+        [
+            Field("lot_code", N_("Lot"), "select", choices=opts.lots()),
+            Field("tested_at", N_("Tested at"), "datetime"),
+            Rows(
+                "items",
+                N_("Test items"),
+                [
+                    Field("item", N_("Item")),
+                    Field("limit", N_("Limit")),
+                    Field("unit", N_("Unit"), required=False),
+                    Field("result", N_("Result")),
+                    Field("passed", N_("Passed"), "select", choices=YES_NO, translate_choices=True),
+                ],
+                count=n,
+            ),
+            Field(
+                "conclusion",
+                N_("Conclusion"),
+                "select",
+                choices=[("pass", N_("Pass")), ("fail", N_("Fail"))],
+                translate_choices=True,
+            ),
+            Field("inspector", N_("Inspector")),
+            Field("report_no", N_("Report number")),
+            Field(
+                "attachments",
+                N_("Report scans"),
+                "file",
+                required=False,
+                hint=N_("PDF or photo"),
+            ),
+        ],
+        multipart=True,
+    )
+
+
+def _sale_form(kind: str, opts: Options, values: dict[str, str], now: datetime) -> Spec:
+    lot = values.get("lot_code", "")
+    left = opts.unsold(lot) if lot else None
+    return Spec(
+        kind,
+        N_("Sale"),
+        [
             Field("lot_code", N_("Lot"), "select", choices=opts.lots()),
             Field(
-                "point",
-                N_("CCP and parameter"),
-                "select",
-                choices=opts.plan_points(lot) if lot else [],
-                hint=N_("Choose the lot first: its product's CCP plan is offered here"),
+                "quantity",
+                N_("Quantity"),
+                "decimal",
+                hint=N_("%(left)s %(unit)s of this lot are not sold yet") if left else None,
+                hint_args=left,
             ),
-        ]
-        if param is None or param.get("kind") != "pass_fail":
-            items += [
-                Field(
-                    "value",
-                    N_("Measured value"),
-                    "decimal",
-                    required=False,
-                    hint=limits_text(param) if param else None,
-                )
-            ]
-        if param is None or param.get("kind") == "pass_fail":
-            items += [
-                Field(
-                    "result",
-                    N_("Result"),
-                    "select",
-                    required=False,
-                    choices=[("pass", N_("Pass")), ("fail", N_("Fail"))],
-                    translate_choices=True,
-                )
-            ]
-        items += [
-            Field("measured_at", N_("Measured at"), "datetime"),
-            Field("operator", N_("Operator")),
             Field(
-                "corrective_action",
-                N_("Corrective action"),
-                "textarea",
-                required=False,
-                hint=N_("Required when the reading is outside its critical limits"),
+                "unit",
+                N_("Unit"),
+                "select" if lot else "text",
+                choices=opts.lot_units(lot) if lot else None,
             ),
-        ]
-        return Spec(kind, N_("CCP reading"), items)
-    if kind is K.CORRECTIVE_ACTION:
-        return Spec(
-            kind,
-            N_("Corrective action"),
-            [
-                Field(
-                    "reading_seq", N_("Open deviation"), "select", choices=opts.open_deviations()
-                ),
-                Field("action", N_("What was done"), "textarea"),
-                Field("taken_at", N_("Done at"), "datetime"),
-                Field("operator", N_("Operator")),
-            ],
-        )
-    if kind is K.RELEASE_TEST:
-        product = opts.lot_product(lot) if lot else None
-        n = max(4, len(product["release_items"]) if product else 0)
-        return Spec(
-            kind,
-            N_("Release test"),
-            [
-                Field("lot_code", N_("Lot"), "select", choices=opts.lots()),
-                Field("tested_at", N_("Tested at"), "datetime"),
-                Rows(
-                    "items",
-                    N_("Test items"),
-                    [
-                        Field("item", N_("Item")),
-                        Field("limit", N_("Limit")),
-                        Field("unit", N_("Unit"), required=False),
-                        Field("result", N_("Result")),
-                        Field(
-                            "passed", N_("Passed"), "select", choices=YES_NO, translate_choices=True
-                        ),
-                    ],
-                    count=n,
-                ),
-                Field(
-                    "conclusion",
-                    N_("Conclusion"),
-                    "select",
-                    choices=[("pass", N_("Pass")), ("fail", N_("Fail"))],
-                    translate_choices=True,
-                ),
-                Field("inspector", N_("Inspector")),
-                Field("report_no", N_("Report number")),
-                Field(
-                    "attachments",
-                    N_("Report scans"),
-                    "file",
-                    required=False,
-                    hint=N_("PDF or photo"),
-                ),
-            ],
-            multipart=True,
-        )
-    if kind is K.SALE:
-        left = opts.unsold(lot) if lot else None
-        return Spec(
-            kind,
-            N_("Sale"),
-            [
-                Field("lot_code", N_("Lot"), "select", choices=opts.lots()),
-                Field(
-                    "quantity",
-                    N_("Quantity"),
-                    "decimal",
-                    hint=N_("%(left)s %(unit)s of this lot are not sold yet") if left else None,
-                    hint_args=left,
-                ),
-                Field(
-                    "unit",
-                    N_("Unit"),
-                    "select" if lot else "text",
-                    choices=opts.lot_units(lot) if lot else None,
-                ),
-                Field("sale_date", N_("Sale date"), "date"),
-                Field("customer_code", N_("Buyer"), "select", choices=opts.customers()),
-                Field("document_no", N_("Delivery note or invoice number"), required=False),
-                Field("notes", N_("Notes"), "textarea", required=False),
-            ],
-        )
-    if kind is K.SELF_INSPECTION:
-        period = values.get("period") or "daily"
-        checklist = CHECKLISTS.get(period, CHECKLISTS["daily"])
-        return Spec(
-            kind,
-            N_("Self-inspection"),
-            [
-                Field("period", N_("Kind"), "select", choices=PERIODS, translate_choices=True),
-                Field(
-                    "period_date",
-                    N_("Date"),
-                    "date",
-                    hint=N_("The day, the week's Monday or the month's 1st"),
-                ),
-                Rows(
-                    "items",
-                    N_("Checklist"),
-                    [
-                        Field("item", N_("Item"), readonly=True),
-                        Field(
-                            "result",
-                            N_("Result"),
-                            "select",
-                            translate_choices=True,
-                            choices=[
-                                ("ok", N_("OK")),
-                                ("problem", N_("Problem")),
-                                ("not_applicable", N_("Not applicable")),
-                            ],
-                        ),
-                        Field("note", N_("Note"), required=False),
-                    ],
-                    count=len(checklist),
-                ),
-                Field("problems", N_("Problems found"), "textarea", required=False),
-                Field("rectification", N_("Rectification"), "textarea", required=False),
-                Field("inspector", N_("Inspector")),
-            ],
-        )
-    if kind is K.PRODUCT:
-        return Spec(
-            kind,
-            N_("Product"),
-            [
-                Field("code", N_("Code")),
-                Field("name", N_("Name")),
-                Field("category", N_("Category")),
-                Field("standard", N_("Product standard"), required=False, hint=N_("e.g. GB 7101")),
-                Field("gtin", N_("Barcode (GTIN)"), required=False),
-                Field("specification", N_("Specification"), hint=N_("e.g. 500 mL/bottle")),
-                Field("unit", N_("Base unit"), hint=N_("e.g. bottle")),
-                Rows(
-                    "packaging",
-                    N_("Packaging units"),
-                    [
-                        Field("unit", N_("Packaging unit"), hint=N_("e.g. case")),
-                        Field("quantity", N_("Base units in one"), "decimal"),
-                    ],
-                    count=2,
-                ),
-                Field("shelf_life_days", N_("Shelf life (days)"), "int", required=False),
-                Field("storage", N_("Storage conditions"), required=False),
-                Rows(
-                    "ccp",
-                    N_("CCP plan (one row per monitored parameter)"),
-                    [
-                        Field("point", N_("CCP code"), hint=N_("e.g. CCP1")),
-                        Field("point_name", N_("CCP name")),
-                        Field("code", N_("Parameter code"), hint=N_("e.g. temperature")),
-                        Field("name", N_("Parameter name")),
-                        Field(
-                            "kind",
-                            N_("Kind"),
-                            "select",
-                            translate_choices=True,
-                            choices=[
-                                ("numeric", N_("Measured value")),
-                                ("pass_fail", N_("Pass/fail")),
-                            ],
-                        ),
-                        Field("unit", N_("Unit"), required=False),
-                        Field("min", N_("Minimum"), "decimal", required=False),
-                        Field("max", N_("Maximum"), "decimal", required=False),
-                        Field(
-                            "frequency_minutes",
-                            N_("Every (minutes)"),
-                            "int",
-                            required=False,
-                            hint=N_("Empty: once per lot"),
-                        ),
-                    ],
-                    count=6,
-                ),
-                Rows(
-                    "release_items",
-                    N_("Release-test items"),
-                    [
-                        Field("item", N_("Item")),
-                        Field("limit", N_("Limit")),
-                        Field("unit", N_("Unit"), required=False),
-                        Field("method", N_("Method"), required=False),
-                    ],
-                    count=6,
-                ),
-            ],
-        )
-    raise ValueError(kind)
+            Field("sale_date", N_("Sale date"), "date"),
+            Field("customer_code", N_("Buyer"), "select", choices=opts.customers()),
+            Field("document_no", N_("Delivery note or invoice number"), required=False),
+            Field("notes", N_("Notes"), "textarea", required=False),
+        ],
+    )
+
+
+def _self_inspection_form(kind: str, opts: Options, values: dict[str, str], now: datetime) -> Spec:
+    period = values.get("period") or "daily"
+    checklist = CHECKLISTS.get(period, CHECKLISTS["daily"])
+    return Spec(
+        kind,
+        N_("Self-inspection"),
+        [
+            Field("period", N_("Kind"), "select", choices=PERIODS, translate_choices=True),
+            Field(
+                "period_date",
+                N_("Date"),
+                "date",
+                hint=N_("The day, the week's Monday or the month's 1st"),
+            ),
+            Rows(
+                "items",
+                N_("Checklist"),
+                [
+                    Field("item", N_("Item"), readonly=True),
+                    Field(
+                        "result",
+                        N_("Result"),
+                        "select",
+                        translate_choices=True,
+                        choices=[
+                            ("ok", N_("OK")),
+                            ("problem", N_("Problem")),
+                            ("not_applicable", N_("Not applicable")),
+                        ],
+                    ),
+                    Field("note", N_("Note"), required=False),
+                ],
+                count=len(checklist),
+            ),
+            Field("problems", N_("Problems found"), "textarea", required=False),
+            Field("rectification", N_("Rectification"), "textarea", required=False),
+            Field("inspector", N_("Inspector")),
+        ],
+    )
+
+
+def _product_form(kind: str, opts: Options, values: dict[str, str], now: datetime) -> Spec:
+    return Spec(
+        kind,
+        N_("Product"),
+        [
+            Field("code", N_("Code")),
+            Field("name", N_("Name")),
+            Field("category", N_("Category")),
+            Field("standard", N_("Product standard"), required=False, hint=N_("e.g. GB 7101")),
+            Field("gtin", N_("Barcode (GTIN)"), required=False),
+            Field("specification", N_("Specification"), hint=N_("e.g. 500 mL/bottle")),
+            Field("unit", N_("Base unit"), hint=N_("e.g. bottle")),
+            Rows(
+                "packaging",
+                N_("Packaging units"),
+                [
+                    Field("unit", N_("Packaging unit"), hint=N_("e.g. case")),
+                    Field("quantity", N_("Base units in one"), "decimal"),
+                ],
+                count=2,
+            ),
+            Field("shelf_life_days", N_("Shelf life (days)"), "int", required=False),
+            Field("storage", N_("Storage conditions"), required=False),
+            Rows(
+                "ccp",
+                N_("CCP plan (one row per monitored parameter)"),
+                [
+                    Field("point", N_("CCP code"), hint=N_("e.g. CCP1")),
+                    Field("point_name", N_("CCP name")),
+                    Field("code", N_("Parameter code"), hint=N_("e.g. temperature")),
+                    Field("name", N_("Parameter name")),
+                    Field(
+                        "kind",
+                        N_("Kind"),
+                        "select",
+                        translate_choices=True,
+                        choices=[
+                            ("numeric", N_("Measured value")),
+                            ("pass_fail", N_("Pass/fail")),
+                        ],
+                    ),
+                    Field("unit", N_("Unit"), required=False),
+                    Field("min", N_("Minimum"), "decimal", required=False),
+                    Field("max", N_("Maximum"), "decimal", required=False),
+                    Field(
+                        "frequency_minutes",
+                        N_("Every (minutes)"),
+                        "int",
+                        required=False,
+                        hint=N_("Empty: once per lot"),
+                    ),
+                ],
+                count=6,
+            ),
+            Rows(
+                "release_items",
+                N_("Release-test items"),
+                [
+                    Field("item", N_("Item")),
+                    Field("limit", N_("Limit")),
+                    Field("unit", N_("Unit"), required=False),
+                    Field("method", N_("Method"), required=False),
+                ],
+                count=6,
+            ),
+        ],
+    )
 
 
 def prefill(
-    kind: RecordKind, opts: Options, values: dict[str, str], now: datetime, display_name: str
+    kind: str, opts: Options, values: dict[str, str], now: datetime, display_name: str
 ) -> dict[str, str]:
     """Starting values that record nothing nobody checked: today's date where the record
     is of today (a receipt, a production run, a sale, a period), now, the user's name, the
@@ -617,25 +628,13 @@ def prefill(
     local_now = _local_now(now)
     for name in ("receipt_date", "sale_date", "period_date"):
         out[name] = today
-    if kind is RecordKind.PRODUCTION_LOT:
-        out["production_date"] = today
     for name in ("measured_at", "tested_at", "taken_at", "started_at", "ended_at"):
         out[name] = local_now
     for name in ("inspector", "operator"):
         out[name] = display_name
-    if kind is RecordKind.RELEASE_TEST and values.get("lot_code"):
-        product = opts.lot_product(values["lot_code"])
-        for i, item in enumerate((product or {}).get("release_items", [])):
-            out[f"items.{i}.item"] = item["item"]
-            out[f"items.{i}.limit"] = item["limit"]
-            out[f"items.{i}.unit"] = item.get("unit") or ""
-    if kind is RecordKind.SELF_INSPECTION:
-        period = values.get("period") or "daily"
-        for i, item in enumerate(CHECKLISTS.get(period, CHECKLISTS["daily"])):
-            out[f"items.{i}.item"] = item
-    if kind is RecordKind.PRODUCT:
-        for i in range(6):
-            out[f"ccp.{i}.kind"] = "numeric"
+    form = FORMS[kind]
+    if form.prefill is not None:
+        form.prefill(opts, values, out, today)
     return {**out, **{k: v for k, v in values.items() if v != ""}}
 
 
@@ -654,6 +653,7 @@ def parse(
     """The record a posted form describes, and each row list's form row numbers."""
     data: dict[str, Any] = {}
     rows_map: dict[str, list[int]] = {}
+    kind_form = FORMS[spec.kind]
 
     def value(f: Field, key: str) -> Any:
         raw = (form.get(key) or "").strip()
@@ -674,21 +674,9 @@ def parse(
             rows, used = [], []
             for i in range(item.count):
                 row = {f.name: value(f, f"{item.name}.{i}.{f.name}") for f in item.fields}
-                meaningful = {
-                    k: v
-                    for k, v in row.items()
-                    if v is not None
-                    and not (
-                        item.name in ("items",)
-                        and k in ("item", "limit", "unit", "passed", "result")
-                        and spec.kind is RecordKind.RELEASE_TEST
-                        and not form.get(f"items.{i}.result")
-                    )
-                }
-                if spec.kind is RecordKind.SELF_INSPECTION:
-                    meaningful = row if row.get("item") else {}
-                if spec.kind is RecordKind.PRODUCT and item.name == "ccp":
-                    meaningful = row if row.get("point") or row.get("code") else {}
+                meaningful = {k: v for k, v in row.items() if v is not None}
+                if kind_form.meaningful is not None:
+                    meaningful = kind_form.meaningful(item.name, i, row, form)
                 if not any(v not in (None, False) for v in meaningful.values()):
                     continue
                 rows.append({k: v for k, v in row.items() if v is not None})
@@ -699,40 +687,12 @@ def parse(
             v = value(item, item.name)
             if v is not None:
                 data[item.name] = v
-    kind = spec.kind
-    if kind is RecordKind.CCP_RECORD:
-        point = data.pop("point", "")
-        if "/" in point:
-            data["ccp"], data["parameter"] = point.split("/", 1)
-            param = opts.plan_parameter(data.get("lot_code", ""), point)
-            if param and param.get("unit") and "value" in data:
-                data["unit"] = param["unit"]
-        else:
-            data["ccp"] = data["parameter"] = ""
-    if kind is RecordKind.PRODUCTION_LOT:
-        for use in data.get("materials", []):
-            use["unit"] = opts.material_unit(use.get("material_lot", "")) or ""
-    if kind is RecordKind.CORRECTIVE_ACTION and str(data.get("reading_seq", "")).isdigit():
-        data["reading_seq"] = int(data["reading_seq"])
-    if kind is RecordKind.PRODUCT:
-        plan: dict[str, dict[str, Any]] = {}
-        for row in data.pop("ccp", []):
-            point = plan.setdefault(
-                row.get("point", ""),
-                {"code": row.get("point", ""), "name": row.get("point_name", ""), "parameters": []},
-            )
-            param = {
-                k: row[k]
-                for k in ("code", "name", "kind", "unit", "min", "max", "frequency_minutes")
-                if k in row
-            }
-            point["parameters"].append(param)
-        data["ccp_plan"] = list(plan.values())
-        rows_map["ccp_plan"] = rows_map.pop("ccp", [])
+    if kind_form.finish is not None:
+        kind_form.finish(data, rows_map, opts)
     return data, rows_map
 
 
-def flatten(kind: RecordKind, body: dict[str, Any]) -> dict[str, str]:
+def flatten(kind: str, body: dict[str, Any]) -> dict[str, str]:
     """A stored record as form values, for a correction form."""
     out: dict[str, str] = {}
     for k, v in body.items():
@@ -743,8 +703,6 @@ def flatten(kind: RecordKind, body: dict[str, Any]) -> dict[str, str]:
                         out[f"{k}.{i}.{rk}"] = _text(rv)
         elif not isinstance(v, dict):
             out[k] = _text(v)
-    if kind is RecordKind.CCP_RECORD:
-        out["point"] = f"{body.get('ccp')}/{body.get('parameter')}"
     for key in ("measured_at", "tested_at", "taken_at", "started_at", "ended_at"):
         if key in body:
             out[key] = (
@@ -752,13 +710,9 @@ def flatten(kind: RecordKind, body: dict[str, Any]) -> dict[str, str]:
                 .astimezone(CST)
                 .strftime("%Y-%m-%dT%H:%M")
             )
-    if kind is RecordKind.PRODUCT:
-        i = 0
-        for point in body.get("ccp_plan", []):
-            for p in point["parameters"]:
-                out.update({f"ccp.{i}.point": point["code"], f"ccp.{i}.point_name": point["name"]})
-                out.update({f"ccp.{i}.{k}": _text(v) for k, v in p.items()})
-                i += 1
+    form = FORMS.get(kind)
+    if form is not None and form.flatten is not None:
+        form.flatten(body, out)
     return out
 
 
@@ -783,3 +737,305 @@ def field_key(loc: list[str], rows_map: dict[str, list[int]]) -> str:
         if n < len(used):
             loc[1] = str(used[n])
     return ".".join(loc)
+
+
+# ------------------------------------------------ each kind's form, in one registry
+#
+# The web-only part of a record kind (the core's part is its KindSpec in
+# foodtrace/records/kinds): the fields its form shows, and where a kind needs them,
+# its own starting values, which repeated rows count as filled in, how the posted
+# fields become the record, how a stored record refills the form, and a question
+# to ask before saving. A kind with no form of its own gets ``generic_form``,
+# derived from its schema.
+
+
+def _production_lot_prefill(
+    opts: Options, values: dict[str, str], out: dict[str, str], today: str
+) -> None:
+    out["production_date"] = today
+
+
+def _release_test_prefill(
+    opts: Options, values: dict[str, str], out: dict[str, str], today: str
+) -> None:
+    if values.get("lot_code"):
+        product = opts.lot_product(values["lot_code"])
+        for i, item in enumerate((product or {}).get("release_items", [])):
+            out[f"items.{i}.item"] = item["item"]
+            out[f"items.{i}.limit"] = item["limit"]
+            out[f"items.{i}.unit"] = item.get("unit") or ""
+
+
+def _self_inspection_prefill(
+    opts: Options, values: dict[str, str], out: dict[str, str], today: str
+) -> None:
+    period = values.get("period") or "daily"
+    for i, item in enumerate(CHECKLISTS.get(period, CHECKLISTS["daily"])):
+        out[f"items.{i}.item"] = item
+
+
+def _product_prefill(
+    opts: Options, values: dict[str, str], out: dict[str, str], today: str
+) -> None:
+    for i in range(6):
+        out[f"ccp.{i}.kind"] = "numeric"
+
+
+def _release_test_rows(
+    rows: str, i: int, row: dict[str, Any], form: dict[str, str]
+) -> dict[str, Any]:
+    # a prefilled test item counts only once its result is given
+    skip = rows == "items" and not form.get(f"items.{i}.result")
+    return {
+        k: v
+        for k, v in row.items()
+        if v is not None and not (skip and k in ("item", "limit", "unit", "passed", "result"))
+    }
+
+
+def _self_inspection_rows(
+    rows: str, i: int, row: dict[str, Any], form: dict[str, str]
+) -> dict[str, Any]:
+    return row if row.get("item") else {}
+
+
+def _product_rows(rows: str, i: int, row: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
+    if rows == "ccp":
+        return row if row.get("point") or row.get("code") else {}
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def _ccp_record_finish(data: dict[str, Any], rows_map: dict[str, list[int]], opts: Options) -> None:
+    point = data.pop("point", "")
+    if "/" in point:
+        data["ccp"], data["parameter"] = point.split("/", 1)
+        param = opts.plan_parameter(data.get("lot_code", ""), point)
+        if param and param.get("unit") and "value" in data:
+            data["unit"] = param["unit"]
+    else:
+        data["ccp"] = data["parameter"] = ""
+
+
+def _production_lot_finish(
+    data: dict[str, Any], rows_map: dict[str, list[int]], opts: Options
+) -> None:
+    for use in data.get("materials", []):
+        use["unit"] = opts.material_unit(use.get("material_lot", "")) or ""
+
+
+def _corrective_action_finish(
+    data: dict[str, Any], rows_map: dict[str, list[int]], opts: Options
+) -> None:
+    if str(data.get("reading_seq", "")).isdigit():
+        data["reading_seq"] = int(data["reading_seq"])
+
+
+def _product_finish(data: dict[str, Any], rows_map: dict[str, list[int]], opts: Options) -> None:
+    plan: dict[str, dict[str, Any]] = {}
+    for row in data.pop("ccp", []):
+        point = plan.setdefault(
+            row.get("point", ""),
+            {"code": row.get("point", ""), "name": row.get("point_name", ""), "parameters": []},
+        )
+        param = {
+            k: row[k]
+            for k in ("code", "name", "kind", "unit", "min", "max", "frequency_minutes")
+            if k in row
+        }
+        point["parameters"].append(param)
+    data["ccp_plan"] = list(plan.values())
+    rows_map["ccp_plan"] = rows_map.pop("ccp", [])
+
+
+def _ccp_record_flatten(body: dict[str, Any], out: dict[str, str]) -> None:
+    out["point"] = f"{body.get('ccp')}/{body.get('parameter')}"
+
+
+def _product_flatten(body: dict[str, Any], out: dict[str, str]) -> None:
+    i = 0
+    for point in body.get("ccp_plan", []):
+        for p in point["parameters"]:
+            out.update({f"ccp.{i}.point": point["code"], f"ccp.{i}.point_name": point["name"]})
+            out.update({f"ccp.{i}.{k}": _text(v) for k, v in p.items()})
+            i += 1
+
+
+Question = tuple[str, dict[str, str], tuple[str, str]]
+"""A question before saving: a message id and its values, and the confirming checkbox
+(its name and its label's message id)."""
+
+
+def _ccp_record_question(
+    data: dict[str, Any], values: dict[str, str], opts: Options
+) -> Question | None:
+    if data.get("corrective_action"):
+        return None
+    param = opts.plan_parameter(data.get("lot_code", ""), values.get("point", ""))
+    if (
+        param
+        and deviates(param, data.get("value"), data.get("result"))
+        and not values.get("confirm_open")
+    ):
+        return (
+            N_(
+                "This reading is outside the critical limits %(limits)s. Enter the "
+                "corrective action taken, or confirm to save it as an open deviation "
+                "that stays on the Today list until a corrective action closes it."
+            ),
+            {"limits": limits_text(param)},
+            ("confirm_open", N_("Save without corrective action (open deviation)")),
+        )
+    return None
+
+
+def _sale_question(data: dict[str, Any], values: dict[str, str], opts: Options) -> Question | None:
+    if not data.get("lot_code") or values.get("confirm_unreleased"):
+        return None
+    if opts.lot(data["lot_code"]) and not opts.released(data["lot_code"]):
+        return (
+            N_(
+                "Lot %(lot)s has no passing release test. A product may leave the plant "
+                "only after passing it (Food Safety Law Art. 52). If it was shipped anyway, "
+                "the sale must still be recorded, and it will stand as a finding."
+            ),
+            {"lot": data["lot_code"]},
+            ("confirm_unreleased", N_("Record the sale anyway")),
+        )
+    return None
+
+
+Build = Callable[[str, Options, dict[str, str], datetime], Spec]
+
+
+@dataclass(frozen=True)
+class KindForm:
+    """The page form of one record kind (see above)."""
+
+    kind: str
+    build: Build
+    prefill: Callable[[Options, dict[str, str], dict[str, str], str], None] | None = None
+    meaningful: Callable[[str, int, dict[str, Any], dict[str, str]], dict[str, Any]] | None = None
+    finish: Callable[[dict[str, Any], dict[str, list[int]], Options], None] | None = None
+    flatten: Callable[[dict[str, Any], dict[str, str]], None] | None = None
+    question: Callable[[dict[str, Any], dict[str, str], Options], Question | None] | None = None
+    keep: tuple[str, ...] = ()
+    """Values kept for the next record after saving one (the next reading of the lot)."""
+
+
+def _widget(annotation: Any) -> tuple[str, list[tuple[str, str]] | None]:
+    """A form widget for a schema field's type (generic forms)."""
+    from datetime import date
+    from enum import Enum
+    from typing import Literal, Union, get_args, get_origin
+
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        return _widget(args[0])
+    base = getattr(annotation, "__origin__", annotation)
+    if get_origin(annotation) is Literal:
+        return "select", [(str(v), str(v)) for v in get_args(annotation)]
+    if isinstance(base, type) and issubclass(base, Enum):
+        return "select", [(str(m.value), str(m.value)) for m in base]
+    if base is bool:
+        return "check", None
+    if base is datetime:
+        return "datetime", None
+    if base is date:
+        return "date", None
+    if base is int:
+        return "int", None
+    return "text", None
+
+
+def generic_form(spec: KindSpec) -> KindForm:
+    """A form derived from the kind's schema, one field per scalar field, labelled by the
+    field's ``title`` (a message id): for the simple kinds that need no form of their own."""
+
+    def build(kind: str, opts: Options, values: dict[str, str], now: datetime) -> Spec:
+        items: list[Field | Rows] = []
+        for name, info in spec.schema.model_fields.items():
+            if name == "event_time":
+                continue
+            widget, choices = _widget(info.annotation)
+            items.append(
+                Field(
+                    name,
+                    info.title or name,
+                    widget,
+                    required=info.is_required() and widget != "check",
+                    choices=choices,
+                    hint=info.description,
+                )
+            )
+        return Spec(kind, spec.label, items)
+
+    return KindForm(spec.kind, build)
+
+
+_OWN_FORMS = (
+    KindForm(
+        RecordKind.MATERIAL_CHECK,
+        _material_check_form,
+    ),
+    KindForm(
+        RecordKind.PRODUCTION_LOT,
+        _production_lot_form,
+        prefill=_production_lot_prefill,
+        finish=_production_lot_finish,
+    ),
+    KindForm(
+        RecordKind.CCP_RECORD,
+        _ccp_record_form,
+        finish=_ccp_record_finish,
+        flatten=_ccp_record_flatten,
+        question=_ccp_record_question,
+        keep=("lot_code", "period"),
+    ),
+    KindForm(
+        RecordKind.CORRECTIVE_ACTION, _corrective_action_form, finish=_corrective_action_finish
+    ),
+    KindForm(
+        RecordKind.RELEASE_TEST,
+        _release_test_form,
+        prefill=_release_test_prefill,
+        meaningful=_release_test_rows,
+    ),
+    KindForm(RecordKind.SALE, _sale_form, question=_sale_question, keep=("lot_code", "period")),
+    KindForm(
+        RecordKind.SELF_INSPECTION,
+        _self_inspection_form,
+        prefill=_self_inspection_prefill,
+        meaningful=_self_inspection_rows,
+        keep=("lot_code", "period"),
+    ),
+    KindForm(
+        RecordKind.PRODUCT,
+        _product_form,
+        prefill=_product_prefill,
+        meaningful=_product_rows,
+        finish=_product_finish,
+        flatten=_product_flatten,
+    ),
+    KindForm(RecordKind.SUPPLIER, _party_form),
+    KindForm(RecordKind.CUSTOMER, _party_form),
+)
+
+
+def forms_for(kinds: Iterable[KindSpec]) -> dict[str, KindForm]:
+    """The form of every kind users enter on a page, in the records index's order: the
+    kinds with a form of their own (daily records first, then master data), then the
+    others, each with its generic form."""
+    wanted = [k for k in kinds if k.form]
+    own = {f.kind: f for f in _OWN_FORMS}
+    out = {f.kind: f for f in _OWN_FORMS if f.kind in {k.kind for k in wanted}}
+    for k in wanted:
+        out.setdefault(k.kind, own.get(k.kind) or generic_form(k))
+    return out
+
+
+FORMS: dict[str, KindForm] = forms_for(REGISTRY)
+
+
+def spec_for(kind: str, opts: Options, values: dict[str, str], now: datetime) -> Spec:
+    """The form of one record kind; ``values`` are what the user chose so far (e.g. the lot)."""
+    return FORMS[kind].build(kind, opts, values, now)

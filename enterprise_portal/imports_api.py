@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from enterprise_portal import import_jobs
 from foodtrace import imports
 from foodtrace.imports import ImportResult, RowError
+from foodtrace.records.kinds import REGISTRY
 from schemas.imports import ImportResultPublic, RowErrorPublic
 from schemas.records import RecordKind
 from webapp.deps import (
@@ -32,31 +33,22 @@ MAX_ERRORS_SHOWN = 1000
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class ImportKind(StrEnum):
-    """Record kinds as the API paths name them."""
+ImportKind = StrEnum(  # type: ignore[misc]
+    "ImportKind",
+    {
+        k.api_path.strip("/").replace("-", "_").upper(): k.api_path.strip("/")
+        for k in REGISTRY
+        if k.imports is not None and k.api_path is not None
+    },
+)
+ImportKind.__doc__ = """Record kinds as the API paths name them."""
 
-    SUPPLIERS = "suppliers"
-    CUSTOMERS = "customers"
-    MATERIAL_CHECKS = "material-checks"
-    PRODUCTION_LOTS = "production-lots"
-    CCP_RECORDS = "ccp-records"
-    CORRECTIVE_ACTIONS = "corrective-actions"
-    RELEASE_TESTS = "release-tests"
-    SALES = "sales"
-    SELF_INSPECTIONS = "self-inspections"
-
-
-KINDS: dict[ImportKind, RecordKind] = {
-    ImportKind.SUPPLIERS: RecordKind.SUPPLIER,
-    ImportKind.CUSTOMERS: RecordKind.CUSTOMER,
-    ImportKind.MATERIAL_CHECKS: RecordKind.MATERIAL_CHECK,
-    ImportKind.PRODUCTION_LOTS: RecordKind.PRODUCTION_LOT,
-    ImportKind.CCP_RECORDS: RecordKind.CCP_RECORD,
-    ImportKind.CORRECTIVE_ACTIONS: RecordKind.CORRECTIVE_ACTION,
-    ImportKind.RELEASE_TESTS: RecordKind.RELEASE_TEST,
-    ImportKind.SALES: RecordKind.SALE,
-    ImportKind.SELF_INSPECTIONS: RecordKind.SELF_INSPECTION,
+KINDS: dict[str, RecordKind] = {
+    k.api_path.strip("/"): k.kind  # type: ignore[misc]
+    for k in REGISTRY
+    if k.imports is not None and k.api_path is not None
 }
+"""The kind each import path names (its enterprise API path: ``/sales`` → ``sales``)."""
 
 
 def _attachment(kind: ImportKind, suffix: str) -> str:

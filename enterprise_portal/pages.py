@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from enterprise_portal.forms import (
+    FORMS,
     Options,
-    deviates,
     field_key,
     flatten,
     limits_text,
@@ -40,6 +40,7 @@ from foodtrace.errors import Conflict, NotFound, RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.ledger.models import Entry
 from foodtrace.records import obligations, queries
+from foodtrace.records.kinds import BY_KIND, REGISTRY, Owner
 from foodtrace.records.projection import TABLES
 from foodtrace.records.service import record
 from schemas.params import FormCount, FormDate, Seq
@@ -63,53 +64,18 @@ PageSeq = Annotated[Seq, Path()]
 
 router = APIRouter(include_in_schema=False)
 
-KIND_LABELS = {
-    "enterprise": N_("Registration"),
-    "product": N_("Product"),
-    "supplier": N_("Supplier"),
-    "customer": N_("Customer"),
-    "material_check": N_("Incoming material check"),
-    "production_lot": N_("Production lot"),
-    "ccp_record": N_("CCP reading"),
-    "corrective_action": N_("Corrective action"),
-    "release_test": N_("Release test"),
-    "sale": N_("Sale"),
-    "self_inspection": N_("Self-inspection"),
-    "correction": N_("Correction"),
-    "recall_action": N_("Recall action"),
-    "public_declaration": N_("Public declaration"),
-}
-FORM_KINDS = [
-    (
-        "material_check",
-        N_("Incoming material check"),
-        N_("Art. 50: what came in, from whom, accepted or not."),
-    ),
-    ("production_lot", N_("Production lot"), N_("Art. 46: the lot and the material lots it used.")),
-    (
-        "ccp_record",
-        N_("CCP reading"),
-        N_("A reading of a critical control point, checked against its limits."),
-    ),
-    ("corrective_action", N_("Corrective action"), N_("Close a CCP deviation.")),
-    ("release_test", N_("Release test"), N_("Art. 51: the lot's test items and conclusion.")),
-    ("sale", N_("Sale"), N_("Art. 51: who bought how much of which lot.")),
-    ("self_inspection", N_("Self-inspection"), N_("Daily check, weekly review, monthly report.")),
-    ("product", N_("Product"), N_("Product, CCP plan and release-test items.")),
-    ("supplier", N_("Supplier"), N_("A supplier of materials.")),
-    ("customer", N_("Customer"), N_("A buyer of your products.")),
-]
+KIND_LABELS = {k.kind: k.label for k in REGISTRY if not k.owner == Owner.AUTHORITY}
+"""Every kind an enterprise's ledger holds, by its label's message id (records/kinds)."""
+FORM_KINDS = [(kind, BY_KIND[kind].label, BY_KIND[kind].summary) for kind in FORMS]
+"""The records index: each kind with a page form, its name and its one-line summary."""
 ROLE_LABELS = {"enterprise_user": N_("Operator"), "enterprise_admin": N_("Enterprise admin")}
 
 
-def _kind(kind: str) -> RecordKind:
-    try:
-        k = RecordKind(kind)
-    except ValueError:
-        raise NotFound(kind) from None
-    if k in (RecordKind.ENTERPRISE, RecordKind.CORRECTION, *SYSTEM_KINDS):
+def _kind(kind: str) -> str:
+    """A kind users enter on a page (it has a form); 404 for any other name."""
+    if kind not in FORMS:
         raise NotFound(kind)
-    return k
+    return BY_KIND[kind].kind
 
 
 @router.get("/records")
@@ -255,38 +221,17 @@ def _problems(exc: RecordError, rows_map: dict[str, list[int]]) -> dict[str, lis
 
 
 def _precheck(
-    kind: RecordKind, data: dict[str, Any], values: dict[str, str], opts: Options, locale: str
+    kind: str, data: dict[str, Any], values: dict[str, str], opts: Options, locale: str
 ) -> tuple[str, tuple[str, str]] | None:
-    """A question to ask before saving: a reading outside its limits, a sale of an untested lot."""
+    """A question to ask before saving: a reading outside its limits, a sale of an untested lot
+    (the kind's form asks it)."""
+    ask = FORMS[kind].question
+    found = ask(data, values, opts) if ask is not None else None
+    if found is None:
+        return None
     t = translations(locale)
-    if kind is RecordKind.CCP_RECORD and not data.get("corrective_action"):
-        param = opts.plan_parameter(data.get("lot_code", ""), values.get("point", ""))
-        if (
-            param
-            and deviates(param, data.get("value"), data.get("result"))
-            and not values.get("confirm_open")
-        ):
-            return (
-                t.gettext(
-                    "This reading is outside the critical limits %(limits)s. Enter the "
-                    "corrective action taken, or confirm to save it as an open deviation "
-                    "that stays on the Today list until a corrective action closes it."
-                )
-                % {"limits": limits_text(param)},
-                ("confirm_open", t.gettext("Save without corrective action (open deviation)")),
-            )
-    if kind is RecordKind.SALE and data.get("lot_code") and not values.get("confirm_unreleased"):
-        if opts.lot(data["lot_code"]) and not opts.released(data["lot_code"]):
-            return (
-                t.gettext(
-                    "Lot %(lot)s has no passing release test. A product may leave the plant "
-                    "only after passing it (Food Safety Law Art. 52). If it was shipped anyway, "
-                    "the sale must still be recorded, and it will stand as a finding."
-                )
-                % {"lot": data["lot_code"]},
-                ("confirm_unreleased", t.gettext("Record the sale anyway")),
-            )
-    return None
+    message, args, (name, label) = found
+    return t.gettext(message) % args, (name, t.gettext(label))
 
 
 @router.post("/records/{kind}/new")
@@ -381,17 +326,10 @@ async def save_record(
                 status_code=409,
             )
     warn = ",".join(w.type for w in result.warnings)
-    keep = {
-        n: values[n]
-        for n in ("lot_code", "period")
-        if values.get(n)
-        and k in (RecordKind.CCP_RECORD, RecordKind.SALE, RecordKind.SELF_INSPECTION)
-    }
+    keep = {n: values[n] for n in FORMS[k].keep if values.get(n)}
     from urllib.parse import urlencode
 
-    return redirect(
-        f"/records/{k.value}/new?" + urlencode({"saved": result.seq, "warn": warn, **keep})
-    )
+    return redirect(f"/records/{k}/new?" + urlencode({"saved": result.seq, "warn": warn, **keep}))
 
 
 def _entry_view(

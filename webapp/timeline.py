@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from foodtrace.records.kinds.release_test import released as is_released
 from schemas.api import LotPublic
 from webapp.i18n import N_
 from webapp.web import _local_time
@@ -73,5 +74,5 @@ def lot_timeline(view: LotPublic) -> tuple[list[dict[str, Any]], bool]:
             }
         )
     timeline.sort(key=lambda r: r["sort"])
-    released = any(t["conclusion"] == "pass" for t in view.release_tests)
+    released = is_released(view.release_tests)
     return timeline, released

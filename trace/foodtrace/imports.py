@@ -46,7 +46,7 @@ from foodtrace.clock import Clock
 from foodtrace.errors import Conflict, FieldProblem, FoodtraceError, RecordError
 from foodtrace.ledger.models import ImportKey
 from foodtrace.ledger.service import lock_head
-from foodtrace.records.kinds import REGISTRY
+from foodtrace.records.kinds import BY_KIND, REGISTRY
 from foodtrace.records.kinds.columns import (
     BOOL,
     DATE,
@@ -58,10 +58,10 @@ from foodtrace.records.kinds.columns import (
     Column,
     ImportSpec,
 )
-from foodtrace.records.service import Batch, Recorded, record, validate
+from foodtrace.records.service import Batch, Recorded, known_kind, record, validate
 from foodtrace.sheets import Column as SheetColumn
 from foodtrace.sheets import Kind, Sheet, csv_bytes, set_cell
-from schemas.records import RECORD_SCHEMAS, RecordKind
+from schemas.records import RecordKind
 from schemas.types import format_instant
 
 CST_OFFSET = timezone(timedelta(hours=8), "CST")
@@ -123,11 +123,15 @@ class TooLarge(FoodtraceError):
 
 
 IMPORTABLE: tuple[RecordKind, ...] = tuple(
-    RecordKind(k.kind) for k in REGISTRY if k.imports is not None
+    k.kind
+    for k in REGISTRY
+    if k.imports is not None  # type: ignore[misc]
 )
 """The kinds a spreadsheet can hold, in the registry's order (``records/kinds``)."""
 _SPECS: dict[RecordKind, ImportSpec] = {
-    RecordKind(k.kind): k.imports for k in REGISTRY if k.imports is not None
+    k.kind: k.imports  # type: ignore[misc]
+    for k in REGISTRY
+    if k.imports is not None
 }
 _Spec = ImportSpec
 
@@ -177,7 +181,7 @@ def columns(kind: RecordKind | str) -> list[Column]:
 
 
 def _spec(kind: RecordKind | str) -> _Spec:
-    kind = RecordKind(kind)
+    kind = known_kind(kind)
     if kind not in _SPECS:
         raise ValueError(f"{kind} records cannot be imported from a spreadsheet")
     return _SPECS[kind]
@@ -376,7 +380,7 @@ def parse(
     """Read a filled CSV or XLSX template into records; collect every cell it cannot read.
 
     Raises :class:`TooLarge` for a file past ``limits``: nothing of it is read."""
-    kind = RecordKind(kind)
+    kind = known_kind(kind)
     spec = _spec(kind)
     cols = {c.key: c for c in spec.columns}
     parsed = Parsed(kind)
@@ -1066,7 +1070,7 @@ def _locate(spec: _Spec, parsed: Parsed, rec: ParsedRecord, problem: FieldProble
 @cache
 def _list_adapter(kind: RecordKind) -> TypeAdapter[list[Any]]:
     """A file's records as one list: the same validation as ``validate``, per record."""
-    return TypeAdapter(list[RECORD_SCHEMAS[kind]])  # type: ignore[index]
+    return TypeAdapter(list[BY_KIND[kind].schema])  # type: ignore[index]
 
 
 # The rows an import builds live until written and die with its frame, before the
@@ -1091,7 +1095,7 @@ def run_import(
     any row failed, everything is rolled back and nothing is written;
     otherwise the entries stay in the session for the caller to commit.
     """
-    kind = RecordKind(kind)
+    kind = known_kind(kind)
     spec = _spec(kind)
     if parsed.kind != kind:
         raise ValueError(f"the file was parsed as {parsed.kind}, not {kind}")
@@ -1302,7 +1306,7 @@ def import_file(
 def request_digest(kind: RecordKind | str, content: bytes) -> str:
     """What an import's idempotency key stands for: the record kind and the file's bytes."""
     return hashlib.sha256(
-        b"foodtrace import\x00" + RecordKind(kind).value.encode() + b"\x00" + content
+        b"foodtrace import\x00" + str(known_kind(kind)).encode() + b"\x00" + content
     ).hexdigest()
 
 
@@ -1351,7 +1355,7 @@ def import_once(
     answers at once) and again under the ledger's head lock, which the import then
     keeps: of two tries running together, the second waits and replays the first.
     """
-    kind = RecordKind(kind)
+    kind = known_kind(kind)
     digest = request_digest(kind, content)
     held = _answered(session, ledger_id, key, digest)
     if held is not None:

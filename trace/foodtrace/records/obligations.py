@@ -23,6 +23,7 @@ from sqlmodel import Session
 from foodtrace.clock import local_date
 from foodtrace.ledger.models import Entry
 from foodtrace.records.derive import dec, dec_str, instant
+from foodtrace.records.kinds.release_test import passes
 from foodtrace.records.projection import DbStore
 
 RECENT_DAYS = 30
@@ -81,7 +82,7 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
                 },
             )
         )
-    passed = {t["lot_seq"] for t in store.find("release_tests") if t["conclusion"] == "pass"}
+    passed = {t["lot_seq"] for t in store.find("release_tests") if passes(t)}
     for s in store.find("sales"):
         if s["lot_seq"] in passed:
             continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from foodtrace.errors import RecordError
 from foodtrace.records.derive import (
     Ctx,
@@ -32,6 +34,17 @@ from schemas.records import (
     RecordKind,
     ReleaseTestCreate,
 )
+
+
+def passes(test: Row) -> bool:
+    """A release test (its derived row or its body) whose conclusion releases the lot."""
+    return test["conclusion"] == "pass"
+
+
+def released(tests: Iterable[Row]) -> bool:
+    """The one definition of a released lot: one of its release tests passes (Art. 52: a
+    product leaves the plant only after passing its release test)."""
+    return any(passes(t) for t in tests)
 
 
 def _release_test(ctx: Ctx, b: Row) -> None:

@@ -21,6 +21,7 @@ from foodtrace.records.kinds.columns import (
     ImportSpec,
     col,
 )
+from foodtrace.records.kinds.release_test import released as is_released
 from foodtrace.records.models import (
     Sale,
 )
@@ -42,10 +43,7 @@ def _sale(ctx: Ctx, b: Row) -> None:
             type="before_lot",
             date=lot["production_date"],
         )
-    released = any(
-        t["conclusion"] == "pass"
-        for t in ctx.store.find("release_tests", lot_seq=lot["record_seq"])
-    )
+    released = is_released(ctx.store.find("release_tests", lot_seq=lot["record_seq"]))
     if not released:
         ctx.out.warn(
             "lot_code",
