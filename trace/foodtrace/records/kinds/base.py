@@ -82,7 +82,8 @@ class KindSpec:
     imports: ImportSpec | None = None
     """Its spreadsheet (None: not importable)."""
     api_path: str | None = None
-    """The enterprise API's POST path below /api/v1/enterprise (None: not posted there)."""
+    """The enterprise API's POST path below /api/v1, e.g. ``/sales`` (None: not posted there);
+    also names its import (``/api/v1/imports/sales``)."""
     api_summary: str = ""
     system: bool = False
     """Written by the platform itself (a public declaration): refused from users."""
