@@ -13,9 +13,8 @@ from enterprise_portal.cases_api import concerning
 from foodtrace.accounts.models import Enterprise
 from foodtrace.cases import service as cases
 from foodtrace.clock import CST
-from foodtrace.db import write_session
 from foodtrace.errors import RecordError
-from webapp.deps import ClockDep, EngineDep
+from webapp.deps import ClockDep, EngineDep, WriteSessionDep
 from webapp.labels import ACTION_LABELS, OPEN_REASON_LABELS, STATE_LABELS
 from webapp.public import case_public, case_summary_public
 from webapp.web import CsrfUser, PageEnterpriseUser, redirect, render
@@ -87,6 +86,7 @@ async def record_action(
     pair: PageEnterpriseUser,
     user: CsrfUser,
     engine: EngineDep,
+    session: WriteSessionDep,
     clock: ClockDep,
 ) -> Response:
     form = await request.form()
@@ -111,22 +111,22 @@ async def record_action(
         except ValueError:
             pass
     try:
-        with write_session(engine) as session:
-            ent = session.get(Enterprise, pair[1].enterprise_id)
-            assert ent is not None
-            concerning(session, ent, case_id)
-            if values["action"] == "notify_all":
-                cases.notify_customers(
-                    session=session, enterprise=ent, case_ref=case_id,
-                    lot_code=values["lot_code"], at=data.get("at") or "", note=data.get("note"),
-                    actor=user.principal.username, clock=clock,
-                )  # fmt: skip
-            else:
-                cases.record_recall_action(
-                    session=session, enterprise=ent, data=data, actor=user.principal.username,
-                    clock=clock,
-                )  # fmt: skip
+        ent = session.get(Enterprise, pair[1].enterprise_id)
+        assert ent is not None
+        concerning(session, ent, case_id)
+        if values["action"] == "notify_all":
+            cases.notify_customers(
+                session=session, enterprise=ent, case_ref=case_id,
+                lot_code=values["lot_code"], at=data.get("at") or "", note=data.get("note"),
+                actor=user.principal.username, clock=clock,
+            )  # fmt: skip
+        else:
+            cases.record_recall_action(
+                session=session, enterprise=ent, data=data, actor=user.principal.username,
+                clock=clock,
+            )  # fmt: skip
     except RecordError as exc:
+        session.rollback()  # nothing of the refused action is written
         problems = [
             {"loc": list(p.loc), "msg": p.msg, "type": p.type, "ctx": p.ctx} for p in exc.problems
         ]

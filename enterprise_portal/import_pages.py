@@ -27,7 +27,6 @@ from foodtrace.config import Settings
 from foodtrace.db import WRITE_OPTION
 from foodtrace.errors import NotFound
 from foodtrace.imports import ImportResult, RowError
-from schemas.records import RecordKind
 from webapp.deps import ClockDep, EngineDep, SettingsDep
 from webapp.web import CsrfUser, PageEnterpriseUser, redirect, render
 
@@ -36,7 +35,7 @@ MAX_ERRORS_KEPT = 1000
 
 
 def _kinds() -> list[tuple[str, str]]:
-    return [(k.value, imports.title(k)) for k in imports.IMPORTABLE]
+    return [(str(k), imports.title(k)) for k in imports.IMPORTABLE]
 
 
 def _rows(rows: list[RowError]) -> list[dict[str, Any]]:
@@ -78,6 +77,8 @@ def _run(
     try:
         content = jobs.content(job)
         limits = import_jobs.limits(settings)
+        # A background job, not a request: it is its own transaction (the request that
+        # started it has long been answered), committed here or rolled back.
         with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
             if dry_run:
                 result = imports.import_file(
@@ -187,7 +188,7 @@ async def upload(
         job = jobs.create(
             enterprise_id=pair[1].enterprise_id,
             username=user.principal.username,
-            kind=RecordKind(kind).value,
+            kind=str(kind),  # one of the importable kinds (checked above)
             label=labels[kind],
             filename=upload.filename,
             content=content,

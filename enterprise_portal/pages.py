@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlmodel import Session
 
 from enterprise_portal.forms import (
@@ -38,14 +37,12 @@ from foodtrace.accounts.service import (
 from foodtrace.attachments.service import store_attachment
 from foodtrace.errors import Conflict, NotFound, RecordError
 from foodtrace.ledger import service as ledger
-from foodtrace.ledger.models import Entry
 from foodtrace.records import obligations, queries
 from foodtrace.records.kinds import BY_KIND, REGISTRY, Owner
-from foodtrace.records.projection import TABLES
 from foodtrace.records.service import record
 from schemas.params import FormCount, FormDate, Seq
 from schemas.records import SYSTEM_KINDS, RecordKind
-from webapp.deps import ClockDep, EngineDep, verify_cached
+from webapp.deps import ClockDep, EngineDep, WriteSessionDep, verify_cached
 from webapp.i18n import N_, translations
 from webapp.paging import first_part, wanted
 from webapp.timeline import lot_timeline
@@ -240,91 +237,87 @@ async def save_record(
     request: Request,
     pair: PageEnterpriseUser,
     user: CsrfUser,
-    engine: EngineDep,
+    session: WriteSessionDep,
     clock: ClockDep,
 ) -> Response:
     k = _kind(kind)
     values, files = await _posted(request)
     locale = request_locale(request)
-    from foodtrace.db import WRITE_OPTION
-
-    with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
-        opts = Options(session, pair[1].enterprise_id)
-        if values.get("save") != "1":  # a choice changed: offer the matching options
-            return _form_page(
-                request,
-                pair,
-                session,
-                k,
-                prefill(k, opts, values, clock.now(), user.display),
-                clock.now(),
-                action=request.url.path,
-            )
-        spec = spec_for(k, opts, values, clock.now())
-        data, rows_map = parse(spec, values, opts)
-        question = _precheck(k, data, values, opts, locale)
-        if question:
-            return _form_page(
-                request,
-                pair,
-                session,
-                k,
-                values,
-                clock.now(),
-                action=request.url.path,
-                prompt=question[0],
-                confirm=question[1],
-                status_code=200,
-            )
-        try:
-            shas = []
-            for f in files:
-                att = store_attachment(
-                    session=session,
-                    enterprise_id=pair[1].enterprise_id,
-                    content=await f.read(),
-                    media_type=f.content_type or "",
-                    filename=f.filename or "",
-                    now=clock.now(),
-                )
-                shas.append(att.sha256)
-            if shas:
-                data["attachments"] = shas
-            result = record(
+    opts = Options(session, pair[1].enterprise_id)
+    if values.get("save") != "1":  # a choice changed: offer the matching options
+        return _form_page(
+            request,
+            pair,
+            session,
+            k,
+            prefill(k, opts, values, clock.now(), user.display),
+            clock.now(),
+            action=request.url.path,
+        )
+    spec = spec_for(k, opts, values, clock.now())
+    data, rows_map = parse(spec, values, opts)
+    question = _precheck(k, data, values, opts, locale)
+    if question:
+        return _form_page(
+            request,
+            pair,
+            session,
+            k,
+            values,
+            clock.now(),
+            action=request.url.path,
+            prompt=question[0],
+            confirm=question[1],
+            status_code=200,
+        )
+    try:
+        shas = []
+        for f in files:
+            att = store_attachment(
                 session=session,
-                ledger_id=pair[1].enterprise_id,
-                kind=k,
-                data=data,
-                actor=user.principal.username,
-                clock=clock,
+                enterprise_id=pair[1].enterprise_id,
+                content=await f.read(),
+                media_type=f.content_type or "",
+                filename=f.filename or "",
+                now=clock.now(),
             )
-            session.commit()
-        except RecordError as exc:
-            session.rollback()
-            return _form_page(
-                request,
-                pair,
-                session,
-                k,
-                values,
-                clock.now(),
-                action=request.url.path,
-                errors=_problems(exc, rows_map),
-                status_code=422,
-            )
-        except Conflict as exc:
-            session.rollback()
-            return _form_page(
-                request,
-                pair,
-                session,
-                k,
-                values,
-                clock.now(),
-                action=request.url.path,
-                errors={"": [{"type": "conflict", "msg": str(exc), "ctx": {}}]},
-                status_code=409,
-            )
+            shas.append(att.sha256)
+        if shas:
+            data["attachments"] = shas
+        result = record(
+            session=session,
+            ledger_id=pair[1].enterprise_id,
+            kind=k,
+            data=data,
+            actor=user.principal.username,
+            clock=clock,
+        )
+    except RecordError as exc:
+        session.rollback()
+        return _form_page(
+            request,
+            pair,
+            session,
+            k,
+            values,
+            clock.now(),
+            action=request.url.path,
+            errors=_problems(exc, rows_map),
+            status_code=422,
+        )
+    except Conflict as exc:
+        session.rollback()
+        return _form_page(
+            request,
+            pair,
+            session,
+            k,
+            values,
+            clock.now(),
+            action=request.url.path,
+            errors={"": [{"type": "conflict", "msg": str(exc), "ctx": {}}]},
+            status_code=409,
+        )
     warn = ",".join(w.type for w in result.warnings)
     keep = {n: values[n] for n in FORMS[k].keep if values.get(n)}
     from urllib.parse import urlencode
@@ -411,61 +404,61 @@ async def save_correction(
     request: Request,
     pair: PageEnterpriseUser,
     user: CsrfUser,
-    engine: EngineDep,
+    session: WriteSessionDep,
     clock: ClockDep,
 ) -> Response:
     values, _ = await _posted(request)
-    from foodtrace.db import WRITE_OPTION
-
-    with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
-        entry, env, _ = _entry_view(session, pair[1].enterprise_id, seq)
-        k = _kind(entry.kind)
-        original = {"seq": seq, "text": json.dumps(env["body"], ensure_ascii=False, indent=2)}
-        opts = Options(session, pair[1].enterprise_id)
-        if values.get("save") != "1":
-            return _form_page(
-                request,
-                pair,
-                session,
-                k,
-                values,
-                clock.now(),
-                action=request.url.path,
-                correcting=original,
-            )
-        data, rows_map = parse(spec_for(k, opts, values, clock.now()), values, opts)
-        # Statutory snapshots are rebuilt by the core from the master data.
-        for key in ("supplier", "buyer"):
-            data.pop(key, None)
-        prior = _current_body(session, pair[1].enterprise_id, seq)
-        if prior.get("attachments") and "attachments" not in data:
-            data["attachments"] = prior["attachments"]
-        try:
-            result = record(
-                session=session,
-                ledger_id=pair[1].enterprise_id,
-                kind=RecordKind.CORRECTION,
-                data={"corrects": seq, "reason": values.get("reason", ""), "record": data},
-                actor=user.principal.username,
-                clock=clock,
-            )
-            session.commit()
-        except RecordError as exc:
-            session.rollback()
-            errors = _problems(exc, rows_map)
-            return _form_page(
-                request,
-                pair,
-                session,
-                k,
-                values,
-                clock.now(),
-                action=request.url.path,
-                errors=errors,
-                correcting=original,
-                status_code=422,
-            )
+    entry, env, _ = _entry_view(session, pair[1].enterprise_id, seq)
+    k = _kind(entry.kind)
+    original = {"seq": seq, "text": json.dumps(env["body"], ensure_ascii=False, indent=2)}
+    opts = Options(session, pair[1].enterprise_id)
+    if values.get("save") != "1":
+        return _form_page(
+            request,
+            pair,
+            session,
+            k,
+            values,
+            clock.now(),
+            action=request.url.path,
+            correcting=original,
+        )
+    data, rows_map = parse(spec_for(k, opts, values, clock.now()), values, opts)
+    # Statutory snapshots are rebuilt by the core from the master data.
+    for key in ("supplier", "buyer"):
+        data.pop(key, None)
+    prior = _current_body(session, pair[1].enterprise_id, seq)
+    if prior.get("attachments") and "attachments" not in data:
+        data["attachments"] = prior["attachments"]
+    try:
+        result = record(
+            session=session,
+            ledger_id=pair[1].enterprise_id,
+            kind=RecordKind.CORRECTION,
+            data={"corrects": seq, "reason": values.get("reason", ""), "record": data},
+            actor=user.principal.username,
+            clock=clock,
+        )
+    except RecordError as exc:
+        session.rollback()
+        errors = _problems(exc, rows_map)
+        return _form_page(
+            request,
+            pair,
+            session,
+            k,
+            values,
+            clock.now(),
+            action=request.url.path,
+            errors=errors,
+            correcting=original,
+            status_code=422,
+        )
     return redirect(f"/ledger/{seq}?saved={result.seq}")
+
+
+PAGE = 50
+"""Entries on one page of the ledger page."""
 
 
 @router.get("/ledger")
@@ -498,42 +491,17 @@ def ledger_page(
 
     with Session(engine) as session:
         report = verify_cached(request, eid)
-        if lot:
-            seqs = _lot_seqs(session, eid, lot)
-            if kind:  # the kinds of the ledger's entries (two small columns), not the entries
-                of_kind = session.execute(
-                    select(Entry.seq).where(Entry.ledger_id == eid, Entry.kind == kind)
-                ).scalars()
-                seqs &= set(of_kind)
-            count = len(seqs)
-            # only the page's entries are read (a lot with 22k sales: 50 of them, not 22k)
-            shown = sorted(seqs, reverse=True)[page * 50 : (page + 1) * 50]
-            entries = list(
-                session.execute(
-                    select(Entry)
-                    .where(Entry.ledger_id == eid, Entry.seq.in_(shown))
-                    .order_by(Entry.seq.desc())
-                ).scalars()
-            )
-        else:
-            entries, count = ledger.list_entries(
-                session=session,
-                ledger_id=eid,
-                offset=page * 50,
-                limit=50,
-                kind=kind,
-                since=day_start(since),
-                until=day_start(until, 1),
-            )
-        fixes = queries.corrections_of(
-            session=session, enterprise_id=eid, seqs=[e.seq for e in entries]
+        lines = queries.ledger_lines(
+            session=session,
+            enterprise_id=eid,
+            kind=kind,
+            lot_code=lot,
+            since=day_start(since),
+            until=day_start(until, 1),
+            offset=page * PAGE,
+            limit=PAGE,
         )
-        rows = []
-        for e in entries:
-            pub = queries.entry_public(e, corrected_by=fixes.get(e.seq), with_body=True)
-            rows.append(
-                {**pub.model_dump(), "summary": obligations.summary(e.kind, pub.body or {})}
-            )
+    count = lines.count
     base = {k: v for k, v in q.items() if k != "page" and v}
     from urllib.parse import urlencode
 
@@ -542,7 +510,7 @@ def ledger_page(
         "ledger.html",
         {
             "report": report,
-            "entries": rows,
+            "entries": [e.model_dump() for e in lines.data],
             "count": count,
             "kind_labels": KIND_LABELS,
             "f": {
@@ -553,57 +521,11 @@ def ledger_page(
             },
             "prev_url": f"/ledger?{urlencode({**base, 'page': page - 1})}" if page > 0 else None,
             "next_url": f"/ledger?{urlencode({**base, 'page': page + 1})}"
-            if (page + 1) * 50 < count
+            if (page + 1) * PAGE < count
             else None,
         },
         user=pair[0],
     )
-
-
-def _lot_seqs(session: Session, eid: int, lot_code: str) -> set[int]:
-    """Every entry about a lot: the lot, its readings, tests, sales, their corrections.
-
-    Only the seq columns are read (a lot with 22k sales: 22k integers, not 22k rows)."""
-    t = TABLES
-    lot_seq = session.execute(
-        select(t["lots"].c.record_seq).where(
-            t["lots"].c.enterprise_id == eid, t["lots"].c.code == lot_code
-        )
-    ).scalar_one_or_none()
-    if lot_seq is None:
-        return set()
-    seqs = {lot_seq}
-    for table in ("ccp_readings", "release_tests", "sales"):
-        c = t[table].c
-        seqs |= set(
-            session.execute(
-                select(c.record_seq).where(c.enterprise_id == eid, c.lot_seq == lot_seq)
-            ).scalars()
-        )
-    readings, actions = t["ccp_readings"].c, t["corrective_actions"].c
-    seqs |= set(
-        session.execute(
-            select(actions.record_seq)
-            .join(t["ccp_readings"], readings.record_seq == actions.reading_seq)
-            .where(
-                actions.enterprise_id == eid,
-                readings.enterprise_id == eid,
-                readings.lot_seq == lot_seq,
-            )
-        ).scalars()
-    )
-    corrections = t["corrections"].c
-    targets = sorted(seqs)
-    for i in range(0, len(targets), 10_000):  # within every database's bound-parameter limit
-        seqs |= set(
-            session.execute(
-                select(corrections.record_seq).where(
-                    corrections.enterprise_id == eid,
-                    corrections.corrects_seq.in_(targets[i : i + 10_000]),
-                )
-            ).scalars()
-        )
-    return seqs
 
 
 @router.get("/lots")
@@ -686,34 +608,34 @@ def users_page(request: Request, pair: PageEnterpriseAdmin, engine: EngineDep) -
 
 @router.post("/admin/users")
 async def add_user_page(
-    request: Request, pair: PageEnterpriseAdmin, user: CsrfUser, engine: EngineDep, clock: ClockDep
+    request: Request,
+    pair: PageEnterpriseAdmin,
+    user: CsrfUser,
+    session: WriteSessionDep,
+    clock: ClockDep,
 ) -> Response:
     values, _ = await _posted(request)
     t = translations(request_locale(request))
-    with Session(engine) as session:
-        from foodtrace.accounts.models import Enterprise
+    from foodtrace.accounts.models import Enterprise
 
-        own = session.get(Enterprise, pair[1].enterprise_id)
-        role = values.get("role", "")
-        try:
-            if role not in ENTERPRISE_ROLES:
-                raise RecordError.at(
-                    "role", msg="enterprise_user or enterprise_admin", type="invalid"
-                )
-            add_user(
-                session=session,
-                username=values.get("username", "").strip(),
-                password=values.get("password", ""),
-                role=role,
-                now=clock.now(),
-                display_name=values.get("display_name") or None,
-                enterprise_credit_code=own.credit_code if own else None,
-            )
-            session.commit()
-        except (RecordError, Conflict) as exc:
-            session.rollback()
-            return _users_page(request, pair, session, error=str(exc))
-        return _users_page(request, pair, session, notice=t.gettext("User added."))
+    own = session.get(Enterprise, pair[1].enterprise_id)
+    role = values.get("role", "")
+    try:
+        if role not in ENTERPRISE_ROLES:
+            raise RecordError.at("role", msg="enterprise_user or enterprise_admin", type="invalid")
+        add_user(
+            session=session,
+            username=values.get("username", "").strip(),
+            password=values.get("password", ""),
+            role=role,
+            now=clock.now(),
+            display_name=values.get("display_name") or None,
+            enterprise_credit_code=own.credit_code if own else None,
+        )
+    except (RecordError, Conflict) as exc:
+        session.rollback()
+        return _users_page(request, pair, session, error=str(exc))
+    return _users_page(request, pair, session, notice=t.gettext("User added."))
 
 
 @router.post("/admin/users/{username}")
@@ -749,21 +671,24 @@ async def change_user_page(
 
 @router.post("/admin/tokens")
 async def create_token_page(
-    request: Request, pair: PageEnterpriseAdmin, user: CsrfUser, engine: EngineDep, clock: ClockDep
+    request: Request,
+    pair: PageEnterpriseAdmin,
+    user: CsrfUser,
+    session: WriteSessionDep,
+    clock: ClockDep,
 ) -> Response:
     values, _ = await _posted(request)
-    with Session(engine) as session:
-        try:
-            token = create_api_token(
-                session=session,
-                user_id=user.principal.user_id,
-                name=values.get("name", ""),
-                now=clock.now(),
-            )
-            session.commit()
-        except RecordError as exc:
-            return _users_page(request, pair, session, error=str(exc))
-        return _users_page(request, pair, session, new_token=token)
+    try:
+        token = create_api_token(
+            session=session,
+            user_id=user.principal.user_id,
+            name=values.get("name", ""),
+            now=clock.now(),
+        )
+    except RecordError as exc:
+        session.rollback()
+        return _users_page(request, pair, session, error=str(exc))
+    return _users_page(request, pair, session, new_token=token)
 
 
 @router.post("/admin/tokens/{token_id}/revoke")
@@ -772,11 +697,9 @@ def revoke_token_page(
     request: Request,
     pair: PageEnterpriseAdmin,
     user: CsrfUser,
-    engine: EngineDep,
+    session: WriteSessionDep,
 ) -> Response:
-    with Session(engine) as session:
-        revoke_api_token(session=session, enterprise_id=pair[1].enterprise_id, token_id=token_id)
-        session.commit()
+    revoke_api_token(session=session, enterprise_id=pair[1].enterprise_id, token_id=token_id)
     return redirect("/admin/users")
 
 

@@ -564,3 +564,17 @@ class ConsistencyProofPublic(BaseModel):
     from_: int = Field(alias="from")
     to: int
     hashes: list[str] = Field(description="base64 RFC 9162 consistency proof")
+
+
+class EntryLinePublic(EntryPublic):
+    """An entry as a list of them shows it: with a one-line summary of its record."""
+
+    summary: str
+
+
+class LedgerLinesPublic(BaseModel):
+    """A page of an enterprise's ledger as its ledger page lists it (newest first)."""
+
+    data: list[EntryLinePublic]
+    count: int
+    """Entries that match the filter, on every page."""

@@ -23,8 +23,10 @@ from pydantic import BaseModel
 from enterprise_portal.forms import FORMS, KindForm, forms_for
 from foodtrace.records.kinds import BY_KIND, REGISTRY, KindSpec, Owner
 from foodtrace.records.projection import TABLES
+from schemas.api import LotPublic
 from schemas.records import RecordKind
 from webapp.i18n import translations
+from webapp.timeline import ROWS as TIMELINE_ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 ZH = translations("zh_Hans")
@@ -83,6 +85,11 @@ def incomplete(kinds: Iterable[KindSpec], forms: dict[str, KindForm]) -> list[st
             for c in k.imports.columns:
                 if c.key.split(".")[0] not in fields:
                     out.append(f"{k.kind}: column {c.key!r} is not a field")
+        if k.lot_view is not None:
+            if k.lot_view not in LotPublic.model_fields:
+                out.append(f"{k.kind}: lot view {k.lot_view!r} is not a field of LotPublic")
+            if k.kind not in TIMELINE_ROWS:
+                out.append(f"{k.kind}: rows in a lot's view, but no row on its timeline")
         if k.owner is Owner.ENTERPRISE and not k.system and k.api_path is None and k.form:
             out.append(f"{k.kind}: a page form but no API path")
     return out
@@ -117,6 +124,11 @@ def test_each_kind_of_gap_is_found() -> None:
     assert "table sales is also sale's" in found
     assert "untranslated: no Chinese for its label 'Gone'" in found
     assert "formless: no form" in found
+    viewless = dataclasses.replace(sale, kind="viewless", api_path="/v", lot_view="nothing")
+    assert incomplete([viewless], {"viewless": FORMS["sale"]}) == [
+        "viewless: lot view 'nothing' is not a field of LotPublic",
+        "viewless: rows in a lot's view, but no row on its timeline",
+    ]
     assert "columnless: its spreadsheet has no column for 'lot_code'" in found
 
 

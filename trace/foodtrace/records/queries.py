@@ -10,11 +10,13 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from foodtrace.errors import NotFound
+from foodtrace.ledger import service as ledger
 from foodtrace.ledger.models import Entry
 from foodtrace.records.derive import dec, dec_str
 from foodtrace.records.models import Correction
+from foodtrace.records.obligations import summary
 from foodtrace.records.projection import TABLES, DbStore
-from schemas.api import EntryPublic, LotPublic
+from schemas.api import EntryLinePublic, EntryPublic, LedgerLinesPublic, LotPublic
 
 LISTABLE = ("products", "suppliers", "customers", "material_lots", "lots")
 
@@ -193,3 +195,98 @@ def find_lots(
         }
         for lot, name, e in rows
     ]
+
+
+def lot_entry_seqs(session: Session, eid: int, lot_code: str) -> set[int]:
+    """Every entry about a lot: the lot, its readings, tests, sales, their corrections.
+
+    Only the seq columns are read (a lot with 22k sales: 22k integers, not 22k rows)."""
+    t = TABLES
+    lot_seq = session.execute(
+        select(t["lots"].c.record_seq).where(
+            t["lots"].c.enterprise_id == eid, t["lots"].c.code == lot_code
+        )
+    ).scalar_one_or_none()
+    if lot_seq is None:
+        return set()
+    seqs = {lot_seq}
+    for table in ("ccp_readings", "release_tests", "sales"):
+        c = t[table].c
+        seqs |= set(
+            session.execute(
+                select(c.record_seq).where(c.enterprise_id == eid, c.lot_seq == lot_seq)
+            ).scalars()
+        )
+    readings, actions = t["ccp_readings"].c, t["corrective_actions"].c
+    seqs |= set(
+        session.execute(
+            select(actions.record_seq)
+            .join(t["ccp_readings"], readings.record_seq == actions.reading_seq)
+            .where(
+                actions.enterprise_id == eid,
+                readings.enterprise_id == eid,
+                readings.lot_seq == lot_seq,
+            )
+        ).scalars()
+    )
+    corrections = t["corrections"].c
+    targets = sorted(seqs)
+    for i in range(0, len(targets), 10_000):  # within every database's bound-parameter limit
+        seqs |= set(
+            session.execute(
+                select(corrections.record_seq).where(
+                    corrections.enterprise_id == eid,
+                    corrections.corrects_seq.in_(targets[i : i + 10_000]),
+                )
+            ).scalars()
+        )
+    return seqs
+
+
+def ledger_lines(
+    *,
+    session: Session,
+    enterprise_id: int,
+    kind: str | None = None,
+    lot_code: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> LedgerLinesPublic:
+    """A page of the ledger's entries, newest first, each with its corrections and a summary:
+    of one kind, about one lot (:func:`lot_entry_seqs`), recorded in ``[since, until)``."""
+    eid = enterprise_id
+    if lot_code:
+        seqs = lot_entry_seqs(session, eid, lot_code)
+        if kind:  # the kinds of the ledger's entries (two small columns), not the entries
+            of_kind = session.execute(
+                select(Entry.seq).where(Entry.ledger_id == eid, Entry.kind == kind)
+            ).scalars()
+            seqs &= set(of_kind)
+        count = len(seqs)
+        # only the page's entries are read (a lot with 22k sales: 50 of them, not 22k)
+        shown = sorted(seqs, reverse=True)[offset : offset + limit]
+        entries = list(
+            session.execute(
+                select(Entry)
+                .where(Entry.ledger_id == eid, Entry.seq.in_(shown))
+                .order_by(Entry.seq.desc())
+            ).scalars()
+        )
+    else:
+        entries, count = ledger.list_entries(
+            session=session,
+            ledger_id=eid,
+            offset=offset,
+            limit=limit,
+            kind=kind,
+            since=since,
+            until=until,
+        )
+    fixes = corrections_of(session=session, enterprise_id=eid, seqs=[e.seq for e in entries])
+    lines = []
+    for e in entries:
+        pub = entry_public(e, corrected_by=fixes.get(e.seq), with_body=True)
+        lines.append(EntryLinePublic(**pub.model_dump(), summary=summary(e.kind, pub.body or {})))
+    return LedgerLinesPublic(data=lines, count=count)

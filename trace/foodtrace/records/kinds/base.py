@@ -91,6 +91,9 @@ class KindSpec:
     """Proven to the public (the consumer page)."""
     declares: bool = False
     """An entry of this kind may change a lot's public declaration."""
+    lot_view: str | None = None
+    """The field of a lot's view (``schemas.api.LotPublic``) that holds this kind's rows of
+    the lot; the lot page's timeline shows each of them."""
     form: bool = True
     """Users enter it on a page of the enterprise portal (the portal must have its form)."""
 

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 from foodtrace.cases.models import CaseStep
 from foodtrace.errors import RecordError
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-    authority_row,
-    case_row,
-)
+from foodtrace.records.derive import Ctx, Row, authority_row, case_row
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from schemas.records import (
-    CASE_TRANSITIONS,
-    CaseState,
-    CaseStepCreate,
-    RecordKind,
-)
+from schemas.records import CASE_TRANSITIONS, CaseState, CaseStepCreate, RecordKind
 
 
 def _case_step(ctx: Ctx, b: Row) -> None:

@@ -5,32 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from foodtrace.errors import RecordError
-from foodtrace.records.derive import (
-    Applied,
-    Ctx,
-    Row,
-    dec,
-    instant,
-    product_data,
-    product_of,
-)
+from foodtrace.records.derive import Applied, Ctx, Row, dec, instant, product_data, product_of
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from foodtrace.records.kinds.columns import (
-    CODE,
-    DECIMAL,
-    ENUM,
-    INSTANT,
-    PASS_FAIL,
-    ImportSpec,
-    col,
-)
-from foodtrace.records.models import (
-    CcpReading,
-)
-from schemas.records import (
-    CcpRecordCreate,
-    RecordKind,
-)
+from foodtrace.records.kinds.columns import CODE, DECIMAL, ENUM, INSTANT, PASS_FAIL, ImportSpec, col
+from foodtrace.records.models import CcpReading
+from schemas.records import CcpRecordCreate, RecordKind
 
 
 def _ccp_record(ctx: Ctx, b: Row) -> None:
@@ -181,4 +160,5 @@ SPEC = KindSpec(
     imports=IMPORTS,
     api_path="/ccp-records",
     api_summary="Record a CCP reading",
+    lot_view="ccp_readings",
 )

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from foodtrace.records.models import (
-    Correction,
-)
-from schemas.records import (
-    CorrectionCreate,
-    RecordKind,
-)
+from foodtrace.records.models import Correction
+from schemas.records import CorrectionCreate, RecordKind
 
 SPEC = KindSpec(
     kind=RecordKind.CORRECTION,

@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 from foodtrace.errors import RecordError
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-    instant,
-)
+from foodtrace.records.derive import Ctx, Row, instant
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from foodtrace.records.kinds.columns import (
-    INSTANT,
-    INT,
-    ImportSpec,
-    col,
-)
-from foodtrace.records.models import (
-    CorrectiveAction,
-)
-from schemas.records import (
-    CorrectiveActionCreate,
-    RecordKind,
-)
+from foodtrace.records.kinds.columns import INSTANT, INT, ImportSpec, col
+from foodtrace.records.models import CorrectiveAction
+from schemas.records import CorrectiveActionCreate, RecordKind
 
 
 def _corrective_action(ctx: Ctx, b: Row) -> None:

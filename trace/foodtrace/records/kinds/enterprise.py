@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.errors import RecordError
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-)
+from foodtrace.records.derive import Ctx, Row
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from schemas.records import (
-    EnterpriseCreate,
-    RecordKind,
-)
+from schemas.records import EnterpriseCreate, RecordKind
 
 
 def _enterprise(ctx: Ctx, b: Row) -> None:

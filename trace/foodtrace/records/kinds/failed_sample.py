@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 from foodtrace.cases.models import Case, CaseLot
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-    authority_row,
-)
+from foodtrace.records.derive import Ctx, Row, authority_row
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from schemas.records import (
-    CaseState,
-    FailedSampleCreate,
-    RecordKind,
-)
+from schemas.records import CaseState, FailedSampleCreate, RecordKind
 
 
 def _failed_sample(ctx: Ctx, b: Row) -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-)
+from foodtrace.records.derive import Ctx, Row
 from foodtrace.records.kinds.base import N_, KindSpec, Owner, Snapshot
 from foodtrace.records.kinds.columns import (
     BOOL,
@@ -19,13 +16,8 @@ from foodtrace.records.kinds.columns import (
     ImportSpec,
     col,
 )
-from foodtrace.records.models import (
-    MaterialLot,
-)
-from schemas.records import (
-    MaterialCheckCreate,
-    RecordKind,
-)
+from foodtrace.records.models import MaterialLot
+from schemas.records import MaterialCheckCreate, RecordKind
 
 
 def _material_check(ctx: Ctx, b: Row) -> None:
@@ -165,4 +157,5 @@ SPEC = KindSpec(
     api_path="/material-checks",
     api_summary="Record an incoming-material check (Art. 50)",
     declares=True,
+    lot_view="materials",
 )

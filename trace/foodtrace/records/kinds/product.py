@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-    canonical_json,
-)
+from foodtrace.records.derive import Ctx, Row, canonical_json
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from foodtrace.records.models import (
-    Product,
-)
-from schemas.records import (
-    ProductCreate,
-    RecordKind,
-)
+from foodtrace.records.models import Product
+from schemas.records import ProductCreate, RecordKind
 
 
 def _product(ctx: Ctx, b: Row) -> None:

@@ -7,30 +7,11 @@ from decimal import Decimal
 
 from foodtrace.digital_link import ai10_problem
 from foodtrace.errors import RecordError
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-    dec,
-    dec_str,
-    unit_factor,
-)
+from foodtrace.records.derive import Ctx, Row, dec, dec_str, unit_factor
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from foodtrace.records.kinds.columns import (
-    CODE,
-    DATE,
-    DECIMAL,
-    INSTANT,
-    ImportSpec,
-    col,
-)
-from foodtrace.records.models import (
-    Lot,
-    LotInput,
-)
-from schemas.records import (
-    ProductionLotCreate,
-    RecordKind,
-)
+from foodtrace.records.kinds.columns import CODE, DATE, DECIMAL, INSTANT, ImportSpec, col
+from foodtrace.records.models import Lot, LotInput
+from schemas.records import ProductionLotCreate, RecordKind
 
 
 def _production_lot(ctx: Ctx, b: Row) -> None:
@@ -206,4 +187,5 @@ SPEC = KindSpec(
     api_path="/production-lots",
     api_summary="Record a production lot and its materials",
     declares=True,
+    lot_view="lot",
 )

@@ -7,21 +7,10 @@ from typing import Any
 
 from foodtrace.canonical import dumps as canonical_dumps
 from foodtrace.errors import RecordError
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-    Store,
-    instant,
-    product_data,
-)
+from foodtrace.records.derive import Ctx, Row, Store, instant, product_data
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from foodtrace.records.models import (
-    PublicDeclarationRow,
-)
-from schemas.records import (
-    PublicDeclaration,
-    RecordKind,
-)
+from foodtrace.records.models import PublicDeclarationRow
+from schemas.records import PublicDeclaration, RecordKind
 
 # ------------------------------------------------- the public declaration
 #

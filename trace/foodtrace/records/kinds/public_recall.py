@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 from foodtrace.cases.models import RecalledLot
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-    authority_row,
-    case_row,
-)
+from foodtrace.records.derive import Ctx, Row, authority_row, case_row
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from schemas.records import (
-    PublicRecallCreate,
-    RecordKind,
-)
+from schemas.records import PublicRecallCreate, RecordKind
 
 
 def _public_recall(ctx: Ctx, b: Row) -> None:

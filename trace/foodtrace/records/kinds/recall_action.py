@@ -6,20 +6,9 @@ from decimal import Decimal
 
 from foodtrace.cases.models import RecallAction
 from foodtrace.errors import RecordError
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-    dec,
-    dec_str,
-    product_data,
-    product_of,
-    unit_factor,
-)
+from foodtrace.records.derive import Ctx, Row, dec, dec_str, product_data, product_of, unit_factor
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from schemas.records import (
-    RecallActionCreate,
-    RecordKind,
-)
+from schemas.records import RecallActionCreate, RecordKind
 
 
 def _recall_action(ctx: Ctx, b: Row) -> None:

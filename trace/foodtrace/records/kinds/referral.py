@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from foodtrace.cases.models import Referral
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-    authority_row,
-    canonical_json,
-    case_row,
-)
+from foodtrace.records.derive import Ctx, Row, authority_row, canonical_json, case_row
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from schemas.records import (
-    RecordKind,
-    ReferralCreate,
-)
+from schemas.records import RecordKind, ReferralCreate
 
 
 def _referral(ctx: Ctx, b: Row) -> None:

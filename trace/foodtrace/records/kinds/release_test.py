@@ -5,14 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from foodtrace.errors import RecordError
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-    canonical_json,
-    instant,
-    product_data,
-    product_of,
-)
+from foodtrace.records.derive import Ctx, Row, canonical_json, instant, product_data, product_of
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
 from foodtrace.records.kinds.columns import (
     BOOL,
@@ -27,13 +20,8 @@ from foodtrace.records.kinds.columns import (
     ImportSpec,
     col,
 )
-from foodtrace.records.models import (
-    ReleaseTest,
-)
-from schemas.records import (
-    RecordKind,
-    ReleaseTestCreate,
-)
+from foodtrace.records.models import ReleaseTest
+from schemas.records import RecordKind, ReleaseTestCreate
 
 
 def passes(test: Row) -> bool:
@@ -177,4 +165,5 @@ SPEC = KindSpec(
     api_path="/release-tests",
     api_summary="Record a release test (Art. 51)",
     declares=True,
+    lot_view="release_tests",
 )

@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 from foodtrace.errors import RecordError
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-    dec,
-    dec_str,
-    product_of,
-    total_of,
-    unit_factor,
-)
+from foodtrace.records.derive import Ctx, Row, dec, dec_str, product_of, total_of, unit_factor
 from foodtrace.records.kinds.base import N_, KindSpec, Owner, Snapshot
-from foodtrace.records.kinds.columns import (
-    CODE,
-    DATE,
-    DECIMAL,
-    EVENT_TIME,
-    ImportSpec,
-    col,
-)
+from foodtrace.records.kinds.columns import CODE, DATE, DECIMAL, EVENT_TIME, ImportSpec, col
 from foodtrace.records.kinds.release_test import released as is_released
-from foodtrace.records.models import (
-    Sale,
-)
-from schemas.records import (
-    RecordKind,
-    SaleCreate,
-)
+from foodtrace.records.models import Sale
+from schemas.records import RecordKind, SaleCreate
 
 
 def _sale(ctx: Ctx, b: Row) -> None:
@@ -132,4 +112,5 @@ SPEC = KindSpec(
     imports=IMPORTS,
     api_path="/sales",
     api_summary="Record a sale (Art. 51)",
+    lot_view="sales",
 )

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from foodtrace.records.derive import (
-    Ctx,
-    Row,
-)
+from foodtrace.records.derive import Ctx, Row
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from foodtrace.records.kinds.columns import (
-    DATE,
-    ENUM,
-    EVENT_TIME,
-    ImportSpec,
-    col,
-)
-from foodtrace.records.models import (
-    SelfInspection,
-)
-from schemas.records import (
-    RecordKind,
-    SelfInspectionCreate,
-)
+from foodtrace.records.kinds.columns import DATE, ENUM, EVENT_TIME, ImportSpec, col
+from foodtrace.records.models import SelfInspection
+from schemas.records import RecordKind, SelfInspectionCreate
 
 
 def _self_inspection(ctx: Ctx, b: Row) -> None:

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from foodtrace.records.derive import (
-    party,
-)
+from foodtrace.records.derive import party
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from foodtrace.records.kinds.columns import (
-    CODE,
-    CREDIT,
-    EVENT_TIME,
-    ImportSpec,
-    col,
-)
-from foodtrace.records.models import (
-    Supplier,
-)
-from schemas.records import (
-    RecordKind,
-    SupplierCreate,
-)
+from foodtrace.records.kinds.columns import CODE, CREDIT, EVENT_TIME, ImportSpec, col
+from foodtrace.records.models import Supplier
+from schemas.records import RecordKind, SupplierCreate
 
 IMPORTS = ImportSpec(
     "供应商名录",
