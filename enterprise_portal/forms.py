@@ -21,7 +21,7 @@ from sqlmodel import Session
 from foodtrace.clock import CST
 from foodtrace.records.projection import DbStore, dec, dec_str
 from schemas.records import RecordKind
-from webapp.i18n import N_
+from web.i18n import N_
 
 
 @dataclass

@@ -28,8 +28,8 @@ from foodtrace.db import WRITE_OPTION
 from foodtrace.errors import NotFound
 from foodtrace.imports import ImportResult, RowError
 from schemas.records import RecordKind
-from webapp.deps import ClockDep, EngineDep, SettingsDep
-from webapp.web import CsrfUser, PageEnterpriseUser, redirect, render
+from web.deps import ClockDep, EngineDep, SettingsDep
+from web.web import CsrfUser, PageEnterpriseUser, redirect, render
 
 router = APIRouter(include_in_schema=False)
 MAX_ERRORS_KEPT = 1000

@@ -18,7 +18,7 @@ from foodtrace import imports
 from foodtrace.imports import ImportResult, RowError
 from schemas.imports import ImportResultPublic, RowErrorPublic
 from schemas.records import RecordKind
-from webapp.deps import (
+from web.deps import (
     ClockDep,
     CurrentEnterpriseUser,
     IdempotencyKeyDep,

@@ -43,19 +43,19 @@ from regulator_view.api import router as regulator_router
 from regulator_view.case_pages import router as regulator_case_pages
 from regulator_view.cases_api import router as regulator_cases_router
 from regulator_view.pages import router as regulator_pages
+from web import errors
+from web.body_limit import BodyLimit
+from web.deps import VerifyCache
+from web.security import Guard
 from webapp import (
     auth,
     checkpointer,
     consumer,
-    errors,
     ledgers,
     pages,
     platform_admin,
     platform_pages,
 )
-from webapp.body_limit import BodyLimit
-from webapp.deps import VerifyCache
-from webapp.security import Guard
 
 
 def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:

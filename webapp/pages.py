@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -18,14 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from foodtrace.accounts.service import ENTERPRISE_ROLES, LoginThrottled, Role, revoke_token
 from foodtrace.errors import NotFound
-from webapp.auth import sign_in
-from webapp.deps import ClockDep, EngineDep, SettingsDep
-from webapp.errors import validation_answer, validation_problems
-from webapp.i18n import LOCALES, describe_problem, translations
-from webapp.web import (
+from web.deps import ClockDep, EngineDep, SettingsDep
+from web.errors import validation_answer, validation_problems
+from web.i18n import LOCALES, describe_problem, translations
+from web.web import (
     LANG_COOKIE,
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    STATIC_DIR,
     CsrfUser,
     LoginRequired,
     OptionalWebUserDep,
@@ -35,6 +34,7 @@ from webapp.web import (
     same_origin,
     secure_cookie,
 )
+from webapp.auth import sign_in
 
 router = APIRouter(include_in_schema=False)
 LOGIN_COOKIE_AGE = 24 * 3600  # a login form left open for a day still works
@@ -89,7 +89,7 @@ def _login_form(request: Request, status_code: int = 200, **context: object) -> 
 @router.get("/favicon.ico")
 def favicon() -> Response:
     """Browsers ask for /favicon.ico whatever the page says: the site's icon, not a 404."""
-    body = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
+    body = (STATIC_DIR / "favicon.svg").read_bytes()
     return Response(
         body, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
     )
@@ -201,7 +201,7 @@ def _wants_json(request: Request) -> bool:
 
 def install(app: FastAPI) -> None:
     """Static files, the shared pages, and HTML answers for page errors."""
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(router)
 
     @app.exception_handler(LoginRequired)

@@ -29,15 +29,18 @@ from sqlmodel import Session
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, resolve_token
 from foodtrace.clock import CST
-from webapp.deps import EngineDep, EnterpriseScope, mark_authenticated
-from webapp.i18n import LOCALES, describe_problem, pick_locale, translations
+from web.deps import EngineDep, EnterpriseScope, mark_authenticated
+from web.i18n import LOCALES, describe_problem, pick_locale, translations
 
 SESSION_COOKIE = "ft_session"
 LOGIN_COOKIE = "ft_login"
 """The login form's pre-session CSRF token (double submit: cookie and form field)."""
 LANG_COOKIE = "lang"
+STATIC_DIR = Path(__file__).parent / "static"
+"""The site's scripts, styles and icon (served at /static)."""
 TEMPLATE_DIRS = [
     Path(__file__).parent / "templates",
+    Path(__file__).parents[1] / "webapp" / "templates",
     Path(__file__).parents[1] / "enterprise_portal" / "templates",
     Path(__file__).parents[1] / "regulator_view" / "templates",
 ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.api import LotPublic
-from webapp.i18n import N_
-from webapp.web import _local_time
+from web.i18n import N_
+from web.web import _local_time
 
 
 def lot_timeline(view: LotPublic) -> tuple[list[dict[str, Any]], bool]:
