@@ -18,7 +18,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("web", "webapp", "enterprise_portal", "regulator_view")
+PACKAGES = ("web", "platform_portal", "enterprise_portal", "regulator_view")
 PO = ROOT / "web" / "locale" / "zh_Hans" / "LC_MESSAGES" / "messages.po"
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
 METHODS = [("**.py", "python"), ("**.html", jinja2.ext.babel_extract)]

@@ -40,7 +40,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 """The site's scripts, styles and icon (served at /static)."""
 TEMPLATE_DIRS = [
     Path(__file__).parent / "templates",
-    Path(__file__).parents[1] / "webapp" / "templates",
+    Path(__file__).parents[1] / "platform_portal" / "templates",
     Path(__file__).parents[1] / "enterprise_portal" / "templates",
     Path(__file__).parents[1] / "regulator_view" / "templates",
 ]

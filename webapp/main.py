@@ -38,24 +38,18 @@ from foodtrace.db import (
     write_session,
 )
 from foodtrace.tlog.service import check_not_behind_the_signer, open_signer
+from platform_portal import auth, consumer, ledgers, pages, platform_admin, platform_pages
 from regulator_view.api import lots_router as regulator_lots_router
 from regulator_view.api import router as regulator_router
 from regulator_view.case_pages import router as regulator_case_pages
 from regulator_view.cases_api import router as regulator_cases_router
 from regulator_view.pages import router as regulator_pages
 from web import errors
+from web import pages as web_pages
 from web.body_limit import BodyLimit
 from web.deps import VerifyCache
 from web.security import Guard
-from webapp import (
-    auth,
-    checkpointer,
-    consumer,
-    ledgers,
-    pages,
-    platform_admin,
-    platform_pages,
-)
+from webapp import checkpointer
 
 
 def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
@@ -131,7 +125,8 @@ def create_app(
     app.include_router(enterprise_cases_router)
     app.include_router(consumer.router)
     app.include_router(ledgers.router)
-    pages.install(app)
+    web_pages.install(app)
+    app.include_router(pages.router)
     app.include_router(platform_pages.router)
     app.include_router(enterprise_pages)
     app.include_router(import_pages)
