@@ -160,7 +160,7 @@ def profile(engine: Engine, api: Api, out: Path) -> str:
     with its SQL statements counted and timed (execute and fetch); the costliest first."""
     from foodtrace.accounts.models import Authority
     from regulator_view.cases_api import own_case
-    from webapp.public import case_public, page_sales
+    from web.public import case_public, page_sales
 
     statements: dict[str, list[float]] = {}
     began: list[float] = []

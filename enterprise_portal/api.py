@@ -43,7 +43,7 @@ from schemas.api import (
 )
 from schemas.params import Count, Instant, Seq
 from schemas.types import format_instant
-from webapp.deps import (
+from web.deps import (
     ClockDep,
     CurrentEnterpriseAdmin,
     CurrentEnterpriseUser,
@@ -53,8 +53,8 @@ from webapp.deps import (
     WriteSessionDep,
     verify_against_signer,
 )
-from webapp.lean import RECORD_KIND, RecordRoute
-from webapp.public import (
+from web.lean import RECORD_KIND, RecordRoute
+from web.public import (
     SALES_PAGE,
     SalesAfter,
     SalesLimit,

@@ -14,10 +14,10 @@ from foodtrace.accounts.models import Enterprise
 from foodtrace.cases import service as cases
 from foodtrace.clock import CST
 from foodtrace.errors import RecordError
-from webapp.deps import ClockDep, EngineDep, WriteSessionDep
-from webapp.labels import ACTION_LABELS, OPEN_REASON_LABELS, STATE_LABELS
-from webapp.public import case_public, case_summary_public
-from webapp.web import CsrfUser, PageEnterpriseUser, redirect, render
+from web.deps import ClockDep, EngineDep, WriteSessionDep
+from web.labels import ACTION_LABELS, OPEN_REASON_LABELS, STATE_LABELS
+from web.public import case_public, case_summary_public
+from web.web import CsrfUser, PageEnterpriseUser, redirect, render
 
 router = APIRouter(include_in_schema=False)
 

@@ -13,14 +13,14 @@ from foodtrace.errors import NotFound
 from schemas.api import CasePublic, CasesPublic, NotifyAllRequest, RecordedPublic
 from schemas.records import CASE_ID_PATTERN, RecallActionCreate
 from schemas.types import format_instant
-from webapp.deps import (
+from web.deps import (
     ClockDep,
     CurrentEnterpriseUser,
     IdempotencyKeyDep,
     SessionDep,
     WriteSessionDep,
 )
-from webapp.public import (
+from web.public import (
     SALES_PAGE,
     SalesAfter,
     SalesLimit,

@@ -26,7 +26,7 @@ from foodtrace.records.kinds import REGISTRY, KindSpec
 from foodtrace.records.kinds.release_test import released
 from foodtrace.records.projection import DbStore
 from schemas.records import RecordKind
-from webapp.i18n import N_
+from web.i18n import N_
 
 
 @dataclass

@@ -27,8 +27,8 @@ from foodtrace.config import Settings
 from foodtrace.db import WRITE_OPTION
 from foodtrace.errors import NotFound
 from foodtrace.imports import ImportResult, RowError
-from webapp.deps import ClockDep, EngineDep, SettingsDep
-from webapp.web import CsrfUser, PageEnterpriseUser, redirect, render
+from web.deps import ClockDep, EngineDep, SettingsDep
+from web.web import CsrfUser, PageEnterpriseUser, redirect, render
 
 router = APIRouter(include_in_schema=False)
 MAX_ERRORS_KEPT = 1000

@@ -19,7 +19,7 @@ from foodtrace.imports import ImportResult, RowError
 from foodtrace.records.kinds import REGISTRY
 from schemas.imports import ImportResultPublic, RowErrorPublic
 from schemas.records import RecordKind
-from webapp.deps import (
+from web.deps import (
     ClockDep,
     CurrentEnterpriseUser,
     IdempotencyKeyDep,

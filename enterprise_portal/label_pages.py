@@ -15,8 +15,8 @@ from markupsafe import Markup
 
 from foodtrace.consumer import lot_label
 from foodtrace.qr import qr_svg
-from webapp.deps import SessionDep, SettingsDep
-from webapp.web import PageEnterpriseUser, render
+from web.deps import SessionDep, SettingsDep
+from web.web import PageEnterpriseUser, render
 
 router = APIRouter(include_in_schema=False)
 

@@ -42,12 +42,12 @@ from foodtrace.records.kinds import BY_KIND, REGISTRY, Owner
 from foodtrace.records.service import record
 from schemas.params import FormCount, FormDate, Seq
 from schemas.records import SYSTEM_KINDS, RecordKind
-from webapp.deps import ClockDep, EngineDep, WriteSessionDep, verify_cached
-from webapp.i18n import N_, translations
-from webapp.paging import first_part, wanted
-from webapp.timeline import lot_timeline
-from webapp.user_changes import apply_user_change
-from webapp.web import (
+from web.deps import ClockDep, EngineDep, WriteSessionDep, verify_cached
+from web.i18n import N_, translations
+from web.paging import first_part, wanted
+from web.timeline import lot_timeline
+from web.user_changes import apply_user_change
+from web.web import (
     CsrfUser,
     PageEnterpriseAdmin,
     PageEnterpriseUser,
@@ -105,7 +105,7 @@ def _recalls(session: Session, enterprise_id: int) -> list[Any]:
     Today: a recall comes before every other record owed)."""
     from foodtrace.accounts.models import Enterprise
     from foodtrace.cases import service as cases
-    from webapp.public import case_public
+    from web.public import case_public
 
     ent = session.get(Enterprise, enterprise_id)
     out = []

@@ -41,7 +41,7 @@ from schemas.api import (
     VerifyPublic,
 )
 from schemas.params import CalendarDate
-from webapp.deps import (
+from web.deps import (
     ClockDep,
     CurrentPrincipal,
     CurrentRegulator,
@@ -49,8 +49,8 @@ from webapp.deps import (
     SessionDep,
     verify_against_signer,
 )
-from webapp.public import enterprise_public, trail_public, verify_public
-from webapp.web import attachment
+from web.public import enterprise_public, trail_public, verify_public
+from web.web import attachment
 
 router = APIRouter(prefix="/api/v1/regulator", tags=["regulator"])
 lots_router = APIRouter(prefix="/api/v1", tags=["regulator"])

@@ -16,12 +16,12 @@ from regulator_view.graph import lot_link, svg
 from regulator_view.pages import _regulator, _Scope
 from regulator_view.reads import RegulatorReadsDep
 from schemas.records import CASE_ID_PATTERN
-from webapp.deps import ClockDep, EngineDep
-from webapp.i18n import N_
-from webapp.labels import ACTION_LABELS, OPEN_REASON_LABELS, STATE_LABELS
-from webapp.paging import first_part
-from webapp.public import case_public, case_summary_public
-from webapp.web import CsrfUser, WebUser, WebUserDep, redirect, render
+from web.deps import ClockDep, EngineDep
+from web.i18n import N_
+from web.labels import ACTION_LABELS, OPEN_REASON_LABELS, STATE_LABELS
+from web.paging import first_part
+from web.public import case_public, case_summary_public
+from web.web import CsrfUser, WebUser, WebUserDep, redirect, render
 
 router = APIRouter(include_in_schema=False)
 

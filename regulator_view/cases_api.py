@@ -19,14 +19,14 @@ from foodtrace.trail import export_sheet
 from regulator_view.reads import RegulatorReads, RegulatorReadsDep
 from schemas.api import CasePublic, CasesPublic, CaseStepRequest
 from schemas.records import CASE_ID_PATTERN, CASE_TRANSITIONS, CaseState, FailedSampleCreate
-from webapp.deps import (
+from web.deps import (
     ClockDep,
     CurrentRegulator,
     IdempotencyKeyDep,
     SessionDep,
     WriteSessionDep,
 )
-from webapp.public import (
+from web.public import (
     SALES_PAGE,
     SalesAfter,
     SalesLimit,
@@ -34,7 +34,7 @@ from webapp.public import (
     case_summary_public,
     page_sales,
 )
-from webapp.web import attachment
+from web.web import attachment
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 

@@ -24,12 +24,12 @@ from regulator_view.charts import percent, sparkline, week_chart, week_text
 from regulator_view.graph import lot_link, svg
 from regulator_view.reads import RegulatorReads, RegulatorReadsDep
 from schemas.params import FormCount, FormDate
-from webapp.deps import ClockDep, EngineDep, verify_against_signer
-from webapp.i18n import N_, translations
-from webapp.paging import first_part
-from webapp.public import enterprise_public, verify_public
-from webapp.timeline import lot_timeline
-from webapp.web import WebUser, WebUserDep, render, request_locale
+from web.deps import ClockDep, EngineDep, verify_against_signer
+from web.i18n import N_, translations
+from web.paging import first_part
+from web.public import enterprise_public, verify_public
+from web.timeline import lot_timeline
+from web.web import WebUser, WebUserDep, render, request_locale
 
 router = APIRouter(include_in_schema=False)
 RULE_LABELS = {

@@ -17,7 +17,7 @@ from fastapi import Depends
 
 from foodtrace.accounts.service import log_reads
 from foodtrace.db import write_session
-from webapp.deps import ClockDep, EngineDep
+from web.deps import ClockDep, EngineDep
 
 
 class _Reader(Protocol):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po, write_po
 
-PO = Path(__file__).resolve().parent.parent / "webapp/locale/zh_Hans/LC_MESSAGES/messages.po"
+PO = Path(__file__).resolve().parent.parent / "web/locale/zh_Hans/LC_MESSAGES/messages.po"
 
 
 def main(path: str) -> None:

@@ -1,6 +1,6 @@
 """Extract the pages' message ids and merge them into the Chinese catalogue.
 
-    .venv/bin/python scripts/i18n.py          # update webapp/locale/zh_Hans/.../messages.po
+    .venv/bin/python scripts/i18n.py          # update web/locale/zh_Hans/.../messages.po
     .venv/bin/python scripts/i18n.py --check  # only report ids without Chinese
 
 Ids come from the templates (``_()``) and from Python (``N_()``, ``gettext()``).
@@ -18,8 +18,14 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("webapp", "enterprise_portal", "regulator_view", "trace/foodtrace/records/kinds")
-PO = ROOT / "webapp" / "locale" / "zh_Hans" / "LC_MESSAGES" / "messages.po"
+PACKAGES = (
+    "web",
+    "platform_portal",
+    "enterprise_portal",
+    "regulator_view",
+    "trace/foodtrace/records/kinds",
+)
+PO = ROOT / "web" / "locale" / "zh_Hans" / "LC_MESSAGES" / "messages.po"
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
 METHODS = [("**.py", "python"), ("**.html", jinja2.ext.babel_extract)]
 OPTIONS = {

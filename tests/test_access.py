@@ -21,7 +21,7 @@ from sqlalchemy import select
 from conftest import ACCESS_PASSWORD as PASSWORD
 from foodtrace.db import read_session
 from foodtrace.ledger.models import Entry
-from webapp.web import SESSION_COOKIE, csrf_token
+from web.web import SESSION_COOKIE, csrf_token
 
 import factories as f
 

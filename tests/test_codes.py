@@ -201,7 +201,7 @@ def test_the_api_refuses_a_lookalike_lot_code_and_writes_nothing(client, engine,
 
 
 def test_the_message_names_the_character_in_chinese_and_english() -> None:
-    from webapp.i18n import describe_problem
+    from web.i18n import describe_problem
 
     with pytest.raises(RecordError) as exc:
         validate(RecordKind.PRODUCTION_LOT, f.production_lot(lot_code="PJ-D12\u200b"))

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-from webapp.i18n import describe_problem, translations
+from web.i18n import describe_problem, translations
 
 ROOT = Path(__file__).resolve().parents[1]
-PO = ROOT / "webapp" / "locale" / "zh_Hans" / "LC_MESSAGES" / "messages.po"
+PO = ROOT / "web" / "locale" / "zh_Hans" / "LC_MESSAGES" / "messages.po"
 
 
 def test_every_message_id_has_chinese() -> None:

@@ -25,8 +25,8 @@ from foodtrace.records.kinds import BY_KIND, REGISTRY, KindSpec, Owner
 from foodtrace.records.projection import TABLES
 from schemas.api import LotPublic
 from schemas.records import RecordKind
-from webapp.i18n import translations
-from webapp.timeline import ROWS as TIMELINE_ROWS
+from web.i18n import translations
+from web.timeline import ROWS as TIMELINE_ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 ZH = translations("zh_Hans")

@@ -1,4 +1,4 @@
-"""The record routes' lean path (webapp.lean): one thread hand-off per append, and the
+"""The record routes' lean path (web.lean): one thread hand-off per append, and the
 same answers as the declared route, good input or bad."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from sqlalchemy import select
 from conftest import ACCESS_PASSWORD
 from foodtrace.db import read_session
 from foodtrace.ledger.models import Entry
-from webapp.body_limit import BodyLimit
-from webapp.errors import control_character_answer
-from webapp.lean import RecordRoute
-from webapp.security import _PLAIN, _PLAIN_BYTES, MAX_JSON_BYTES, Guard
+from web.body_limit import BodyLimit
+from web.errors import control_character_answer
+from web.lean import RecordRoute
+from web.security import _PLAIN, _PLAIN_BYTES, MAX_JSON_BYTES, Guard
 
 import factories as f
 from snapshots import snapshot
@@ -258,7 +258,7 @@ def test_the_guard_skips_only_urls_that_cannot_decode_to_a_control_character(
     ],
 )
 def test_one_guard_layer_checks_urls_and_bodies(client, world, url, status) -> None:
-    # the body limit (webapp.body_limit) in front: a header scan for most requests
+    # the body limit (web.body_limit) in front: a header scan for most requests
     assert [m.cls for m in client.app.user_middleware] == [BodyLimit, Guard]
     h = bearer(client, "ent_a")
     r = client.post(url, json=f.ccp_record(), headers=h)

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-import webapp.deps
+import web.deps
 from conftest import ACCESS_PASSWORD as PASSWORD
 from foodtrace.db import write_session
 from foodtrace.records.service import Batch
-from webapp.paging import FIRST
+from web.paging import FIRST
 
 import factories as f
 
@@ -163,13 +163,13 @@ def test_long_lists_on_pages_show_a_first_part_and_more(app, engine, clock, worl
 def verifications(monkeypatch) -> list[int]:
     """The ledgers verified in full, in order (every call of verify_consistently)."""
     done: list[int] = []
-    real = webapp.deps.verify_consistently
+    real = web.deps.verify_consistently
 
     def counting(**kw: Any) -> Any:
         done.append(kw.get("ledger_id"))
         return real(**kw)
 
-    monkeypatch.setattr(webapp.deps, "verify_consistently", counting)
+    monkeypatch.setattr(web.deps, "verify_consistently", counting)
     return done
 
 

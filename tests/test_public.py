@@ -41,7 +41,7 @@ ORIGIN = f"{PLATFORM}/ledger/{f.BEVERAGE}"
 GTIN14 = "06921234560013"
 PAGE = f"/01/{GTIN14}/10/PJ20260301A"
 JSON = {"Accept": "application/json"}
-VENDOR = Path(__file__).resolve().parents[1] / "webapp/static/vendor/noble-ed25519-3.2.0.js"
+VENDOR = Path(__file__).resolve().parents[1] / "web/static/vendor/noble-ed25519-3.2.0.js"
 
 # What the factories' released lot declares, written out from tests/factories.py.
 DECLARED = {
@@ -454,7 +454,7 @@ def test_the_page_carries_its_proofs_and_runs_no_inline_script(web, engine, cloc
 
 
 def test_the_vendored_verifier_is_the_published_package() -> None:
-    """@noble/ed25519 3.2.0's index.js, unchanged (webapp/static/vendor/README.md)."""
+    """@noble/ed25519 3.2.0's index.js, unchanged (web/static/vendor/README.md)."""
     digest = hashlib.sha256(VENDOR.read_bytes()).hexdigest()
     assert digest == "a4f631d1876b5d9e43a86cd71194ca27b5e1451edf4ba4db9a418f40a475569a"
     assert VENDOR.with_suffix(".LICENSE").read_text().startswith("The MIT License")

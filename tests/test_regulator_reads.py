@@ -44,7 +44,7 @@ CALLS: dict[str, list[str]] = {
     "/regulator/lots/{credit_code}/{lot_code}": [""],
     "/regulator/cases/{case_id}": [""],
     "/regulator/cases/{case_id}/scope.{ext}": ["xlsx", "epcis.jsonld"],
-    # the proofs of a private entry (webapp/ledgers.py logs a regulator's)
+    # the proofs of a private entry (platform_portal/ledgers.py logs a regulator's)
     "/api/v1/ledgers/{credit_code}/proof/inclusion": ["?seq=1"],
     "/api/v1/ledgers/{credit_code}/entries/{seq}/tlog-proof": [""],
 }

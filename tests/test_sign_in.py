@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from conftest import ACCESS_PASSWORD as PASSWORD
 from foodtrace.config import Settings
+from web.web import SESSION_COOKIE
 from webapp.main import create_app
-from webapp.web import SESSION_COOKIE
 
 import factories as f
 
-LOGIN_COOKIE = "ft_login"  # webapp.web.LOGIN_COOKIE, named here so that older code runs this
+LOGIN_COOKIE = "ft_login"  # web.web.LOGIN_COOKIE, named here so that older code runs this
 ATTACKER = "203.0.113.66"
 VICTIM = "198.51.100.7"
 
@@ -274,7 +274,7 @@ def test_a_login_without_the_forms_token_signs_nobody_in(client, world) -> None:
 
 def test_a_cookie_authenticated_form_from_another_site_is_refused(client, world) -> None:
     """Even with the right CSRF token, a form post whose Origin is another site is refused."""
-    from webapp.web import csrf_token
+    from web.web import csrf_token
 
     f.page_login(client, "ent_a", PASSWORD)
     token = csrf_token(client.cookies[SESSION_COOKIE])

@@ -40,7 +40,7 @@ from conftest import _pg_admin
 from foodtrace.db import read_session
 from foodtrace.ledger.models import Ledger
 from test_access import PARAMS, QUERY, RULES, routes
-from webapp.web import SESSION_COOKIE, csrf_token
+from web.web import SESSION_COOKIE, csrf_token
 
 import factories as f
 

@@ -22,7 +22,7 @@ from foodtrace.accounts.models import User
 from foodtrace.accounts.service import Role
 from foodtrace.db import read_session
 from foodtrace.errors import Conflict, NotFound, RecordError
-from webapp.web import SESSION_COOKIE, csrf_token
+from web.web import SESSION_COOKIE, csrf_token
 
 import factories as f
 

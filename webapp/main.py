@@ -17,13 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from enterprise_portal.api import router as enterprise_router
-from enterprise_portal.case_pages import router as enterprise_case_pages
-from enterprise_portal.cases_api import router as enterprise_cases_router
-from enterprise_portal.import_pages import router as import_pages
-from enterprise_portal.imports_api import router as imports_router
-from enterprise_portal.label_pages import router as label_pages
-from enterprise_portal.pages import router as enterprise_pages
+from enterprise_portal import routes as enterprise_portal
 from foodtrace.accounts.service import init_platform
 from foodtrace.clock import Clock, SystemClock
 from foodtrace.config import Settings
@@ -38,24 +32,14 @@ from foodtrace.db import (
     write_session,
 )
 from foodtrace.tlog.service import check_not_behind_the_signer, open_signer
-from regulator_view.api import lots_router as regulator_lots_router
-from regulator_view.api import router as regulator_router
-from regulator_view.case_pages import router as regulator_case_pages
-from regulator_view.cases_api import router as regulator_cases_router
-from regulator_view.pages import router as regulator_pages
-from webapp import (
-    auth,
-    checkpointer,
-    consumer,
-    errors,
-    ledgers,
-    pages,
-    platform_admin,
-    platform_pages,
-)
-from webapp.body_limit import BodyLimit
-from webapp.deps import VerifyCache
-from webapp.security import Guard
+from platform_portal import routes as platform_portal
+from regulator_view import routes as regulator_view
+from web import errors, pages
+from web.body_limit import BodyLimit
+from web.deps import VerifyCache
+from web.security import Guard
+from web.web import Templates
+from webapp import checkpointer
 
 
 def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
@@ -111,6 +95,9 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock
     app.state.verify_cache = VerifyCache(settings.verify_cache_s)
+    app.state.templates = Templates(
+        platform_portal.TEMPLATES, enterprise_portal.TEMPLATES, regulator_view.TEMPLATES
+    )
     errors.install(app)
     app.add_middleware(Guard)
     if settings.trusted_proxy_list:
@@ -121,24 +108,10 @@ def create_app(
     app.add_middleware(
         BodyLimit, default=settings.body_max_bytes, upload=settings.upload_body_max_bytes
     )
-    app.include_router(auth.router)
-    app.include_router(platform_admin.router)
-    app.include_router(enterprise_router)
-    app.include_router(imports_router)
-    app.include_router(regulator_router)
-    app.include_router(regulator_lots_router)
-    app.include_router(regulator_cases_router)
-    app.include_router(enterprise_cases_router)
-    app.include_router(consumer.router)
-    app.include_router(ledgers.router)
-    pages.install(app)
-    app.include_router(platform_pages.router)
-    app.include_router(enterprise_pages)
-    app.include_router(import_pages)
-    app.include_router(label_pages)
-    app.include_router(regulator_pages)
-    app.include_router(regulator_case_pages)
-    app.include_router(enterprise_case_pages)
+    pages.install(app)  # after errors.install: a page's error answered as a page
+    app.include_router(platform_portal.router)
+    app.include_router(enterprise_portal.router)
+    app.include_router(regulator_view.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

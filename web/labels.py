@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webapp.i18n import N_
+from web.i18n import N_
 
 STATE_LABELS = {
     "opened": N_("Opened"),

@@ -24,7 +24,7 @@ from foodtrace.clock import Clock
 from foodtrace.config import Settings
 from foodtrace.db import write_session
 from schemas.api import TokenPublic
-from webapp.deps import ClockDep, EngineDep, SettingsDep
+from web.deps import ClockDep, EngineDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 

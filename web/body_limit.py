@@ -22,7 +22,7 @@ import json
 import re
 from typing import Any
 
-from webapp.security import CSP, HEADERS
+from web.security import CSP, HEADERS
 
 UPLOADS = re.compile(
     r"/api/v1/attachments|/api/v1/imports/[^/]+|/import|/records/[^/]+/new"

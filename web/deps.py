@@ -28,7 +28,7 @@ from foodtrace.db import single_read_engine, write_engine
 from foodtrace.ledger.models import Ledger
 from foodtrace.tlog.signer import load_signed_state
 from foodtrace.verify import Report, verify_consistently
-from webapp.security import NO_STORE
+from web.security import NO_STORE
 
 
 def verify_against_signer(request: Request, *ledger_ids: int) -> list[Report]:

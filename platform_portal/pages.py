@@ -5,29 +5,23 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
 from sqlmodel import Session
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from foodtrace.accounts.service import ENTERPRISE_ROLES, LoginThrottled, Role, revoke_token
-from foodtrace.errors import NotFound
-from webapp.auth import sign_in
-from webapp.deps import ClockDep, EngineDep, SettingsDep
-from webapp.errors import validation_answer, validation_problems
-from webapp.i18n import LOCALES, describe_problem, translations
-from webapp.web import (
+from platform_portal.auth import sign_in
+from web.deps import ClockDep, EngineDep, SettingsDep
+from web.i18n import LOCALES, translations
+from web.web import (
     LANG_COOKIE,
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    STATIC_DIR,
     CsrfUser,
-    LoginRequired,
     OptionalWebUserDep,
     redirect,
     render,
@@ -89,7 +83,7 @@ def _login_form(request: Request, status_code: int = 200, **context: object) -> 
 @router.get("/favicon.ico")
 def favicon() -> Response:
     """Browsers ask for /favicon.ico whatever the page says: the site's icon, not a 404."""
-    body = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
+    body = (STATIC_DIR / "favicon.svg").read_bytes()
     return Response(
         body, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
     )
@@ -188,83 +182,3 @@ def set_language(code: str, next: str | None = None) -> Response:  # noqa: A002
     if code in LOCALES:
         response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
     return response
-
-
-def _wants_json(request: Request) -> bool:
-    """An API client (its paths, or a request that asks for JSON, not HTML) gets JSON; a
-    browser asking for a page gets a page in its language."""
-    if request.url.path.startswith(("/api/", "/.well-known/")):
-        return True
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
-
-
-def install(app: FastAPI) -> None:
-    """Static files, the shared pages, and HTML answers for page errors."""
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    app.include_router(router)
-
-    @app.exception_handler(LoginRequired)
-    async def _login_required(request: Request, exc: LoginRequired) -> Response:
-        from urllib.parse import quote
-
-        return redirect(f"/login?next={quote(exc.next_url, safe='')}")
-
-    from fastapi.exception_handlers import http_exception_handler
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        # A page's address with a parameter out of range (/ledger?page=99…9): a page that
-        # names the parameter; the API (and every form post) keeps its JSON answer.
-        path = request.url.path
-        if path.startswith(("/api/", "/.well-known/")) or request.method not in ("GET", "HEAD"):
-            return validation_answer(exc)
-        locale = request_locale(request)
-        t = translations(locale)
-        lines = [
-            f"{p['loc'][-1] if p['loc'] else ''}: {describe_problem(p, locale)}"
-            for p in validation_problems(exc)
-        ]
-        return render(
-            request,
-            "message.html",
-            {
-                "title": t.gettext("The address is not valid"),
-                "message": "; ".join(lines),
-                "tone": "bad",
-            },
-            status_code=422,
-        )
-
-    @app.exception_handler(NotFound)  # the core's "no such lot / case": a page for a page
-    async def _not_found(request: Request, exc: NotFound) -> Response:
-        if _wants_json(request):
-            return JSONResponse({"detail": str(exc)}, status_code=404)
-        t = translations(request_locale(request))
-        return render(
-            request,
-            "message.html",
-            {"title": t.gettext("Not found"), "message": str(exc), "tone": "bad"},
-            status_code=404,
-        )
-
-    @app.exception_handler(StarletteHTTPException)  # the router's 404 for an unknown page too
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        if _wants_json(request):
-            return await http_exception_handler(request, exc)
-        t = translations(request_locale(request))
-        titles = {403: t.gettext("Not allowed"), 404: t.gettext("Not found")}
-        messages = {
-            403: t.gettext("Your account may not open this page."),
-            404: t.gettext("There is nothing here."),
-        }
-        return render(
-            request,
-            "message.html",
-            {
-                "title": titles.get(exc.status_code, str(exc.status_code)),
-                "message": messages.get(exc.status_code, str(exc.detail)),
-                "tone": "bad",
-            },
-            status_code=exc.status_code,
-        )

@@ -20,14 +20,14 @@ from schemas.api import (
     UserUpdate,
 )
 from schemas.records import EnterpriseCreate
-from webapp.deps import (
+from web.deps import (
     ClockDep,
     CurrentPlatformAdmin,
     SessionDep,
     UsernamePath,
     WriteSessionDep,
 )
-from webapp.public import enterprise_public, recorded_public, user_public
+from web.public import enterprise_public, recorded_public, user_public
 
 router = APIRouter(prefix="/api/v1/admin", tags=["platform admin"])
 

@@ -37,9 +37,9 @@ from foodtrace.clock import Clock
 from foodtrace.db import write_engine
 from foodtrace.records.service import Recorded, record
 from schemas.records import RecordKind
-from webapp.deps import mark_authenticated, oauth2_scheme
-from webapp.public import recorded_public
-from webapp.security import JSON_BODY
+from web.deps import mark_authenticated, oauth2_scheme
+from web.public import recorded_public
+from web.security import JSON_BODY
 
 RECORD_KIND = "foodtrace_record_kind"
 """The attribute of a record route's endpoint naming the kind it records."""

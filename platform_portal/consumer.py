@@ -27,8 +27,8 @@ from foodtrace.consumer import (
 from foodtrace.digital_link import ai10_problem, lot_path
 from foodtrace.qr import qr_png, qr_svg
 from foodtrace.records.models import Lot
-from webapp.deps import ClockDep, EngineDep, SettingsDep, public_session
-from webapp.web import render
+from web.deps import ClockDep, EngineDep, SettingsDep, public_session
+from web.web import render
 
 router = APIRouter(include_in_schema=False)
 

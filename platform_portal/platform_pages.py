@@ -13,11 +13,11 @@ from foodtrace.db import WRITE_OPTION
 from foodtrace.errors import Conflict, NotFound, RecordError
 from foodtrace.ledger.models import Ledger
 from foodtrace.records.service import register_enterprise
-from webapp.deps import ClockDep, EngineDep
-from webapp.i18n import describe_problem, translations
-from webapp.public import enterprise_public
-from webapp.user_changes import apply_user_change
-from webapp.web import CsrfUser, PagePlatformAdmin, render, request_locale
+from web.deps import ClockDep, EngineDep
+from web.i18n import describe_problem, translations
+from web.public import enterprise_public
+from web.user_changes import apply_user_change
+from web.web import CsrfUser, PagePlatformAdmin, render, request_locale
 
 router = APIRouter(include_in_schema=False)
 

@@ -14,11 +14,11 @@ import json
 import re
 from typing import Any
 
-from webapp.errors import control_character_answer
+from web.errors import control_character_answer
 
 NO_STORE = "foodtrace.no_store"
 """The scope key under which :class:`Guard` leaves a list; a request whose caller was
-authenticated appends to it (``webapp.deps.mark_authenticated``), and its answer then
+authenticated appends to it (``web.deps.mark_authenticated``), and its answer then
 carries ``Cache-Control: no-store``."""
 
 CSP = (
@@ -53,7 +53,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 JSON_BODY = "foodtrace.json_body"
 """The scope key under which :class:`Guard` leaves a JSON request body it parsed:
-``(bytes, value)``, for a route that would parse the same bytes again (webapp.lean)."""
+``(bytes, value)``, for a route that would parse the same bytes again (web.lean)."""
 
 _PLAIN = re.compile(r"[\x21-\x24\x26-\x7e]*")
 _PLAIN_BYTES = re.compile(rb"[\x21-\x24\x26-\x7e]*")
@@ -66,7 +66,7 @@ class Guard:
     await and a closure more per request):
 
     1. a URL whose path or query decodes to a control character is refused (422)
-       (``webapp.errors.control_character_answer``);
+       (``web.errors.control_character_answer``);
     2. the security headers go on every response from here on;
     3. a JSON body that names a key twice (422) or is too large (413) is refused:
        ``json.loads`` keeps the last of two equal keys without a word, so a record could
@@ -93,7 +93,7 @@ class Guard:
                 return
         path: str = scope.get("path", "")
         https = scope.get("scheme") == "https"
-        scope[NO_STORE] = authenticated = []  # webapp.deps.mark_authenticated appends to it
+        scope[NO_STORE] = authenticated = []  # web.deps.mark_authenticated appends to it
         if any(k.lower() == b"authorization" for k, _ in scope.get("headers") or []):
             # a bearer request's answer is its caller's alone, whichever check answers it
             # first (a body refused before the token is looked at included)

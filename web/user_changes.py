@@ -12,8 +12,8 @@ from foodtrace.accounts.service import change_user
 from foodtrace.clock import Clock
 from foodtrace.db import write_session
 from foodtrace.errors import Conflict, NotFound, RecordError
-from webapp.i18n import describe_problem, translations
-from webapp.web import request_locale
+from web.i18n import describe_problem, translations
+from web.web import request_locale
 
 ACTIONS = {"disable": {"active": False}, "enable": {"active": True}}
 

@@ -20,7 +20,7 @@ _NAMED = re.compile(r"^([a-z_]+)(?: or [a-z_]+)?: (.+)$", re.S)
 def control_character_answer(scope: Any) -> JSONResponse | None:
     """The 422 for a URL whose path or query decodes to a control character, else None.
 
-    Checked for every request by ``webapp.security.Guard`` (a pure ASGI middleware:
+    Checked for every request by ``web.security.Guard`` (a pure ASGI middleware:
     ``@app.middleware("http")``, Starlette's ``BaseHTTPMiddleware``, runs every
     request's app in a task of its own and streams the response through a queue).
     """

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -29,18 +30,17 @@ from sqlmodel import Session
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, resolve_token
 from foodtrace.clock import CST
-from webapp.deps import EngineDep, EnterpriseScope, mark_authenticated
-from webapp.i18n import LOCALES, describe_problem, pick_locale, translations
+from web.deps import EngineDep, EnterpriseScope, mark_authenticated
+from web.i18n import LOCALES, describe_problem, pick_locale, translations
 
 SESSION_COOKIE = "ft_session"
 LOGIN_COOKIE = "ft_login"
 """The login form's pre-session CSRF token (double submit: cookie and form field)."""
 LANG_COOKIE = "lang"
-TEMPLATE_DIRS = [
-    Path(__file__).parent / "templates",
-    Path(__file__).parents[1] / "enterprise_portal" / "templates",
-    Path(__file__).parents[1] / "regulator_view" / "templates",
-]
+STATIC_DIR = Path(__file__).parent / "static"
+"""The site's scripts, styles and icon (served at /static)."""
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+"""The shared templates: the base layout, the message page and the partials both portals use."""
 
 
 def _local_time(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -51,9 +51,9 @@ def _local_time(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return instant.astimezone(CST).strftime(fmt)
 
 
-def _environment(locale: str) -> Environment:
+def _environment(dirs: tuple[Path, ...], locale: str) -> Environment:
     env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(str(d)) for d in TEMPLATE_DIRS]),
+        loader=ChoiceLoader([FileSystemLoader(str(d)) for d in dirs]),
         autoescape=select_autoescape(["html"]),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
@@ -67,7 +67,26 @@ def _environment(locale: str) -> Environment:
     return env
 
 
-_ENVIRONMENTS = {locale: _environment(locale) for locale in LOCALES}
+@cache
+def _environments(dirs: tuple[Path, ...]) -> dict[str, Environment]:
+    # once per set of directories: an environment keeps the templates it compiled
+    return {locale: _environment(dirs, locale) for locale in LOCALES}
+
+
+class Templates:
+    """The pages' templates, one environment per language: the shared ones first, then the
+    portals' directories, which the composition root names (``app.state.templates``); a
+    portal's template may extend or include a shared one."""
+
+    def __init__(self, *dirs: Path) -> None:
+        self.dirs = (TEMPLATE_DIR, *dirs)
+        self.environments = _environments(self.dirs)
+
+
+def _templates(request: Request) -> Templates:
+    """The app's templates (an app without portals has the shared ones only)."""
+    found = getattr(request.app.state, "templates", None)
+    return found if found is not None else Templates()
 
 
 def request_locale(request: Request) -> str:
@@ -212,7 +231,7 @@ def render(
 ) -> HTMLResponse:
     """Render a template in the request's language."""
     locale = request_locale(request)
-    env = _ENVIRONMENTS[locale]
+    env = _templates(request).environments[locale]
     ctx = {
         "request": request,
         "user": user,

@@ -3,7 +3,7 @@
 What reveals only hashes and sizes is public (the key, the list of ledgers,
 checkpoints, consistency proofs); an inclusion proof or tlog-proof bundle of a
 private entry needs the credentials of its enterprise or of a regulator over
-it (:class:`webapp.deps.LedgerAccess`). Hashes in JSON are base64, as in
+it (:class:`web.deps.LedgerAccess`). Hashes in JSON are base64, as in
 checkpoints and tlog-proof bundles.
 """
 
@@ -38,7 +38,7 @@ from schemas.api import (
     LedgersPublic,
 )
 from schemas.params import Count, Seq
-from webapp.deps import (
+from web.deps import (
     ClockDep,
     EngineDep,
     LedgerAccess,

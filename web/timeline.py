@@ -9,8 +9,8 @@ from foodtrace.records.kinds import REGISTRY
 from foodtrace.records.kinds.release_test import released as is_released
 from schemas.api import LotPublic
 from schemas.records import RecordKind
-from webapp.i18n import N_
-from webapp.web import _local_time
+from web.i18n import N_
+from web.web import _local_time
 
 Row = dict[str, Any]
 
