@@ -93,7 +93,7 @@ class VerifyCache:
 
 def _head_key(engine: Engine, ledger_id: int, signed: Any) -> tuple[Any, ...] | None:
     """What a change of the ledger changes (see :class:`VerifyCache`); None: no such ledger."""
-    from foodtrace.tlog.models import SignedCheckpoint
+    from foodtrace.ledger.models import SignedCheckpoint
 
     with Session(engine) as session:
         head = session.execute(

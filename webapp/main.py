@@ -37,7 +37,7 @@ from foodtrace.db import (
     read_session,
     write_session,
 )
-from foodtrace.tlog.service import check_not_behind_the_signer, open_signer
+from foodtrace.ledger.checkpoints import check_not_behind_the_signer, open_signer
 from regulator_view.api import lots_router as regulator_lots_router
 from regulator_view.api import router as regulator_router
 from regulator_view.case_pages import router as regulator_case_pages

@@ -38,19 +38,18 @@ from foodtrace.clock import Clock
 from foodtrace.db import write_session
 from foodtrace.digital_link import lot_uri
 from foodtrace.errors import NotFound
-from foodtrace.ledger.models import Entry, Ledger
-from foodtrace.ledger.service import get_entry
-from foodtrace.records.models import Lot, Product, PublicDeclarationRow, ReleaseTest
-from foodtrace.tlog import merkle
-from foodtrace.tlog.checkpoint import TLogProof
-from foodtrace.tlog.models import SignedCheckpoint
-from foodtrace.tlog.service import (
+from foodtrace.ledger.checkpoints import (
     LedgerDamaged,
     checkpoint_at,
     entry_proof,
     latest_checkpoint,
     leaf_hashes,
 )
+from foodtrace.ledger.models import Entry, Ledger, SignedCheckpoint
+from foodtrace.ledger.service import get_entry
+from foodtrace.records.models import Lot, Product, PublicDeclarationRow, ReleaseTest
+from foodtrace.tlog import merkle
+from foodtrace.tlog.checkpoint import TLogProof
 from foodtrace.tlog.signer import CheckpointSigner, SignerError
 from schemas.records import PUBLIC_KINDS
 

@@ -40,6 +40,7 @@ from sqlmodel import Session
 
 from foodtrace.attachments.models import Attachment
 from foodtrace.canonical import (
+    ENTRY_VERSION,
     ZERO_HASH,
     CanonicalError,
     canonical_bytes,
@@ -47,8 +48,8 @@ from foodtrace.canonical import (
     leaf_hash,
 )
 from foodtrace.errors import RecordError
-from foodtrace.ledger.models import Ledger
-from foodtrace.ledger.service import ENTRY_VERSION, entry_tuples
+from foodtrace.ledger.models import Ledger, SignedCheckpoint
+from foodtrace.ledger.service import entry_tuples
 from foodtrace.records.projection import (
     TABLES,
     DirectReplay,
@@ -60,7 +61,6 @@ from foodtrace.records.projection import (
 )
 from foodtrace.tlog.checkpoint import Checkpoint, CheckpointError
 from foodtrace.tlog.merkle import CompactRange
-from foodtrace.tlog.models import SignedCheckpoint
 from foodtrace.tlog.note import NoteError, Verifier, open_note, parse_note
 from schemas.records import RecordKind
 

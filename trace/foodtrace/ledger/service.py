@@ -26,14 +26,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
-from foodtrace.canonical import ZERO_HASH, canonical_bytes, leaf_hash
+from foodtrace.canonical import ENTRY_VERSION, ZERO_HASH, canonical_bytes, leaf_hash
 from foodtrace.db import is_write_connection
 from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.tlog.merkle import CompactRange
 from schemas.types import format_instant
-
-ENTRY_VERSION = 1
 
 
 def new_ledger(

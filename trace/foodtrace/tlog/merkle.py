@@ -28,6 +28,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 
 from foodtrace.canonical import LEAF_PREFIX, leaf_hash
+from foodtrace.tlog.errors import ProofError
 
 __all__ = [
     "EMPTY_ROOT",
@@ -52,10 +53,6 @@ NODE_PREFIX = b"\x01"
 """RFC 9162 §2.1.1 domain separation of interior nodes (leaves use 0x00)."""
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 """MTH({}): the root of the empty tree."""
-
-
-class ProofError(ValueError):
-    """A proof that does not prove what it claims: malformed, wrong length, impossible sizes."""
 
 
 class RootMismatchError(ProofError):
