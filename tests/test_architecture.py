@@ -171,3 +171,21 @@ def test_ruff_passes_with_the_stdlib_shadowing_rule() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_every_error_of_tlog_is_a_proof_error() -> None:
+    """One error root: ``except ProofError`` catches whatever the log raises on purpose."""
+    import importlib
+    import inspect
+
+    from foodtrace.tlog.errors import ProofError
+
+    found = []
+    for path in sorted((CORE / "tlog").glob("*.py")):
+        module = importlib.import_module(f"foodtrace.tlog.{path.stem}")
+        for _name, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, BaseException) and obj.__module__ == module.__name__:
+                found.append(obj)
+                assert issubclass(obj, ProofError), obj
+    assert len(found) >= 10
+    assert issubclass(ProofError, ValueError)
