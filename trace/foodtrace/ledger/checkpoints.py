@@ -68,16 +68,21 @@ class LedgerDamaged(RuntimeError):
 
 def leaf_hashes(*, session: Session, ledger_id: int, size: int) -> list[bytes]:
     """The stored leaf hashes of entries 1..size, in order (O(size) rows)."""
+    return leaf_hashes_after(session=session, ledger_id=ledger_id, after=0, size=size)
+
+
+def leaf_hashes_after(*, session: Session, ledger_id: int, after: int, size: int) -> list[bytes]:
+    """The stored leaf hashes of entries after+1..size, in order (O(size - after) rows)."""
     rows = session.execute(
         select(Entry.seq, Entry.hash)
-        .where(Entry.ledger_id == ledger_id, Entry.seq <= size)
+        .where(Entry.ledger_id == ledger_id, Entry.seq > after, Entry.seq <= size)
         .order_by(Entry.seq)
     ).all()
-    for i, (seq, _h) in enumerate(rows, 1):
+    for i, (seq, _h) in enumerate(rows, after + 1):
         if seq != i:
             raise LedgerDamaged(f"ledger {ledger_id} has no entry {i}")
-    if len(rows) != size:
-        raise LedgerDamaged(f"ledger {ledger_id} has {len(rows)} entries, not {size}")
+    if len(rows) != size - after:
+        raise LedgerDamaged(f"ledger {ledger_id} has {after + len(rows)} entries, not {size}")
     return [bytes(h) for _seq, h in rows]
 
 
