@@ -36,6 +36,7 @@ from foodtrace.accounts.service import (
     user_changes,
 )
 from foodtrace.attachments.service import store_attachment
+from foodtrace.db import FoodtraceSession
 from foodtrace.errors import Conflict, NotFound, RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.ledger.models import Entry
@@ -122,7 +123,7 @@ def today(
     request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
 ) -> Response:
     eid, now = pair[1].enterprise_id, clock.now()
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         view = obligations.today_view(
             session=session, enterprise_id=eid, now=now, limit=wanted(request, "recorded")
         )
@@ -211,7 +212,7 @@ def new_record(
     kind: str, request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
 ) -> Response:
     k = _kind(kind)
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         opts = Options(session, pair[1].enterprise_id)
         values = prefill(k, opts, _query_values(request), clock.now(), pair[0].display)
         saved = request.query_params.get("saved")
@@ -303,7 +304,7 @@ async def save_record(
     locale = request_locale(request)
     from foodtrace.db import WRITE_OPTION
 
-    with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
+    with FoodtraceSession(engine.execution_options(**{WRITE_OPTION: True})) as session:
         opts = Options(session, pair[1].enterprise_id)
         if values.get("save") != "1":  # a choice changed: offer the matching options
             return _form_page(
@@ -418,7 +419,7 @@ def _entry_view(
 def entry_page(
     seq: PageSeq, request: Request, pair: PageEnterpriseUser, engine: EngineDep
 ) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         entry, env, history = _entry_view(session, pair[1].enterprise_id, seq)
     return render(
         request,
@@ -450,7 +451,7 @@ def _current_body(session: Session, eid: int, seq: int) -> dict[str, Any]:
 def correct_page(
     seq: PageSeq, request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
 ) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         entry, env, _ = _entry_view(session, pair[1].enterprise_id, seq)
         k = _kind(entry.kind)
         values = flatten(k, _current_body(session, pair[1].enterprise_id, seq))
@@ -479,7 +480,7 @@ async def save_correction(
     values, _ = await _posted(request)
     from foodtrace.db import WRITE_OPTION
 
-    with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
+    with FoodtraceSession(engine.execution_options(**{WRITE_OPTION: True})) as session:
         entry, env, _ = _entry_view(session, pair[1].enterprise_id, seq)
         k = _kind(entry.kind)
         original = {"seq": seq, "text": json.dumps(env["body"], ensure_ascii=False, indent=2)}
@@ -558,7 +559,7 @@ def ledger_page(
             datetime.combine(day + timedelta(days=plus), datetime.min.time(), CST)
         )
 
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         report = verify_cached(request, eid)
         if lot:
             seqs = _lot_seqs(session, eid, lot)
@@ -670,7 +671,7 @@ def _lot_seqs(session: Session, eid: int, lot_code: str) -> set[int]:
 
 @router.get("/lots")
 def lots_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         rows = queries.list_rows(session=session, enterprise_id=pair[1].enterprise_id, table="lots")
         products = {
             p["record_seq"]: p["name"]
@@ -686,7 +687,7 @@ def lots_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> 
 def lot_page(
     lot_code: str, request: Request, pair: PageEnterpriseUser, engine: EngineDep
 ) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         view = queries.lot_view(
             session=session, enterprise_id=pair[1].enterprise_id, lot_code=lot_code
         )
@@ -707,7 +708,7 @@ def master_page(
     }
     if what not in tables:
         raise NotFound(what)
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         rows = queries.list_rows(session=session, enterprise_id=pair[1].enterprise_id, table=what)
     return render(
         request,
@@ -742,7 +743,7 @@ def _users_page(request: Request, pair: Any, session: Session, **extra: Any) -> 
 
 @router.get("/admin/users")
 def users_page(request: Request, pair: PageEnterpriseAdmin, engine: EngineDep) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         return _users_page(request, pair, session)
 
 
@@ -752,7 +753,7 @@ async def add_user_page(
 ) -> Response:
     values, _ = await _posted(request)
     t = translations(request_locale(request))
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         from foodtrace.accounts.models import Enterprise
 
         own = session.get(Enterprise, pair[1].enterprise_id)
@@ -798,7 +799,7 @@ async def change_user_page(
         form=values,
         enterprise_id=pair[1].enterprise_id,
     )
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         return _users_page(
             request,
             pair,
@@ -814,7 +815,7 @@ async def create_token_page(
     request: Request, pair: PageEnterpriseAdmin, user: CsrfUser, engine: EngineDep, clock: ClockDep
 ) -> Response:
     values, _ = await _posted(request)
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         try:
             token = create_api_token(
                 session=session,
@@ -836,7 +837,7 @@ def revoke_token_page(
     user: CsrfUser,
     engine: EngineDep,
 ) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         revoke_api_token(session=session, enterprise_id=pair[1].enterprise_id, token_id=token_id)
         session.commit()
     return redirect("/admin/users")
@@ -845,6 +846,6 @@ def revoke_token_page(
 @router.get("/reads")
 def reads_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
     """Who at the regulator read this enterprise's records, newest first."""
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         reads = reads_of(session=session, enterprise_id=pair[1].enterprise_id)
     return render(request, "reads.html", {"reads": reads}, user=pair[0])

@@ -189,3 +189,16 @@ def test_every_error_of_tlog_is_a_proof_error() -> None:
                 assert issubclass(obj, ProofError), obj
     assert len(found) >= 10
     assert issubclass(ProofError, ValueError)
+
+
+def test_every_session_the_app_opens_is_a_foodtrace_session() -> None:
+    """The ledger's and the projection's listeners live on foodtrace.db.FoodtraceSession: a
+    session opened as a plain ``Session(...)`` (or from a ``sessionmaker``) would lack them."""
+    plain = {"Session", "sessionmaker", "scoped_session"}
+    for package in ("trace", "webapp", "enterprise_portal", "regulator_view"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call):
+                    func = node.func
+                    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+                    assert name not in plain, f"{path.relative_to(ROOT)}:{node.lineno} {name}()"

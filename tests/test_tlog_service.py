@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from foodtrace.canonical import canonical_bytes, leaf_hash
 from foodtrace.clock import SimulatedClock
-from foodtrace.db import read_session, write_session
+from foodtrace.db import FoodtraceSession, read_session, write_session
 from foodtrace.ledger.checkpoints import (
     checkpoint,
     consistency_proof,
@@ -102,7 +102,7 @@ def test_the_compact_range_is_the_root_of_all_leaves_after_many_appends(engine, 
 def test_a_rolled_back_append_leaves_the_compact_range_as_it_was(engine, clock) -> None:
     lid = beverage_ledger(engine, clock)
     before = _head(engine, lid)
-    session = Session(engine.execution_options(foodtrace_write=True))
+    session = FoodtraceSession(engine.execution_options(foodtrace_write=True))
     with session:
         for i in range(3):
             record(

@@ -13,10 +13,10 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from foodtrace.accounts.service import ENTERPRISE_ROLES, LoginThrottled, Role, revoke_token
+from foodtrace.db import FoodtraceSession
 from foodtrace.errors import NotFound
 from webapp.auth import sign_in
 from webapp.deps import ClockDep, EngineDep, SettingsDep
@@ -174,7 +174,7 @@ def login(
 
 @router.post("/logout")
 def logout(user: CsrfUser, engine: EngineDep) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         revoke_token(session=session, token=user.token)
         session.commit()
     response = redirect("/")

@@ -34,6 +34,7 @@ from foodtrace.attachments.models import Attachment
 from foodtrace.bulk import insert_rows
 from foodtrace.canonical import dumps as canonical_dumps
 from foodtrace.cases.models import Case, CaseLot, CaseStep, RecallAction, RecalledLot, Referral
+from foodtrace.db import FoodtraceSession
 from foodtrace.digital_link import ai10_problem
 from foodtrace.errors import FieldProblem, RecordError
 from foodtrace.ledger.models import Entry
@@ -161,7 +162,7 @@ def _sum(rows: Iterable[Row], column: str) -> Decimal:
     return sum((_amount(r[column]) for r in rows), Decimal(0))
 
 
-@event.listens_for(Session, "after_transaction_end")
+@event.listens_for(FoodtraceSession, "after_transaction_end")
 def _forget_found_rows(session: Session, _transaction: Any) -> None:
     # What one transaction read may change once it ends (or a savepoint rolls back).
     session.info.pop(_FIND_CACHE, None)
@@ -577,7 +578,7 @@ def carry_cache(session: Session, ledger_id: int, size: int, head_hash: bytes) -
     session.info.setdefault(_CARRY, {})[ledger_id] = (size, bytes(head_hash))
 
 
-@event.listens_for(Session, "after_commit")
+@event.listens_for(FoodtraceSession, "after_commit")
 def _carry_found_rows(session: Session) -> None:
     carry = session.info.pop(_CARRY, None)
     if not carry:
@@ -592,7 +593,7 @@ def _carry_found_rows(session: Session) -> None:
         _CARRIED[_ledger_key(session, ledger_id)] = (size, head_hash, rows)
 
 
-@event.listens_for(Session, "after_soft_rollback")
+@event.listens_for(FoodtraceSession, "after_soft_rollback")
 def _drop_carry(session: Session, _previous: Any) -> None:
     session.info.pop(_CARRY, None)
 
