@@ -7,12 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlmodel import Session
 
 from enterprise_portal.cases_api import concerning
 from foodtrace.accounts.models import Enterprise
 from foodtrace.cases import service as cases
 from foodtrace.clock import CST
+from foodtrace.db import FoodtraceSession
 from foodtrace.errors import RecordError
 from web.deps import ClockDep, EngineDep, WriteSessionDep
 from web.labels import ACTION_LABELS, OPEN_REASON_LABELS, STATE_LABELS
@@ -26,7 +26,7 @@ FIELDS = ("action", "lot_code", "customer_code", "quantity", "unit", "method", "
 
 @router.get("/cases")
 def cases_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         ent = session.get(Enterprise, pair[1].enterprise_id)
         assert ent is not None
         found = [
@@ -47,7 +47,7 @@ def _page(
     problems: list[dict[str, Any]] | None = None,
     status_code: int = 200,
 ) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         ent = session.get(Enterprise, pair[1].enterprise_id)
         assert ent is not None
         view = concerning(session, ent, ref)

@@ -18,13 +18,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlmodel import Session
 
 from enterprise_portal import import_jobs
 from enterprise_portal.import_jobs import Busy, Job, Jobs, Slot
 from foodtrace import imports
 from foodtrace.config import Settings
-from foodtrace.db import WRITE_OPTION
+from foodtrace.db import WRITE_OPTION, FoodtraceSession
 from foodtrace.errors import NotFound
 from foodtrace.imports import ImportResult, RowError
 from web.deps import ClockDep, EngineDep, SettingsDep
@@ -79,7 +78,7 @@ def _run(
         limits = import_jobs.limits(settings)
         # A background job, not a request: it is its own transaction (the request that
         # started it has long been answered), committed here or rolled back.
-        with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
+        with FoodtraceSession(engine.execution_options(**{WRITE_OPTION: True})) as session:
             if dry_run:
                 result = imports.import_file(
                     session=session, ledger_id=job.enterprise_id, kind=job.kind,

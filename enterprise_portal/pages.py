@@ -35,6 +35,7 @@ from foodtrace.accounts.service import (
     user_changes,
 )
 from foodtrace.attachments.service import store_attachment
+from foodtrace.db import FoodtraceSession
 from foodtrace.errors import Conflict, NotFound, RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.records import obligations, queries
@@ -85,7 +86,7 @@ def today(
     request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
 ) -> Response:
     eid, now = pair[1].enterprise_id, clock.now()
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         view = obligations.today_view(
             session=session, enterprise_id=eid, now=now, limit=wanted(request, "recorded")
         )
@@ -174,7 +175,7 @@ def new_record(
     kind: str, request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
 ) -> Response:
     k = _kind(kind)
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         opts = Options(session, pair[1].enterprise_id)
         values = prefill(k, opts, _query_values(request), clock.now(), pair[0].display)
         saved = request.query_params.get("saved")
@@ -349,7 +350,7 @@ def _entry_view(
 def entry_page(
     seq: PageSeq, request: Request, pair: PageEnterpriseUser, engine: EngineDep
 ) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         entry, env, history = _entry_view(session, pair[1].enterprise_id, seq)
     return render(
         request,
@@ -381,7 +382,7 @@ def _current_body(session: Session, eid: int, seq: int) -> dict[str, Any]:
 def correct_page(
     seq: PageSeq, request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
 ) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         entry, env, _ = _entry_view(session, pair[1].enterprise_id, seq)
         k = _kind(entry.kind)
         values = flatten(k, _current_body(session, pair[1].enterprise_id, seq))
@@ -489,7 +490,7 @@ def ledger_page(
             datetime.combine(day + timedelta(days=plus), datetime.min.time(), CST)
         )
 
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         report = verify_cached(request, eid)
         lines = queries.ledger_lines(
             session=session,
@@ -530,7 +531,7 @@ def ledger_page(
 
 @router.get("/lots")
 def lots_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         rows = queries.list_rows(session=session, enterprise_id=pair[1].enterprise_id, table="lots")
         products = {
             p["record_seq"]: p["name"]
@@ -546,7 +547,7 @@ def lots_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> 
 def lot_page(
     lot_code: str, request: Request, pair: PageEnterpriseUser, engine: EngineDep
 ) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         view = queries.lot_view(
             session=session, enterprise_id=pair[1].enterprise_id, lot_code=lot_code
         )
@@ -567,7 +568,7 @@ def master_page(
     }
     if what not in tables:
         raise NotFound(what)
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         rows = queries.list_rows(session=session, enterprise_id=pair[1].enterprise_id, table=what)
     return render(
         request,
@@ -602,7 +603,7 @@ def _users_page(request: Request, pair: Any, session: Session, **extra: Any) -> 
 
 @router.get("/admin/users")
 def users_page(request: Request, pair: PageEnterpriseAdmin, engine: EngineDep) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         return _users_page(request, pair, session)
 
 
@@ -658,7 +659,7 @@ async def change_user_page(
         form=values,
         enterprise_id=pair[1].enterprise_id,
     )
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         return _users_page(
             request,
             pair,
@@ -706,6 +707,6 @@ def revoke_token_page(
 @router.get("/reads")
 def reads_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
     """Who at the regulator read this enterprise's records, newest first."""
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         reads = reads_of(session=session, enterprise_id=pair[1].enterprise_id)
     return render(request, "reads.html", {"reads": reads}, user=pair[0])

@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from foodtrace.accounts.models import User
 from foodtrace.accounts.service import (
@@ -22,7 +21,7 @@ from foodtrace.accounts.service import (
 )
 from foodtrace.clock import Clock
 from foodtrace.config import Settings
-from foodtrace.db import write_session
+from foodtrace.db import FoodtraceSession, write_session
 from schemas.api import TokenPublic
 from web.deps import ClockDep, EngineDep, SettingsDep
 
@@ -71,7 +70,7 @@ def sign_in(
             now=clock.now(),
             policy=throttle_policy(settings),
         )
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         user = authenticate(session=session, username=username, password=password)
         if user is not None:
             session.expunge(user)  # loaded, kept for the write session below

@@ -18,11 +18,7 @@ from sqlalchemy import select
 
 from foodtrace.accounts.service import log_reads
 from foodtrace.db import read_session, write_session
-from foodtrace.ledger.models import Ledger
-from foodtrace.ledger.service import get_entry
-from foodtrace.tlog import merkle
-from foodtrace.tlog.models import SignedCheckpoint
-from foodtrace.tlog.service import (
+from foodtrace.ledger.checkpoints import (
     LedgerDamaged,
     checkpoint_at,
     fresh_checkpoint,
@@ -30,6 +26,9 @@ from foodtrace.tlog.service import (
     leaf_hashes,
     proof_against,
 )
+from foodtrace.ledger.models import Ledger, SignedCheckpoint
+from foodtrace.ledger.service import get_entry
+from foodtrace.tlog import merkle
 from foodtrace.tlog.signer import CheckpointSigner, SignerError
 from schemas.api import (
     ConsistencyProofPublic,

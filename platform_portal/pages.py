@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
-from sqlmodel import Session
 
 from foodtrace.accounts.service import ENTERPRISE_ROLES, LoginThrottled, Role, revoke_token
+from foodtrace.db import FoodtraceSession
 from platform_portal.auth import sign_in
 from web.deps import ClockDep, EngineDep, SettingsDep
 from web.i18n import LOCALES, translations
@@ -168,7 +168,7 @@ def login(
 
 @router.post("/logout")
 def logout(user: CsrfUser, engine: EngineDep) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         revoke_token(session=session, token=user.token)
         session.commit()
     response = redirect("/")

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.accounts.service import Role, add_user, set_password, user_changes
-from foodtrace.db import WRITE_OPTION
+from foodtrace.db import WRITE_OPTION, FoodtraceSession
 from foodtrace.errors import Conflict, NotFound, RecordError
 from foodtrace.ledger.models import Ledger
 from foodtrace.records.service import register_enterprise
@@ -46,7 +46,7 @@ def _page(request: Request, user, session: Session, **extra) -> Response:  # typ
 
 @router.get("/platform")
 def platform(request: Request, user: PagePlatformAdmin, engine: EngineDep) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         return _page(request, user, session)
 
 
@@ -70,7 +70,7 @@ async def register(
         )
         if form.get(k)
     }
-    with Session(engine.execution_options(**{WRITE_OPTION: True})) as session:
+    with FoodtraceSession(engine.execution_options(**{WRITE_OPTION: True})) as session:
         try:
             register_enterprise(
                 session=session, data=data, actor=user.principal.username, clock=clock
@@ -105,7 +105,7 @@ async def reset(
 ) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     t = translations(request_locale(request))
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         try:
             set_password(
                 session=session,
@@ -134,7 +134,7 @@ async def change(
         form=form,
         enterprise_id=None,
     )
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         if outcome.error:
             return _page(
                 request, user, session, errors=[outcome.error], status_code=outcome.status_code

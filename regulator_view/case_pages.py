@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlmodel import Session
 
 from foodtrace.cases import service as cases
-from foodtrace.db import write_session
+from foodtrace.db import FoodtraceSession, write_session
 from foodtrace.errors import RecordError
 from regulator_view.cases_api import _REASONS, own_case, regulator_next_states, scope_file
 from regulator_view.graph import lot_link, svg
@@ -82,7 +82,7 @@ def _list_context(session: Session, user: WebUser) -> dict[str, Any]:
 
 @router.get("/regulator/cases")
 def cases_page(request: Request, user: WebUserDep, engine: EngineDep) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         context = _list_context(session, user)
         context["values"] = {"credit_code": request.query_params.get("credit_code", "")}
         context["values"]["lot_code"] = request.query_params.get("lot", "")
@@ -136,7 +136,7 @@ async def record_failed_sample(
                 clock=clock,
             )
     except RecordError as exc:
-        with Session(engine) as session:
+        with FoodtraceSession(engine) as session:
             context = _list_context(session, user)
             context["materials"] = _materials(session, context, values)
         context.update(
@@ -162,7 +162,7 @@ def _case_id(case_id: str) -> str:
 def case_page(
     case_id: str, request: Request, user: WebUserDep, engine: EngineDep, reads: RegulatorReadsDep
 ) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         authority, _ents = _regulator(user, session)
         view = own_case(session, authority, _case_id(case_id))
         mine = view.authority.credit_code == authority.credit_code
@@ -202,7 +202,7 @@ def _confirm(
 ) -> Response:
     """What a step will do, before it is taken: how many consumer pages a notification
     publishes the recall on; what is still open in the recall before verifying or closing."""
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         authority, _ents = _regulator(user, session)
         view = own_case(session, authority, ref)
         if view.authority.credit_code != authority.credit_code:
@@ -274,7 +274,7 @@ def scope_export(
 ) -> Response:
     if ext not in ("xlsx", "epcis.jsonld"):
         raise HTTPException(status.HTTP_404_NOT_FOUND)
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         authority, _ents = _regulator(user, session)
         view = own_case(session, authority, _case_id(case_id))
         answer = scope_file(session, view, ext, now=clock.now())

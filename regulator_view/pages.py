@@ -14,6 +14,7 @@ from sqlmodel import Session
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import Role, covers
 from foodtrace.completeness import MAX_PERIOD_DAYS, district_completeness, period
+from foodtrace.db import FoodtraceSession
 from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.records import queries
@@ -87,7 +88,7 @@ def _regulator(user: WebUser, session: Session) -> tuple[Authority, list[Enterpr
 
 @router.get("/regulator")
 def home(request: Request, user: WebUserDep, engine: EngineDep) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         _, ents = _regulator(user, session)
         sizes = dict(session.execute(select(Ledger.id, Ledger.size)).all())
         data = [enterprise_public(e, sizes.get(e.id, 0)) for e in ents]
@@ -139,7 +140,7 @@ def trail_page(
     depth: Annotated[FormCount, Query()] = None,
     date: Annotated[FormDate, Query()] = None,
 ) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         authority, ents = _regulator(user, session)
         q = _query(request, ents, depth)
         context: dict[str, Any] = {"enterprises": ents, "q": q, "trail": None}
@@ -192,7 +193,7 @@ def trail_export(
     reads: RegulatorReadsDep,
     depth: Annotated[FormCount, Query()] = None,
 ) -> Response:
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         _, ents = _regulator(user, session)
         q = _query(request, ents, depth)
         if ext not in ("csv", "xlsx", "epcis.jsonld"):
@@ -217,7 +218,7 @@ def completeness_page(
         since, until = until, since
     # the longest report is a year, ending at the asked-for last day (the page shows the period)
     since = max(since, until - timedelta(days=MAX_PERIOD_DAYS - 1))
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         authority, ents = _regulator(user, session)
         results = district_completeness(
             session=session,
@@ -267,7 +268,7 @@ def verify_page(
     """Verification on demand: every ledger of the jurisdiction and the authority's, or one."""
     run = request.query_params.get("run")
     only = request.query_params.get("credit_code")
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         authority, ents = _regulator(user, session)
         sizes = dict(session.execute(select(Ledger.id, Ledger.size)).all())
         own = session.execute(
@@ -311,7 +312,7 @@ def lot_page(
     reads: RegulatorReadsDep,
 ) -> Response:
     """A lot's records in time order, each with its ledger seq and hash (read-only)."""
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         authority, ents = _regulator(user, session)
         ent = next((e for e in ents if e.credit_code == credit_code), None)
         if ent is None:

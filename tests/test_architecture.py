@@ -1,4 +1,5 @@
-"""The import rule of STYLE.md: schemas ← core ← portals, and no module shadows the stdlib."""
+"""The import rules of STYLE.md: schemas ← core ← portals, the core's own layers
+(canonical ← tlog ← ledger ← records), and no module shadows the stdlib."""
 
 from __future__ import annotations
 
@@ -34,6 +35,95 @@ def test_core_imports_no_web_framework_and_no_portal() -> None:
     for path, names in found.items():
         assert not names & set(WEB), (path, names & set(WEB))
         assert not names & {"enterprise_portal", "regulator_view", "webapp"}, path
+
+
+CORE = ROOT / "trace" / "foodtrace"
+LAYERS: list[frozenset[str]] = [
+    # The core's layers, lowest first: a module may import the modules of its own layer and
+    # of the layers before it, never one after it. Every module of foodtrace is in one.
+    frozenset({"canonical"}),  # entry bytes and leaf hashes: nothing of ours at all
+    frozenset({"errors"}),
+    frozenset({"tlog"}),  # pure crypto and formats: no database, no ledger
+    frozenset({"clock", "config", "db", "bulk", "digital_link", "sheets", "logs", "qr"}),
+    frozenset({"accounts", "attachments"}),
+    frozenset({"ledger"}),  # entries, heads and checkpoints as stored; no record kinds
+    frozenset(
+        {"records", "cases", "trail", "completeness", "epcis", "imports", "consumer", "verify"}
+    ),
+    frozenset({"demo", "cli", "models", "migrations", "__init__", "__main__"}),
+]
+PURE = {"canonical": set(), "errors": set(), "tlog": {"canonical", "errors", "tlog"}}
+"""Modules that import nothing of ours but these (not even schemas), and no database."""
+DATABASE = ("sqlalchemy", "sqlmodel", "alembic", "psycopg")
+
+
+def module_imports(path: Path) -> set[str]:
+    """Every module a file imports, by its full dotted name (``from a import b``: a and a.b)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: a relative import hides from this test"
+            assert node.module
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def _layer(name: str) -> int:
+    found = [i for i, layer in enumerate(LAYERS) if name in layer]
+    assert found, f"foodtrace.{name} is in no layer of LAYERS: place it"
+    return found[0]
+
+
+def test_every_core_module_is_in_one_layer() -> None:
+    names = {p.stem for p in CORE.glob("*.py")} | {p.parent.name for p in CORE.glob("*/*.py")}
+    placed = [n for layer in LAYERS for n in layer]
+    assert len(placed) == len(set(placed)), "a module in two layers"
+    assert names == set(placed), (names - set(placed), set(placed) - names)
+
+
+def test_the_core_layers_import_only_downwards() -> None:
+    """canonical ← errors ← tlog ← … ← ledger ← records …: never an arrow upwards."""
+    checked = 0
+    for path in CORE.rglob("*.py"):
+        own = path.relative_to(CORE).parts[0].removesuffix(".py")
+        for name in module_imports(path):
+            parts = name.split(".")
+            if parts[0] != "foodtrace" or len(parts) == 1:
+                continue
+            if (CORE / parts[1]).is_dir() or (CORE / f"{parts[1]}.py").is_file():
+                assert _layer(parts[1]) <= _layer(own), f"{path.relative_to(ROOT)} imports {name}"
+                checked += 1
+    assert checked > 100
+
+
+@pytest.mark.parametrize("package", sorted(PURE))
+def test_the_pure_layers_import_no_database_and_nothing_of_ours_above(package: str) -> None:
+    """tlog is crypto and formats: neither SQLAlchemy nor SQLModel, nor the ledger, records,
+    schemas; canonical and errors import nothing of ours at all."""
+    single = CORE / f"{package}.py"
+    paths = [single] if single.exists() else sorted((CORE / package).rglob("*.py"))
+    allowed = PURE[package]
+    for path in paths:
+        for name in module_imports(path):
+            top = name.split(".")[0]
+            assert top not in DATABASE, f"{path.relative_to(ROOT)} imports {name}"
+            assert top not in OURS or (
+                top == "foodtrace" and len(name.split(".")) > 1 and name.split(".")[1] in allowed
+            ), f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_importing_tlog_loads_no_database_layer() -> None:
+    code = (
+        "import sys, foodtrace.tlog.bundle, foodtrace.tlog.witness, foodtrace.tlog.signer;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')"
+        " or m.startswith(('foodtrace.ledger', 'foodtrace.records', 'schemas'))];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_schemas_import_nothing_of_ours_but_schemas() -> None:
@@ -81,3 +171,34 @@ def test_ruff_passes_with_the_stdlib_shadowing_rule() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_every_error_of_tlog_is_a_proof_error() -> None:
+    """One error root: ``except ProofError`` catches whatever the log raises on purpose."""
+    import importlib
+    import inspect
+
+    from foodtrace.tlog.errors import ProofError
+
+    found = []
+    for path in sorted((CORE / "tlog").glob("*.py")):
+        module = importlib.import_module(f"foodtrace.tlog.{path.stem}")
+        for _name, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, BaseException) and obj.__module__ == module.__name__:
+                found.append(obj)
+                assert issubclass(obj, ProofError), obj
+    assert len(found) >= 10
+    assert issubclass(ProofError, ValueError)
+
+
+def test_every_session_the_app_opens_is_a_foodtrace_session() -> None:
+    """The ledger's and the projection's listeners live on foodtrace.db.FoodtraceSession: a
+    session opened as a plain ``Session(...)`` (or from a ``sessionmaker``) would lack them."""
+    plain = {"Session", "sessionmaker", "scoped_session"}
+    for package in ("trace", "webapp", "enterprise_portal", "regulator_view"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call):
+                    func = node.func
+                    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+                    assert name not in plain, f"{path.relative_to(ROOT)}:{node.lineno} {name}()"

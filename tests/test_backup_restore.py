@@ -30,10 +30,10 @@ from typer.testing import CliRunner
 from foodtrace import cli
 from foodtrace.config import Settings
 from foodtrace.db import make_engine, read_session, write_session
+from foodtrace.ledger.checkpoints import RolledBackError, checkpoint, head_root
 from foodtrace.ledger.models import Entry, Ledger
-from foodtrace.ledger.restore import append_exported
+from foodtrace.records.restore import append_exported
 from foodtrace.tlog.checkpoint import Checkpoint
-from foodtrace.tlog.service import RolledBackError, checkpoint, head_root
 from foodtrace.tlog.signer import CheckpointSigner, InconsistentCheckpointError, load_signed_state
 from foodtrace.verify import verify_consistently
 from webapp.main import create_app

@@ -159,6 +159,39 @@ def test_appending_on_sqlite_needs_a_write_session(engine, clock) -> None:
         record(session=s, ledger_id=lid, kind="customer", data=customer(), actor="x", clock=clock)
 
 
+def test_appending_needs_a_session_of_foodtrace_db(engine, clock) -> None:
+    """The listeners that write deferred head moves at commit are installed on
+    FoodtraceSession, not on SQLModel's Session: an append through a plain Session,
+    even a write one, is refused before anything is written."""
+    from sqlalchemy import event
+    from sqlmodel import Session
+
+    from foodtrace.db import WRITE_OPTION, FoodtraceSession
+    from foodtrace.ledger import service as ledger_service
+    from foodtrace.records import projection
+
+    lid = register(engine, clock)
+    with (
+        Session(engine.execution_options(**{WRITE_OPTION: True})) as s,
+        pytest.raises(RuntimeError, match="FoodtraceSession"),
+    ):
+        record(session=s, ledger_id=lid, kind="customer", data=customer(), actor="x", clock=clock)
+    with read_session(engine) as s:
+        assert s.get(Ledger, lid).size == 1
+    for cls, listeners in (
+        (FoodtraceSession, True),
+        (Session, False),
+    ):
+        for name, fn in (
+            ("before_commit", ledger_service._write_pending_heads),
+            ("after_transaction_end", ledger_service._forget_locked_heads),
+            ("after_transaction_end", projection._forget_found_rows),
+            ("after_commit", projection._carry_found_rows),
+            ("after_soft_rollback", projection._drop_carry),
+        ):
+            assert event.contains(cls, name, fn) is listeners, (cls, name)
+
+
 def test_each_ledger_has_its_own_seq(engine, clock) -> None:
     a = register(engine, clock)
     b = register(

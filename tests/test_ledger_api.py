@@ -14,10 +14,9 @@ from foodtrace.cases.service import authority_ledger
 from foodtrace.db import read_session, write_session
 from foodtrace.ledger import service as ledger
 from foodtrace.tlog import merkle
-from foodtrace.tlog.checkpoint import open_checkpoint, verify_checkpoint_extends
+from foodtrace.tlog.checkpoint import open_checkpoint, verify_checkpoint_extends, verify_entry_proof
 from foodtrace.tlog.merkle import EMPTY_ROOT
 from foodtrace.tlog.note import Verifier
-from foodtrace.tlog.service import verify_entry_proof
 from schemas.identifiers import credit_code_check_char
 
 import factories as f

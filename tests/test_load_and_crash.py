@@ -52,9 +52,9 @@ from foodtrace.clock import SystemClock, local_date
 from foodtrace.config import Settings
 from foodtrace.db import read_session, write_session
 from foodtrace.imports import columns
+from foodtrace.ledger.checkpoints import checkpoint
 from foodtrace.ledger.models import Entry, IdempotencyKey, Ledger
 from foodtrace.records.models import Customer, SelfInspection
-from foodtrace.tlog.service import checkpoint
 from foodtrace.tlog.signer import CheckpointSigner, load_signed_state, load_verifier
 from foodtrace.verify import verify_consistently
 from schemas.identifiers import credit_code_check_char

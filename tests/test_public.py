@@ -23,12 +23,10 @@ from foodtrace.consumer import ProofError, PublicEntryRef
 from foodtrace.db import read_session, write_session
 from foodtrace.errors import RecordError
 from foodtrace.ledger import service as ledger
-from foodtrace.ledger.models import Entry
+from foodtrace.ledger.models import Entry, SignedCheckpoint
 from foodtrace.records.models import PublicDeclarationRow
-from foodtrace.tlog.checkpoint import TLogProof
-from foodtrace.tlog.models import SignedCheckpoint
+from foodtrace.tlog.checkpoint import TLogProof, verify_entry_proof
 from foodtrace.tlog.note import Verifier
-from foodtrace.tlog.service import verify_entry_proof
 from foodtrace.verify import verify_ledger
 from schemas.records import PUBLIC_KINDS
 from webapp.main import create_app
@@ -531,7 +529,7 @@ def test_a_grown_ledger_is_proven_from_the_tree_kept(web, engine, clock, monkeyp
     """After the ledger grows and is signed again, a new lot's proof comes from the kept tree
     grown by the new entries: the same bundle a fresh prover makes from every leaf."""
     from foodtrace.consumer import PublicProver
-    from foodtrace.tlog.service import checkpoint
+    from foodtrace.ledger.checkpoints import checkpoint
 
     lid = f.beverage_ledger(engine, clock)
     prover = web.app.state.prover
@@ -549,7 +547,7 @@ def test_a_grown_ledger_is_proven_from_the_tree_kept(web, engine, clock, monkeyp
 
 
 def _grow_and_prove(web, engine, clock, lid: int) -> tuple[str, int, int]:
-    from foodtrace.tlog.service import checkpoint
+    from foodtrace.ledger.checkpoints import checkpoint
 
     prover = web.app.state.prover
     f.add(engine, clock, lid, "production_lot", f.production_lot(lot_code="PJ20260302A"))
@@ -573,8 +571,8 @@ def _page_before(session, enterprise, lot) -> dict[str, Any]:
     (proofs aside: ``refs`` names the entries it proved, ``signed`` the size it proved at)."""
     from foodtrace import consumer
     from foodtrace.cases.service import recalls_of_lot
+    from foodtrace.ledger.checkpoints import latest_checkpoint
     from foodtrace.ledger.models import Ledger
-    from foodtrace.tlog.service import latest_checkpoint
 
     seqs = list(
         session.execute(

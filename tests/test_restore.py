@@ -12,11 +12,11 @@ from sqlalchemy import Engine, select, text
 
 from foodtrace.canonical import canonical_bytes
 from foodtrace.db import read_session, write_session
+from foodtrace.ledger.checkpoints import checkpoint, head_root
 from foodtrace.ledger.models import Entry, Ledger
-from foodtrace.ledger.restore import RestoreError, append_exported
+from foodtrace.records.restore import RestoreError, append_exported
 from foodtrace.tlog import merkle
 from foodtrace.tlog.checkpoint import Checkpoint
-from foodtrace.tlog.service import checkpoint, head_root
 from foodtrace.tlog.signer import CheckpointSigner, InconsistentCheckpointError, load_signed_state
 from foodtrace.verify import verify_consistently
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from foodtrace.config import Settings
 from foodtrace.db import read_session, write_session
-from foodtrace.tlog.models import SignedCheckpoint
-from foodtrace.tlog.service import MissingKeyError, grown_ledgers, open_signer
+from foodtrace.ledger.checkpoints import MissingKeyError, grown_ledgers, open_signer
+from foodtrace.ledger.models import SignedCheckpoint
 from webapp.checkpointer import sign_grown
 
 import factories as f
@@ -103,8 +103,8 @@ def test_a_checkpoint_is_signed_while_an_append_holds_the_head(engine, clock, tm
     """Signing reads the head and never waits for an append in flight (its lock is its own)."""
     import threading
 
+    from foodtrace.ledger.checkpoints import checkpoint
     from foodtrace.ledger.service import lock_head
-    from foodtrace.tlog.service import checkpoint
 
     lid = f.beverage_ledger(engine, clock)
     with read_session(engine) as s:

@@ -13,21 +13,19 @@ from sqlmodel import Session
 
 from foodtrace.canonical import canonical_bytes, leaf_hash
 from foodtrace.clock import SimulatedClock
-from foodtrace.db import read_session, write_session
-from foodtrace.ledger.models import Entry, Ledger
-from foodtrace.records.service import record
-from foodtrace.tlog import merkle
-from foodtrace.tlog.checkpoint import Checkpoint, open_checkpoint
-from foodtrace.tlog.models import SignedCheckpoint
-from foodtrace.tlog.note import NoteError, NoteSigner, Verifier, sign_note
-from foodtrace.tlog.service import (
+from foodtrace.db import FoodtraceSession, read_session, write_session
+from foodtrace.ledger.checkpoints import (
     checkpoint,
     consistency_proof,
     entry_proof,
     head_root,
     inclusion_proof,
-    verify_entry_proof,
 )
+from foodtrace.ledger.models import Entry, Ledger, SignedCheckpoint
+from foodtrace.records.service import record
+from foodtrace.tlog import merkle
+from foodtrace.tlog.checkpoint import Checkpoint, open_checkpoint, verify_entry_proof
+from foodtrace.tlog.note import NoteError, NoteSigner, Verifier, sign_note
 from foodtrace.tlog.signer import CheckpointSigner, InconsistentCheckpointError
 from foodtrace.verify import verify_ledger
 
@@ -104,7 +102,7 @@ def test_the_compact_range_is_the_root_of_all_leaves_after_many_appends(engine, 
 def test_a_rolled_back_append_leaves_the_compact_range_as_it_was(engine, clock) -> None:
     lid = beverage_ledger(engine, clock)
     before = _head(engine, lid)
-    session = Session(engine.execution_options(foodtrace_write=True))
+    session = FoodtraceSession(engine.execution_options(foodtrace_write=True))
     with session:
         for i in range(3):
             record(

@@ -24,7 +24,7 @@ from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, covers, resolve_token
 from foodtrace.clock import Clock
 from foodtrace.config import Settings
-from foodtrace.db import single_read_engine, write_engine
+from foodtrace.db import FoodtraceSession, single_read_engine, write_engine
 from foodtrace.ledger.models import Ledger
 from foodtrace.tlog.signer import load_signed_state
 from foodtrace.verify import Report, verify_consistently
@@ -93,9 +93,9 @@ class VerifyCache:
 
 def _head_key(engine: Engine, ledger_id: int, signed: Any) -> tuple[Any, ...] | None:
     """What a change of the ledger changes (see :class:`VerifyCache`); None: no such ledger."""
-    from foodtrace.tlog.models import SignedCheckpoint
+    from foodtrace.ledger.models import SignedCheckpoint
 
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         head = session.execute(
             select(Ledger.size, Ledger.head_hash, Ledger.origin).where(Ledger.id == ledger_id)
         ).first()
@@ -136,7 +136,7 @@ async def get_clock(request: Request) -> Clock:
 
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
     """A read session for the request."""
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         yield session
 
 
@@ -149,14 +149,14 @@ def public_session(engine: Engine) -> Iterator[Session]:
     On PostgreSQL each statement is its own transaction (autocommit, ``single_read_engine``):
     under READ COMMITTED a transaction gives each statement its own snapshot anyway, and
     its BEGIN and ROLLBACK were two round trips for nothing. SQLite keeps its transaction."""
-    with Session(single_read_engine(engine)) as session:
+    with FoodtraceSession(single_read_engine(engine)) as session:
         yield session
 
 
 def get_write_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
     """One write transaction for the request: committed before the response is sent,
     rolled back if anything raised (then nothing was written)."""
-    with Session(write_engine(engine)) as session:
+    with FoodtraceSession(write_engine(engine)) as session:
         try:
             yield session
             session.commit()
@@ -214,7 +214,7 @@ def current_principal(
     mark_authenticated(request)  # a refusal is not for caches either
     if not token:
         raise _unauthorized("not authenticated: send Authorization: Bearer <token>")
-    with Session(single_read_engine(engine)) as session:  # resolve_token sends one SELECT
+    with FoodtraceSession(single_read_engine(engine)) as session:  # resolve_token sends one SELECT
         principal = resolve_token(session=session, token=token, now=clock.now())
     if principal is None:
         raise _unauthorized("the token is unknown, expired or revoked")

@@ -30,11 +30,10 @@ from fastapi.dependencies.utils import request_body_to_args, request_params_to_a
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, principal_of
 from foodtrace.clock import Clock
-from foodtrace.db import write_engine
+from foodtrace.db import FoodtraceSession, write_engine
 from foodtrace.records.service import Recorded, record
 from schemas.records import RecordKind
 from web.deps import mark_authenticated, oauth2_scheme
@@ -74,7 +73,7 @@ def append_for_token(
     token never waits for (or holds) that lock.
     """
     now = clock.now()
-    with Session(write_engine(engine)) as session:
+    with FoodtraceSession(write_engine(engine)) as session:
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 principal = principal_of(conn, token, now)

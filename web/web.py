@@ -25,11 +25,11 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
-from sqlmodel import Session
 
 from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, resolve_token
 from foodtrace.clock import CST
+from foodtrace.db import FoodtraceSession
 from web.deps import EngineDep, EnterpriseScope, mark_authenticated
 from web.i18n import LOCALES, describe_problem, pick_locale, translations
 
@@ -123,7 +123,7 @@ def optional_web_user(request: Request, engine: EngineDep) -> WebUser | None:
     if not token:
         return None
     clock = request.app.state.clock
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         principal = resolve_token(session=session, token=token, now=clock.now())
         if principal is None:
             return None
@@ -250,7 +250,6 @@ def render(
 def _open_recalls(request: Request, user: WebUser | None) -> int:
     """How many cases wait for the signed-in enterprise's recall actions (the 召回 tab's
     badge); read only by the pages that show it."""
-    from sqlmodel import Session
 
     from foodtrace.accounts.models import Enterprise
     from foodtrace.cases.service import open_recalls
@@ -258,7 +257,7 @@ def _open_recalls(request: Request, user: WebUser | None) -> int:
     eid = user.principal.enterprise_id if user is not None else None
     if eid is None:
         return 0
-    with Session(request.app.state.engine) as session:
+    with FoodtraceSession(request.app.state.engine) as session:
         ent = session.get(Enterprise, eid)
         return len(open_recalls(session, ent)) if ent is not None else 0
 

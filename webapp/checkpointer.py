@@ -9,7 +9,7 @@ over on its next round.
 
 The lock is for economy, not for safety: signing is safe from any number of
 processes at once, which is also why every worker may still sign on demand
-when a proof is asked for. :func:`foodtrace.tlog.service.checkpoints` takes a
+when a proof is asked for. :func:`foodtrace.ledger.checkpoints.checkpoints` takes a
 checkpoint lock of each ledger (on PostgreSQL an advisory lock, which appends
 do not wait for) and re-reads the head and the latest checkpoint under it, so
 one ledger is signed by one transaction at a time; and the signer
@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from foodtrace.clock import Clock
 from foodtrace.db import read_session, write_session
-from foodtrace.tlog.service import LedgerDamaged, checkpoints, grown_ledgers
+from foodtrace.ledger.checkpoints import LedgerDamaged, checkpoints, grown_ledgers
 from foodtrace.tlog.signer import CheckpointSigner
 
 log = logging.getLogger("foodtrace.checkpoints")

@@ -31,7 +31,7 @@ from foodtrace.db import (
     read_session,
     write_session,
 )
-from foodtrace.tlog.service import check_not_behind_the_signer, open_signer
+from foodtrace.ledger.checkpoints import check_not_behind_the_signer, open_signer
 from platform_portal import routes as platform_portal
 from regulator_view import routes as regulator_view
 from web import errors, pages

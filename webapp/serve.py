@@ -73,7 +73,7 @@ def serve(
 def _refuse_what_cannot_start(settings, engine) -> None:  # type: ignore[no-untyped-def]
     """The start-up checks of the app, with a plain message and exit code 2 instead of a trace."""
     from foodtrace.db import read_session
-    from foodtrace.tlog.service import (
+    from foodtrace.ledger.checkpoints import (
         MissingKeyError,
         RolledBackError,
         check_not_behind_the_signer,

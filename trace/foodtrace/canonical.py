@@ -45,6 +45,8 @@ LEAF_PREFIX = b"\x00"
 """RFC 9162 domain separation: leaves are hashed with 0x00, interior nodes with 0x01."""
 ZERO_HASH = "0" * 64
 """``prev_hash`` of the first entry of a ledger."""
+ENTRY_VERSION = 1
+"""``v`` of every entry: the version of the entry format."""
 MAX_SAFE_INTEGER = 2**53 - 1
 _BMP_MAX = "\uffff"
 

@@ -188,9 +188,9 @@ def verify(
 
 
 def _checkpoint_signer(settings: Settings, engine):  # type: ignore[no-untyped-def]
-    """The platform's signer (see foodtrace.tlog.service.open_signer)."""
+    """The platform's signer (see foodtrace.ledger.checkpoints.open_signer)."""
     from foodtrace.db import read_session
-    from foodtrace.tlog.service import MissingKeyError, open_signer
+    from foodtrace.ledger.checkpoints import MissingKeyError, open_signer
 
     with read_session(engine) as session:
         try:
@@ -284,8 +284,8 @@ def checkpoint(
 
     from foodtrace.clock import SystemClock
     from foodtrace.db import write_session
+    from foodtrace.ledger.checkpoints import checkpoint as sign_checkpoint
     from foodtrace.ledger.models import Ledger
-    from foodtrace.tlog.service import checkpoint as sign_checkpoint
     from foodtrace.tlog.signer import InconsistentCheckpointError, SignerError
 
     settings = Settings()
@@ -419,9 +419,9 @@ def export_ledger(
     from foodtrace.clock import SystemClock
     from foodtrace.db import read_session
     from foodtrace.errors import NotFound
+    from foodtrace.ledger.checkpoints import LedgerDamaged, fresh_checkpoint
+    from foodtrace.ledger.checkpoints import export_ledger as write_ledger_bundle
     from foodtrace.ledger.service import get_ledger
-    from foodtrace.tlog.bundle import export_ledger as write_ledger_bundle
-    from foodtrace.tlog.service import LedgerDamaged, fresh_checkpoint
     from foodtrace.tlog.signer import SignerError, atomic_write
 
     settings = Settings()
@@ -500,7 +500,7 @@ def recover_ledger(
 
     from foodtrace.db import write_session
     from foodtrace.ledger.models import Ledger
-    from foodtrace.ledger.restore import RestoreError, append_exported
+    from foodtrace.records.restore import RestoreError, append_exported
     from foodtrace.tlog.bundle import BundleError
     from foodtrace.tlog.bundle import verify_bundle as check
     from foodtrace.tlog.signer import SignerError, load_signed_state, load_verifiers

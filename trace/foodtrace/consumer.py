@@ -38,19 +38,19 @@ from foodtrace.clock import Clock
 from foodtrace.db import write_session
 from foodtrace.digital_link import lot_uri
 from foodtrace.errors import NotFound
-from foodtrace.ledger.models import Entry, Ledger
-from foodtrace.ledger.service import get_entry
-from foodtrace.records.models import Lot, Product, PublicDeclarationRow, ReleaseTest
-from foodtrace.tlog import merkle
-from foodtrace.tlog.checkpoint import TLogProof
-from foodtrace.tlog.models import SignedCheckpoint
-from foodtrace.tlog.service import (
+from foodtrace.ledger.checkpoints import (
     LedgerDamaged,
     checkpoint_at,
     entry_proof,
     latest_checkpoint,
     leaf_hashes,
+    leaf_hashes_after,
 )
+from foodtrace.ledger.models import Entry, Ledger, SignedCheckpoint
+from foodtrace.ledger.service import get_entry
+from foodtrace.records.models import Lot, Product, PublicDeclarationRow, ReleaseTest
+from foodtrace.tlog.checkpoint import TLogProof
+from foodtrace.tlog.merkle import ProofTree
 from foodtrace.tlog.signer import CheckpointSigner, SignerError
 from schemas.records import PUBLIC_KINDS
 
@@ -205,85 +205,6 @@ class ProofError(RuntimeError):
     """An entry that may not be proven to the public (it is not a public kind)."""
 
 
-class ProofTree:
-    """The RFC 9162 tree of a ledger at one signed size, with every perfect subtree's hash.
-
-    Built once from the stored leaf hashes (O(n)), it gives the inclusion path of
-    any leaf in O(log n) hashes: the same path as :func:`foodtrace.tlog.merkle.
-    inclusion_proof`, which rebuilds every sibling subtree from its leaves for
-    each proof. ``levels[j][i]`` is the hash of leaves ``i·2^j .. (i+1)·2^j - 1``.
-    """
-
-    def __init__(self, leaves: list[bytes]) -> None:
-        self.size = len(leaves)
-        self.levels = [leaves]
-        while len(self.levels[-1]) > 1:
-            below = self.levels[-1]
-            self.levels.append(
-                [merkle.node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
-            )
-
-    def grown(self, leaves: list[bytes]) -> ProofTree:
-        """The tree of this tree's leaves followed by ``leaves``: only the hashes of the new
-        right edge are computed (O(len(leaves) + log n)); this tree is left as it is (a
-        proof may be under way on it)."""
-        tree = object.__new__(ProofTree)
-        tree.levels = [level.copy() for level in self.levels]
-        tree.levels[0].extend(leaves)
-        tree.size = len(tree.levels[0])
-        j = 0
-        while len(tree.levels[j]) > 1:
-            below = tree.levels[j]
-            if j + 1 == len(tree.levels):
-                tree.levels.append([])
-            above = tree.levels[j + 1]
-            # every pair already hashed is a pair of leaves (or subtrees) that did not change
-            for i in range(2 * len(above), len(below) - 1, 2):
-                above.append(merkle.node_hash(below[i], below[i + 1]))
-            j += 1
-        return tree
-
-    def _root(self, lo: int, hi: int) -> bytes:
-        """MTH(D[lo:hi]); ``lo`` is a multiple of the largest power of 2 below hi - lo."""
-        n = hi - lo
-        if n & (n - 1) == 0:  # a perfect subtree, aligned: stored
-            return self.levels[n.bit_length() - 1][lo // n]
-        k = 1 << ((n - 1).bit_length() - 1)
-        return merkle.node_hash(self._root(lo, lo + k), self._root(lo + k, hi))
-
-    def inclusion_proof(self, index: int) -> list[bytes]:
-        """PATH(index, D[size]) (RFC 9162 §2.1.3.1); requires 0 <= index < size."""
-        if not 0 <= index < self.size:
-            raise ValueError(f"requires 0 <= index < size, got index {index}, size {self.size}")
-        siblings: list[bytes] = []
-        lo, hi, m = 0, self.size, index
-        while hi - lo > 1:
-            k = 1 << ((hi - lo - 1).bit_length() - 1)  # the largest power of 2 below hi - lo
-            if m < k:
-                siblings.append(self._root(lo + k, hi))
-                hi = lo + k
-            else:
-                siblings.append(self._root(lo, lo + k))
-                lo, m = lo + k, m - k
-        siblings.reverse()
-        return siblings
-
-
-def _leaf_hashes_after(session: Session, ledger_id: int, after: int, size: int) -> list[bytes]:
-    """The stored leaf hashes of entries after+1..size, in order (as ``leaf_hashes``)."""
-    rows = session.execute(
-        select(Entry.seq, Entry.hash)
-        .where(Entry.ledger_id == ledger_id, Entry.seq > after, Entry.seq <= size)
-        .order_by(Entry.seq)
-    ).all()
-    for i, (seq, _h) in enumerate(rows, after + 1):
-        if seq != i:
-            raise LedgerDamaged(f"ledger {ledger_id} has no entry {i}")
-    if len(rows) != size - after:
-        raise LedgerDamaged(f"ledger {ledger_id} has {after + len(rows)} entries, not {size}")
-    return [bytes(h) for _seq, h in rows]
-
-
 class PublicProver:
     """Makes, and remembers, the tlog-proof@v1 bundles of public entries.
 
@@ -356,7 +277,9 @@ class PublicProver:
             smaller = [t for (lid, n), t in self._trees.items() if lid == ledger_id and n < size]
         if smaller:
             base = max(smaller, key=lambda t: t.size)
-            tree = base.grown(_leaf_hashes_after(session, ledger_id, base.size, size))
+            tree = base.grown(
+                leaf_hashes_after(session=session, ledger_id=ledger_id, after=base.size, size=size)
+            )
         else:
             tree = ProofTree(leaf_hashes(session=session, ledger_id=ledger_id, size=size))
         with self._lock:

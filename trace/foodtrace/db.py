@@ -25,6 +25,19 @@ from sqlmodel import Session
 WRITE_OPTION = "foodtrace_write"
 
 
+class FoodtraceSession(Session):
+    """The class of every session foodtrace opens (:func:`write_session`, :func:`read_session`,
+    the web layer's session dependencies).
+
+    The ledger's and the projection's session listeners (deferred head moves written
+    before a commit, per-transaction caches forgotten at a transaction's end) are
+    installed on this class, never on SQLModel's global ``Session``: a session that
+    some other code opens on another database is left alone, and one opened here
+    carries them whether or not its engine is ours. ``ledger.service.lock_head``
+    refuses to append through any other session.
+    """
+
+
 def make_engine(url: str, *, busy_timeout_ms: int = 30_000, pool_size: int = 10) -> Engine:
     """An engine for ``url`` with the pragmas and transaction handling the ledger needs."""
     if url.startswith("sqlite"):
@@ -119,7 +132,7 @@ def write_engine(engine: Engine) -> Engine:
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """A session for one write transaction: commits on success, rolls back on error."""
-    with Session(write_engine(engine)) as session:
+    with FoodtraceSession(write_engine(engine)) as session:
         try:
             yield session
             session.commit()
@@ -150,7 +163,7 @@ def single_read_engine(engine: Engine) -> Engine:
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
     """A session for reading; rolled back at the end."""
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         yield session
 
 

@@ -9,7 +9,7 @@ from foodtrace.accounts.models import (
 )
 from foodtrace.attachments.models import Attachment
 from foodtrace.cases.models import Case, CaseLot, CaseStep, RecallAction, RecalledLot, Referral
-from foodtrace.ledger.models import Entry, IdempotencyKey, ImportKey, Ledger
+from foodtrace.ledger.models import Entry, IdempotencyKey, ImportKey, Ledger, SignedCheckpoint
 from foodtrace.records.models import (
     CcpReading,
     Correction,
@@ -25,7 +25,6 @@ from foodtrace.records.models import (
     SelfInspection,
     Supplier,
 )
-from foodtrace.tlog.models import SignedCheckpoint
 
 __all__ = [
     "ApiToken",

@@ -40,15 +40,17 @@ from sqlmodel import Session
 
 from foodtrace.attachments.models import Attachment
 from foodtrace.canonical import (
+    ENTRY_VERSION,
     ZERO_HASH,
     CanonicalError,
     canonical_bytes,
     canonical_entry,
     leaf_hash,
 )
+from foodtrace.db import FoodtraceSession
 from foodtrace.errors import RecordError
-from foodtrace.ledger.models import Ledger
-from foodtrace.ledger.service import ENTRY_VERSION, entry_tuples
+from foodtrace.ledger.models import Ledger, SignedCheckpoint
+from foodtrace.ledger.service import entry_tuples
 from foodtrace.records.derive import Row
 from foodtrace.records.projection import (
     TABLES,
@@ -60,7 +62,6 @@ from foodtrace.records.projection import (
 )
 from foodtrace.tlog.checkpoint import Checkpoint, CheckpointError
 from foodtrace.tlog.merkle import CompactRange
-from foodtrace.tlog.models import SignedCheckpoint
 from foodtrace.tlog.note import NoteError, Verifier, open_note, parse_note
 from schemas.records import RecordKind
 
@@ -587,7 +588,7 @@ def verify_consistently(
     signed when the state was read is in the snapshot taken afterwards.
     """
     options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
-    with Session(engine.execution_options(**options)) as session:
+    with FoodtraceSession(engine.execution_options(**options)) as session:
         if ledger_id is not None:
             return [
                 verify_ledger(
@@ -630,7 +631,7 @@ def verify_parallel(
     keys = None if verifiers is None else list(verifiers)
     only = None if ledger_ids is None else sorted(set(ledger_ids))
     options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
-    with Session(engine.execution_options(**options)) as session:
+    with FoodtraceSession(engine.execution_options(**options)) as session:
         q = select(Ledger.id, Ledger.size).order_by(Ledger.id)  # type: ignore[call-overload]
         if credit_code:
             q = q.where(Ledger.credit_code == credit_code)
@@ -689,7 +690,7 @@ def _verify_in_worker(
     if not _SNAPSHOT_ID.fullmatch(snapshot):  # it is spliced into the statement below
         raise ValueError(f"not a snapshot id: {snapshot!r}")
     engine = _worker_engine.execution_options(isolation_level="REPEATABLE READ")
-    with Session(engine) as session:
+    with FoodtraceSession(engine) as session:
         # The first statement of the transaction: it then sees what the caller's sees.
         session.connection().exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         return verify_ledger(

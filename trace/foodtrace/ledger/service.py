@@ -26,14 +26,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
-from foodtrace.canonical import ZERO_HASH, canonical_bytes, leaf_hash
-from foodtrace.db import is_write_connection
+from foodtrace.canonical import ENTRY_VERSION, ZERO_HASH, canonical_bytes, leaf_hash
+from foodtrace.db import FoodtraceSession, is_write_connection
 from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.tlog.merkle import CompactRange
 from schemas.types import format_instant
-
-ENTRY_VERSION = 1
 
 
 def new_ledger(
@@ -85,6 +83,11 @@ def lock_head(*, session: Session, ledger_id: int) -> Head:
     conn = session.connection()
     if not is_write_connection(conn):
         raise RuntimeError("appending needs a write session (foodtrace.db.write_session)")
+    if not isinstance(session, FoodtraceSession):  # its listeners write the deferred heads
+        raise RuntimeError(
+            "appending needs a write session of foodtrace.db (a FoodtraceSession), "
+            f"not a {type(session).__name__}"
+        )
     # Within one transaction the lock is already held: reuse the head read then
     # (it follows every append). Any transaction's end, savepoints included,
     # forgets it, so a rolled-back savepoint can never leave a stale head.
@@ -120,7 +123,7 @@ _PENDING = "foodtrace.pending_heads"
 _APPENDED = "foodtrace.appended_ledgers"
 
 
-@event.listens_for(Session, "after_transaction_end")
+@event.listens_for(FoodtraceSession, "after_transaction_end")
 def _forget_locked_heads(session: Session, transaction: Any) -> None:
     # A rolled-back (sub)transaction takes its deferred head moves with it: the
     # head row still matches the entries that remain.
@@ -140,7 +143,7 @@ def appended_in_transaction(session: Session, ledger_id: int) -> bool:
     return ledger_id in session.info.get(_APPENDED, ())
 
 
-@event.listens_for(Session, "before_commit")
+@event.listens_for(FoodtraceSession, "before_commit")
 def _write_pending_heads(session: Session) -> None:
     """Move deferred heads before any commit, a savepoint's release included."""
     flush_heads(session)

@@ -28,6 +28,7 @@ from sqlmodel import Session
 
 from foodtrace.attachments.models import Attachment
 from foodtrace.bulk import insert_rows
+from foodtrace.db import FoodtraceSession
 from foodtrace.errors import FieldProblem, RecordError
 from foodtrace.ledger.models import Entry
 from foodtrace.records.derive import (
@@ -89,7 +90,7 @@ _Totals = dict[tuple[Any, ...], Decimal]
 """A running total of a column in memory: column values -> the sum of the rows' amounts."""
 
 
-@event.listens_for(Session, "after_transaction_end")
+@event.listens_for(FoodtraceSession, "after_transaction_end")
 def _forget_found_rows(session: Session, _transaction: Any) -> None:
     # What one transaction read may change once it ends (or a savepoint rolls back).
     session.info.pop(_FIND_CACHE, None)
@@ -505,7 +506,7 @@ def carry_cache(session: Session, ledger_id: int, size: int, head_hash: bytes) -
     session.info.setdefault(_CARRY, {})[ledger_id] = (size, bytes(head_hash))
 
 
-@event.listens_for(Session, "after_commit")
+@event.listens_for(FoodtraceSession, "after_commit")
 def _carry_found_rows(session: Session) -> None:
     carry = session.info.pop(_CARRY, None)
     if not carry:
@@ -520,7 +521,7 @@ def _carry_found_rows(session: Session) -> None:
         _CARRIED[_ledger_key(session, ledger_id)] = (size, head_hash, rows)
 
 
-@event.listens_for(Session, "after_soft_rollback")
+@event.listens_for(FoodtraceSession, "after_soft_rollback")
 def _drop_carry(session: Session, _previous: Any) -> None:
     session.info.pop(_CARRY, None)
 

@@ -40,21 +40,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from sqlmodel import Session
-
-from foodtrace.canonical import ZERO_HASH, CanonicalError, canonical_bytes, leaf_hash
-from foodtrace.ledger.models import Ledger
-from foodtrace.ledger.service import ENTRY_VERSION, iter_entries
+from foodtrace.canonical import ENTRY_VERSION, ZERO_HASH, CanonicalError, canonical_bytes, leaf_hash
 from foodtrace.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from foodtrace.tlog.errors import ProofError
 from foodtrace.tlog.merkle import CompactRange
-from foodtrace.tlog.models import SignedCheckpoint
 from foodtrace.tlog.note import NoteError, Verifier, parse_note
-from foodtrace.tlog.service import LedgerDamaged, signed_checkpoints
 
 BUNDLE_FORMAT = "foodtrace-ledger-bundle/v1"
 
 
-class BundleError(ValueError):
+class BundleError(ProofError):
     """The bundle does not verify; ``where`` names the first failing line, entry or checkpoint."""
 
     def __init__(self, where: str, message: str) -> None:
@@ -116,37 +111,6 @@ def write_bundle(
         raise ValueError(f"the bundle's header says {size} entries, {written} were given")
     for note in checkpoints:
         out.write(_line({"checkpoint": note}))
-
-
-def export_ledger(
-    *, session: Session, ledger_id: int, signed: SignedCheckpoint, out: BinaryIO
-) -> int:
-    """Write the bundle of a ledger up to its signed checkpoint ``signed``; the entries written.
-
-    Entries are written exactly as stored, with every checkpoint signed up to
-    ``signed.size``. Entries appended after it are left for the next export, so
-    that the bundle needs no snapshot of a ledger that keeps growing: what was
-    signed never changes. Raises :class:`LedgerDamaged` on a gap in the stored
-    entries (``foodtrace verify`` then names it).
-    """
-    head = session.get(Ledger, ledger_id)
-    if head is None:
-        raise LedgerDamaged(f"no ledger {ledger_id}")
-    notes = [
-        cp.note
-        for cp in signed_checkpoints(session=session, ledger_id=ledger_id, up_to=signed.size)
-    ]
-
-    def entries() -> Iterator[bytes]:
-        for expected, row in enumerate(iter_entries(session=session, ledger_id=ledger_id), 1):
-            if row.seq > signed.size:
-                return
-            if row.seq != expected:
-                raise LedgerDamaged(f"ledger {head.credit_code} has no entry {expected}")
-            yield bytes(row.body)
-
-    write_bundle(out, origin=head.origin, entries=entries(), size=signed.size, checkpoints=notes)
-    return signed.size
 
 
 def _strict_lines(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -19,7 +19,8 @@ alone, that an entry is in the log::
 
 :func:`verify_tlog_proof` hashes the extra bytes as a leaf (0x00 || bytes),
 checks the inclusion path against the checkpoint's root, and the checkpoint's
-signature against the verifier keys it is given.
+signature against the verifier keys it is given; :func:`verify_entry_proof`
+also checks that those bytes are a foodtrace entry of that log at that place.
 
 Where foodtrace departs from a SHOULD of the specs: tlog-checkpoint asks that
 the log's key name match the origin line; here one platform key (named after
@@ -34,15 +35,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from foodtrace.canonical import leaf_hash
+from foodtrace.canonical import CanonicalError, canonical_bytes, leaf_hash
+from foodtrace.tlog.errors import ProofError
 from foodtrace.tlog.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
-    ProofError,
     RootMismatchError,
     verify_consistency,
     verify_inclusion,
@@ -54,7 +57,7 @@ _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 MAX_SIZE = 2**63 - 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ProofError):
     """A checkpoint that is malformed or is not the one expected."""
 
 
@@ -249,3 +252,38 @@ def verify_tlog_proof(
         root=checkpoint.root,
     )
     return VerifiedProof(checkpoint, bundle.index, data)
+
+
+@dataclass(frozen=True)
+class ProvenEntry:
+    """An entry whose inclusion in its ledger's signed checkpoint was verified."""
+
+    entry: dict[str, Any]
+    proof: VerifiedProof
+
+
+def verify_entry_proof(
+    proof: str | bytes | TLogProof, *, verifiers: Iterable[Verifier], origin: str | None = None
+) -> ProvenEntry:
+    """Verify a bundle from :func:`foodtrace.ledger.checkpoints.entry_proof` offline, with the
+    published verifier key alone.
+
+    Beyond :func:`~foodtrace.tlog.checkpoint.verify_tlog_proof` (signature,
+    origin, inclusion of the hashed bytes): the bytes must be an entry in its
+    RFC 8785 form whose ``log`` is the checkpoint's origin and whose ``seq`` is
+    the proof's index + 1.
+    """
+    verified = verify_tlog_proof(proof, verifiers=verifiers, origin=origin)
+    try:
+        entry = json.loads(verified.data)
+        if not isinstance(entry, dict) or canonical_bytes(entry) != verified.data:
+            raise ValueError("not an entry in its canonical form")
+    except (ValueError, CanonicalError) as exc:
+        raise ProofError(f"the proven bytes are not an entry: {exc}") from None
+    if entry.get("log") != verified.checkpoint.origin:
+        raise ProofError(
+            f"entry of log {entry.get('log')!r} in a checkpoint of {verified.checkpoint.origin!r}"
+        )
+    if entry.get("seq") != verified.index + 1:
+        raise ProofError(f"entry seq {entry.get('seq')!r} at leaf index {verified.index}")
+    return ProvenEntry(entry, verified)

@@ -15,7 +15,9 @@ recomputes it from the bytes before trusting it.
 - :func:`consistency_proof` / :func:`verify_consistency`: §2.1.4.1 PROOF and §2.1.4.2;
 - :class:`CompactRange`: the roots of the perfect subtrees that make up a tree
   (its "right border"), appendable in O(log n); it gives the root at any time
-  and is what each ledger's head row stores.
+  and is what each ledger's head row stores;
+- :class:`ProofTree`: every perfect subtree's hash of a tree, kept to give many
+  inclusion proofs at O(log n) each (the consumer page's prover).
 
 Verification failures raise :class:`ProofError` (malformed proof, wrong sizes)
 or its subclass :class:`RootMismatchError` (carrying the expected and computed
@@ -25,9 +27,10 @@ roots), never return ``False``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from foodtrace.canonical import LEAF_PREFIX, leaf_hash
+from foodtrace.tlog.errors import ProofError
 
 __all__ = [
     "EMPTY_ROOT",
@@ -36,6 +39,7 @@ __all__ = [
     "NODE_PREFIX",
     "CompactRange",
     "ProofError",
+    "ProofTree",
     "RootMismatchError",
     "consistency_proof",
     "inclusion_proof",
@@ -52,10 +56,6 @@ NODE_PREFIX = b"\x01"
 """RFC 9162 §2.1.1 domain separation of interior nodes (leaves use 0x00)."""
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 """MTH({}): the root of the empty tree."""
-
-
-class ProofError(ValueError):
-    """A proof that does not prove what it claims: malformed, wrong length, impossible sizes."""
 
 
 class RootMismatchError(ProofError):
@@ -176,9 +176,13 @@ def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
 
     Requires 0 <= index < n. The hashes run from the leaf's sibling up to the
     root's child. Costs O(n) hashing: every sibling subtree is rebuilt from its
-    leaves (their sizes add up to less than n).
+    leaves (their sizes add up to less than n); :class:`ProofTree` keeps them.
     """
-    n = len(leaf_hashes)
+    return _path(index, len(leaf_hashes), lambda lo, hi: _range_root(leaf_hashes, lo, hi))
+
+
+def _path(index: int, n: int, mth: Callable[[int, int], bytes]) -> list[bytes]:
+    """PATH(index, D[n]), taking MTH(D[lo:hi]) of each sibling subtree from ``mth(lo, hi)``."""
     if not 0 <= index < n:
         raise ValueError(f"requires 0 <= index < size, got index {index}, size {n}")
     siblings: list[bytes] = []
@@ -186,10 +190,10 @@ def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     while hi - lo > 1:
         k = _split(hi - lo)
         if m < k:  # PATH(m, D[n]) = PATH(m, D[0:k]) : MTH(D[k:n])
-            siblings.append(_range_root(leaf_hashes, lo + k, hi))
+            siblings.append(mth(lo + k, hi))
             hi = lo + k
         else:  # PATH(m, D[n]) = PATH(m - k, D[k:n]) : MTH(D[0:k])
-            siblings.append(_range_root(leaf_hashes, lo, lo + k))
+            siblings.append(mth(lo, lo + k))
             lo, m = lo + k, m - k
     siblings.reverse()  # collected top-down; the proof runs bottom-up
     return siblings
@@ -200,25 +204,7 @@ def consistency_proof(size1: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
 
     Requires 0 < size1 <= n; equal sizes give the empty proof. O(n) hashing.
     """
-    n = len(leaf_hashes)
-    if not 0 < size1 <= n:
-        raise ValueError(f"requires 0 < size1 <= size2, got size1 {size1}, size2 {n}")
-    proof: list[bytes] = []
-    lo, hi, m, whole = 0, n, size1, True  # whole: the b flag of SUBPROOF(m, D[n], b)
-    while m != hi - lo:
-        k = _split(hi - lo)
-        if m <= k:  # SUBPROOF(m, D[n], b) = SUBPROOF(m, D[0:k], b) : MTH(D[k:n])
-            proof.append(_range_root(leaf_hashes, lo + k, hi))
-            hi = lo + k
-        else:  # SUBPROOF(m, D[n], b) = SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])
-            proof.append(_range_root(leaf_hashes, lo, lo + k))
-            lo, m, whole = lo + k, m - k, False
-    # SUBPROOF(m, D[m], true) = {} (the verifier knows MTH(D[m]) as first_hash);
-    # SUBPROOF(m, D[m], false) = {MTH(D[m])}
-    if not whole:
-        proof.append(_range_root(leaf_hashes, lo, hi))
-    proof.reverse()
-    return proof
+    return _proof(size1, len(leaf_hashes), lambda lo, hi: _range_root(leaf_hashes, lo, hi))
 
 
 def consistency_proof_from(old: CompactRange, new_leaves: Sequence[bytes]) -> list[bytes]:
@@ -232,8 +218,6 @@ def consistency_proof_from(old: CompactRange, new_leaves: Sequence[bytes]) -> li
     m <= k), which the new leaves give.
     """
     m, n = old.size, old.size + len(new_leaves)
-    if not 0 < m <= n:
-        raise ValueError(f"requires 0 < size1 <= size2, got size1 {m}, size2 {n}")
     starts: dict[tuple[int, int], bytes] = {}
     lo = 0
     for h, bit in zip(old.hashes, _bits_high_to_low(m), strict=True):
@@ -248,20 +232,80 @@ def consistency_proof_from(old: CompactRange, new_leaves: Sequence[bytes]) -> li
         except KeyError:  # cannot happen for a well-formed PROOF; never guess a hash
             raise ValueError(f"subtree {a}..{b} is not in the compact range of {m}") from None
 
+    return _proof(m, n, mth)
+
+
+def _proof(m: int, n: int, mth: Callable[[int, int], bytes]) -> list[bytes]:
+    """PROOF(m, D[n]), taking MTH(D[lo:hi]) of each subtree it names from ``mth(lo, hi)``."""
+    if not 0 < m <= n:
+        raise ValueError(f"requires 0 < size1 <= size2, got size1 {m}, size2 {n}")
     proof: list[bytes] = []
-    lo, hi, rel, whole = 0, n, m, True
+    lo, hi, rel, whole = 0, n, m, True  # whole: the b flag of SUBPROOF(m, D[n], b)
     while rel != hi - lo:
         k = _split(hi - lo)
-        if rel <= k:
+        if rel <= k:  # SUBPROOF(m, D[n], b) = SUBPROOF(m, D[0:k], b) : MTH(D[k:n])
             proof.append(mth(lo + k, hi))
             hi = lo + k
-        else:
+        else:  # SUBPROOF(m, D[n], b) = SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])
             proof.append(mth(lo, lo + k))
             lo, rel, whole = lo + k, rel - k, False
+    # SUBPROOF(m, D[m], true) = {} (the verifier knows MTH(D[m]) as first_hash);
+    # SUBPROOF(m, D[m], false) = {MTH(D[m])}
     if not whole:
         proof.append(mth(lo, hi))
     proof.reverse()
     return proof
+
+
+class ProofTree:
+    """The tree of a fixed list of leaf hashes with every perfect subtree's hash kept.
+
+    Built once (O(n)), it gives the inclusion path of any leaf in O(log n) hashes:
+    the same path as :func:`inclusion_proof`, which rebuilds every sibling subtree
+    from its leaves for each proof. ``levels[j][i]`` is the hash of leaves
+    ``i·2^j .. (i+1)·2^j - 1``; a subtree that is not perfect is folded from them.
+    """
+
+    def __init__(self, leaves: list[bytes]) -> None:
+        self.size = len(leaves)
+        self.levels = [leaves]
+        while len(self.levels[-1]) > 1:
+            below = self.levels[-1]
+            self.levels.append(
+                [node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+            )
+
+    def grown(self, leaves: list[bytes]) -> ProofTree:
+        """The tree of this tree's leaves followed by ``leaves``: only the hashes of the new
+        right edge are computed (O(len(leaves) + log n)); this tree is left as it is (a
+        proof may be under way on it)."""
+        tree = object.__new__(ProofTree)
+        tree.levels = [level.copy() for level in self.levels]
+        tree.levels[0].extend(leaves)
+        tree.size = len(tree.levels[0])
+        j = 0
+        while len(tree.levels[j]) > 1:
+            below = tree.levels[j]
+            if j + 1 == len(tree.levels):
+                tree.levels.append([])
+            above = tree.levels[j + 1]
+            # every pair already hashed is a pair of leaves (or subtrees) that did not change
+            for i in range(2 * len(above), len(below) - 1, 2):
+                above.append(node_hash(below[i], below[i + 1]))
+            j += 1
+        return tree
+
+    def _root(self, lo: int, hi: int) -> bytes:
+        """MTH(D[lo:hi]); ``lo`` is a multiple of the largest power of 2 below hi - lo."""
+        n = hi - lo
+        if n & (n - 1) == 0:  # a perfect subtree, aligned: stored
+            return self.levels[n.bit_length() - 1][lo // n]
+        k = _split(n)
+        return node_hash(self._root(lo, lo + k), self._root(lo + k, hi))
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """PATH(index, D[size]) (RFC 9162 §2.1.3.1); requires 0 <= index < size."""
+        return _path(index, self.size, self._root)
 
 
 def _bits_high_to_low(n: int) -> list[int]:

@@ -35,6 +35,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from foodtrace.tlog.errors import ProofError
+
 ALG_ED25519 = 0x01
 """Signature type identifier byte of Ed25519 note signatures."""
 SIG_PREFIX = "\u2014 "
@@ -45,7 +47,7 @@ MAX_SIGNATURES = 100
 _KEY_ID = re.compile(r"[0-9a-f]{8}")
 
 
-class NoteError(ValueError):
+class NoteError(ProofError):
     """A note that cannot be trusted."""
 
 

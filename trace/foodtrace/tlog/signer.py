@@ -53,7 +53,7 @@ ConsistencyProver = Callable[[int, int], Sequence[bytes]]
 STATE_VERSION = 1
 
 
-class SignerError(RuntimeError):
+class SignerError(ProofError, RuntimeError):
     """The signer cannot work: an unsafe or unreadable key or state file."""
 
 

@@ -56,7 +56,7 @@ class HttpClient(Protocol):
     def get(self, url: str, *, params: dict[str, Any] | None = None) -> Any: ...
 
 
-class WitnessError(RuntimeError):
+class WitnessError(ProofError, RuntimeError):
     """The witness cannot run at all (unreadable state, no ledger list)."""
 
 
@@ -103,6 +103,8 @@ def list_ledgers(client: HttpClient) -> list[str]:
         if r.status_code != 200:
             raise WitnessError(f"cannot list the server's ledgers ({_detail(r)})")
         return [str(x["credit_code"]) for x in r.json()["data"]]
+    except WitnessError:  # a ValueError too (tlog.errors): not to be wrapped twice
+        raise
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
         raise WitnessError(f"cannot list the server's ledgers: {exc}") from None
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from foodtrace.canonical import ZERO_HASH, CanonicalError, canonical_bytes
+from foodtrace.canonical import ENTRY_VERSION, ZERO_HASH, CanonicalError, canonical_bytes
 from foodtrace.errors import RecordError
 from foodtrace.ledger.models import Entry
-from foodtrace.ledger.service import ENTRY_VERSION, lock_head, write_entry
+from foodtrace.ledger.service import lock_head, write_entry
 from foodtrace.records.projection import DbStore, apply_entry
 from foodtrace.tlog.merkle import CompactRange
 

@@ -1,5 +1,9 @@
 """Checkpoints and proofs of the stored ledgers (DESIGN.md, "Merkle log and checkpoints", "Proofs").
 
+The database side of :mod:`foodtrace.tlog`: the signed checkpoints table, the
+proofs made from the stored leaf hashes, the platform's signer opened against
+the stored platform, and a ledger's bundle written from its stored entries.
+
 Proofs are computed from the leaf hashes stored in ``entries.hash``: each
 proof reads the ledger's hashes up to the tree size, O(n) rows and O(n)
 hashing (under a second of hashing per million entries, plus reading them).
@@ -14,26 +18,24 @@ against the signed root.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import BinaryIO
 
 from sqlalchemy import Engine, select, text
 from sqlmodel import Session
 
-from foodtrace.canonical import CanonicalError, canonical_bytes
 from foodtrace.clock import Clock
 from foodtrace.db import is_write_connection, read_session, write_session
 from foodtrace.errors import NotFound
-from foodtrace.ledger.models import Entry, Ledger
-from foodtrace.ledger.service import appended_in_transaction, get_entry
+from foodtrace.ledger.models import Entry, Ledger, SignedCheckpoint
+from foodtrace.ledger.service import appended_in_transaction, get_entry, iter_entries
 from foodtrace.tlog import merkle
-from foodtrace.tlog.checkpoint import Checkpoint, TLogProof, VerifiedProof, verify_tlog_proof
-from foodtrace.tlog.models import SignedCheckpoint
-from foodtrace.tlog.note import Verifier
-from foodtrace.tlog.signer import CheckpointSigner, InconsistentCheckpointError
+from foodtrace.tlog.bundle import write_bundle
+from foodtrace.tlog.checkpoint import Checkpoint, TLogProof
+from foodtrace.tlog.signer import CheckpointSigner, InconsistentCheckpointError, load_signed_state
 from schemas.types import format_instant
 
 CHECKPOINT_INTERVAL = timedelta(seconds=1)
@@ -66,16 +68,21 @@ class LedgerDamaged(RuntimeError):
 
 def leaf_hashes(*, session: Session, ledger_id: int, size: int) -> list[bytes]:
     """The stored leaf hashes of entries 1..size, in order (O(size) rows)."""
+    return leaf_hashes_after(session=session, ledger_id=ledger_id, after=0, size=size)
+
+
+def leaf_hashes_after(*, session: Session, ledger_id: int, after: int, size: int) -> list[bytes]:
+    """The stored leaf hashes of entries after+1..size, in order (O(size - after) rows)."""
     rows = session.execute(
         select(Entry.seq, Entry.hash)
-        .where(Entry.ledger_id == ledger_id, Entry.seq <= size)
+        .where(Entry.ledger_id == ledger_id, Entry.seq > after, Entry.seq <= size)
         .order_by(Entry.seq)
     ).all()
-    for i, (seq, _h) in enumerate(rows, 1):
+    for i, (seq, _h) in enumerate(rows, after + 1):
         if seq != i:
             raise LedgerDamaged(f"ledger {ledger_id} has no entry {i}")
-    if len(rows) != size:
-        raise LedgerDamaged(f"ledger {ledger_id} has {len(rows)} entries, not {size}")
+    if len(rows) != size - after:
+        raise LedgerDamaged(f"ledger {ledger_id} has {after + len(rows)} entries, not {size}")
     return [bytes(h) for _seq, h in rows]
 
 
@@ -378,40 +385,6 @@ def entry_proof(
     return proof_against(session=session, ledger_id=ledger_id, seq=seq, signed=signed)
 
 
-@dataclass(frozen=True)
-class ProvenEntry:
-    """An entry whose inclusion in its ledger's signed checkpoint was verified."""
-
-    entry: dict[str, Any]
-    proof: VerifiedProof
-
-
-def verify_entry_proof(
-    proof: str | bytes | TLogProof, *, verifiers: Iterable[Verifier], origin: str | None = None
-) -> ProvenEntry:
-    """Verify a bundle from :func:`entry_proof` offline, with the published verifier key alone.
-
-    Beyond :func:`~foodtrace.tlog.checkpoint.verify_tlog_proof` (signature,
-    origin, inclusion of the hashed bytes): the bytes must be an entry in its
-    RFC 8785 form whose ``log`` is the checkpoint's origin and whose ``seq`` is
-    the proof's index + 1.
-    """
-    verified = verify_tlog_proof(proof, verifiers=verifiers, origin=origin)
-    try:
-        entry = json.loads(verified.data)
-        if not isinstance(entry, dict) or canonical_bytes(entry) != verified.data:
-            raise ValueError("not an entry in its canonical form")
-    except (ValueError, CanonicalError) as exc:
-        raise merkle.ProofError(f"the proven bytes are not an entry: {exc}") from None
-    if entry.get("log") != verified.checkpoint.origin:
-        raise merkle.ProofError(
-            f"entry of log {entry.get('log')!r} in a checkpoint of {verified.checkpoint.origin!r}"
-        )
-    if entry.get("seq") != verified.index + 1:
-        raise merkle.ProofError(f"entry seq {entry.get('seq')!r} at leaf index {verified.index}")
-    return ProvenEntry(entry, verified)
-
-
 class MissingKeyError(RuntimeError):
     """Checkpoints were signed, but the key that signed them is not here."""
 
@@ -492,8 +465,6 @@ def check_not_behind_the_signer(*, session: Session, key_file: str) -> None:
     new entries where signed ones were: a fork that the signer refuses and no
     recovery can undo. Stopping at start-up keeps the lost tail recoverable.
     """
-    from foodtrace.tlog.signer import load_signed_state
-
     problems = behind_the_signer(session=session, signed_state=load_signed_state(key_file))
     if problems:
         raise RolledBackError(problems)
@@ -515,3 +486,34 @@ def grown_ledgers(*, session: Session) -> list[int]:
         .order_by(Ledger.id)
     ).scalars()
     return list(rows)
+
+
+def export_ledger(
+    *, session: Session, ledger_id: int, signed: SignedCheckpoint, out: BinaryIO
+) -> int:
+    """Write the bundle of a ledger up to its signed checkpoint ``signed``; the entries written.
+
+    Entries are written exactly as stored, with every checkpoint signed up to
+    ``signed.size``. Entries appended after it are left for the next export, so
+    that the bundle needs no snapshot of a ledger that keeps growing: what was
+    signed never changes. Raises :class:`LedgerDamaged` on a gap in the stored
+    entries (``foodtrace verify`` then names it).
+    """
+    head = session.get(Ledger, ledger_id)
+    if head is None:
+        raise LedgerDamaged(f"no ledger {ledger_id}")
+    notes = [
+        cp.note
+        for cp in signed_checkpoints(session=session, ledger_id=ledger_id, up_to=signed.size)
+    ]
+
+    def entries() -> Iterator[bytes]:
+        for expected, row in enumerate(iter_entries(session=session, ledger_id=ledger_id), 1):
+            if row.seq > signed.size:
+                return
+            if row.seq != expected:
+                raise LedgerDamaged(f"ledger {head.credit_code} has no entry {expected}")
+            yield bytes(row.body)
+
+    write_bundle(out, origin=head.origin, entries=entries(), size=signed.size, checkpoints=notes)
+    return signed.size
