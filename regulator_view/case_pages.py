@@ -9,13 +9,12 @@ from fastapi.responses import Response
 from sqlmodel import Session
 
 from foodtrace.cases import service as cases
-from foodtrace.db import write_session
 from foodtrace.errors import RecordError
 from regulator_view.cases_api import _REASONS, own_case, regulator_next_states, scope_file
 from regulator_view.deps import Jurisdiction, PageJurisdictionDep
 from regulator_view.graph import lot_link, svg
 from schemas.records import CASE_ID_PATTERN
-from webapp.deps import ClockDep, EngineDep
+from webapp.deps import ClockDep, EngineDep, WriteSessionDep
 from webapp.i18n import N_
 from webapp.labels import ACTION_LABELS, OPEN_REASON_LABELS, STATE_LABELS
 from webapp.paging import first_part
@@ -119,9 +118,11 @@ async def record_failed_sample(
     request: Request,
     user: CsrfUser,
     jurisdiction: PageJurisdictionDep,
+    session: WriteSessionDep,
     engine: EngineDep,
     clock: ClockDep,
 ) -> Response:
+    """Open a case: committed by ``WriteSessionDep`` before the redirect to it is sent."""
     form = await request.form()
     values = {k: str(form.get(k) or "").strip() for k in FIELDS}
     data: dict[str, Any] = {k: v for k, v in values.items() if v and k != "suspect_materials"}
@@ -131,18 +132,20 @@ async def record_failed_sample(
     if suspects:
         data["suspect_materials"] = suspects
     try:
-        with write_session(engine) as session:
-            opened = cases.open_case(
-                session=session,
-                authority=jurisdiction.authority,
-                data=data,
-                actor=user.principal.username,
-                clock=clock,
-            )
+        opened = cases.open_case(
+            session=session,
+            authority=jurisdiction.authority,
+            data=data,
+            actor=user.principal.username,
+            clock=clock,
+        )
     except RecordError as exc:
-        with Session(engine) as session:
-            context = _list_context(session, jurisdiction)
-            context["materials"] = _materials(session, context, values)
+        # A refused sample writes nothing: the dependency commits whatever a handler that
+        # returns leaves in its session, and this one returns a page.
+        session.rollback()
+        with Session(engine) as read:
+            context = _list_context(read, jurisdiction)
+            context["materials"] = _materials(read, context, values)
         context.update(
             values=values,
             problems=[
@@ -239,9 +242,12 @@ async def case_step(
     request: Request,
     user: CsrfUser,
     jurisdiction: PageJurisdictionDep,
+    session: WriteSessionDep,
     engine: EngineDep,
     clock: ClockDep,
 ) -> Response:
+    """Take a step: committed by ``WriteSessionDep`` before the redirect to the case is sent
+    (the confirmation page before an irreversible one writes nothing)."""
     form = await request.form()
     state = str(form.get("state") or "")
     note = str(form.get("note") or "").strip() or None
@@ -249,20 +255,22 @@ async def case_step(
     if state in CONFIRMED and form.get("confirm") != "1":
         return _confirm(request, user, jurisdiction, engine, ref, state, note)
     try:
-        with write_session(engine) as session:
-            owner, _h, case = cases.find_case(session, ref)
-            if owner.credit_code != jurisdiction.authority.credit_code:
-                raise HTTPException(status.HTTP_404_NOT_FOUND)
-            cases.advance(
-                session=session,
-                authority=jurisdiction.authority,
-                case_seq=case.record_seq,
-                state=state,
-                note=note,
-                actor=user.principal.username,
-                clock=clock,
-            )
+        owner, _h, case = cases.find_case(session, ref)
+        if owner.credit_code != jurisdiction.authority.credit_code:
+            raise HTTPException(status.HTTP_404_NOT_FOUND)
+        cases.advance(
+            session=session,
+            authority=jurisdiction.authority,
+            case_seq=case.record_seq,
+            state=state,
+            note=note,
+            actor=user.principal.username,
+            clock=clock,
+        )
     except (RecordError, ValueError) as exc:
+        # A refused step changes nothing (``advance`` may have begun writing, e.g. the
+        # authority's ledger): the dependency would commit what a returning handler leaves.
+        session.rollback()
         problems = exc.problems if isinstance(exc, RecordError) else []
         message = "; ".join(p.msg for p in problems) or str(exc)
         return render(

@@ -32,6 +32,16 @@ from webapp.web import attachment
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
+# One transaction per request: the routes that write take WriteSessionDep, which commits when
+# the handler has returned (and its answer is built) or rolls back if it raised; they never
+# commit themselves. Their read log is written after that, in a transaction of its own: each
+# signature takes the jurisdiction (which holds the log) before the write session, and FastAPI
+# closes dependencies in the reverse order, so the case is committed before the read of its
+# scope is logged, as when the handlers committed. On SQLite the other order would have the
+# log's transaction wait for this request's own write lock. (If the commit fails, the read is
+# logged all the same, as for any handler that fails after reading.) tests/test_jurisdiction.py
+# keeps the order.
+
 
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="e.g. 11370404004321071W-1")]
 
@@ -102,7 +112,7 @@ def record_failed_sample(
         SALES_PAGE,
         None,
     )
-    session.commit()
+    # noted here, written once the case is committed (see the note at the top)
     _viewed(jurisdiction, view, f"case {opened.case_id}: recall scope")
     return out
 
@@ -192,7 +202,7 @@ def case_step(
         SALES_PAGE,
         None,
     )
-    session.commit()
+    # noted here, written once the case is committed (see the note at the top)
     _viewed(jurisdiction, view, f"case {case_id}: {state}")
     return out
 
