@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
@@ -11,14 +10,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
 from foodtrace.accounts.models import Enterprise
-from foodtrace.completeness import (
-    EnterpriseResult,
-    Finding,
-    Week,
-    district_completeness,
-    period,
-    weekly_trend,
-)
+from foodtrace.completeness_queries import asked_period, completeness_report
 from foodtrace.epcis import trail_document
 from foodtrace.errors import RecordError
 from foodtrace.ledger.models import Ledger
@@ -33,14 +25,8 @@ from regulator_view.deps import (
 )
 from schemas.api import (
     CompletenessPublic,
-    CompletenessWeekPublic,
-    EnterpriseCompletenessPublic,
     EnterprisesPublic,
-    FindingPublic,
-    LotCompletenessPublic,
     LotFoundPublic,
-    OutsideLinkPublic,
-    ReasonPublic,
     TrailPublic,
     VerifyPublic,
 )
@@ -224,8 +210,7 @@ def completeness(
     against ledgers the reader may see; the others are listed as
     ``outside_links``, by the other enterprise's name.
     """
-    default_since, default_until = period(clock.now())
-    since, until = since or default_since, until or default_until
+    since, until = asked_period(clock.now(), since, until)
     readable: Callable[[Enterprise], bool]
     if jurisdiction is not None:
         readable = jurisdiction.covers
@@ -233,97 +218,22 @@ def completeness(
         readable = _own(principal.enterprise_id)
     else:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="for regulators and enterprises")
-    rows = session.execute(select(Enterprise).order_by(Enterprise.id)).scalars().all()
-    chosen = [e for e in rows if readable(e)]
-    if enterprise:
-        chosen = [e for e in chosen if e.credit_code == enterprise.upper()]
-    if region:
-        chosen = [e for e in chosen if e.region_code.startswith(region)]
-    results = district_completeness(
+    answer = completeness_report(
         session=session,
-        enterprise_ids=[e.id for e in chosen],
+        readable=readable,
         since=since,
         until=until,
-        readable=readable,
+        credit_code=enterprise,
+        region=region,
     )
     if jurisdiction is not None:
-        jurisdiction.read(_read(chosen, results), f"completeness {since}..{until}")
-    return completeness_public(results, since, until)
+        jurisdiction.read(answer.read, f"completeness {since}..{until}")
+    return answer.report
 
 
 def _own(enterprise_id: int) -> Callable[[Enterprise], bool]:
     """What an enterprise user may read: their own enterprise."""
     return lambda e: e.id == enterprise_id
-
-
-def _read(chosen: list[Enterprise], results: list[EnterpriseResult]) -> set[int]:
-    """Whose records a completeness answer rests on: the chosen enterprises, and the others
-    whose ledgers their cross-enterprise links were checked against."""
-    return {e.id for e in chosen} | {i for r in results for i in r.consulted}
-
-
-def _weeks_public(weeks: list[Week]) -> list[CompletenessWeekPublic]:
-    return [
-        CompletenessWeekPublic(
-            week=f"{w.year}-W{w.week:02d}",
-            start=w.start.isoformat(),
-            end=w.end.isoformat(),
-            lots_total=w.lots_total,
-            lots_complete=w.lots_complete,
-            complete_share=w.complete_share,
-            findings=w.findings,
-        )
-        for w in weeks
-    ]
-
-
-def _finding_public(f: Finding) -> FindingPublic:
-    return FindingPublic(
-        rule=f.rule,
-        lot=f.lot,
-        material_lot=f.material_lot,
-        why=f.why,
-        reasons=[ReasonPublic(message=r.message, params=r.params) for r in f.reasons],
-        day=f.day,
-    )
-
-
-def completeness_public(
-    results: list[EnterpriseResult], since: date, until: date
-) -> CompletenessPublic:
-    """The district's completeness as the API gives it and the dashboard shows it."""
-    return CompletenessPublic(
-        since=since.isoformat(),
-        until=until.isoformat(),
-        trend=_weeks_public(weekly_trend(results, since, until)),
-        enterprises=[
-            EnterpriseCompletenessPublic(
-                credit_code=r.credit_code,
-                name=r.name,
-                lots_total=len(r.lots),
-                lots_complete=sum(x.complete for x in r.lots),
-                complete_share=r.complete_share,
-                production_days=r.production_days,
-                days_with_records=r.days_with_records,
-                daily_inspections=r.daily_inspections,
-                days=r.days,
-                findings=[_finding_public(x) for x in r.findings],
-                lots=[
-                    LotCompletenessPublic(
-                        lot=x.lot,
-                        product=x.product,
-                        production_date=x.production_date,
-                        complete=x.complete,
-                        failed=x.failed,
-                    )
-                    for x in r.lots
-                ],
-                outside_links=[OutsideLinkPublic(**vars(o)) for o in r.outside],
-                trend=_weeks_public(r.trend),
-            )
-            for r in results
-        ],
-    )
 
 
 @router.get("/verify", response_model=list[VerifyPublic])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,13 +11,13 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
-from foodtrace.completeness import MAX_PERIOD_DAYS, district_completeness, period
+from foodtrace.completeness_queries import completeness_report, fitted_period
 from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.records import queries
 from foodtrace.records.service import platform_name
 from foodtrace.trail import export_rows, lot_trail
-from regulator_view.api import _read, completeness_public, trail_file
+from regulator_view.api import trail_file
 from regulator_view.charts import percent, sparkline, week_chart, week_text
 from regulator_view.deps import Jurisdiction, PageJurisdictionDep
 from regulator_view.graph import lot_link, svg
@@ -189,23 +188,13 @@ def completeness_page(
     since: Annotated[FormDate, Query()] = None,
     until: Annotated[FormDate, Query()] = None,
 ) -> Response:
-    default_since, default_until = period(clock.now())
-    since, until = since or default_since, until or default_until
-    if since > until:
-        since, until = until, since
-    # the longest report is a year, ending at the asked-for last day (the page shows the period)
-    since = max(since, until - timedelta(days=MAX_PERIOD_DAYS - 1))
+    since, until = fitted_period(clock.now(), since, until)
     with Session(engine) as session:
-        ents = jurisdiction.enterprises(session)
-        results = district_completeness(
-            session=session,
-            enterprise_ids=[e.id for e in ents],
-            since=since,
-            until=until,
-            readable=jurisdiction.covers,
+        answer = completeness_report(
+            session=session, readable=jurisdiction.covers, since=since, until=until
         )
-    jurisdiction.read(_read(ents, results), f"completeness {since}..{until}")
-    data = completeness_public(results, since, until)
+    jurisdiction.read(answer.read, f"completeness {since}..{until}")
+    data = answer.report
     # one findings scale for every enterprise, so that their charts compare at a glance
     most = max((w.findings for e in data.enterprises for w in e.trend), default=0)
     gettext = translations(request_locale(request)).gettext
