@@ -251,3 +251,35 @@ def test_the_api_commits_the_case_before_logging_the_read_of_its_scope(
     assert r.status_code == 422, r.text
     assert _ledger_bytes(engine) == written
     assert _reads(engine, world["a"]) == logged
+
+
+def test_an_enterprise_outside_the_jurisdiction_is_answered_as_one_that_does_not_exist(
+    app, client, engine, world
+) -> None:
+    """404 in the same words for an enterprise of the next district and for none at all."""
+    unknown = "91370404MA3000000X"
+    headers = f.bearer(client, "reg_out", PASSWORD)
+    for code in (f.BEVERAGE, unknown):
+        for url in (
+            f"/api/v1/regulator/enterprises/{code}/verify",
+            f"/api/v1/lots/{code}/PJ20260301A/trail",
+            f"/api/v1/lots/{code}/PJ20260301A/trail.csv",
+        ):
+            r = client.get(url, headers=headers)
+            assert r.status_code == 404, (url, r.text)
+            assert r.json() == {"detail": f"no enterprise {code} in your jurisdiction"}, url
+    web = type(client)(app)
+    with web:
+        f.page_login(web, "reg_out", PASSWORD)
+        for code in (f.BEVERAGE, unknown):
+            message = f"no enterprise {code} in your jurisdiction"
+            r = web.get(f"/regulator/lots/{code}/PJ20260301A")
+            assert r.status_code == 404
+            assert message in r.text
+            r = web.get(f"/regulator/trail?credit_code={code}&lot=PJ20260301A")
+            assert r.status_code == 200  # the trail form again, saying why there is no trail
+            assert message in r.text
+            r = web.get(f"/regulator/trail/export.csv?credit_code={code}&lot=PJ20260301A")
+            assert r.status_code == 404
+            assert message in r.text
+    assert _reads(engine, world["a"]) == []  # and nothing of A was read
