@@ -2,53 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import date
-from types import SimpleNamespace
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
-from foodtrace.accounts.models import Authority, Enterprise
-from foodtrace.accounts.service import Role, covers
-from foodtrace.completeness import (
-    EnterpriseResult,
-    Finding,
-    Week,
-    district_completeness,
-    period,
-    weekly_trend,
-)
+from foodtrace.accounts.models import Enterprise
+from foodtrace.completeness_queries import asked_period, completeness_report
 from foodtrace.epcis import trail_document
 from foodtrace.errors import RecordError
 from foodtrace.ledger.models import Ledger
 from foodtrace.records import queries
 from foodtrace.records.service import platform_name
 from foodtrace.trail import MAX_DEPTH, export_csv_chunks, export_xlsx_chunks, lot_trail
-from regulator_view.reads import RegulatorReadsDep
+from regulator_view.deps import (
+    Jurisdiction,
+    JurisdictionDep,
+    OptionalJurisdictionDep,
+    RegulatedEnterprise,
+)
 from schemas.api import (
     CompletenessPublic,
-    CompletenessWeekPublic,
-    EnterpriseCompletenessPublic,
     EnterprisesPublic,
-    FindingPublic,
-    LotCompletenessPublic,
     LotFoundPublic,
-    OutsideLinkPublic,
-    ReasonPublic,
     TrailPublic,
     VerifyPublic,
 )
 from schemas.params import CalendarDate
-from web.deps import (
-    ClockDep,
-    CurrentPrincipal,
-    CurrentRegulator,
-    RegulatedEnterprise,
-    SessionDep,
-    verify_against_signer,
-)
+from web.deps import ClockDep, CurrentPrincipal, SessionDep, verify_against_signer
 from web.public import enterprise_public, trail_public, verify_public
 from web.web import attachment
 
@@ -57,16 +40,14 @@ lots_router = APIRouter(prefix="/api/v1", tags=["regulator"])
 
 
 @router.get("/enterprises", response_model=EnterprisesPublic)
-def enterprises(regulator: CurrentRegulator, session: SessionDep) -> EnterprisesPublic:
+def enterprises(jurisdiction: JurisdictionDep, session: SessionDep) -> EnterprisesPublic:
     """The enterprises in the regulator's jurisdiction."""
     rows = session.execute(
         select(Enterprise, Ledger.size)
         .join(Ledger, Ledger.id == Enterprise.id)
         .order_by(Enterprise.name)
     ).all()
-    data = [
-        enterprise_public(e, size) for e, size in rows if covers(regulator.authority, e.region_code)
-    ]
+    data = [enterprise_public(e, size) for e, size in rows if jurisdiction.covers(e)]
     return EnterprisesPublic(data=data, count=len(data))
 
 
@@ -74,12 +55,11 @@ def enterprises(regulator: CurrentRegulator, session: SessionDep) -> Enterprises
 def verify(
     request: Request,
     enterprise: RegulatedEnterprise,
-    regulator: CurrentRegulator,
-    reads: RegulatorReadsDep,
+    jurisdiction: JurisdictionDep,
 ) -> VerifyPublic:
     """Verify an enterprise's ledger from its stored bytes, and against what was signed."""
     (report,) = verify_against_signer(request, enterprise.id)
-    reads.read(regulator, {enterprise.id}, "verify the ledger")
+    jurisdiction.read({enterprise.id}, "verify the ledger")
     return verify_public(report)
 
 
@@ -87,10 +67,9 @@ TrailDirection = Literal["backward", "forward", "both"]
 
 
 def _trail(
-    enterprise: Any,
-    regulator: Any,
+    enterprise: Enterprise,
+    jurisdiction: Jurisdiction,
     session: Any,
-    reads: Any,
     lot_code: str,
     direction: str,
     depth: int,
@@ -102,15 +81,15 @@ def _trail(
         lot_code=lot_code,
         direction=direction,
         depth=depth,
-        readable=lambda e: covers(regulator.authority, e.region_code),
+        readable=jurisdiction.covers,
     )
     ids = {
         int(n.id.split(":")[1])
         for n in found.nodes.values()
         if not n.outside and n.type in ("lot", "material_lot")
     }
-    reads.read(
-        regulator, ids | {enterprise.id}, f"{what} of lot {lot_code} ({direction}, depth {depth})"
+    jurisdiction.read(
+        ids | {enterprise.id}, f"{what} of lot {lot_code} ({direction}, depth {depth})"
     )
     return found
 
@@ -122,9 +101,8 @@ Depth = Annotated[int, Query(ge=1, le=MAX_DEPTH)]
 @lots_router.get("/lots/{credit_code}/{lot_code}/trail", response_model=TrailPublic)
 def trail(
     enterprise: RegulatedEnterprise,
-    regulator: CurrentRegulator,
+    jurisdiction: JurisdictionDep,
     session: SessionDep,
-    reads: RegulatorReadsDep,
     lot_code: LotCode,
     direction: TrailDirection = "both",
     depth: Depth = 6,
@@ -134,7 +112,7 @@ def trail(
     Where the trail leads outside the regulator's jurisdiction it names the
     enterprise and stops: its records are not shown.
     """
-    found = _trail(enterprise, regulator, session, reads, lot_code, direction, depth, "trail")
+    found = _trail(enterprise, jurisdiction, session, lot_code, direction, depth, "trail")
     return trail_public(found)
 
 
@@ -164,9 +142,8 @@ def trail_file(found: Any, fmt: str, *, platform: str, now: Any) -> Response:
 @lots_router.get("/lots/{credit_code}/{lot_code}/trail.{fmt}", response_class=Response)
 def trail_export(
     enterprise: RegulatedEnterprise,
-    regulator: CurrentRegulator,
+    jurisdiction: JurisdictionDep,
     session: SessionDep,
-    reads: RegulatorReadsDep,
     clock: ClockDep,
     lot_code: LotCode,
     fmt: TrailFormat,
@@ -175,17 +152,14 @@ def trail_export(
 ) -> Response:
     """The trail as CSV or XLSX (one row per traceability event, with its ledger seq and
     hash) or as a GS1 EPCIS 2.0 JSON-LD document (CBV 2.0 business steps)."""
-    found = _trail(
-        enterprise, regulator, session, reads, lot_code, direction, depth, f"trail.{fmt}"
-    )
+    found = _trail(enterprise, jurisdiction, session, lot_code, direction, depth, f"trail.{fmt}")
     return trail_file(found, fmt, platform=platform_name(session), now=clock.now())
 
 
 @router.get("/lots", response_model=list[LotFoundPublic])
 def find_lots(
-    regulator: CurrentRegulator,
+    jurisdiction: JurisdictionDep,
     session: SessionDep,
-    reads: RegulatorReadsDep,
     lot: Annotated[str | None, Query(max_length=64)] = None,
     gtin: Annotated[str | None, Query(pattern=r"^[0-9]{8,14}$")] = None,
     product: Annotated[str | None, Query(max_length=200)] = None,
@@ -195,11 +169,7 @@ def find_lots(
     product name (a part of it) and production date. Then trace one by credit code and lot."""
     if not (lot or gtin or product):
         raise RecordError.at("lot", msg="give a lot code, a GTIN or a product name", type="missing")
-    ents = {
-        e.credit_code: e.id
-        for e in session.execute(select(Enterprise)).scalars()
-        if covers(regulator.authority, e.region_code)
-    }
+    ents = {e.credit_code: e.id for e in jurisdiction.enterprises(session)}
     found = queries.find_lots(
         session=session,
         enterprise_ids=list(ents.values()),
@@ -210,15 +180,15 @@ def find_lots(
     )
     asked = " ".join(f"{k}={v}" for k, v in (("lot", lot), ("gtin", gtin), ("product", product),
                                               ("date", date)) if v)  # fmt: skip
-    reads.read(regulator, {ents[row["credit_code"]] for row in found}, f"find lots {asked}")
+    jurisdiction.read({ents[row["credit_code"]] for row in found}, f"find lots {asked}")
     return [LotFoundPublic(**row) for row in found]
 
 
 @lots_router.get("/completeness", response_model=CompletenessPublic)
 def completeness(
     principal: CurrentPrincipal,
+    jurisdiction: OptionalJurisdictionDep,
     session: SessionDep,
-    reads: RegulatorReadsDep,
     clock: ClockDep,
     enterprise: Annotated[str | None, Query(max_length=18, description="a credit code")] = None,
     region: Annotated[
@@ -240,131 +210,46 @@ def completeness(
     against ledgers the reader may see; the others are listed as
     ``outside_links``, by the other enterprise's name.
     """
-    default_since, default_until = period(clock.now())
-    since, until = since or default_since, until or default_until
-    if principal.role is Role.REGULATOR and principal.authority_id is not None:
-        authority = session.get(Authority, principal.authority_id)
-        assert authority is not None
-
-        def readable(e: Enterprise) -> bool:
-            return covers(authority, e.region_code)
-
+    since, until = asked_period(clock.now(), since, until)
+    readable: Callable[[Enterprise], bool]
+    if jurisdiction is not None:
+        readable = jurisdiction.covers
     elif principal.enterprise_id is not None:
-        own = principal.enterprise_id
-
-        def readable(e: Enterprise) -> bool:
-            return e.id == own
-
+        readable = _own(principal.enterprise_id)
     else:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="for regulators and enterprises")
-    rows = session.execute(select(Enterprise).order_by(Enterprise.id)).scalars().all()
-    chosen = [e for e in rows if readable(e)]
-    if enterprise:
-        chosen = [e for e in chosen if e.credit_code == enterprise.upper()]
-    if region:
-        chosen = [e for e in chosen if e.region_code.startswith(region)]
-    results = district_completeness(
+    answer = completeness_report(
         session=session,
-        enterprise_ids=[e.id for e in chosen],
+        readable=readable,
         since=since,
         until=until,
-        readable=readable,
+        credit_code=enterprise,
+        region=region,
     )
-    if principal.role is Role.REGULATOR and principal.authority_id is not None:
-        reader = SimpleNamespace(authority=authority, principal=principal)
-        reads.read(reader, _read(chosen, results), f"completeness {since}..{until}")
-    return completeness_public(results, since, until)
+    if jurisdiction is not None:
+        jurisdiction.read(answer.read, f"completeness {since}..{until}")
+    return answer.report
 
 
-def _read(chosen: list[Enterprise], results: list[EnterpriseResult]) -> set[int]:
-    """Whose records a completeness answer rests on: the chosen enterprises, and the others
-    whose ledgers their cross-enterprise links were checked against."""
-    return {e.id for e in chosen} | {i for r in results for i in r.consulted}
-
-
-def _weeks_public(weeks: list[Week]) -> list[CompletenessWeekPublic]:
-    return [
-        CompletenessWeekPublic(
-            week=f"{w.year}-W{w.week:02d}",
-            start=w.start.isoformat(),
-            end=w.end.isoformat(),
-            lots_total=w.lots_total,
-            lots_complete=w.lots_complete,
-            complete_share=w.complete_share,
-            findings=w.findings,
-        )
-        for w in weeks
-    ]
-
-
-def _finding_public(f: Finding) -> FindingPublic:
-    return FindingPublic(
-        rule=f.rule,
-        lot=f.lot,
-        material_lot=f.material_lot,
-        why=f.why,
-        reasons=[ReasonPublic(message=r.message, params=r.params) for r in f.reasons],
-        day=f.day,
-    )
-
-
-def completeness_public(
-    results: list[EnterpriseResult], since: date, until: date
-) -> CompletenessPublic:
-    """The district's completeness as the API gives it and the dashboard shows it."""
-    return CompletenessPublic(
-        since=since.isoformat(),
-        until=until.isoformat(),
-        trend=_weeks_public(weekly_trend(results, since, until)),
-        enterprises=[
-            EnterpriseCompletenessPublic(
-                credit_code=r.credit_code,
-                name=r.name,
-                lots_total=len(r.lots),
-                lots_complete=sum(x.complete for x in r.lots),
-                complete_share=r.complete_share,
-                production_days=r.production_days,
-                days_with_records=r.days_with_records,
-                daily_inspections=r.daily_inspections,
-                days=r.days,
-                findings=[_finding_public(x) for x in r.findings],
-                lots=[
-                    LotCompletenessPublic(
-                        lot=x.lot,
-                        product=x.product,
-                        production_date=x.production_date,
-                        complete=x.complete,
-                        failed=x.failed,
-                    )
-                    for x in r.lots
-                ],
-                outside_links=[OutsideLinkPublic(**vars(o)) for o in r.outside],
-                trend=_weeks_public(r.trend),
-            )
-            for r in results
-        ],
-    )
+def _own(enterprise_id: int) -> Callable[[Enterprise], bool]:
+    """What an enterprise user may read: their own enterprise."""
+    return lambda e: e.id == enterprise_id
 
 
 @router.get("/verify", response_model=list[VerifyPublic])
 def verify_district(
     request: Request,
-    regulator: CurrentRegulator,
+    jurisdiction: JurisdictionDep,
     session: SessionDep,
-    reads: RegulatorReadsDep,
 ) -> list[VerifyPublic]:
     """Verify every ledger in the jurisdiction from its stored bytes: a report per enterprise,
     and one for the authority's own ledger (last)."""
-    chosen = [
-        e
-        for e in session.execute(select(Enterprise).order_by(Enterprise.name)).scalars()
-        if covers(regulator.authority, e.region_code)
-    ]
+    chosen = jurisdiction.enterprises(session)
     own = session.execute(
-        select(Ledger.id).where(Ledger.credit_code == regulator.authority.credit_code)
+        select(Ledger.id).where(Ledger.credit_code == jurisdiction.authority.credit_code)
     ).scalar_one_or_none()
     # the authority's own ledger (its cases, referrals and recalls) last
     ids = [e.id for e in chosen] + ([own] if own is not None else [])
     reports = verify_against_signer(request, *ids)
-    reads.read(regulator, {e.id for e in chosen}, "verify the ledger")
+    jurisdiction.read({e.id for e in chosen}, "verify the ledger")
     return [verify_public(r) for r in reports]

@@ -9,14 +9,13 @@ from fastapi.responses import Response
 from sqlmodel import Session
 
 from foodtrace.cases import service as cases
-from foodtrace.db import FoodtraceSession, write_session
+from foodtrace.db import FoodtraceSession
 from foodtrace.errors import RecordError
 from regulator_view.cases_api import _REASONS, own_case, regulator_next_states, scope_file
+from regulator_view.deps import Jurisdiction, PageJurisdictionDep
 from regulator_view.graph import lot_link, svg
-from regulator_view.pages import _regulator, _Scope
-from regulator_view.reads import RegulatorReadsDep
 from schemas.records import CASE_ID_PATTERN
-from web.deps import ClockDep, EngineDep
+from web.deps import ClockDep, EngineDep, WriteSessionDep
 from web.i18n import N_
 from web.labels import ACTION_LABELS, OPEN_REASON_LABELS, STATE_LABELS
 from web.paging import first_part
@@ -65,11 +64,11 @@ def _labels() -> dict[str, Any]:
     }
 
 
-def _list_context(session: Session, user: WebUser) -> dict[str, Any]:
-    authority, ents = _regulator(user, session)
-    own = cases.list_cases(session, authority=authority)
+def _list_context(session: Session, jurisdiction: Jurisdiction) -> dict[str, Any]:
+    ents = jurisdiction.enterprises(session)
+    own = cases.list_cases(session, authority=jurisdiction.authority)
     referred = []
-    for ref, _r, case in cases.referrals_to(session, authority):
+    for ref, _r, case in cases.referrals_to(session, jurisdiction.authority):
         owner, _h, _c = cases.find_case(session, ref)
         referred.append(case_summary_public(ref, case, owner.name))
     return {
@@ -81,9 +80,11 @@ def _list_context(session: Session, user: WebUser) -> dict[str, Any]:
 
 
 @router.get("/regulator/cases")
-def cases_page(request: Request, user: WebUserDep, engine: EngineDep) -> Response:
+def cases_page(
+    request: Request, user: WebUserDep, jurisdiction: PageJurisdictionDep, engine: EngineDep
+) -> Response:
     with FoodtraceSession(engine) as session:
-        context = _list_context(session, user)
+        context = _list_context(session, jurisdiction)
         context["values"] = {"credit_code": request.query_params.get("credit_code", "")}
         context["values"]["lot_code"] = request.query_params.get("lot", "")
         context["materials"] = _materials(session, context, context["values"])
@@ -115,8 +116,14 @@ def _materials(session: Session, context: dict[str, Any], values: dict[str, Any]
 
 @router.post("/regulator/cases")
 async def record_failed_sample(
-    request: Request, user: CsrfUser, engine: EngineDep, clock: ClockDep
+    request: Request,
+    user: CsrfUser,
+    jurisdiction: PageJurisdictionDep,
+    session: WriteSessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
 ) -> Response:
+    """Open a case: committed by ``WriteSessionDep`` before the redirect to it is sent."""
     form = await request.form()
     values = {k: str(form.get(k) or "").strip() for k in FIELDS}
     data: dict[str, Any] = {k: v for k, v in values.items() if v and k != "suspect_materials"}
@@ -126,19 +133,20 @@ async def record_failed_sample(
     if suspects:
         data["suspect_materials"] = suspects
     try:
-        with write_session(engine) as session:
-            authority, _ents = _regulator(user, session)
-            opened = cases.open_case(
-                session=session,
-                authority=authority,
-                data=data,
-                actor=user.principal.username,
-                clock=clock,
-            )
+        opened = cases.open_case(
+            session=session,
+            authority=jurisdiction.authority,
+            data=data,
+            actor=user.principal.username,
+            clock=clock,
+        )
     except RecordError as exc:
-        with FoodtraceSession(engine) as session:
-            context = _list_context(session, user)
-            context["materials"] = _materials(session, context, values)
+        # A refused sample writes nothing: the dependency commits whatever a handler that
+        # returns leaves in its session, and this one returns a page.
+        session.rollback()
+        with FoodtraceSession(engine) as read:
+            context = _list_context(read, jurisdiction)
+            context["materials"] = _materials(read, context, values)
         context.update(
             values=values,
             problems=[
@@ -160,19 +168,21 @@ def _case_id(case_id: str) -> str:
 
 @router.get("/regulator/cases/{case_id}")
 def case_page(
-    case_id: str, request: Request, user: WebUserDep, engine: EngineDep, reads: RegulatorReadsDep
+    case_id: str,
+    request: Request,
+    user: WebUserDep,
+    jurisdiction: PageJurisdictionDep,
+    engine: EngineDep,
 ) -> Response:
+    authority = jurisdiction.authority
     with FoodtraceSession(engine) as session:
-        authority, _ents = _regulator(user, session)
         view = own_case(session, authority, _case_id(case_id))
         mine = view.authority.credit_code == authority.credit_code
         case = case_public(
             session, view, next_states=regulator_next_states(view.case.state) if mine else []
         )
         graph = svg(view.scope.trail, lot_link)
-    reads.read(
-        _Scope(user, authority), {s.enterprise_id for s in view.scope.lots}, f"case {case_id}"
-    )
+    jurisdiction.read({s.enterprise_id for s in view.scope.lots}, f"case {case_id}")
     totals = {
         "lots": len(case.lots),
         "enterprises": len({x.credit_code for x in case.lots}),
@@ -198,12 +208,18 @@ CONFIRMED = ("notified", "verified", "closed")
 
 
 def _confirm(
-    request: Request, user: WebUser, engine: Any, ref: str, state: str, note: str | None
+    request: Request,
+    user: WebUser,
+    jurisdiction: Jurisdiction,
+    engine: Any,
+    ref: str,
+    state: str,
+    note: str | None,
 ) -> Response:
     """What a step will do, before it is taken: how many consumer pages a notification
     publishes the recall on; what is still open in the recall before verifying or closing."""
+    authority = jurisdiction.authority
     with FoodtraceSession(engine) as session:
-        authority, _ents = _regulator(user, session)
         view = own_case(session, authority, ref)
         if view.authority.credit_code != authority.credit_code:
             raise HTTPException(status.HTTP_404_NOT_FOUND)
@@ -223,30 +239,39 @@ def _confirm(
 
 @router.post("/regulator/cases/{case_id}/step")
 async def case_step(
-    case_id: str, request: Request, user: CsrfUser, engine: EngineDep, clock: ClockDep
+    case_id: str,
+    request: Request,
+    user: CsrfUser,
+    jurisdiction: PageJurisdictionDep,
+    session: WriteSessionDep,
+    engine: EngineDep,
+    clock: ClockDep,
 ) -> Response:
+    """Take a step: committed by ``WriteSessionDep`` before the redirect to the case is sent
+    (the confirmation page before an irreversible one writes nothing)."""
     form = await request.form()
     state = str(form.get("state") or "")
     note = str(form.get("note") or "").strip() or None
     ref = _case_id(case_id)
     if state in CONFIRMED and form.get("confirm") != "1":
-        return _confirm(request, user, engine, ref, state, note)
+        return _confirm(request, user, jurisdiction, engine, ref, state, note)
     try:
-        with write_session(engine) as session:
-            authority, _ents = _regulator(user, session)
-            owner, _h, case = cases.find_case(session, ref)
-            if owner.credit_code != authority.credit_code:
-                raise HTTPException(status.HTTP_404_NOT_FOUND)
-            cases.advance(
-                session=session,
-                authority=authority,
-                case_seq=case.record_seq,
-                state=state,
-                note=note,
-                actor=user.principal.username,
-                clock=clock,
-            )
+        owner, _h, case = cases.find_case(session, ref)
+        if owner.credit_code != jurisdiction.authority.credit_code:
+            raise HTTPException(status.HTTP_404_NOT_FOUND)
+        cases.advance(
+            session=session,
+            authority=jurisdiction.authority,
+            case_seq=case.record_seq,
+            state=state,
+            note=note,
+            actor=user.principal.username,
+            clock=clock,
+        )
     except (RecordError, ValueError) as exc:
+        # A refused step changes nothing (``advance`` may have begun writing, e.g. the
+        # authority's ledger): the dependency would commit what a returning handler leaves.
+        session.rollback()
         problems = exc.problems if isinstance(exc, RecordError) else []
         message = "; ".join(p.msg for p in problems) or str(exc)
         return render(
@@ -267,20 +292,14 @@ async def case_step(
 def scope_export(
     case_id: str,
     ext: str,
-    user: WebUserDep,
+    jurisdiction: PageJurisdictionDep,
     engine: EngineDep,
     clock: ClockDep,
-    reads: RegulatorReadsDep,
 ) -> Response:
     if ext not in ("xlsx", "epcis.jsonld"):
         raise HTTPException(status.HTTP_404_NOT_FOUND)
     with FoodtraceSession(engine) as session:
-        authority, _ents = _regulator(user, session)
-        view = own_case(session, authority, _case_id(case_id))
+        view = own_case(session, jurisdiction.authority, _case_id(case_id))
         answer = scope_file(session, view, ext, now=clock.now())
-    reads.read(
-        _Scope(user, authority),
-        {s.enterprise_id for s in view.scope.lots},
-        f"case {case_id}: scope.{ext}",
-    )
+    jurisdiction.read({s.enterprise_id for s in view.scope.lots}, f"case {case_id}: scope.{ext}")
     return answer

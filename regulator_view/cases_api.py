@@ -16,16 +16,10 @@ from foodtrace.errors import NotFound
 from foodtrace.records.service import platform_name
 from foodtrace.sheets import Column, Kind, Sheet, xlsx_bytes, xlsx_chunks
 from foodtrace.trail import export_sheet
-from regulator_view.reads import RegulatorReads, RegulatorReadsDep
+from regulator_view.deps import Jurisdiction, JurisdictionDep
 from schemas.api import CasePublic, CasesPublic, CaseStepRequest
 from schemas.records import CASE_ID_PATTERN, CASE_TRANSITIONS, CaseState, FailedSampleCreate
-from web.deps import (
-    ClockDep,
-    CurrentRegulator,
-    IdempotencyKeyDep,
-    SessionDep,
-    WriteSessionDep,
-)
+from web.deps import ClockDep, IdempotencyKeyDep, SessionDep, WriteSessionDep
 from web.public import (
     SALES_PAGE,
     SalesAfter,
@@ -37,6 +31,16 @@ from web.public import (
 from web.web import attachment
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
+
+# One transaction per request: the routes that write take WriteSessionDep, which commits when
+# the handler has returned (and its answer is built) or rolls back if it raised; they never
+# commit themselves. Their read log is written after that, in a transaction of its own: each
+# signature takes the jurisdiction (which holds the log) before the write session, and FastAPI
+# closes dependencies in the reverse order, so the case is committed before the read of its
+# scope is logged, as when the handlers committed. On SQLite the other order would have the
+# log's transaction wait for this request's own write lock. (If the commit fails, the read is
+# logged all the same, as for any handler that fails after reading.) tests/test_jurisdiction.py
+# keeps the order.
 
 
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="e.g. 11370404004321071W-1")]
@@ -64,9 +68,9 @@ def own_case(session: Session, authority: Authority, ref: str) -> cases.CaseView
     return cases.case_view(session, ref, viewer=authority)
 
 
-def _viewed(reads: RegulatorReads, regulator: Any, view: cases.CaseView, what: str) -> None:
+def _viewed(jurisdiction: Jurisdiction, view: cases.CaseView, what: str) -> None:
     """A case's answer reads the records of every enterprise with a lot in its scope."""
-    reads.read(regulator, {s.enterprise_id for s in view.scope.lots}, what)
+    jurisdiction.read({s.enterprise_id for s in view.scope.lots}, what)
 
 
 @router.post(
@@ -77,9 +81,8 @@ def _viewed(reads: RegulatorReads, regulator: Any, view: cases.CaseView, what: s
 )
 def record_failed_sample(
     data: FailedSampleCreate,
-    regulator: CurrentRegulator,
+    jurisdiction: JurisdictionDep,
     session: WriteSessionDep,
-    reads: RegulatorReadsDep,
     clock: ClockDep,
     response: Response,
     idempotency_key: IdempotencyKeyDep = None,
@@ -94,32 +97,32 @@ def record_failed_sample(
     """
     opened = cases.open_case(
         session=session,
-        authority=regulator.authority,
+        authority=jurisdiction.authority,
         data=data,
-        actor=regulator.principal.username,
+        actor=jurisdiction.principal.username,
         clock=clock,
         idempotency_key=idempotency_key,
     )
     if opened.recorded.replayed:
         response.status_code = status.HTTP_200_OK
-    view = cases.case_view(session, opened.case_id, viewer=regulator.authority)
+    view = cases.case_view(session, opened.case_id, viewer=jurisdiction.authority)
     response.headers["Location"] = f"/api/v1/cases/{opened.case_id}"
     out = page_sales(
         case_public(session, view, next_states=regulator_next_states(view.case.state)),
         SALES_PAGE,
         None,
     )
-    session.commit()
-    _viewed(reads, regulator, view, f"case {opened.case_id}: recall scope")
+    # noted here, written once the case is committed (see the note at the top)
+    _viewed(jurisdiction, view, f"case {opened.case_id}: recall scope")
     return out
 
 
 @router.get("/cases", response_model=CasesPublic)
-def list_cases(regulator: CurrentRegulator, session: SessionDep) -> CasesPublic:
+def list_cases(jurisdiction: JurisdictionDep, session: SessionDep) -> CasesPublic:
     """The authority's cases, newest first, and those other authorities referred to it."""
-    own = cases.list_cases(session, authority=regulator.authority)
+    own = cases.list_cases(session, authority=jurisdiction.authority)
     referred = []
-    for ref, _r, case in cases.referrals_to(session, regulator.authority):
+    for ref, _r, case in cases.referrals_to(session, jurisdiction.authority):
         owner, _h, _c = cases.find_case(session, ref)
         referred.append(case_summary_public(ref, case, owner.name))
     return CasesPublic(
@@ -130,9 +133,8 @@ def list_cases(regulator: CurrentRegulator, session: SessionDep) -> CasesPublic:
 @router.get("/cases/{case_id}", response_model=CasePublic)
 def get_case(
     case_id: CaseId,
-    regulator: CurrentRegulator,
+    jurisdiction: JurisdictionDep,
     session: SessionDep,
-    reads: RegulatorReadsDep,
     sales_limit: SalesLimit = SALES_PAGE,
     sales_after: SalesAfter = None,
 ) -> CasePublic:
@@ -141,24 +143,24 @@ def get_case(
 
     The sales in scope come a page at a time (``sales_limit``: 1000, 5000 at most), in the
     scope's order; ``sales_next`` is the cursor of the next page (``sales_after``)."""
-    view = own_case(session, regulator.authority, case_id)
-    mine = view.authority.credit_code == regulator.authority.credit_code
+    view = own_case(session, jurisdiction.authority, case_id)
+    mine = view.authority.credit_code == jurisdiction.authority.credit_code
     out = case_public(
         session, view, next_states=regulator_next_states(view.case.state) if mine else []
     )
-    _viewed(reads, regulator, view, f"case {case_id}")
+    _viewed(jurisdiction, view, f"case {case_id}")
     return page_sales(out, sales_limit, sales_after)
 
 
 def own_case_to_step(
-    case_id: CaseId, regulator: CurrentRegulator, session: SessionDep
+    case_id: CaseId, jurisdiction: JurisdictionDep, session: SessionDep
 ) -> tuple[Authority, Any]:
     """A case of the regulator's own authority (404 for any other, before the body is read)."""
     try:
         owner, _h, case = cases.find_case(session, case_id)
     except NotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}") from None
-    if owner.credit_code != regulator.authority.credit_code:
+    if owner.credit_code != jurisdiction.authority.credit_code:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}")
     return owner, case
 
@@ -168,9 +170,8 @@ def case_step(
     case_id: CaseId,
     owned: Annotated[tuple[Authority, Any], Depends(own_case_to_step)],
     step: CaseStepRequest,
-    regulator: CurrentRegulator,
+    jurisdiction: JurisdictionDep,
     session: WriteSessionDep,
-    reads: RegulatorReadsDep,
     clock: ClockDep,
 ) -> CasePublic:
     """Move the case on: notify the enterprises (this publishes the recall notice for the
@@ -188,21 +189,21 @@ def case_step(
         ) from None
     cases.advance(
         session=session,
-        authority=regulator.authority,
+        authority=jurisdiction.authority,
         case_seq=case.record_seq,
         state=state,
         note=step.note,
-        actor=regulator.principal.username,
+        actor=jurisdiction.principal.username,
         clock=clock,
     )
-    view = cases.case_view(session, case_id, viewer=regulator.authority)
+    view = cases.case_view(session, case_id, viewer=jurisdiction.authority)
     out = page_sales(
         case_public(session, view, next_states=regulator_next_states(view.case.state)),
         SALES_PAGE,
         None,
     )
-    session.commit()
-    _viewed(reads, regulator, view, f"case {case_id}: {state}")
+    # noted here, written once the case is committed (see the note at the top)
+    _viewed(jurisdiction, view, f"case {case_id}: {state}")
     return out
 
 
@@ -213,15 +214,14 @@ ScopeFormat = Literal["xlsx", "epcis.jsonld"]
 def scope_export(
     case_id: CaseId,
     fmt: ScopeFormat,
-    regulator: CurrentRegulator,
+    jurisdiction: JurisdictionDep,
     session: SessionDep,
-    reads: RegulatorReadsDep,
     clock: ClockDep,
 ) -> Response:
     """The recall scope as a workbook (lots with mass balance, customers with quantities,
     trail events) or as a GS1 EPCIS 2.0 JSON-LD document of its trail."""
-    view = own_case(session, regulator.authority, case_id)
-    _viewed(reads, regulator, view, f"case {case_id}: scope.{fmt}")
+    view = own_case(session, jurisdiction.authority, case_id)
+    _viewed(jurisdiction, view, f"case {case_id}: scope.{fmt}")
     return scope_file(session, view, fmt, now=clock.now())
 
 

@@ -3,34 +3,32 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlmodel import Session
 
-from foodtrace.accounts.models import Authority, Enterprise
-from foodtrace.accounts.service import Role, covers
-from foodtrace.completeness import MAX_PERIOD_DAYS, district_completeness, period
+from foodtrace.accounts.models import Enterprise
+from foodtrace.completeness_queries import completeness_report, fitted_period
 from foodtrace.db import FoodtraceSession
 from foodtrace.errors import NotFound
 from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.records import queries
 from foodtrace.records.service import platform_name
 from foodtrace.trail import export_rows, lot_trail
-from regulator_view.api import _read, completeness_public, trail_file
+from regulator_view.api import trail_file
 from regulator_view.charts import percent, sparkline, week_chart, week_text
+from regulator_view.deps import Jurisdiction, PageJurisdictionDep
 from regulator_view.graph import lot_link, svg
-from regulator_view.reads import RegulatorReads, RegulatorReadsDep
 from schemas.params import FormCount, FormDate
 from web.deps import ClockDep, EngineDep, verify_against_signer
 from web.i18n import N_, translations
 from web.paging import first_part
 from web.public import enterprise_public, verify_public
 from web.timeline import lot_timeline
-from web.web import WebUser, WebUserDep, render, request_locale
+from web.web import WebUserDep, render, request_locale
 
 router = APIRouter(include_in_schema=False)
 RULE_LABELS = {
@@ -71,25 +69,12 @@ REASONS = (
 )
 
 
-class _Scope:
-    def __init__(self, user: WebUser, authority: Authority) -> None:
-        self.principal = user.principal
-        self.authority = authority
-
-
-def _regulator(user: WebUser, session: Session) -> tuple[Authority, list[Enterprise]]:
-    if user.principal.role is not Role.REGULATOR or user.principal.authority_id is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN)
-    authority = session.get(Authority, user.principal.authority_id)
-    assert authority is not None
-    ents = session.execute(select(Enterprise).order_by(Enterprise.name)).scalars().all()
-    return authority, [e for e in ents if covers(authority, e.region_code)]
-
-
 @router.get("/regulator")
-def home(request: Request, user: WebUserDep, engine: EngineDep) -> Response:
+def home(
+    request: Request, user: WebUserDep, jurisdiction: PageJurisdictionDep, engine: EngineDep
+) -> Response:
     with FoodtraceSession(engine) as session:
-        _, ents = _regulator(user, session)
+        ents = jurisdiction.enterprises(session)
         sizes = dict(session.execute(select(Ledger.id, Ledger.size)).all())
         data = [enterprise_public(e, sizes.get(e.id, 0)) for e in ents]
     return render(request, "regulator_home.html", {"enterprises": data}, user=user)
@@ -107,27 +92,22 @@ def _query(request: Request, ents: list[Enterprise], depth: int | None) -> dict[
     }
 
 
-def _trail_for(
-    session: Session, reads: RegulatorReads, user: WebUser, q: dict[str, Any], what: str
-) -> Any:
-    authority, ents = _regulator(user, session)
-    ent = next((e for e in ents if e.credit_code == q["credit_code"]), None)
-    if ent is None:
-        raise NotFound(f"no enterprise {q['credit_code']} in your jurisdiction")
+def _trail_for(session: Session, jurisdiction: Jurisdiction, q: dict[str, Any], what: str) -> Any:
+    ent = jurisdiction.enterprise(session, q["credit_code"])
     found = lot_trail(
         session=session,
         enterprise_id=ent.id,
         lot_code=q["lot"],
         direction=q["direction"],
         depth=q["depth"],
-        readable=lambda e: covers(authority, e.region_code),
+        readable=jurisdiction.covers,
     )
     ids = {
         int(n.id.split(":")[1])
         for n in found.nodes.values()
         if not n.outside and n.type in ("lot", "material_lot")
     }
-    reads.read(_Scope(user, authority), ids | {ent.id}, f"{what} of lot {q['lot']}")
+    jurisdiction.read(ids | {ent.id}, f"{what} of lot {q['lot']}")
     return found
 
 
@@ -135,13 +115,13 @@ def _trail_for(
 def trail_page(
     request: Request,
     user: WebUserDep,
+    jurisdiction: PageJurisdictionDep,
     engine: EngineDep,
-    reads: RegulatorReadsDep,
     depth: Annotated[FormCount, Query()] = None,
     date: Annotated[FormDate, Query()] = None,
 ) -> Response:
     with FoodtraceSession(engine) as session:
-        authority, ents = _regulator(user, session)
+        ents = jurisdiction.enterprises(session)
         q = _query(request, ents, depth)
         context: dict[str, Any] = {"enterprises": ents, "q": q, "trail": None}
         find = {k: (request.query_params.get(k) or "").strip() for k in ("gtin", "product")}
@@ -158,15 +138,13 @@ def trail_page(
             )
             by_code = {e.credit_code: e.id for e in ents}
             asked = " ".join(f"{k}={v}" for k, v in find.items() if v)
-            reads.read(
-                _Scope(user, authority),
-                {by_code[row["credit_code"]] for row in context["found"]},
-                f"find lots {asked}",
+            jurisdiction.read(
+                {by_code[row["credit_code"]] for row in context["found"]}, f"find lots {asked}"
             )
             q["lot"] = ""
         if q["lot"]:
             try:
-                found = _trail_for(session, reads, user, q, "trail")
+                found = _trail_for(session, jurisdiction, q, "trail")
             except NotFound as exc:
                 context["error"] = str(exc)
             else:
@@ -187,18 +165,17 @@ def trail_page(
 def trail_export(
     ext: str,
     request: Request,
-    user: WebUserDep,
+    jurisdiction: PageJurisdictionDep,
     engine: EngineDep,
     clock: ClockDep,
-    reads: RegulatorReadsDep,
     depth: Annotated[FormCount, Query()] = None,
 ) -> Response:
     with FoodtraceSession(engine) as session:
-        _, ents = _regulator(user, session)
+        ents = jurisdiction.enterprises(session)
         q = _query(request, ents, depth)
         if ext not in ("csv", "xlsx", "epcis.jsonld"):
             raise NotFound(ext)
-        found = _trail_for(session, reads, user, q, f"trail.{ext}")
+        found = _trail_for(session, jurisdiction, q, f"trail.{ext}")
         return trail_file(found, ext, platform=platform_name(session), now=clock.now())
 
 
@@ -206,29 +183,19 @@ def trail_export(
 def completeness_page(
     request: Request,
     user: WebUserDep,
+    jurisdiction: PageJurisdictionDep,
     engine: EngineDep,
     clock: ClockDep,
-    reads: RegulatorReadsDep,
     since: Annotated[FormDate, Query()] = None,
     until: Annotated[FormDate, Query()] = None,
 ) -> Response:
-    default_since, default_until = period(clock.now())
-    since, until = since or default_since, until or default_until
-    if since > until:
-        since, until = until, since
-    # the longest report is a year, ending at the asked-for last day (the page shows the period)
-    since = max(since, until - timedelta(days=MAX_PERIOD_DAYS - 1))
+    since, until = fitted_period(clock.now(), since, until)
     with FoodtraceSession(engine) as session:
-        authority, ents = _regulator(user, session)
-        results = district_completeness(
-            session=session,
-            enterprise_ids=[e.id for e in ents],
-            since=since,
-            until=until,
-            readable=lambda e: covers(authority, e.region_code),
+        answer = completeness_report(
+            session=session, readable=jurisdiction.covers, since=since, until=until
         )
-    reads.read(_Scope(user, authority), _read(ents, results), f"completeness {since}..{until}")
-    data = completeness_public(results, since, until)
+    jurisdiction.read(answer.read, f"completeness {since}..{until}")
+    data = answer.report
     # one findings scale for every enterprise, so that their charts compare at a glance
     most = max((w.findings for e in data.enterprises for w in e.trend), default=0)
     gettext = translations(request_locale(request)).gettext
@@ -261,15 +228,16 @@ def completeness_page(
 def verify_page(
     request: Request,
     user: WebUserDep,
+    jurisdiction: PageJurisdictionDep,
     engine: EngineDep,
     clock: ClockDep,
-    reads: RegulatorReadsDep,
 ) -> Response:
     """Verification on demand: every ledger of the jurisdiction and the authority's, or one."""
     run = request.query_params.get("run")
     only = request.query_params.get("credit_code")
+    authority = jurisdiction.authority
     with FoodtraceSession(engine) as session:
-        authority, ents = _regulator(user, session)
+        ents = jurisdiction.enterprises(session)
         sizes = dict(session.execute(select(Ledger.id, Ledger.size)).all())
         own = session.execute(
             select(Ledger.id).where(Ledger.credit_code == authority.credit_code)
@@ -284,7 +252,7 @@ def verify_page(
         found = verify_against_signer(request, *(i for _n, i in named))
         reports = [(n, verify_public(r)) for (n, _i), r in zip(named, found, strict=True)]
         elapsed = time.monotonic() - began
-        reads.read(_Scope(user, authority), {e.id for e in chosen}, "verify the ledger")
+        jurisdiction.read({e.id for e in chosen}, "verify the ledger")
     else:
         elapsed = 0.0
     return render(
@@ -308,15 +276,12 @@ def lot_page(
     lot_code: str,
     request: Request,
     user: WebUserDep,
+    jurisdiction: PageJurisdictionDep,
     engine: EngineDep,
-    reads: RegulatorReadsDep,
 ) -> Response:
     """A lot's records in time order, each with its ledger seq and hash (read-only)."""
     with FoodtraceSession(engine) as session:
-        authority, ents = _regulator(user, session)
-        ent = next((e for e in ents if e.credit_code == credit_code), None)
-        if ent is None:
-            raise NotFound(f"no enterprise {credit_code} in your jurisdiction")
+        ent = jurisdiction.enterprise(session, credit_code)
         view = queries.lot_view(session=session, enterprise_id=ent.id, lot_code=lot_code)
         timeline, released = lot_timeline(view)
         seqs = [r["seq"] for r in timeline]
@@ -326,7 +291,7 @@ def lot_page(
                 select(Entry.seq, Entry.hash).where(Entry.ledger_id == ent.id, Entry.seq.in_(seqs))
             )
         }
-    reads.read(_Scope(user, authority), {ent.id}, f"records of lot {lot_code}")
+    jurisdiction.read({ent.id}, f"records of lot {lot_code}")
     return render(
         request,
         "reg_lot.html",

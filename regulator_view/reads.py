@@ -1,10 +1,13 @@
 """The log of regulator reads: one dependency that every regulator route reading enterprise
 records takes, so that no such read leaves the enterprise's list of regulator reads empty.
 
-A handler tells the dependency what its answer read (``reads.read(regulator, ids, what)``);
-the dependency writes one line per enterprise after the handler returns and before the
-answer is sent (``scope="function"``), in a transaction of its own. A handler that fails
-after reading still has its reads logged: the regulator saw, or could have seen, them.
+The routes take it through their jurisdiction (``regulator_view.deps``): a handler tells it
+what its answer read (``jurisdiction.read(ids, what)``); the dependency writes one line per
+enterprise after the handler returns and before the answer is sent (``scope="function"``),
+in a transaction of its own. A handler that fails after reading still has its reads logged:
+the regulator saw, or could have seen, them. A route that also writes takes its jurisdiction
+before ``WriteSessionDep``: dependencies close in the reverse order, so the request's own
+transaction is over before the log's begins.
 """
 
 from __future__ import annotations
@@ -66,5 +69,5 @@ def regulator_reads(engine: EngineDep, clock: ClockDep) -> Iterator[RegulatorRea
 
 
 RegulatorReadsDep = Annotated[RegulatorReads, Depends(regulator_reads, scope="function")]
-"""Every regulator route that reads an enterprise's records takes this
-(``tests/test_regulator_reads.py`` walks the routes to keep it so)."""
+"""Every regulator route that reads an enterprise's records takes this, through its
+jurisdiction (``tests/test_regulator_reads.py`` walks the routes to keep it so)."""
