@@ -22,8 +22,8 @@ from foodtrace.ledger.models import Entry
 from regulator_view.deps import JURISDICTIONS
 from regulator_view.reads import regulator_reads
 from schemas.records import CASE_ID_PATTERN
-from webapp.deps import get_write_session
-from webapp.web import SESSION_COOKIE, csrf_token
+from web.deps import get_write_session
+from web.web import SESSION_COOKIE, csrf_token
 
 import factories as f
 
