@@ -48,7 +48,17 @@ LAYERS: list[frozenset[str]] = [
     frozenset({"accounts", "attachments"}),
     frozenset({"ledger"}),  # entries, heads and checkpoints as stored; no record kinds
     frozenset(
-        {"records", "cases", "trail", "completeness", "epcis", "imports", "consumer", "verify"}
+        {
+            "records",
+            "cases",
+            "trail",
+            "completeness",
+            "completeness_queries",
+            "epcis",
+            "imports",
+            "consumer",
+            "verify",
+        }
     ),
     frozenset({"demo", "cli", "models", "migrations", "__init__", "__main__"}),
 ]
