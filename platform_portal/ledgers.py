@@ -90,7 +90,13 @@ def _fresh(
 
 
 def _log_regulator(engine: EngineDep, access: LedgerAccess, clock: ClockDep, what: str) -> None:
-    """A regulator's proof of a private entry reads the enterprise's records: it is logged."""
+    """A regulator's proof of a private entry reads the enterprise's records: it is logged.
+
+    In a write transaction of its own, deliberately, not the request's (as the regulator's
+    read log of ``regulator_view.reads``): the proof routes read in a read session, and
+    anonymous callers of public entries write nothing; a request-wide write session would
+    take SQLite's write lock for every proof, while ``fresh_checkpoint`` signs the
+    checkpoint in a write session of its own, which would wait for that lock."""
     if not access.regulator_of_enterprise:
         return
     principal = access.principal

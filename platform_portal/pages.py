@@ -12,9 +12,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from foodtrace.accounts.service import ENTERPRISE_ROLES, LoginThrottled, Role, revoke_token
-from foodtrace.db import FoodtraceSession
 from platform_portal.auth import sign_in
-from web.deps import ClockDep, EngineDep, SettingsDep
+from web.deps import ClockDep, EngineDep, SettingsDep, WriteSessionDep
 from web.i18n import LOCALES, translations
 from web.web import (
     LANG_COOKIE,
@@ -167,10 +166,8 @@ def login(
 
 
 @router.post("/logout")
-def logout(user: CsrfUser, engine: EngineDep) -> Response:
-    with FoodtraceSession(engine) as session:
-        revoke_token(session=session, token=user.token)
-        session.commit()
+def logout(user: CsrfUser, session: WriteSessionDep) -> Response:
+    revoke_token(session=session, token=user.token)
     response = redirect("/")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

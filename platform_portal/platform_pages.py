@@ -1,4 +1,8 @@
-"""The platform admin's pages: register enterprises (with their first admin), reset passwords."""
+"""The platform admin's pages: register enterprises (with their first admin), reset passwords.
+
+A form's writes run in the request's write session (``WriteSessionDep``, committed when the
+handler returns), inside a savepoint: a refused form rolls back to it, writes nothing, and
+the page that names the problem is read in the same transaction."""
 
 from __future__ import annotations
 
@@ -9,14 +13,13 @@ from sqlmodel import Session
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.accounts.service import Role, add_user, set_password, user_changes
-from foodtrace.db import WRITE_OPTION, FoodtraceSession
 from foodtrace.errors import Conflict, NotFound, RecordError
 from foodtrace.ledger.models import Ledger
 from foodtrace.records.service import register_enterprise
-from web.deps import ClockDep, EngineDep
+from web.deps import ClockDep, SessionDep, WriteSessionDep
 from web.i18n import describe_problem, translations
 from web.public import enterprise_public
-from web.user_changes import apply_user_change
+from web.user_changes import change_user_in
 from web.web import CsrfUser, PagePlatformAdmin, render, request_locale
 
 router = APIRouter(include_in_schema=False)
@@ -45,14 +48,17 @@ def _page(request: Request, user, session: Session, **extra) -> Response:  # typ
 
 
 @router.get("/platform")
-def platform(request: Request, user: PagePlatformAdmin, engine: EngineDep) -> Response:
-    with FoodtraceSession(engine) as session:
-        return _page(request, user, session)
+def platform(request: Request, user: PagePlatformAdmin, session: SessionDep) -> Response:
+    return _page(request, user, session)
 
 
 @router.post("/platform/enterprises")
 async def register(
-    request: Request, user: PagePlatformAdmin, _csrf: CsrfUser, engine: EngineDep, clock: ClockDep
+    request: Request,
+    user: PagePlatformAdmin,
+    _csrf: CsrfUser,
+    session: WriteSessionDep,
+    clock: ClockDep,
 ) -> Response:
     form = {k: v.strip() for k, v in (await request.form()).items() if isinstance(v, str)}
     locale = request_locale(request)
@@ -70,8 +76,8 @@ async def register(
         )
         if form.get(k)
     }
-    with FoodtraceSession(engine.execution_options(**{WRITE_OPTION: True})) as session:
-        try:
+    try:
+        with session.begin_nested():  # the enterprise and its admin, or neither
             register_enterprise(
                 session=session, data=data, actor=user.principal.username, clock=clock
             )
@@ -83,60 +89,58 @@ async def register(
                 now=clock.now(),
                 enterprise_credit_code=data.get("credit_code"),
             )
-            session.commit()
-        except RecordError as exc:
-            session.rollback()
-            errors = [
-                f"{'.'.join(map(str, p.loc))}: "
-                + describe_problem({"type": p.type, "msg": p.msg, "ctx": p.ctx}, locale)
-                for p in exc.problems
-            ]
-            return _page(request, user, session, errors=errors, values=form, status_code=422)
-        except (Conflict, NotFound) as exc:
-            session.rollback()
-            return _page(request, user, session, errors=[str(exc)], values=form, status_code=409)
-        t = translations(locale)
-        return _page(request, user, session, notice=t.gettext("Enterprise registered."))
+    except RecordError as exc:
+        errors = [
+            f"{'.'.join(map(str, p.loc))}: "
+            + describe_problem({"type": p.type, "msg": p.msg, "ctx": p.ctx}, locale)
+            for p in exc.problems
+        ]
+        return _page(request, user, session, errors=errors, values=form, status_code=422)
+    except (Conflict, NotFound) as exc:
+        return _page(request, user, session, errors=[str(exc)], values=form, status_code=409)
+    t = translations(locale)
+    return _page(request, user, session, notice=t.gettext("Enterprise registered."))
 
 
 @router.post("/platform/password")
 async def reset(
-    request: Request, user: PagePlatformAdmin, _csrf: CsrfUser, engine: EngineDep
+    request: Request, user: PagePlatformAdmin, _csrf: CsrfUser, session: WriteSessionDep
 ) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     t = translations(request_locale(request))
-    with FoodtraceSession(engine) as session:
-        try:
+    try:
+        with session.begin_nested():
             set_password(
                 session=session,
                 username=form.get("username", "").strip(),
                 password=form.get("password", ""),
             )
-            session.commit()
-        except (RecordError, NotFound) as exc:
-            session.rollback()
-            return _page(request, user, session, errors=[str(exc)], status_code=422)
-        return _page(request, user, session, notice=t.gettext("Password reset."))
+    except (RecordError, NotFound) as exc:
+        return _page(request, user, session, errors=[str(exc)], status_code=422)
+    return _page(request, user, session, notice=t.gettext("Password reset."))
 
 
 @router.post("/platform/users")
 async def change(
-    request: Request, user: PagePlatformAdmin, _csrf: CsrfUser, engine: EngineDep, clock: ClockDep
+    request: Request,
+    user: PagePlatformAdmin,
+    _csrf: CsrfUser,
+    session: WriteSessionDep,
+    clock: ClockDep,
 ) -> Response:
     """Disable, enable or change the role of any user."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    outcome = apply_user_change(
+    outcome = change_user_in(
+        session=session,
         request=request,
-        engine=engine,
         clock=clock,
         actor=user.principal.username,
         username=form.get("username", ""),
         form=form,
         enterprise_id=None,
     )
-    with FoodtraceSession(engine) as session:
-        if outcome.error:
-            return _page(
-                request, user, session, errors=[outcome.error], status_code=outcome.status_code
-            )
-        return _page(request, user, session, notice=outcome.notice)
+    if outcome.error:
+        return _page(
+            request, user, session, errors=[outcome.error], status_code=outcome.status_code
+        )
+    return _page(request, user, session, notice=outcome.notice)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
+from sqlmodel import Session
 
 from foodtrace.accounts.service import change_user
 from foodtrace.clock import Clock
@@ -37,7 +38,32 @@ def apply_user_change(
     form: dict[str, str],
     enterprise_id: int | None,
 ) -> Outcome:
-    """Apply the posted change (``action``: disable, enable or role, with ``role``)."""
+    """Apply the posted change (``action``: disable, enable or role, with ``role``) in a
+    write transaction of its own (for a page without the request's write session)."""
+    with write_session(engine) as session:
+        return change_user_in(
+            session=session,
+            request=request,
+            clock=clock,
+            actor=actor,
+            username=username,
+            form=form,
+            enterprise_id=enterprise_id,
+        )
+
+
+def change_user_in(
+    *,
+    session: Session,
+    request: Request,
+    clock: Clock,
+    actor: str,
+    username: str,
+    form: dict[str, str],
+    enterprise_id: int | None,
+) -> Outcome:
+    """Apply the posted change in ``session``'s transaction, in a savepoint: a refused
+    change rolls back to it and writes nothing; the caller's transaction commits."""
     locale = request_locale(request)
     t = translations(locale)
     action = form.get("action", "")
@@ -48,7 +74,7 @@ def apply_user_change(
     else:
         return Outcome(error=t.gettext("Choose what to change."), status_code=422)
     try:
-        with write_session(engine) as session:
+        with session.begin_nested():
             change_user(
                 session=session,
                 username=username.strip(),
