@@ -23,8 +23,10 @@ from webapp.deps import ClockDep, EngineDep
 class _Reader(Protocol):
     """A regulator as the handlers know one: its authority and its principal."""
 
-    authority: Any
-    principal: Any
+    @property
+    def authority(self) -> Any: ...
+    @property
+    def principal(self) -> Any: ...
 
 
 @dataclass
