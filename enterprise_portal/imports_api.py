@@ -7,7 +7,7 @@ row is recorded, or none is and the answer lists each bad row and column.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, HTTPException, Query, Response, UploadFile, status
@@ -154,7 +154,7 @@ def import_spreadsheet(
     filename = file.filename or ""
     try:
         with import_jobs.take_slot(settings, scope.enterprise_id):
-            common = {
+            common: dict[str, Any] = {
                 "session": session,
                 "ledger_id": scope.enterprise_id,
                 "kind": KINDS[kind],

@@ -26,8 +26,10 @@ from web.deps import ClockDep, EngineDep
 class _Reader(Protocol):
     """A regulator as the handlers know one: its authority and its principal."""
 
-    authority: Any
-    principal: Any
+    @property
+    def authority(self) -> Any: ...
+    @property
+    def principal(self) -> Any: ...
 
 
 @dataclass

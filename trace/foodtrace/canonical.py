@@ -120,7 +120,8 @@ def _fits(value: Any, key_ok: Callable[[str], bool]) -> bool:
                 return False
         return True
     if t is int:
-        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+        n: int = value
+        return -MAX_SAFE_INTEGER <= n <= MAX_SAFE_INTEGER
     # a StrEnum (a record's kind): json writes its value; int/dict/list subclasses,
     # floats and other types: the exact path decides
     return isinstance(value, str)
@@ -174,9 +175,9 @@ def _ascii_keys(obj: dict[str, Any]) -> dict[str, Any]:
     raise _NotFast
 
 
-_SCAN = json.JSONDecoder(
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(
     parse_float=_refuse, parse_constant=_refuse, parse_int=_safe_int, object_hook=_ascii_keys
-).scan_once
+).scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__; typeshed omits it
 """The C scanner itself: ``JSONDecoder.decode`` adds two regex matches for surrounding
 whitespace, which canonical bytes never have (a leading one makes the scan fail, a
 trailing one leaves ``end`` short of the text)."""

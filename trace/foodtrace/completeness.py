@@ -56,7 +56,9 @@ from typing import Any
 
 from pydantic_core import PydanticCustomError
 from sqlalchemy import (
+    BindParameter,
     Boolean,
+    ColumnElement,
     String,
     and_,
     bindparam,
@@ -655,13 +657,13 @@ def _count_readings(
     if late:
         # one number per (ledger, seq): a hashed IN list, whatever the number of ledgers
         key = r.c.enterprise_id * literal_column(str(_KEY)) + r.c.current_seq
-        keys = bindparam(
+        keys: BindParameter[list[int]] = bindparam(
             "late",
             sorted(lid * _KEY + seq for lid, seq in late),
             expanding=True,
             literal_execute=True,
         )
-        entered_late = func.sum(case((key.in_(keys), 1), else_=0))
+        entered_late: ColumnElement[Any] = func.sum(case((key.in_(keys), 1), else_=0))
     else:
         entered_late = literal_column("0")
     stmt = (
@@ -933,7 +935,7 @@ def _receipts_without_sale(
     registered = {e.credit_code: (e.id, e.name) for e in everyone}
     # Each row finds its supplier's and its own enterprise's row by key (a join with the
     # enterprises was planned as a scan of them per receipt where statistics were missing).
-    supplier_id = (
+    supplier_of = (
         select(Enterprise.id)
         .where(Enterprise.credit_code == MaterialLot.supplier_credit_code)
         .correlate(MaterialLot)
@@ -954,7 +956,7 @@ def _receipts_without_sale(
             MaterialLot.supplier_credit_code.in_(
                 sorted(code for code, (eid, _) in registered.items() if eid in readable)
             ),
-            Sale.enterprise_id == supplier_id,
+            Sale.enterprise_id == supplier_of,
             _in_shards(Sale.enterprise_id, sorted(readable)),
             Sale.buyer_credit_code == my_code,
             sold_lot.enterprise_id == Sale.enterprise_id,

@@ -73,7 +73,7 @@ def _name(
     return None
 
 
-def _named(q: Select[Any], by: str) -> Select[Any]:
+def _named(q: Select[*tuple[Any, ...]], by: str) -> Select[*tuple[Any, ...]]:
     """``q`` (over enterprises joined to lots) narrowed to the lot named ``by`` (:func:`_name`)."""
     q = q.where(Lot.code == bindparam("lot_code"))
     if by == "credit_code":

@@ -213,7 +213,8 @@ def not_ready(engine: Engine) -> str | None:
     try:
         current = current_revision(engine)
     except SQLAlchemyError as exc:
-        first = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()
+        orig = getattr(exc, "orig", None)  # a DBAPIError's: the driver's own message
+        first = str(orig if orig else exc).strip().splitlines()
         return f"database unreachable: {first[0] if first else type(exc).__name__}"
     head = head_revision()
     if current is None:

@@ -1485,7 +1485,7 @@ class _Planner:
                     self.at(d, "15:20", 15),
                     ent,
                     RecordKind.CORRECTIVE_ACTION,
-                    lambda refs, taken=taken: {
+                    lambda refs, taken=taken: {  # type: ignore[misc]  # a default: no inference
                         "reading_seq": refs["deviation"],
                         "action": "隔离该时段产品，重新杀菌，调整蒸汽阀，复测 86.2 °C",
                         "taken_at": taken.isoformat(),

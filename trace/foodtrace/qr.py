@@ -91,7 +91,7 @@ def _codewords(version: int, error_correction: int, data_list: list[qrutil.QRDat
     for data in data_list:
         stream.put(data.mode, 4)
         stream.put(len(data), qrutil.length_in_bits(data.mode, version))
-        data.write(stream)
+        data.write(stream)  # type: ignore[arg-type]  # duck-types BitBuffer's put()
     blocks = qrbase.rs_blocks(version, error_correction)
     limit = sum(block.data_count * 8 for block in blocks)
     if len(stream) > limit:
@@ -192,7 +192,9 @@ class _Layout:
         self.fits11 = line * ((1 << (n - 10)) - 1)
         self.all = (1 << (n * n)) - 1
         self.above = (1 << (n * (n - 1))) - 1  # every row but the last
-        self._gathers: dict[int, tuple[itemgetter[str], itemgetter[str]]] = {}
+        self._gathers: dict[
+            int, tuple[itemgetter[tuple[int, ...]], itemgetter[tuple[int, ...]]]
+        ] = {}
 
     def place(self, data: list[int]) -> tuple[int, int]:
         """The codewords' bits on the data modules, unmasked (row-major, column-major);
@@ -203,7 +205,7 @@ class _Layout:
         stream = format(int.from_bytes(bytes(data), "big"), f"0{bits}b") + "0"
         return int("".join(row_major(stream)), 2), int("".join(col_major(stream)), 2)
 
-    def _gather(self, bits: int) -> tuple[itemgetter[str], itemgetter[str]]:
+    def _gather(self, bits: int) -> tuple[itemgetter[tuple[int, ...]], itemgetter[tuple[int, ...]]]:
         """For each module, most significant bit first: which of ``bits`` codeword bits
         is placed there (index ``bits``, a light module, for every other module)."""
         known = self._gathers.get(bits)

@@ -145,10 +145,9 @@ def _split(row: Any, hashes: dict[tuple[int, int], str], *tables: str) -> list[R
     for name in tables:
         table = name.rstrip("#")
         cols = _COLS[table]
-        part = dict(zip(cols, row[i : i + len(cols)], strict=True))
+        values = dict(zip(cols, row[i : i + len(cols)], strict=True))
         i += len(cols)
-        if part[_PK[table][-1]] is None:
-            part = None
+        part = values if values[_PK[table][-1]] is not None else None
         if name.endswith("#"):
             if part is not None and row[i] is not None:
                 hashes[(part["enterprise_id"], part["current_seq"])] = bytes(row[i]).hex()
@@ -471,9 +470,9 @@ class _Walker:
         found = self.hashes
         for node in trail.nodes.values():
             if node.hash and node.hash.startswith(_PENDING):
-                eid, seq = node.hash[len(_PENDING) :].split(":")
-                if (int(eid), int(seq)) not in found:
-                    wanted.setdefault(int(eid), set()).add(int(seq))
+                eid, seq = (int(n) for n in node.hash[len(_PENDING) :].split(":"))
+                if (eid, seq) not in found:
+                    wanted.setdefault(eid, set()).add(seq)
         if wanted:  # one round trip for every ledger the trail crossed
             for eid, seq, digest in self.session.connection().execute(
                 select(Entry.ledger_id, Entry.seq, Entry.hash).where(
@@ -491,8 +490,8 @@ class _Walker:
                 found[(eid, seq)] = bytes(digest).hex()
         for node in trail.nodes.values():
             if node.hash and node.hash.startswith(_PENDING):
-                eid, seq = node.hash[len(_PENDING) :].split(":")
-                node.hash = found[(int(eid), int(seq))]
+                eid, seq = (int(n) for n in node.hash[len(_PENDING) :].split(":"))
+                node.hash = found[(eid, seq)]
 
     def _rows(self, statement: str, keys: set[tuple[Any, ...]]) -> Iterator[Any]:
         """The rows of a set-wise read whose key columns equal one of ``keys``.
@@ -588,7 +587,7 @@ class _Walker:
                 row, self.hashes, "lot_inputs", "material_lots#", "suppliers#", "enterprises"
             )
             assert use is not None
-            self._know(ml and ml["supplier_credit_code"], seller)
+            self._know(ml["supplier_credit_code"] if ml else None, seller)
             eid = use["enterprise_id"]
             inputs[(eid, use["record_seq"])].append(use)
             if ml is not None:

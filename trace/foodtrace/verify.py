@@ -529,7 +529,7 @@ def _compare_derived(
             else:
                 diff = [c for c in want if not _same(want[c], have.get(c))]
                 if diff:
-                    cols = ", ".join(
+                    differs = ", ".join(
                         f"{c}: stored {have.get(c)!r}, entry says {want[c]!r}" for c in diff
                     )
                     # Name the later of the entry the row should come from and the
@@ -538,7 +538,7 @@ def _compare_derived(
                     claimed = have.get("current_seq")
                     if isinstance(claimed, int) and 1 <= claimed <= last:
                         seq = max(seq, claimed)
-                    bad(Problem(seq, "derived", f"{name} row {pk} differs: {cols}"))
+                    bad(Problem(seq, "derived", f"{name} row {pk} differs: {differs}"))
     if newest > last:
         bad(
             Problem(

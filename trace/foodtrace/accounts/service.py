@@ -634,20 +634,20 @@ def begin_login(
     stale = t - policy.forget_after_s
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    else:  # the same upsert in SQLite's dialect (its own Insert class, as mypy sees it)
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     user_key, addr_key = _throttle_keys(username, address)
     blocked = {}
     for key, free in ((user_key, policy.free_attempts), (addr_key, policy.address_free_attempts)):
         stmt = insert(table).values(key=key, failures=1, last_failure_s=t, blocked_until_s=0)
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=[table.c.key],
             set_={
                 "failures": case((table.c.last_failure_s < stale, 1), else_=table.c.failures + 1),
                 "last_failure_s": t,
             },
         ).returning(table.c.failures, table.c.blocked_until_s)
-        failures, until = session.execute(stmt).one()
+        failures, until = session.execute(upsert).one()
         if until > t:
             raise LoginThrottled(until - t)
         wait = policy.delay(failures, free)

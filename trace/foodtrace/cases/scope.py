@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy import Select, select
 from sqlmodel import Session
@@ -179,7 +180,7 @@ def recall_scope(
             forward(
                 "ccp_deviation",
                 f"{d['ccp']}/{d['parameter']} {d['measured_at']}",
-                lambda o=other: walker.forward_lot(trail, enterprise_id, o, depth),
+                partial(walker.forward_lot, trail, enterprise_id, other, depth),
             )
 
     # 3. Lots sharing its suspect material lots, from the source batch on.
@@ -208,13 +209,13 @@ def recall_scope(
             forward(
                 "shared_material",
                 via,
-                lambda s=seller, sl=slot: walker.forward_lot(trail, s.id, sl, depth),
+                partial(walker.forward_lot, trail, seller.id, slot, depth),
             )
         else:
             forward(
                 "shared_material",
                 via,
-                lambda m=ml: walker.forward_material(trail, enterprise_id, m, depth),
+                partial(walker.forward_material, trail, enterprise_id, ml, depth),
             )
 
     walker.fill_hashes(trail)

@@ -631,8 +631,8 @@ def open_items(view: CaseView, credit_code: str | None = None) -> list[OpenItem]
             continue
         key = (x.credit_code, x.customer_code)
         customers[key] = x.customer
-        for lot in (x.lot_code, "*"):
-            if view.recovery.get((x.credit_code, lot, x.customer_code), Recovery()).notified:
+        for lot_code in (x.lot_code, "*"):
+            if view.recovery.get((x.credit_code, lot_code, x.customer_code), Recovery()).notified:
                 notified.add(key)
     out += [
         OpenItem(cc, "customer", code, name)
@@ -718,7 +718,9 @@ def notify_customers(
 
     def keyed(code: str) -> bool:  # notified by an earlier try under this key: replayed
         key = f"{idempotency_key}:{code}"
-        return bool(idempotency_key) and session.get(IdempotencyKey, (enterprise.id, key))
+        return bool(idempotency_key) and (
+            session.get(IdempotencyKey, (enterprise.id, key)) is not None
+        )
 
     todo = []
     for x in view.scope.sales:
@@ -1041,7 +1043,7 @@ def recalls_of_lot(session: Session, credit_code: str, lot_code: str) -> list[di
     for rl, case, code in rows:
         entry = ledger.get_entry(session=session, ledger_id=rl.ledger_id, seq=rl.record_seq)
         body = json.loads(entry.body)["body"]
-        named = next(
+        named: dict[str, Any] = next(
             (
                 x
                 for x in body["lots"]

@@ -246,7 +246,7 @@ def checkpoints(
             )
     now = clock.now()
     found = Checkpoints({}, [], {})
-    due: list[tuple[Ledger, bytes]] = []
+    due: list[tuple[int, Ledger, bytes]] = []  # (ledger id, head, root)
     for ledger_id in ids:
         head = session.get(Ledger, ledger_id)
         if head is None:
@@ -259,19 +259,19 @@ def checkpoints(
             assert latest is not None
             found.latest[ledger_id] = latest
         else:
-            due.append((head, head_root(head)))
+            due.append((ledger_id, head, head_root(head)))
     notes = signer.sign_many(
         [
-            (Checkpoint(head.origin, head.size, root), partial(_prover, session, head.id))
-            for head, root in due
+            (Checkpoint(head.origin, head.size, root), partial(_prover, session, ledger_id))
+            for ledger_id, head, root in due
         ]
     )
-    for (head, root), note in zip(due, notes, strict=True):
+    for (ledger_id, head, root), note in zip(due, notes, strict=True):
         if isinstance(note, InconsistentCheckpointError):
-            found.refused[head.id] = note
+            found.refused[ledger_id] = note
             continue
-        found.latest[head.id] = signed = SignedCheckpoint(
-            ledger_id=head.id,
+        found.latest[ledger_id] = signed = SignedCheckpoint(
+            ledger_id=ledger_id,
             size=head.size,
             root=root,
             note=note,
@@ -279,7 +279,7 @@ def checkpoints(
             compact_range=bytes(head.compact_range),
         )
         session.add(signed)
-        found.issued.append(head.id)
+        found.issued.append(ledger_id)
     session.flush()
     return found
 

@@ -14,6 +14,8 @@ def run() -> None:
         from sqlalchemy import create_engine
 
         url = context.config.get_main_option("sqlalchemy.url")
+        if url is None:
+            raise RuntimeError("no connection passed in and no sqlalchemy.url to connect to")
         with create_engine(url).begin() as conn:
             _run(conn)
     else:

@@ -109,19 +109,19 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
     for s in store.find("sales"):
         sold[s["lot_seq"]] = sold.get(s["lot_seq"], Decimal(0)) + dec(s["quantity_base"])
     for seq, total in sorted(sold.items()):
-        lot = lots.get(seq)
-        if lot is None or total <= dec(lot["quantity_base"]):
+        made = lots.get(seq)
+        if made is None or total <= dec(made["quantity_base"]):
             continue
-        unit = json.loads(products[lot["product_seq"]]["data"])["unit"]
+        unit = json.loads(products[made["product_seq"]]["data"])["unit"]
         out.append(
             Obligation(
                 2,
                 "oversold",
-                f"/lots/{quote(lot['code'], safe='')}",
+                f"/lots/{quote(made['code'], safe='')}",
                 {
-                    "lot": lot["code"],
+                    "lot": made["code"],
                     "sold": dec_str(total),
-                    "produced": dec_str(dec(lot["quantity_base"])),
+                    "produced": dec_str(dec(made["quantity_base"])),
                     "unit": unit,
                 },
             )

@@ -240,7 +240,7 @@ def parse_note(note: str | bytes) -> Note:
     if split < 0 or not note.endswith("\n"):
         raise MalformedNoteError("no signature block (an empty line, then signature lines)")
     text, block = note[: split + 1], note[split + 2 :]
-    signatures = []
+    signatures: list[Signature] = []
     for line in block[:-1].split("\n"):
         if len(signatures) == MAX_SIGNATURES:
             raise MalformedNoteError(f"more than {MAX_SIGNATURES} signatures")
