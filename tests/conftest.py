@@ -363,6 +363,24 @@ def client(app):  # type: ignore[no-untyped-def]
         yield c
 
 
+@pytest.fixture
+def invoke(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``foodtrace …`` on the test's database, as the installed command runs it (with the
+    commands other packages add): ``invoke("verify")``; ``input=`` answers its prompts."""
+    from typer.testing import CliRunner
+
+    from foodtrace import cli
+
+    monkeypatch.setenv("TRACE_DATABASE_URL", db_url)
+    cli._load_plugins()
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None) -> Any:  # noqa: A002
+        return runner.invoke(cli.app, list(args), input=input)
+
+    return run
+
+
 ACCESS_PASSWORD = "access pass 2026"
 
 

@@ -8,28 +8,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from foodtrace import cli
 from foodtrace.canonical import canonical_bytes
 from foodtrace.tlog.bundle import BUNDLE_FORMAT, BundleError, verify_bundle
 from foodtrace.tlog.note import NoteSigner, Verifier
 
 import factories as f
 
-runner = CliRunner()
 PLATFORM = "trace.example.cn"
 ORIGIN = f"{PLATFORM}/ledger/{f.BEVERAGE}"
-
-
-@pytest.fixture
-def invoke(db_url, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("TRACE_DATABASE_URL", db_url)
-
-    def run(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(cli.app, list(args))
-
-    return run
 
 
 def _vkey(invoke) -> str:  # type: ignore[no-untyped-def]
@@ -85,9 +72,7 @@ def test_verify_bundle_needs_no_database(engine, clock, invoke, tmp_path, monkey
     keyfile.write_text(f"# the platform's key\n{_vkey(invoke)}\n")
     monkeypatch.setenv("TRACE_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     (tmp_path / "copy.jsonl").write_bytes(data)
-    r = runner.invoke(
-        cli.app, ["verify-bundle", str(tmp_path / "copy.jsonl"), "--key", str(keyfile)]
-    )
+    r = invoke("verify-bundle", str(tmp_path / "copy.jsonl"), "--key", str(keyfile))
     assert r.exit_code == 0, r.output
 
 

@@ -7,24 +7,8 @@ import sys
 
 import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner
-
-from foodtrace import cli
 
 from factories import BEVERAGE, beverage_ledger
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def invoke(db_url, monkeypatch):
-    monkeypatch.setenv("TRACE_DATABASE_URL", db_url)
-    cli._load_plugins()
-
-    def run(*args: str, input: str | None = None):  # noqa: A002
-        return runner.invoke(cli.app, list(args), input=input)
-
-    return run
 
 
 def test_verify_exits_0_when_every_ledger_holds(engine, clock, invoke) -> None:

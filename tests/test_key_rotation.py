@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
-from foodtrace import cli
 from foodtrace.config import Settings
 from foodtrace.tlog import merkle
 from foodtrace.tlog.bundle import BundleError, verify_bundle
@@ -30,17 +28,6 @@ import factories as f
 
 PLATFORM = "trace.example.cn"
 ORIGIN = f"{PLATFORM}/ledger/{f.BEVERAGE}"
-runner = CliRunner()
-
-
-@pytest.fixture
-def invoke(db_url, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("TRACE_DATABASE_URL", db_url)
-
-    def run(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(cli.app, list(args))
-
-    return run
 
 
 def test_init_makes_the_key_once_and_prints_the_verifier_key(invoke) -> None:

@@ -275,17 +275,6 @@ def test_the_platform_admin_switches_any_user_off_on_the_platform_page(app, clie
 # ------------------------------------------------------------------ the command line
 
 
-@pytest.fixture
-def invoke(db_url, monkeypatch):  # type: ignore[no-untyped-def]
-    from typer.testing import CliRunner
-
-    from foodtrace import cli
-
-    monkeypatch.setenv("TRACE_DATABASE_URL", db_url)
-    runner = CliRunner()
-    return lambda *args: runner.invoke(cli.app, list(args))
-
-
 def test_foodtrace_user_disable_enable_and_role(client, engine, world, invoke) -> None:
     op = _bearer(client, "ent_a")
     out = invoke("user", "disable", "ent_a")
