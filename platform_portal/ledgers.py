@@ -190,6 +190,7 @@ def inclusion_proof(
     private = not is_public_entry(bytes(entry.body))
     if private:
         access.require_private(f"entry {seq}")
+    note: str | None
     if size is None:
         signed = _fresh(request, engine, clock, ledger)
         size, note = signed.size, signed.note

@@ -146,9 +146,9 @@ def lots_to_declare(store: Store, kind: str, body: Row) -> set[int]:
     seq = body["corrects"]
     target = store.entry_kind(seq)
     if target == RecordKind.RELEASE_TEST:
-        lots = {t["lot_seq"] for t in store.find("release_tests", record_seq=seq)}
+        tested = {t["lot_seq"] for t in store.find("release_tests", record_seq=seq)}
         named = (body.get("record") or {}).get("lot_code")
-        return lots | {lot["record_seq"] for lot in store.find("lots", code=named)}
+        return tested | {lot["record_seq"] for lot in store.find("lots", code=named)}
     declared = {r["lot_seq"] for r in store.find("public_declarations")}
     if not declared:
         return set()
