@@ -23,7 +23,7 @@ from foodtrace.errors import RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.records import obligations, queries
 from foodtrace.records.kinds import REGISTRY, KindSpec
-from foodtrace.records.service import record
+from foodtrace.records.service import known_kind, record
 from schemas.api import (
     ApiTokenCreate,
     ApiTokenCreated,
@@ -74,7 +74,9 @@ MAX_PAGE = 500
 """The longest page of a list (``limit``); a longer one is refused (422)."""
 
 
-def _create_route(kind: str, schema: type) -> Any:
+def _create_route(name: str, schema: type) -> Any:
+    kind = known_kind(name)
+
     def create(
         data: Any,
         scope: CurrentEnterpriseUser,
@@ -342,7 +344,7 @@ def read_today(
 def list_tokens(scope: CurrentEnterpriseAdmin, session: SessionDep) -> list[ApiTokenPublic]:
     """The enterprise's long-lived API tokens (never the tokens themselves)."""
     return [
-        ApiTokenPublic(**t)
+        ApiTokenPublic.model_validate(t)
         for t in list_api_tokens(session=session, enterprise_id=scope.enterprise_id)
     ]
 
@@ -358,7 +360,7 @@ def create_token(
         session=session, user_id=scope.principal.user_id, name=data.name, now=clock.now()
     )
     created = list_api_tokens(session=session, enterprise_id=scope.enterprise_id)[-1]
-    return ApiTokenCreated(**created, token=token)
+    return ApiTokenCreated.model_validate({**created, "token": token})
 
 
 @router.delete("/enterprise/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -164,7 +164,9 @@ class Options:
 
     def released(self, lot_code: str) -> bool:
         lot = self.lot(lot_code)
-        return bool(lot) and released(self.store.find("release_tests", lot_seq=lot["record_seq"]))
+        return lot is not None and released(
+            self.store.find("release_tests", lot_seq=lot["record_seq"])
+        )
 
     def material_lots(self) -> list[tuple[str, str]]:
         out = []
@@ -374,7 +376,7 @@ def _ccp_record_form(kind: str, opts: Options, values: dict[str, str], now: date
     lot = values.get("lot_code", "")
     point = values.get("point", "")
     param = opts.plan_parameter(lot, point) if lot else None
-    items = [
+    items: list[Field | Rows] = [
         Field("lot_code", N_("Lot"), "select", choices=opts.lots()),
         Field(
             "point",

@@ -40,7 +40,7 @@ from foodtrace.errors import Conflict, NotFound, RecordError
 from foodtrace.ledger import service as ledger
 from foodtrace.records import obligations, queries
 from foodtrace.records.kinds import BY_KIND, REGISTRY, Owner
-from foodtrace.records.service import record
+from foodtrace.records.service import known_kind, record
 from schemas.params import FormCount, FormDate, Seq
 from schemas.records import SYSTEM_KINDS, RecordKind
 from web.deps import ClockDep, EngineDep, WriteSessionDep, verify_cached
@@ -69,11 +69,11 @@ FORM_KINDS = [(kind, BY_KIND[kind].label, BY_KIND[kind].summary) for kind in FOR
 ROLE_LABELS = {"enterprise_user": N_("Operator"), "enterprise_admin": N_("Enterprise admin")}
 
 
-def _kind(kind: str) -> str:
+def _kind(kind: str) -> RecordKind:
     """A kind users enter on a page (it has a form); 404 for any other name."""
     if kind not in FORMS:
         raise NotFound(kind)
-    return BY_KIND[kind].kind
+    return known_kind(kind)
 
 
 @router.get("/records")
@@ -109,8 +109,10 @@ def _recalls(session: Session, enterprise_id: int) -> list[Any]:
     from web.public import case_public
 
     ent = session.get(Enterprise, enterprise_id)
+    if ent is None:
+        return []
     out = []
-    for ref, _case in cases.open_recalls(session, ent) if ent is not None else []:
+    for ref, _case in cases.open_recalls(session, ent):
         view = cases.case_view(session, ref, enterprise_id=enterprise_id)
         out.append(
             case_public(session, view, next_states=[], only=ent.credit_code, with_trail=False)

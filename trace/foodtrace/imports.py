@@ -122,11 +122,7 @@ class TooLarge(FoodtraceError):
         super().__init__(f"{self.message_zh} ({self.message_en})")
 
 
-IMPORTABLE: tuple[RecordKind, ...] = tuple(
-    k.kind
-    for k in REGISTRY
-    if k.imports is not None  # type: ignore[misc]
-)
+IMPORTABLE: tuple[str, ...] = tuple(k.kind for k in REGISTRY if k.imports is not None)
 """The kinds a spreadsheet can hold, in the registry's order (``records/kinds``)."""
 _SPECS: dict[RecordKind, ImportSpec] = {
     k.kind: k.imports  # type: ignore[misc]
@@ -237,7 +233,7 @@ def template_xlsx(kind: RecordKind | str) -> bytes:
 
     spec = _spec(kind)
     wb = Workbook()
-    ws = wb.active
+    ws = wb.worksheets[0]  # a new workbook's one sheet (``wb.active`` may be None, typed)
     ws.title = spec.title_zh
     header_fill = PatternFill("solid", fgColor="DDEBF7")
     for j, col in enumerate(spec.columns, start=1):
@@ -1070,7 +1066,8 @@ def _locate(spec: _Spec, parsed: Parsed, rec: ParsedRecord, problem: FieldProble
 @cache
 def _list_adapter(kind: RecordKind) -> TypeAdapter[list[Any]]:
     """A file's records as one list: the same validation as ``validate``, per record."""
-    return TypeAdapter(list[BY_KIND[kind].schema])  # type: ignore[index]
+    schema: Any = BY_KIND[kind].schema  # a class known at run time only
+    return TypeAdapter(list[schema])
 
 
 # The rows an import builds live until written and die with its frame, before the

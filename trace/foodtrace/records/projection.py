@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, event, select, update
+from sqlalchemy import Engine, Table, and_, bindparam, delete, event, select, update
 from sqlmodel import Session
 
 from foodtrace.attachments.models import Attachment
@@ -115,8 +115,10 @@ class DbStore:
         conds += [t.c[k] == v for k, v in where.items()]
         return and_(*conds)
 
-    def _cache(self) -> dict[tuple[Any, ...], list[Row]]:
-        return self.session.info.setdefault(_FIND_CACHE, {})
+    def _cache(self) -> dict[tuple[Any, ...], Any]:
+        # values: a find's rows (list[Row]) or, under a key ending in "total", a Decimal
+        cache: dict[tuple[Any, ...], Any] = self.session.info.setdefault(_FIND_CACHE, {})
+        return cache
 
     def find(self, table: str, **where: Any) -> list[Row]:
         if len(where) == 1:  # the usual lookup: a code, a record seq
@@ -140,7 +142,7 @@ class DbStore:
         cols = tuple(sorted(where))
         key = (self.enterprise_id, table, cols, tuple(where[c] for c in cols), "total", column)
         cache = self._cache()
-        found = cache.get(key)
+        found: Decimal | None = cache.get(key)
         if found is None:
             found = cache[key] = total_of(self.find(table, **where), column)
         return found
@@ -488,7 +490,9 @@ _MAX_CARRIED_ROWS = 512
 
 
 def _ledger_key(session: Session, ledger_id: int) -> tuple[Any, int]:
-    return (session.get_bind().url, ledger_id)  # a URL is a hashable tuple; str() renders it
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return (engine.url, ledger_id)  # a URL is a hashable tuple; str() renders it
 
 
 def resume_cache(session: Session, ledger_id: int, size: int, head_hash: bytes) -> None:
@@ -672,9 +676,9 @@ class DirectReplay:
             self.stamp = stamp
         try:
             key = (b["lot_code"], b["ccp"], b["parameter"])
-            found = self.points.get(key, False)
-            if found is False:
-                found = self.points[key] = self._point(*key)
+            if key not in self.points:
+                self.points[key] = self._point(*key)
+            found = self.points[key]
             if found is None:
                 return None
             lot_seq, earliest, numeric, unit, low, high = found
