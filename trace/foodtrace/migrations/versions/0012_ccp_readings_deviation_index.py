@@ -21,8 +21,6 @@ DEVIATION_PREDICATE = {"postgresql": "deviation IS true", "sqlite": "deviation I
 
 revision: str = "0012"
 down_revision: str | None = "0011"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
