@@ -163,6 +163,23 @@ def _by_pk(table: str, rows: Any) -> list[Row]:
     return [unique[k] for k in sorted(unique)]
 
 
+def _refers(row: Any, column: str, target: Any, key: str = "record_seq") -> Any:
+    """Joins a row to the record its ``column`` names in the same ledger."""
+    return and_(target.c.enterprise_id == row.c.enterprise_id, target.c[key] == row.c[column])
+
+
+def _reach_name(backward: bool, forward: bool) -> str:
+    """The name of the reach statement (:func:`_statement`) for these directions."""
+    return (
+        "reach_both" if backward and forward else f"reach_{'backward' if backward else 'forward'}"
+    )
+
+
+def _moved(source: str, target: str, how: str, row: dict[str, Any], when: str) -> Edge:
+    """An edge for goods a record moved: its quantity, unit, date (field ``when``) and seq."""
+    return Edge(source, target, how, row["quantity"], row["unit"], row[when], row["current_seq"])
+
+
 def _anchor(lots: Any, by_code: bool) -> Any:
     """The start lots, in ledger ``:start_eid``: lot ``:start_code``, or the lots with
     record seqs ``:start_seqs``."""
@@ -197,13 +214,7 @@ def _backward_cte(by_code: bool) -> Any:
                 inputs,
                 and_(inputs.c.enterprise_id == back.c.eid, inputs.c.record_seq == back.c.seq),
             )
-            .join(
-                material,
-                and_(
-                    material.c.enterprise_id == inputs.c.enterprise_id,
-                    material.c.record_seq == inputs.c.material_lot_seq,
-                ),
-            )
+            .join(material, _refers(inputs, "material_lot_seq", material))
             .join(seller, seller.c.credit_code == material.c.supplier_credit_code)
             .join(
                 lot,
@@ -247,20 +258,8 @@ def _forward_cte(by_code: bool) -> Any:
                     material.c.batch_no == fwd.c.code,
                 ),
             )
-            .join(
-                inputs,
-                and_(
-                    inputs.c.enterprise_id == material.c.enterprise_id,
-                    inputs.c.material_lot_seq == material.c.record_seq,
-                ),
-            )
-            .join(
-                lot,
-                and_(
-                    lot.c.enterprise_id == inputs.c.enterprise_id,
-                    lot.c.record_seq == inputs.c.record_seq,
-                ),
-            )
+            .join(inputs, _refers(material, "record_seq", inputs, "material_lot_seq"))
+            .join(lot, _refers(inputs, "record_seq", lot))
             .join(buyer, buyer.c.id == inputs.c.enterprise_id)
         )
         .where(fwd.c.lvl < bindparam("last"))
@@ -304,13 +303,9 @@ def _reach(backward: bool, forward: bool, by_code: bool) -> Any:
         *_labelled("products", products),
         *_labelled("enterprises", owner),
     ).select_from(
-        joined.outerjoin(
-            products,
-            and_(
-                products.c.enterprise_id == lots.c.enterprise_id,
-                products.c.record_seq == lots.c.product_seq,
-            ),
-        ).outerjoin(owner, owner.c.id == lots.c.enterprise_id)
+        joined.outerjoin(products, _refers(lots, "product_seq", products)).outerjoin(
+            owner, owner.c.id == lots.c.enterprise_id
+        )
     )
 
 
@@ -328,26 +323,10 @@ def _statement(name: str) -> Any:
     if name == "inputs":  # a lot's inputs, each with its material lot and supplier
         li, ml, sup = t["lot_inputs"], t["material_lots"], t["suppliers"]
         joined, ml_entry = _entry_of(
-            li.outerjoin(
-                ml,
-                and_(
-                    ml.c.enterprise_id == li.c.enterprise_id,
-                    ml.c.record_seq == li.c.material_lot_seq,
-                ),
-            ),
-            ml,
-            "ml_entry",
+            li.outerjoin(ml, _refers(li, "material_lot_seq", ml)), ml, "ml_entry"
         )
         joined, sup_entry = _entry_of(
-            joined.outerjoin(
-                sup,
-                and_(
-                    sup.c.enterprise_id == ml.c.enterprise_id,
-                    sup.c.record_seq == ml.c.supplier_seq,
-                ),
-            ),
-            sup,
-            "sup_entry",
+            joined.outerjoin(sup, _refers(ml, "supplier_seq", sup)), sup, "sup_entry"
         )
         seller = TABLES["enterprises"].alias("seller")
         return (
@@ -363,15 +342,7 @@ def _statement(name: str) -> Any:
     if name == "sales":  # a lot's sales, each with its customer
         s, cust = t["sales"], t["customers"]
         joined, cust_entry = _entry_of(
-            s.outerjoin(
-                cust,
-                and_(
-                    cust.c.enterprise_id == s.c.enterprise_id,
-                    cust.c.record_seq == s.c.customer_seq,
-                ),
-            ),
-            cust,
-            "cust_entry",
+            s.outerjoin(cust, _refers(s, "customer_seq", cust)), cust, "cust_entry"
         )
         buyer = TABLES["enterprises"].alias("buyer")
         return (
@@ -387,15 +358,7 @@ def _statement(name: str) -> Any:
         return (
             select(
                 *_labelled("material_lots", ml, ml_entry), *_labelled("lot_inputs", li)
-            ).select_from(
-                joined.outerjoin(
-                    li,
-                    and_(
-                        li.c.enterprise_id == ml.c.enterprise_id,
-                        li.c.material_lot_seq == ml.c.record_seq,
-                    ),
-                )
-            )
+            ).select_from(joined.outerjoin(li, _refers(ml, "record_seq", li, "material_lot_seq")))
         ), (ml.c.enterprise_id, ml.c.supplier_credit_code, ml.c.batch_no)
     raise KeyError(name)
 
@@ -529,13 +492,7 @@ class _Walker:
         ledgers will ask for: a statement per table rather than a few per node."""
         todo = sorted(set(seqs))
         if todo and (backward or forward):
-            name = (
-                "reach_both"
-                if backward and forward
-                else "reach_backward"
-                if backward
-                else "reach_forward"
-            )
+            name = _reach_name(backward, forward)
             self._preload(name, {"start_eid": eid, "start_seqs": todo}, depth)
 
     def preload_lot(
@@ -543,13 +500,7 @@ class _Walker:
     ) -> None:
         """:meth:`preload` from lot ``code`` of ledger ``eid``, found in the same statement
         (``find("lots", code=code)`` is then remembered too)."""
-        name = (
-            "reach_both"
-            if backward and forward
-            else "reach_backward"
-            if backward
-            else "reach_forward"
-        )
+        name = _reach_name(backward, forward)
         lots = self._preload(f"{name}_by_code", {"start_eid": eid, "start_code": code}, depth)
         start = [lot for (e, _seq), (level, lot) in lots.items() if e == eid and level == 0]
         self.store(eid).remember("lots", start[:1], code=code)  # codes are unique per ledger
@@ -736,45 +687,51 @@ class _Walker:
         edge = (node.id, near) if upstream else (near, node.id)
         trail.link(Edge(*edge, "shipped", finding="outside_jurisdiction"))
 
+    def _visit(
+        self, way: str, trail: Trail, eid: int, lot: dict[str, Any], depth: int
+    ) -> tuple[Node, DbStore, Enterprise] | None:
+        """A lot's node, store and enterprise, the first time the walk reaches it this way
+        (``b``ackward or ``f``orward) with depth left; None otherwise."""
+        key = (way, f"{eid}:{lot['record_seq']}")
+        if depth <= 0 or key in self.seen:
+            return None
+        self.seen.add(key)
+        return self.lot_node(trail, eid, lot), self.store(eid), self.ent(eid)
+
+    def party_node(
+        self, trail: Trail, eid: int, role: str, party: dict[str, Any], registered: bool
+    ) -> Node:
+        """The node of a supplier or customer as ledger ``eid`` records it."""
+        prefix = "sup" if role == "supplier" else "cust"
+        return trail.add(
+            Node(
+                f"{prefix}:{eid}:{party['record_seq']}",
+                role,
+                party["credit_code"],
+                party["name"],
+                party["code"],
+                party["name"],
+                party["current_seq"],
+                self.hash_of(eid, party["current_seq"]),
+                registered,
+            )
+        )
+
     # ------------------------------------------------------------ backward
 
     def backward(self, trail: Trail, eid: int, lot: dict[str, Any], depth: int) -> None:
-        if depth <= 0 or ("b", f"{eid}:{lot['record_seq']}") in self.seen:
+        visit = self._visit("b", trail, eid, lot, depth)
+        if visit is None:
             return
-        self.seen.add(("b", f"{eid}:{lot['record_seq']}"))
-        node = self.lot_node(trail, eid, lot)
-        store = self.store(eid)
-        me = self.ent(eid)
+        node, store, me = visit
         for use in store.find("lot_inputs", record_seq=lot["record_seq"]):
             ml = store.find("material_lots", record_seq=use["material_lot_seq"])[0]
             mnode = self.material_node(trail, eid, ml)
             trail.link(_consumed(mnode, node, use, lot))
             sup = store.find("suppliers", record_seq=ml["supplier_seq"])[0]
             seller = self.enterprise(ml["supplier_credit_code"])
-            snode = trail.add(
-                Node(
-                    f"sup:{eid}:{sup['record_seq']}",
-                    "supplier",
-                    sup["credit_code"],
-                    sup["name"],
-                    sup["code"],
-                    sup["name"],
-                    sup["current_seq"],
-                    self.hash_of(eid, sup["current_seq"]),
-                    seller is not None,
-                )
-            )
-            trail.link(
-                Edge(
-                    snode.id,
-                    mnode.id,
-                    "supplied",
-                    ml["quantity"],
-                    ml["unit"],
-                    ml["receipt_date"],
-                    ml["current_seq"],
-                )
-            )
+            snode = self.party_node(trail, eid, "supplier", sup, seller is not None)
+            trail.link(_moved(snode.id, mnode.id, "supplied", ml, "receipt_date"))
             if seller is None or not ml["batch_no"] or depth <= 1:
                 continue
             if not self.readable(seller):
@@ -796,57 +753,23 @@ class _Walker:
                 continue
             upstream = self.lot_node(trail, seller.id, sold[0])
             for s in sales:
-                trail.link(
-                    Edge(
-                        upstream.id,
-                        mnode.id,
-                        "shipped",
-                        s["quantity"],
-                        s["unit"],
-                        s["sale_date"],
-                        s["current_seq"],
-                    )
-                )
+                trail.link(_moved(upstream.id, mnode.id, "shipped", s, "sale_date"))
             self.backward(trail, seller.id, sold[0], depth - 1)
 
     # ------------------------------------------------------------- forward
 
     def forward_lot(self, trail: Trail, eid: int, lot: dict[str, Any], depth: int) -> None:
-        if depth <= 0 or ("f", f"{eid}:{lot['record_seq']}") in self.seen:
+        visit = self._visit("f", trail, eid, lot, depth)
+        if visit is None:
             return
-        self.seen.add(("f", f"{eid}:{lot['record_seq']}"))
-        node = self.lot_node(trail, eid, lot)
-        store = self.store(eid)
-        me = self.ent(eid)
+        node, store, me = visit
         sales = store.find("sales", lot_seq=lot["record_seq"])
         store.prefetch("customers", "record_seq", (s["customer_seq"] for s in sales))
         for s in sales:
             cust = store.find("customers", record_seq=s["customer_seq"])[0]
             buyer = self.enterprise(s["buyer_credit_code"])
-            cnode = trail.add(
-                Node(
-                    f"cust:{eid}:{cust['record_seq']}",
-                    "customer",
-                    cust["credit_code"],
-                    cust["name"],
-                    cust["code"],
-                    cust["name"],
-                    cust["current_seq"],
-                    self.hash_of(eid, cust["current_seq"]),
-                    buyer is not None,
-                )
-            )
-            trail.link(
-                Edge(
-                    node.id,
-                    cnode.id,
-                    "sold",
-                    s["quantity"],
-                    s["unit"],
-                    s["sale_date"],
-                    s["current_seq"],
-                )
-            )
+            cnode = self.party_node(trail, eid, "customer", cust, buyer is not None)
+            trail.link(_moved(node.id, cnode.id, "sold", s, "sale_date"))
             if buyer is None or depth <= 1:
                 continue
             if not self.readable(buyer):
@@ -859,17 +782,7 @@ class _Walker:
                 trail.link(Edge(node.id, cnode.id, "shipped", finding="sale_without_receipt"))
             for ml in received:
                 mnode = self.material_node(trail, buyer.id, ml)
-                trail.link(
-                    Edge(
-                        node.id,
-                        mnode.id,
-                        "shipped",
-                        ml["quantity"],
-                        ml["unit"],
-                        ml["receipt_date"],
-                        ml["current_seq"],
-                    )
-                )
+                trail.link(_moved(node.id, mnode.id, "shipped", ml, "receipt_date"))
                 self.forward_material(trail, buyer.id, ml, depth - 1)
 
     def forward_material(self, trail: Trail, eid: int, ml: dict[str, Any], depth: int) -> None:
