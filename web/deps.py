@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Path, Request, status
 from fastapi.security import OAuth2PasswordBearer
@@ -24,7 +24,7 @@ from foodtrace.accounts.models import Authority, Enterprise
 from foodtrace.accounts.service import ENTERPRISE_ROLES, Principal, Role, covers, resolve_token
 from foodtrace.clock import Clock
 from foodtrace.config import Settings
-from foodtrace.db import FoodtraceSession, single_read_engine, write_engine
+from foodtrace.db import FoodtraceSession, single_read_engine, write_session
 from foodtrace.ledger.models import Ledger
 from foodtrace.tlog.signer import load_signed_state
 from foodtrace.verify import Report, verify_consistently
@@ -156,13 +156,8 @@ def public_session(engine: Engine) -> Iterator[Session]:
 def get_write_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
     """One write transaction for the request: committed before the response is sent,
     rolled back if anything raised (then nothing was written)."""
-    with FoodtraceSession(write_engine(engine)) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with write_session(engine) as session:
+        yield session
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -290,17 +285,26 @@ def current_regulator(principal: CurrentPrincipal, session: SessionDep) -> Regul
 CurrentRegulator = Annotated[RegulatorScope, Depends(current_regulator)]
 
 
+M = TypeVar("M", Enterprise, Ledger)
+
+
+def _by_credit_code(session: Session, model: type[M], credit_code: str) -> M | None:
+    """The enterprise or ledger of a credit code as a path gives it (any case)."""
+    from sqlalchemy import select
+
+    found: M | None = session.execute(
+        select(model).where(model.credit_code == credit_code.upper())
+    ).scalar_one_or_none()
+    return found
+
+
 def regulated_enterprise(
     regulator: CurrentRegulator,
     session: SessionDep,
     credit_code: Annotated[str, Path(min_length=18, max_length=18)],
 ) -> Enterprise:
     """An enterprise in the regulator's jurisdiction; 404 for any other (no existence leak)."""
-    from sqlalchemy import select
-
-    ent = session.execute(
-        select(Enterprise).where(Enterprise.credit_code == credit_code.upper())
-    ).scalar_one_or_none()
+    ent = _by_credit_code(session, Enterprise, credit_code)
     if ent is None or not covers(regulator.authority, ent.region_code):
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"no enterprise {credit_code} in your jurisdiction"
@@ -371,11 +375,7 @@ def ledger_access(
     credit_code: Annotated[str, Path(min_length=18, max_length=18)],
 ) -> LedgerAccess:
     """The ledger of ``credit_code`` (an enterprise's or an authority's); 404 if there is none."""
-    from sqlalchemy import select
-
-    ledger = session.execute(
-        select(Ledger).where(Ledger.credit_code == credit_code.upper())
-    ).scalar_one_or_none()
+    ledger = _by_credit_code(session, Ledger, credit_code)
     if ledger is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no ledger {credit_code}")
     return LedgerAccess(ledger, principal, _may_read_private(session, principal, ledger))

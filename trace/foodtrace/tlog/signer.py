@@ -41,7 +41,7 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from foodtrace.tlog.checkpoint import Checkpoint
 from foodtrace.tlog.merkle import EMPTY_ROOT, ProofError, verify_consistency
@@ -51,6 +51,7 @@ ConsistencyProver = Callable[[int, int], Sequence[bytes]]
 """``prove(old_size, new_size)``: the RFC 9162 consistency proof between two sizes of the log."""
 
 STATE_VERSION = 1
+T = TypeVar("T")
 
 
 class SignerError(ProofError, RuntimeError):
@@ -110,6 +111,26 @@ def atomic_write(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def read_state(
+    path: Path, version: int, parse: Callable[[Any], T], fail: Callable[[str], Exception]
+) -> T | None:
+    """A JSON state file of this ``version``, parsed; None when there is none yet.
+
+    An unreadable state stops its user (``fail``), never resets it: an empty state would
+    sign a restored backup, or accept any ledger, as if nothing had been before."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        doc: Any = json.loads(raw)
+        if doc.get("version") != version:
+            raise ValueError(f"unknown version {doc.get('version')!r}")
+        return parse(doc)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise fail(f"{path} is unreadable: {exc}") from None
 
 
 class CheckpointSigner:
@@ -341,22 +362,14 @@ def load_verifier(key_file: str | Path) -> Verifier | None:
 
 
 def _read_state_file(state_file: Path) -> dict[str, tuple[int, bytes]]:
-    try:
-        raw = state_file.read_bytes()
-    except FileNotFoundError:
-        return {}
-    # An unreadable state must stop signing, never reset it: an empty state
-    # would let a restored backup be signed as if nothing had been before.
-    try:
-        doc: Any = json.loads(raw)
-        if doc.get("version") != STATE_VERSION:
-            raise ValueError(f"unknown version {doc.get('version')!r}")
+    def parse(doc: Any) -> dict[str, tuple[int, bytes]]:
         return {
             origin: (int(v["size"]), base64.b64decode(v["root"], validate=True))
             for origin, v in doc["origins"].items()
         }
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SignerError(f"signer state {state_file} is unreadable: {exc}") from None
+
+    found = read_state(state_file, STATE_VERSION, parse, lambda m: SignerError(f"signer state {m}"))
+    return found or {}
 
 
 def load_signed_state(key_file: str | Path) -> dict[str, tuple[int, bytes]]:

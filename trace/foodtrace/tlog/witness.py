@@ -44,7 +44,7 @@ from foodtrace.tlog.checkpoint import (
 )
 from foodtrace.tlog.merkle import EMPTY_ROOT, HASH_SIZE, ProofError, verify_consistency
 from foodtrace.tlog.note import NoteError, Verifier, parse_note
-from foodtrace.tlog.signer import atomic_write
+from foodtrace.tlog.signer import atomic_write, read_state
 
 STATE_VERSION = 1
 _random = random.SystemRandom()  # which old entries get audited must not be predictable
@@ -73,22 +73,15 @@ class Outcome:
 
 def load_state(path: Path) -> dict[str, str]:
     """The last checkpoint seen of each ledger; empty when there is no state file yet."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    # An unreadable state must stop the witness, never reset it: an empty state
-    # would accept any ledger as if seen for the first time.
-    try:
-        doc: Any = json.loads(raw)
-        if doc.get("version") != STATE_VERSION:
-            raise ValueError(f"unknown version {doc.get('version')!r}")
+
+    def parse(doc: Any) -> dict[str, str]:
         ledgers = doc["ledgers"]
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in ledgers.items()):
             raise ValueError("ledgers must map credit codes to notes")
         return dict(ledgers)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise WitnessError(f"witness state {path} is unreadable: {exc}") from None
+
+    found = read_state(path, STATE_VERSION, parse, lambda m: WitnessError(f"witness state {m}"))
+    return found or {}
 
 
 def save_state(path: Path, state: dict[str, str]) -> None:
