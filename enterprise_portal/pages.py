@@ -47,7 +47,7 @@ from web.deps import ClockDep, EngineDep, WriteSessionDep, verify_cached
 from web.i18n import N_, translations
 from web.paging import first_part, wanted
 from web.timeline import lot_timeline
-from web.user_changes import apply_user_change
+from web.user_changes import change_user_in
 from web.web import (
     CsrfUser,
     PageEnterpriseAdmin,
@@ -647,29 +647,28 @@ async def change_user_page(
     request: Request,
     pair: PageEnterpriseAdmin,
     user: CsrfUser,
-    engine: EngineDep,
+    session: WriteSessionDep,
     clock: ClockDep,
 ) -> Response:
     """Disable, enable or change the role of one of the enterprise's users."""
     values, _ = await _posted(request)
-    outcome = apply_user_change(
+    outcome = change_user_in(
+        session=session,
         request=request,
-        engine=engine,
         clock=clock,
         actor=user.principal.username,
         username=username,
         form=values,
         enterprise_id=pair[1].enterprise_id,
     )
-    with FoodtraceSession(engine) as session:
-        return _users_page(
-            request,
-            pair,
-            session,
-            notice=outcome.notice,
-            error=outcome.error,
-            status_code=outcome.status_code,
-        )
+    return _users_page(
+        request,
+        pair,
+        session,
+        notice=outcome.notice,
+        error=outcome.error,
+        status_code=outcome.status_code,
+    )
 
 
 @router.post("/admin/tokens")

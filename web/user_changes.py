@@ -11,7 +11,6 @@ from sqlmodel import Session
 
 from foodtrace.accounts.service import change_user
 from foodtrace.clock import Clock
-from foodtrace.db import write_session
 from foodtrace.errors import Conflict, NotFound, RecordError
 from web.i18n import describe_problem, translations
 from web.web import request_locale
@@ -26,30 +25,6 @@ class Outcome:
     notice: str | None = None
     error: str | None = None
     status_code: int = 200
-
-
-def apply_user_change(
-    *,
-    request: Request,
-    engine,  # type: ignore[no-untyped-def]
-    clock: Clock,
-    actor: str,
-    username: str,
-    form: dict[str, str],
-    enterprise_id: int | None,
-) -> Outcome:
-    """Apply the posted change (``action``: disable, enable or role, with ``role``) in a
-    write transaction of its own (for a page without the request's write session)."""
-    with write_session(engine) as session:
-        return change_user_in(
-            session=session,
-            request=request,
-            clock=clock,
-            actor=actor,
-            username=username,
-            form=form,
-            enterprise_id=enterprise_id,
-        )
 
 
 def change_user_in(
