@@ -504,6 +504,7 @@ def ledger_page(
             offset=page * PAGE,
             limit=PAGE,
         )
+        names = queries.parameter_names(session, eid)
     count = lines.count
     base = {k: v for k, v in q.items() if k != "page" and v}
     from urllib.parse import urlencode
@@ -513,6 +514,7 @@ def ledger_page(
         "ledger.html",
         {
             "report": report,
+            "names": names,
             "entries": [e.model_dump() for e in lines.data],
             "count": count,
             "kind_labels": KIND_LABELS,

@@ -73,7 +73,7 @@ def svg(trail: Trail, link: Callable[[Node], str | None] | None = None) -> str:
     height = PAD * 2 + max(len(v) for v in columns.values()) * ROW_H
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" class="trail-graph" '
+        f'width="{width}" height="{height}" role="group" class="trail-graph" '
         'font-family="system-ui, sans-serif" font-size="12">'
     ]
     for e in trail.edges:

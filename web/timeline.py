@@ -10,12 +10,13 @@ from foodtrace.records.kinds.release_test import released as is_released
 from schemas.api import LotPublic
 from schemas.records import RecordKind
 from web.i18n import N_
+from web.values import VALUE_LABELS
 from web.web import _local_time
 
 Row = dict[str, Any]
 
 
-def _material(m: Row) -> Row:
+def _material(m: Row, view: LotPublic) -> Row:
     return {
         "sort": m["receipt_date"],
         "when": m["receipt_date"],
@@ -24,7 +25,7 @@ def _material(m: Row) -> Row:
     }
 
 
-def _lot(lot: Row) -> Row:
+def _lot(lot: Row, view: LotPublic) -> Row:
     return {
         "sort": lot["started_at"],
         "when": lot["production_date"],
@@ -33,11 +34,14 @@ def _lot(lot: Row) -> Row:
     }
 
 
-def _reading(r: Row) -> Row:
+def _reading(r: Row, view: LotPublic) -> Row:
+    ccp, param = _plan_names(view).get((r["ccp"], r["parameter"]), (r["ccp"], r["parameter"]))
+    measured = f" {r['value']} {r['unit'] or ''}" if r["value"] is not None else ""
     return {
         "sort": r["measured_at"],
         "when": _local_time(r["measured_at"]),
-        "text": f"{r['ccp']} {r['parameter']} {r['value'] or r['result']} {r['unit'] or ''}",
+        "text": f"{ccp} {param}{measured}".rstrip(),
+        "word": VALUE_LABELS.get(r["result"] or ""),
         "seq": r["current_seq"],
         "flag": N_("Open deviation")
         if r["open_deviation"]
@@ -46,18 +50,27 @@ def _reading(r: Row) -> Row:
     }
 
 
-def _release_test(t: Row) -> Row:
+def _plan_names(view: LotPublic) -> dict[tuple[str, str], tuple[str, str]]:
+    """(CCP code, parameter code) → their names, from the lot's product's plan."""
+    return {
+        (c["code"], p["code"]): (c.get("name") or c["code"], p.get("name") or p["code"])
+        for c in view.product.get("ccp_plan") or []
+        for p in c.get("parameters") or []
+    }
+
+
+def _release_test(t: Row, view: LotPublic) -> Row:
     return {
         "sort": t["tested_at"],
         "when": _local_time(t["tested_at"]),
-        "text": f"{t['report_no']} · {t['conclusion']}",
+        "text": t["report_no"],
         "seq": t["current_seq"],
         "flag": N_("Passed") if t["conclusion"] == "pass" else N_("Failed"),
         "flag_tone": "ok" if t["conclusion"] == "pass" else "bad",
     }
 
 
-def _sale(s: Row) -> Row:
+def _sale(s: Row, view: LotPublic) -> Row:
     return {
         "sort": s["sale_date"] + "T23",
         "when": s["sale_date"],
@@ -68,7 +81,7 @@ def _sale(s: Row) -> Row:
     }
 
 
-ROWS: dict[str, Callable[[Row], Row]] = {
+ROWS: dict[str, Callable[[Row, LotPublic], Row]] = {
     RecordKind.MATERIAL_CHECK: _material,
     RecordKind.PRODUCTION_LOT: _lot,
     RecordKind.CCP_RECORD: _reading,
@@ -88,6 +101,6 @@ def lot_timeline(view: LotPublic) -> tuple[list[dict[str, Any]], bool]:
             continue
         rows = getattr(view, kind.lot_view)
         for row in [rows] if isinstance(rows, dict) else rows:
-            timeline.append({**ROWS[kind.kind](row), "kind": kind.label})
+            timeline.append({**ROWS[kind.kind](row, view), "kind": kind.label})
     timeline.sort(key=lambda r: r["sort"])
     return timeline, is_released(view.release_tests)

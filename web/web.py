@@ -32,6 +32,7 @@ from foodtrace.clock import CST
 from foodtrace.db import FoodtraceSession
 from web.deps import EngineDep, EnterpriseScope, mark_authenticated
 from web.i18n import LOCALES, describe_problem, pick_locale, translations
+from web.values import say
 
 SESSION_COOKIE = "ft_session"
 LOGIN_COOKIE = "ft_login"
@@ -63,6 +64,9 @@ def _environment(dirs: tuple[Path, ...], locale: str) -> Environment:
     env.filters["local_time"] = _local_time
     env.filters["short_hash"] = lambda h: (h or "")[:12]
     env.filters["urlquote"] = lambda s: quote(str(s), safe="")
+    gettext = translations(locale).gettext
+    # a record's one-line summary, its stored codes in words (web/values.py)
+    env.filters["say"] = lambda summary, names=None: say(summary or "", gettext, names)
     env.globals["LOCALES"] = LOCALES
     return env
 

@@ -243,6 +243,22 @@ def lot_entry_seqs(session: Session, eid: int, lot_code: str) -> set[int]:
     return seqs
 
 
+def parameter_names(session: Session, enterprise_id: int) -> dict[str, str]:
+    """The names of the enterprise's CCPs and their parameters by code, from its current
+    products' plans (``temperature`` → 杀菌温度), for lists that show a record's codes.
+    Where two products name one code differently, the first product's name is kept."""
+    t = TABLES["products"]
+    names: dict[str, str] = {}
+    rows = session.execute(
+        select(t.c.data).where(t.c.enterprise_id == enterprise_id).order_by(t.c.record_seq)
+    ).scalars()
+    for data in rows:
+        for ccp in json.loads(data).get("ccp_plan") or []:
+            for param in ccp.get("parameters") or []:
+                names.setdefault(param["code"], param["name"])
+    return names
+
+
 def ledger_lines(
     *,
     session: Session,
