@@ -152,3 +152,30 @@ def axe_problems(page: Any) -> list[str]:
             where = [" ".join(n["target"]) if n.get("target") else "?" for n in v["nodes"][:3]]
             out.append(f"{v['impact']} {v['id']}: {v['help']} at {where}")
     return out
+
+
+_PHONE = """() => {
+  const out = [], w = window.innerWidth;
+  if (document.documentElement.scrollWidth > w)
+    out.push(`the page is ${document.documentElement.scrollWidth} px wide in ${w} px`);
+  for (const a of document.querySelectorAll('nav.main a')) {
+    const r = a.getBoundingClientRect();
+    if (r.right > w + 1 || r.left < -1) out.push(`tab ${a.innerText.trim()} is off-screen`);
+  }
+  // WCAG 2.2 (2.5.8): a target of at least 24 by 24 px, unless it is a link in a sentence
+  for (const el of document.querySelectorAll('a, button, input, select, textarea, summary')) {
+    const r = el.getBoundingClientRect();
+    const inline = el.closest('p, .hint, li.text, figcaption');
+    if (r.width === 0 || el.type === 'hidden' || inline) continue;
+    if (r.width < 24 || r.height < 24)
+      out.push(`${el.tagName.toLowerCase()} ${(el.innerText || el.name || '').trim().slice(0, 24)}`
+               + ` is ${Math.round(r.width)}×${Math.round(r.height)} px`);
+  }
+  return out;
+}"""
+
+
+def phone_problems(page: Any) -> list[str]:
+    """What a phone user cannot reach or tap: the page wider than the screen, a tab off
+    it, a target smaller than 24 × 24 px."""
+    return sorted(set(page.evaluate(_PHONE)))

@@ -5,7 +5,8 @@ visitor (phone), on the demo district: the pages linked from their start pages a
 navigation, one of each kind of address (``/ledger/12`` stands for every entry). Each page
 is read in Chinese and in English and must show one language and no internal field name
 (tests/page_checks.py); in Chinese, axe-core must find no serious or critical violation
-(its rules do not depend on the language). A failure lists every problem of every page.
+(its rules do not depend on the language), and at phone width nothing may be off-screen
+or too small to tap. A failure lists every problem of every page.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from foodtrace.config import Settings
 from foodtrace.demo import DEMO_PASSWORD, JUICE
 from webapp.main import create_app
 
-from page_checks import axe_problems, language_problems
+from page_checks import axe_problems, language_problems, phone_problems
 from servers import serving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -119,6 +120,8 @@ def _sweep(browser, site: str, who: str) -> tuple[list[str], list[str]]:
             problems += [f"{who} {locale} {path}: {p}" for p in language_problems(page, locale)]
             if locale == "zh":
                 problems += [f"{who} {path}: axe {p}" for p in axe_problems(page)]
+                if viewport is PHONE:
+                    problems += [f"{who} {path}: phone: {p}" for p in phone_problems(page)]
                 todo += [link for link in _links(page, site) if _shape(link) not in seen]
         visited.append(path)
     context.close()

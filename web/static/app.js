@@ -35,3 +35,19 @@ for (const table of document.querySelectorAll("table.sortable")) {
 for (const el of document.querySelectorAll("[data-print]")) {
   el.addEventListener("click", () => window.print());
 }
+
+// On a phone a table reads down the screen: each cell labelled with its column's header
+// (app.css stacks a .stacked table below 720 px; without script the table scrolls).
+for (const table of document.querySelectorAll(".table-wrap > table")) {
+  const headRow = table.tHead ? table.tHead.rows[0] : table.rows[0];
+  if (!headRow || ![...headRow.cells].every((c) => c.tagName === "TH")) continue;
+  const labels = [...headRow.cells].map((c) => c.innerText.trim());
+  if (!table.tHead) headRow.classList.add("head");
+  for (const row of table.rows) {
+    if (row === headRow) continue;
+    [...row.cells].forEach((cell, i) => {
+      if (labels[i] && cell.colSpan === 1) cell.dataset.label = labels[i];
+    });
+  }
+  table.classList.add("stacked");
+}
