@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
+from enterprise_portal.entry_view import entry_fields
 from enterprise_portal.forms import (
     FORMS,
     Options,
@@ -350,15 +351,25 @@ def _entry_view(
 
 @router.get("/ledger/{seq}")
 def entry_page(
-    seq: PageSeq, request: Request, pair: PageEnterpriseUser, engine: EngineDep
+    seq: PageSeq, request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
 ) -> Response:
+    eid = pair[1].enterprise_id
     with FoodtraceSession(engine) as session:
-        entry, env, history = _entry_view(session, pair[1].enterprise_id, seq)
+        entry, env, history = _entry_view(session, eid, seq)
+        current = _current_body(session, eid, seq) if history else None
+        kind, body = entry.kind, env["body"]
+        if kind == "correction":  # its record, labelled as the corrected entry's kind
+            kind = ledger.get_entry(session=session, ledger_id=eid, seq=body["corrects"]).kind
+            body = body.get("record") or {}
+        fields = entry_fields(
+            session, eid, kind, body, current, request_locale(request), clock.now()
+        )
     return render(
         request,
         "entry.html",
         {
             "entry": entry,
+            "fields": fields,
             "history": history,
             "kind_labels": KIND_LABELS,
             "body_text": json.dumps(env["body"], ensure_ascii=False, indent=2),

@@ -339,7 +339,11 @@ def test_a_correction_leaves_the_original_visible(page, engine, clock) -> None:
     page.fill("#contact", "13806329999")
     save(page)
     assert page.url.endswith("/ledger/3?saved=5")
-    assert "13806321234" in page.locator("#body").inner_text()  # the original stays
+    # the original stays, beside the value now, marked
+    row = page.locator("#fields tr.changed")
+    assert row.count() == 1
+    assert "13806321234" in row.inner_text()
+    assert "13806329999" in row.inner_text()
     assert page.locator("#history tr").count() == 2
     page.goto("/master/customers")
     assert "13806329999" in page.content()

@@ -21,6 +21,9 @@ VALUE_LABELS: dict[str, str] = {
     "weekly": N_("Weekly review"),
     "monthly": N_("Monthly report"),
     "system": N_("System"),
+    "raw_material": N_("Raw material"),
+    "food_additive": N_("Food additive"),
+    "food_related_product": N_("Food-related product"),
 }
 """Each stored code, by the message id of its word."""
 

@@ -38,7 +38,7 @@ for (const el of document.querySelectorAll("[data-print]")) {
 
 // On a phone a table reads down the screen: each cell labelled with its column's header
 // (app.css stacks a .stacked table below 720 px; without script the table scrolls).
-for (const table of document.querySelectorAll(".table-wrap > table")) {
+for (const table of document.querySelectorAll(".table-wrap > table:not(.nostack)")) {
   const headRow = table.tHead ? table.tHead.rows[0] : table.rows[0];
   if (!headRow || ![...headRow.cells].every((c) => c.tagName === "TH")) continue;
   const labels = [...headRow.cells].map((c) => c.innerText.trim());
