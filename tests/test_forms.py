@@ -137,7 +137,9 @@ def names(page: str, prefix: str) -> set[str]:
 
 
 def value_of(page: str, name: str) -> str:
-    found = re.search(rf'<input id="{re.escape(name)}" name="{re.escape(name)}" value="([^"]*)"', page)
+    found = re.search(
+        rf'<input id="{re.escape(name)}" name="{re.escape(name)}" value="([^"]*)"', page
+    )
     assert found, name
     return unescape(found.group(1))
 
@@ -187,8 +189,10 @@ def test_a_lot_with_seven_materials_is_recorded_without_javascript(web, engine, 
 
 def test_the_product_form_has_as_many_ccp_rows_as_the_plan_needs(web, engine, maker) -> None:
     page = web.get("/records/product/new").text
-    assert 'name="ccp.0.point"' in page and 'name="ccp.1.point"' not in page
-    assert 'name="release_items.0.item"' in page and 'name="release_items.1.item"' not in page
+    assert 'name="ccp.0.point"' in page
+    assert 'name="ccp.1.point"' not in page
+    assert 'name="release_items.0.item"' in page
+    assert 'name="release_items.1.item"' not in page
     values = {"code": "PJ1L", "name": "石榴汁 1 L", "category": "饮料", "specification": "1 L/瓶",
               "unit": "瓶"}  # fmt: skip
     for i in range(7):  # more parameters than the fixed 6 rows of before
@@ -247,11 +251,14 @@ def test_the_missing_readings_are_caught_up_in_one_table(web, engine, maker) -> 
     assert value_of(page, "operator") == "李强"
     r = _batch(web, [(at, "86.2") for at in due])
     assert r.status_code == 303, summary(r.text)
-    readings = [r for r in rows_of(engine, maker, "ccp_readings") if r["parameter"] == "temperature"]
+    readings = [
+        r for r in rows_of(engine, maker, "ccp_readings") if r["parameter"] == "temperature"
+    ]
     assert len(readings) == 6
     page = web.get(r.headers["location"]).text
     assert "已保存 5 条关键控制点读数" in page
-    assert "readings.0.measured_at" in page and value_of(page, "readings.0.measured_at") == ""
+    assert "readings.0.measured_at" in page
+    assert value_of(page, "readings.0.measured_at") == ""
 
 
 def test_a_table_of_readings_is_saved_whole_or_not_at_all(web, engine, maker) -> None:
@@ -264,11 +271,14 @@ def test_a_table_of_readings_is_saved_whole_or_not_at_all(web, engine, maker) ->
     assert "读数 · 第 2 行 · 实测值：请用数字填写，例如 1000 或 85.5（“八十六”不是数字）" in text
     assert "不是有效的数字" not in text  # said once, plainly
     assert "读数 · 第 4 行 · 监测时间" in text
-    assert "第 1 行" not in text and "第 3 行" not in text
-    assert 'href="#readings.1.value"' in r.text and 'id="readings.1.value"' in r.text
+    assert "第 1 行" not in text
+    assert "第 3 行" not in text
+    assert 'href="#readings.1.value"' in r.text
+    assert 'id="readings.1.value"' in r.text
     # a reading outside the limits asks first, naming its row
     r = _batch(web, [("2026-03-01T08:00", "86.2"), ("2026-03-01T09:00", "83.5")])
-    assert r.status_code == 200 and entries(engine) == before
+    assert r.status_code == 200
+    assert entries(engine) == before
     assert "第 2 行超出关键限值" in unescape(r.text)
 
 
@@ -282,17 +292,17 @@ def test_nothing_is_preset_to_a_result_or_a_date_nobody_gave(web, engine, maker)
     assert value_of(page, "items.0.result") == ""
     for name in ("items.0.passed", "items.1.passed", "conclusion"):
         select = re.search(rf'<select id="{re.escape(name)}".*?</select>', page, re.S)
-        assert select and "selected" not in select.group(0), name
+        assert select, name
+        assert "selected" not in select.group(0), name
     page = web.get("/records/self_inspection/new?period=daily").text
     assert value_of(page, "items.0.item") == "从业人员健康与个人卫生"
     assert "Staff health and hygiene" not in page
     results = re.findall(r'<select id="items\.\d+\.result".*?</select>', page, re.S)
-    assert len(results) == 7 and not any("selected" in x for x in results)
+    assert len(results) == 7
+    assert not any("selected" in x for x in results)
 
 
-def test_self_inspection_items_are_stored_in_the_language_the_user_read(
-    web, engine, maker
-) -> None:
+def test_self_inspection_items_are_stored_in_the_language_the_user_read(web, engine, maker) -> None:
     def save(lang: str, day: str) -> dict[str, Any]:
         web.cookies.set("lang", lang)
         page = web.get("/records/self_inspection/new?period=daily").text
@@ -313,7 +323,8 @@ def test_self_inspection_items_are_stored_in_the_language_the_user_read(
 
     zh = save("zh-Hans", "2026-03-02")["items"]
     assert zh[0] == {"item": "从业人员健康与个人卫生", "result": "ok"}
-    assert len(zh) == 6 and not any(re.search("[A-Za-z]", i["item"]) for i in zh)
+    assert len(zh) == 6
+    assert not any(re.search("[A-Za-z]", i["item"]) for i in zh)
     en = save("en", "2026-03-01")["items"]
     assert en[0] == {"item": "Staff health and hygiene", "result": "ok"}
 
@@ -370,7 +381,8 @@ def test_a_correction_can_add_a_material_row(web, engine, maker) -> None:
             "materials.rows": "2", "materials.0.material_lot": "ML-0301-01",
             "materials.0.quantity": "300"}  # fmt: skip
     page = post(web, f"/ledger/{seq}/correct", {**data, "add_row": "materials"}).text
-    assert 'name="materials.2.material_lot"' in page and "漏记一种原料" in page
+    assert 'name="materials.2.material_lot"' in page
+    assert "漏记一种原料" in page
     data.update({"materials.1.material_lot": "ML-0301-02", "materials.1.quantity": "5",
                  "save": "1"})  # fmt: skip
     r = post(web, f"/ledger/{seq}/correct", data, follow_redirects=False)
