@@ -221,6 +221,12 @@ def _gettext(request: Request) -> Any:
     return translations(request_locale(request)).gettext
 
 
+SAVE = ("1", "enter")
+"""The save buttons' values: the Save button's, and the hidden first button's that Enter
+in a field presses (a form's default button is its first; the rows' buttons come before
+Save)."""
+
+
 def _row_edit(values: dict[str, str]) -> dict[str, str] | None:
     """The values after an "add a row" or "remove" button (no JavaScript), else None."""
     add, remove = values.pop("add_row", ""), values.pop("remove_row", "")
@@ -276,7 +282,7 @@ async def save_record(
     locale = request_locale(request)
     opts = Options(session, pair[1].enterprise_id)
     edited = _row_edit(values)
-    if edited is not None or values.get("save") != "1":
+    if edited is not None or values.get("save") not in SAVE:
         # a row added or removed, or a choice changed: redraw the form, saving nothing
         return _form_page(
             request,
@@ -415,7 +421,7 @@ async def save_readings(
     values, _ = await _posted(request)
     opts = Options(session, pair[1].enterprise_id)
     edited = _row_edit(values)
-    if edited is not None or values.get("save") != "1":
+    if edited is not None or values.get("save") not in SAVE:
         return _readings_page(
             request,
             pair,
@@ -570,7 +576,7 @@ async def save_correction(
     original = {"seq": seq, "text": json.dumps(env["body"], ensure_ascii=False, indent=2)}
     opts = Options(session, pair[1].enterprise_id)
     edited = _row_edit(values)
-    if edited is not None or values.get("save") != "1":
+    if edited is not None or values.get("save") not in SAVE:
         return _form_page(
             request,
             pair,
