@@ -528,6 +528,7 @@ def _ccp_record_form(kind: str, opts: Options, values: dict[str, str], now: date
         ]
     items += [
         Field("measured_at", N_("Measured at"), "datetime"),
+        Field("due_for", "", "hidden", required=False),
         Field("operator", N_("Operator")),
         Field(
             "corrective_action",
@@ -950,7 +951,7 @@ def parse(
                 used.append(i)
             data[item.name] = found
             rows_map[item.name] = used
-        elif item.widget != "file":
+        elif item.widget not in ("file", "hidden"):  # a hidden field is the form's own state
             v = value(item, item.name)
             if v is not None:
                 data[item.name] = v
@@ -1179,6 +1180,9 @@ def _ccp_record_prefill(
     opts: Options, values: dict[str, str], out: dict[str, str], today: str, gettext: Gettext
 ) -> None:
     lot, point = values.get("lot_code", ""), values.get("point", "")
+    if values.get("due_for") != f"{lot} {point}":  # the parameter chosen now: its time
+        values.pop("measured_at", None)
+        values["due_for"] = f"{lot} {point}"
     if lot and point:
         # the next reading the plan's frequency asks for, not yet recorded (catching up)
         due = opts.missing_readings(lot, point, until=out["measured_at"])

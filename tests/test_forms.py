@@ -229,6 +229,19 @@ def test_after_a_reading_the_next_keeps_the_lot_and_parameter_and_proposes_its_t
     page = web.get(r.headers["location"]).text
     assert '<option value="CCP1/temperature" selected>' in page
     assert value_of(page, "measured_at") == "2026-03-01T09:00"  # 08:30 is taken
+    # choosing the parameter on the form (not from a link) proposes its time too
+    page = web.get("/records/ccp_record/new?lot=PJ20260301A").text
+    now = value_of(page, "measured_at")
+    assert now == "2026-03-02T08:30"
+    data = {"lot_code": "PJ20260301A", "point": "CCP1/holding_time", "measured_at": now,
+            "due_for": "PJ20260301A ", "operator": "李强", "save": "0"}  # fmt: skip
+    page = post(web, "/records/ccp_record/new", data).text
+    assert value_of(page, "measured_at") == "2026-03-01T08:00"
+    assert 'name="due_for" value="PJ20260301A CCP1/holding_time"' in page
+    # a time the user then types stays through the next redraw
+    data.update({"measured_at": "2026-03-01T08:10", "due_for": "PJ20260301A CCP1/holding_time"})
+    page = post(web, "/records/ccp_record/new", data).text
+    assert value_of(page, "measured_at") == "2026-03-01T08:10"
 
 
 def _batch(web, rows: list[tuple[str, str]], **extra: str):
