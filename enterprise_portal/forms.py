@@ -11,19 +11,23 @@ the production form offers accepted material lots with what remains of them.
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import UnionType
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlmodel import Session
 
 from foodtrace.clock import CST
-from foodtrace.records.derive import dec, dec_str
+from foodtrace.records.derive import dec, dec_str, instant
 from foodtrace.records.kinds import REGISTRY, KindSpec
 from foodtrace.records.kinds.release_test import released
+from foodtrace.records.obligations import expected_readings
 from foodtrace.records.projection import DbStore
 from schemas.records import RecordKind
 from web.i18n import N_
@@ -41,15 +45,94 @@ class Field:
     readonly: bool = False
     hint_args: dict[str, Any] | None = None
     """Values for a translated hint's placeholders (the hint is then a catalogue id)."""
+    default: str = ""
+    """The value a new row starts with (a row holding only defaults is empty)."""
+
+
+MAX_ROWS = 100
+"""The most rows a repeating part of a form shows (the schemas' longest lists)."""
 
 
 @dataclass
 class Rows:
+    """A repeating part of a form: rows of the same fields, as many as the user needs.
+
+    The form shows one empty row more than are filled in; "add a row" and "remove"
+    are submit buttons that redraw the form with its values kept (forms.js does the
+    same in place). ``{name}.rows`` carries the count from one drawing to the next.
+    """
+
     name: str
     label: str
     fields: list[Field]
     count: int
     hint: str | None = None
+    fixed: int = 0
+    """The first rows are given (a checklist's items): they have no remove button, and
+    their read-only fields stay read-only."""
+    tag: str = ""
+    """What the given rows were drawn for (the checklist's period), posted back with them."""
+
+
+def row_count(values: dict[str, str], name: str, fields: list[Field], start: int = 0) -> int:
+    """How many rows a repeating part shows: those posted (``{name}.rows``), every filled
+    row, the ``start`` given ones, and one empty row more than the last filled one."""
+    defaults = {f.name: f.default for f in fields}
+    last = -1
+    prefix = name + "."
+    for key, v in values.items():
+        if not key.startswith(prefix) or v == "":
+            continue
+        index, _, sub = key[len(prefix) :].partition(".")
+        if index.isdigit() and sub and v != defaults.get(sub, ""):
+            last = max(last, int(index))
+    posted = values.get(prefix + "rows", "")
+    shown = int(posted) if posted.isdigit() else 0
+    return max(1, min(MAX_ROWS, max(shown, last + 2, start + 1 if start else 0)))
+
+
+def edit_rows(values: dict[str, str], add: str = "", remove: str = "") -> dict[str, str]:
+    """The form's values after an "add a row" (``add`` = the part's name) or a "remove"
+    (``remove`` = ``name.index``) button: the rows after a removed one move up."""
+    out = dict(values)
+    if add:
+        posted = out.get(f"{add}.rows", "")
+        count = int(posted) if posted.isdigit() else 0
+        out[f"{add}.rows"] = str(min(MAX_ROWS, max(count, 1) + 1))
+    name, _, index = remove.rpartition(".")
+    if name and index.isdigit():
+        gone = int(index)
+        prefix = name + "."
+        moved: dict[str, str] = {}
+        for key in [k for k in out if k.startswith(prefix)]:
+            i, _, sub = key[len(prefix) :].partition(".")
+            if not i.isdigit() or not sub:
+                continue
+            v = out.pop(key)
+            if int(i) != gone:
+                moved[f"{name}.{int(i) - (int(i) > gone)}.{sub}"] = v
+        out.update(moved)
+        posted = out.get(f"{name}.rows", "")
+        if posted.isdigit():
+            out[f"{name}.rows"] = str(max(1, int(posted) - 1))
+    return out
+
+
+def rows(
+    values: dict[str, str],
+    name: str,
+    label: str,
+    fields: list[Field],
+    *,
+    start: int = 0,
+    hint: str | None = None,
+    fixed: int = 0,
+    tag: str = "",
+) -> Rows:
+    """A repeating part sized by :func:`row_count`."""
+    return Rows(
+        name, label, fields, row_count(values, name, fields, start), hint, fixed=fixed, tag=tag
+    )
 
 
 @dataclass
@@ -58,11 +141,21 @@ class Spec:
     title: str
     items: list[Field | Rows] = field(default_factory=list)
     multipart: bool = False
+    links: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    """Links shown above the form: an address, a message id and its values."""
 
 
 def _local_now(now: datetime) -> str:
     return now.astimezone(CST).strftime("%Y-%m-%dT%H:%M")
 
+
+def _local(at: datetime) -> str:
+    """An instant as a datetime-local input shows it (China Standard Time)."""
+    return at.astimezone(CST).strftime("%Y-%m-%dT%H:%M")
+
+
+Gettext = Callable[[str], str]
+"""The page's translation of a message id (the user's language)."""
 
 YES_NO = [("true", N_("Yes")), ("false", N_("No"))]
 MATERIAL_TYPES = [
@@ -219,6 +312,32 @@ class Options:
                 return next((p for p in pt["parameters"] if p["code"] == param), None)
         return None
 
+    def missing_readings(self, lot_code: str, point: str, until: str) -> list[str]:
+        """When the readings of one CCP parameter that a lot still lacks were due, as
+        local times (``YYYY-MM-DDTHH:MM``, none after ``until``): the plan's frequency
+        from the start of production, less the times the recorded readings took."""
+        lot = self.lot(lot_code)
+        param = self.plan_parameter(lot_code, point)
+        if lot is None or param is None:
+            return []
+        ccp, code = point.split("/", 1)
+        taken = sorted(
+            instant(r["measured_at"])
+            for r in self.store.find("ccp_readings", lot_seq=lot["record_seq"])
+            if r["ccp"] == ccp and r["parameter"] == code
+        )
+        need = expected_readings(param, lot["started_at"], lot["ended_at"])
+        if len(taken) >= need:
+            return []
+        start, freq = instant(lot["started_at"]), param.get("frequency_minutes")
+        if not freq:
+            return [_local(start)][: need - len(taken)] if _local(start) <= until else []
+        slots = [start + timedelta(minutes=freq * k) for k in range(need)]
+        for t in taken:  # each reading stands for the slot nearest to it
+            if slots:
+                slots.remove(min(slots, key=lambda s: abs(s - t)))
+        return [x for x in map(_local, slots[: need - len(taken)]) if x <= until]
+
     def open_deviations(self) -> list[tuple[str, str]]:
         closed = {a["reading_seq"] for a in self.store.find("corrective_actions")}
         lots = {x["record_seq"]: x["code"] for x in self.store.find("lots")}
@@ -352,7 +471,8 @@ def _production_lot_form(kind: str, opts: Options, values: dict[str, str], now: 
             Field("ended_at", N_("Production ended"), "datetime"),
             Field("quantity", N_("Quantity produced"), "decimal"),
             Field("unit", N_("Unit"), hint=N_("The product's unit or a declared packaging unit")),
-            Rows(
+            rows(
+                values,
                 "materials",
                 N_("Materials used"),
                 [
@@ -364,7 +484,6 @@ def _production_lot_form(kind: str, opts: Options, values: dict[str, str], now: 
                     ),
                     Field("quantity", N_("Quantity used"), "decimal"),
                 ],
-                count=5,
                 hint=N_("Accepted material lots, with what remains of each"),
             ),
             Field("notes", N_("Notes"), "textarea", required=False),
@@ -409,6 +528,7 @@ def _ccp_record_form(kind: str, opts: Options, values: dict[str, str], now: date
         ]
     items += [
         Field("measured_at", N_("Measured at"), "datetime"),
+        Field("due_for", "", "hidden", required=False),
         Field("operator", N_("Operator")),
         Field(
             "corrective_action",
@@ -418,7 +538,141 @@ def _ccp_record_form(kind: str, opts: Options, values: dict[str, str], now: date
             hint=N_("Required when the reading is outside its critical limits"),
         ),
     ]
-    return Spec(kind, N_("CCP reading"), items)
+    spec = Spec(kind, N_("CCP reading"), items)
+    due = opts.missing_readings(lot, point, until=_local_now(now)) if param else []
+    if len(due) > 1:
+        spec.links.append(
+            (
+                "/records/ccp_record/batch?" + urlencode({"lot_code": lot, "point": point}),
+                N_("%(n)s readings of this parameter are missing: record them in one table"),
+                {"n": len(due)},
+            )
+        )
+    return spec
+
+
+def ccp_readings_spec(opts: Options, values: dict[str, str]) -> Spec:
+    """Several readings of one CCP parameter of one lot, one row each (catching up)."""
+    lot, point = values.get("lot_code", ""), values.get("point", "")
+    param = opts.plan_parameter(lot, point) if lot else None
+    fields = [Field("measured_at", N_("Measured at"), "datetime")]
+    if param is None or param.get("kind") != "pass_fail":
+        fields.append(Field("value", N_("Measured value"), "decimal"))
+    if param is None or param.get("kind") == "pass_fail":
+        fields.append(
+            Field(
+                "result",
+                N_("Result"),
+                "select",
+                choices=[("pass", N_("Pass")), ("fail", N_("Fail"))],
+                translate_choices=True,
+            )
+        )
+    fields.append(Field("corrective_action", N_("Corrective action"), required=False))
+    return Spec(
+        RecordKind.CCP_RECORD,
+        N_("Several CCP readings"),
+        [
+            Field("lot_code", N_("Lot"), "select", choices=opts.lots()),
+            Field(
+                "point",
+                N_("CCP and parameter"),
+                "select",
+                choices=opts.plan_points(lot) if lot else [],
+                hint=limits_text(param)
+                if param
+                else N_("Choose the lot first: its product's CCP plan is offered here"),
+            ),
+            rows(
+                values,
+                "readings",
+                N_("Readings"),
+                fields,
+                tag=f"{lot} {point}",
+                hint=N_(
+                    "The times the plan asks for and that have no reading yet are filled in. "
+                    "A row without a value is not saved."
+                ),
+            ),
+            Field("operator", N_("Operator")),
+        ],
+    )
+
+
+def prefill_readings(
+    opts: Options, values: dict[str, str], now: datetime, display_name: str
+) -> dict[str, str]:
+    """The several-readings form's start: the missing readings' times, the user's name."""
+    lot, point = values.get("lot_code", ""), values.get("point", "")
+    _redraw(values, "readings", f"{lot} {point}")
+    out = {"operator": display_name, "readings.tag": f"{lot} {point}"}
+    if lot and point:
+        for i, at in enumerate(opts.missing_readings(lot, point, until=_local_now(now))):
+            out[f"readings.{i}.measured_at"] = at
+    return {**out, **{k: v for k, v in values.items() if v != ""}}
+
+
+def parse_readings(
+    spec: Spec, form: dict[str, str], opts: Options
+) -> list[tuple[int, dict[str, Any]]]:
+    """The readings a several-readings form holds, each with its form row: the rows with a
+    value, a result or a corrective action (a proposed time alone is not a reading)."""
+    lot, point = form.get("lot_code", "").strip(), form.get("point", "")
+    param = opts.plan_parameter(lot, point) if lot else None
+    ccp, _, code = point.partition("/")
+    part = next(i for i in spec.items if isinstance(i, Rows))
+    out = []
+    for i in range(part.count):
+
+        def raw(name: str, i: int = i) -> str:
+            return (form.get(f"readings.{i}.{name}") or "").strip()
+
+        if not (raw("value") or raw("result") or raw("corrective_action")):
+            continue
+        data: dict[str, Any] = {
+            "lot_code": lot,
+            "ccp": ccp,
+            "parameter": code,
+            "operator": form.get("operator", "").strip(),
+        }
+        if raw("measured_at"):
+            data["measured_at"] = _datetime(raw("measured_at"))
+        if raw("value"):
+            data["value"] = number_text(raw("value")) or raw("value")
+            if param and param.get("unit"):
+                data["unit"] = param["unit"]
+        for name in ("result", "corrective_action"):
+            if raw(name):
+                data[name] = raw(name)
+        out.append((i, data))
+    return out
+
+
+def readings_question(
+    readings: list[tuple[int, dict[str, Any]]], form: dict[str, str], opts: Options
+) -> Question | None:
+    """Ask before saving readings outside the critical limits without a corrective action."""
+    if form.get("confirm_open"):
+        return None
+    param = opts.plan_parameter(form.get("lot_code", ""), form.get("point", ""))
+    if param is None:
+        return None
+    rows_out = [
+        str(i + 1)
+        for i, r in readings
+        if not r.get("corrective_action") and deviates(param, r.get("value"), r.get("result"))
+    ]
+    if not rows_out:
+        return None
+    return (
+        N_(
+            "Rows %(rows)s are outside the critical limits %(limits)s. Enter the corrective "
+            "action taken in each, or confirm to save them as open deviations that stay on "
+            "the Today list until a corrective action closes them."
+        ),
+        {"rows": ", ".join(rows_out), "limits": limits_text(param)},
+        ("confirm_open", N_("Save without corrective action (open deviations)")),
+    )
 
 
 def _corrective_action_form(
@@ -437,16 +691,14 @@ def _corrective_action_form(
 
 
 def _release_test_form(kind: str, opts: Options, values: dict[str, str], now: datetime) -> Spec:
-    lot = values.get("lot_code", "")
-    product = opts.lot_product(lot) if lot else None
-    n = max(4, len(product["release_items"]) if product else 0)
     return Spec(
         kind,
         N_("Release test"),
         [
             Field("lot_code", N_("Lot"), "select", choices=opts.lots()),
             Field("tested_at", N_("Tested at"), "datetime"),
-            Rows(
+            rows(
+                values,
                 "items",
                 N_("Test items"),
                 [
@@ -456,7 +708,7 @@ def _release_test_form(kind: str, opts: Options, values: dict[str, str], now: da
                     Field("result", N_("Result")),
                     Field("passed", N_("Passed"), "select", choices=YES_NO, translate_choices=True),
                 ],
-                count=n,
+                hint=N_("The product's test items are filled in: give each its result"),
             ),
             Field(
                 "conclusion",
@@ -522,7 +774,8 @@ def _self_inspection_form(kind: str, opts: Options, values: dict[str, str], now:
                 "date",
                 hint=N_("The day, the week's Monday or the month's 1st"),
             ),
-            Rows(
+            rows(
+                values,
                 "items",
                 N_("Checklist"),
                 [
@@ -540,7 +793,9 @@ def _self_inspection_form(kind: str, opts: Options, values: dict[str, str], now:
                     ),
                     Field("note", N_("Note"), required=False),
                 ],
-                count=len(checklist),
+                fixed=len(checklist),
+                tag=period,
+                hint=N_("Choose a result for every item; add a row for an item of your own"),
             ),
             Field("problems", N_("Problems found"), "textarea", required=False),
             Field("rectification", N_("Rectification"), "textarea", required=False),
@@ -561,18 +816,19 @@ def _product_form(kind: str, opts: Options, values: dict[str, str], now: datetim
             Field("gtin", N_("Barcode (GTIN)"), required=False),
             Field("specification", N_("Specification"), hint=N_("e.g. 500 mL/bottle")),
             Field("unit", N_("Base unit"), hint=N_("e.g. bottle")),
-            Rows(
+            rows(
+                values,
                 "packaging",
                 N_("Packaging units"),
                 [
                     Field("unit", N_("Packaging unit"), hint=N_("e.g. case")),
                     Field("quantity", N_("Base units in one"), "decimal"),
                 ],
-                count=2,
             ),
             Field("shelf_life_days", N_("Shelf life (days)"), "int", required=False),
             Field("storage", N_("Storage conditions"), required=False),
-            Rows(
+            rows(
+                values,
                 "ccp",
                 N_("CCP plan (one row per monitored parameter)"),
                 [
@@ -589,6 +845,7 @@ def _product_form(kind: str, opts: Options, values: dict[str, str], now: datetim
                             ("numeric", N_("Measured value")),
                             ("pass_fail", N_("Pass/fail")),
                         ],
+                        default="numeric",
                     ),
                     Field("unit", N_("Unit"), required=False),
                     Field("min", N_("Minimum"), "decimal", required=False),
@@ -601,9 +858,9 @@ def _product_form(kind: str, opts: Options, values: dict[str, str], now: datetim
                         hint=N_("Empty: once per lot"),
                     ),
                 ],
-                count=6,
             ),
-            Rows(
+            rows(
+                values,
                 "release_items",
                 N_("Release-test items"),
                 [
@@ -612,14 +869,18 @@ def _product_form(kind: str, opts: Options, values: dict[str, str], now: datetim
                     Field("unit", N_("Unit"), required=False),
                     Field("method", N_("Method"), required=False),
                 ],
-                count=6,
             ),
         ],
     )
 
 
 def prefill(
-    kind: str, opts: Options, values: dict[str, str], now: datetime, display_name: str
+    kind: str,
+    opts: Options,
+    values: dict[str, str],
+    now: datetime,
+    display_name: str,
+    gettext: Gettext = str,
 ) -> dict[str, str]:
     """Starting values that record nothing nobody checked: today's date where the record
     is of today (a receipt, a production run, a sale, a period), now, the user's name, the
@@ -636,7 +897,7 @@ def prefill(
         out[name] = display_name
     form = FORMS[kind]
     if form.prefill is not None:
-        form.prefill(opts, values, out, today)
+        form.prefill(opts, values, out, today, gettext)
     return {**out, **{k: v for k, v in values.items() if v != ""}}
 
 
@@ -665,15 +926,20 @@ def parse(
             return None
         if f.widget == "datetime":
             return _datetime(raw)
-        if f.widget == "int":
-            return int(raw) if raw.isdigit() else raw
+        if f.widget in ("decimal", "int"):
+            number = number_text(raw)
+            if number is None:
+                return raw  # refused by the core, and said plainly by number_problems
+            if f.widget == "int":
+                return int(number) if number.lstrip("-").isdigit() else number
+            return number
         if f.widget == "select" and f.choices == YES_NO or f.name == "accepted":
             return raw == "true"
         return raw
 
     for item in spec.items:
         if isinstance(item, Rows):
-            rows, used = [], []
+            found, used = [], []
             for i in range(item.count):
                 row = {f.name: value(f, f"{item.name}.{i}.{f.name}") for f in item.fields}
                 meaningful = {k: v for k, v in row.items() if v is not None}
@@ -681,17 +947,138 @@ def parse(
                     meaningful = kind_form.meaningful(item.name, i, row, form)
                 if not any(v not in (None, False) for v in meaningful.values()):
                     continue
-                rows.append({k: v for k, v in row.items() if v is not None})
+                found.append({k: v for k, v in row.items() if v is not None})
                 used.append(i)
-            data[item.name] = rows
+            data[item.name] = found
             rows_map[item.name] = used
-        elif item.widget != "file":
+        elif item.widget not in ("file", "hidden"):  # a hidden field is the form's own state
             v = value(item, item.name)
             if v is not None:
                 data[item.name] = v
     if kind_form.finish is not None:
         kind_form.finish(data, rows_map, opts)
     return data, rows_map
+
+
+_NUMBER = re.compile(r"[+-]?[0-9]+([.][0-9]+)?")
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+([.][0-9]+)?")
+NOT_A_NUMBER = N_("error.not_a_number")
+ROWS_EMPTY = N_("error.rows_empty")
+
+
+def number_text(raw: str) -> str | None:
+    """A number as typed, in plain digits: full-width digits and thousands separators
+    ("1,000", "１，０００") are read as 1000; None if it is not a number."""
+    text = unicodedata.normalize("NFKC", raw).strip().replace(" ", "")
+    if _NUMBER.fullmatch(text):
+        return text
+    if _GROUPED.fullmatch(text):
+        return text.replace(",", "")
+    return None
+
+
+def _number_fields(spec: Spec) -> Iterable[tuple[str, Field]]:
+    for item in spec.items:
+        if isinstance(item, Rows):
+            for i in range(item.count):
+                for f in item.fields:
+                    yield f"{item.name}.{i}.{f.name}", f
+        else:
+            yield item.name, item
+
+
+def number_problems(spec: Spec, form: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Number fields whose text is not a number, each with a problem that says so plainly
+    (the browser's "match the requested format" is no help)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for key, f in _number_fields(spec):
+        raw = (form.get(key) or "").strip()
+        if f.widget in ("decimal", "int") and raw and number_text(raw) is None:
+            out[key] = [
+                {
+                    "type": "not_a_number",
+                    "msg": "write the number in digits, e.g. 1000 or 85.5",
+                    "ctx": {"value": raw},
+                }
+            ]
+    return out
+
+
+def _field_keys(
+    spec: Spec, also: dict[str, str] | None = None
+) -> dict[str, tuple[Rows | None, int | None, Field | None]]:
+    """Every place on the form a problem can point at: each field (each row's too), each
+    repeating part and each of its rows; ``also`` the fields the page adds (name: label)."""
+    out: dict[str, tuple[Rows | None, int | None, Field | None]] = {
+        name: (None, None, Field(name, label)) for name, label in (also or {}).items()
+    }
+    for item in spec.items:
+        if isinstance(item, Rows):
+            out[item.name] = (item, None, None)
+            for i in range(item.count):
+                out[f"{item.name}.{i}"] = (item, i, None)
+                for f in item.fields:
+                    out[f"{item.name}.{i}.{f.name}"] = (item, i, f)
+        else:
+            out[item.name] = (None, None, item)
+    return out
+
+
+# Where a problem about a value the form derives is shown: beside the field it comes from.
+_DERIVED = {"unit": ("value", "quantity"), "ccp": ("point",), "parameter": ("point",)}
+
+
+def place_errors(
+    spec: Spec, errors: dict[str, list[dict[str, Any]]], also: dict[str, str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """The problems re-keyed to what the form shows: a derived value's problem beside the
+    field it comes from, a row's problem on the row, an unknown place at the top; an empty
+    repeating part is asked to have a row."""
+    keys = _field_keys(spec, also)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for key, problems in errors.items():
+        place = key
+        if place not in keys:
+            head, _, last = place.rpartition(".")
+            near = [f"{head}.{n}" if head else n for n in _DERIVED.get(last, ())]
+            place = next((n for n in near if n in keys), "")
+            if not place and head in keys:
+                place = head
+        if place and keys[place][0] is not None and keys[place][1] is None:
+            problems = [
+                {**p, "type": "rows_empty"} if p.get("type") in ("too_short", "missing") else p
+                for p in problems
+            ]
+        out.setdefault(place, []).extend(problems)
+    return out
+
+
+def error_summary(
+    spec: Spec, errors: dict[str, list[dict[str, Any]]], also: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The form's problems for the summary at its top, in the form's order: each with the
+    id it links to and the visible labels that name the field (a part's label and row
+    number for a row's field)."""
+    keys = _field_keys(spec, also)
+    order = {k: n for n, k in enumerate(keys)}
+    out = []
+    for key in sorted(errors, key=lambda k: order.get(k, -1)):
+        part, row, f = keys.get(key, (None, None, None))
+        target = key or None
+        if part is not None and f is None and row is not None:
+            target = f"{part.name}.{row}.{part.fields[0].name}"
+        elif part is not None and row is None:
+            target = f"{part.name}-part"
+        out.append(
+            {
+                "target": target,
+                "part": part.label if part else None,
+                "row": row + 1 if row is not None else None,
+                "field": f.label if f else None,
+                "problems": errors[key],
+            }
+        )
+    return out
 
 
 def flatten(kind: str, body: dict[str, Any]) -> dict[str, str]:
@@ -752,47 +1139,55 @@ def field_key(loc: list[str], rows_map: dict[str, list[int]]) -> str:
 
 
 def _production_lot_prefill(
-    opts: Options, values: dict[str, str], out: dict[str, str], today: str
+    opts: Options, values: dict[str, str], out: dict[str, str], today: str, gettext: Gettext
 ) -> None:
     out["production_date"] = today
 
 
+def _redraw(values: dict[str, str], name: str, tag: str) -> None:
+    """Forget a repeating part's posted rows that were drawn for another ``tag`` (the
+    checklist of another period, the test items of another product)."""
+    if values.get(f"{name}.tag", "") not in ("", tag):
+        for key in [k for k in values if k.startswith(name + ".")]:
+            del values[key]
+
+
 def _release_test_prefill(
-    opts: Options, values: dict[str, str], out: dict[str, str], today: str
+    opts: Options, values: dict[str, str], out: dict[str, str], today: str, gettext: Gettext
 ) -> None:
-    if values.get("lot_code"):
-        product = opts.lot_product(values["lot_code"])
-        for i, item in enumerate((product or {}).get("release_items", [])):
+    product = opts.lot_product(values["lot_code"]) if values.get("lot_code") else None
+    _redraw(values, "items", product["code"] if product else "")
+    if product:
+        out["items.tag"] = product["code"]
+        for i, item in enumerate(product.get("release_items", [])):
             out[f"items.{i}.item"] = item["item"]
             out[f"items.{i}.limit"] = item["limit"]
             out[f"items.{i}.unit"] = item.get("unit") or ""
 
 
 def _self_inspection_prefill(
-    opts: Options, values: dict[str, str], out: dict[str, str], today: str
+    opts: Options, values: dict[str, str], out: dict[str, str], today: str, gettext: Gettext
 ) -> None:
+    # The items are stored as the user read them: in the page's language at the time.
     period = values.get("period") or "daily"
+    _redraw(values, "items", period)
+    out["items.tag"] = period
     for i, item in enumerate(CHECKLISTS.get(period, CHECKLISTS["daily"])):
-        out[f"items.{i}.item"] = item
+        out[f"items.{i}.item"] = gettext(item)
 
 
-def _product_prefill(
-    opts: Options, values: dict[str, str], out: dict[str, str], today: str
+def _ccp_record_prefill(
+    opts: Options, values: dict[str, str], out: dict[str, str], today: str, gettext: Gettext
 ) -> None:
-    for i in range(6):
-        out[f"ccp.{i}.kind"] = "numeric"
-
-
-def _release_test_rows(
-    rows: str, i: int, row: dict[str, Any], form: dict[str, str]
-) -> dict[str, Any]:
-    # a prefilled test item counts only once its result is given
-    skip = rows == "items" and not form.get(f"items.{i}.result")
-    return {
-        k: v
-        for k, v in row.items()
-        if v is not None and not (skip and k in ("item", "limit", "unit", "passed", "result"))
-    }
+    lot, point = values.get("lot_code", ""), values.get("point", "")
+    if values.get("due_for") != f"{lot} {point}":  # the parameter chosen now: its time
+        values.pop("measured_at", None)
+        values["due_for"] = f"{lot} {point}"
+    if lot and point:
+        # the next reading the plan's frequency asks for, not yet recorded (catching up)
+        due = opts.missing_readings(lot, point, until=out["measured_at"])
+        if due:
+            out["measured_at"] = due[0]
 
 
 def _self_inspection_rows(
@@ -907,6 +1302,7 @@ def _sale_question(data: dict[str, Any], values: dict[str, str], opts: Options) 
 
 
 Build = Callable[[str, Options, dict[str, str], datetime], Spec]
+Prefill = Callable[[Options, dict[str, str], dict[str, str], str, "Gettext"], None]
 
 
 @dataclass(frozen=True)
@@ -915,7 +1311,7 @@ class KindForm:
 
     kind: str
     build: Build
-    prefill: Callable[[Options, dict[str, str], dict[str, str], str], None] | None = None
+    prefill: Prefill | None = None
     meaningful: Callable[[str, int, dict[str, Any], dict[str, str]], dict[str, Any]] | None = None
     finish: Callable[[dict[str, Any], dict[str, list[int]], Options], None] | None = None
     flatten: Callable[[dict[str, Any], dict[str, str]], None] | None = None
@@ -988,10 +1384,11 @@ _OWN_FORMS = (
     KindForm(
         RecordKind.CCP_RECORD,
         _ccp_record_form,
+        prefill=_ccp_record_prefill,
         finish=_ccp_record_finish,
         flatten=_ccp_record_flatten,
         question=_ccp_record_question,
-        keep=("lot_code", "period"),
+        keep=("lot_code", "point"),
     ),
     KindForm(
         RecordKind.CORRECTIVE_ACTION, _corrective_action_form, finish=_corrective_action_finish
@@ -1000,7 +1397,6 @@ _OWN_FORMS = (
         RecordKind.RELEASE_TEST,
         _release_test_form,
         prefill=_release_test_prefill,
-        meaningful=_release_test_rows,
     ),
     KindForm(RecordKind.SALE, _sale_form, question=_sale_question, keep=("lot_code", "period")),
     KindForm(
@@ -1013,7 +1409,6 @@ _OWN_FORMS = (
     KindForm(
         RecordKind.PRODUCT,
         _product_form,
-        prefill=_product_prefill,
         meaningful=_product_rows,
         finish=_product_finish,
         flatten=_product_flatten,

@@ -18,11 +18,20 @@ from enterprise_portal.entry_view import entry_fields
 from enterprise_portal.forms import (
     FORMS,
     Options,
+    Spec,
+    ccp_readings_spec,
+    edit_rows,
+    error_summary,
     field_key,
     flatten,
     limits_text,
+    number_problems,
     parse,
+    parse_readings,
+    place_errors,
     prefill,
+    prefill_readings,
+    readings_question,
     spec_for,
 )
 from foodtrace.accounts.service import (
@@ -148,16 +157,22 @@ def _form_page(
     saved_warnings: list[dict[str, Any]] | None = None,
     correcting: dict[str, Any] | None = None,
     status_code: int = 200,
+    spec: Spec | None = None,
+    notice: str | None = None,
 ) -> Response:
     opts = Options(session, pair[1].enterprise_id)
-    spec = spec_for(kind, opts, values, now)
+    spec = spec or spec_for(kind, opts, values, now)
+    also = {"reason": N_("Reason for the correction")} if correcting is not None else None
+    placed = place_errors(spec, errors or {}, also)
     return render(
         request,
         "record_form.html",
         {
             "spec": spec,
             "values": values,
-            "errors": errors or {},
+            "errors": placed,
+            "summary": error_summary(spec, placed, also),
+            "notice": notice,
             "action": action,
             "prompt": prompt,
             "confirm_name": confirm[0] if confirm else None,
@@ -180,7 +195,9 @@ def new_record(
     k = _kind(kind)
     with FoodtraceSession(engine) as session:
         opts = Options(session, pair[1].enterprise_id)
-        values = prefill(k, opts, _query_values(request), clock.now(), pair[0].display)
+        values = prefill(
+            k, opts, _query_values(request), clock.now(), pair[0].display, _gettext(request)
+        )
         saved = request.query_params.get("saved")
         warns = [
             {"type": w, "msg": w, "ctx": {}}
@@ -198,6 +215,23 @@ def new_record(
             saved=saved,
             saved_warnings=warns,
         )
+
+
+def _gettext(request: Request) -> Any:
+    """The page's translation function (the user's language)."""
+    return translations(request_locale(request)).gettext
+
+
+SAVE = ("1", "enter")
+"""The save buttons' values: the Save button's, and the hidden first button's that Enter
+in a field presses (a form's default button is its first; the rows' buttons come before
+Save)."""
+
+
+def _row_edit(values: dict[str, str]) -> dict[str, str] | None:
+    """The values after an "add a row" or "remove" button (no JavaScript), else None."""
+    add, remove = values.pop("add_row", ""), values.pop("remove_row", "")
+    return edit_rows(values, add=add, remove=remove) if add or remove else None
 
 
 async def _posted(request: Request) -> tuple[dict[str, str], list[Any]]:
@@ -248,18 +282,21 @@ async def save_record(
     values, files = await _posted(request)
     locale = request_locale(request)
     opts = Options(session, pair[1].enterprise_id)
-    if values.get("save") != "1":  # a choice changed: offer the matching options
+    edited = _row_edit(values)
+    if edited is not None or values.get("save") not in SAVE:
+        # a row added or removed, or a choice changed: redraw the form, saving nothing
         return _form_page(
             request,
             pair,
             session,
             k,
-            prefill(k, opts, values, clock.now(), user.display),
+            prefill(k, opts, edited or values, clock.now(), user.display, _gettext(request)),
             clock.now(),
             action=request.url.path,
         )
     spec = spec_for(k, opts, values, clock.now())
     data, rows_map = parse(spec, values, opts)
+    not_numbers = number_problems(spec, values)
     question = _precheck(k, data, values, opts, locale)
     if question:
         return _form_page(
@@ -296,6 +333,8 @@ async def save_record(
             actor=user.principal.username,
             clock=clock,
         )
+        if not_numbers:  # the core read the rest; a number it could not read is said plainly
+            raise RecordError([])
     except RecordError as exc:
         session.rollback()
         return _form_page(
@@ -306,7 +345,7 @@ async def save_record(
             values,
             clock.now(),
             action=request.url.path,
-            errors=_problems(exc, rows_map),
+            errors={**_problems(exc, rows_map), **not_numbers},
             status_code=422,
         )
     except Conflict as exc:
@@ -327,6 +366,127 @@ async def save_record(
     from urllib.parse import urlencode
 
     return redirect(f"/records/{k}/new?" + urlencode({"saved": result.seq, "warn": warn, **keep}))
+
+
+READINGS = "/records/ccp_record/batch"
+"""The several-readings form: a lot's missing readings of one CCP parameter, in one table."""
+
+
+def _readings_page(
+    request: Request,
+    pair: Any,
+    session: Session,
+    values: dict[str, str],
+    now: Any,
+    **kw: Any,
+) -> Response:
+    opts = Options(session, pair[1].enterprise_id)
+    spec = ccp_readings_spec(opts, values)
+    return _form_page(
+        request, pair, session, RecordKind.CCP_RECORD, values, now, action=READINGS, spec=spec, **kw
+    )
+
+
+@router.get(READINGS)
+def new_readings(
+    request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
+) -> Response:
+    with FoodtraceSession(engine) as session:
+        opts = Options(session, pair[1].enterprise_id)
+        query = _query_values(request)
+        values = prefill_readings(opts, query, clock.now(), pair[0].display)
+        saved, count = request.query_params.get("saved"), request.query_params.get("count")
+        notice = None
+        if saved and count and count.isdigit():
+            t = translations(request_locale(request))
+            notice = t.gettext("CCP readings saved: %(n)s.") % {"n": count}
+        return _readings_page(
+            request, pair, session, values, clock.now(), saved=saved, notice=notice
+        )
+
+
+# Where a reading's problem is shown: the row's field, or the field the form shares.
+_READING_FIELDS = {"measured_at", "value", "unit", "result", "corrective_action"}
+
+
+@router.post(READINGS)
+async def save_readings(
+    request: Request,
+    pair: PageEnterpriseUser,
+    user: CsrfUser,
+    session: WriteSessionDep,
+    clock: ClockDep,
+) -> Response:
+    """Several readings of one parameter of one lot, all or none: each row is checked as
+    the rows above it leave the ledger, and every refused row is reported."""
+    values, _ = await _posted(request)
+    opts = Options(session, pair[1].enterprise_id)
+    edited = _row_edit(values)
+    if edited is not None or values.get("save") not in SAVE:
+        return _readings_page(
+            request,
+            pair,
+            session,
+            prefill_readings(opts, edited or values, clock.now(), user.display),
+            clock.now(),
+        )
+    spec = ccp_readings_spec(opts, values)
+    readings = parse_readings(spec, values, opts)
+    not_numbers = number_problems(spec, values)
+    errors: dict[str, list[dict[str, Any]]] = {}
+    if not readings:
+        errors.setdefault("readings", []).append(
+            {"type": "rows_empty", "msg": "fill in at least one row", "ctx": {}}
+        )
+    question = readings_question(readings, values, opts) if not errors and not not_numbers else None
+    if question:
+        t = translations(request_locale(request))
+        message, args, (name, label) = question
+        return _readings_page(
+            request,
+            pair,
+            session,
+            values,
+            clock.now(),
+            prompt=t.gettext(message) % args,
+            confirm=(name, t.gettext(label)),
+        )
+    done = []
+    for row, data in readings:
+        try:
+            with session.begin_nested():  # a refused row leaves the rows above it as they were
+                done.append(
+                    record(
+                        session=session,
+                        ledger_id=pair[1].enterprise_id,
+                        kind=RecordKind.CCP_RECORD,
+                        data=data,
+                        actor=user.principal.username,
+                        clock=clock,
+                    )
+                )
+        except RecordError as exc:
+            for p in exc.problems:
+                loc = [str(x) for x in p.loc if str(x) != "record"]
+                head = loc[0] if loc else ""
+                key = (
+                    f"readings.{row}.{head}"
+                    if head in _READING_FIELDS
+                    else head or f"readings.{row}"
+                )
+                problem = {"loc": list(p.loc), "msg": p.msg, "type": p.type, "ctx": p.ctx}
+                if problem not in errors.setdefault(key, []):  # a shared field's, once
+                    errors[key].append(problem)
+    errors.update(not_numbers)  # said plainly, instead of the core's words
+    if errors:
+        session.rollback()  # all or nothing
+        return _readings_page(
+            request, pair, session, values, clock.now(), errors=errors, status_code=422
+        )
+    from urllib.parse import urlencode
+
+    keep = {"lot_code": values.get("lot_code", ""), "point": values.get("point", "")}
+    return redirect(f"{READINGS}?" + urlencode({"saved": done[0].seq, "count": len(done), **keep}))
 
 
 def _entry_view(
@@ -426,18 +586,21 @@ async def save_correction(
     k = _kind(entry.kind)
     original = {"seq": seq, "text": json.dumps(env["body"], ensure_ascii=False, indent=2)}
     opts = Options(session, pair[1].enterprise_id)
-    if values.get("save") != "1":
+    edited = _row_edit(values)
+    if edited is not None or values.get("save") not in SAVE:
         return _form_page(
             request,
             pair,
             session,
             k,
-            values,
+            edited or values,
             clock.now(),
             action=request.url.path,
             correcting=original,
         )
-    data, rows_map = parse(spec_for(k, opts, values, clock.now()), values, opts)
+    spec = spec_for(k, opts, values, clock.now())
+    data, rows_map = parse(spec, values, opts)
+    not_numbers = number_problems(spec, values)
     # Statutory snapshots are rebuilt by the core from the master data.
     for key in ("supplier", "buyer"):
         data.pop(key, None)
@@ -453,9 +616,11 @@ async def save_correction(
             actor=user.principal.username,
             clock=clock,
         )
+        if not_numbers:
+            raise RecordError([])
     except RecordError as exc:
         session.rollback()
-        errors = _problems(exc, rows_map)
+        errors = {**_problems(exc, rows_map), **not_numbers}
         return _form_page(
             request,
             pair,

@@ -129,6 +129,8 @@ RULES: dict[str, set[str]] = {
             ("GET", "/today"),
             ("GET", "/records/{kind}/new"),
             ("POST", "/records/{kind}/new"),
+            ("GET", "/records/ccp_record/batch"),
+            ("POST", "/records/ccp_record/batch"),
             ("GET", "/ledger/{seq}"),
             ("GET", "/ledger/{seq}/correct"),
             ("POST", "/ledger/{seq}/correct"),

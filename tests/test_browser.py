@@ -489,6 +489,8 @@ def test_master_data_forms(page, db_url) -> None:
         ("CCP3", "冷藏", "storage", "冷藏温度", "numeric", "°C", "", "6", ""),
     ]
     for i, row in enumerate(rows):
+        if i:  # one empty row is shown: the next is added in place (issue 24)
+            page.click("#ccp-part button[name=add_row]")
         for name, value in zip(
             (
                 "point",
@@ -510,6 +512,8 @@ def test_master_data_forms(page, db_url) -> None:
             elif value:
                 page.fill(selector, value)
     for i, (item, limit) in enumerate((("菌落总数", "≤5×10^4 CFU/mL"), ("蛋白质", "≥2.9 g/100 g"))):
+        if i:
+            page.click("#release_items-part button[name=add_row]")
         page.fill(f"[name='release_items.{i}.item']", item)
         page.fill(f"[name='release_items.{i}.limit']", limit)
     shot(page, "form-product", db_url)
