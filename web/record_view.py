@@ -73,6 +73,10 @@ def _say(value: Any, gettext: Callable[[str], str]) -> str:
     if isinstance(value, str) and _INSTANT.fullmatch(value):  # stored in UTC, read in CST
         return _local_time(value)
     if isinstance(value, dict):
+        if "name" in value:  # a part of a part (a CCP's parameter): its name and limits
+            low, high = value.get("min"), value.get("max")
+            limits = f"{low or ''}–{high or ''}" if low or high else ""
+            return " ".join(str(x) for x in (value["name"], limits, value.get("unit")) if x)
         # a snapshot of master data as it was then (a supplier's name, address, licence)
         return " · ".join(_say(v, gettext) for v in value.values() if v not in (None, ""))
     if isinstance(value, list):
