@@ -31,9 +31,9 @@ def _span(w: CompletenessWeekPublic) -> str:
 
 
 def running(w: CompletenessWeekPublic, today: str | None) -> bool:
-    """Whether the week is still under way (it ends today or later): its lots may still be
+    """Whether the week is under way (today is one of its days): its lots may still be
     completed, so its share is not a result yet."""
-    return today is not None and w.end >= today
+    return today is not None and w.start <= today <= w.end
 
 
 def _days(w: CompletenessWeekPublic) -> int:

@@ -283,12 +283,18 @@ def trail_page(
             try:
                 found = _trail_for(session, jurisdiction, q, "trail")
             except NotFound:
-                name = next((e.name for e in ents if e.credit_code == q["credit_code"]), "")
-                context["error"] = gettext("No lot %(code)s in the records of %(name)s.") % {
-                    "code": q["lot"],
-                    "name": name or q["credit_code"],
-                }
-                context["near"] = _suggestions(session, jurisdiction, q["lot"])
+                # in the same words for an enterprise outside the jurisdiction as for none
+                name = next((e.name for e in ents if e.credit_code == q["credit_code"]), None)
+                if name is None:
+                    context["error"] = gettext("No enterprise %(code)s in your jurisdiction.") % {
+                        "code": q["credit_code"]
+                    }
+                else:
+                    context["error"] = gettext("No lot %(code)s in the records of %(name)s.") % {
+                        "code": q["lot"],
+                        "name": name,
+                    }
+                    context["near"] = _suggestions(session, jurisdiction, q["lot"])
             else:
                 part = first_part(request, export_rows(found), "rows")
                 context.update(
