@@ -55,6 +55,7 @@ from schemas.params import FormCount, FormDate, Seq
 from schemas.records import SYSTEM_KINDS, RecordKind
 from web.deps import ClockDep, EngineDep, WriteSessionDep, verify_cached
 from web.i18n import N_, translations
+from web.labels import read_text
 from web.paging import first_part, wanted
 from web.timeline import lot_timeline
 from web.user_changes import change_user_in
@@ -888,4 +889,6 @@ def reads_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) ->
     """Who at the regulator read this enterprise's records, newest first."""
     with FoodtraceSession(engine) as session:
         reads = reads_of(session=session, enterprise_id=pair[1].enterprise_id)
+    gettext = translations(request_locale(request)).gettext
+    reads = [{**r, "what": read_text(str(r["what"]), gettext)} for r in reads]
     return render(request, "reads.html", {"reads": reads}, user=pair[0])

@@ -16,11 +16,11 @@ from regulator_view.deps import Jurisdiction, PageJurisdictionDep
 from regulator_view.graph import lot_link, svg
 from schemas.records import CASE_ID_PATTERN
 from web.deps import ClockDep, EngineDep, WriteSessionDep
-from web.i18n import N_
+from web.i18n import N_, translations
 from web.labels import ACTION_LABELS, OPEN_REASON_LABELS, STATE_LABELS
 from web.paging import first_part
 from web.public import case_public, case_summary_public
-from web.web import CsrfUser, WebUser, WebUserDep, redirect, render
+from web.web import CsrfUser, WebUser, WebUserDep, redirect, render, request_locale
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,7 +51,25 @@ FIELDS = (
     "note",
 )
 
+STEP_NOTES = (N_("every enterprise in scope has declared its recall complete"),)
+"""The notes the core writes on the steps it takes itself (shown in the reader's language)."""
+FIELD_LABELS = {
+    "credit_code": N_("Enterprise"),
+    "lot_code": N_("Lot code"),
+    "product": N_("Product (as on the report)"),
+    "test_item": N_("Test item"),
+    "result": N_("Result"),
+    "limit": N_("Limit"),
+    "unit": N_("Unit"),
+    "sampling_date": N_("Sampling date"),
+    "report_no": N_("Report number"),
+    "suspect_materials": N_("Suspect material lots"),
+    "note": N_("Note"),
+}
+"""A refused failed sample's problems name the field as the form labels it."""
+
 assert set(_REASONS) == set(REASON_LABELS)
+assert set(FIELDS) == set(FIELD_LABELS)
 
 
 def _labels() -> dict[str, Any]:
@@ -61,6 +79,8 @@ def _labels() -> dict[str, Any]:
         "action_labels": ACTION_LABELS,
         "step_buttons": STEP_BUTTONS,
         "open_reason_labels": OPEN_REASON_LABELS,
+        "step_notes": STEP_NOTES,
+        "field_labels": FIELD_LABELS,
     }
 
 
@@ -181,7 +201,13 @@ def case_page(
         case = case_public(
             session, view, next_states=regulator_next_states(view.case.state) if mine else []
         )
-        graph = svg(view.scope.trail, lot_link)
+        gettext = translations(request_locale(request)).gettext
+        graph = svg(
+            view.scope.trail,
+            lot_link,
+            title=gettext("Trail of lot %(code)s") % {"code": view.case.lot_code},
+            gettext=gettext,
+        )
     jurisdiction.read({s.enterprise_id for s in view.scope.lots}, f"case {case_id}")
     totals = {
         "lots": len(case.lots),

@@ -12,6 +12,7 @@ follow the dashboard's badges: complete (green), at least 90 % (amber), less
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import date
 from html import escape
 from itertools import count
 
@@ -29,10 +30,27 @@ def _span(w: CompletenessWeekPublic) -> str:
     return f"{w.start[5:]} – {w.end[5:]}"
 
 
-def week_text(w: CompletenessWeekPublic, gettext: Gettext) -> str:
-    """One week's figures in words (the charts' accessible text)."""
+def running(w: CompletenessWeekPublic, today: str | None) -> bool:
+    """Whether the week is under way (today is one of its days): its lots may still be
+    completed, so its share is not a result yet."""
+    return today is not None and w.start <= today <= w.end
+
+
+def _days(w: CompletenessWeekPublic) -> int:
+    return (date.fromisoformat(w.end) - date.fromisoformat(w.start)).days + 1
+
+
+def week_text(w: CompletenessWeekPublic, gettext: Gettext, today: str | None = None) -> str:
+    """One week's figures in words (the charts' accessible text). A week under way says so,
+    with what it holds so far; a week the period clips says how many days it covers."""
     name = gettext("{week} ({dates})").format(week=_week_name(w, gettext), dates=_span(w))
-    if not w.lots_total:
+    if running(w, today):
+        elapsed = date.fromisoformat(today or w.end) - date.fromisoformat(w.start)
+        days = min(_days(w), elapsed.days + 1)
+        lots = gettext(
+            "{week}: in progress, day {day} of {days}; {complete} of {total} lots complete so far"
+        ).format(week=name, day=days, days=_days(w), complete=w.lots_complete, total=w.lots_total)
+    elif not w.lots_total:
         lots = gettext("{week}: no lots").format(week=name)
     else:
         lots = gettext("{week}: {share} complete, {complete} of {total} lots").format(
@@ -74,6 +92,7 @@ def week_chart(
     width: int = 440,
     height: int = 170,
     most: int | None = None,
+    today: str | None = None,
 ) -> str:
     """A bar chart of ``metric`` (``share`` of complete lots, or ``findings``) per week.
 
@@ -95,7 +114,7 @@ def week_chart(
         ticks: list[float] = [0, 0.5, 1]
     else:
         ticks = [0, ceiling // 2, ceiling] if ceiling % 2 == 0 else [0, ceiling]
-    desc = " ".join(week_text(w, gettext) for w in weeks)
+    desc = " ".join(week_text(w, gettext, today) for w in weeks)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'class="week-chart" data-metric="{metric}" role="img" '
@@ -115,7 +134,14 @@ def week_chart(
     for i, w in enumerate(weeks):
         cx = left + slot * (i + 0.5)
         x = cx - bar_w / 2
-        if metric == "share":
+        under_way = running(w, today)
+        value: float | None
+        if metric == "share" and under_way:
+            # not a result yet: an outlined bar, labelled as under way
+            value = 1.0  # the outline of what the week may still reach
+            shown = escape(gettext("in progress"))
+            band = "running"
+        elif metric == "share":
             value = w.complete_share
             shown = percent(value)
             band = _band(value)
@@ -123,8 +149,9 @@ def week_chart(
             value = w.findings / ceiling
             shown = str(w.findings)
             band = "bad" if w.findings else "none"
-        tip = escape(week_text(w, gettext))
-        parts.append(f'<g class="week" data-week="{w.week}"><title>{tip}</title>')
+        tip = escape(week_text(w, gettext, today))
+        state = ' data-state="in-progress"' if under_way else ""
+        parts.append(f'<g class="week" data-week="{w.week}"{state}><title>{tip}</title>')
         if value:
             h = plot_h * value
             parts.append(
@@ -139,8 +166,8 @@ def week_chart(
             )
             label_y = base - 7
         parts.append(
-            f'<text class="value" x="{cx:.1f}" y="{label_y:.1f}" text-anchor="middle">'
-            f"{shown}</text>"
+            f'<text class="value{" running" if band == "running" else ""}" x="{cx:.1f}" '
+            f'y="{label_y:.1f}" text-anchor="middle">{shown}</text>'
         )
         if i % every == 0:
             parts.append(
@@ -154,12 +181,18 @@ def week_chart(
     return "".join(parts)
 
 
-def sparkline(weeks: Sequence[CompletenessWeekPublic], *, title: str, gettext: Gettext) -> str:
+def sparkline(
+    weeks: Sequence[CompletenessWeekPublic],
+    *,
+    title: str,
+    gettext: Gettext,
+    today: str | None = None,
+) -> str:
     """A row of tiny bars: the share of complete lots each week (for the district table)."""
     uid = f"sp{next(_ids)}"
     step, bar, height = 12, 8, 26
     width = max(step, step * len(weeks))
-    desc = " ".join(week_text(w, gettext) for w in weeks)
+    desc = " ".join(week_text(w, gettext, today) for w in weeks)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" class="sparkline" role="img" '
@@ -169,11 +202,13 @@ def sparkline(weeks: Sequence[CompletenessWeekPublic], *, title: str, gettext: G
     ]
     for i, w in enumerate(weeks):
         share = w.complete_share
+        under_way = running(w, today)
         h = max(2.0, (height - 2) * (share or 0))
+        band = "running" if under_way else _band(share)
         parts.append(
-            f'<rect class="bar {_band(share)}" data-week="{w.week}" x="{i * step + 2}" '
+            f'<rect class="bar {band}" data-week="{w.week}" x="{i * step + 2}" '
             f'y="{height - h:.1f}" width="{bar}" height="{h:.1f}" rx="1">'
-            f"<title>{escape(week_text(w, gettext))}</title></rect>"
+            f"<title>{escape(week_text(w, gettext, today))}</title></rect>"
         )
     parts.append("</svg>")
     return "".join(parts)

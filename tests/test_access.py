@@ -169,6 +169,8 @@ RULES: dict[str, set[str]] = {
     "POST /api/v1/cases/{case_id}/steps": {"reg_in"},
     "GET /api/v1/cases/{case_id}/scope.{fmt}": {"reg_in"},
     "GET /regulator": REGULATORS,
+    "GET /regulator/lots": REGULATORS,
+    "GET /regulator/lots/suggest": REGULATORS,
     "GET /regulator/trail": REGULATORS,
     "GET /regulator/trail/export.{ext}": {"reg_in"},
     "GET /regulator/completeness": REGULATORS,

@@ -631,12 +631,19 @@ def test_the_dashboard_draws_the_trend_and_tells_the_findings_in_chinese(
         assert weeks == ["2026-W09", "2026-W10", "2026-W11"]
         assert chart.find(f"{ns}title").text in ("每周完整批次占比", "每周问题数")
         desc = chart.find(f"{ns}desc").text
-        assert "第10周（03-02 – 03-08）：完整 67%（2/3 批）；2 个问题。" in desc
+        # the week of today (03-03) is under way: what it holds so far, not a result
+        assert (
+            "第10周（03-02 – 03-08）：进行中，第 2 天（共 7 天）；"
+            "目前 3 个批次中 2 个记录完整；2 个问题。" in desc
+        )
         assert "第9周（02-27 – 03-01）：无生产批次；0 个问题。" in desc
     findings = [t.text for t in district[1].iter(f"{ns}text") if t.get("class") == "value"]
     assert findings == ["0", "2", "0"]  # R1 and the idle receipt, both in W10
     english = _page(client, "reg_yc", {"since": "2026-02-27", "until": "2026-03-10"}, "en")
-    assert "Week 10 (03-02 – 03-08): 67% complete, 2 of 3 lots; 2 finding(s)." in english
+    assert (
+        "Week 10 (03-02 – 03-08): in progress, day 2 of 7; 2 of 3 lots complete so far; "
+        "2 finding(s)." in english
+    )
     assert "recorded no sale of batch BT-NEVER-SOLD" in english
 
 

@@ -278,7 +278,7 @@ def test_an_enterprise_outside_the_jurisdiction_is_answered_as_one_that_does_not
             assert message in r.text
             r = web.get(f"/regulator/trail?credit_code={code}&lot=PJ20260301A")
             assert r.status_code == 200  # the trail form again, saying why there is no trail
-            assert message in r.text
+            assert f"辖区内没有企业 {code}。" in r.text  # in the page's language
             r = web.get(f"/regulator/trail/export.csv?credit_code={code}&lot=PJ20260301A")
             assert r.status_code == 404
             assert message in r.text

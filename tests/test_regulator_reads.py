@@ -33,6 +33,10 @@ CALLS: dict[str, list[str]] = {
     "/api/v1/completeness": ["?since=2026-02-01&until=2026-03-31"],
     "/api/v1/cases/{case_id}": [""],
     "/api/v1/cases/{case_id}/scope.{fmt}": ["xlsx", "epcis.jsonld"],
+    # the desk: the district's completeness (open cases, enterprises behind); the look-up
+    "/regulator": [""],
+    "/regulator/lots": ["?q=pj20260301a"],
+    "/regulator/lots/suggest": ["?q=PJ-20260301A"],
     "/regulator/trail": [
         "?credit_code={credit_code}&lot=PJ20260301A",
         "?gtin=06921234560013",
@@ -53,7 +57,6 @@ TRAIL_QUERY = "?credit_code={credit_code}&lot=PJ20260301A"
 NOT_READING = {
     # the jurisdiction's enterprises: their registration (name, code, region) and ledger size
     "/api/v1/regulator/enterprises",
-    "/regulator",
     # the authority's own cases: its own ledger (the failed samples it recorded)
     "/api/v1/cases",
     "/regulator/cases",

@@ -51,3 +51,11 @@ for (const table of document.querySelectorAll(".table-wrap > table:not(.nostack)
   }
   table.classList.add("stacked");
 }
+
+// A printed page says when it was printed (print.css shows the source line).
+window.addEventListener("beforeprint", () => {
+  const pad = (n) => String(n).padStart(2, "0");
+  const d = new Date();
+  const at = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  for (const el of document.querySelectorAll("time[data-printed]")) el.textContent = at;
+});
