@@ -602,7 +602,9 @@ def test_problems_in_a_nested_record_point_at_the_row_of_the_item(engine, clock)
     ]
     content = records_file(RecordKind.PRODUCTION_LOT, lots, keep_example=False)
     result = do_import(engine, clock, lid, RecordKind.PRODUCTION_LOT, "lots.xlsx", content)
-    assert errors_of(result) == [(3, "单位"), (5, "数量"), (7, "结束时间")]
+    # row 6's unknown material lot too: the bad quantity above it in its record hid it
+    assert errors_of(result) == [(3, "单位"), (5, "数量"), (6, "物料批次编码"), (7, "结束时间")]
+    assert "ML-9" in result.errors[2].message_zh
     assert result.written == 0
     # the good part alone imports, two materials in one lot
     good = f.production_lot(
@@ -661,7 +663,12 @@ def test_a_duplicate_in_the_file_is_refused_on_its_own_row(engine, clock) -> Non
     )
     result = do_import(engine, clock, lid, RecordKind.CUSTOMER, "c.xlsx", content)
     assert errors_of(result) == [(4, "客户编码")]
-    assert "already exists" in result.errors[0].message
+    # the other row of the file, not the seq the first one took (never written)
+    (dup,) = result.errors
+    assert (dup.type, dup.ctx["row"], dup.key) == ("duplicate_in_file", 2, "code")
+    assert dup.message_zh == "“DIST01”与本文件第 2 行重复：删去其中一行，或改用另一个客户编码"
+    assert "repeats row 2 of this file" in dup.message_en
+    assert "条" not in dup.message_zh and "entry" not in dup.message_en
     dry = do_import(
         engine,
         clock,
