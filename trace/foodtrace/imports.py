@@ -1233,6 +1233,27 @@ _EXPLAINED: dict[str, Callable[[_Headers], tuple[str, str]]] = {
 }
 
 
+_DEPENDS = {
+    # The fields each of those checks reads: found with a stand-in in none of them, it is
+    # the row's own problem (see _probe).
+    "give the number of the licence you checked": {
+        "supplier_licence_checked",
+        "supplier_licence_no",
+    },
+    "give at least one (Art. 50)": {"production_date", "batch_no"},
+    "production cannot end before it started": {"started_at", "ended_at"},
+    "give a measured value or a pass/fail result": {"value", "result"},
+    "a measured value needs its unit": {"value", "unit"},
+    "describe the problems that the checklist found": {"items.result", "problems"},
+    "cannot be pass while items failed": {"conclusion", "items.passed"},
+}
+
+
+def _depends(message: str) -> set[str] | None:
+    """The fields a cross-field check reads, if known."""
+    return next((keys for m, keys in _DEPENDS.items() if message.startswith(m)), None)
+
+
 def _header_of(spec: _Spec, parsed: Parsed, key: str) -> str:
     """The column's header as the file has it (as the template has it if the file has not);
     KeyError for a key that is no column."""
@@ -1485,9 +1506,9 @@ def _probe(
     The schema reports every field it refuses at once, but the core stops at the first
     problem (an unknown customer hides a wrong unit). So the record is checked again with
     a stand-in for each cell already reported, until it passes or no stand-in is left;
-    always in a savepoint that is rolled back. A stand-in that other checks depend on
-    (the template's example) hides the cross-field problems found with it, so that no
-    problem is reported that the stand-in made.
+    always in a savepoint that is rolled back. A stand-in that other checks may read
+    (the template's example) hides the cross-field problems found with it that read it
+    (or that may: those of the core), so that no problem is reported that a stand-in made.
     """
     found: list[RowError] = []
     subs: dict[tuple[str | int, ...], list[Any]] = {}
@@ -1497,7 +1518,11 @@ def _probe(
             subs[_cell_path(spec, rec, row, key)] = [stands, 0]
     for _ in range(_PROBE_ROUNDS):
         data = _with_stand_ins(rec.data, subs)
-        harmful = any(not stands[at][1] for stands, at in subs.values())
+        harmful = {
+            ".".join(str(p) for p in path if not isinstance(p, int))
+            for path, (stands, at) in subs.items()
+            if not stands[at][1]
+        }
         problems = _schema_problems(kind, data)
         if not problems:
             problems = _core_problems(session, ledger_id, kind, data, actor, clock)
@@ -1516,7 +1541,7 @@ def _probe(
                 continue
             if (row, key) not in reported:
                 reported.add((row, key))
-                if not (cross and harmful):
+                if not cross or not harmful or not (_depends(problem.msg) or harmful) & harmful:
                     found.append(_locate(spec, parsed, rec, problem))
             stands = _stand_ins(session, ledger_id, kind, spec, key, problem) if path else []
             if stands:
