@@ -393,10 +393,13 @@ class Parsed:
     """A header as written (or ``C列`` for a column without one) -> its column, from 0."""
     sample: list[tuple[int, list[str]]] = field(default_factory=list)
     """The first data rows: row number and the text of each named column, in file order."""
+    broken: list[ParsedRecord] = field(default_factory=list)
+    """Records with a cell that could not be read (reported): never written, but checked
+    for their other problems (``run_import``)."""
 
     def order(self, error: RowError) -> tuple[int, int]:
         """Where an error sorts: by row, then by the column's place in the file."""
-        return error.row, self.positions.get(error.column, -1)
+        return error.row, self.positions.get(error.column, 1 << 20)
 
 
 class _Problem(Exception):
@@ -471,10 +474,10 @@ def parse(
     if spec.items:
         _group(spec, cols, rows, parsed)
     else:
-        parsed.records += [
-            ParsedRecord([r.no], _nest(r.cells), reported={(r.no, k) for k in r.bad}) for r in rows
-        ]
-    if not parsed.records and not parsed.errors:
+        for r in rows:
+            rec = ParsedRecord([r.no], _nest(r.cells), reported={(r.no, k) for k in r.bad})
+            (parsed.broken if rec.reported else parsed.records).append(rec)
+    if not parsed.records and not parsed.broken and not parsed.errors:
         parsed.errors.append(
             _said(
                 header_row + 1,
@@ -1144,7 +1147,9 @@ def _group(spec: _Spec, cols: dict[str, Column], rows: list[_Row], parsed: Parse
                     origin.setdefault(k, row.no)
         record_data = _nest(data)
         record_data[spec.items] = items
-        parsed.records.append(ParsedRecord([r.no for r in members], record_data, origin, reported))
+        (parsed.broken if reported else parsed.records).append(
+            ParsedRecord([r.no for r in members], record_data, origin, reported)
+        )
 
 
 def _group_value(col: Column, value: Any) -> Any:
@@ -1701,11 +1706,13 @@ def run_import(
     spec = _spec(kind)
     if parsed.kind != kind:
         raise ValueError(f"the file was parsed as {parsed.kind}, not {kind}")
-    result = ImportResult(kind, dry_run, records=len(parsed.records), errors=list(parsed.errors))
+    result = ImportResult(
+        kind, dry_run, records=len(parsed.records) + len(parsed.broken), errors=list(parsed.errors)
+    )
     result.skipped = list(parsed.skipped)
     result.headers, result.preview = preview_headers(parsed), list(parsed.sample)
-    whole = [rec for rec in parsed.records if not rec.reported]
-    refused = [rec for rec in parsed.records if rec.reported]
+    whole = list(parsed.records)
+    refused = list(parsed.broken)
     # Schema checks need no database: refuse those rows before taking the ledger's lock.
     # The whole file in one call to pydantic-core; if any row fails, row by row, so that
     # each problem is reported against its row.
