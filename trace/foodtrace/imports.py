@@ -1384,7 +1384,7 @@ def _list_adapter(kind: RecordKind) -> TypeAdapter[list[Any]]:
 
 # -- every problem of a refused record
 
-MAX_PROBED = 2000
+MAX_PROBED = 1000
 """Refused records checked again for their other problems; past these, only the first."""
 _PROBE_ROUNDS = 8
 _DROP = object()
