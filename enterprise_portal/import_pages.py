@@ -1,8 +1,11 @@
 """Spreadsheet import in the portal: templates, a whole-file check with progress, then confirm.
 
 An upload is checked in a background thread (every row through the core, then
-rolled back) while the page shows progress; the user sees every bad row with its
-row number and column, and only a file without errors can be confirmed, which
+rolled back) while the page shows progress; the user sees every problem of every
+row at once, with its row number and the column's header, and can download the
+file with each problem marked in its cell. A file without errors shows what it
+will write (counts by kind, its first rows) and the rows that repeat an entry
+(warnings: they may be imported anyway); only such a file can be confirmed, which
 appends all its rows in one transaction. Jobs are kept on disk
 (``enterprise_portal.import_jobs``), so any worker process shows or confirms them;
 unconfirmed ones expire, which is safe (nothing was written). Confirming is
@@ -21,13 +24,16 @@ from fastapi.responses import Response
 
 from enterprise_portal import import_jobs
 from enterprise_portal.import_jobs import Busy, Job, Jobs, Slot
+from enterprise_portal.imports_api import messages
 from foodtrace import imports
 from foodtrace.config import Settings
 from foodtrace.db import WRITE_OPTION, FoodtraceSession
 from foodtrace.errors import NotFound
 from foodtrace.imports import ImportResult, RowError
+from foodtrace.records.kinds import BY_KIND
 from web.deps import ClockDep, EngineDep, SettingsDep
-from web.web import CsrfUser, PageEnterpriseUser, redirect, render
+from web.i18n import N_
+from web.web import CsrfUser, PageEnterpriseUser, attachment, redirect, render, request_locale
 
 router = APIRouter(include_in_schema=False)
 MAX_ERRORS_KEPT = 1000
@@ -38,10 +44,34 @@ def _kinds() -> list[tuple[str, str]]:
 
 
 def _rows(rows: list[RowError]) -> list[dict[str, Any]]:
-    return [
-        {"row": e.row, "column": e.column, "message": e.message, "type": e.type, "ctx": e.ctx}
-        for e in rows[:MAX_ERRORS_KEPT]
-    ]
+    out = []
+    for e in rows[:MAX_ERRORS_KEPT]:
+        zh, en = messages(e)
+        out.append(
+            {
+                "row": e.row,
+                "column": e.column,
+                "field": e.key,
+                "type": e.type,
+                "ctx": e.ctx,
+                "message": e.message,
+                "zh": zh,
+                "en": en,
+            }
+        )
+    return out
+
+
+ITEM_ROWS = N_("Lines of detail")
+
+
+def _counts(result: ImportResult) -> list[tuple[str, int]]:
+    """What the file writes, as (message id of what, how many) in the order of the result."""
+    out = []
+    for name, n in result.counts.items():
+        kind, _, items = name.partition(".")
+        out.append((ITEM_ROWS if items else BY_KIND[kind].label, n))
+    return out
 
 
 def _result(result: ImportResult) -> dict[str, Any]:
@@ -56,6 +86,9 @@ def _result(result: ImportResult) -> dict[str, Any]:
         "errors": _rows(result.errors),
         "warnings": _rows(result.warnings),
         "skipped": result.skipped,
+        "counts": _counts(result),
+        "headers": result.headers,
+        "preview": result.preview,
     }
 
 
@@ -233,3 +266,39 @@ def confirm(
         except Busy as exc:
             return _refused(request, pair, str(exc), 429, **{"Retry-After": str(exc.retry_after)})
     return redirect(f"/import/{job.id}")
+
+
+@router.get("/import/{job_id}/marked.xlsx")
+def marked(
+    job_id: str,
+    request: Request,
+    pair: PageEnterpriseUser,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Response:
+    """The uploaded file with each problem of the check marked in its cell (XLSX, also
+    for a CSV upload), in the page's language; past the kept problems, only those."""
+    jobs = Jobs(settings)
+    job = jobs.get(job_id, pair[1].enterprise_id)
+    if job.result is None or not (job.result["errors"] or job.result["warnings"]):
+        raise NotFound("this import has no problems to mark")
+    lang = "en" if request_locale(request) == "en" else "zh"
+    marks = [
+        imports.Mark(e["row"], e["column"], e[lang], error=severity == "errors")
+        for severity in ("errors", "warnings")
+        for e in job.result[severity]
+    ]
+    try:
+        body = imports.marked_xlsx(
+            job.kind, job.filename, jobs.content(job), marks, lang=lang,
+            limits=import_jobs.limits(settings),
+        )  # fmt: skip
+    except imports.TooLarge as exc:  # a refused file has no result to mark; kept safe
+        raise NotFound(str(exc)) from None
+    stem = job.filename.rsplit(".", 1)[0] or job.label
+    word = "problems" if lang == "en" else "问题标注"
+    return Response(
+        body,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": attachment(f"{stem}-{word}", "xlsx", clock.now())},
+    )

@@ -26,6 +26,7 @@ from web.deps import (
     SettingsDep,
     WriteSessionDep,
 )
+from web.i18n import describe_problem
 
 router = APIRouter(prefix="/api/v1", tags=["import"])
 
@@ -79,8 +80,32 @@ def template_xlsx(kind: ImportKind, scope: CurrentEnterpriseUser) -> Response:
     )
 
 
+def messages(e: RowError) -> tuple[str, str]:
+    """A problem's message in Chinese and in English: the import's own, or the core's
+    translated by its type (``web.i18n.describe_problem``)."""
+    en = e.message_en or e.message
+    zh = e.message_zh
+    if not zh:
+        zh = describe_problem({"type": e.type, "msg": e.message, "ctx": e.ctx}, "zh_Hans")
+    return zh, en
+
+
 def _rows(errors: list[RowError], limit: int | None = None) -> list[RowErrorPublic]:
-    return [RowErrorPublic(row=e.row, column=e.column, message=e.message) for e in errors[:limit]]
+    out = []
+    for e in errors[:limit]:
+        zh, en = messages(e)
+        out.append(
+            RowErrorPublic(
+                row=e.row,
+                column=e.column,
+                field=e.key,
+                type=e.type,
+                message=e.message,
+                message_zh=zh,
+                message_en=en,
+            )
+        )
+    return out
 
 
 def _public(result: ImportResult, filename: str) -> ImportResultPublic:
@@ -98,6 +123,7 @@ def _public(result: ImportResult, filename: str) -> ImportResultPublic:
         errors=_rows(result.errors, MAX_ERRORS_SHOWN),
         warnings=_rows(result.warnings, MAX_ERRORS_SHOWN),
         skipped_rows=result.skipped,
+        counts=result.counts,
     )
 
 
@@ -134,7 +160,9 @@ def import_spreadsheet(
 ) -> Response | ImportResultPublic:
     """Check (``dry_run=true``) or import a spreadsheet into the caller's ledger.
 
-    A dry run answers 200 with every problem by row and column. An import
+    A dry run answers 200 with every problem of every row at once, each by its row,
+    the column's header as the file has it, its field and what to do (in Chinese and
+    in English), and warns of rows that repeat an entry. An import
     answers 201 when every row was recorded, in one transaction, and 422 with
     the same per-row list when any row is bad; then nothing is written.
     With an ``Idempotency-Key``, an import that was written answers the same

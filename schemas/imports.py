@@ -13,7 +13,15 @@ class RowErrorPublic(BaseModel):
         "0 means the file as a whole"
     )
     column: str = Field(description="The column's header as written in the file")
-    message: str
+    field: str = Field(
+        "",
+        description="The record field the column fills (dotted within an item: "
+        "materials.quantity); empty for a whole row or the file",
+    )
+    type: str = Field("", description="What kind of problem, e.g. not_found, duplicate_in_file")
+    message: str = Field(description="The problem as the core or the import states it")
+    message_zh: str = Field("", description="What to do, in Chinese")
+    message_en: str = Field("", description="What to do, in English")
 
 
 class ImportResultPublic(BaseModel):
@@ -37,4 +45,9 @@ class ImportResultPublic(BaseModel):
     )
     skipped_rows: list[int] = Field(
         default_factory=list, description="Rows skipped as the template's unchanged example"
+    )
+    counts: dict[str, int] = Field(
+        default_factory=dict,
+        description="What the file writes (or would): entries by kind, and <kind>.<items> "
+        "for the rows of nested records",
     )

