@@ -142,9 +142,10 @@ def owed_codes(page) -> list[str]:
 
 
 def choose(page, selector: str, value: str) -> None:
-    """Pick an option whose choice reloads the form with the options that depend on it."""
-    with page.expect_navigation():
-        page.select_option(selector, value)
+    """Pick an option whose choice redraws the form with the options that depend on it
+    (in place: app.js posts the form and swaps it, without a page load)."""
+    page.select_option(selector, value)
+    page.wait_for_function("() => !document.querySelector('form[aria-busy]')")
 
 
 def shot(page, name: str, db_url: str) -> None:
@@ -784,3 +785,25 @@ def test_a_failed_sample_goes_to_closure_in_the_browser(browser, demo_site, db_u
     assert "本批次本身并未检出不合格" in banner, banner
     shot(page, "consumer-recalled-shared-material", db_url)
     consumer.close()
+
+
+def test_a_choice_redraws_the_form_in_place_and_keeps_the_keyboard(
+    page, maker, engine, clock
+) -> None:
+    """One ArrowDown on the lot of a CCP reading picks the next lot and brings that lot's
+    parameters, without a page load: the focus stays on the lot (issue 24, 9)."""
+    f.add(engine, clock, maker, "material_check", f.material_check())
+    f.add(engine, clock, maker, "production_lot", f.production_lot())
+    login(page)
+    page.goto("/records/ccp_record/new")
+    page.evaluate("window.__same_page = true")
+    lot = page.locator("#lot_code")
+    lot.focus()
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("() => !document.querySelector('form[aria-busy]')")
+    assert page.evaluate("window.__same_page") is True  # no navigation
+    assert page.evaluate("document.activeElement.id") == "lot_code"
+    chosen = page.input_value("#lot_code")
+    assert chosen
+    points = page.locator("#point option").all_inner_texts()
+    assert any("杀菌温度" in p for p in points), points

@@ -126,11 +126,9 @@ class Operator:
     def choose(self, selector: str, value: str, *, reloads: bool = False) -> None:
         """Pick an option (a choice that others depend on redraws the form)."""
         self.fields += 1
-        if reloads:
-            with self.page.expect_navigation():
-                self.page.select_option(selector, value)
-        else:
-            self.page.select_option(selector, value)
+        self.page.select_option(selector, value)
+        if reloads:  # redrawn in place (app.js), not reloaded
+            self.page.wait_for_function("() => !document.querySelector('form[aria-busy]')")
 
     def save(self) -> int:
         self.tap(".actions button[name=save][value='1']")

@@ -1,13 +1,59 @@
 // The pages' few behaviours, in one file (no inline script: the CSP allows 'self' only).
 "use strict";
 
-// A choice that other choices depend on reloads the form with them (record forms).
-for (const el of document.querySelectorAll("select[data-reload]")) {
-  el.addEventListener("change", () => {
-    const button = el.form.querySelector('button[value="0"]');
-    if (button) button.click();
-  });
+// A choice that other choices depend on redraws the form with them (record forms), in
+// place: no page load, so the focus stays on the choice and the keyboard works (one
+// ArrowDown on a closed select changes it). Without script, the form's "refresh choices"
+// button posts it and the page comes back the same way; that is also the fallback here.
+function bindReload(root) {
+  for (const el of root.querySelectorAll("select[data-reload]")) {
+    el.addEventListener("change", () => redraw(el));
+  }
 }
+
+async function redraw(el) {
+  const form = el.form;
+  const button = form.querySelector('button[name="save"][value="0"]');
+  if (!button) return;
+  const data = new FormData(form);
+  data.set("save", "0");
+  form.setAttribute("aria-busy", "true");
+  try {
+    const answer = await fetch(form.action, { method: "POST", body: data, credentials: "same-origin" });
+    const doc = new DOMParser().parseFromString(await answer.text(), "text/html");
+    const fresh = doc.querySelector("form.record");
+    if (!answer.ok || !fresh) throw new Error(`redraw: ${answer.status}`);
+    form.replaceChildren(...[...fresh.childNodes].map((n) => document.importNode(n, true)));
+    form.removeAttribute("aria-busy");
+    bindReload(form);
+    const again = form.elements.namedItem(el.name);
+    if (again && again.focus) again.focus();
+  } catch (error) {
+    form.removeAttribute("aria-busy");
+    button.click();
+  }
+}
+
+bindReload(document);
+
+// A form being sent says so and is not sent twice (a slow network, a second tap).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form.dataset.sending) {
+    event.preventDefault();
+    return;
+  }
+  form.dataset.sending = "1";
+  form.setAttribute("aria-busy", "true");
+  const button = event.submitter;
+  if (button) button.classList.add("busy");
+  // a page restored from the back/forward cache can be sent again
+  window.addEventListener("pageshow", () => {
+    delete form.dataset.sending;
+    form.removeAttribute("aria-busy");
+    if (button) button.classList.remove("busy");
+  }, { once: true });
+});
 
 // Sort a table by a column: click its header again to reverse (completeness dashboard).
 for (const table of document.querySelectorAll("table.sortable")) {
