@@ -123,7 +123,7 @@ def test_the_enterprise_sees_on_a_page_who_at_the_regulator_read_its_records(cli
     page = client.get("/reads").text
     assert "峄城区市场监督管理局" in page
     assert "reg_in" in page
-    assert "trail of lot PJ20260301A" in page
+    assert "批次 PJ20260301A 的追溯" in page  # the read, in the reader's language
     client.post("/logout")
     f.page_login(client, "ent_b", PASSWORD)
     assert "reg_in" not in client.get("/reads").text  # B's records were not read
