@@ -81,9 +81,17 @@ def records_index(request: Request, pair: PageEnterpriseUser) -> Response:
     return render(request, "records_index.html", {"kinds": FORM_KINDS}, user=pair[0])
 
 
+OWED_PAGE = 25
+"""Items of what is owed on one page of Today (each a kind and a lot, with its count)."""
+
+
 @router.get("/today")
 def today(
-    request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
+    request: Request,
+    pair: PageEnterpriseUser,
+    engine: EngineDep,
+    clock: ClockDep,
+    owed_page: Annotated[FormCount, Query()] = None,
 ) -> Response:
     eid, now = pair[1].enterprise_id, clock.now()
     with FoodtraceSession(engine) as session:
@@ -93,10 +101,35 @@ def today(
         total = obligations.recorded_today_count(session=session, enterprise_id=eid, now=now)
         recalls = _recalls(session, eid)
     part = first_part(request, view.recorded, "recorded", total=total)
+    groups = obligations.grouped(view.owed)
+    counts = obligations.counts_by_code(groups)
+    code = request.query_params.get("code")
+    shown = [g for g in groups if g.code == code] if code in counts else groups
+    page_no = owed_page or 0
+    pages = max(1, -(-len(shown) // OWED_PAGE))
+    page_no = min(page_no, pages - 1)
+    from urllib.parse import urlencode
+
+    def owed_url(n: int) -> str:
+        query = {k: v for k, v in request.query_params.items() if k != "owed_page"}
+        return f"/today?{urlencode({**query, 'owed_page': n})}#owed"
+
     return render(
         request,
         "today.html",
-        {"today": view, "part": part, "kind_labels": KIND_LABELS, "recalls": recalls},
+        {
+            "today": view,
+            "part": part,
+            "kind_labels": KIND_LABELS,
+            "recalls": recalls,
+            "groups": shown[page_no * OWED_PAGE : (page_no + 1) * OWED_PAGE],
+            "counts": counts,
+            "code": code if code in counts else None,
+            "owed_total": len(shown),
+            "owed_from": page_no * OWED_PAGE + 1,
+            "prev_owed": owed_url(page_no - 1) if page_no > 0 else None,
+            "next_owed": owed_url(page_no + 1) if page_no + 1 < pages else None,
+        },
         user=pair[0],
     )
 

@@ -3,9 +3,13 @@
 Each obligation names what is missing and the form that settles it:
 open CCP deviations (a reading outside its limits with no corrective action),
 sales of lots that have no passing release test (Art. 52), lots produced in the
-last 30 days without a passing release test, CCP parameters of today's lots
+last 30 days without a passing release test, CCP parameters of the last week's lots
 with fewer readings than the plan's frequency asks for, and the daily, weekly
 and monthly self-inspections (SAMR Order 60: 日管控、周排查、月调度) not yet done.
+
+The Today page shows them grouped (:func:`grouped`): one item per kind of
+obligation and lot, with a count ("21 CCP readings missing for PJ-D31"), so that
+a week's import owes a page of items, not thousands of rows (issue 24, item 4).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from foodtrace.records.kinds.release_test import passes
 from foodtrace.records.projection import DbStore
 
 RECENT_DAYS = 30
+CCP_DAYS = 7
+"""Lots produced in the last this many days (today included) are checked for missing CCP
+readings: a week's records entered late are still owed until they are in."""
 
 
 @dataclass
@@ -127,6 +134,7 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
             )
         )
     since = (today - timedelta(days=RECENT_DAYS)).isoformat()
+    ccp_since = (today - timedelta(days=CCP_DAYS - 1)).isoformat()
     for lot in sorted(lots.values(), key=lambda x: x["production_date"]):
         if lot["production_date"] < since:
             continue
@@ -139,9 +147,11 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
                     {"lot": lot["code"], "date": lot["production_date"]},
                 )
             )
-        if lot["production_date"] != today.isoformat():
+        if lot["production_date"] < ccp_since:
             continue
         plan = json.loads(products[lot["product_seq"]]["data"]).get("ccp_plan", [])
+        if not plan:
+            continue
         readings = store.find("ccp_readings", lot_seq=lot["record_seq"])
         for point in plan:
             for param in point["parameters"]:
@@ -274,3 +284,76 @@ def today_view(
         ),
         owed(session=session, enterprise_id=enterprise_id, now=now),
     )
+
+
+# ------------------------------------------------------------------ grouped for the page
+
+
+@dataclass
+class Group:
+    """What is owed of one kind for one lot (or, without a lot, one obligation): ``count``
+    things, settled on the form at ``link``. ``first`` is the group's first obligation
+    (its params name the lot, a reading, a date)."""
+
+    severity: int
+    code: str
+    lot: str | None
+    count: int
+    link: str
+    first: Obligation
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _counted(o: Obligation) -> int:
+    """How many things one obligation stands for: the readings a parameter still needs."""
+    if o.code == "missing_ccp":
+        return max(1, int(o.params["need"]) - int(o.params["have"]))
+    return 1
+
+
+def grouped(owed_items: list[Obligation]) -> list[Group]:
+    """``owed_items`` (worst first) as one item per kind and lot, worst first, in the order
+    of each group's first obligation.
+
+    A lot's missing CCP readings are one item (their count summed over its parameters, the
+    parameters listed); its open deviations, one item linking to the first; its sales
+    without a passing release test, one item (the count, the dates sold, the buyers). A lot
+    that has such a sale is not listed again as a lot without a release test: the sale's
+    item already asks for the test, on the same form.
+    """
+    groups: dict[tuple[str, str | None], Group] = {}
+    for o in owed_items:
+        lot = o.params.get("lot") if o.code != "self_inspection" else None
+        key = (o.code, lot if lot is not None else f"#{len(groups)}")
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = Group(o.severity, o.code, lot, 0, o.link, o, {})
+        g.count += _counted(o)
+        p = g.params
+        if o.code == "missing_ccp":
+            p.setdefault("parameters", []).append(f"{o.params['ccp_name']} {o.params['parameter']}")
+            p["link"] = f"/records/ccp_record/new?lot={quote(str(lot or ''), safe='')}"
+        elif o.code == "unreleased_sale":
+            day = str(o.params.get("date") or "")
+            p["since"] = min(p.get("since", day), day)
+            p["until"] = max(p.get("until", day), day)
+            buyers = p.setdefault("buyers", [])
+            if o.params.get("buyer") not in buyers:
+                buyers.append(o.params.get("buyer"))
+    sold_untested = {g.lot for g in groups.values() if g.code == "unreleased_sale"}
+    out = [g for g in groups.values() if not (g.code == "untested_lot" and g.lot in sold_untested)]
+    for g in out:
+        if g.code == "missing_ccp":
+            # one parameter short: its own form; several: the lot's CCP form
+            g.link = g.first.link if len(g.params["parameters"]) == 1 else g.params["link"]
+    out.sort(key=lambda g: g.severity)  # stable: within a severity, as the obligations came
+    return out
+
+
+def counts_by_code(groups: list[Group]) -> dict[str, tuple[int, int]]:
+    """Per kind of obligation: (things owed, items), in the order of the groups."""
+    out: dict[str, tuple[int, int]] = {}
+    for g in groups:
+        things, items = out.get(g.code, (0, 0))
+        out[g.code] = (things + g.count, items + 1)
+    return out
