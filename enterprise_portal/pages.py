@@ -19,7 +19,6 @@ from enterprise_portal.forms import (
     Options,
     field_key,
     flatten,
-    limits_text,
     parse,
     prefill,
     spec_for,
@@ -589,32 +588,6 @@ def lot_page(
     timeline, released = lot_timeline(view)
     return render(
         request, "lot.html", {"lot": view, "timeline": timeline, "released": released}, user=pair[0]
-    )
-
-
-@router.get("/master/{what}")
-def master_page(
-    what: str, request: Request, pair: PageEnterpriseUser, engine: EngineDep
-) -> Response:
-    tables = {
-        "products": ("product", N_("Products")),
-        "suppliers": ("supplier", N_("Suppliers")),
-        "customers": ("customer", N_("Customers")),
-    }
-    if what not in tables:
-        raise NotFound(what)
-    with FoodtraceSession(engine) as session:
-        rows = queries.list_rows(session=session, enterprise_id=pair[1].enterprise_id, table=what)
-    return render(
-        request,
-        "master.html",
-        {
-            "rows": rows,
-            "kind": tables[what][0],
-            "title": tables[what][1],
-            "limit_text": limits_text,
-        },
-        user=pair[0],
     )
 
 

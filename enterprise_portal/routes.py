@@ -13,6 +13,7 @@ from enterprise_portal import (
     import_pages,
     imports_api,
     label_pages,
+    master_pages,
     pages,
 )
 
@@ -27,3 +28,4 @@ router.include_router(pages.router)
 router.include_router(import_pages.router)
 router.include_router(label_pages.router)
 router.include_router(case_pages.router)
+router.include_router(master_pages.router)
