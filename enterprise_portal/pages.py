@@ -563,18 +563,75 @@ def ledger_page(
     )
 
 
+LOTS_PAGE = 50
+"""Lots on one page of the lots list."""
+LOT_STATUSES = {
+    "released": N_("Released"),
+    "failed": N_("Release test failed"),
+    "untested": N_("No release test"),
+}
+
+
 @router.get("/lots")
-def lots_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
+def lots_page(
+    request: Request,
+    pair: PageEnterpriseUser,
+    engine: EngineDep,
+    page: Annotated[FormCount, Query()] = None,
+    since: Annotated[FormDate, Query()] = None,
+    until: Annotated[FormDate, Query()] = None,
+) -> Response:
+    """The enterprise's lots: searched by code, filtered by product, production dates and
+    release status in the database, a page at a time."""
+    from urllib.parse import urlencode
+
+    from foodtrace.records.lot_search import find_own_lots
+
+    q = request.query_params
+    eid = pair[1].enterprise_id
+    page = page or 0
+    code = (q.get("q") or "").strip()[:64] or None
+    status = q.get("status") if q.get("status") in LOT_STATUSES else None
     with FoodtraceSession(engine) as session:
-        rows = queries.list_rows(session=session, enterprise_id=pair[1].enterprise_id, table="lots")
-        products = {
-            p["record_seq"]: p["name"]
-            for p in queries.list_rows(
-                session=session, enterprise_id=pair[1].enterprise_id, table="products"
-            )
-        }
-    rows.sort(key=lambda r: (r["production_date"], r["record_seq"]), reverse=True)
-    return render(request, "lots.html", {"lots": rows, "products": products}, user=pair[0])
+        products = queries.list_rows(session=session, enterprise_id=eid, table="products")
+        by_code = {p["code"]: p["record_seq"] for p in products}
+        product = q.get("product") if q.get("product") in by_code else None
+        found = find_own_lots(
+            session=session,
+            enterprise_id=eid,
+            code=code,
+            product_seq=by_code[product] if product else None,
+            since=since,
+            until=until,
+            status=status,
+            offset=page * LOTS_PAGE,
+            limit=LOTS_PAGE,
+        )
+    base = {k: v for k, v in q.items() if k != "page" and v}
+    return render(
+        request,
+        "lots.html",
+        {
+            "lots": found.rows,
+            "count": found.count,
+            "first": page * LOTS_PAGE + 1,
+            "products": {p["record_seq"]: p["name"] for p in products},
+            "product_choices": [(p["code"], p["name"]) for p in products],
+            "statuses": LOT_STATUSES,
+            "f": {
+                "q": code or "",
+                "product": product,
+                "status": status,
+                "since": since.isoformat() if since else "",
+                "until": until.isoformat() if until else "",
+            },
+            "prev_url": f"/lots?{urlencode({**base, 'page': page - 1})}" if page > 0 else None,
+            "next_url": f"/lots?{urlencode({**base, 'page': page + 1})}"
+            if (page + 1) * LOTS_PAGE < found.count
+            else None,
+        },
+        user=pair[0],
+    )
 
 
 @router.get("/lots/{lot_code}")

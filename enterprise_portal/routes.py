@@ -10,6 +10,7 @@ from enterprise_portal import (
     api,
     case_pages,
     cases_api,
+    export_pages,
     import_pages,
     imports_api,
     label_pages,
@@ -29,3 +30,4 @@ router.include_router(import_pages.router)
 router.include_router(label_pages.router)
 router.include_router(case_pages.router)
 router.include_router(master_pages.router)
+router.include_router(export_pages.router)
