@@ -128,7 +128,8 @@ def _shown(value: Any) -> str:
     if isinstance(value, dict):
         if "parameters" in value:  # a CCP point
             params = "，".join(
-                f"{p.get('name', '')} {limits_text(p)}"
+                f"{p.get('name', '')}"
+                + (f" {limits_text(p)}" if p.get("kind") != "pass_fail" else "")
                 + (f" /{p['frequency_minutes']}min" if p.get("frequency_minutes") else "")
                 for p in value["parameters"]
             )
@@ -139,6 +140,12 @@ def _shown(value: Any) -> str:
             return f"{value.get('unit', '')} = {value.get('quantity', '')}"
         return "，".join(f"{v}" for v in value.values())
     return "" if value is None else str(value)
+
+
+def _ordered(rec: dict[str, Any]) -> dict[str, Any]:
+    """A record's fields in its form's order (the entry's are in canonical, sorted order)."""
+    order = list(FIELD_LABELS)
+    return dict(sorted(rec.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
 
 
 def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, str]]:
@@ -236,7 +243,7 @@ def master_item_page(
             "row": row,
             "what": what,
             "table": table,
-            "current": history[-1]["record"],
+            "current": _ordered(history[-1]["record"]),
             "history": list(reversed(history)),
             "labels": FIELD_LABELS,
             "shown": _shown,
@@ -447,7 +454,7 @@ async def set_status(
                 "row": row,
                 "what": what,
                 "table": table,
-                "current": history[-1]["record"],
+                "current": _ordered(history[-1]["record"]),
                 "history": list(reversed(history)),
                 "labels": FIELD_LABELS,
                 "shown": _shown,

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+import test_browser
 from conftest import ACCESS_PASSWORD as PASSWORD
 from foodtrace.db import read_session
 from foodtrace.ledger.models import Entry
@@ -334,3 +335,60 @@ def test_versions_over_a_random_world_replay_and_keep_the_forms_right(
         history = client.get(f"/master/products/{product['code']}").text
         assert history.count("<tr data-seq=") == 2
         assert "补充贮存条件" in history
+
+
+# --------------------------------------------------------------------------- in a browser
+
+WIDE = {"width": 1366, "height": 900}
+browser, maker, site = test_browser.browser, test_browser.maker, test_browser.site
+"""The browser tests' fixtures: Chromium, the beverage maker with its users, the app."""
+
+
+@pytest.fixture
+def wide_page(browser, site):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport=WIDE, base_url=site)
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    context.close()
+
+
+def test_the_admin_edits_a_product_in_a_browser(wide_page, engine, db_url) -> None:
+    """The beverage maker's admin (test_browser's ``maker``) raises a CCP limit and adds a
+    release-test item, then reads the product's versions: 4 clicks, 5 fields."""
+    login, shot = test_browser.login, test_browser.shot
+    page = wide_page
+    login(page, "boss")
+    clicks = fields = 0
+    page.click("nav.main a[href='/master/products']")
+    page.click("#master-rows a.button:has-text('修改')")
+    page.wait_for_load_state()
+    clicks += 2
+    assert page.locator("#code").get_attribute("readonly") is not None
+    page.fill("[name='ccp.0.min']", "86")
+    page.fill("[name='release_items.2.item']", "霉菌")
+    page.fill("[name='release_items.2.limit']", "≤20")
+    page.fill("[name='release_items.2.unit']", "CFU/mL")
+    page.fill("#reason", "杀菌温度下限提高到 86 °C，增加霉菌检验")
+    fields += 5
+    shot(page, "master-edit", db_url)
+    page.click("button[name=save][value='1']")
+    page.wait_for_load_state()
+    clicks += 1
+    assert page.locator(".notice.ok").is_visible(), page.locator("main").inner_text()[:2000]
+    assert page.locator("#versions tr[data-seq]").count() == 2
+    assert "≥ 86" in page.locator("#ccp-plan").inner_text()
+    assert "霉菌" in page.locator("#release-items").inner_text()
+    assert "杀菌温度下限提高到 86 °C" in page.locator("#versions").inner_text()
+    shot(page, "master-versions", db_url)
+    assert clicks <= 4
+    assert fields <= 5
+    # the customer set inactive leaves the sale form's choices
+    page.goto("/master/customers/DIST01")
+    page.fill("#status-reason", "停止合作")
+    page.click("#status-form button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator("#inactive-badge").is_visible()
+    shot(page, "master-customer-inactive", db_url)
+    page.goto("/records/sale/new")
+    assert page.locator("#customer_code option[value='DIST01']").count() == 0

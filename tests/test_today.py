@@ -13,6 +13,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import test_browser
 from conftest import data_fixture
 from foodtrace.accounts.service import Role, add_user
 from foodtrace.db import read_session, write_session
@@ -205,3 +206,46 @@ def test_one_deviation_links_to_its_reading_and_sales_name_their_dates(
     assert re.fullmatch(r"/records/corrective_action/new\?reading=\d+", dev[2])
     form = client.get(dev[2])
     assert form.status_code == 200
+
+
+# --------------------------------------------------------------------------- in a browser
+
+browser = test_browser.browser
+"""Chromium, as the browser tests launch it."""
+
+
+def test_the_weeks_today_in_a_browser(browser, engine, clock, db_url, week) -> None:  # noqa: F811
+    """The operator's Today at phone width and the admin's width, looked at: the kinds'
+    counts first, 25 items, the pager; one tap on a kind filters to it."""
+    from foodtrace.config import Settings
+    from webapp.main import create_app
+
+    from servers import serving
+
+    app = create_app(Settings(database_url=db_url), clock=clock, engine=engine)
+    with serving(app) as url:
+        for name, viewport in (
+            ("phone", test_browser.PHONE),
+            ("wide", {"width": 1366, "height": 900}),
+        ):
+            context = browser.new_context(viewport=viewport, base_url=url)
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.goto("/login")
+            page.fill("#username", "op")
+            page.fill("#password", PASSWORD)
+            page.click("form.record button[type=submit]")
+            page.wait_for_load_state()
+            page.goto("/today")
+            assert page.locator("#owed li").count() == 25
+            assert page.locator("#owed-kinds a").count() == 5
+            test_browser.shot(page, f"today-week-{name}", db_url)
+            page.click("#owed-kinds a[data-code=missing_ccp]")
+            page.wait_for_load_state()
+            codes = page.locator("#owed li").evaluate_all("els => els.map(e => e.dataset.code)")
+            assert set(codes) == {"missing_ccp"}
+            first = page.locator("#owed li").first.inner_text()
+            assert "缺 5 条关键控制点监控记录" in first
+            if name == "phone":
+                test_browser.shot(page, "today-week-ccp-phone", db_url)
+            context.close()

@@ -69,10 +69,15 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
     out: list[Obligation] = []
     lots = {lot["record_seq"]: lot for lot in store.find("lots")}
     closed = {a["reading_seq"] for a in store.find("corrective_actions")}
+    plans: dict[int, dict[tuple[str, str], tuple[str, str]]] = {}
     for r in store.find("ccp_readings", deviation=True):
         if r["corrective_action"] or r["record_seq"] in closed:
             continue
         lot = lots.get(r["lot_seq"], {})
+        names = plans.get(lot.get("product_seq", -1))
+        if names is None:
+            names = plans[lot.get("product_seq", -1)] = _plan_names(store, lot.get("product_seq"))
+        ccp_name, parameter_name = names.get((r["ccp"], r["parameter"]), ("", ""))
         out.append(
             Obligation(
                 1,
@@ -82,6 +87,8 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
                     "lot": lot.get("code"),
                     "ccp": r["ccp"],
                     "parameter": r["parameter"],
+                    "ccp_name": ccp_name,
+                    "parameter_name": parameter_name,
                     "value": r["value"] or r["result"],
                     "unit": r["unit"] or "",
                     "seq": r["record_seq"],
@@ -194,6 +201,19 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
                 )
             )
     out.sort(key=lambda o: o.severity)
+    return out
+
+
+def _plan_names(store: DbStore, product_seq: int | None) -> dict[tuple[str, str], tuple[str, str]]:
+    """(CCP code, parameter code) -> their names in the product's plan (a reading names
+    them by code; the list says what the plan calls them)."""
+    found = store.find("products", record_seq=product_seq) if product_seq is not None else []
+    if not found:
+        return {}
+    out = {}
+    for point in json.loads(found[0]["data"]).get("ccp_plan", []):
+        for param in point["parameters"]:
+            out[(point["code"], param["code"])] = (point["name"], param["name"])
     return out
 
 
