@@ -198,11 +198,22 @@ class Options:
     def __init__(self, session: Session, enterprise_id: int) -> None:
         self.store = DbStore(session, enterprise_id)
 
-    def suppliers(self) -> list[tuple[str, str]]:
-        return [(s["code"], f"{s['name']} ({s['code']})") for s in self.store.find("suppliers")]
+    def suppliers(self, chosen: str | None = None) -> list[tuple[str, str]]:
+        """Active suppliers, and ``chosen`` (the one a record being corrected names): an
+        inactive supplier is not offered for new records; its records still show it."""
+        return [
+            (s["code"], f"{s['name']} ({s['code']})")
+            for s in self.store.find("suppliers")
+            if not s.get("inactive") or s["code"] == chosen
+        ]
 
-    def customers(self) -> list[tuple[str, str]]:
-        return [(c["code"], f"{c['name']} ({c['code']})") for c in self.store.find("customers")]
+    def customers(self, chosen: str | None = None) -> list[tuple[str, str]]:
+        """Active customers, and ``chosen`` (as :meth:`suppliers`)."""
+        return [
+            (c["code"], f"{c['name']} ({c['code']})")
+            for c in self.store.find("customers")
+            if not c.get("inactive") or c["code"] == chosen
+        ]
 
     def products(self) -> list[tuple[str, str]]:
         return [(p["code"], f"{p['name']} ({p['code']})") for p in self.store.find("products")]
@@ -401,7 +412,12 @@ def _material_check_form(kind: str, opts: Options, values: dict[str, str], now: 
         kind,
         N_("Incoming material check"),
         [
-            Field("supplier_code", N_("Supplier"), "select", choices=opts.suppliers()),
+            Field(
+                "supplier_code",
+                N_("Supplier"),
+                "select",
+                choices=opts.suppliers(values.get("supplier_code")),
+            ),
             Field("material_name", N_("Material name")),
             Field(
                 "material_type",
@@ -753,7 +769,12 @@ def _sale_form(kind: str, opts: Options, values: dict[str, str], now: datetime) 
                 choices=opts.lot_units(lot) if lot else None,
             ),
             Field("sale_date", N_("Sale date"), "date"),
-            Field("customer_code", N_("Buyer"), "select", choices=opts.customers()),
+            Field(
+                "customer_code",
+                N_("Buyer"),
+                "select",
+                choices=opts.customers(values.get("customer_code")),
+            ),
             Field("document_no", N_("Delivery note or invoice number"), required=False),
             Field("notes", N_("Notes"), "textarea", required=False),
         ],

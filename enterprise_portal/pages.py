@@ -24,7 +24,6 @@ from enterprise_portal.forms import (
     error_summary,
     field_key,
     flatten,
-    limits_text,
     number_problems,
     parse,
     parse_readings,
@@ -92,9 +91,17 @@ def records_index(request: Request, pair: PageEnterpriseUser) -> Response:
     return render(request, "records_index.html", {"kinds": FORM_KINDS}, user=pair[0])
 
 
+OWED_PAGE = 25
+"""Items of what is owed on one page of Today (each a kind and a lot, with its count)."""
+
+
 @router.get("/today")
 def today(
-    request: Request, pair: PageEnterpriseUser, engine: EngineDep, clock: ClockDep
+    request: Request,
+    pair: PageEnterpriseUser,
+    engine: EngineDep,
+    clock: ClockDep,
+    owed_page: Annotated[FormCount, Query()] = None,
 ) -> Response:
     eid, now = pair[1].enterprise_id, clock.now()
     with FoodtraceSession(engine) as session:
@@ -104,10 +111,35 @@ def today(
         total = obligations.recorded_today_count(session=session, enterprise_id=eid, now=now)
         recalls = _recalls(session, eid)
     part = first_part(request, view.recorded, "recorded", total=total)
+    groups = obligations.grouped(view.owed)
+    counts = obligations.counts_by_code(groups)
+    code = request.query_params.get("code")
+    shown = [g for g in groups if g.code == code] if code in counts else groups
+    page_no = owed_page or 0
+    pages = max(1, -(-len(shown) // OWED_PAGE))
+    page_no = min(page_no, pages - 1)
+    from urllib.parse import urlencode
+
+    def owed_url(n: int) -> str:
+        query = {k: v for k, v in request.query_params.items() if k != "owed_page"}
+        return f"/today?{urlencode({**query, 'owed_page': n})}#owed"
+
     return render(
         request,
         "today.html",
-        {"today": view, "part": part, "kind_labels": KIND_LABELS, "recalls": recalls},
+        {
+            "today": view,
+            "part": part,
+            "kind_labels": KIND_LABELS,
+            "recalls": recalls,
+            "groups": shown[page_no * OWED_PAGE : (page_no + 1) * OWED_PAGE],
+            "counts": counts,
+            "code": code if code in counts else None,
+            "owed_total": len(shown),
+            "owed_from": page_no * OWED_PAGE + 1,
+            "prev_owed": owed_url(page_no - 1) if page_no > 0 else None,
+            "next_owed": owed_url(page_no + 1) if page_no + 1 < pages else None,
+        },
         user=pair[0],
     )
 
@@ -710,18 +742,75 @@ def ledger_page(
     )
 
 
+LOTS_PAGE = 50
+"""Lots on one page of the lots list."""
+LOT_STATUSES = {
+    "released": N_("Released"),
+    "failed": N_("Release test failed"),
+    "untested": N_("No release test"),
+}
+
+
 @router.get("/lots")
-def lots_page(request: Request, pair: PageEnterpriseUser, engine: EngineDep) -> Response:
+def lots_page(
+    request: Request,
+    pair: PageEnterpriseUser,
+    engine: EngineDep,
+    page: Annotated[FormCount, Query()] = None,
+    since: Annotated[FormDate, Query()] = None,
+    until: Annotated[FormDate, Query()] = None,
+) -> Response:
+    """The enterprise's lots: searched by code, filtered by product, production dates and
+    release status in the database, a page at a time."""
+    from urllib.parse import urlencode
+
+    from foodtrace.records.lot_search import find_own_lots
+
+    q = request.query_params
+    eid = pair[1].enterprise_id
+    page = page or 0
+    code = (q.get("q") or "").strip()[:64] or None
+    status = q.get("status") if q.get("status") in LOT_STATUSES else None
     with FoodtraceSession(engine) as session:
-        rows = queries.list_rows(session=session, enterprise_id=pair[1].enterprise_id, table="lots")
-        products = {
-            p["record_seq"]: p["name"]
-            for p in queries.list_rows(
-                session=session, enterprise_id=pair[1].enterprise_id, table="products"
-            )
-        }
-    rows.sort(key=lambda r: (r["production_date"], r["record_seq"]), reverse=True)
-    return render(request, "lots.html", {"lots": rows, "products": products}, user=pair[0])
+        products = queries.list_rows(session=session, enterprise_id=eid, table="products")
+        by_code = {p["code"]: p["record_seq"] for p in products}
+        product = q.get("product") if q.get("product") in by_code else None
+        found = find_own_lots(
+            session=session,
+            enterprise_id=eid,
+            code=code,
+            product_seq=by_code[product] if product else None,
+            since=since,
+            until=until,
+            status=status,
+            offset=page * LOTS_PAGE,
+            limit=LOTS_PAGE,
+        )
+    base = {k: v for k, v in q.items() if k != "page" and v}
+    return render(
+        request,
+        "lots.html",
+        {
+            "lots": found.rows,
+            "count": found.count,
+            "first": page * LOTS_PAGE + 1,
+            "products": {p["record_seq"]: p["name"] for p in products},
+            "product_choices": [(p["code"], p["name"]) for p in products],
+            "statuses": LOT_STATUSES,
+            "f": {
+                "q": code or "",
+                "product": product,
+                "status": status,
+                "since": since.isoformat() if since else "",
+                "until": until.isoformat() if until else "",
+            },
+            "prev_url": f"/lots?{urlencode({**base, 'page': page - 1})}" if page > 0 else None,
+            "next_url": f"/lots?{urlencode({**base, 'page': page + 1})}"
+            if (page + 1) * LOTS_PAGE < found.count
+            else None,
+        },
+        user=pair[0],
+    )
 
 
 @router.get("/lots/{lot_code}")
@@ -735,32 +824,6 @@ def lot_page(
     timeline, released = lot_timeline(view)
     return render(
         request, "lot.html", {"lot": view, "timeline": timeline, "released": released}, user=pair[0]
-    )
-
-
-@router.get("/master/{what}")
-def master_page(
-    what: str, request: Request, pair: PageEnterpriseUser, engine: EngineDep
-) -> Response:
-    tables = {
-        "products": ("product", N_("Products")),
-        "suppliers": ("supplier", N_("Suppliers")),
-        "customers": ("customer", N_("Customers")),
-    }
-    if what not in tables:
-        raise NotFound(what)
-    with FoodtraceSession(engine) as session:
-        rows = queries.list_rows(session=session, enterprise_id=pair[1].enterprise_id, table=what)
-    return render(
-        request,
-        "master.html",
-        {
-            "rows": rows,
-            "kind": tables[what][0],
-            "title": tables[what][1],
-            "limit_text": limits_text,
-        },
-        user=pair[0],
     )
 
 

@@ -10,9 +10,11 @@ from enterprise_portal import (
     api,
     case_pages,
     cases_api,
+    export_pages,
     import_pages,
     imports_api,
     label_pages,
+    master_pages,
     pages,
 )
 
@@ -27,3 +29,5 @@ router.include_router(pages.router)
 router.include_router(import_pages.router)
 router.include_router(label_pages.router)
 router.include_router(case_pages.router)
+router.include_router(master_pages.router)
+router.include_router(export_pages.router)

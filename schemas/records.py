@@ -211,6 +211,11 @@ class SupplierCreate(_Record):
     )
     address: Name
     contact: Name
+    inactive: bool | None = Field(
+        default=None,
+        description="true: no longer dealt with; forms stop offering it (set by a correction, "
+        "a new version of the record); records that name it still show it",
+    )
 
     _credit = field_validator("credit_code")(_check_credit)
 
@@ -224,6 +229,11 @@ class CustomerCreate(_Record):
     )
     address: Name
     contact: Name
+    inactive: bool | None = Field(
+        default=None,
+        description="true: no longer dealt with; forms stop offering it (set by a correction, "
+        "a new version of the record); records that name it still show it",
+    )
 
     _credit = field_validator("credit_code")(_check_credit)
 

@@ -150,6 +150,14 @@ RULES: dict[str, set[str]] = {
         )
     },
     "GET /lots/{lot_code}/labels": {"ent_a", "ent_a_admin"},  # B has no such lot: 404
+    # master data: every user reads its versions, the enterprise admin writes new ones
+    "GET /master/{what}/{code}": ENTERPRISE,
+    "GET /master/{what}/{code}/edit": {"ent_a_admin"},
+    "POST /master/{what}/{code}/edit": {"ent_a_admin"},
+    "POST /master/{what}/{code}/status": {"ent_a_admin"},
+    # an enterprise's own records of a period (each gets its own)
+    "GET /exports": ENTERPRISE,
+    "GET /exports/records.{ext}": ENTERPRISE,
     "GET /cases/{case_id}": {"ent_a", "ent_a_admin"},
     "GET /admin/users": {"ent_a_admin"},
     "POST /admin/users": {"ent_a_admin"},

@@ -178,6 +178,7 @@ def party(table: str, what: str) -> Callable[[Ctx, Row], None]:
         row = {k: b.get(k) for k in ("code", "name", "credit_code", "address", "contact")}
         if table == "suppliers":
             row["licence_no"] = b.get("licence_no")
+        row["inactive"] = True if b.get("inactive") else None  # NULL: active (migration 0013)
         ctx.put(table, row)
 
     return apply

@@ -43,6 +43,7 @@ class Supplier(_Derived, table=True):
     licence_no: str | None = Field(default=None, max_length=200)
     address: str = Field(max_length=200)
     contact: str = Field(max_length=200)
+    inactive: bool | None = Field(default=None, description="true: not offered in forms")
 
 
 class Customer(_Derived, table=True):
@@ -54,6 +55,7 @@ class Customer(_Derived, table=True):
     credit_code: str | None = Field(default=None, max_length=18, index=True)
     address: str = Field(max_length=200)
     contact: str = Field(max_length=200)
+    inactive: bool | None = Field(default=None, description="true: not offered in forms")
 
 
 class MaterialLot(_Derived, table=True):

@@ -3,9 +3,13 @@
 Each obligation names what is missing and the form that settles it:
 open CCP deviations (a reading outside its limits with no corrective action),
 sales of lots that have no passing release test (Art. 52), lots produced in the
-last 30 days without a passing release test, CCP parameters of today's lots
+last 30 days without a passing release test, CCP parameters of the last week's lots
 with fewer readings than the plan's frequency asks for, and the daily, weekly
 and monthly self-inspections (SAMR Order 60: 日管控、周排查、月调度) not yet done.
+
+The Today page shows them grouped (:func:`grouped`): one item per kind of
+obligation and lot, with a count ("21 CCP readings missing for PJ-D31"), so that
+a week's import owes a page of items, not thousands of rows (issue 24, item 4).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from foodtrace.records.kinds.release_test import passes
 from foodtrace.records.projection import DbStore
 
 RECENT_DAYS = 30
+CCP_DAYS = 7
+"""Lots produced in the last this many days (today included) are checked for missing CCP
+readings: a week's records entered late are still owed until they are in."""
 
 
 @dataclass
@@ -62,10 +69,15 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
     out: list[Obligation] = []
     lots = {lot["record_seq"]: lot for lot in store.find("lots")}
     closed = {a["reading_seq"] for a in store.find("corrective_actions")}
+    plans: dict[int, dict[tuple[str, str], tuple[str, str]]] = {}
     for r in store.find("ccp_readings", deviation=True):
         if r["corrective_action"] or r["record_seq"] in closed:
             continue
         lot = lots.get(r["lot_seq"], {})
+        names = plans.get(lot.get("product_seq", -1))
+        if names is None:
+            names = plans[lot.get("product_seq", -1)] = _plan_names(store, lot.get("product_seq"))
+        ccp_name, parameter_name = names.get((r["ccp"], r["parameter"]), ("", ""))
         out.append(
             Obligation(
                 1,
@@ -75,6 +87,8 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
                     "lot": lot.get("code"),
                     "ccp": r["ccp"],
                     "parameter": r["parameter"],
+                    "ccp_name": ccp_name,
+                    "parameter_name": parameter_name,
                     "value": r["value"] or r["result"],
                     "unit": r["unit"] or "",
                     "seq": r["record_seq"],
@@ -127,6 +141,7 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
             )
         )
     since = (today - timedelta(days=RECENT_DAYS)).isoformat()
+    ccp_since = (today - timedelta(days=CCP_DAYS - 1)).isoformat()
     for lot in sorted(lots.values(), key=lambda x: x["production_date"]):
         if lot["production_date"] < since:
             continue
@@ -139,9 +154,11 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
                     {"lot": lot["code"], "date": lot["production_date"]},
                 )
             )
-        if lot["production_date"] != today.isoformat():
+        if lot["production_date"] < ccp_since:
             continue
         plan = json.loads(products[lot["product_seq"]]["data"]).get("ccp_plan", [])
+        if not plan:
+            continue
         readings = store.find("ccp_readings", lot_seq=lot["record_seq"])
         for point in plan:
             for param in point["parameters"]:
@@ -184,6 +201,19 @@ def owed(*, session: Session, enterprise_id: int, now: datetime) -> list[Obligat
                 )
             )
     out.sort(key=lambda o: o.severity)
+    return out
+
+
+def _plan_names(store: DbStore, product_seq: int | None) -> dict[tuple[str, str], tuple[str, str]]:
+    """(CCP code, parameter code) -> their names in the product's plan (a reading names
+    them by code; the list says what the plan calls them)."""
+    found = store.find("products", record_seq=product_seq) if product_seq is not None else []
+    if not found:
+        return {}
+    out = {}
+    for point in json.loads(found[0]["data"]).get("ccp_plan", []):
+        for param in point["parameters"]:
+            out[(point["code"], param["code"])] = (point["name"], param["name"])
     return out
 
 
@@ -274,3 +304,76 @@ def today_view(
         ),
         owed(session=session, enterprise_id=enterprise_id, now=now),
     )
+
+
+# ------------------------------------------------------------------ grouped for the page
+
+
+@dataclass
+class Group:
+    """What is owed of one kind for one lot (or, without a lot, one obligation): ``count``
+    things, settled on the form at ``link``. ``first`` is the group's first obligation
+    (its params name the lot, a reading, a date)."""
+
+    severity: int
+    code: str
+    lot: str | None
+    count: int
+    link: str
+    first: Obligation
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _counted(o: Obligation) -> int:
+    """How many things one obligation stands for: the readings a parameter still needs."""
+    if o.code == "missing_ccp":
+        return max(1, int(o.params["need"]) - int(o.params["have"]))
+    return 1
+
+
+def grouped(owed_items: list[Obligation]) -> list[Group]:
+    """``owed_items`` (worst first) as one item per kind and lot, worst first, in the order
+    of each group's first obligation.
+
+    A lot's missing CCP readings are one item (their count summed over its parameters, the
+    parameters listed); its open deviations, one item linking to the first; its sales
+    without a passing release test, one item (the count, the dates sold, the buyers). A lot
+    that has such a sale is not listed again as a lot without a release test: the sale's
+    item already asks for the test, on the same form.
+    """
+    groups: dict[tuple[str, str | None], Group] = {}
+    for o in owed_items:
+        lot = o.params.get("lot") if o.code != "self_inspection" else None
+        key = (o.code, lot if lot is not None else f"#{len(groups)}")
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = Group(o.severity, o.code, lot, 0, o.link, o, {})
+        g.count += _counted(o)
+        p = g.params
+        if o.code == "missing_ccp":
+            p.setdefault("parameters", []).append(f"{o.params['ccp_name']} {o.params['parameter']}")
+            p["link"] = f"/records/ccp_record/new?lot={quote(str(lot or ''), safe='')}"
+        elif o.code == "unreleased_sale":
+            day = str(o.params.get("date") or "")
+            p["since"] = min(p.get("since", day), day)
+            p["until"] = max(p.get("until", day), day)
+            buyers = p.setdefault("buyers", [])
+            if o.params.get("buyer") not in buyers:
+                buyers.append(o.params.get("buyer"))
+    sold_untested = {g.lot for g in groups.values() if g.code == "unreleased_sale"}
+    out = [g for g in groups.values() if not (g.code == "untested_lot" and g.lot in sold_untested)]
+    for g in out:
+        if g.code == "missing_ccp":
+            # one parameter short: its own form; several: the lot's CCP form
+            g.link = g.first.link if len(g.params["parameters"]) == 1 else g.params["link"]
+    out.sort(key=lambda g: g.severity)  # stable: within a severity, as the obligations came
+    return out
+
+
+def counts_by_code(groups: list[Group]) -> dict[str, tuple[int, int]]:
+    """Per kind of obligation: (things owed, items), in the order of the groups."""
+    out: dict[str, tuple[int, int]] = {}
+    for g in groups:
+        things, items = out.get(g.code, (0, 0))
+        out[g.code] = (things + g.count, items + 1)
+    return out

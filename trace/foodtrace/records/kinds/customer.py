@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from foodtrace.records.derive import party
 from foodtrace.records.kinds.base import N_, KindSpec, Owner
-from foodtrace.records.kinds.columns import CODE, CREDIT, EVENT_TIME, ImportSpec, col
+from foodtrace.records.kinds.columns import (
+    BOOL,
+    CODE,
+    CREDIT,
+    EVENT_TIME,
+    YES_NO,
+    ImportSpec,
+    col,
+)
 from foodtrace.records.models import Customer
 from schemas.records import CustomerCreate, RecordKind
 
@@ -16,6 +24,16 @@ IMPORTS = ImportSpec(
         *CREDIT,
         col("address", "地址", "Address", "山东省枣庄市市中区示例路 2 号"),
         col("contact", "联系方式", "Contact", "13800000000", "电话或联系人"),
+        col(
+            "inactive",
+            "已停用",
+            "Inactive",
+            "否",
+            "停用的客户不再出现在表单的选择中；可不填",
+            req=False,
+            type=BOOL,
+            choices=YES_NO,
+        ),
         EVENT_TIME,
     ),
 )
