@@ -28,9 +28,11 @@ from enterprise_portal.forms import (
     Options,
     Rows,
     Spec,
+    error_summary,
     flatten,
     limits_text,
     parse,
+    place_errors,
     spec_for,
 )
 from enterprise_portal.pages import _posted, _problems
@@ -299,13 +301,17 @@ def _edit_page(
     from web.web import request_locale
 
     t = translations(request_locale(request))
+    spec = edit_spec(table, opts, values, now)
+    also = {"reason": N_("Reason for the correction")}
+    placed = place_errors(spec, errors or {}, also)
     return render(
         request,
         "record_form.html",
         {
-            "spec": edit_spec(table, opts, values, now),
+            "spec": spec,
             "values": values,
-            "errors": errors or {},
+            "errors": placed,
+            "summary": error_summary(spec, placed, also),
             "action": request.url.path,
             "prompt": None,
             "confirm_name": None,
