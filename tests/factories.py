@@ -407,3 +407,25 @@ def page_login(client: Any, username: str, password: str, **kwargs: Any) -> Any:
     assert token, form.text[:2000]
     data = {"username": username, "password": password, "csrf_token": token.group(1)}
     return client.post("/login", data={**data, **kwargs.pop("data", {})}, **kwargs)
+
+
+def move_head(conn: Any, ledger_id: int) -> None:
+    """Point a ledger's head (size, head hash, Merkle compact range) at the entries it holds
+    now, as a tamperer who removed or rewrote entries, or a restored backup, leaves it."""
+    from sqlalchemy import text
+
+    from foodtrace.tlog import merkle
+
+    rows = conn.execute(
+        text("SELECT hash FROM entries WHERE ledger_id = :l ORDER BY seq"), {"l": ledger_id}
+    )
+    hashes = [bytes(h) for (h,) in rows]
+    conn.execute(
+        text("UPDATE ledgers SET size = :n, head_hash = :h, compact_range = :c WHERE id = :l"),
+        {
+            "n": len(hashes),
+            "h": hashes[-1],
+            "c": merkle.CompactRange.of(hashes).to_bytes(),
+            "l": ledger_id,
+        },
+    )
