@@ -9,10 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from conftest import data_fixture
-from foodtrace.accounts.service import Role, add_user, create_authority
+from foodtrace.accounts.service import Role
 from foodtrace.db import write_session
 from foodtrace.ledger.models import Ledger
-from schemas.identifiers import credit_code_check_char
 
 import factories as f
 from snapshots import snapshot
@@ -28,41 +27,14 @@ def world(engine, clock):
     b = f.register(
         engine, clock, f.MEAT, name="枣庄鲁味肉制品有限公司", licence_no="SC10437040400021"
     )
-    with write_session(engine) as s:
-        auth_code = AUTHORITY[:17] + credit_code_check_char(AUTHORITY[:17])
-        create_authority(
-            session=s,
-            credit_code=auth_code,
-            name="峄城区市场监督管理局",
-            region_codes=["370404"],
-            now=clock.now(),
-        )
-        other = "11370402MB2854321"
-        other += credit_code_check_char(other)
-        create_authority(
-            session=s,
-            credit_code=other,
-            name="市中区市场监督管理局",
-            region_codes=["370402"],
-            now=clock.now(),
-        )
-        for name, role, ent, aut in (
-            ("a_op", Role.ENTERPRISE_USER, f.BEVERAGE, None),
-            ("a_admin", Role.ENTERPRISE_ADMIN, f.BEVERAGE, None),
-            ("b_op", Role.ENTERPRISE_USER, f.MEAT, None),
-            ("reg", Role.REGULATOR, None, auth_code),
-            ("reg_other", Role.REGULATOR, None, other),
-            ("root", Role.PLATFORM_ADMIN, None, None),
-        ):
-            add_user(
-                session=s,
-                username=name,
-                password=PASSWORD,
-                role=role,
-                now=clock.now(),
-                enterprise_credit_code=ent,
-                authority_credit_code=aut,
-            )
+    auth_code = f.authority(engine, clock, AUTHORITY[:17], "峄城区市场监督管理局", "370404")
+    other = f.authority(engine, clock, "11370402MB2854321", "市中区市场监督管理局", "370402")
+    f.user(engine, clock, "a_op", PASSWORD, enterprise=f.BEVERAGE)
+    f.user(engine, clock, "a_admin", PASSWORD, enterprise=f.BEVERAGE, role=Role.ENTERPRISE_ADMIN)
+    f.user(engine, clock, "b_op", PASSWORD, enterprise=f.MEAT)
+    f.user(engine, clock, "reg", PASSWORD, authority=auth_code)
+    f.user(engine, clock, "reg_other", PASSWORD, authority=other)
+    f.user(engine, clock, "root", PASSWORD, role=Role.PLATFORM_ADMIN)
     return {"a": a, "b": b}
 
 

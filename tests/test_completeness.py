@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.completeness import RULES, district_completeness
-from foodtrace.db import read_session, write_session
+from foodtrace.db import read_session
 from foodtrace.demo import DEMO_PASSWORD
 from foodtrace.records.projection import DbStore
 
@@ -478,17 +478,7 @@ def test_the_weekly_trend_per_enterprise_and_for_the_district(client, engine, cl
 
 
 def _enterprise_login(client, engine, clock, credit_code: str) -> dict[str, str]:
-    from foodtrace.accounts.service import Role, add_user
-
-    with write_session(engine) as s:
-        add_user(
-            session=s,
-            username=f"user-{credit_code}",
-            password="enterprise pass 1",
-            role=Role.ENTERPRISE_USER,
-            now=clock.now(),
-            enterprise_credit_code=credit_code,
-        )
+    f.user(engine, clock, f"user-{credit_code}", "enterprise pass 1", enterprise=credit_code)
     return f.bearer(client, f"user-{credit_code}", "enterprise pass 1")
 
 

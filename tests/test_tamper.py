@@ -301,21 +301,15 @@ def test_what_the_witness_sees_of_each_tampering(
     import contextlib
     from datetime import timedelta
 
-    from foodtrace.accounts.service import Role, add_user
-    from foodtrace.db import write_session
     from foodtrace.tlog.note import Verifier
     from foodtrace.tlog.witness import witness
 
-    from factories import BEVERAGE, self_inspection
+    from factories import BEVERAGE, self_inspection, user
 
     keys = [Verifier.from_vkey(client.app.state.signer.verifier.vkey)]
     state: dict[str, str] = {}
     if audit:  # the entries are private: the auditor signs in as the enterprise's user
-        with write_session(engine) as s:
-            add_user(
-                session=s, username="auditor", password="auditor pass 2026",
-                role=Role.ENTERPRISE_USER, now=clock.now(), enterprise_credit_code=BEVERAGE,
-            )  # fmt: skip
+        user(engine, clock, "auditor", "auditor pass 2026", enterprise=BEVERAGE)
         r = client.post(
             "/api/v1/auth/token", data={"username": "auditor", "password": "auditor pass 2026"}
         )

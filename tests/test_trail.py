@@ -202,18 +202,7 @@ def test_the_trail_stops_at_the_jurisdictions_edge(client, district, regulators)
 def test_every_regulator_read_is_logged_and_the_enterprise_sees_who_looked(
     client, engine, clock, district, regulators
 ) -> None:
-    from foodtrace.accounts.service import Role, add_user
-    from foodtrace.db import write_session
-
-    with write_session(engine) as s:
-        add_user(
-            session=s,
-            username="bev",
-            password="enterprise pass 1",
-            role=Role.ENTERPRISE_USER,
-            now=clock.now(),
-            enterprise_credit_code=f.BEVERAGE,
-        )
+    f.user(engine, clock, "bev", "enterprise pass 1", enterprise=f.BEVERAGE)
     city = f.bearer(client, "reg_city")
     client.get(f"/api/v1/lots/{f.BEVERAGE}/PJ20260301A/trail", headers=city)
     client.get(f"/api/v1/regulator/enterprises/{f.BEVERAGE}/verify", headers=city)
@@ -230,7 +219,7 @@ def test_every_regulator_read_is_logged_and_the_enterprise_sees_who_looked(
 
     from foodtrace.accounts.models import RegulatorRead
 
-    with write_session(engine) as s:
+    with read_session(engine) as s:
         logged = s.execute(select(RegulatorRead.enterprise_id)).scalars().all()
     assert sorted(logged) == sorted([district["beverage"], district["sugar"], district["beverage"]])
 

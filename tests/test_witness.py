@@ -250,16 +250,9 @@ def test_the_witness_command_audits_the_bytes_served_with_a_token(
     environment) and fails on an entry whose bytes were edited with its stored hash kept."""
     import httpx
 
-    from foodtrace.accounts.service import Role, add_user
-    from foodtrace.db import write_session
-
     url, app = server
     lid = f.private_ledger(engine, clock)  # 9 private entries
-    with write_session(engine) as s:
-        add_user(
-            session=s, username="auditor", password="auditor pass 2026",
-            role=Role.ENTERPRISE_USER, now=clock.now(), enterprise_credit_code=f.BEVERAGE,
-        )  # fmt: skip
+    f.user(engine, clock, "auditor", "auditor pass 2026", enterprise=f.BEVERAGE)
     vkey = app.state.signer.verifier.vkey
     state = tmp_path / "witness.json"
     runner = CliRunner()
