@@ -324,14 +324,9 @@ def raw_append(
         head = lock_head(session=session, ledger_id=ledger_id)
         now = format_instant(clock.now())
         entry = build_entry(
-            head=head,
-            kind=kind,
-            body=body,
-            actor="qa",
-            event_time=now,
-            recorded_at=now,
+            head=head, kind=kind, body=body, actor="qa", event_time=now, recorded_at=now,
             salt=new_salt(),
-        )
+        )  # fmt: skip
         return write_entry(session=session, head=head, entry=entry).seq
 
 
