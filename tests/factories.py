@@ -152,6 +152,35 @@ def production_lot(**over: Any) -> dict[str, Any]:
     return {**data, **over}
 
 
+def cane_receipt(
+    material_lot: str, batch_no: str, quantity: str, receipt_date: str, **over: Any
+) -> dict[str, Any]:
+    """The sugar maker's check of cane from the cooperative CANE (a supplier with no credit
+    code), cut the day before it was received."""
+    from datetime import date, timedelta
+
+    cut = (date.fromisoformat(receipt_date) - timedelta(days=1)).isoformat()
+    data = material_check(
+        material_lot=material_lot, material_name="甘蔗", supplier_code="CANE", batch_no=batch_no,
+        quantity=quantity, receipt_date=receipt_date, production_date=cut,
+    )  # fmt: skip
+    return {**data, **over}
+
+
+def sugar_lot(
+    lot_code: str, day: str, cane_lot: str, quantity: str = "5000", cane: str = "40000", **over: Any
+) -> dict[str, Any]:
+    """A lot of SUGAR_PRODUCT (kg) made on ``day``, 08:00 to 18:00, of ``cane`` kg of the
+    material lot ``cane_lot``."""
+    data = production_lot(
+        product_code="WS50", lot_code=lot_code, production_date=day,
+        started_at=f"{day}T08:00:00+08:00", ended_at=f"{day}T18:00:00+08:00",
+        quantity=quantity, unit="kg",
+        materials=[{"material_lot": cane_lot, "quantity": cane, "unit": "kg"}],
+    )  # fmt: skip
+    return {**data, **over}
+
+
 def ccp_record(**over: Any) -> dict[str, Any]:
     data = {
         "lot_code": "PJ20260301A",

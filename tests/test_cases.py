@@ -103,34 +103,9 @@ def district(engine, clock) -> dict[str, int]:
     # the sugar maker
     add("sugar", "supplier", f.supplier(code="CANE", name="甘蔗合作社", credit_code=None))
     add("sugar", "product", SUGAR_PRODUCT)
-    add(
-        "sugar",
-        "material_check",
-        f.material_check(
-            material_lot="CANE-1",
-            material_name="甘蔗",
-            supplier_code="CANE",
-            batch_no="GZ1",
-            quantity="90000",
-            receipt_date="2026-02-10",
-            production_date="2026-02-09",
-        ),
-    )
-    for lot, day in (("BT1", "11"), ("BT2", "12")):
-        add(
-            "sugar",
-            "production_lot",
-            f.production_lot(
-                product_code="WS50",
-                lot_code=lot,
-                production_date=f"2026-02-{day}",
-                started_at=f"2026-02-{day}T08:00:00+08:00",
-                ended_at=f"2026-02-{day}T18:00:00+08:00",
-                quantity="5000",
-                unit="kg",
-                materials=[{"material_lot": "CANE-1", "quantity": "40000", "unit": "kg"}],
-            ),
-        )
+    add("sugar", "material_check", f.cane_receipt("CANE-1", "GZ1", "90000", "2026-02-10"))
+    for lot, day in (("BT1", "2026-02-11"), ("BT2", "2026-02-12")):
+        add("sugar", "production_lot", f.sugar_lot(lot, day, "CANE-1"))
     for code, name, credit in (
         ("BEV", "枣庄峄城石榴饮品有限公司", f.BEVERAGE),
         ("WS", "峄城区榴乡情石榴汁加工小作坊", f.WORKSHOP),
