@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from bench.common import databases
+from bench.common import factories as f
 from foodtrace.accounts.service import Role, add_user, create_authority, init_platform
 from foodtrace.clock import SimulatedClock
 from foodtrace.config import Settings
@@ -30,9 +30,6 @@ from foodtrace.db import make_engine, migrate, write_session
 from foodtrace.ledger.models import Ledger
 from foodtrace.records.service import Batch, record, register_enterprise
 from schemas.identifiers import credit_code_check_char
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import factories as f  # noqa: E402 - the tests' record shapes (DOMAIN.md data)
 
 PASSWORD = "bench pass 2026"
 LOT = "PJ20260301A"
@@ -144,13 +141,6 @@ def run(url: str, sales: int, repeat: int) -> list[tuple[str, float, int, int]]:
     return out
 
 
-def _fresh_pg(url: str) -> None:
-    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA public CASCADE")
-        conn.execute("CREATE SCHEMA public")
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sales", type=int, default=22_000)
@@ -158,12 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/big_lot")
     p.add_argument("--only", choices=["sqlite", "postgresql"])
     args = p.parse_args(argv)
-    targets = []
-    if args.only != "postgresql":
-        targets.append(("sqlite", f"sqlite:///{tempfile.mkdtemp()}/big_lot.db"))
-    if args.only != "sqlite":
-        _fresh_pg(args.pg)
-        targets.append(("postgresql", args.pg))
+    targets = databases(args.only, args.pg, "big_lot")
     for kind, url in targets:
         began = time.perf_counter()
         rows = run(url, args.sales, args.repeat)

@@ -28,16 +28,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, func, select
 
+from bench.common import databases, register_ledgers
 from bench.district import CHAIN, YEAR, District, Scale
 from foodtrace.accounts.service import Role, add_user, create_authority
 from foodtrace.config import Settings
 from foodtrace.db import make_engine, migrate, read_session, write_session
-from foodtrace.ledger.models import Entry, Ledger
-from foodtrace.records.service import register_enterprise
+from foodtrace.ledger.models import Entry
 from schemas.identifiers import credit_code_check_char
 
 PASSWORD = "bench pass 2026"
@@ -75,25 +74,9 @@ def grow(dist: District, chains: int, own_days: int) -> None:
     more = District(dist.engine, _scale(sc.days, 0, CHAIN * chains), "CAWEB")
     more.clock = dist.clock
     with write_session(dist.engine) as s:
-        for i, code in enumerate(more.codes):
-            register_enterprise(
-                session=s,
-                data={
-                    "credit_code": code,
-                    "name": f"无关食品有限公司{i:03d}",
-                    "kind": "manufacturer",
-                    "licence_no": f"SC1073704040{i:04d}",
-                    "region_code": "370404",
-                    "address": "山东省枣庄市峄城区",
-                    "contact": "0632-7711234",
-                },  # fmt: skip
-                actor="bench",
-                clock=dist.clock,
-            )
-        more.ids = [
-            s.execute(select(Ledger.id).where(Ledger.credit_code == c)).scalar_one()
-            for c in more.codes
-        ]
+        more.ids = register_ledgers(
+            s, more.codes, "无关食品有限公司{i:03d}", "SC1073704040{i:04d}", dist.clock
+        )
     for i in range(len(more.ids)):
         more.enterprise_year(i)
     # Chain 0's own other lots, on the days after FAN's (its ledgers' clock moves forward).
@@ -242,13 +225,6 @@ def run(kind: str, url: str, args: argparse.Namespace) -> list[str]:
     return out
 
 
-def _fresh_pg(url: str) -> None:
-    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA public CASCADE")
-        conn.execute("CREATE SCHEMA public")
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--days", type=int, default=100, help="days of records of each enterprise")
@@ -260,12 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/case_scale")
     p.add_argument("--only", choices=["sqlite", "postgresql"])
     args = p.parse_args(argv)
-    targets = []
-    if args.only != "postgresql":
-        targets.append(("sqlite", f"sqlite:///{tempfile.mkdtemp()}/case_scale.db"))
-    if args.only != "sqlite":
-        _fresh_pg(args.pg)
-        targets.append(("postgresql", args.pg))
+    targets = databases(args.only, args.pg, "case_scale")
     report = []
     for kind, url in targets:
         print(f"{kind} …", flush=True)  # noqa: T201

@@ -46,6 +46,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, select
 
+from bench.common import product, register_ledgers
 from foodtrace import imports
 from foodtrace.accounts.service import init_platform
 from foodtrace.canonical import leaf_hash
@@ -55,7 +56,7 @@ from foodtrace.completeness import district_completeness
 from foodtrace.db import make_engine, migrate, read_session, write_session
 from foodtrace.ledger.models import Ledger
 from foodtrace.ledger.service import iter_entries
-from foodtrace.records.service import Batch, record, register_enterprise
+from foodtrace.records.service import Batch, record
 from foodtrace.trail import lot_trail
 from foodtrace.verify import verify_ledger, verify_parallel
 from schemas.identifiers import credit_code_check_char
@@ -156,53 +157,14 @@ class District:
     def register(self) -> None:
         with write_session(self.engine) as s:
             init_platform(session=s, name="trace.example.cn", now=self.clock.now())
-            for i, code in enumerate(self.codes):
-                register_enterprise(
-                    session=s,
-                    data={
-                        "credit_code": code,
-                        "name": f"基准测试食品有限公司{i:03d}",
-                        "kind": "manufacturer",
-                        "licence_no": f"SC1063704040{i:04d}",
-                        "region_code": "370404",
-                        "address": "山东省枣庄市峄城区",
-                        "contact": "0632-7711234",
-                    },
-                    actor="bench",
-                    clock=self.clock,
-                )
-            self.ids = [
-                s.execute(select(Ledger.id).where(Ledger.credit_code == c)).scalar_one()
-                for c in self.codes
-            ]
+            self.ids = register_ledgers(
+                s, self.codes, "基准测试食品有限公司{i:03d}", "SC1063704040{i:04d}", self.clock
+            )
 
     def master(self, s: Any, i: int) -> None:
         lid, pos = self.ids[i], i % CHAIN
-        self.add(
-            s,
-            lid,
-            "product",
-            {
-                "code": "P1",
-                "name": f"产品{i:03d}",
-                "category": "饮料",
-                "gtin": gtin13(i),
-                "specification": "500 mL/瓶",
-                "unit": "箱",
-                "packaging": [],
-                "shelf_life_days": 365,
-                "ccp_plan": [
-                    {
-                        "code": "CCP1",
-                        "name": "巴氏杀菌",
-                        "parameters": [
-                            {"code": "temperature", "name": "杀菌温度", "unit": "°C", "min": "85"}
-                        ],
-                    }
-                ],
-                "release_items": [{"item": "菌落总数", "limit": "≤100", "unit": "CFU/mL"}],
-            },
-        )
+        data = product(code="P1", name=f"产品{i:03d}", gtin=gtin13(i), unit="箱", packaging=[])
+        self.add(s, lid, "product", data)
         sup: dict[str, Any] = {
             "code": "S1",
             "name": "上游供应商",

@@ -42,6 +42,7 @@ from typing import Any
 from openpyxl import Workbook
 from sqlalchemy import Engine, event
 
+from bench.common import product
 from foodtrace import imports
 from foodtrace.accounts.service import init_platform
 from foodtrace.clock import SimulatedClock
@@ -91,29 +92,7 @@ def setup_ledger(engine: Engine, clock: SimulatedClock, lots: int) -> int:
         def add(kind: str, data: dict[str, Any]) -> None:
             record(session=s, ledger_id=lid, kind=kind, data=data, actor="bench", clock=clock)
 
-        add(
-            "product",
-            {
-                "code": "PJ500",
-                "name": "石榴汁饮料",
-                "category": "饮料",
-                "gtin": "6921234560013",
-                "specification": "500 mL/瓶",
-                "unit": "瓶",
-                "packaging": [{"unit": "箱", "quantity": "24"}],
-                "shelf_life_days": 365,
-                "ccp_plan": [
-                    {
-                        "code": "CCP1",
-                        "name": "巴氏杀菌",
-                        "parameters": [
-                            {"code": "temperature", "name": "杀菌温度", "unit": "°C", "min": "85"}
-                        ],
-                    }
-                ],
-                "release_items": [{"item": "菌落总数", "limit": "≤100", "unit": "CFU/mL"}],
-            },
-        )
+        add("product", product())
         add(
             "supplier",
             {"code": "SUGAR01", "name": "枣庄鲁南糖业有限公司", "address": "枣庄", "contact": "1"},

@@ -84,24 +84,38 @@ def _pg_available() -> str | None:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
 
 
-@pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    """A migrated template database on PostgreSQL, dropped at the end of the run."""
+def pg_url(name: str) -> str:
+    """The URL of the test server's PostgreSQL database ``name``."""
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@contextmanager
+def new_pg_database(prefix: str) -> Iterator[str]:
+    """The name of a new, empty PostgreSQL database (``prefix``_random), dropped afterwards.
+    With PostgreSQL unreachable the test is skipped, or fails with ``CI=true``."""
     problem = _pg_available()
     if problem:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI and is unreachable: {problem}")
         pytest.skip(f"PostgreSQL unreachable ({problem}); set CI=true to make this fail")
-    name = f"ft_tmpl_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with _pg_admin() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    yield name
-    with _pg_admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield name
+    finally:
+        with _pg_admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated template database on PostgreSQL, dropped at the end of the run."""
+    with new_pg_database("ft_tmpl") as name:
+        engine = make_engine(pg_url(name))
+        migrate(engine)
+        engine.dispose()
+        yield name
 
 
 @pytest.fixture(scope="session")
@@ -186,7 +200,7 @@ def pg_demo_template(
         with _pg_admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-        _load_demo(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+        _load_demo(pg_url(name))
 
     shared = _xdist_shared(request, tmp_path_factory)
     if shared is None:
@@ -279,7 +293,7 @@ def _data_template(request: pytest.FixtureRequest, kind: str, base: Any) -> Any:
             template = f"ft_data_{uuid.uuid4().hex[:10]}"
             with _pg_admin() as conn:
                 conn.execute(f'CREATE DATABASE "{template}" TEMPLATE "{base}"')
-            url = make_url(PG_URL).set(database=template).render_as_string(hide_password=False)
+            url = pg_url(template)
         engine = make_engine(url)
         try:
             with write_session(engine) as session:
@@ -311,7 +325,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with _pg_admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    yield pg_url(name)
     with _pg_admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

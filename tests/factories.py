@@ -152,6 +152,35 @@ def production_lot(**over: Any) -> dict[str, Any]:
     return {**data, **over}
 
 
+def cane_receipt(
+    material_lot: str, batch_no: str, quantity: str, receipt_date: str, **over: Any
+) -> dict[str, Any]:
+    """The sugar maker's check of cane from the cooperative CANE (a supplier with no credit
+    code), cut the day before it was received."""
+    from datetime import date, timedelta
+
+    cut = (date.fromisoformat(receipt_date) - timedelta(days=1)).isoformat()
+    data = material_check(
+        material_lot=material_lot, material_name="甘蔗", supplier_code="CANE", batch_no=batch_no,
+        quantity=quantity, receipt_date=receipt_date, production_date=cut,
+    )  # fmt: skip
+    return {**data, **over}
+
+
+def sugar_lot(
+    lot_code: str, day: str, cane_lot: str, quantity: str = "5000", cane: str = "40000", **over: Any
+) -> dict[str, Any]:
+    """A lot of SUGAR_PRODUCT (kg) made on ``day``, 08:00 to 18:00, of ``cane`` kg of the
+    material lot ``cane_lot``."""
+    data = production_lot(
+        product_code="WS50", lot_code=lot_code, production_date=day,
+        started_at=f"{day}T08:00:00+08:00", ended_at=f"{day}T18:00:00+08:00",
+        quantity=quantity, unit="kg",
+        materials=[{"material_lot": cane_lot, "quantity": cane, "unit": "kg"}],
+    )  # fmt: skip
+    return {**data, **over}
+
+
 def ccp_record(**over: Any) -> dict[str, Any]:
     data = {
         "lot_code": "PJ20260301A",
@@ -271,20 +300,15 @@ def recall(engine: Engine, clock: Clock, credit_code: str, lot_code: str) -> str
     from sqlalchemy import select
 
     from foodtrace.accounts.models import Authority
-    from foodtrace.accounts.service import create_authority
     from foodtrace.cases import service as cases
+    from foodtrace.db import read_session
     from schemas.identifiers import credit_code_check_char
 
     code = DISTRICT_AUTHORITY_PREFIX + credit_code_check_char(DISTRICT_AUTHORITY_PREFIX)
-    with write_session(engine) as s:
-        if s.execute(select(Authority).where(Authority.credit_code == code)).first() is None:
-            create_authority(
-                session=s,
-                credit_code=code,
-                name="峄城区市场监督管理局",
-                region_codes=["370404"],
-                now=clock.now(),
-            )
+    with read_session(engine) as s:
+        known = s.execute(select(Authority).where(Authority.credit_code == code)).first()
+    if known is None:
+        authority(engine, clock, DISTRICT_AUTHORITY_PREFIX, "峄城区市场监督管理局", "370404")
     sample = {
         "credit_code": credit_code,
         "lot_code": lot_code,
@@ -296,15 +320,15 @@ def recall(engine: Engine, clock: Clock, credit_code: str, lot_code: str) -> str
         "report_no": "SJ-2026-0302",
     }
     with write_session(engine) as s:
-        authority = s.execute(select(Authority).where(Authority.credit_code == code)).scalar_one()
+        district = s.execute(select(Authority).where(Authority.credit_code == code)).scalar_one()
         opened = cases.open_case(
-            session=s, authority=authority, data=sample, actor="reg", clock=clock
+            session=s, authority=district, data=sample, actor="reg", clock=clock
         )
     with write_session(engine) as s:
-        authority = s.execute(select(Authority).where(Authority.credit_code == code)).scalar_one()
+        district = s.execute(select(Authority).where(Authority.credit_code == code)).scalar_one()
         cases.advance(
             session=s,
-            authority=authority,
+            authority=district,
             case_seq=int(opened.case_id.rsplit("-", 1)[1]),
             state="notified",
             note=None,
@@ -329,14 +353,9 @@ def raw_append(
         head = lock_head(session=session, ledger_id=ledger_id)
         now = format_instant(clock.now())
         entry = build_entry(
-            head=head,
-            kind=kind,
-            body=body,
-            actor="qa",
-            event_time=now,
-            recorded_at=now,
+            head=head, kind=kind, body=body, actor="qa", event_time=now, recorded_at=now,
             salt=new_salt(),
-        )
+        )  # fmt: skip
         return write_entry(session=session, head=head, entry=entry).seq
 
 
@@ -346,26 +365,12 @@ REGULATOR_PASSWORD = "regulator pass 1"
 def regulators(engine: Engine, clock: Clock) -> None:
     """A district regulator (峄城区, 370404: user reg_yc) and the city's (枣庄市, 370400:
     reg_city), with their authorities; password REGULATOR_PASSWORD."""
-    from foodtrace.accounts.service import Role, add_user, create_authority
-    from schemas.identifiers import credit_code_check_char
-
-    with write_session(engine) as s:
-        for prefix, name, regions, user in (
-            ("11370404MB2854321", "峄城区市场监督管理局", ["370404"], "reg_yc"),
-            ("11370400MB2854322", "枣庄市市场监督管理局", ["370400"], "reg_city"),
-        ):
-            code = prefix + credit_code_check_char(prefix)
-            create_authority(
-                session=s, credit_code=code, name=name, region_codes=regions, now=clock.now()
-            )
-            add_user(
-                session=s,
-                username=user,
-                password=REGULATOR_PASSWORD,
-                role=Role.REGULATOR,
-                now=clock.now(),
-                authority_credit_code=code,
-            )
+    for prefix, name, region, username in (
+        ("11370404MB2854321", "峄城区市场监督管理局", "370404", "reg_yc"),
+        ("11370400MB2854322", "枣庄市市场监督管理局", "370400", "reg_city"),
+    ):
+        code = authority(engine, clock, prefix, name, region)
+        user(engine, clock, username, REGULATOR_PASSWORD, authority=code)
 
 
 def bearer(client: Any, username: str, password: str = REGULATOR_PASSWORD) -> dict[str, str]:
@@ -407,3 +412,58 @@ def page_login(client: Any, username: str, password: str, **kwargs: Any) -> Any:
     assert token, form.text[:2000]
     data = {"username": username, "password": password, "csrf_token": token.group(1)}
     return client.post("/login", data={**data, **kwargs.pop("data", {})}, **kwargs)
+
+
+def move_head(conn: Any, ledger_id: int) -> None:
+    """Point a ledger's head (size, head hash, Merkle compact range) at the entries it holds
+    now, as a tamperer who removed or rewrote entries, or a restored backup, leaves it."""
+    from sqlalchemy import text
+
+    from foodtrace.tlog import merkle
+
+    rows = conn.execute(
+        text("SELECT hash FROM entries WHERE ledger_id = :l ORDER BY seq"), {"l": ledger_id}
+    )
+    hashes = [bytes(h) for (h,) in rows]
+    conn.execute(
+        text("UPDATE ledgers SET size = :n, head_hash = :h, compact_range = :c WHERE id = :l"),
+        {
+            "n": len(hashes),
+            "h": hashes[-1],
+            "c": merkle.CompactRange.of(hashes).to_bytes(),
+            "l": ledger_id,
+        },
+    )
+
+
+def user(
+    engine: Engine, clock: Clock, username: str, password: str, *,
+    enterprise: str | None = None, authority: str | None = None,
+    role: str | None = None, display_name: str | None = None,
+) -> None:  # fmt: skip
+    """Add a user in a transaction of its own: the user of ``enterprise`` or a regulator of
+    ``authority`` (credit codes), or one of ``role`` (an enterprise's admin, the platform's)."""
+    from foodtrace.accounts.service import Role, add_user
+
+    if role is None:
+        role = Role.REGULATOR if authority else Role.ENTERPRISE_USER
+    with write_session(engine) as s:
+        add_user(
+            session=s, username=username, password=password, role=role, now=clock.now(),
+            display_name=display_name, enterprise_credit_code=enterprise,
+            authority_credit_code=authority,
+        )  # fmt: skip
+
+
+def authority(engine: Engine, clock: Clock, prefix: str, name: str, region: str) -> str:
+    """Register a supervising authority over one region in a transaction of its own;
+    ``prefix``: its credit code but the check character. Returns the credit code."""
+    from foodtrace.accounts.service import create_authority
+    from schemas.identifiers import credit_code_check_char
+
+    code = prefix + credit_code_check_char(prefix)
+    with write_session(engine) as s:
+        create_authority(
+            session=s, credit_code=code, name=name, region_codes=[region], now=clock.now()
+        )
+    return code

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from conftest import data_fixture
-from foodtrace.accounts.service import Role, add_user, create_authority
+from foodtrace.accounts.service import Role
 from foodtrace.db import write_session
 from foodtrace.ledger.models import Ledger
-from schemas.identifiers import credit_code_check_char
 
 import factories as f
 from snapshots import snapshot
@@ -28,41 +28,14 @@ def world(engine, clock):
     b = f.register(
         engine, clock, f.MEAT, name="枣庄鲁味肉制品有限公司", licence_no="SC10437040400021"
     )
-    with write_session(engine) as s:
-        auth_code = AUTHORITY[:17] + credit_code_check_char(AUTHORITY[:17])
-        create_authority(
-            session=s,
-            credit_code=auth_code,
-            name="峄城区市场监督管理局",
-            region_codes=["370404"],
-            now=clock.now(),
-        )
-        other = "11370402MB2854321"
-        other += credit_code_check_char(other)
-        create_authority(
-            session=s,
-            credit_code=other,
-            name="市中区市场监督管理局",
-            region_codes=["370402"],
-            now=clock.now(),
-        )
-        for name, role, ent, aut in (
-            ("a_op", Role.ENTERPRISE_USER, f.BEVERAGE, None),
-            ("a_admin", Role.ENTERPRISE_ADMIN, f.BEVERAGE, None),
-            ("b_op", Role.ENTERPRISE_USER, f.MEAT, None),
-            ("reg", Role.REGULATOR, None, auth_code),
-            ("reg_other", Role.REGULATOR, None, other),
-            ("root", Role.PLATFORM_ADMIN, None, None),
-        ):
-            add_user(
-                session=s,
-                username=name,
-                password=PASSWORD,
-                role=role,
-                now=clock.now(),
-                enterprise_credit_code=ent,
-                authority_credit_code=aut,
-            )
+    auth_code = f.authority(engine, clock, AUTHORITY[:17], "峄城区市场监督管理局", "370404")
+    other = f.authority(engine, clock, "11370402MB2854321", "市中区市场监督管理局", "370402")
+    f.user(engine, clock, "a_op", PASSWORD, enterprise=f.BEVERAGE)
+    f.user(engine, clock, "a_admin", PASSWORD, enterprise=f.BEVERAGE, role=Role.ENTERPRISE_ADMIN)
+    f.user(engine, clock, "b_op", PASSWORD, enterprise=f.MEAT)
+    f.user(engine, clock, "reg", PASSWORD, authority=auth_code)
+    f.user(engine, clock, "reg_other", PASSWORD, authority=other)
+    f.user(engine, clock, "root", PASSWORD, role=Role.PLATFORM_ADMIN)
     return {"a": a, "b": b}
 
 
@@ -70,6 +43,14 @@ def login(client: TestClient, username: str) -> dict[str, str]:
     r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def post_user(
+    client: TestClient, h: dict[str, str], path: str, username: str, role: str, **more: str
+) -> Any:
+    """POST a new user (password PASSWORD) to ``path`` with the headers ``h``: the response."""
+    body = {"username": username, "password": PASSWORD, "role": role, **more}
+    return client.post(path, headers=h, json=body)
 
 
 def seed_a(client: TestClient, h: dict[str, str]) -> None:
@@ -267,36 +248,17 @@ def test_enterprise_sees_and_writes_only_its_own_ledger(client, world, engine) -
     # an enterprise user cannot use the admin's or the regulator's routes
     assert client.get("/api/v1/admin/enterprises", headers=ha).status_code == 403
     assert client.get("/api/v1/regulator/enterprises", headers=ha).status_code == 403
-    assert (
-        client.post(
-            "/api/v1/enterprise/users",
-            headers=ha,
-            json={"username": "x1", "password": PASSWORD, "role": "enterprise_user"},
-        ).status_code
-        == 403
-    )
+    r = post_user(client, ha, "/api/v1/enterprise/users", "x1", "enterprise_user")
+    assert r.status_code == 403
 
 
 def test_enterprise_admin_adds_users_to_its_own_enterprise(client, world) -> None:
     h = login(client, "a_admin")
-    r = client.post(
-        "/api/v1/enterprise/users",
-        headers=h,
-        json={
-            "username": "a_new",
-            "password": PASSWORD,
-            "role": "enterprise_user",
-            "enterprise_credit_code": f.MEAT,
-        },
-    )
+    path = "/api/v1/enterprise/users"
+    r = post_user(client, h, path, "a_new", "enterprise_user", enterprise_credit_code=f.MEAT)
     assert r.status_code == 201
-    assert r.json()["enterprise_credit_code"] == f.BEVERAGE
-    r = client.post(
-        "/api/v1/enterprise/users",
-        headers=h,
-        json={"username": "a_reg", "password": PASSWORD, "role": "regulator"},
-    )
-    assert r.status_code == 422
+    assert r.json()["enterprise_credit_code"] == f.BEVERAGE  # its own, whatever it names
+    assert post_user(client, h, path, "a_reg", "regulator").status_code == 422
 
 
 def test_regulator_sees_only_its_jurisdiction(client, world) -> None:
@@ -337,15 +299,9 @@ def test_platform_admin_registers_enterprises(client, world, engine) -> None:
     )
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["body", "credit_code"]
-    r = client.post(
-        "/api/v1/admin/users",
-        headers=h,
-        json={
-            "username": "dairy_admin",
-            "password": PASSWORD,
-            "role": "enterprise_admin",
-            "enterprise_credit_code": f.DAIRY,
-        },
+    path = "/api/v1/admin/users"
+    r = post_user(
+        client, h, path, "dairy_admin", "enterprise_admin", enterprise_credit_code=f.DAIRY
     )
     assert r.status_code == 201
     codes = [

@@ -26,13 +26,9 @@ from collections import defaultdict
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
 
 import worlds
 from conftest import LONG
-from foodtrace.accounts.models import Authority
-from foodtrace.accounts.service import Role, add_user, create_authority
-from foodtrace.db import write_session
 from schemas.identifiers import credit_code_check_char
 from schemas.types import format_instant
 
@@ -45,21 +41,10 @@ SEEDS = list(range(12)) if LONG else [3, 8]
 
 
 def _users(engine, clock, world: worlds.World) -> None:
-    with write_session(engine) as s:
-        create_authority(
-            session=s, credit_code=AUTH, name="峄城区市场监督管理局", region_codes=["370404"],
-            now=clock.now(),
-        )  # fmt: skip
-        add_user(
-            session=s, username="reg", password=PASSWORD, role=Role.REGULATOR, now=clock.now(),
-            authority_credit_code=AUTH,
-        )  # fmt: skip
-        for ent in world.ents.values():
-            add_user(
-                session=s, username=ent.key.lower(), password=PASSWORD,
-                role=Role.ENTERPRISE_USER, now=clock.now(), enterprise_credit_code=ent.credit_code,
-            )  # fmt: skip
-        assert s.execute(select(Authority)).first() is not None
+    f.authority(engine, clock, AUTH_PREFIX, "峄城区市场监督管理局", "370404")
+    f.user(engine, clock, "reg", PASSWORD, authority=AUTH)
+    for ent in world.ents.values():
+        f.user(engine, clock, ent.key.lower(), PASSWORD, enterprise=ent.credit_code)
 
 
 def _bearer(client, user: str) -> dict[str, str]:

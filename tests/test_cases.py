@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from conftest import data_fixture
 from foodtrace.accounts.models import Authority
-from foodtrace.accounts.service import Role, add_user, create_authority
+from foodtrace.accounts.service import create_authority
 from foodtrace.cases import service as cases
 from foodtrace.clock import CST
 from foodtrace.db import read_session, write_session
@@ -103,34 +103,9 @@ def district(engine, clock) -> dict[str, int]:
     # the sugar maker
     add("sugar", "supplier", f.supplier(code="CANE", name="甘蔗合作社", credit_code=None))
     add("sugar", "product", SUGAR_PRODUCT)
-    add(
-        "sugar",
-        "material_check",
-        f.material_check(
-            material_lot="CANE-1",
-            material_name="甘蔗",
-            supplier_code="CANE",
-            batch_no="GZ1",
-            quantity="90000",
-            receipt_date="2026-02-10",
-            production_date="2026-02-09",
-        ),
-    )
-    for lot, day in (("BT1", "11"), ("BT2", "12")):
-        add(
-            "sugar",
-            "production_lot",
-            f.production_lot(
-                product_code="WS50",
-                lot_code=lot,
-                production_date=f"2026-02-{day}",
-                started_at=f"2026-02-{day}T08:00:00+08:00",
-                ended_at=f"2026-02-{day}T18:00:00+08:00",
-                quantity="5000",
-                unit="kg",
-                materials=[{"material_lot": "CANE-1", "quantity": "40000", "unit": "kg"}],
-            ),
-        )
+    add("sugar", "material_check", f.cane_receipt("CANE-1", "GZ1", "90000", "2026-02-10"))
+    for lot, day in (("BT1", "2026-02-11"), ("BT2", "2026-02-12")):
+        add("sugar", "production_lot", f.sugar_lot(lot, day, "CANE-1"))
     for code, name, credit in (
         ("BEV", "枣庄峄城石榴饮品有限公司", f.BEVERAGE),
         ("WS", "峄城区榴乡情石榴汁加工小作坊", f.WORKSHOP),
@@ -372,17 +347,10 @@ def test_outside_the_jurisdiction_becomes_a_referral_shown_to_both(engine, clock
 
 
 def _users(engine, clock) -> None:
-    with write_session(engine) as s:
-        for user, ent in (("bev", f.BEVERAGE), ("ws", f.WORKSHOP), ("sug", f.SUGAR)):
-            add_user(
-                session=s, username=user, password="enterprise pass 1",
-                role=Role.ENTERPRISE_USER, now=clock.now(), enterprise_credit_code=ent,
-            )  # fmt: skip
-        for user, auth in (("reg", DISTRICT_AUTH), ("reg_city", CITY_AUTH)):
-            add_user(
-                session=s, username=user, password="regulator pass 1", role=Role.REGULATOR,
-                now=clock.now(), authority_credit_code=auth,
-            )  # fmt: skip
+    for user, ent in (("bev", f.BEVERAGE), ("ws", f.WORKSHOP), ("sug", f.SUGAR)):
+        f.user(engine, clock, user, "enterprise pass 1", enterprise=ent)
+    for user, auth in (("reg", DISTRICT_AUTH), ("reg_city", CITY_AUTH)):
+        f.user(engine, clock, user, "regulator pass 1", authority=auth)
 
 
 def _auth(client, user: str) -> dict[str, str]:
@@ -574,11 +542,7 @@ def test_case_access_follows_the_jurisdiction(client, engine, clock, district) -
     )
     # enterprises: only those in scope, only once notified; nobody without credentials
     client.post(f"/api/v1/cases/{ref}/steps", json={"state": "notified"}, headers=reg)
-    with write_session(engine) as s:
-        add_user(
-            session=s, username="dist", password="enterprise pass 1",
-            role=Role.ENTERPRISE_USER, now=clock.now(), enterprise_credit_code=f.DISTRIBUTOR,
-        )  # fmt: skip
+    f.user(engine, clock, "dist", "enterprise pass 1", enterprise=f.DISTRIBUTOR)
     dist = _auth(client, "dist")
     assert client.get(f"/api/v1/enterprise/cases/{ref}", headers=dist).status_code == 404
     assert client.get(f"/api/v1/cases/{ref}", headers=_auth(client, "bev")).status_code == 403
@@ -588,19 +552,8 @@ def test_case_access_follows_the_jurisdiction(client, engine, clock, district) -
     # A third authority (the prefecture, over the whole city) opens its own first case on
     # the same lot: its case has the same seq in its own ledger as the district's. The
     # authority the district referred to still sees only the district's case.
-    pref = _code("11370400MB2854300")
-    with write_session(engine) as s:
-        create_authority(
-            session=s,
-            credit_code=pref,
-            name="枣庄市市场监督管理局",
-            region_codes=["370400"],
-            now=clock.now(),
-        )
-        add_user(
-            session=s, username="reg_pref", password="regulator pass 1", role=Role.REGULATOR,
-            now=clock.now(), authority_credit_code=pref,
-        )  # fmt: skip
+    pref = f.authority(engine, clock, "11370400MB2854300", "枣庄市市场监督管理局", "370400")
+    f.user(engine, clock, "reg_pref", "regulator pass 1", authority=pref)
     other = client.post(
         "/api/v1/failed-samples", json={**SAMPLE, "report_no": "SJ-PREF-1"},
         headers=_auth(client, "reg_pref"),

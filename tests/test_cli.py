@@ -67,30 +67,11 @@ def test_verify_unknown_enterprise_is_an_error(engine, invoke) -> None:
 
 def test_user_add(engine, clock, invoke) -> None:
     beverage_ledger(engine, clock)
-    ok = invoke(
-        "user",
-        "add",
-        "qa_wang",
-        "--role",
-        "enterprise_user",
-        "--enterprise",
-        BEVERAGE,
-        "--password",
-        "long enough 1",
-    )
+    add = ("user", "add", "qa_wang", "--role", "enterprise_user", "--enterprise", BEVERAGE)
+    ok = invoke(*add, "--password", "long enough 1")
     assert ok.exit_code == 0, ok.output
     assert "user qa_wang created" in ok.output
-    dup = invoke(
-        "user",
-        "add",
-        "qa_wang",
-        "--role",
-        "enterprise_user",
-        "--enterprise",
-        BEVERAGE,
-        "--password",
-        "long enough 1",
-    )
+    dup = invoke(*add, "--password", "long enough 1")  # the same user again
     assert dup.exit_code == 2
     assert "already exists" in dup.output
     bad = invoke("user", "add", "x", "--role", "boss", "--password", "long enough 1")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from foodtrace.accounts.models import Enterprise
 from foodtrace.completeness import RULES, district_completeness
-from foodtrace.db import read_session, write_session
+from foodtrace.db import read_session
 from foodtrace.demo import DEMO_PASSWORD
 from foodtrace.records.projection import DbStore
 
@@ -83,19 +83,6 @@ def test_an_enterprise_sees_only_itself_and_bad_periods_are_refused(client) -> N
 # beverage maker that buys its sugar. Every lot of the baseline is complete;
 # each rule then gets a lot that breaks that rule only.
 
-SUGAR_PRODUCT = f.product(
-    code="WS50",
-    name="白砂糖",
-    category="食糖",
-    standard="GB/T 317",
-    gtin=None,
-    specification="50 kg/袋",
-    unit="kg",
-    packaging=[],
-    shelf_life_days=None,
-    ccp_plan=[],
-    release_items=[{"item": "蔗糖分", "limit": "≥99.6", "unit": "g/100g"}],
-)
 # Once-per-lot CCP parameters keep a complete lot down to two readings.
 JUICE_PRODUCT = f.product(
     ccp_plan=[
@@ -130,15 +117,8 @@ def _add(engine, clock, lid: int, kind: str, data: dict, when: str) -> None:
 def sugar_lot(engine, clock, sid: int, code: str, day: str, *, sell: bool = True) -> None:
     """A complete sugar lot made from cane, released, and sold to the beverage maker."""
     t = f"{day}T07:00:00+08:00"
-    lot = f.production_lot(
-        product_code="WS50",
-        lot_code=code,
-        production_date=day,
-        started_at=f"{day}T06:00:00+08:00",
-        ended_at=t,
-        quantity="5000",
-        unit="kg",
-        materials=[{"material_lot": "CANE-01", "quantity": "4000", "unit": "kg"}],
+    lot = f.sugar_lot(
+        code, day, "CANE-01", cane="4000", started_at=f"{day}T06:00:00+08:00", ended_at=t
     )
     _add(engine, clock, sid, "production_lot", lot, f"{day}T07:10:00+08:00")
     test = f.release_test(
@@ -223,7 +203,7 @@ def build_district(engine, clock, *, sugar_region: str = "370404") -> dict[str, 
     for kind, data in (
         ("supplier", f.supplier(code="CANE", name="峄城甘蔗合作社", credit_code=None)),
         ("customer", f.customer(code="BEV", name=JUICE_NAME, credit_code=f.BEVERAGE)),
-        ("product", SUGAR_PRODUCT),
+        ("product", f.SUGAR_PRODUCT),
     ):
         f.add(engine, clock, sid, kind, data)
     for kind, data in (
@@ -233,17 +213,10 @@ def build_district(engine, clock, *, sugar_region: str = "370404") -> dict[str, 
         ("product", JUICE_PRODUCT),
     ):
         f.add(engine, clock, bid, kind, data)
-    cane = f.material_check(
-        material_lot="CANE-01",
-        material_name="甘蔗",
-        supplier_code="CANE",
-        batch_no="GZ0301",
-        quantity="50000",
-        receipt_date="2026-03-01",
-        production_date="2026-02-28",
-        supplier_licence_checked=False,
-        supplier_licence_no=None,
-    )
+    cane = f.cane_receipt(
+        "CANE-01", "GZ0301", "50000", "2026-03-01",
+        supplier_licence_checked=False, supplier_licence_no=None,
+    )  # fmt: skip
     _add(engine, clock, sid, "material_check", cane, "2026-03-01T09:00:00+08:00")
     sugar_lot(engine, clock, sid, "BT0302", DAY)
     sugar_receipt(engine, clock, bid, "ML-0302", "BT0302", DAY)
@@ -478,17 +451,7 @@ def test_the_weekly_trend_per_enterprise_and_for_the_district(client, engine, cl
 
 
 def _enterprise_login(client, engine, clock, credit_code: str) -> dict[str, str]:
-    from foodtrace.accounts.service import Role, add_user
-
-    with write_session(engine) as s:
-        add_user(
-            session=s,
-            username=f"user-{credit_code}",
-            password="enterprise pass 1",
-            role=Role.ENTERPRISE_USER,
-            now=clock.now(),
-            enterprise_credit_code=credit_code,
-        )
+    f.user(engine, clock, f"user-{credit_code}", "enterprise pass 1", enterprise=credit_code)
     return f.bearer(client, f"user-{credit_code}", "enterprise pass 1")
 
 

@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from conftest import IN_CI, PG_URL, _pg_admin, _pg_available
+from conftest import IN_CI, _pg_admin, new_pg_database, pg_url
 
 from servers import free_port
 
@@ -50,17 +49,8 @@ SECRET = "a wrong guess 4471"
 @pytest.fixture
 def fresh_pg() -> Iterator[str]:
     """The URL of a new, empty PostgreSQL database (not migrated), dropped afterwards."""
-    problem = _pg_available()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI and is unreachable: {problem}")
-        pytest.skip(f"PostgreSQL unreachable ({problem})")
-    name = f"ft_deploy_{uuid.uuid4().hex[:10]}"
-    with _pg_admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    with _pg_admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_pg_database("ft_deploy") as name:
+        yield pg_url(name)
 
 
 def pg_execute(url: str, sql: str) -> list[tuple[Any, ...]]:

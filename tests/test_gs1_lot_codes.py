@@ -26,9 +26,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import data_fixture
-from foodtrace.accounts.service import Role, add_user
 from foodtrace.config import Settings
-from foodtrace.db import write_session
 from foodtrace.digital_link import ai10_problem, lot_path
 from webapp.main import create_app
 
@@ -143,11 +141,7 @@ def gs1_lots(engine, clock) -> int:
             materials=[{"material_lot": "ML-0301-01", "quantity": "1", "unit": "kg"}],
         )
         f.add(engine, clock, lid, "production_lot", lot)
-    with write_session(engine) as s:
-        add_user(
-            session=s, username="bev-op", password=PASSWORD, role=Role.ENTERPRISE_USER,
-            now=clock.now(), enterprise_credit_code=f.BEVERAGE,
-        )  # fmt: skip
+    f.user(engine, clock, "bev-op", PASSWORD, enterprise=f.BEVERAGE)
     return lid
 
 

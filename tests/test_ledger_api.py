@@ -282,16 +282,7 @@ def test_a_ledger_that_lost_signed_entries_gets_no_checkpoint(client, engine, wo
     lid = world["beverage"]
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM entries WHERE ledger_id = :l AND seq > 8"), {"l": lid})
-        hashes = [
-            bytes(h)
-            for (h,) in conn.execute(
-                text("SELECT hash FROM entries WHERE ledger_id = :l ORDER BY seq"), {"l": lid}
-            )
-        ]
-        conn.execute(
-            text("UPDATE ledgers SET size = 8, head_hash = :h, compact_range = :c WHERE id = :l"),
-            {"h": hashes[-1], "c": merkle.CompactRange.of(hashes).to_bytes(), "l": lid},
-        )
+        f.move_head(conn, lid)  # size 8
     r = client.get(f"/api/v1/ledgers/{f.BEVERAGE}/checkpoint")
     assert r.status_code == 409
     assert "signed at size 10" in r.json()["detail"]

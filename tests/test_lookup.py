@@ -12,19 +12,8 @@ GTIN = "6921234560013"
 
 def _signed_in(client, engine, clock) -> None:
     """The beverage maker's ledger, and its user signed in through the login page."""
-    from foodtrace.accounts.service import Role, add_user
-    from foodtrace.db import write_session
-
     f.beverage_ledger(engine, clock)
-    with write_session(engine) as s:
-        add_user(
-            session=s,
-            username="bev",
-            password="bev pass 2026",
-            role=Role.ENTERPRISE_USER,
-            now=clock.now(),
-            enterprise_credit_code=f.BEVERAGE,
-        )
+    f.user(engine, clock, "bev", "bev pass 2026", enterprise=f.BEVERAGE)
     f.page_login(client, "bev", "bev pass 2026")
 
 

@@ -31,14 +31,9 @@ def test_an_oversold_lot_is_owed_until_corrected(engine, clock) -> None:
 
 
 def test_the_today_page_shows_it(client, engine, clock) -> None:
-    from foodtrace.accounts.service import Role, add_user
-    from foodtrace.db import write_session
-
     lid = f.beverage_ledger(engine, clock)
     f.add(engine, clock, lid, "sale", f.sale(quantity="350", customer_code="DIST01"))
-    with write_session(engine) as s:
-        add_user(session=s, username="bev", password="bev pass 2026", role=Role.ENTERPRISE_USER,
-                 now=clock.now(), enterprise_credit_code=f.BEVERAGE)  # fmt: skip
+    f.user(engine, clock, "bev", "bev pass 2026", enterprise=f.BEVERAGE)
     f.page_login(client, "bev", "bev pass 2026")
     page = client.get("/today").text
     assert 'data-code="oversold"' in page
@@ -46,13 +41,8 @@ def test_the_today_page_shows_it(client, engine, clock) -> None:
 
 
 def test_the_sale_form_says_what_is_left_before_saving(client, engine, clock) -> None:
-    from foodtrace.accounts.service import Role, add_user
-    from foodtrace.db import write_session
-
     lid = f.beverage_ledger(engine, clock)  # 9600 瓶 made, 100 箱 = 2400 瓶 sold
-    with write_session(engine) as s:
-        add_user(session=s, username="bev", password="bev pass 2026", role=Role.ENTERPRISE_USER,
-                 now=clock.now(), enterprise_credit_code=f.BEVERAGE)  # fmt: skip
+    f.user(engine, clock, "bev", "bev pass 2026", enterprise=f.BEVERAGE)
     f.page_login(client, "bev", "bev pass 2026")
     page = client.get("/records/sale/new?lot_code=PJ20260301A").text
     assert "该批次尚未售出 7200 瓶" in page

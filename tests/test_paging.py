@@ -289,18 +289,7 @@ def test_a_lots_sales_come_a_page_at_a_time(client, engine, clock, limit) -> Non
     lid = f.beverage_ledger(engine, clock)
     for i in range(6):
         f.add(engine, clock, lid, "sale", f.sale(quantity=str(i + 1), customer_code="DIST01"))
-    from foodtrace.accounts.service import Role, add_user
-    from foodtrace.db import write_session
-
-    with write_session(engine) as s:
-        add_user(
-            session=s,
-            username="bev-pg",
-            password="bev pass 2026",
-            role=Role.ENTERPRISE_USER,
-            now=clock.now(),
-            enterprise_credit_code=f.BEVERAGE,
-        )
+    f.user(engine, clock, "bev-pg", "bev pass 2026", enterprise=f.BEVERAGE)
     h = f.bearer(client, "bev-pg", "bev pass 2026")
     whole = client.get("/api/v1/lots/PJ20260301A", headers=h, params={"sales_limit": 5000}).json()
     assert whole["sales_count"] == 7

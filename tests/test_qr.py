@@ -23,9 +23,8 @@ from PIL import Image
 from pydantic import ValidationError
 
 from conftest import data_fixture
-from foodtrace.accounts.service import Role, add_user
+from foodtrace.accounts.service import Role
 from foodtrace.config import LOCAL_BASE_URL, Settings
-from foodtrace.db import write_session
 from foodtrace.digital_link import encode_segment, gtin14, lot_path, lot_uri
 from foodtrace.qr import QUIET_ZONE, qr_svg_path
 from webapp.main import create_app
@@ -244,23 +243,9 @@ def lots(engine, clock) -> dict[str, int]:
         ),
     }
     f.add(engine, clock, ids["beverage"], "release_test", f.release_test())
-    with write_session(engine) as s:
-        for username, code in (("bev-op", f.BEVERAGE), ("ws-op", f.WORKSHOP)):
-            add_user(
-                session=s,
-                username=username,
-                password=PASSWORD,
-                role=Role.ENTERPRISE_USER,
-                now=clock.now(),
-                enterprise_credit_code=code,
-            )
-        add_user(
-            session=s,
-            username="root",
-            password=PASSWORD,
-            role=Role.PLATFORM_ADMIN,
-            now=clock.now(),
-        )
+    f.user(engine, clock, "bev-op", PASSWORD, enterprise=f.BEVERAGE)
+    f.user(engine, clock, "ws-op", PASSWORD, enterprise=f.WORKSHOP)
+    f.user(engine, clock, "root", PASSWORD, role=Role.PLATFORM_ADMIN)
     return ids
 
 
@@ -486,16 +471,7 @@ def test_the_consumer_page_never_shows_private_facts(web, engine, clock, lots) -
         f.release_test(lot_code=ODD_LOT, inspector="质检员孙悟", report_no="JC-SECRET-0302"),
         actor="lab-chen",
     )
-    with write_session(engine) as s:
-        add_user(
-            session=s,
-            username="cashier-zhou",
-            password=PASSWORD,
-            role=Role.ENTERPRISE_USER,
-            now=clock.now(),
-            display_name="周出纳",
-            enterprise_credit_code=f.BEVERAGE,
-        )
+    f.user(engine, clock, "cashier-zhou", PASSWORD, enterprise=f.BEVERAGE, display_name="周出纳")
     secrets = [
         "峄城秘密客户贸易商行", "VIP9", "91370404MA3386YX15", "峄城区隐秘路", "13999990000",
         "枣庄惠民食品经销有限公司", "DIST01",  # the other customer

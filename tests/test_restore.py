@@ -15,12 +15,11 @@ from foodtrace.db import read_session, write_session
 from foodtrace.ledger.checkpoints import checkpoint, head_root
 from foodtrace.ledger.models import Entry, Ledger
 from foodtrace.records.restore import RestoreError, append_exported
-from foodtrace.tlog import merkle
 from foodtrace.tlog.checkpoint import Checkpoint
 from foodtrace.tlog.signer import CheckpointSigner, InconsistentCheckpointError, load_signed_state
 from foodtrace.verify import verify_consistently
 
-from factories import BEVERAGE, add, customer, register
+from factories import BEVERAGE, add, customer, move_head, register
 
 PLATFORM = "trace.example.cn"
 ORIGIN = f"{PLATFORM}/ledger/{BEVERAGE}"
@@ -62,16 +61,7 @@ def _roll_back_to(engine: Engine, lid: int, size: int) -> None:
             "DELETE FROM checkpoints WHERE ledger_id = :l AND size > :n",
         ):
             conn.execute(text(sql), {"l": lid, "n": size})
-        hashes = [
-            bytes(h)
-            for (h,) in conn.execute(
-                text("SELECT hash FROM entries WHERE ledger_id = :l ORDER BY seq"), {"l": lid}
-            )
-        ]
-        conn.execute(
-            text("UPDATE ledgers SET size = :n, head_hash = :h, compact_range = :c WHERE id = :l"),
-            {"n": size, "h": hashes[-1], "c": merkle.CompactRange.of(hashes).to_bytes(), "l": lid},
-        )
+        move_head(conn, lid)
 
 
 def _report(engine: Engine, signer: CheckpointSigner, lid: int):  # type: ignore[no-untyped-def]

@@ -109,27 +109,33 @@ def _delete_middle(conn, lid):
     conn.execute(text("DELETE FROM entries WHERE ledger_id = :l AND seq = 5"), {"l": lid})
 
 
-def _insert_forged_at_end(conn, lid):
-    # A well-formed entry 13 with a correct prev_hash and recomputed hash, but the head row
-    # (size 12) was not moved: an insertion.
-    last = json.loads(body(conn, lid, 12))
-    forged = {**last, "seq": 13, "prev_hash": leaf_hash(body(conn, lid, 12)).hex()}
+def _insert_forged(conn, lid, env, seq):
+    """Insert ``env`` as entry ``seq``, linked to entry seq - 1 and hashed as the ledger would."""
+    prev = leaf_hash(body(conn, lid, seq - 1))
+    forged = {**env, "seq": seq, "prev_hash": prev.hex()}
     data = canonical_bytes(forged)
     conn.execute(
         text(
             "INSERT INTO entries (ledger_id, seq, kind, event_time, recorded_at, prev_hash, "
-            "hash, body) VALUES (:l, 13, :k, :e, :r, :p, :h, :b)"
+            "hash, body) VALUES (:l, :s, :k, :e, :r, :p, :h, :b)"
         ),
         {
             "l": lid,
+            "s": seq,
             "k": forged["kind"],
             "e": forged["event_time"],
             "r": forged["recorded_at"],
-            "p": leaf_hash(body(conn, lid, 12)),
+            "p": prev,
             "h": leaf_hash(data),
             "b": data,
         },
     )
+
+
+def _insert_forged_at_end(conn, lid):
+    # A well-formed entry 13 with a correct prev_hash and recomputed hash, but the head row
+    # (size 12) was not moved: an insertion.
+    _insert_forged(conn, lid, json.loads(body(conn, lid, 12)), 13)
 
 
 def _insert_forged_in_middle(conn, lid):
@@ -141,23 +147,7 @@ def _insert_forged_in_middle(conn, lid):
         )
     env = json.loads(body(conn, lid, 3))  # a customer record, given a new code
     env["body"] = {**env["body"], "code": "FORGED"}
-    forged = {**env, "seq": 6, "prev_hash": leaf_hash(body(conn, lid, 5)).hex()}
-    data = canonical_bytes(forged)
-    conn.execute(
-        text(
-            "INSERT INTO entries (ledger_id, seq, kind, event_time, recorded_at, prev_hash, "
-            "hash, body) VALUES (:l, 6, :k, :e, :r, :p, :h, :b)"
-        ),
-        {
-            "l": lid,
-            "k": forged["kind"],
-            "e": forged["event_time"],
-            "r": forged["recorded_at"],
-            "p": leaf_hash(body(conn, lid, 5)),
-            "h": leaf_hash(data),
-            "b": data,
-        },
-    )
+    _insert_forged(conn, lid, env, 6)
     conn.execute(text("UPDATE ledgers SET size = 13 WHERE id = :l"), {"l": lid})
 
 
@@ -301,21 +291,15 @@ def test_what_the_witness_sees_of_each_tampering(
     import contextlib
     from datetime import timedelta
 
-    from foodtrace.accounts.service import Role, add_user
-    from foodtrace.db import write_session
     from foodtrace.tlog.note import Verifier
     from foodtrace.tlog.witness import witness
 
-    from factories import BEVERAGE, self_inspection
+    from factories import BEVERAGE, self_inspection, user
 
     keys = [Verifier.from_vkey(client.app.state.signer.verifier.vkey)]
     state: dict[str, str] = {}
     if audit:  # the entries are private: the auditor signs in as the enterprise's user
-        with write_session(engine) as s:
-            add_user(
-                session=s, username="auditor", password="auditor pass 2026",
-                role=Role.ENTERPRISE_USER, now=clock.now(), enterprise_credit_code=BEVERAGE,
-            )  # fmt: skip
+        user(engine, clock, "auditor", "auditor pass 2026", enterprise=BEVERAGE)
         r = client.post(
             "/api/v1/auth/token", data={"username": "auditor", "password": "auditor pass 2026"}
         )

@@ -29,7 +29,7 @@ from foodtrace.tlog.note import NoteError, NoteSigner, Verifier, sign_note
 from foodtrace.tlog.signer import CheckpointSigner, InconsistentCheckpointError
 from foodtrace.verify import verify_ledger
 
-from factories import BEVERAGE, add, beverage_ledger, customer
+from factories import BEVERAGE, add, beverage_ledger, customer, move_head
 
 PLATFORM = "trace.example.cn"
 ORIGIN = f"{PLATFORM}/ledger/{BEVERAGE}"
@@ -234,16 +234,7 @@ def _truncate_to(conn, lid: int, size: int) -> None:  # type: ignore[no-untyped-
     conn.execute(
         text("DELETE FROM entries WHERE ledger_id = :l AND seq > :n"), {"l": lid, "n": size}
     )
-    hashes = [
-        bytes(h)
-        for (h,) in conn.execute(
-            text("SELECT hash FROM entries WHERE ledger_id = :l ORDER BY seq"), {"l": lid}
-        )
-    ]
-    conn.execute(
-        text("UPDATE ledgers SET size = :n, head_hash = :h, compact_range = :c WHERE id = :l"),
-        {"n": size, "h": hashes[-1], "c": merkle.CompactRange.of(hashes).to_bytes(), "l": lid},
-    )
+    move_head(conn, lid)
     conn.execute(
         text("DELETE FROM checkpoints WHERE ledger_id = :l AND size > :n"), {"l": lid, "n": size}
     )
@@ -291,16 +282,7 @@ def _rewrite_last_entry_consistently(conn, lid: int) -> None:  # type: ignore[no
         text("UPDATE entries SET body = :b, hash = :h WHERE ledger_id = :l AND seq = :s"),
         {"b": data, "h": leaf_hash(data), "l": lid, "s": seq},
     )
-    hashes = [
-        bytes(h)
-        for (h,) in conn.execute(
-            text("SELECT hash FROM entries WHERE ledger_id = :l ORDER BY seq"), {"l": lid}
-        )
-    ]
-    conn.execute(
-        text("UPDATE ledgers SET head_hash = :h, compact_range = :c WHERE id = :l"),
-        {"h": hashes[-1], "c": merkle.CompactRange.of(hashes).to_bytes(), "l": lid},
-    )
+    move_head(conn, lid)  # the size stays: no entry went
 
 
 def _verify(conn, lid: int, signer: CheckpointSigner | None = None):  # type: ignore[no-untyped-def]
@@ -361,16 +343,7 @@ def test_verification_catches_signed_entries_that_were_removed(engine, clock, si
     _checkpoint(engine, clock, lid, signer)  # at 13
     with engine.connect() as conn, conn.begin():
         conn.execute(text("DELETE FROM entries WHERE ledger_id = :l AND seq > 10"), {"l": lid})
-        hashes = [
-            bytes(h)
-            for (h,) in conn.execute(
-                text("SELECT hash FROM entries WHERE ledger_id = :l ORDER BY seq"), {"l": lid}
-            )
-        ]
-        conn.execute(
-            text("UPDATE ledgers SET size = 10, head_hash = :h, compact_range = :c WHERE id = :l"),
-            {"h": hashes[-1], "c": merkle.CompactRange.of(hashes).to_bytes(), "l": lid},
-        )
+        move_head(conn, lid)  # size 10
         report = _verify(conn, lid, signer)
     assert (11, "checkpoint") in [(p.seq, p.check) for p in report.problems], report.problems
 

@@ -26,77 +26,31 @@ def district(engine, clock) -> dict[str, int]:
         licence_no="SC10137040400011",
         region_code="370402",
     )
-    f.add(
-        engine,
-        clock,
-        sugar,
-        "supplier",
-        f.supplier(code="CANE", name="峄城甘蔗合作社", credit_code=None, licence_no=None),
-    )
-    f.add(
-        engine,
-        clock,
-        sugar,
-        "customer",
-        f.customer(code="BEV", name="石榴饮品", credit_code=f.BEVERAGE),
-    )
-    f.add(engine, clock, sugar, "product", SUGAR_PRODUCT)
-    f.add(
-        engine,
-        clock,
-        sugar,
-        "material_check",
-        f.material_check(
-            material_lot="CANE-0220",
-            material_name="甘蔗",
-            supplier_code="CANE",
-            batch_no="GZ0220",
-            quantity="50000",
-            receipt_date="2026-02-20",
-            production_date="2026-02-19",
-        ),
-    )
-    f.add(
-        engine,
-        clock,
-        sugar,
-        "production_lot",
-        f.production_lot(
-            product_code="WS50",
-            lot_code="BT20260301",
-            production_date="2026-02-25",
-            started_at="2026-02-25T08:00:00+08:00",
-            ended_at="2026-02-25T18:00:00+08:00",
-            quantity="5000",
-            unit="kg",
-            materials=[{"material_lot": "CANE-0220", "quantity": "40000", "unit": "kg"}],
-        ),
-    )
-    f.add(
-        engine,
-        clock,
-        sugar,
-        "sale",
-        f.sale(
-            lot_code="BT20260301",
-            quantity="2000",
-            unit="kg",
-            sale_date="2026-02-28",
-            customer_code="BEV",
-        ),
-    )
+    cane = f.supplier(code="CANE", name="峄城甘蔗合作社", credit_code=None, licence_no=None)
+    shipped = f.sale(lot_code="BT20260301", quantity="2000", unit="kg", sale_date="2026-02-28",
+                     customer_code="BEV")  # fmt: skip
+    for kind, data in (
+        ("supplier", cane),
+        ("customer", f.customer(code="BEV", name="石榴饮品", credit_code=f.BEVERAGE)),
+        ("product", SUGAR_PRODUCT),
+        ("material_check", f.cane_receipt("CANE-0220", "GZ0220", "50000", "2026-02-20")),
+        ("production_lot", f.sugar_lot("BT20260301", "2026-02-25", "CANE-0220")),
+        ("sale", shipped),
+    ):
+        f.add(engine, clock, sugar, kind, data)
     beverage = f.beverage_ledger(engine, clock)  # receives BT20260301 as ML-0301-01
     return {"sugar": sugar, "beverage": beverage}
 
 
-def test_backward_crosses_into_the_suppliers_ledger(engine, district) -> None:
+def _trail(engine, ledger_id: int, lot_code: str, direction: str, **kw):  # type: ignore[no-untyped-def]
     with read_session(engine) as s:
-        trail = lot_trail(
-            session=s,
-            enterprise_id=district["beverage"],
-            lot_code="PJ20260301A",
-            direction="backward",
+        return lot_trail(
+            session=s, enterprise_id=ledger_id, lot_code=lot_code, direction=direction, **kw
         )
+
+
+def test_backward_crosses_into_the_suppliers_ledger(engine, district) -> None:
+    trail = _trail(engine, district["beverage"], "PJ20260301A", "backward")
     codes = {(n.credit_code, n.type, n.code) for n in trail.nodes.values()}
     assert (f.BEVERAGE, "material_lot", "ML-0301-01") in codes
     assert (f.SUGAR, "lot", "BT20260301") in codes  # across, by (credit code, batch no.)
@@ -107,22 +61,12 @@ def test_backward_crosses_into_the_suppliers_ledger(engine, district) -> None:
 
 
 def test_depth_limits_the_enterprise_hops(engine, district) -> None:
-    with read_session(engine) as s:
-        trail = lot_trail(
-            session=s,
-            enterprise_id=district["beverage"],
-            lot_code="PJ20260301A",
-            direction="backward",
-            depth=1,
-        )
+    trail = _trail(engine, district["beverage"], "PJ20260301A", "backward", depth=1)
     assert {n.credit_code for n in trail.nodes.values() if n.type == "lot"} == {f.BEVERAGE}
 
 
 def test_forward_from_the_suppliers_lot_reaches_the_customers_lots_and_buyers(engine, district):
-    with read_session(engine) as s:
-        trail = lot_trail(
-            session=s, enterprise_id=district["sugar"], lot_code="BT20260301", direction="forward"
-        )
+    trail = _trail(engine, district["sugar"], "BT20260301", "forward")
     by_type = {}
     for n in trail.nodes.values():
         by_type.setdefault(n.type, set()).add((n.credit_code, n.code))
@@ -155,10 +99,7 @@ def test_a_receipt_of_a_batch_never_sold_is_a_finding(engine, clock, district) -
             lot_code="PJ-X", materials=[{"material_lot": "ML-X", "quantity": "1", "unit": "kg"}]
         ),
     )
-    with read_session(engine) as s:
-        trail = lot_trail(
-            session=s, enterprise_id=district["beverage"], lot_code="PJ-X", direction="backward"
-        )
+    trail = _trail(engine, district["beverage"], "PJ-X", "backward")
     assert [e.finding for e in trail.edges if e.finding] == ["receipt_without_sale"]
 
 
@@ -202,18 +143,7 @@ def test_the_trail_stops_at_the_jurisdictions_edge(client, district, regulators)
 def test_every_regulator_read_is_logged_and_the_enterprise_sees_who_looked(
     client, engine, clock, district, regulators
 ) -> None:
-    from foodtrace.accounts.service import Role, add_user
-    from foodtrace.db import write_session
-
-    with write_session(engine) as s:
-        add_user(
-            session=s,
-            username="bev",
-            password="enterprise pass 1",
-            role=Role.ENTERPRISE_USER,
-            now=clock.now(),
-            enterprise_credit_code=f.BEVERAGE,
-        )
+    f.user(engine, clock, "bev", "enterprise pass 1", enterprise=f.BEVERAGE)
     city = f.bearer(client, "reg_city")
     client.get(f"/api/v1/lots/{f.BEVERAGE}/PJ20260301A/trail", headers=city)
     client.get(f"/api/v1/regulator/enterprises/{f.BEVERAGE}/verify", headers=city)
@@ -230,7 +160,7 @@ def test_every_regulator_read_is_logged_and_the_enterprise_sees_who_looked(
 
     from foodtrace.accounts.models import RegulatorRead
 
-    with write_session(engine) as s:
+    with read_session(engine) as s:
         logged = s.execute(select(RegulatorRead.enterprise_id)).scalars().all()
     assert sorted(logged) == sorted([district["beverage"], district["sugar"], district["beverage"]])
 

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from foodtrace import cli
 from foodtrace.canonical import canonical_bytes, leaf_hash
 from foodtrace.config import Settings
-from foodtrace.tlog import merkle
 from foodtrace.tlog.note import NoteSigner, Verifier
 from foodtrace.tlog.witness import Outcome, WitnessError, load_state, save_state, witness
 from webapp.main import create_app
@@ -28,26 +27,6 @@ def _grow(engine, clock, lid: int, n: int, tag: str) -> None:  # type: ignore[no
     for i in range(n):
         f.add(engine, clock, lid, "customer", f.customer(code=f"{tag}{i}", name=f"客户 {tag}{i}"))
     clock.advance(timedelta(seconds=2))
-
-
-def _hashes(conn, lid: int) -> list[bytes]:  # type: ignore[no-untyped-def]
-    rows = conn.execute(
-        text("SELECT hash FROM entries WHERE ledger_id = :l ORDER BY seq"), {"l": lid}
-    )
-    return [bytes(h) for (h,) in rows]
-
-
-def _move_head(conn, lid: int) -> None:  # type: ignore[no-untyped-def]
-    hashes = _hashes(conn, lid)
-    conn.execute(
-        text("UPDATE ledgers SET size = :n, head_hash = :h, compact_range = :c WHERE id = :l"),
-        {
-            "n": len(hashes),
-            "h": hashes[-1],
-            "c": merkle.CompactRange.of(hashes).to_bytes(),
-            "l": lid,
-        },
-    )
 
 
 def rewrite_from(engine, lid: int, seq: int) -> None:  # type: ignore[no-untyped-def]
@@ -74,7 +53,7 @@ def rewrite_from(engine, lid: int, seq: int) -> None:  # type: ignore[no-untyped
                 ),
                 {"b": data, "h": prev, "p": bytes.fromhex(env["prev_hash"]), "l": lid, "s": s},
             )
-        _move_head(conn, lid)
+        f.move_head(conn, lid)
 
 
 def truncate_to(engine, lid: int, size: int, *, drop_checkpoints: bool) -> None:  # type: ignore[no-untyped-def]
@@ -88,7 +67,7 @@ def truncate_to(engine, lid: int, size: int, *, drop_checkpoints: bool) -> None:
         conn.execute(
             text("DELETE FROM entries WHERE ledger_id = :l AND seq > :n"), {"l": lid, "n": size}
         )
-        _move_head(conn, lid)
+        f.move_head(conn, lid)
         if drop_checkpoints:
             conn.execute(
                 text("DELETE FROM checkpoints WHERE ledger_id = :l AND size > :n"),
@@ -271,16 +250,9 @@ def test_the_witness_command_audits_the_bytes_served_with_a_token(
     environment) and fails on an entry whose bytes were edited with its stored hash kept."""
     import httpx
 
-    from foodtrace.accounts.service import Role, add_user
-    from foodtrace.db import write_session
-
     url, app = server
     lid = f.private_ledger(engine, clock)  # 9 private entries
-    with write_session(engine) as s:
-        add_user(
-            session=s, username="auditor", password="auditor pass 2026",
-            role=Role.ENTERPRISE_USER, now=clock.now(), enterprise_credit_code=f.BEVERAGE,
-        )  # fmt: skip
+    f.user(engine, clock, "auditor", "auditor pass 2026", enterprise=f.BEVERAGE)
     vkey = app.state.signer.verifier.vkey
     state = tmp_path / "witness.json"
     runner = CliRunner()

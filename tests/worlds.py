@@ -134,25 +134,16 @@ def build(engine: Engine, clock: Clock, seed: int) -> World:
         add(
             s,
             "material_check",
-            f.material_check(
-                material_lot="CANE-1", material_name="甘蔗", supplier_code="CANE",
-                batch_no="GZ1", quantity="900000", receipt_date="2026-01-10",
-                production_date="2026-01-09",
-            ),
-        )  # fmt: skip
+            f.cane_receipt("CANE-1", "GZ1", "900000", "2026-01-10"),
+        )
         for b in range(rng.randint(1, 3)):
             lot = f"{s.key}-BT{b}"
             d = day0 + timedelta(days=b)
             add(
                 s,
                 "production_lot",
-                f.production_lot(
-                    product_code="WS50", lot_code=lot, production_date=d.isoformat(),
-                    started_at=f"{d}T08:00:00+08:00", ended_at=f"{d}T18:00:00+08:00",
-                    quantity="50000", unit="kg",
-                    materials=[{"material_lot": "CANE-1", "quantity": "60000", "unit": "kg"}],
-                ),
-            )  # fmt: skip
+                f.sugar_lot(lot, d.isoformat(), "CANE-1", quantity="50000", cane="60000"),
+            )
             s.lots.append(lot)
             world.made[(s.credit_code, lot)] = {"CANE-1"}
 
