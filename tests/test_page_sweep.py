@@ -12,33 +12,20 @@ or too small to tap. A failure lists every problem of every page.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright import sync_api as playwright_api
 
 from foodtrace.clock import SystemClock
 from foodtrace.config import Settings
 from foodtrace.demo import DEMO_PASSWORD, JUICE
+from test_browser import PHONE, browser  # noqa: F401 - the browser fixture
 from webapp.main import create_app
 
 from page_checks import axe_problems, language_problems, phone_problems
 from servers import serving
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-PHONE = {"width": 390, "height": 844}
 DESK = {"width": 1366, "height": 900}
 PEOPLE = {
     # who: (username or None, viewport, start pages)
@@ -56,16 +43,6 @@ MAX_PAGES = 14
 _SKIP = re.compile(
     r"^/(api/|lang/|logout|static/|qr/|favicon)|\.(csv|xlsx|pdf|png|svg|json)$|/export|download|format="
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is needed for the browser tests: apt-get install -y chromium")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
@@ -93,7 +70,7 @@ def _links(page, site: str) -> list[str]:
     return out
 
 
-def _sweep(browser, site: str, who: str) -> tuple[list[str], list[str]]:
+def _sweep(browser, site: str, who: str) -> tuple[list[str], list[str]]:  # noqa: F811
     username, viewport, start = PEOPLE[who]
     context = browser.new_context(viewport=viewport, base_url=site)
     page = context.new_page()
@@ -130,7 +107,7 @@ def _sweep(browser, site: str, who: str) -> tuple[list[str], list[str]]:
 
 @pytest.mark.demo
 @pytest.mark.parametrize("who", list(PEOPLE))
-def test_every_page_speaks_one_language_and_passes_axe(browser, demo_site, who) -> None:
+def test_every_page_speaks_one_language_and_passes_axe(browser, demo_site, who) -> None:  # noqa: F811
     visited, problems = _sweep(browser, demo_site, who)
     assert len(visited) >= min(MAX_PAGES, 3), visited
     # one line for each problem, however many rows of a page repeat it
@@ -142,7 +119,7 @@ def test_every_page_speaks_one_language_and_passes_axe(browser, demo_site, who) 
     assert not problems, f"{len(problems)} problems on {len(visited)} pages {visited}:\n{report}"
 
 
-def test_the_checks_find_what_they_look_for(browser) -> None:
+def test_the_checks_find_what_they_look_for(browser) -> None:  # noqa: F811
     """The sweep is only as good as its checks: each finds a planted problem."""
     page = browser.new_page()
     page.set_content(
