@@ -549,7 +549,7 @@ def entry_page(
     eid = pair[1].enterprise_id
     with FoodtraceSession(engine) as session:
         entry, env, history = _entry_view(session, eid, seq)
-        current = _current_body(session, eid, seq) if history else None
+        current = _latest(session, eid, history) if history else None  # the entry read once
         kind, body = entry.kind, env["body"]
         if kind == "correction":  # its record, labelled as the corrected entry's kind
             kind = ledger.get_entry(session=session, ledger_id=eid, seq=body["corrects"]).kind
@@ -575,13 +575,15 @@ def entry_page(
 
 def _current_body(session: Session, eid: int, seq: int) -> dict[str, Any]:
     """The record's current content: the latest correction's, or the original's."""
-    entry, env, history = _entry_view(session, eid, seq)
-    if history:
-        latest = json.loads(
-            ledger.get_entry(session=session, ledger_id=eid, seq=history[-1]["seq"]).body
-        )
-        return latest["body"]["record"]
-    return env["body"]
+    _entry, env, history = _entry_view(session, eid, seq)
+    return _latest(session, eid, history) if history else env["body"]
+
+
+def _latest(session: Session, eid: int, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record as its latest correction (``history``'s last) gives it."""
+    fix = ledger.get_entry(session=session, ledger_id=eid, seq=history[-1]["seq"])
+    record: dict[str, Any] = json.loads(fix.body)["body"]["record"]
+    return record
 
 
 @router.get("/ledger/{seq}/correct")

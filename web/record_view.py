@@ -44,7 +44,8 @@ def record_fields(
     keys = list(body) + [k for k in (current or {}) if k not in body]
     rank = {k: i for i, k in enumerate(order or [])}
     for key in sorted(keys, key=lambda k: rank.get(k, len(rank))):
-        was, now = body.get(key), (current or {}).get(key) if current is not None else None
+        was = body.get(key)
+        now = current.get(key) if current is not None else None
         row: Row = {"key": key, "label": labels.get(key)}
         if isinstance(was, list) or isinstance(now, list):
             parts = [p for p in (now if current is not None else was) or [] if isinstance(p, dict)]
